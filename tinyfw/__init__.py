@@ -1,0 +1,47 @@
+"""tinyfw: a minimal deep-learning framework — tensors with autograd, a numpy reference
+backend and C++ kernels, PyTorch-shaped API.
+
+    import tinyfw
+    x = tinyfw.randn(3, 4, requires_grad=True)
+    (x * x).sum().backward()
+    x.grad  # 2 * x
+"""
+from __future__ import annotations
+
+__version__ = "0.1.0"
+
+from . import dtypes
+from .dtypes import (DType, bfloat16, float16, float32, float64, get_default_dtype, int8,
+                     int32, int64, promote_types, result_type, set_default_dtype)
+from .dtypes import bool_ as bool  # noqa: A001  (tinyfw.bool, as torch.bool)
+from .device import Device as device
+from .tensor import Tensor
+from . import autograd
+from .autograd import enable_grad, is_grad_enabled, no_grad, set_grad_enabled
+from .autograd.gradcheck import gradcheck, gradgradcheck
+from .random import (Generator, default_generator, get_rng_state, initial_seed, manual_seed,
+                     set_rng_state)
+from .creation import (arange, as_tensor, bernoulli, empty, empty_like, eye, from_numpy, full,
+                       full_like, linspace, ones, ones_like, rand, rand_like, randint, randn,
+                       randn_like, randperm, tensor, zeros, zeros_like)
+from .dispatch import get_backend, set_backend
+from . import ops
+from .ops import *  # noqa: F401,F403
+from .ops import clone
+from . import nn  # noqa: E402
+
+half = float16
+float = float32  # noqa: A001
+double = float64
+long = int64
+int = int32  # noqa: A001
+
+
+def is_tensor(x) -> bool:
+    """True if x is a tinyfw Tensor."""
+    return isinstance(x, Tensor)
+
+
+def numel(x: Tensor) -> int:
+    """The number of elements of x."""
+    return x.numel()

@@ -1,0 +1,178 @@
+"""The backward pass: walk the graph from the outputs in reverse topological order."""
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+
+from .function import Function, GradMode, _GradModeContext
+
+
+def _as_list(x) -> list:
+    if x is None:
+        return []
+    return list(x) if isinstance(x, (list, tuple)) else [x]
+
+
+def _root_grads(outputs: list, grads: list | None, op: str) -> list:
+    from ..tensor import Tensor
+
+    if grads is None or len(grads) == 0:
+        grads = [None] * len(outputs)
+    if len(grads) != len(outputs):
+        raise RuntimeError(f"{op}: got {len(outputs)} outputs but {len(grads)} gradients")
+    result = []
+    for out, g in zip(outputs, grads):
+        if not isinstance(out, Tensor):
+            raise TypeError(f"{op}: outputs must be Tensors, got {type(out).__name__}")
+        if not out._rg:
+            raise RuntimeError(f"{op}: the tensor (shape {tuple(out.shape)}) does not require "
+                               "grad and has no grad_fn; was requires_grad set on an input?")
+        if g is None:
+            if out._data.size != 1:
+                raise RuntimeError(
+                    f"{op}: grad can be implicitly created only for scalar outputs, this one "
+                    f"has shape {tuple(out.shape)}; pass a gradient of that shape")
+            g = Tensor._make(np.ones(out._data.shape, out._data.dtype))
+        else:
+            if not isinstance(g, Tensor):
+                raise TypeError(f"{op}: gradients must be Tensors, got {type(g).__name__}")
+            if g.shape != out.shape:
+                raise RuntimeError(f"{op}: gradient of shape {tuple(g.shape)} does not match "
+                                   f"the output's shape {tuple(out.shape)}")
+        result.append(g)
+    return result
+
+
+def _call_hooks(hooks, g):
+    for h in list(hooks):
+        r = h(g)
+        if r is not None:
+            g = r
+    return g
+
+
+def run(outputs: Sequence, grads: Sequence, retain_graph: bool, create_graph: bool,
+        capture: dict | None = None) -> None:
+    """Propagate `grads` from `outputs` to the leaves.
+
+    Leaves get their `.grad` accumulated, unless `capture` is given: then the gradients
+    of the keys of `capture` (leaf Tensors, or graph nodes standing for non-leaf tensors)
+    are stored in it and no `.grad` is touched.
+    """
+    from ..tensor import Tensor
+
+    # count, for every node, how many edges reach it, so it runs once all have arrived
+    roots = [o.grad_fn for o in outputs]
+    deps: dict = {}
+    stack = [r for r in roots if r is not None]
+    for r in stack:
+        deps.setdefault(r, 0)
+    seen = set(stack)
+    while stack:
+        node = stack.pop()
+        for nxt in node.next:
+            if isinstance(nxt, Function):
+                deps[nxt] = deps.get(nxt, 0) + 1
+                if nxt not in seen:
+                    seen.add(nxt)
+                    stack.append(nxt)
+
+    pending: dict = {}
+    handed: set = {id(g._data) for g in grads}  # arrays a leaf may not keep without a copy
+
+    def to_leaf(leaf: Tensor, g: Tensor) -> None:
+        if leaf._hooks:
+            g = _call_hooks(leaf._hooks, g)
+        if capture is not None:
+            if leaf in capture:
+                prev = capture[leaf]
+                capture[leaf] = g if prev is None else prev + g
+            return
+        if not create_graph:
+            d = g._data
+            if d.base is not None or id(d) in handed or not d.flags.writeable:
+                d = d.copy()
+            handed.add(id(d))
+            g = Tensor._make(d)
+        leaf._grad = g if leaf._grad is None else leaf._grad + g
+
+    for out, root, g in zip(outputs, roots, grads):
+        if root is None:
+            to_leaf(out, g)
+        else:
+            pending[root] = pending[root] + g if root in pending else g
+
+    with _GradModeContext(create_graph):
+        ready = [r for r in dict.fromkeys(roots) if r is not None and deps[r] == 0]
+        while ready:
+            node = ready.pop()
+            g = pending.pop(node)
+            if node._pre_hooks:
+                g = _call_hooks(node._pre_hooks, g)
+            if capture is not None and node in capture:
+                capture[node] = g
+            in_grads = node.backward(g)
+            if type(in_grads) is not tuple:
+                in_grads = (in_grads,)
+            if not retain_graph:
+                node.release()
+            for nxt, gi in zip(node.next, in_grads):
+                if nxt is None or gi is None:
+                    continue
+                if isinstance(nxt, Function):
+                    pending[nxt] = pending[nxt] + gi if nxt in pending else gi
+                    deps[nxt] -= 1
+                    if deps[nxt] == 0:
+                        ready.append(nxt)
+                else:
+                    to_leaf(nxt, gi)
+
+
+def backward(tensors, grad_tensors=None, retain_graph: bool | None = None,
+             create_graph: bool = False, inputs=None) -> None:
+    """Accumulate gradients of `tensors` into the `.grad` of the leaves they depend on."""
+    outputs = _as_list(tensors)
+    grads = _root_grads(outputs, _as_list(grad_tensors) or None, "backward")
+    if retain_graph is None:
+        retain_graph = create_graph
+    if inputs is not None:
+        wanted = _as_list(inputs)
+        got = grad(outputs, wanted, grads, retain_graph=retain_graph,
+                   create_graph=create_graph, allow_unused=True)
+        for t, g in zip(wanted, got):
+            if g is not None:
+                t._grad = g if t._grad is None else t._grad + g
+        return
+    run(outputs, grads, retain_graph, create_graph)
+
+
+def grad(outputs, inputs, grad_outputs=None, retain_graph: bool | None = None,
+         create_graph: bool = False, allow_unused: bool = False) -> tuple:
+    """Return d(outputs)/d(inputs) without touching any `.grad`."""
+    outputs = _as_list(outputs)
+    inputs = _as_list(inputs)
+    grads = _root_grads(outputs, _as_list(grad_outputs) or None, "autograd.grad")
+    if retain_graph is None:
+        retain_graph = create_graph
+    keys = []
+    for t in inputs:
+        if not t._rg:
+            raise RuntimeError(f"autograd.grad: an input (shape {tuple(t.shape)}) does not "
+                               "require grad")
+        keys.append(t.grad_fn if t.grad_fn is not None else t)
+    capture = dict.fromkeys(keys)
+    run(outputs, grads, retain_graph, create_graph, capture)
+    result = []
+    for t, k in zip(inputs, keys):
+        g = capture[k]
+        if g is None and not allow_unused:
+            raise RuntimeError(f"autograd.grad: an input (shape {tuple(t.shape)}) was not used "
+                               "to compute the outputs; pass allow_unused=True if intended")
+        if g is not None and not create_graph:
+            g = g.detach()
+        result.append(g)
+    return tuple(result)
+
+
+__all__ = ["backward", "grad", "GradMode"]

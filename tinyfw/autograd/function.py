@@ -1,0 +1,171 @@
+"""`Function`: one op's forward (on backend arrays) and backward (in tinyfw ops).
+
+An instance of a Function subclass is also the op's node in the autograd graph: the
+dispatcher creates it, runs `forward`, and when gradients are needed links it to the
+nodes of its inputs through `next`.  Backward formulas are written with tinyfw ops, so
+running them with grad mode on builds a graph of its own (higher-order gradients).
+"""
+from __future__ import annotations
+
+from typing import Any
+
+_FREED = object()
+
+
+class GradMode:
+    """Whether ops record the graph; a process-wide switch, like PyTorch's."""
+
+    enabled = True
+
+
+class _GradModeContext:
+    __slots__ = ("mode", "prev")
+
+    def __init__(self, mode: bool):
+        self.mode = mode
+
+    def __enter__(self):
+        self.prev = GradMode.enabled
+        GradMode.enabled = self.mode
+        return self
+
+    def __exit__(self, *exc):
+        GradMode.enabled = self.prev
+        return False
+
+    def __call__(self, fn):
+        import functools
+
+        mode = self.mode
+
+        @functools.wraps(fn)
+        def wrapper(*args, **kwargs):
+            with _GradModeContext(mode):
+                return fn(*args, **kwargs)
+
+        return wrapper
+
+
+def no_grad() -> _GradModeContext:
+    """Context manager / decorator: ops inside record no graph."""
+    return _GradModeContext(False)
+
+
+def enable_grad() -> _GradModeContext:
+    """Context manager / decorator: ops inside record the graph (inside no_grad too)."""
+    return _GradModeContext(True)
+
+
+class set_grad_enabled(_GradModeContext):
+    """Set grad mode: as a call it takes effect at once; as a context it is restored on exit."""
+
+    def __init__(self, mode: bool):
+        super().__init__(bool(mode))
+        self.prev = GradMode.enabled
+        GradMode.enabled = self.mode
+
+    def __enter__(self):
+        return self
+
+
+def is_grad_enabled() -> bool:
+    """True when ops record the autograd graph."""
+    return GradMode.enabled
+
+
+class Function:
+    """Base of every op.  Subclasses define
+
+    - ``forward(ctx, B, *arrays, **attrs)``: compute with the backend module ``B`` on raw
+      arrays; may store plain values on ``ctx``; returns an array (or a tuple whose first
+      element is the differentiable output and the rest are integer/bool side outputs);
+    - ``backward(ctx, grad)``: return one gradient Tensor (or None) per input, written
+      with tinyfw ops.
+
+    Class flags: ``save_inputs`` keeps the input Tensors for backward (checked against
+    in-place modification); ``save_output`` keeps the output; ``differentiable = False``
+    marks ops with no gradient (comparisons, argmax, floor ...); ``is_view`` marks ops
+    whose output aliases the first input (reshape, permute, slicing ...).
+    """
+
+    save_inputs = False
+    save_output = False
+    differentiable = True
+    is_view = False  # output shares the first input's memory and version counter
+
+    # set by the dispatcher on nodes that are part of a graph
+    next: tuple
+    _saved: Any
+    _versions: tuple
+    _out: Any
+    _out_version: Any
+    _pre_hooks: list | None = None
+
+    @staticmethod
+    def forward(ctx, B, *arrays, **attrs):  # pragma: no cover - abstract
+        raise NotImplementedError
+
+    def backward(self, grad):  # pragma: no cover - abstract
+        raise NotImplementedError(f"{type(self).__name__} has no backward")
+
+    @classmethod
+    def apply(cls, *inputs, **attrs):
+        """Run this op through the dispatcher on Tensors."""
+        from ..dispatch import apply
+
+        return apply(cls, inputs, attrs)
+
+    # -- saved values ---------------------------------------------------------------
+    @property
+    def saved_inputs(self) -> tuple:
+        """The input Tensors, as they were at forward time (error if since modified)."""
+        saved = self._saved
+        if saved is _FREED:
+            raise RuntimeError(
+                f"{type(self).__name__}: trying to backward through the graph a second time "
+                "(its saved tensors were freed by the first backward); pass "
+                "retain_graph=True to the first backward() to keep them")
+        for t, v in zip(saved, self._versions):
+            if t._version[0] != v:
+                raise RuntimeError(
+                    f"{type(self).__name__}: a tensor of shape {tuple(t.shape)} needed for the "
+                    f"gradient was modified by an in-place operation (version {v} at forward, "
+                    f"{t._version[0]} now); use an out-of-place op or clone() it first")
+        return saved
+
+    @property
+    def output(self):
+        """The op's output Tensor, linked to this node (for backward formulas like exp's)."""
+        from ..tensor import Tensor
+
+        if self._out is _FREED:
+            raise RuntimeError(
+                f"{type(self).__name__}: trying to backward through the graph a second time; "
+                "pass retain_graph=True to the first backward()")
+        if self._out_version[0] != self._out_v:
+            raise RuntimeError(
+                f"{type(self).__name__}: its output (shape {self._out.shape}) was modified by "
+                "an in-place operation and is needed for the gradient; clone() it first")
+        t = Tensor._make(self._out, True, self)
+        t._version = self._out_version
+        return t
+
+    def release(self) -> None:
+        """Drop saved tensors after backward (unless retain_graph)."""
+        if self.save_inputs:
+            self._saved = _FREED
+        if self.save_output:
+            self._out = _FREED
+
+    def register_prehook(self, hook) -> None:
+        """Call ``hook(grad)`` on the gradient arriving at this node's output."""
+        if self._pre_hooks is None:
+            self._pre_hooks = []
+        self._pre_hooks.append(hook)
+
+    def name(self) -> str:
+        """The op's name, as in profiles and traces."""
+        return type(self).__name__
+
+    def __repr__(self) -> str:
+        return f"<{type(self).__name__}Backward>"

@@ -1,0 +1,516 @@
+"""The reference backend: every primitive of the contract in plain numpy.
+
+This file is the executable specification the C++ (and CUDA) kernels are tested
+against, so it favours the obvious formula over the fast one.  Conventions:
+
+- Inputs are numpy arrays of one dtype (the ops layer has already promoted them) and
+  may be non-contiguous; outputs are new arrays unless the primitive says otherwise.
+- float16/bfloat16 are computed in float32 and rounded once at the end, as PyTorch's
+  CPU kernels do.
+- `dims` are tuples of non-negative ints; shapes were checked by the ops layer.
+
+The nn primitives (convolution, pooling, fused softmax / cross-entropy, normalisation)
+live in `ref_nn.py` and are re-exported here.
+"""
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+from ..dtypes import COMPUTE
+
+_HALF = {d.np: c.np for d, c in COMPUTE.items()}
+
+
+def _up(x: np.ndarray) -> np.ndarray:
+    """The array in its compute dtype (float32 for half types)."""
+    c = _HALF.get(x.dtype)
+    return x if c is None else x.astype(c)
+
+
+def _unary(f):
+    def prim(x):
+        c = _HALF.get(x.dtype)
+        if c is None:
+            return np.asarray(f(x))
+        return np.asarray(f(x.astype(c))).astype(x.dtype)
+    prim.__name__ = f.__name__
+    prim.__doc__ = f.__doc__
+    return prim
+
+
+# -- elementwise unary ------------------------------------------------------------------
+@_unary
+def neg(x):
+    """-x"""
+    return np.negative(x)
+
+
+@_unary
+def abs(x):
+    """|x|"""
+    return np.abs(x)
+
+
+@_unary
+def exp(x):
+    """e**x"""
+    return np.exp(x)
+
+
+@_unary
+def log(x):
+    """natural logarithm"""
+    return np.log(x)
+
+
+@_unary
+def log1p(x):
+    """log(1 + x)"""
+    return np.log1p(x)
+
+
+@_unary
+def expm1(x):
+    """e**x - 1"""
+    return np.expm1(x)
+
+
+@_unary
+def sqrt(x):
+    """square root"""
+    return np.sqrt(x)
+
+
+@_unary
+def rsqrt(x):
+    """1 / sqrt(x)"""
+    return 1 / np.sqrt(x)
+
+
+@_unary
+def reciprocal(x):
+    """1 / x"""
+    return np.reciprocal(x)
+
+
+@_unary
+def sin(x):
+    """sine"""
+    return np.sin(x)
+
+
+@_unary
+def cos(x):
+    """cosine"""
+    return np.cos(x)
+
+
+@_unary
+def tanh(x):
+    """hyperbolic tangent"""
+    return np.tanh(x)
+
+
+@_unary
+def sigmoid(x):
+    """1 / (1 + e**-x), without overflow for large |x|"""
+    e = np.exp(-np.abs(x))
+    return np.where(x >= 0, 1 / (1 + e), e / (1 + e))
+
+
+@_unary
+def relu(x):
+    """max(x, 0)"""
+    return np.maximum(x, 0)
+
+
+@_unary
+def silu(x):
+    """x * sigmoid(x)"""
+    return x * sigmoid(x)
+
+
+def _erf(x):
+    from scipy.special import erf as _scipy_erf
+
+    return _scipy_erf(x)
+
+
+@_unary
+def erf(x):
+    """the error function"""
+    return _erf(x)
+
+
+@_unary
+def sign(x):
+    """-1, 0 or 1"""
+    return np.sign(x)
+
+
+@_unary
+def floor(x):
+    """round towards -inf"""
+    return np.floor(x)
+
+
+@_unary
+def ceil(x):
+    """round towards +inf"""
+    return np.ceil(x)
+
+
+@_unary
+def round(x):
+    """round half to even (as PyTorch)"""
+    return np.round(x)
+
+
+def logical_not(x):
+    """not x, as bool"""
+    return np.logical_not(x)
+
+
+def isnan(x):
+    """x != x, as bool"""
+    return np.isnan(_up(x))
+
+
+def isinf(x):
+    """|x| == inf, as bool"""
+    return np.isinf(_up(x))
+
+
+def gelu(x, approximate: str = "none"):
+    """x * Phi(x); 'tanh' uses the tanh approximation of Phi"""
+    def f(x):
+        if approximate == "tanh":
+            return 0.5 * x * (1 + np.tanh(math.sqrt(2 / math.pi) * (x + 0.044715 * x ** 3)))
+        return 0.5 * x * (1 + _erf(x / math.sqrt(2)))
+    return _unary(f)(x)
+
+
+def leaky_relu(x, negative_slope: float):
+    """x if x > 0 else negative_slope * x"""
+    return _unary(lambda v: np.where(v > 0, v, v * v.dtype.type(negative_slope)))(x)
+
+
+def softplus(x, beta: float, threshold: float):
+    """log(1 + e**(beta x)) / beta, linear where beta x > threshold"""
+    def f(v):
+        bx = v * beta
+        return np.where(bx > threshold, v, np.log1p(np.exp(np.minimum(bx, threshold))) / beta)
+    return _unary(f)(x)
+
+
+def clamp(x, lo, hi):
+    """min(max(x, lo), hi); a None bound is absent"""
+    def f(v):
+        if lo is not None:
+            v = np.maximum(v, v.dtype.type(lo))
+        if hi is not None:
+            v = np.minimum(v, v.dtype.type(hi))
+        return v
+    return _unary(f)(x)
+
+
+# -- elementwise binary, broadcasting -----------------------------------------------------
+def _binary(f):
+    def prim(a, b):
+        c = _HALF.get(a.dtype)
+        if c is None:
+            return np.asarray(f(a, b))
+        r = np.asarray(f(a.astype(c), b.astype(c)))
+        return r if r.dtype == np.bool_ else r.astype(a.dtype)
+    prim.__name__ = f.__name__
+    prim.__doc__ = f.__doc__
+    return prim
+
+
+@_binary
+def add(a, b):
+    """a + b"""
+    return np.add(a, b)
+
+
+@_binary
+def sub(a, b):
+    """a - b"""
+    return np.subtract(a, b)
+
+
+@_binary
+def mul(a, b):
+    """a * b"""
+    return np.multiply(a, b)
+
+
+@_binary
+def div(a, b):
+    """a / b (true division; integer inputs are promoted by the ops layer)"""
+    return np.true_divide(a, b)
+
+
+@_binary
+def pow(a, b):
+    """a ** b"""
+    if a.dtype.kind in "iu" and np.any(b < 0):
+        raise ValueError("pow: integers to negative integer powers are not allowed")
+    return np.power(a, b)
+
+
+@_binary
+def maximum(a, b):
+    """elementwise max; NaN wins"""
+    return np.maximum(a, b)
+
+
+@_binary
+def minimum(a, b):
+    """elementwise min; NaN wins"""
+    return np.minimum(a, b)
+
+
+@_binary
+def floor_divide(a, b):
+    """floor(a / b)"""
+    if a.dtype.kind in "iu" and np.any(b == 0):
+        raise ZeroDivisionError("floor_divide: integer division by zero")
+    return np.floor_divide(a, b)
+
+
+@_binary
+def remainder(a, b):
+    """a - floor(a / b) * b (sign of b, as Python and PyTorch)"""
+    if a.dtype.kind in "iu" and np.any(b == 0):
+        raise ZeroDivisionError("remainder: integer division by zero")
+    return np.remainder(a, b)
+
+
+@_binary
+def eq(a, b):
+    """a == b"""
+    return np.equal(a, b)
+
+
+@_binary
+def ne(a, b):
+    """a != b"""
+    return np.not_equal(a, b)
+
+
+@_binary
+def lt(a, b):
+    """a < b"""
+    return np.less(a, b)
+
+
+@_binary
+def le(a, b):
+    """a <= b"""
+    return np.less_equal(a, b)
+
+
+@_binary
+def gt(a, b):
+    """a > b"""
+    return np.greater(a, b)
+
+
+@_binary
+def ge(a, b):
+    """a >= b"""
+    return np.greater_equal(a, b)
+
+
+def logical_and(a, b):
+    """a and b, as bool"""
+    return np.logical_and(a, b)
+
+
+def logical_or(a, b):
+    """a or b, as bool"""
+    return np.logical_or(a, b)
+
+
+def logical_xor(a, b):
+    """a xor b, as bool"""
+    return np.logical_xor(a, b)
+
+
+def where(cond, a, b):
+    """a where cond else b, broadcasting all three"""
+    return np.where(cond, a, b)
+
+
+# -- reductions -------------------------------------------------------------------------------
+def _acc(x):
+    # sums of small ints accumulate in int64 and of half floats in float32, as PyTorch
+    if x.dtype.kind == "b" or x.dtype.kind in "iu":
+        return np.int64
+    return _HALF.get(x.dtype, x.dtype)
+
+
+def sum(x, dims: tuple, keepdim: bool):
+    """Sum over `dims`; bool/int inputs give int64, half floats accumulate in float32."""
+    acc = _acc(x)
+    r = np.sum(x, axis=dims, dtype=acc, keepdims=keepdim)
+    out = np.int64 if x.dtype.kind in "biu" else x.dtype
+    return np.asarray(r).astype(out, copy=False)
+
+
+def prod(x, dims: tuple, keepdim: bool):
+    """Product over `dims`, with sum's accumulation and result dtypes."""
+    acc = _acc(x)
+    r = np.prod(x, axis=dims, dtype=acc, keepdims=keepdim)
+    out = np.int64 if x.dtype.kind in "biu" else x.dtype
+    return np.asarray(r).astype(out, copy=False)
+
+
+def amax(x, dims: tuple, keepdim: bool):
+    """Maximum over `dims` (NaN propagates); dims must be non-empty."""
+    return np.asarray(np.max(_up(x), axis=dims, keepdims=keepdim)).astype(x.dtype, copy=False)
+
+
+def amin(x, dims: tuple, keepdim: bool):
+    """Minimum over `dims` (NaN propagates); dims must be non-empty."""
+    return np.asarray(np.min(_up(x), axis=dims, keepdims=keepdim)).astype(x.dtype, copy=False)
+
+
+def argmax(x, dim: int, keepdim: bool):
+    """Index of the first maximum along `dim`, int64 (NaN counts as the maximum)."""
+    return np.asarray(np.argmax(_up(x), axis=dim, keepdims=keepdim)).astype(np.int64)
+
+
+def argmin(x, dim: int, keepdim: bool):
+    """Index of the first minimum along `dim`, int64 (NaN counts as the minimum)."""
+    return np.asarray(np.argmin(_up(x), axis=dim, keepdims=keepdim)).astype(np.int64)
+
+
+def any(x, dims: tuple, keepdim: bool):
+    """True where any element along `dims` is non-zero."""
+    return np.any(x, axis=dims, keepdims=keepdim)
+
+
+def all(x, dims: tuple, keepdim: bool):
+    """True where every element along `dims` is non-zero."""
+    return np.all(x, axis=dims, keepdims=keepdim)
+
+
+# -- copies, casts, matmul ---------------------------------------------------------------
+def cast(x, dtype: np.dtype):
+    """x converted to `dtype` (float to int truncates towards zero)."""
+    return x.astype(dtype)
+
+
+def contiguous(x):
+    """A row-major copy of x."""
+    return np.ascontiguousarray(x)
+
+
+def matmul(a, b):
+    """Batched matrix product with broadcast batch dims (a: ...×m×k, b: ...×k×n);
+    half inputs are accumulated in float32."""
+    c = _HALF.get(a.dtype)
+    if c is None:
+        return np.matmul(a, b)
+    return np.matmul(a.astype(c), b.astype(c)).astype(a.dtype)
+
+
+def cat(arrays: list, dim: int):
+    """Concatenate along `dim`."""
+    return np.concatenate(arrays, axis=dim)
+
+
+def pad(x, pads: tuple, value):
+    """Constant padding; `pads` is ((before, after), ...) per dim, all >= 0."""
+    return np.pad(x, pads, mode="constant", constant_values=value)
+
+
+def flip(x, dims: tuple):
+    """A copy with `dims` reversed."""
+    return np.flip(x, axis=dims).copy()
+
+
+def tile(x, reps: tuple):
+    """x repeated `reps` times along each dim (PyTorch's Tensor.repeat)."""
+    return np.tile(x, reps)
+
+
+def index(x, idx: tuple):
+    """Advanced indexing x[idx] (integer arrays, bool masks, slices): a copy."""
+    return np.asarray(x[idx])
+
+
+def index_put(x, idx: tuple, values, accumulate: bool):
+    """A copy of x with x[idx] = values (or += with `accumulate`, summing duplicates)."""
+    out = x.copy()
+    if accumulate:
+        np.add.at(out, idx, values)
+    else:
+        out[idx] = values
+    return out
+
+
+def gather(x, dim: int, index):
+    """out[i][j][k] = x[i][index[i][j][k]][k] for dim=1, and so on."""
+    return np.take_along_axis(x, index, axis=dim)
+
+
+def scatter_add(x, dim: int, index, src):
+    """A copy of x with src added at `index` along `dim` (duplicates summed)."""
+    out = x.copy()
+    idx = list(np.indices(index.shape, sparse=True))
+    idx[dim] = index
+    np.add.at(out, tuple(idx), src[tuple(slice(0, s) for s in index.shape)])
+    return out
+
+
+def scatter(x, dim: int, index, src):
+    """A copy of x with src written at `index` along `dim` (last write wins)."""
+    out = x.copy()
+    np.put_along_axis(out, index, src[tuple(slice(0, s) for s in index.shape)], axis=dim)
+    return out
+
+
+def masked_fill(x, mask, value):
+    """x with `value` where mask is True."""
+    return np.where(mask, x.dtype.type(value), x)
+
+
+def fill_(x, value) -> None:
+    """In place: every element of x becomes value."""
+    x[...] = value
+
+
+def copy_(dst, src) -> None:
+    """In place: dst[...] = src, broadcasting src and casting to dst's dtype."""
+    np.copyto(dst, src, casting="unsafe")
+
+
+def triu(x, k: int):
+    """Upper triangle of the last two dims, from diagonal k."""
+    return np.triu(x, k)
+
+
+def tril(x, k: int):
+    """Lower triangle of the last two dims, up to diagonal k."""
+    return np.tril(x, k)
+
+
+def cumsum(x, dim: int):
+    """Running sum along `dim`."""
+    out = np.int64 if x.dtype.kind in "biu" else x.dtype
+    return np.cumsum(_up(x), axis=dim).astype(out)
+
+
+def sort(x, dim: int, descending: bool):
+    """(values, int64 indices) sorted along `dim`, stable."""
+    key = -_up(x) if descending else _up(x)
+    idx = np.argsort(key, axis=dim, kind="stable")
+    return np.take_along_axis(x, idx, axis=dim), idx.astype(np.int64)
+
+
+from .ref_nn import *  # noqa: E402,F401,F403  (the nn primitives are part of this backend)

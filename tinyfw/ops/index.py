@@ -1,0 +1,422 @@
+"""Ops that copy: cat/stack, pad, flip, repeat, gather/scatter, advanced indexing,
+masked_fill, triangles, sorting."""
+from __future__ import annotations
+
+import numpy as np
+
+from .. import dtypes as _dt
+from ..autograd.function import Function
+from ..tensor import register_method
+from ._util import Tensor, _wrap_dim, apply, ensure_tensor, promote, unbroadcast
+from .shape import _is_basic, slice_view
+
+
+class Cat(Function):
+    @staticmethod
+    def forward(ctx, B, *xs, dim):
+        ctx.dim, ctx.sizes = dim, [x.shape[dim] for x in xs]
+        return B.cat(list(xs), dim)
+
+    def backward(self, g):
+        return tuple(g.split(self.sizes, self.dim))
+
+
+def cat(tensors, dim: int = 0) -> Tensor:
+    """Concatenate tensors along an existing dim (dtypes promoted)."""
+    tensors = list(tensors)
+    if not tensors:
+        raise ValueError("cat: expected a non-empty list of tensors")
+    tensors = promote("cat", *[ensure_tensor(t, "cat") for t in tensors])
+    # PyTorch skips 1-d empty tensors, a legacy convenience for growing a result
+    parts = [t for t in tensors if not (t.ndim == 1 and t.shape[0] == 0)] or tensors[:1]
+    ref = parts[0]
+    if ref.ndim == 0:
+        raise RuntimeError("cat: zero-dimensional tensors cannot be concatenated")
+    d = _wrap_dim(dim, ref.ndim, "cat")
+    for i, t in enumerate(parts):
+        if t.ndim != ref.ndim or any(a != b for k, (a, b) in enumerate(zip(t.shape, ref.shape))
+                                     if k != d):
+            raise RuntimeError(f"cat: tensor {i} has shape {tuple(t.shape)}, which does not "
+                               f"match {tuple(ref.shape)} except in dim {d}")
+    if len(parts) == 1:
+        return parts[0]
+    return apply(Cat, tuple(parts), {"dim": d})
+
+
+def stack(tensors, dim: int = 0) -> Tensor:
+    """Join same-shaped tensors along a new dim."""
+    tensors = [ensure_tensor(t, "stack") for t in tensors]
+    if not tensors:
+        raise ValueError("stack: expected a non-empty list of tensors")
+    for i, t in enumerate(tensors):
+        if t.shape != tensors[0].shape:
+            raise RuntimeError(f"stack: tensor {i} has shape {tuple(t.shape)}, tensor 0 has "
+                               f"{tuple(tensors[0].shape)}; all must match")
+    d = _wrap_dim(dim, tensors[0].ndim + 1, "stack")
+    return apply(Cat, tuple(promote("stack", *[t.unsqueeze(d) for t in tensors])), {"dim": d})
+
+
+def hstack(tensors) -> Tensor:
+    """cat along dim 1 (dim 0 for 1-d tensors)."""
+    tensors = list(tensors)
+    return cat(tensors, 0 if tensors[0].ndim == 1 else 1)
+
+
+def vstack(tensors) -> Tensor:
+    """cat along dim 0, 1-d tensors taken as rows."""
+    return cat([t.reshape(1, -1) if t.ndim == 1 else t for t in tensors], 0)
+
+
+class Pad(Function):
+    @staticmethod
+    def forward(ctx, B, x, pads, value):
+        ctx.index = tuple(slice(a, a + s) for (a, _), s in zip(pads, x.shape))
+        return B.pad(x, pads, value)
+
+    def backward(self, g):
+        return g[self.index]
+
+
+def pad(x, pad, mode: str = "constant", value: float = 0.0) -> Tensor:
+    """Constant padding; `pad` lists (before, after) pairs from the last dim backwards,
+    as torch.nn.functional.pad."""
+    if mode != "constant":
+        raise NotImplementedError(f"pad: only mode='constant' is implemented, got {mode!r}")
+    x = ensure_tensor(x, "pad")
+    pad = tuple(int(p) for p in pad)
+    if len(pad) % 2 or len(pad) // 2 > x.ndim:
+        raise RuntimeError(f"pad: {pad} must have an even length of at most 2 * ndim "
+                           f"({2 * x.ndim} for shape {tuple(x.shape)})")
+    if any(p < 0 for p in pad):
+        raise NotImplementedError(f"pad: negative padding {pad} (cropping) is not supported")
+    pairs = [(0, 0)] * x.ndim
+    for i in range(len(pad) // 2):
+        pairs[x.ndim - 1 - i] = (pad[2 * i], pad[2 * i + 1])
+    return apply(Pad, (x,), {"pads": tuple(pairs), "value": value})
+
+
+class Flip(Function):
+    @staticmethod
+    def forward(ctx, B, x, dims):
+        ctx.dims = dims
+        return B.flip(x, dims)
+
+    def backward(self, g):
+        return g.flip(self.dims)
+
+
+def flip(x, dims) -> Tensor:
+    """A copy with the order of elements reversed along `dims`."""
+    dims = (dims,) if isinstance(dims, int) else tuple(dims)
+    dims = tuple(_wrap_dim(d, x.ndim, "flip") for d in dims)
+    return apply(Flip, (x,), {"dims": dims})
+
+
+class Tile(Function):
+    @staticmethod
+    def forward(ctx, B, x, reps):
+        ctx.shape, ctx.reps = x.shape, reps
+        return B.tile(x, reps)
+
+    def backward(self, g):
+        # fold every repetition onto its own axis, then sum those axes
+        shape = self.shape
+        lead = len(self.reps) - len(shape)
+        full = (1,) * lead + shape
+        split = []
+        for r, s in zip(self.reps, full):
+            split += [r, s]
+        summed = g.reshape(split).sum(tuple(range(0, 2 * len(full), 2)))
+        return summed.reshape(shape)
+
+
+def repeat(x, *sizes) -> Tensor:
+    """Tile the tensor `sizes[i]` times along each dim (PyTorch's Tensor.repeat)."""
+    sizes = tuple(sizes[0]) if len(sizes) == 1 and isinstance(sizes[0], (tuple, list)) else sizes
+    if len(sizes) < x.ndim:
+        raise RuntimeError(f"repeat: {len(sizes)} repeat counts for a tensor with {x.ndim} dims")
+    if any(s < 0 for s in sizes):
+        raise RuntimeError(f"repeat: counts must be non-negative, got {sizes}")
+    return apply(Tile, (x,), {"reps": tuple(int(s) for s in sizes)})
+
+
+def _check_index_tensor(index: Tensor, op: str) -> None:
+    if index.dtype not in (_dt.int64, _dt.int32, _dt.int8):
+        raise TypeError(f"{op}: index must be an integer tensor, got {index.dtype.name}")
+
+
+def _check_range(index: np.ndarray, size: int, op: str, dim: int) -> None:
+    if index.size and (index.min() < -size or index.max() >= size):
+        bad = index[(index < -size) | (index >= size)].ravel()[0]
+        raise IndexError(f"{op}: index {bad} is out of bounds for dim {dim} with size {size}")
+
+
+class Gather(Function):
+    @staticmethod
+    def forward(ctx, B, x, index, dim):
+        ctx.shape, ctx.dim, ctx.index = x.shape, dim, index
+        return B.gather(x, dim, index)
+
+    def backward(self, g):
+        return g.new_zeros(self.shape).scatter_add(self.dim, Tensor._make(self.index), g), None
+
+
+def _check_gather_shapes(x: Tensor, index: Tensor, dim: int, op: str) -> None:
+    if index.ndim != x.ndim:
+        raise RuntimeError(f"{op}: index has {index.ndim} dims but the input has {x.ndim} "
+                           f"(shapes {tuple(index.shape)} and {tuple(x.shape)})")
+    for k, (a, b) in enumerate(zip(index.shape, x.shape)):
+        if k != dim and a > b:
+            raise RuntimeError(f"{op}: index size {a} at dim {k} exceeds the input's {b}")
+
+
+def gather(x, dim: int, index) -> Tensor:
+    """out[i][j] = x[i][index[i][j]] along `dim` (index has x's number of dims)."""
+    x, index = ensure_tensor(x, "gather"), ensure_tensor(index, "gather")
+    _check_index_tensor(index, "gather")
+    d = _wrap_dim(dim, x.ndim, "gather")
+    _check_gather_shapes(x, index, d, "gather")
+    _check_range(index._data, x.shape[d] if x.ndim else 1, "gather", d)
+    idx = index._data % max(x.shape[d], 1) if x.ndim else index._data
+    return apply(Gather, (x, Tensor._make(idx.astype(np.int64, copy=False))), {"dim": d})
+
+
+class ScatterAdd(Function):
+    @staticmethod
+    def forward(ctx, B, x, index, src, dim):
+        ctx.dim, ctx.index, ctx.src_shape = dim, index, src.shape
+        return B.scatter_add(x, dim, index, src)
+
+    def backward(self, g):
+        gsrc = None
+        if self.next[2] is not None:
+            gsrc = g.gather(self.dim, Tensor._make(self.index))
+            if gsrc.shape != self.src_shape:
+                gsrc = gsrc.new_zeros(self.src_shape).index_put_slice(gsrc)
+        return g, None, gsrc
+
+
+def scatter_add(x, dim: int, index, src) -> Tensor:
+    """A copy of x with src[i][j] added at x[i][index[i][j]] along `dim`."""
+    x, index, src = (ensure_tensor(v, "scatter_add") for v in (x, index, src))
+    _check_index_tensor(index, "scatter_add")
+    d = _wrap_dim(dim, x.ndim, "scatter_add")
+    _check_gather_shapes(x, index, d, "scatter_add")
+    _check_gather_shapes(src, index, d if src.ndim else 0, "scatter_add")
+    _check_range(index._data, x.shape[d], "scatter_add", d)
+    if src.dtype is not x.dtype:
+        src = src.to(x.dtype)
+    idx = Tensor._make((index._data % max(x.shape[d], 1)).astype(np.int64, copy=False))
+    return apply(ScatterAdd, (x, idx, src), {"dim": d})
+
+
+class Scatter(Function):
+    @staticmethod
+    def forward(ctx, B, x, index, src, dim):
+        ctx.dim, ctx.index = dim, index
+        return B.scatter(x, dim, index, src)
+
+    def backward(self, g):
+        idx = Tensor._make(self.index)
+        gx = g.scatter(self.dim, idx, g.new_zeros(idx.shape))
+        gsrc = g.gather(self.dim, idx) if self.next[2] is not None else None
+        return gx, None, gsrc
+
+
+def scatter(x, dim: int, index, src) -> Tensor:
+    """A copy of x with src written at `index` along `dim` (src may be a number)."""
+    x, index = ensure_tensor(x, "scatter"), ensure_tensor(index, "scatter")
+    if not isinstance(src, Tensor):
+        src = x.new_full(index.shape, src)
+    _check_index_tensor(index, "scatter")
+    d = _wrap_dim(dim, x.ndim, "scatter")
+    _check_gather_shapes(x, index, d, "scatter")
+    _check_range(index._data, x.shape[d], "scatter", d)
+    idx = Tensor._make((index._data % max(x.shape[d], 1)).astype(np.int64, copy=False))
+    return apply(Scatter, (x, idx, src.to(x.dtype)), {"dim": d})
+
+
+# -- advanced indexing -------------------------------------------------------------------
+def _np_index(x: Tensor, index, op: str) -> tuple:
+    """Turn a user index into a numpy index tuple of ints, slices and int/bool arrays."""
+    idx = index if isinstance(index, tuple) else (index,)
+    out = []
+    for i in idx:
+        if isinstance(i, Tensor):
+            i = i._data
+        elif isinstance(i, list):
+            i = np.asarray(i)
+            if i.dtype.kind == "f":
+                raise IndexError(f"{op}: index lists must hold integers or bools")
+        if isinstance(i, np.ndarray):
+            if i.dtype.kind not in "biu":
+                raise IndexError(f"{op}: tensors used as indices must be integer or bool, got "
+                                 f"{i.dtype}")
+        elif isinstance(i, float):
+            raise IndexError(f"{op}: float index {i}; indices must be integers")
+        out.append(i)
+    # numpy checks the ranges; re-raise its complaint with the tensor's shape in it
+    try:
+        np.empty(x.shape, np.bool_)[tuple(out)]
+    except IndexError as e:
+        raise IndexError(f"{op}: index {index!r} does not fit a tensor of shape "
+                         f"{tuple(x.shape)}: {e}") from None
+    return tuple(out)
+
+
+class Index(Function):
+    @staticmethod
+    def forward(ctx, B, x, index):
+        ctx.shape, ctx.index = x.shape, index
+        return B.index(x, index)
+
+    def backward(self, g):
+        zeros = g.new_zeros(self.shape)
+        return apply(IndexPut, (zeros, g), {"index": self.index, "accumulate": True})
+
+
+class IndexPut(Function):
+    @staticmethod
+    def forward(ctx, B, x, values, index, accumulate):
+        ctx.index, ctx.accumulate, ctx.vshape = index, accumulate, values.shape
+        return B.index_put(x, index, values, accumulate)
+
+    def backward(self, g):
+        gx = gv = None
+        if self.next[0] is not None:
+            gx = g if self.accumulate else apply(
+                IndexPut, (g, g.new_zeros(())), {"index": self.index, "accumulate": False})
+        if self.next[1] is not None:
+            gv = unbroadcast(apply(Index, (g,), {"index": self.index}), self.vshape)
+        return gx, gv
+
+
+def getitem(x, index) -> Tensor:
+    """x[index]: basic indexing gives a view, integer/bool tensors give a copy."""
+    if _is_basic(index):
+        return slice_view(x, index)
+    return apply(Index, (x,), {"index": _np_index(x, index, "index")})
+
+
+def index_put(x, indices, values, accumulate: bool = False) -> Tensor:
+    """A copy of x with x[indices] = values (or += when accumulate)."""
+    idx = _np_index(x, indices, "index_put")
+    values = ensure_tensor(values, "index_put")
+    if values.dtype is not x.dtype:
+        values = values.to(x.dtype)
+    return apply(IndexPut, (x, values), {"index": idx, "accumulate": accumulate})
+
+
+def index_select(x, dim: int, index) -> Tensor:
+    """The entries of x at positions `index` (1-d integer tensor) along `dim`."""
+    index = ensure_tensor(index, "index_select")
+    _check_index_tensor(index, "index_select")
+    if index.ndim > 1:
+        raise RuntimeError(f"index_select: index must be 1-d, got shape {tuple(index.shape)}")
+    d = _wrap_dim(dim, x.ndim, "index_select")
+    return getitem(x, (slice(None),) * d + (index.reshape(-1),))
+
+
+def masked_fill(x, mask, value) -> Tensor:
+    """x with `value` wherever the bool `mask` (broadcast to x) is True."""
+    from .elementwise import where
+
+    mask = ensure_tensor(mask, "masked_fill")
+    if mask.dtype is not _dt.bool_:
+        raise TypeError(f"masked_fill: mask must be bool, got {mask.dtype.name}")
+    if isinstance(value, Tensor):
+        value = value.to(x.dtype)
+    else:
+        value = x.new_full((), value)
+    out = where(mask, value, x)
+    if out.shape != x.shape:
+        raise RuntimeError(f"masked_fill: mask of shape {tuple(mask.shape)} does not broadcast "
+                           f"to the input's shape {tuple(x.shape)}")
+    return out
+
+
+def masked_select(x, mask) -> Tensor:
+    """The 1-d tensor of elements of x where `mask` is True."""
+    mask = ensure_tensor(mask, "masked_select")
+    if mask.shape != x.shape:
+        mask = mask.expand(*x.shape)
+    return getitem(x, mask)
+
+
+class Tri(Function):
+    @staticmethod
+    def forward(ctx, B, x, k, upper):
+        ctx.k, ctx.upper = k, upper
+        return B.triu(x, k) if upper else B.tril(x, k)
+
+    def backward(self, g):
+        return apply(Tri, (g,), {"k": self.k, "upper": self.upper})
+
+
+def triu(x, diagonal: int = 0) -> Tensor:
+    """Elements on and above the `diagonal`-th diagonal of the last two dims; the rest 0."""
+    if x.ndim < 2:
+        raise RuntimeError(f"triu: needs at least 2 dims, got shape {tuple(x.shape)}")
+    return apply(Tri, (x,), {"k": int(diagonal), "upper": True})
+
+
+def tril(x, diagonal: int = 0) -> Tensor:
+    """Elements on and below the `diagonal`-th diagonal of the last two dims; the rest 0."""
+    if x.ndim < 2:
+        raise RuntimeError(f"tril: needs at least 2 dims, got shape {tuple(x.shape)}")
+    return apply(Tri, (x,), {"k": int(diagonal), "upper": False})
+
+
+class Sort(Function):
+    @staticmethod
+    def forward(ctx, B, x, dim, descending):
+        values, idx = B.sort(x, dim, descending)
+        ctx.shape, ctx.dim, ctx.idx = x.shape, dim, idx
+        return values, idx
+
+    def backward(self, g):
+        return g.new_zeros(self.shape).scatter_add(self.dim, Tensor._make(self.idx), g)
+
+
+def sort(x, dim: int = -1, descending: bool = False):
+    """(values, indices) sorted along `dim` (stable)."""
+    from .reduce import values_indices
+
+    d = _wrap_dim(dim, x.ndim, "sort")
+    if x.ndim == 0:
+        return values_indices(x, Tensor._make(np.zeros((), np.int64)))
+    return values_indices(*apply(Sort, (x,), {"dim": d, "descending": descending}))
+
+
+def topk(x, k: int, dim: int = -1, largest: bool = True, sorted: bool = True):
+    """(values, indices) of the k largest (or smallest) entries along `dim`."""
+    from .reduce import values_indices
+
+    d = _wrap_dim(dim, x.ndim, "topk")
+    n = x.shape[d] if x.ndim else 1
+    if not 0 <= k <= n:
+        raise RuntimeError(f"topk: k={k} is out of range for dim {d} of size {n}")
+    v, i = sort(x, d, descending=largest)
+    sl = (slice(None),) * d + (slice(0, k),)
+    return values_indices(v[sl], i[sl])
+
+
+def argsort(x, dim: int = -1, descending: bool = False) -> Tensor:
+    """Indices that sort x along `dim`."""
+    return sort(x, dim, descending).indices
+
+
+def _index_put_slice(x: Tensor, src: Tensor) -> Tensor:
+    # x with src written over its leading corner; used to pad gradients of scatter sources
+    return index_put(x, tuple(slice(0, s) for s in src.shape), src)
+
+
+_METHODS = {
+    "__getitem__": getitem, "flip": flip, "repeat": repeat, "gather": gather,
+    "scatter_add": scatter_add, "scatter": scatter, "index_select": index_select,
+    "index_put": index_put, "masked_fill": masked_fill, "masked_select": masked_select,
+    "triu": triu, "tril": tril, "sort": sort, "topk": topk, "argsort": argsort,
+    "index_put_slice": _index_put_slice,
+}
+for _name, _fn in _METHODS.items():
+    register_method(_name, _fn)

@@ -1,0 +1,148 @@
+"""In-place ops (`add_`, `mul_`, `zero_`, `copy_`, `__setitem__` ...).
+
+Each is its out-of-place op followed by a write into the tensor's own memory, so views see
+the change.  The write bumps the shared version counter: a node that saved this tensor
+for backward then refuses to use it.  When autograd records, the op is computed from a
+clone of the old value and the tensor takes the new node as its grad_fn (history is
+rebased, as in PyTorch).
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from .. import dtypes as _dt
+from ..autograd.function import GradMode
+from ..random import Generator, _gen
+from ..tensor import register_method
+from . import elementwise as E
+from ._util import Tensor, ensure_tensor
+from .index import _np_index, index_put, masked_fill, scatter, scatter_add
+
+
+def _recording(x: Tensor, others=()) -> bool:
+    if not GradMode.enabled:
+        return False
+    return x._rg or any(isinstance(o, Tensor) and o._rg for o in others)
+
+
+def _check_target(x: Tensor, op: str) -> None:
+    if x.grad_fn is None and x._rg:
+        raise RuntimeError(f"{op}: a leaf tensor that requires grad is used in an in-place "
+                           "operation; do it under tinyfw.no_grad() or use the out-of-place op")
+    if x._base is not None and (x._rg or x._base._rg):
+        raise RuntimeError(f"{op}: in-place ops on a view of a tensor that is part of the "
+                           "autograd graph are not supported; use the out-of-place op")
+
+
+def _write(x: Tensor, result: Tensor, op: str) -> Tensor:
+    """Store `result` into x's memory, bump its version and take result's history."""
+    if result.shape != x.shape:
+        raise RuntimeError(f"{op}: the result's shape {tuple(result.shape)} (after "
+                           f"broadcasting) does not match the tensor's shape {tuple(x.shape)}")
+    src, dst = result.dtype, x.dtype
+    if src.category > dst.category:
+        raise RuntimeError(f"{op}: result type {src.name} cannot be cast to the tensor's "
+                           f"dtype {dst.name} in place")
+    if not x._data.flags.writeable:
+        raise RuntimeError(f"{op}: the tensor is a read-only (expanded/broadcast) view; "
+                           "clone() it before writing")
+    np.copyto(x._data, result._data, casting="unsafe")
+    x._version[0] += 1
+    if GradMode.enabled and result._rg:
+        x.grad_fn = result.grad_fn if src is dst else result.to(dst).grad_fn
+        x._rg = True
+    return x
+
+
+def _inplace(fn, name: str):
+    def op(x, *args, **kwargs):
+        if _recording(x, args):
+            _check_target(x, name)
+            return _write(x, fn(x.clone(), *args, **kwargs), name)
+        return _write(x, fn(x, *args, **kwargs), name)
+    op.__name__ = name
+    op.__doc__ = f"In-place {fn.__name__}: writes into this tensor and returns it."
+    return op
+
+
+def _overwrite(x: Tensor, value: Tensor, op: str) -> Tensor:
+    # ops whose result ignores x's old value still keep x in the graph (zero gradient)
+    value = value.to(x.dtype).expand(*x.shape) if value.shape != x.shape else value.to(x.dtype)
+    if _recording(x, (value,)):
+        _check_target(x, op)
+        value = E.where(x.new_ones(x.shape, dtype=_dt.bool_), value, x.clone())
+    return _write(x, value, op)
+
+
+def fill_(x: Tensor, value) -> Tensor:
+    """Set every element to `value`."""
+    value = value if isinstance(value, Tensor) else x.new_full((), value)
+    return _overwrite(x, value, "fill_")
+
+
+def zero_(x: Tensor) -> Tensor:
+    """Set every element to 0."""
+    return _overwrite(x, x.new_zeros(()), "zero_")
+
+
+def copy_(x: Tensor, src) -> Tensor:
+    """Copy `src` (broadcast, cast to x's dtype) into x."""
+    src = ensure_tensor(src, "copy_")
+    try:
+        return _overwrite(x, src, "copy_")
+    except RuntimeError as e:
+        if "expand" in str(e):
+            raise RuntimeError(f"copy_: source of shape {tuple(src.shape)} does not broadcast to "
+                               f"{tuple(x.shape)}") from None
+        raise
+
+
+def uniform_(x: Tensor, a: float = 0.0, b: float = 1.0, generator: Generator | None = None) -> Tensor:
+    """Fill with samples uniform in [a, b)."""
+    v = _gen(generator).uniform(a, b, x.shape)
+    return _overwrite(x, Tensor._make(v.astype(x._data.dtype)), "uniform_")
+
+
+def normal_(x: Tensor, mean: float = 0.0, std: float = 1.0, generator: Generator | None = None) -> Tensor:
+    """Fill with samples from N(mean, std**2)."""
+    v = _gen(generator).normal(mean, std, x.shape)
+    return _overwrite(x, Tensor._make(v.astype(x._data.dtype)), "normal_")
+
+
+def setitem(x: Tensor, index, value) -> None:
+    """x[index] = value, broadcasting value; with autograd, history is rebased."""
+    if _recording(x, (value,)):
+        _check_target(x, "__setitem__")
+        _write(x, index_put(x.clone(), index, value), "__setitem__")
+        return
+    idx = _np_index(x, index, "__setitem__")
+    v = value._data if isinstance(value, Tensor) else value
+    if not x._data.flags.writeable:
+        raise RuntimeError("__setitem__: the tensor is a read-only (expanded/broadcast) view; "
+                           "clone() it before writing")
+    try:
+        x._data[idx] = v
+    except ValueError as e:
+        raise RuntimeError(f"__setitem__: cannot assign a value of shape "
+                           f"{tuple(np.shape(v))} to index {index!r} of a tensor of shape "
+                           f"{tuple(x.shape)}: {e}") from None
+    x._version[0] += 1
+
+
+_INPLACE = {
+    "add_": E.add, "sub_": E.sub, "mul_": E.mul, "div_": E.div, "pow_": E.pow,
+    "clamp_": E.clamp, "clip_": E.clamp, "neg_": E.neg, "abs_": E.abs, "exp_": E.exp,
+    "log_": E.log, "sqrt_": E.sqrt, "relu_": E.relu, "sigmoid_": E.sigmoid, "tanh_": E.tanh,
+    "floor_": E.floor, "ceil_": E.ceil, "round_": E.round, "maximum_": E.maximum,
+    "minimum_": E.minimum, "masked_fill_": masked_fill, "scatter_add_": scatter_add,
+    "scatter_": scatter, "index_put_": index_put,
+}
+for _name, _fn in _INPLACE.items():
+    register_method(_name, _inplace(_fn, _name))
+register_method("__iadd__", _inplace(E.add, "+="))
+register_method("__isub__", _inplace(E.sub, "-="))
+register_method("__imul__", _inplace(E.mul, "*="))
+register_method("__itruediv__", _inplace(E.div, "/="))
+for _name, _fn in {"fill_": fill_, "zero_": zero_, "copy_": copy_, "uniform_": uniform_,
+                   "normal_": normal_, "__setitem__": setitem}.items():
+    register_method(_name, _fn)

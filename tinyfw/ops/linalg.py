@@ -1,0 +1,98 @@
+"""Matrix products: matmul (1-d, 2-d, batched with broadcasting), mm, bmm, linear ..."""
+from __future__ import annotations
+
+from ..autograd.function import Function
+from ..tensor import register_method
+from ._util import Tensor, apply, binary_operands, broadcast_shapes, unbroadcast
+
+
+class Matmul(Function):
+    save_inputs = True
+
+    @staticmethod
+    def forward(ctx, B, a, b):
+        return B.matmul(a, b)
+
+    def backward(self, g):
+        a, b = self.saved_inputs
+        na, nb = self.next
+        ga = unbroadcast(g @ b.mT, a.shape) if na is not None else None
+        gb = unbroadcast(a.mT @ g, b.shape) if nb is not None else None
+        return ga, gb
+
+
+def matmul(a, b) -> Tensor:
+    """Matrix product as numpy/PyTorch define it: 1-d operands are vectors, leading dims
+    of >2-d operands are batch dims and broadcast."""
+    a, b = binary_operands(a, b, "matmul")
+    if a.ndim == 0 or b.ndim == 0:
+        raise RuntimeError(f"matmul: both operands need at least 1 dim, got shapes "
+                           f"{tuple(a.shape)} and {tuple(b.shape)}")
+    if a.dtype.name == "bool":
+        raise TypeError("matmul: bool tensors are not supported; convert with .float()")
+    k_a = a.shape[-1]
+    k_b = b.shape[-2] if b.ndim > 1 else b.shape[0]
+    if k_a != k_b:
+        raise RuntimeError(f"matmul: {tuple(a.shape)} @ {tuple(b.shape)}: inner dimensions "
+                           f"{k_a} and {k_b} differ")
+    if a.ndim > 2 or b.ndim > 2:
+        broadcast_shapes(a.shape[:-2], b.shape[:-2] if b.ndim > 1 else (), op="matmul batch dims")
+    va, vb = a.ndim == 1, b.ndim == 1
+    if va:
+        a = a.reshape(1, k_a)
+    if vb:
+        b = b.reshape(k_b, 1)
+    out = apply(Matmul, (a, b), {})
+    if va and vb:
+        return out.reshape(())
+    if va:
+        return out.squeeze(-2)
+    if vb:
+        return out.squeeze(-1)
+    return out
+
+
+def mm(a, b) -> Tensor:
+    """Product of two 2-d matrices."""
+    if a.ndim != 2 or b.ndim != 2:
+        raise RuntimeError(f"mm: expects 2-d tensors, got shapes {tuple(a.shape)} and "
+                           f"{tuple(b.shape)}")
+    return matmul(a, b)
+
+
+def bmm(a, b) -> Tensor:
+    """Batched product of two 3-d tensors with equal batch sizes."""
+    if a.ndim != 3 or b.ndim != 3 or a.shape[0] != b.shape[0]:
+        raise RuntimeError(f"bmm: expects 3-d tensors with equal batch sizes, got shapes "
+                           f"{tuple(a.shape)} and {tuple(b.shape)}")
+    return matmul(a, b)
+
+
+def dot(a, b) -> Tensor:
+    """Inner product of two 1-d tensors."""
+    if a.ndim != 1 or b.ndim != 1:
+        raise RuntimeError(f"dot: expects 1-d tensors, got shapes {tuple(a.shape)} and "
+                           f"{tuple(b.shape)}")
+    return matmul(a, b)
+
+
+def outer(a, b) -> Tensor:
+    """Outer product of two 1-d tensors."""
+    return a.reshape(-1, 1) * b.reshape(1, -1)
+
+
+def linear(x, weight, bias=None) -> Tensor:
+    """x @ weight.T + bias (weight: out_features × in_features)."""
+    if weight.ndim != 2:
+        raise RuntimeError(f"linear: weight must be 2-d (out, in), got {tuple(weight.shape)}")
+    if x.shape[-1:] != weight.shape[1:]:
+        raise RuntimeError(f"linear: input {tuple(x.shape)} has {x.shape[-1] if x.ndim else 0} "
+                           f"features but weight {tuple(weight.shape)} expects {weight.shape[1]}")
+    out = matmul(x, weight.mT)
+    return out if bias is None else out + bias
+
+
+_METHODS = {"matmul": matmul, "__matmul__": matmul, "__rmatmul__": lambda a, b: matmul(b, a),
+            "mm": mm, "bmm": bmm, "dot": dot, "outer": outer}
+for _name, _fn in _METHODS.items():
+    register_method(_name, _fn)
