@@ -28,7 +28,7 @@ from .dispatch import get_backend, set_backend
 from . import ops
 from .ops import *  # noqa: F401,F403
 from .ops import clone
-from . import nn  # noqa: E402
+from . import nn, optim, data, jit  # noqa: E402,F401  (the layers above the core)
 
 half = float16
 float = float32  # noqa: A001

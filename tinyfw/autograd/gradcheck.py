@@ -9,7 +9,7 @@ from __future__ import annotations
 import numpy as np
 
 from .engine import grad as _grad
-from .function import no_grad
+from .function import enable_grad, no_grad
 
 
 class GradcheckError(AssertionError):
@@ -135,8 +135,10 @@ def gradgradcheck(fn, inputs, grad_outputs=None, eps: float = 1e-6, atol: float 
 
     def first_grads(*args):
         xs, gos = args[:n_in], args[n_in:]
-        ys = _outputs(fn, xs)
-        return _grad(ys, [xs[i] for i in idx], list(gos), create_graph=True, allow_unused=True)
+        with enable_grad():  # the finite differences run under no_grad; this needs a graph
+            ys = _outputs(fn, xs)
+            return _grad(ys, [xs[i] for i in idx], list(gos), create_graph=True,
+                         allow_unused=True)
 
     def wrapped(*args):
         return tuple(g for g in first_grads(*args) if g is not None)

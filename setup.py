@@ -1,0 +1,52 @@
+"""Build tinyfw: the Python package plus the C++ CPU kernels (`tinyfw._C`).
+
+Environment switches:
+  TINYFW_PORTABLE=1  compile without -march=native (binaries that run on any x86-64)
+  TINYFW_SANITIZE=1  build with AddressSanitizer + UBSan (run with LD_PRELOAD=$(gcc
+                     -print-file-name=libasan.so), see README)
+  TINYFW_DEBUG=1     -O0 -g
+"""
+import glob
+import os
+
+from pybind11.setup_helpers import Pybind11Extension, build_ext
+from setuptools import find_packages, setup
+
+flags = ["-O3", "-fopenmp", "-ffp-contract=fast"]
+link = ["-fopenmp"]
+if os.environ.get("TINYFW_DEBUG") == "1":
+    flags = ["-O0", "-g", "-fopenmp"]
+if os.environ.get("TINYFW_PORTABLE") != "1":
+    flags.append("-march=native")
+if os.environ.get("TINYFW_SANITIZE") == "1":
+    san = ["-fsanitize=address,undefined", "-fno-omit-frame-pointer", "-fno-sanitize-recover=undefined"]
+    flags += san + ["-g"]
+    link += san
+
+ext_modules = [
+    Pybind11Extension(
+        "tinyfw._C",
+        sorted(glob.glob("csrc/*.cpp")),
+        include_dirs=["csrc"],
+        cxx_std=17,
+        extra_compile_args=flags,
+        extra_link_args=link,
+    ),
+]
+
+setup(
+    name="tinyfw",
+    version="0.1.0",
+    description="A minimal deep-learning framework: tensors, autograd, C++ kernels",
+    packages=find_packages(include=["tinyfw", "tinyfw.*"]),
+    package_data={"tinyfw": ["py.typed"]},
+    python_requires=">=3.10",
+    install_requires=["numpy>=1.24", "ml_dtypes>=0.3", "scipy>=1.10", "safetensors>=0.4",
+                      "tqdm>=4.60", "scikit-learn>=1.2", "matplotlib>=3.6"],
+    extras_require={
+        "test": ["pytest>=7", "hypothesis>=6.80", "torch==2.13.0", "onnx", "onnxruntime"],
+    },
+    ext_modules=ext_modules,
+    cmdclass={"build_ext": build_ext},
+    zip_safe=False,
+)

@@ -1,0 +1,1 @@
+"""tinyfw.data (being built)."""

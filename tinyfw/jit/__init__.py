@@ -1,0 +1,1 @@
+"""tinyfw.jit (being built)."""

@@ -1,0 +1,1 @@
+"""tinyfw.optim (being built)."""
