@@ -274,6 +274,12 @@ def minimum(a, b):
 
 
 @_binary
+def atan2(a, b):
+    """the angle of the point (b, a) in radians, in [-pi, pi]: atan(a / b) by quadrant"""
+    return np.arctan2(a, b)
+
+
+@_binary
 def floor_divide(a, b):
     """floor(a / b)"""
     if a.dtype.kind in "iu" and np.any(b == 0):
@@ -514,3 +520,4 @@ def sort(x, dim: int, descending: bool):
 
 
 from .ref_nn import *  # noqa: E402,F401,F403  (the nn primitives are part of this backend)
+from .ref_optim import *  # noqa: E402,F401,F403  (optimizer update primitives)

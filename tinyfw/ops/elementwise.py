@@ -136,6 +136,22 @@ class Minimum(Function):
         return unbroadcast(g * wa, a.shape), unbroadcast(g * (1 - wa), b.shape)
 
 
+class Atan2(Function):
+    save_inputs = True
+
+    @staticmethod
+    def forward(ctx, B, a, b):
+        return B.atan2(a, b)
+
+    def backward(self, g):
+        a, b = self.saved_inputs
+        na, nb = self.next
+        # d/da atan2(a, b) = b / (a^2 + b^2), d/db = -a / (a^2 + b^2)
+        scale = g / (a * a + b * b)
+        return (unbroadcast(scale * b, a.shape) if na is not None else None,
+                unbroadcast(-scale * a, b.shape) if nb is not None else None)
+
+
 class FloorDivide(Function):
     differentiable = False
 
@@ -204,6 +220,12 @@ def maximum(a, b) -> Tensor:
 def minimum(a, b) -> Tensor:
     """Elementwise minimum (NaN propagates)."""
     return _binary(Minimum, a, b, "minimum")
+
+
+def atan2(input, other) -> Tensor:
+    """The angle of the point (other, input), elementwise, in [-pi, pi] (integers give
+    floats)."""
+    return _binary(Atan2, input, other, "atan2", floats=True)
 
 
 def floor_divide(a, b) -> Tensor:
@@ -501,7 +523,9 @@ class LeakyRelu(Function):
 
     def backward(self, g):
         x = self.saved_inputs[0]
-        return g * where(x > 0, 1.0, self.slope).to(g.dtype)
+        # the slope is applied to g, not put into a where() of two Python scalars, which
+        # would round it to the default float dtype
+        return where(x > 0, g, g * self.slope)
 
 
 class Gelu(Function):
@@ -750,7 +774,7 @@ _METHODS = {
     "__xor__": lambda a, b: _bitwise(a, b, logical_xor, "xor"),
     "__invert__": lambda x: _bitwise(x, x, lambda a, _: logical_not(a), "~"),
     "add": add, "sub": sub, "mul": mul, "div": div, "pow": pow, "maximum": maximum,
-    "minimum": minimum, "floor_divide": floor_divide, "remainder": remainder,
+    "minimum": minimum, "atan2": atan2, "floor_divide": floor_divide, "remainder": remainder,
     "eq": eq, "ne": ne, "lt": lt, "le": le, "gt": gt, "ge": ge,
     "logical_and": logical_and, "logical_or": logical_or, "logical_xor": logical_xor,
     "logical_not": logical_not, "isnan": isnan, "isinf": isinf, "isfinite": isfinite,
