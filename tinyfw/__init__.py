@@ -25,6 +25,7 @@ from .creation import (arange, as_tensor, bernoulli, empty, empty_like, eye, fro
                        full_like, linspace, ones, ones_like, rand, rand_like, randint, randn,
                        randn_like, randperm, tensor, zeros, zeros_like)
 from .dispatch import get_backend, set_backend
+from .threads import get_num_threads, set_num_threads
 from . import ops
 from .ops import *  # noqa: F401,F403
 from .ops import clone
