@@ -1,6 +1,453 @@
-// gemm kernels (to be filled in)
-#include <pybind11/pybind11.h>
+// GEMM: cache-blocked (MC x KC x NC), packed A and B panels, a register-tiled SIMD
+// micro-kernel (AVX-512 or AVX2+FMA intrinsics, a scalar fallback for portable builds),
+// OpenMP across cores.  Also the `matmul` primitive (batched, broadcast batch dims).
+//
+// Loop nest (the classic Goto/BLIS order): for each NC-wide column block of B, for each
+// KC-deep slice, B's slice is packed into NR-wide panels that stay in L3/L2; for each
+// MC-high row block of A, A is packed into MR-high panels that stay in L2; the
+// micro-kernel then runs MR x NR tiles with the B panel in L1, streaming A.
+#include "gemm.h"
+
+#include <immintrin.h>
+#include <omp.h>
+
+#include <algorithm>
+#include <cstdlib>
+#include <cstring>
+#include <type_traits>
+
+#include "nn_common.h"
+
+namespace tinyfw {
+namespace {
+
+// ---- SIMD traits: a vector type and the five operations the micro-kernel needs --------
+template <typename T> struct Simd;
+
+#if defined(__AVX512F__)
+template <> struct Simd<float> {
+    using V = __m512;
+    static constexpr int W = 16, MR = 12, NV = 2;
+    static V zero() { return _mm512_setzero_ps(); }
+    static V load(const float* p) { return _mm512_loadu_ps(p); }
+    static V bcast(const float* p) { return _mm512_set1_ps(*p); }
+    static V fma(V a, V b, V c) { return _mm512_fmadd_ps(a, b, c); }
+    static V add(V a, V b) { return _mm512_add_ps(a, b); }
+    static void store(float* p, V v) { _mm512_storeu_ps(p, v); }
+};
+template <> struct Simd<double> {
+    using V = __m512d;
+    static constexpr int W = 8, MR = 12, NV = 2;
+    static V zero() { return _mm512_setzero_pd(); }
+    static V load(const double* p) { return _mm512_loadu_pd(p); }
+    static V bcast(const double* p) { return _mm512_set1_pd(*p); }
+    static V fma(V a, V b, V c) { return _mm512_fmadd_pd(a, b, c); }
+    static V add(V a, V b) { return _mm512_add_pd(a, b); }
+    static void store(double* p, V v) { _mm512_storeu_pd(p, v); }
+};
+#elif defined(__AVX2__) && defined(__FMA__)
+// 6 x 16 floats: 12 accumulators + 2 B vectors + 1 broadcast fit the 16 ymm registers.
+template <> struct Simd<float> {
+    using V = __m256;
+    static constexpr int W = 8, MR = 6, NV = 2;
+    static V zero() { return _mm256_setzero_ps(); }
+    static V load(const float* p) { return _mm256_loadu_ps(p); }
+    static V bcast(const float* p) { return _mm256_broadcast_ss(p); }
+    static V fma(V a, V b, V c) { return _mm256_fmadd_ps(a, b, c); }
+    static V add(V a, V b) { return _mm256_add_ps(a, b); }
+    static void store(float* p, V v) { _mm256_storeu_ps(p, v); }
+};
+template <> struct Simd<double> {
+    using V = __m256d;
+    static constexpr int W = 4, MR = 6, NV = 2;
+    static V zero() { return _mm256_setzero_pd(); }
+    static V load(const double* p) { return _mm256_loadu_pd(p); }
+    static V bcast(const double* p) { return _mm256_broadcast_sd(p); }
+    static V fma(V a, V b, V c) { return _mm256_fmadd_pd(a, b, c); }
+    static V add(V a, V b) { return _mm256_add_pd(a, b); }
+    static void store(double* p, V v) { _mm256_storeu_pd(p, v); }
+};
+#else
+// Portable build: scalar "vectors"; the compiler auto-vectorises what it can.
+template <typename T> struct ScalarSimd {
+    using V = T;
+    static constexpr int W = 1, MR = 4, NV = 8;
+    static V zero() { return T(0); }
+    static V load(const T* p) { return *p; }
+    static V bcast(const T* p) { return *p; }
+    static V fma(V a, V b, V c) { return a * b + c; }
+    static V add(V a, V b) { return a + b; }
+    static void store(T* p, V v) { *p = v; }
+};
+template <> struct Simd<float> : ScalarSimd<float> {};
+template <> struct Simd<double> : ScalarSimd<double> {};
+#endif
+
+template <typename T> struct Blocking {
+    static constexpr int MR = Simd<T>::MR;
+    static constexpr int NR = Simd<T>::NV * Simd<T>::W;
+    // KC: the B micro-panel (KC x NR) takes about 16 KiB of L1.
+    static constexpr int64_t KC = 256;
+    // MC: the packed A block (MC x KC) about 128 KiB of L2, a multiple of MR.
+    static constexpr int64_t MC = std::max<int64_t>(MR, (131072 / (KC * (int64_t)sizeof(T))) / MR * MR);
+    // NC: the packed B block (KC x NC) a few MiB of L3, a multiple of NR.
+    static constexpr int64_t NC = 4096 / NR * NR;
+};
+
+// C tile (MR x NR) = (or +=) packed A panel (MR x kc) @ packed B panel (kc x NR).
+template <typename T>
+inline void micro_kernel(int64_t kc, const T* __restrict pa, const T* __restrict pb,
+                         T* __restrict c, int64_t rsc, bool acc) {
+    using S = Simd<T>;
+    using V = typename S::V;
+    constexpr int MR = S::MR, NV = S::NV, W = S::W, NR = NV * W;
+    V r[MR][NV];
+#pragma GCC unroll 16
+    for (int i = 0; i < MR; ++i)
+#pragma GCC unroll 4
+        for (int j = 0; j < NV; ++j) r[i][j] = S::zero();
+#pragma GCC unroll 2
+    for (int64_t p = 0; p < kc; ++p) {
+        V bv[NV];
+#pragma GCC unroll 4
+        for (int j = 0; j < NV; ++j) bv[j] = S::load(pb + j * W);
+#pragma GCC unroll 16
+        for (int i = 0; i < MR; ++i) {
+            const V ai = S::bcast(pa + i);
+#pragma GCC unroll 4
+            for (int j = 0; j < NV; ++j) r[i][j] = S::fma(ai, bv[j], r[i][j]);
+        }
+        pa += MR;
+        pb += NR;
+    }
+#pragma GCC unroll 16
+    for (int i = 0; i < MR; ++i)
+#pragma GCC unroll 4
+        for (int j = 0; j < NV; ++j) {
+            T* cp = c + i * rsc + j * W;
+            S::store(cp, acc ? S::add(S::load(cp), r[i][j]) : r[i][j]);
+        }
+}
+
+// Pack rows [0, mc) x cols [0, kc) of A into MR-high panels, zero-padding the last one.
+template <typename T>
+void pack_a(int64_t mc, int64_t kc, const T* a, int64_t rsa, int64_t csa, T* dst) {
+    constexpr int MR = Blocking<T>::MR;
+    for (int64_t i0 = 0; i0 < mc; i0 += MR) {
+        const int64_t mr = std::min<int64_t>(MR, mc - i0);
+        const T* src = a + i0 * rsa;
+        if (mr == MR && csa == 1) {
+            // row-major A: read each row contiguously, scatter into the panel
+            for (int i = 0; i < MR; ++i)
+                for (int64_t p = 0; p < kc; ++p) dst[p * MR + i] = src[i * rsa + p];
+        } else {
+            for (int64_t p = 0; p < kc; ++p) {
+                int i = 0;
+                for (; i < mr; ++i) dst[p * MR + i] = src[i * rsa + p * csa];
+                for (; i < MR; ++i) dst[p * MR + i] = T(0);
+            }
+        }
+        dst += MR * kc;
+    }
+}
+
+// Pack rows [0, kc) x cols [0, nc) of B into NR-wide panels, zero-padding the last one.
+template <typename T>
+void pack_b(int64_t kc, int64_t nc, const T* b, int64_t rsb, int64_t csb, T* dst) {
+    constexpr int NR = Blocking<T>::NR;
+    for (int64_t j0 = 0; j0 < nc; j0 += NR) {
+        const int64_t nr = std::min<int64_t>(NR, nc - j0);
+        const T* src = b + j0 * csb;
+        if (nr == NR && csb == 1) {
+            for (int64_t p = 0; p < kc; ++p) std::memcpy(dst + p * NR, src + p * rsb, NR * sizeof(T));
+        } else if (nr == NR) {
+            // transposed B (rsb small): walk down each column, which is contiguous in memory
+            for (int j = 0; j < NR; ++j)
+                for (int64_t p = 0; p < kc; ++p) dst[p * NR + j] = src[j * csb + p * rsb];
+        } else {
+            for (int64_t p = 0; p < kc; ++p) {
+                int j = 0;
+                for (; j < nr; ++j) dst[p * NR + j] = src[j * csb + p * rsb];
+                for (; j < NR; ++j) dst[p * NR + j] = T(0);
+            }
+        }
+        dst += NR * kc;
+    }
+}
+
+// Per-thread packing buffers, kept across calls so page faults are paid once.
+struct Buffers {
+    void* p[2] = {nullptr, nullptr};
+    size_t cap[2] = {0, 0};
+    ~Buffers() {
+        std::free(p[0]);
+        std::free(p[1]);
+    }
+    template <typename T> T* get(int which, int64_t n) {
+        const size_t bytes = ((size_t)n * sizeof(T) + 63) / 64 * 64;
+        if (cap[which] < bytes) {
+            std::free(p[which]);
+            p[which] = std::aligned_alloc(64, bytes);
+            if (!p[which]) throw std::bad_alloc();
+            cap[which] = bytes;
+        }
+        return static_cast<T*>(p[which]);
+    }
+};
+thread_local Buffers tls_buffers;
+
+template <typename T>
+void gemm_serial(int64_t m, int64_t n, int64_t k, const T* a, int64_t rsa, int64_t csa,
+                 const T* b, int64_t rsb, int64_t csb, T* c, int64_t rsc, int64_t csc,
+                 bool accumulate) {
+    using BL = Blocking<T>;
+    constexpr int MR = BL::MR, NR = BL::NR;
+    const int64_t kc_max = std::min<int64_t>(BL::KC, k);
+    const int64_t mc_max = std::min<int64_t>(BL::MC, (m + MR - 1) / MR * MR);
+    const int64_t nc_max = std::min<int64_t>(BL::NC, (n + NR - 1) / NR * NR);
+    T* pa = tls_buffers.get<T>(0, mc_max * kc_max);
+    T* pb = tls_buffers.get<T>(1, nc_max * kc_max);
+    alignas(64) T tile[MR * NR];
+    for (int64_t jc = 0; jc < n; jc += BL::NC) {
+        const int64_t nc = std::min<int64_t>(BL::NC, n - jc);
+        for (int64_t pc = 0; pc < k; pc += BL::KC) {
+            const int64_t kc = std::min<int64_t>(BL::KC, k - pc);
+            const bool acc = accumulate || pc > 0;
+            pack_b(kc, nc, b + pc * rsb + jc * csb, rsb, csb, pb);
+            for (int64_t ic = 0; ic < m; ic += BL::MC) {
+                const int64_t mc = std::min<int64_t>(BL::MC, m - ic);
+                pack_a(mc, kc, a + ic * rsa + pc * csa, rsa, csa, pa);
+                for (int64_t jr = 0; jr < nc; jr += NR) {
+                    const int64_t nr = std::min<int64_t>(NR, nc - jr);
+                    const T* pbp = pb + jr * kc;
+                    for (int64_t ir = 0; ir < mc; ir += MR) {
+                        const int64_t mr = std::min<int64_t>(MR, mc - ir);
+                        T* cp = c + (ic + ir) * rsc + (jc + jr) * csc;
+                        const T* pap = pa + ir * kc;
+                        if (mr == MR && nr == NR && csc == 1) {
+                            micro_kernel<T>(kc, pap, pbp, cp, rsc, acc);
+                        } else {
+                            // edge tile or strided C: compute into a scratch tile
+                            micro_kernel<T>(kc, pap, pbp, tile, NR, false);
+                            for (int64_t i = 0; i < mr; ++i)
+                                for (int64_t j = 0; j < nr; ++j) {
+                                    T& dst = cp[i * rsc + j * csc];
+                                    dst = acc ? dst + tile[i * NR + j] : tile[i * NR + j];
+                                }
+                        }
+                    }
+                }
+            }
+        }
+    }
+}
+
+// Split n units into `parts` contiguous ranges; range `i` is [lo, hi) in units.
+inline void split(int64_t units, int parts, int i, int64_t& lo, int64_t& hi) {
+    lo = units * i / parts;
+    hi = units * (i + 1) / parts;
+}
+
+}  // namespace
+
+int gemm_threads(int64_t m, int64_t n, int64_t k) {
+    if (omp_in_parallel()) return 1;
+    const int maxt = omp_get_max_threads();
+    // below ~1 MFLOP per thread the fork/join and duplicated packing cost more than they save
+    const double work = 2.0 * (double)m * (double)n * (double)k;
+    const int by_work = (int)std::max(1.0, work / 1e6);
+    return std::max(1, std::min(maxt, by_work));
+}
+
+int gemm_tile_rows() { return Blocking<float>::MR; }
+int gemm_tile_cols() { return Blocking<float>::NR; }
+
+template <typename T>
+void gemm(int64_t m, int64_t n, int64_t k, const T* a, int64_t rsa, int64_t csa, const T* b,
+          int64_t rsb, int64_t csb, T* c, int64_t rsc, int64_t csc, bool accumulate,
+          int nthreads) {
+    if (m <= 0 || n <= 0) return;
+    if (k <= 0) {
+        if (!accumulate)
+            for (int64_t i = 0; i < m; ++i)
+                for (int64_t j = 0; j < n; ++j) c[i * rsc + j * csc] = T(0);
+        return;
+    }
+    int nt = nthreads > 0 ? nthreads : gemm_threads(m, n, k);
+    constexpr int MR = Blocking<T>::MR, NR = Blocking<T>::NR;
+    const int64_t mu = (m + MR - 1) / MR, nu = (n + NR - 1) / NR;
+    nt = (int)std::min<int64_t>(nt, mu * nu);
+    if (nt <= 1) {
+        gemm_serial(m, n, k, a, rsa, csa, b, rsb, csb, c, rsc, csc, accumulate);
+        return;
+    }
+    // A tm x tn grid of C blocks, one per thread.  Each thread packs its own rows of A and
+    // columns of B, so the grid minimises the total packed volume k * (m * tn + n * tm),
+    // subject to every thread having at least one tile.
+    int tm = 1, tn = nt;
+    double best = -1;
+    for (int d = 1; d <= nt; ++d) {
+        if (nt % d) continue;
+        const int e = nt / d;
+        if (d > mu || e > nu) continue;
+        const double cost = (double)m * e + (double)n * d;
+        if (best < 0 || cost < best) best = cost, tm = d, tn = e;
+    }
+    if (best < 0) {  // no exact factorisation fits: fall back to splitting the larger side
+        if (mu >= nu) tm = (int)std::min<int64_t>(nt, mu), tn = 1;
+        else tm = 1, tn = (int)std::min<int64_t>(nt, nu);
+    }
+#pragma omp parallel num_threads(tm * tn)
+    {
+        const int t = omp_get_thread_num();
+        int64_t i0, i1, j0, j1;
+        split(mu, tm, t / tn, i0, i1);
+        split(nu, tn, t % tn, j0, j1);
+        i0 *= MR, j0 *= NR;
+        i1 = std::min(i1 * MR, m), j1 = std::min(j1 * NR, n);
+        if (i1 > i0 && j1 > j0)
+            gemm_serial(i1 - i0, j1 - j0, k, a + i0 * rsa, rsa, csa, b + j0 * csb, rsb, csb,
+                        c + i0 * rsc + j0 * csc, rsc, csc, accumulate);
+    }
+}
+
+template void gemm<float>(int64_t, int64_t, int64_t, const float*, int64_t, int64_t,
+                          const float*, int64_t, int64_t, float*, int64_t, int64_t, bool, int);
+template void gemm<double>(int64_t, int64_t, int64_t, const double*, int64_t, int64_t,
+                           const double*, int64_t, int64_t, double*, int64_t, int64_t, bool, int);
+
+namespace {
+
+// Integer matmul, as numpy's: wraps around on overflow.  Accumulating in uint64 and
+// truncating gives exactly the mod-2^w result without signed-overflow UB.
+template <typename T>
+void int_gemm(int64_t m, int64_t n, int64_t k, const T* a, int64_t rsa, int64_t csa, const T* b,
+              int64_t rsb, int64_t csb, T* c) {
+    std::vector<uint64_t> row(n);
+    for (int64_t i = 0; i < m; ++i) {
+        std::fill(row.begin(), row.end(), 0);
+        for (int64_t p = 0; p < k; ++p) {
+            const uint64_t av = (uint64_t)(int64_t)a[i * rsa + p * csa];
+            const T* bp = b + p * rsb;
+            for (int64_t j = 0; j < n; ++j) row[j] += av * (uint64_t)(int64_t)bp[j * csb];
+        }
+        for (int64_t j = 0; j < n; ++j) c[i * n + j] = (T)row[j];
+    }
+}
+
+// The batched product over broadcast batch dims: out[batch] = a[batch] @ b[batch].
+template <typename T, typename F>
+void batched(const View& va, const View& vb, const std::vector<int64_t>& bshape, T* out,
+             int64_t m, int64_t n, int64_t k, F&& one) {
+    const int64_t nd = (int64_t)bshape.size();
+    int64_t nb = 1;
+    for (auto s : bshape) nb *= s;
+    // batch strides of a and b aligned to the broadcast shape (0 where broadcast)
+    std::vector<int64_t> sa(nd, 0), sb(nd, 0);
+    for (int64_t d = 0; d < nd; ++d) {
+        const int64_t da = d - (nd - (va.ndim() - 2)), db = d - (nd - (vb.ndim() - 2));
+        if (da >= 0 && va.shape[da] != 1) sa[d] = va.strides[da];
+        if (db >= 0 && vb.shape[db] != 1) sb[d] = vb.strides[db];
+    }
+    auto offsets = [&](int64_t idx, int64_t& oa, int64_t& ob) {
+        oa = ob = 0;
+        for (int64_t d = nd - 1; d >= 0; --d) {
+            const int64_t i = idx % bshape[d];
+            idx /= bshape[d];
+            oa += i * sa[d];
+            ob += i * sb[d];
+        }
+    };
+    const T* pa = va.ptr<T>();
+    const T* pb = vb.ptr<T>();
+    const int per = gemm_threads(m, n, k);
+    if (nb > 1 && per < omp_get_max_threads()) {
+        // many small products: one thread per matrix
+#pragma omp parallel for schedule(dynamic, 1) if (nb * m * n * k > 100000)
+        for (int64_t i = 0; i < nb; ++i) {
+            int64_t oa, ob;
+            offsets(i, oa, ob);
+            one(pa + oa, pb + ob, out + i * m * n, 1);
+        }
+    } else {
+        for (int64_t i = 0; i < nb; ++i) {
+            int64_t oa, ob;
+            offsets(i, oa, ob);
+            one(pa + oa, pb + ob, out + i * m * n, 0);
+        }
+    }
+}
+
+template <typename T>
+void run_matmul(const View& va, const View& vb, const std::vector<int64_t>& bshape, T* out) {
+    const int64_t m = va.shape[va.ndim() - 2], k = va.shape[va.ndim() - 1];
+    const int64_t n = vb.shape[vb.ndim() - 1];
+    const int64_t rsa = va.strides[va.ndim() - 2], csa = va.strides[va.ndim() - 1];
+    const int64_t rsb = vb.strides[vb.ndim() - 2], csb = vb.strides[vb.ndim() - 1];
+    batched<T>(va, vb, bshape, out, m, n, k, [&](const T* a, const T* b, T* c, int nt) {
+        if constexpr (std::is_floating_point_v<T>)
+            gemm<T>(m, n, k, a, rsa, csa, b, rsb, csb, c, n, 1, false, nt);
+        else
+            int_gemm<T>(m, n, k, a, rsa, csa, b, rsb, csb, c);
+    });
+}
+
+py::object matmul(py::object a_obj, py::object b_obj) {
+    py::array a = as_array(a_obj, "matmul", "a"), b = as_array(b_obj, "matmul", "b");
+    if (!a.dtype().is(b.dtype()) && !a.dtype().equal(b.dtype()))
+        throw py::type_error("matmul: dtypes " + dtype_name(a.dtype()) + " and " +
+                             dtype_name(b.dtype()) + " differ");
+    const Kind kd = kind_of(a.dtype());
+    if (a.ndim() < 2 || b.ndim() < 2 || kd == Kind::Other) {
+        // vectors and exotic dtypes (bool, complex) are left to the reference
+        return py::module_::import("tinyfw.backend.ref").attr("matmul")(a, b);
+    }
+    if (a.shape(a.ndim() - 1) != b.shape(b.ndim() - 2))
+        throw py::value_error("matmul: " + shape_str(a) + " @ " + shape_str(b) +
+                              ": inner dimensions differ");
+    const py::dtype out_dt = a.dtype();
+    if (kd == Kind::Half) {
+        a = to_compute(a);
+        b = to_compute(b);
+    }
+    const View va = view_of(a, "matmul"), vb = view_of(b, "matmul");
+    // broadcast batch shape
+    const int64_t nda = va.ndim() - 2, ndb = vb.ndim() - 2, nd = std::max(nda, ndb);
+    std::vector<int64_t> bshape(nd);
+    for (int64_t d = 0; d < nd; ++d) {
+        const int64_t da = d - (nd - nda), db = d - (nd - ndb);
+        const int64_t sa = da >= 0 ? va.shape[da] : 1, sb = db >= 0 ? vb.shape[db] : 1;
+        if (sa != sb && sa != 1 && sb != 1)
+            throw py::value_error("matmul: batch dims of " + shape_str(a) + " and " +
+                                  shape_str(b) + " do not broadcast");
+        bshape[d] = sa == 1 ? sb : sa;
+    }
+    std::vector<int64_t> oshape = bshape;
+    oshape.push_back(va.shape[nda]);
+    oshape.push_back(vb.shape[ndb + 1]);
+    py::array out = empty_array(a.dtype(), oshape);
+    char* po = static_cast<char*>(out.mutable_data());
+    const char code = a.dtype().kind();
+    const auto item = a.itemsize();
+    {
+        py::gil_scoped_release nogil;
+        if (code == 'f' && item == 4) run_matmul(va, vb, bshape, (float*)po);
+        else if (code == 'f' && item == 8) run_matmul(va, vb, bshape, (double*)po);
+        else if (item == 1) run_matmul(va, vb, bshape, (int8_t*)po);
+        else if (item == 2) run_matmul(va, vb, bshape, (int16_t*)po);
+        else if (item == 4) run_matmul(va, vb, bshape, (int32_t*)po);
+        else run_matmul(va, vb, bshape, (int64_t*)po);
+    }
+    return from_compute(out, out_dt);
+}
+
+}  // namespace
+}  // namespace tinyfw
 
 namespace py = pybind11;
 
-void register_gemm(py::module_& m) { (void)m; }
+void register_gemm(py::module_& m) {
+    m.def("matmul", &tinyfw::matmul, py::arg("a"), py::arg("b"),
+          "Batched matrix product with broadcast batch dims (a: ...xmxk, b: ...xkxn); "
+          "half inputs are accumulated in float32.");
+}
