@@ -1,0 +1,342 @@
+"""Recurrent layers: `RNNCell`, `LSTMCell`, `GRUCell` and the sequence layers `RNN`,
+`LSTM`, `GRU` (num_layers, bidirectional, batch_first, dropout between layers).
+
+Parameter names, gate order (LSTM: i, f, g, o; GRU: r, z, n) and initialisation
+U(-1/sqrt(hidden), 1/sqrt(hidden)) follow PyTorch, so state dicts transfer.  The sequence
+layers project the whole input sequence with one matmul and loop over time only for the
+hidden-to-hidden part.
+"""
+from __future__ import annotations
+
+import math
+
+from ... import creation
+from ...ops import elementwise as E
+from ...ops.index import stack, cat
+from ...ops.linalg import linear
+from ...tensor import Tensor
+from .. import functional as F
+from .. import init
+from .linear import _empty
+from .module import Module
+
+_GATES = {"RNN_TANH": 1, "RNN_RELU": 1, "LSTM": 4, "GRU": 3}
+
+
+def _rnn_step(xp: Tensor, h: Tensor, w_hh: Tensor, b_hh, relu: bool) -> Tensor:
+    pre = xp + linear(h, w_hh, b_hh)
+    return E.relu(pre) if relu else E.tanh(pre)
+
+
+def _lstm_step(xp: Tensor, h: Tensor, c: Tensor, w_hh: Tensor, b_hh):
+    gates = xp + linear(h, w_hh, b_hh)
+    i, f, g, o = gates.chunk(4, dim=-1)
+    c = E.sigmoid(f) * c + E.sigmoid(i) * E.tanh(g)
+    return E.sigmoid(o) * E.tanh(c), c
+
+
+def _gru_step(xp: Tensor, h: Tensor, w_hh: Tensor, b_hh) -> Tensor:
+    xr, xz, xn = xp.chunk(3, dim=-1)
+    hr, hz, hn = linear(h, w_hh, b_hh).chunk(3, dim=-1)
+    r = E.sigmoid(xr + hr)
+    z = E.sigmoid(xz + hz)
+    n = E.tanh(xn + r * hn)
+    return n + z * (h - n)
+
+
+class _CellBase(Module):
+    _mode = "RNN_TANH"
+
+    def __init__(self, input_size: int, hidden_size: int, bias: bool = True, dtype=None):
+        super().__init__()
+        self.input_size = input_size
+        self.hidden_size = hidden_size
+        self.bias = bias
+        g = _GATES[self._mode]
+        self.weight_ih = _empty(g * hidden_size, input_size, dtype=dtype)
+        self.weight_hh = _empty(g * hidden_size, hidden_size, dtype=dtype)
+        if bias:
+            self.bias_ih = _empty(g * hidden_size, dtype=dtype)
+            self.bias_hh = _empty(g * hidden_size, dtype=dtype)
+        else:
+            self.register_parameter("bias_ih", None)
+            self.register_parameter("bias_hh", None)
+        self.reset_parameters()
+
+    def reset_parameters(self) -> None:
+        """Every weight and bias U(-1/sqrt(hidden_size), 1/sqrt(hidden_size))."""
+        k = 1.0 / math.sqrt(self.hidden_size) if self.hidden_size > 0 else 0.0
+        for p in self.parameters():
+            init.uniform_(p, -k, k)
+
+    def _prepare(self, input: Tensor, hx: Tensor | None) -> tuple:
+        name = type(self).__name__
+        if input.ndim not in (1, 2) or input.shape[-1] != self.input_size:
+            raise ValueError(f"{name}: expected input (N, {self.input_size}) or "
+                             f"({self.input_size},), got {tuple(input.shape)}")
+        unbatched = input.ndim == 1
+        if unbatched:
+            input = input.unsqueeze(0)
+        if hx is None:
+            hx = creation.zeros(input.shape[0], self.hidden_size, dtype=input.dtype)
+        else:
+            if unbatched:
+                hx = hx.unsqueeze(0)
+            if tuple(hx.shape) != (input.shape[0], self.hidden_size):
+                raise ValueError(f"{name}: hidden state of shape {tuple(hx.shape)} should be "
+                                 f"{(input.shape[0], self.hidden_size)}")
+        return input, hx, unbatched
+
+    def extra_repr(self) -> str:
+        s = f"{self.input_size}, {self.hidden_size}"
+        if not self.bias:
+            s += ", bias=False"
+        return s
+
+
+class RNNCell(_CellBase):
+    """h' = tanh(x W_ih^T + b_ih + h W_hh^T + b_hh) (or relu)."""
+
+    def __init__(self, input_size: int, hidden_size: int, bias: bool = True,
+                 nonlinearity: str = "tanh", device=None, dtype=None):
+        if nonlinearity not in ("tanh", "relu"):
+            raise ValueError(f"RNNCell: unknown nonlinearity {nonlinearity!r} (tanh or relu)")
+        self.__dict__["nonlinearity"] = nonlinearity
+        super().__init__(input_size, hidden_size, bias, dtype)
+
+    def forward(self, input: Tensor, hx: Tensor | None = None) -> Tensor:
+        """One step: the new hidden state."""
+        x, h, unbatched = self._prepare(input, hx)
+        out = _rnn_step(linear(x, self.weight_ih, self.bias_ih), h, self.weight_hh,
+                        self.bias_hh, self.nonlinearity == "relu")
+        return out.squeeze(0) if unbatched else out
+
+    def extra_repr(self) -> str:
+        s = super().extra_repr()
+        return s + (", nonlinearity='relu'" if self.nonlinearity == "relu" else "")
+
+
+class LSTMCell(_CellBase):
+    """One LSTM step: gates i, f, g, o; c' = f*c + i*g; h' = o*tanh(c')."""
+
+    _mode = "LSTM"
+
+    def __init__(self, input_size: int, hidden_size: int, bias: bool = True, device=None,
+                 dtype=None):
+        super().__init__(input_size, hidden_size, bias, dtype)
+
+    def forward(self, input: Tensor, hx: tuple | None = None) -> tuple:
+        """One step: (h', c')."""
+        h0, c0 = (None, None) if hx is None else hx
+        x, h, unbatched = self._prepare(input, h0)
+        _, c, _ = self._prepare(input, c0)
+        h, c = _lstm_step(linear(x, self.weight_ih, self.bias_ih), h, c, self.weight_hh,
+                          self.bias_hh)
+        return (h.squeeze(0), c.squeeze(0)) if unbatched else (h, c)
+
+
+class GRUCell(_CellBase):
+    """One GRU step: r, z gates; n = tanh(x_n + r * h_n); h' = (1 - z) * n + z * h."""
+
+    _mode = "GRU"
+
+    def __init__(self, input_size: int, hidden_size: int, bias: bool = True, device=None,
+                 dtype=None):
+        super().__init__(input_size, hidden_size, bias, dtype)
+
+    def forward(self, input: Tensor, hx: Tensor | None = None) -> Tensor:
+        """One step: the new hidden state."""
+        x, h, unbatched = self._prepare(input, hx)
+        out = _gru_step(linear(x, self.weight_ih, self.bias_ih), h, self.weight_hh,
+                        self.bias_hh)
+        return out.squeeze(0) if unbatched else out
+
+
+class _RNNBase(Module):
+    _mode = "RNN_TANH"
+
+    def __init__(self, input_size: int, hidden_size: int, num_layers: int = 1,
+                 bias: bool = True, batch_first: bool = False, dropout: float = 0.0,
+                 bidirectional: bool = False, dtype=None):
+        super().__init__()
+        name = type(self).__name__
+        if num_layers < 1:
+            raise ValueError(f"{name}: num_layers must be at least 1, got {num_layers}")
+        if not 0.0 <= dropout <= 1.0:
+            raise ValueError(f"{name}: dropout must be in [0, 1], got {dropout}")
+        self.input_size = input_size
+        self.hidden_size = hidden_size
+        self.num_layers = num_layers
+        self.bias = bias
+        self.batch_first = batch_first
+        self.dropout = float(dropout)
+        self.bidirectional = bidirectional
+        g = _GATES[self._mode]
+        dirs = 2 if bidirectional else 1
+        for layer in range(num_layers):
+            in_size = input_size if layer == 0 else hidden_size * dirs
+            for d in range(dirs):
+                sfx = f"_l{layer}" + ("_reverse" if d else "")
+                setattr(self, "weight_ih" + sfx, _empty(g * hidden_size, in_size, dtype=dtype))
+                setattr(self, "weight_hh" + sfx, _empty(g * hidden_size, hidden_size, dtype=dtype))
+                if bias:
+                    setattr(self, "bias_ih" + sfx, _empty(g * hidden_size, dtype=dtype))
+                    setattr(self, "bias_hh" + sfx, _empty(g * hidden_size, dtype=dtype))
+        self.reset_parameters()
+
+    def reset_parameters(self) -> None:
+        """Every weight and bias U(-1/sqrt(hidden_size), 1/sqrt(hidden_size))."""
+        k = 1.0 / math.sqrt(self.hidden_size) if self.hidden_size > 0 else 0.0
+        for p in self.parameters():
+            init.uniform_(p, -k, k)
+
+    def _weights(self, layer: int, d: int) -> tuple:
+        sfx = f"_l{layer}" + ("_reverse" if d else "")
+        p = self._parameters
+        return (p["weight_ih" + sfx], p["weight_hh" + sfx], p.get("bias_ih" + sfx),
+                p.get("bias_hh" + sfx))
+
+    def _check_hidden(self, h: Tensor, n: int, what: str) -> None:
+        want = (self.num_layers * (2 if self.bidirectional else 1), n, self.hidden_size)
+        if tuple(h.shape) != want:
+            raise ValueError(f"{type(self).__name__}: {what} of shape {tuple(h.shape)} should "
+                             f"be {want}")
+
+    def _run(self, input: Tensor, hx):
+        """Shared driver: returns (output, h_n, c_n or None) for (L, N, I) input."""
+        name = type(self).__name__
+        if input.ndim not in (2, 3) or input.shape[-1] != self.input_size:
+            raise ValueError(f"{name}: expected input (L, N, {self.input_size}) (or batch_first "
+                             f"(N, L, {self.input_size}), or unbatched (L, {self.input_size})), "
+                             f"got {tuple(input.shape)}")
+        unbatched = input.ndim == 2
+        lstm = self._mode == "LSTM"
+        if unbatched:
+            input = input.unsqueeze(1)
+            if hx is not None:
+                hx = tuple(t.unsqueeze(1) for t in hx) if lstm else hx.unsqueeze(1)
+        elif self.batch_first:
+            input = input.transpose(0, 1)
+        seq, n = input.shape[0], input.shape[1]
+        dirs = 2 if self.bidirectional else 1
+        shape = (self.num_layers * dirs, n, self.hidden_size)
+        if hx is None:
+            h0 = creation.zeros(*shape, dtype=input.dtype)
+            c0 = h0 if lstm else None
+        elif lstm:
+            h0, c0 = hx
+            self._check_hidden(h0, n, "h_0")
+            self._check_hidden(c0, n, "c_0")
+        else:
+            h0, c0 = hx, None
+            self._check_hidden(h0, n, "h_0")
+        x = input
+        h_n, c_n = [], []
+        for layer in range(self.num_layers):
+            outs = []
+            for d in range(dirs):
+                w_ih, w_hh, b_ih, b_hh = self._weights(layer, d)
+                xp = linear(x, w_ih, b_ih)  # (L, N, G*H): every time step at once
+                idx = layer * dirs + d
+                h = h0[idx]
+                c = c0[idx] if lstm else None
+                steps = range(seq - 1, -1, -1) if d else range(seq)
+                ys = [None] * seq
+                for t in steps:
+                    if lstm:
+                        h, c = _lstm_step(xp[t], h, c, w_hh, b_hh)
+                    elif self._mode == "GRU":
+                        h = _gru_step(xp[t], h, w_hh, b_hh)
+                    else:
+                        h = _rnn_step(xp[t], h, w_hh, b_hh, self._mode == "RNN_RELU")
+                    ys[t] = h
+                outs.append(stack(ys, 0) if seq else creation.zeros(0, n, self.hidden_size,
+                                                                     dtype=x.dtype))
+                h_n.append(h)
+                if lstm:
+                    c_n.append(c)
+            x = outs[0] if dirs == 1 else cat(outs, dim=-1)
+            if self.dropout > 0 and self.training and layer < self.num_layers - 1:
+                x = F.dropout(x, self.dropout, True)
+        h_n = stack(h_n, 0)
+        c_n = stack(c_n, 0) if lstm else None
+        if unbatched:
+            x = x.squeeze(1)
+            h_n = h_n.squeeze(1)
+            c_n = c_n.squeeze(1) if lstm else None
+        elif self.batch_first:
+            x = x.transpose(0, 1)
+        return x, h_n, c_n
+
+    def extra_repr(self) -> str:
+        s = f"{self.input_size}, {self.hidden_size}"
+        if self.num_layers != 1:
+            s += f", num_layers={self.num_layers}"
+        if not self.bias:
+            s += ", bias=False"
+        if self.batch_first:
+            s += ", batch_first=True"
+        if self.dropout:
+            s += f", dropout={self.dropout}"
+        if self.bidirectional:
+            s += ", bidirectional=True"
+        return s
+
+
+class RNN(_RNNBase):
+    """Elman RNN over a sequence: returns (output, h_n).  nonlinearity 'tanh' or 'relu'."""
+
+    def __init__(self, input_size: int, hidden_size: int, num_layers: int = 1,
+                 nonlinearity: str = "tanh", bias: bool = True, batch_first: bool = False,
+                 dropout: float = 0.0, bidirectional: bool = False, device=None, dtype=None):
+        if nonlinearity not in ("tanh", "relu"):
+            raise ValueError(f"RNN: unknown nonlinearity {nonlinearity!r} (tanh or relu)")
+        self._mode = "RNN_TANH" if nonlinearity == "tanh" else "RNN_RELU"
+        self.nonlinearity = nonlinearity
+        super().__init__(input_size, hidden_size, num_layers, bias, batch_first, dropout,
+                         bidirectional, dtype)
+
+    def forward(self, input: Tensor, hx: Tensor | None = None) -> tuple:
+        """(output (L, N, D*H), h_n (D*num_layers, N, H))."""
+        out, h_n, _ = self._run(input, hx)
+        return out, h_n
+
+    def extra_repr(self) -> str:
+        s = super().extra_repr()
+        return s + (", nonlinearity='relu'" if self.nonlinearity == "relu" else "")
+
+
+class LSTM(_RNNBase):
+    """LSTM over a sequence: returns (output, (h_n, c_n))."""
+
+    _mode = "LSTM"
+
+    def __init__(self, input_size: int, hidden_size: int, num_layers: int = 1,
+                 bias: bool = True, batch_first: bool = False, dropout: float = 0.0,
+                 bidirectional: bool = False, proj_size: int = 0, device=None, dtype=None):
+        if proj_size:
+            raise ValueError("LSTM: proj_size is not supported by tinyfw")
+        super().__init__(input_size, hidden_size, num_layers, bias, batch_first, dropout,
+                         bidirectional, dtype)
+
+    def forward(self, input: Tensor, hx: tuple | None = None) -> tuple:
+        """(output, (h_n, c_n))."""
+        out, h_n, c_n = self._run(input, hx)
+        return out, (h_n, c_n)
+
+
+class GRU(_RNNBase):
+    """GRU over a sequence: returns (output, h_n)."""
+
+    _mode = "GRU"
+
+    def __init__(self, input_size: int, hidden_size: int, num_layers: int = 1,
+                 bias: bool = True, batch_first: bool = False, dropout: float = 0.0,
+                 bidirectional: bool = False, device=None, dtype=None):
+        super().__init__(input_size, hidden_size, num_layers, bias, batch_first, dropout,
+                         bidirectional, dtype)
+
+    def forward(self, input: Tensor, hx: Tensor | None = None) -> tuple:
+        """(output, h_n)."""
+        out, h_n, _ = self._run(input, hx)
+        return out, h_n
