@@ -14,6 +14,7 @@ from .autograd.function import GradMode
 from .device import Device, cpu
 
 _from_np = _dt._by_np
+_trace_hook = None  # set by tinyfw.jit while tracing: called when Python reads a value
 
 
 class Tensor:
@@ -227,6 +228,8 @@ class Tensor:
     # -- interop ----------------------------------------------------------------------
     def numpy(self) -> np.ndarray:
         """The data as a numpy array, sharing memory (bfloat16 as ml_dtypes.bfloat16)."""
+        if _trace_hook is not None:
+            _trace_hook(self, "numpy()")
         if self._rg:
             raise RuntimeError("numpy(): the tensor requires grad; call .detach().numpy()")
         return self._data
@@ -237,6 +240,8 @@ class Tensor:
 
     def item(self):
         """The single element as a Python number."""
+        if _trace_hook is not None:
+            _trace_hook(self, "item()")
         if self._data.size != 1:
             raise RuntimeError(f"item(): the tensor has {self._data.size} elements "
                                f"(shape {self.shape}); only one-element tensors convert")
@@ -245,6 +250,8 @@ class Tensor:
 
     def tolist(self):
         """The data as (nested) Python lists."""
+        if _trace_hook is not None:
+            _trace_hook(self, "tolist()")
         a = self._data
         if a.dtype == _dt.bfloat16.np:
             a = a.astype(np.float32)
@@ -284,6 +291,8 @@ class Tensor:
         return self.item()
 
     def __bool__(self) -> bool:
+        if _trace_hook is not None:
+            _trace_hook(self, "bool()")
         if self._data.size != 1:
             raise RuntimeError(f"bool value of a tensor with {self._data.size} elements is "
                                "ambiguous; use .any() or .all()")
@@ -296,6 +305,8 @@ class Tensor:
         return int(self._scalar("int()"))
 
     def __index__(self) -> int:
+        if _trace_hook is not None:
+            _trace_hook(self, "__index__")
         if self.dtype.is_floating_point or self._data.size != 1:
             raise TypeError("only integer tensors of one element can be used as an index")
         return int(self._data.reshape(()).item())

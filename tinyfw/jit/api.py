@@ -1,0 +1,169 @@
+"""User-facing traced mode: `trace`, `compile`, and the callable they return."""
+from __future__ import annotations
+
+import functools
+from collections.abc import Callable
+from typing import Any
+
+import numpy as np
+
+from .. import dispatch
+from ..autograd.function import Function, GradMode
+from ..tensor import Tensor
+from .compiler import DEFAULT_PASSES, Compiled, optimize, trace_graph, unflatten
+from .tracer import TraceError
+
+_make = Tensor._make
+
+
+class _GraphBackward(Function):
+    """The autograd node of a traced call: runs the compiled backward graph."""
+
+    def backward(self, grad):
+        if GradMode.enabled:
+            raise RuntimeError("jit: double backward (create_graph=True) through a traced "
+                               "function is not supported; run it eagerly for that")
+        c: Compiled = self.compiled
+        if self.saved is None:
+            raise RuntimeError("jit: trying to backward through a traced call a second time; "
+                               "pass retain_graph=True to the first backward()")
+        gs = []
+        for k, i in enumerate(c.diff_outputs):
+            if k == self.index:
+                g = grad._data
+                if g.dtype != self.out_dtype:
+                    g = g.astype(self.out_dtype)
+                gs.append(g)
+            else:
+                shape, dtype = self.other_meta[k]
+                gs.append(np.zeros(shape, dtype))
+        res = c.backward(*self.saved, *gs)
+        out, j = [], 0
+        for has in c.wrt_has_grad:
+            if has:
+                out.append(_make(res[j]))
+                j += 1
+            else:
+                out.append(None)
+        return tuple(out)
+
+    def release(self) -> None:
+        self.saved = None
+
+
+def _module_live(obj) -> tuple[dict, list]:
+    """Parameters and buffers of a Module-like object, captured by reference."""
+    live: dict = {}
+    tensors: list = []
+    for meth in ("parameters", "buffers"):
+        f = getattr(obj, meth, None)
+        if callable(f):
+            for t in f():
+                if isinstance(t, Tensor) and id(t) not in live:
+                    live[id(t)] = t
+                    tensors.append(t)
+    return live, tensors
+
+
+class TracedFunction:
+    """A traced function or module: same call signature, replays compiled graphs.
+
+    One compiled graph is kept per input signature (shapes, strides, dtypes,
+    requires_grad of tensor arguments, the other arguments, grad mode, backend and the
+    module's training flag); a call with a new signature traces again.
+    """
+
+    def __init__(self, fn: Callable, passes=DEFAULT_PASSES, name: str | None = None) -> None:
+        self.fn = fn
+        self.passes = tuple(passes)
+        self.cache: dict = {}
+        self.name = name or getattr(fn, "__name__", type(fn).__name__)
+        functools.update_wrapper(self, fn, updated=()) if callable(fn) and hasattr(
+            fn, "__name__") else None
+
+    def signature(self, args: tuple) -> tuple:
+        """The cache key of a call."""
+        key: list = []
+        for a in args:
+            if isinstance(a, Tensor):
+                d = a._data
+                key.append((d.shape, d.dtype.str, d.strides, a._rg))
+            else:
+                try:
+                    hash(a)
+                    key.append(("py", type(a).__name__, a))
+                except TypeError:
+                    key.append(("py-id", id(a)))
+        return (tuple(key), GradMode.enabled, id(dispatch.get_backend()),
+                getattr(self.fn, "training", None))
+
+    def get_compiled(self, args: tuple) -> Compiled:
+        """The compiled graph for these arguments, tracing it on a cache miss."""
+        key = self.signature(args)
+        c = self.cache.get(key)
+        if c is None:
+            live, _ = _module_live(self.fn)
+            before = [(t, t._version[0]) for t in live.values()]
+            tr = trace_graph(self.fn, args, live, op=f"jit.trace({self.name})")
+            for t, ver in before:
+                if t._version[0] != ver:
+                    raise TraceError(f"jit.trace({self.name}): a parameter or buffer of shape "
+                                     f"{tuple(t.shape)} was modified in place while tracing "
+                                     "(batch-norm running statistics in training mode?); "
+                                     "trace in eval mode")
+            c = optimize(tr, passes=self.passes)
+            self.cache[key] = c
+        return c
+
+    def __call__(self, *args):
+        c = self.get_compiled(args)
+        tensors = [a for a in args if isinstance(a, Tensor)]
+        arrays = [t._data for t in tensors] + [p._data for p in c.params]
+        res = c.forward(*arrays)
+        n = c.n_out
+        outs = [_make(a) for a in res[:n]]
+        if c.backward is not None and GradMode.enabled:
+            wrt = [tensors[i] if kind == "input" else c.params[i] for kind, i in c.wrt_index]
+            nxt = tuple([(t.grad_fn or t) if t._rg else None for t in wrt])
+            if any(x is not None for x in nxt):
+                saved = res[n:]
+                meta = [(res[i].shape, res[i].dtype) for i in c.diff_outputs]
+                for k, i in enumerate(c.diff_outputs):
+                    node = _GraphBackward.__new__(_GraphBackward)
+                    node.next, node.compiled, node.saved = nxt, c, saved
+                    node.index, node.other_meta, node.out_dtype = k, meta, res[i].dtype
+                    outs[i] = _make(res[i], True, node)
+        return unflatten(outs, c.out_struct)
+
+    def graph(self, *args):
+        """The optimized (forward, backward) graphs for these arguments."""
+        c = self.get_compiled(args)
+        return c.fwd_graph, c.bwd_graph
+
+    def __repr__(self) -> str:
+        return f"<tinyfw.jit traced {self.name}: {len(self.cache)} compiled signature(s)>"
+
+
+def trace(fn_or_module: Callable, example_inputs: Any = (), passes=DEFAULT_PASSES
+          ) -> TracedFunction:
+    """Trace `fn_or_module` on `example_inputs` (a Tensor or a tuple of arguments) and
+    return a callable with the same signature that replays the optimized graph."""
+    if not callable(fn_or_module):
+        raise TypeError(f"jit.trace: expected a function or a Module, got "
+                        f"{type(fn_or_module).__name__}")
+    args = example_inputs if isinstance(example_inputs, tuple) else (example_inputs,)
+    tf = TracedFunction(fn_or_module, passes)
+    tf.get_compiled(args)
+    return tf
+
+
+def compile(fn: Callable | None = None, *, passes=DEFAULT_PASSES):  # noqa: A001
+    """Decorator: trace on the first call, keep one compiled graph per input signature.
+
+        @tinyfw.jit.compile
+        def f(x, w):
+            return (x @ w).relu()
+    """
+    if fn is None:
+        return lambda f: TracedFunction(f, passes)
+    return TracedFunction(fn, passes)

@@ -1,0 +1,95 @@
+"""The executor: a graph becomes one generated Python function, a flat list of kernel calls.
+
+Each node is one line ``v7 = f7(_Ctx(), B, v3, v5, **a7)`` calling the op's own forward
+(or ``v7 = k7(v3, v5)`` for a fused kernel); a value is deleted right after its last use,
+so intermediate memory follows liveness; fused kernels whose outputs stay inside the call
+write into preallocated arena buffers (see passes.memory_plan).  The whole call costs one
+Python line per node: no per-op dispatch, no Tensor wrappers, no autograd bookkeeping.
+"""
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import numpy as np
+
+from .ir import Graph
+
+
+class _Ctx:
+    """The ctx a forward writes its backward state into; discarded by the executor."""
+
+
+def _as_array(x):
+    return x if type(x) is np.ndarray else np.asarray(x)
+
+
+def build(graph: Graph, backend, args: list | None = None) -> Callable:
+    """Compile `graph` into ``run(*arrays) -> tuple of arrays``.
+
+    `args` lists the leaf values passed as arguments (default: inputs, params, grads);
+    any other leaf must be a constant.  Arena slots come from ``graph.arena`` when the
+    memory planner ran.
+    """
+    args = list(args) if args is not None else graph.inputs + graph.params + graph.grads
+    names: dict[int, str] = {}
+    env: dict = {"_Ctx": _Ctx, "B": backend, "_as_array": _as_array}
+    for i, v in enumerate(args):
+        names[v.id] = f"a{i}"
+    for v in graph.leaves():
+        if v.id not in names:
+            if v.kind != "const":
+                raise RuntimeError(f"jit executor: leaf {v} ({v.kind}) is not an argument")
+            names[v.id] = f"c{v.id}"
+            env[f"c{v.id}"] = v.data
+    arena = getattr(graph, "arena", {})
+
+    last_use: dict[int, int] = {}
+    for i, n in enumerate(graph.nodes):
+        for v in n.inputs:
+            last_use[v.id] = i
+    keep = {v.id for v in graph.outputs}
+
+    lines = [f"def run({', '.join(f'a{i}' for i in range(len(args)))}):"]
+    for i, n in enumerate(graph.nodes):
+        for v in n.outputs:
+            names[v.id] = f"v{v.id}"
+        ins = ", ".join(names[v.id] for v in n.inputs)
+        outs = ", ".join(names[v.id] for v in n.outputs)
+        if n.kernel is not None:
+            env[f"k{i}"] = n.kernel
+            slots = [arena.get(v.id) for v in n.outputs]
+            extra = ""
+            if any(s is not None for s in slots):
+                env[f"o{i}"] = tuple(slots)
+                extra = f", out=o{i}"
+            lines.append(f"    {outs}{',' if len(n.outputs) == 1 else ''} = k{i}({ins}{extra})")
+        else:
+            env[f"f{i}"] = n.fn.forward
+            call = f"f{i}(_Ctx(), B{', ' if ins else ''}{ins}"
+            if n.attrs:
+                env[f"t{i}"] = n.attrs
+                call += f", **t{i}"
+            call += ")"
+            if len(n.outputs) == 1:
+                wrap = "_as_array(" + call + ")" if n.outputs[0].shape == () else call
+                lines.append(f"    {outs} = {wrap}")
+            else:
+                lines.append(f"    _r = {call}")
+                for j, v in enumerate(n.outputs):
+                    lines.append(f"    {names[v.id]} = _as_array(_r[{j}])")
+        dead = [names[v.id] for v in dict.fromkeys(n.inputs)
+                if last_use.get(v.id) == i and v.id not in keep and v.producer is not None]
+        dead += [names[v.id] for v in n.outputs if v.id not in last_use and v.id not in keep]
+        if dead:
+            lines.append(f"    del {', '.join(dict.fromkeys(dead))}")
+    rets = []
+    for v in graph.outputs:
+        nm = names[v.id]
+        # a constant handed out must not be the one the graph keeps using
+        rets.append(f"{nm}.copy()" if v.kind == "const" else nm)
+    lines.append(f"    return ({', '.join(rets)}{',' if len(rets) == 1 else ''})")
+    src = "\n".join(lines)
+    exec(compile(src, "<tinyfw.jit graph>", "exec"), env)  # noqa: S102 - our own source
+    run = env["run"]
+    run.source = src
+    return run

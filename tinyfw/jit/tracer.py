@@ -1,0 +1,181 @@
+"""Recording a function into a graph at the dispatch point.
+
+The function runs once, eagerly, on the example inputs while a `Tracer` sits in the
+dispatcher's interceptor stack: every `apply(fn, inputs, attrs)` is executed for real and
+appended to the graph as a node.  Tensors are matched to graph values by the identity of
+their numpy array, which is what survives when a backward formula rebuilds a Tensor from
+a saved array (``Function.output``, ``Where``'s saved condition): so tracing the backward
+pass through the same interceptor yields the backward graph from eager's own formulas.
+
+Guards: reading a traced tensor's value from Python (``bool``, ``item``, ``tolist``,
+``numpy``) raises `TraceError` naming the user's file and line, as do in-place writes to
+traced tensors, traced tensors hidden in op attributes, and random draws.
+"""
+from __future__ import annotations
+
+import os
+import sys
+from typing import Any
+
+import numpy as np
+
+import importlib
+from ..dispatch import pop_interceptor, push_interceptor
+from ..tensor import Tensor
+from .ir import Graph, Value
+
+_tensor_mod = importlib.import_module("tinyfw.tensor")
+
+_PKG_DIR = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+class TraceError(RuntimeError):
+    """The function cannot be traced faithfully (data-dependent control flow, ...)."""
+
+
+def user_frame() -> str:
+    """'file:line: source' of the innermost caller outside the tinyfw package."""
+    f = sys._getframe(1)
+    while f is not None:
+        fname = os.path.abspath(f.f_code.co_filename)
+        if not fname.startswith(_PKG_DIR + os.sep):
+            import linecache
+
+            src = linecache.getline(fname, f.f_lineno).strip()
+            return f"{fname}:{f.f_lineno}" + (f": {src}" if src else "")
+        f = f.f_back
+    return "<unknown location>"
+
+
+class Tracer:
+    """An interceptor that appends every dispatched op to `graph`.
+
+    `live` maps id(tensor) of tensors to capture by reference (module parameters and
+    buffers); any other unknown tensor that requires grad is captured live too, the rest
+    become constants.
+    """
+
+    def __init__(self, graph: Graph, live: dict | None = None) -> None:
+        self.graph = graph
+        self.live = live or {}
+        # id(array) -> (array, value, version list, version): keeps arrays alive so ids
+        # stay unique for the whole trace
+        self.arrays: dict[int, tuple] = {}
+        self.live_values: list[tuple[Value, Tensor]] = []
+
+    # -- binding tensors to values ------------------------------------------------------------
+    def bind(self, t: Tensor, v: Value) -> None:
+        """Record that tensor `t` (its array) holds value `v`."""
+        self.arrays[id(t._data)] = (t._data, v, t._version, t._version[0])
+
+    def new_leaf(self, t: Tensor, kind: str) -> Value:
+        """A leaf value for tensor `t` of the given kind, bound to it."""
+        g = self.graph
+        v = g.new_value(t._data.shape, t._data.dtype, kind,
+                        data=t if kind in ("param", "input") else t._data)
+        if kind == "param":
+            g.params.append(v)
+            self.live_values.append((v, t))
+        elif kind == "input":
+            g.inputs.append(v)
+        elif kind == "grad":
+            g.grads.append(v)
+        self.bind(t, v)
+        return v
+
+    def lookup(self, t: Tensor) -> Value:
+        """The value tensor `t` holds; unknown tensors become live leaves or constants."""
+        rec = self.arrays.get(id(t._data))
+        if rec is not None and rec[0] is t._data:
+            if rec[2] is t._version and t._version[0] != rec[3]:
+                raise TraceError(
+                    f"jit.trace: a traced tensor of shape {tuple(t.shape)} was modified by an "
+                    f"in-place operation and then used, at {user_frame()}; in-place ops on "
+                    "traced values are not supported: use the out-of-place op")
+            return rec[1]
+        if id(t) in self.live or t._rg:
+            return self.new_leaf(t, "param")
+        return self.new_leaf(t, "const")
+
+    def traced_value(self, t: Tensor) -> Value | None:
+        """The value of `t` when it depends on inputs or live tensors (not a constant)."""
+        rec = self.arrays.get(id(t._data))
+        if rec is not None and rec[0] is t._data and rec[1].kind != "const":
+            return rec[1]
+        return None
+
+    # -- the interceptor ------------------------------------------------------------------------
+    def intercept(self, fn, inputs, attrs, run):
+        """Run the op for real and append it to the graph."""
+        vals = [self.lookup(t) for t in inputs]
+        self._check_attrs(fn, attrs)
+        out = run(inputs)
+        outs = out if type(out) is tuple else (out,)
+        node = self.graph.add_node(fn.__name__, fn, vals, attrs,
+                                   [(o._data.shape, o._data.dtype) for o in outs])
+        for o, v in zip(outs, node.outputs):
+            self.bind(o, v)
+        return out
+
+    def _check_attrs(self, fn, attrs: dict) -> None:
+        def walk(a):
+            if isinstance(a, Tensor):
+                yield a
+            elif isinstance(a, np.ndarray):
+                yield Tensor._make(a)
+            elif isinstance(a, (tuple, list)):
+                for x in a:
+                    yield from walk(x)
+
+        for k, a in attrs.items():
+            for t in walk(a):
+                if self.traced_value(t) is not None:
+                    raise TraceError(
+                        f"jit.trace: {fn.__name__} takes a traced tensor as its attribute "
+                        f"{k!r} (shape {tuple(t.shape)}), at {user_frame()}; its value would "
+                        "be baked into the graph")
+
+    # -- guards ---------------------------------------------------------------------------------
+    def value_read(self, t: Tensor, what: str) -> None:
+        """Called by Tensor.__bool__/item/tolist/numpy while tracing."""
+        if self.traced_value(t) is not None:
+            raise TraceError(
+                f"jit.trace: {what} reads the value of a traced tensor (shape "
+                f"{tuple(t.shape)}) at {user_frame()}; Python control flow that depends on "
+                "tensor values cannot be traced (the branch taken would be baked in). Use "
+                "tinyfw.where / masks instead, or run this code eagerly")
+
+    def __enter__(self) -> "Tracer":
+        if _tensor_mod._trace_hook is not None:
+            raise TraceError("jit.trace: tracing inside a trace is not supported")
+        self._rng = _rng_state()
+        push_interceptor(self)
+        _tensor_mod._trace_hook = self.value_read
+        return self
+
+    def __exit__(self, *exc) -> bool:
+        _tensor_mod._trace_hook = None
+        pop_interceptor(self)
+        if exc[0] is None and _rng_state() != self._rng:
+            raise TraceError(
+                "jit.trace: random numbers were drawn while tracing (dropout in training "
+                "mode, tinyfw.rand ...); the draw would be baked into the graph. Trace in "
+                "eval mode or keep random ops outside the traced function")
+        return False
+
+    def check_unmodified(self) -> None:
+        """Raise if any traced tensor was modified in place during the trace."""
+        for arr, v, vl, ver in self.arrays.values():
+            if vl[0] != ver and v.kind != "const":
+                raise TraceError(
+                    f"jit.trace: a traced tensor of shape {arr.shape} was modified in place "
+                    "during tracing; in-place ops on traced values (and on parameters or "
+                    "buffers, e.g. batch-norm running stats in training mode) are not "
+                    "supported")
+
+
+def _rng_state() -> Any:
+    from ..random import default_generator
+
+    s = default_generator.get_state()
+    return repr(s)
