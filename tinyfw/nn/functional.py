@@ -1,6 +1,386 @@
-"""Functional forms of the nn ops (activations, losses, convolution, pooling, norms)."""
+"""``tinyfw.nn.functional``: activations, losses, convolution, pooling, normalisation,
+dropout and friends, with PyTorch's names, arguments and semantics.
+
+User arguments are validated here, before any kernel, with messages naming the op and
+the shapes; the Functions behind them live in ``tinyfw/ops/nn.py`` (fused softmax,
+cross-entropy, norms, dropout) and ``tinyfw/ops/nn_conv.py`` (conv2d, pooling).
+"""
 from __future__ import annotations
 
-from ..ops.elementwise import gelu, leaky_relu, relu, sigmoid, silu, softplus, tanh  # noqa: F401
+import math
+
+import numpy as np
+
+from .. import dtypes as _dt
+from ..autograd.function import no_grad
+from ..ops._util import Tensor, ensure_tensor
+from ..ops.elementwise import (gelu, leaky_relu, relu, sigmoid, silu, softplus,  # noqa: F401
+                               tanh, where)
 from ..ops.index import pad  # noqa: F401
 from ..ops.linalg import linear  # noqa: F401
+from ..ops.nn import (check_float, check_same_dtype, dropout_kernel, log_softmax,  # noqa: F401
+                      norm_rows, softmax)
+from ..ops.nn_conv import avg_pool2d_raw, conv2d_nobias, max_pool2d_indices, pool_out_size
+from ..random import Generator
+from ._losses import (binary_cross_entropy, binary_cross_entropy_with_logits,  # noqa: F401
+                      cross_entropy, kl_div, l1_loss, mse_loss, nll_loss, smooth_l1_loss,
+                      softplus_neg)
+
+
+# -- activations -----------------------------------------------------------------------------
+def softmin(input, dim: int | None = None, dtype=None) -> Tensor:
+    """softmax(-input) along `dim`."""
+    x = ensure_tensor(input, "softmin")
+    if dtype is not None:
+        x = x.to(dtype)
+    return softmax(-x, dim)
+
+
+def hardtanh(input, min_val: float = -1.0, max_val: float = 1.0, inplace: bool = False) -> Tensor:
+    """input clamped to [min_val, max_val]; the gradient is 1 strictly inside, else 0."""
+    if min_val > max_val:
+        raise ValueError(f"hardtanh: min_val {min_val} is greater than max_val {max_val}")
+    x = ensure_tensor(input, "hardtanh")
+    inside = (x > min_val) & (x < max_val)
+    out = where(inside, x, x.detach().clamp(min_val, max_val))
+    return _maybe_inplace(x, out, inplace)
+
+
+def relu6(input, inplace: bool = False) -> Tensor:
+    """min(max(input, 0), 6)."""
+    return hardtanh(input, 0.0, 6.0, inplace)
+
+
+def elu(input, alpha: float = 1.0, inplace: bool = False) -> Tensor:
+    """input where input > 0, else alpha * (exp(input) - 1)."""
+    x = ensure_tensor(input, "elu")
+    neg = where(x > 0, 0.0, x)  # keeps expm1 finite on the branch that is not taken
+    return _maybe_inplace(x, where(x > 0, x, neg.expm1() * alpha), inplace)
+
+
+def logsigmoid(input) -> Tensor:
+    """log(sigmoid(input)), stable for large |input|."""
+    x = ensure_tensor(input, "logsigmoid")
+    check_float(x, "logsigmoid")
+    return -softplus_neg(x)
+
+
+def _maybe_inplace(x: Tensor, out: Tensor, inplace: bool) -> Tensor:
+    if not inplace:
+        return out
+    return x.copy_(out)
+
+
+# -- argument helpers ----------------------------------------------------------------------
+def _pair(v, op: str, name: str, minimum: int) -> tuple:
+    """An int or a pair of ints as a validated 2-tuple."""
+    t = (v, v) if isinstance(v, (int, np.integer)) else tuple(v)
+    if len(t) == 1:
+        t = (t[0], t[0])
+    if len(t) != 2 or not all(isinstance(i, (int, np.integer)) for i in t):
+        raise ValueError(f"{op}: {name} must be an int or a pair of ints, got {v!r}")
+    if any(i < minimum for i in t):
+        raise ValueError(f"{op}: {name} must be >= {minimum}, got {v!r}")
+    return (int(t[0]), int(t[1]))
+
+
+def _image(input, op: str) -> tuple:
+    """(4-d float input, whether a batch dim was added) for a (C, H, W) or (N, C, H, W) input."""
+    x = ensure_tensor(input, op)
+    check_float(x, op)
+    if x.ndim not in (3, 4):
+        raise RuntimeError(f"{op}: expected a 3-d (C, H, W) or 4-d (N, C, H, W) input, got "
+                           f"shape {tuple(x.shape)}")
+    return (x.unsqueeze(0), True) if x.ndim == 3 else (x, False)
+
+
+# -- convolution ----------------------------------------------------------------------------------
+def conv2d(input, weight, bias=None, stride=1, padding=0, dilation=1, groups: int = 1) -> Tensor:
+    """2-d cross-correlation of (N, C, H, W) input with (O, C/groups, kh, kw) weight, plus
+    bias (O,); padding is an int, a pair, 'valid' or 'same' (stride 1 only)."""
+    op = "conv2d"
+    x, unbatched = _image(input, op)
+    w = ensure_tensor(weight, op)
+    check_same_dtype(x, w, op, "weight")
+    if w.ndim != 4:
+        raise RuntimeError(f"{op}: weight must be 4-d (out_channels, in_channels/groups, kh, "
+                           f"kw), got shape {tuple(w.shape)}")
+    if not isinstance(groups, (int, np.integer)) or groups < 1:
+        raise ValueError(f"{op}: groups must be a positive int, got {groups!r}")
+    o, cg, kh, kw = w.shape
+    c = x.shape[1]
+    if o % groups:
+        raise RuntimeError(f"{op}: groups={groups} does not divide the {o} output channels of "
+                           f"weight {tuple(w.shape)}")
+    if cg * groups != c:
+        raise RuntimeError(f"{op}: input {tuple(x.shape)} has {c} channels but weight "
+                           f"{tuple(w.shape)} with groups={groups} expects {cg * groups}")
+    stride = _pair(stride, op, "stride", 1)
+    dilation = _pair(dilation, op, "dilation", 1)
+    eff = (dilation[0] * (kh - 1) + 1, dilation[1] * (kw - 1) + 1)
+    if isinstance(padding, str):
+        if padding == "valid":
+            padding = (0, 0)
+        elif padding == "same":
+            if stride != (1, 1):
+                raise ValueError(f"{op}: padding='same' is not supported for strided "
+                                 f"convolutions (stride {stride})")
+            total = (eff[0] - 1, eff[1] - 1)
+            padding = (total[0] // 2, total[1] // 2)
+            extra = (total[0] - 2 * padding[0], total[1] - 2 * padding[1])
+            if any(extra):  # even kernels: the odd pixel of padding goes bottom / right
+                x = pad(x, (0, extra[1], 0, extra[0]))
+        else:
+            raise ValueError(f"{op}: padding must be an int, a pair, 'valid' or 'same', got "
+                             f"{padding!r}")
+    else:
+        padding = _pair(padding, op, "padding", 0)
+    padded = (x.shape[2] + 2 * padding[0], x.shape[3] + 2 * padding[1])
+    if padded[0] < eff[0] or padded[1] < eff[1]:
+        raise RuntimeError(f"{op}: the (dilated) kernel size {eff} is larger than the padded "
+                           f"input size {padded} (input {tuple(x.shape)}, padding {padding})")
+    y = conv2d_nobias(x, w, stride, padding, dilation, int(groups))
+    if bias is not None:
+        b = ensure_tensor(bias, op)
+        if b.shape != (o,):
+            raise RuntimeError(f"{op}: bias must have shape ({o},), got {tuple(b.shape)}")
+        check_same_dtype(x, b, op, "bias")
+        y = y + b.reshape(1, o, 1, 1)
+    return y.squeeze(0) if unbatched else y
+
+
+# -- pooling ---------------------------------------------------------------------------------
+def _pool_args(x: Tensor, kernel_size, stride, padding, dilation, ceil_mode, op: str) -> tuple:
+    kernel = _pair(kernel_size, op, "kernel_size", 1)
+    stride = kernel if stride is None or (not isinstance(stride, int) and len(stride) == 0) \
+        else _pair(stride, op, "stride", 1)
+    padding = _pair(padding, op, "padding", 0)
+    dilation = _pair(dilation, op, "dilation", 1)
+    if padding[0] > kernel[0] // 2 or padding[1] > kernel[1] // 2:
+        raise ValueError(f"{op}: padding {padding} must be at most half of the kernel size "
+                         f"{kernel}")
+    out = tuple(pool_out_size(x.shape[2 + i], kernel[i], stride[i], padding[i], dilation[i],
+                              ceil_mode) for i in range(2))
+    if out[0] < 1 or out[1] < 1:
+        raise RuntimeError(f"{op}: input {tuple(x.shape)} is too small for kernel {kernel} "
+                           f"(dilation {dilation}, padding {padding}): the output would be "
+                           f"{out}")
+    return kernel, stride, padding, dilation
+
+
+def max_pool2d(input, kernel_size, stride=None, padding=0, dilation=1, ceil_mode: bool = False,
+               return_indices: bool = False):
+    """Max over kernel_size windows (padding counts as -inf); with return_indices also the
+    flat index h * W + w of each maximum in its (H, W) plane."""
+    op = "max_pool2d"
+    x, unbatched = _image(input, op)
+    kernel, stride, padding, dilation = _pool_args(x, kernel_size, stride, padding, dilation,
+                                                   ceil_mode, op)
+    y, idx = max_pool2d_indices(x, kernel, stride, padding, dilation, bool(ceil_mode))
+    if unbatched:
+        y, idx = y.squeeze(0), idx.squeeze(0)
+    return (y, idx) if return_indices else y
+
+
+def avg_pool2d(input, kernel_size, stride=None, padding=0, ceil_mode: bool = False,
+               count_include_pad: bool = True, divisor_override: int | None = None) -> Tensor:
+    """Mean over kernel_size windows (zero padding, counted in the divisor when
+    count_include_pad), or the window sum over divisor_override."""
+    op = "avg_pool2d"
+    x, unbatched = _image(input, op)
+    kernel, stride, padding, _ = _pool_args(x, kernel_size, stride, padding, 1, ceil_mode, op)
+    if divisor_override is not None:
+        if not isinstance(divisor_override, (int, np.integer)) or divisor_override == 0:
+            raise ValueError(f"{op}: divisor_override must be a non-zero int, got "
+                             f"{divisor_override!r}")
+        divisor_override = int(divisor_override)
+    y = avg_pool2d_raw(x, kernel, stride, padding, bool(ceil_mode), bool(count_include_pad),
+                       divisor_override)
+    return y.squeeze(0) if unbatched else y
+
+
+def _adaptive_matrix(size: int, out: int, dtype) -> Tensor:
+    """(out, size) averaging matrix: row i averages [floor(i*size/out), ceil((i+1)*size/out))."""
+    m = np.zeros((out, size), dtype)
+    for i in range(out):
+        lo, hi = (i * size) // out, -((-(i + 1) * size) // out)
+        m[i, lo:hi] = 1.0 / (hi - lo)
+    return Tensor._make(m)
+
+
+def adaptive_avg_pool2d(input, output_size) -> Tensor:
+    """Average pooling to a fixed output size (an int, or a pair whose None keeps the input's
+    size); windows as PyTorch's, computed as two separable averaging matmuls."""
+    op = "adaptive_avg_pool2d"
+    x, unbatched = _image(input, op)
+    sizes = (output_size, output_size) if isinstance(output_size, (int, np.integer)) \
+        else tuple(output_size)
+    if len(sizes) != 2:
+        raise ValueError(f"{op}: output_size must be an int or a pair, got {output_size!r}")
+    sizes = tuple(x.shape[2 + i] if s is None else int(s) for i, s in enumerate(sizes))
+    if any(s < 1 for s in sizes) or x.shape[2] == 0 or x.shape[3] == 0:
+        raise RuntimeError(f"{op}: cannot pool input {tuple(x.shape)} to size {sizes}")
+    dt = x._data.dtype
+    mh = _adaptive_matrix(x.shape[2], sizes[0], dt)
+    mw = _adaptive_matrix(x.shape[3], sizes[1], dt)
+    y = (mh @ x) @ mw.mT
+    return y.squeeze(0) if unbatched else y
+
+
+# -- embedding, one_hot, normalize ---------------------------------------------------------------
+def embedding(input, weight, padding_idx: int | None = None, max_norm=None,
+              norm_type: float = 2.0, scale_grad_by_freq: bool = False,
+              sparse: bool = False) -> Tensor:
+    """Rows of `weight` (num_embeddings, dim) picked by the integer tensor `input`; lookups
+    of padding_idx get no gradient."""
+    op = "embedding"
+    if max_norm is not None or scale_grad_by_freq or sparse:
+        raise NotImplementedError(f"{op}: max_norm, scale_grad_by_freq and sparse are not "
+                                  "supported")
+    idx, w = ensure_tensor(input, op), ensure_tensor(weight, op)
+    if idx.dtype.is_floating_point or idx.dtype is _dt.bool_:
+        raise TypeError(f"{op}: indices must be an integer tensor, got {idx.dtype.name}")
+    if w.ndim != 2:
+        raise RuntimeError(f"{op}: weight must be 2-d (num_embeddings, dim), got shape "
+                           f"{tuple(w.shape)}")
+    n = w.shape[0]
+    a = idx._data
+    if a.size and (a.min() < 0 or a.max() >= n):
+        bad = a[(a < 0) | (a >= n)].ravel()[0]
+        raise IndexError(f"{op}: index {bad} is out of range for {n} embeddings")
+    out = w[idx]
+    if padding_idx is not None:
+        if not -n <= padding_idx < n:
+            raise ValueError(f"{op}: padding_idx {padding_idx} is out of range for {n} "
+                             "embeddings")
+        hit = Tensor._make((a == padding_idx % n)[..., None])
+        out = where(hit, out.detach(), out)
+    return out
+
+
+def one_hot(tensor, num_classes: int = -1) -> Tensor:
+    """int64 tensor of shape (*tensor.shape, num_classes) with a 1 at each class index."""
+    op = "one_hot"
+    t = ensure_tensor(tensor, op)
+    if t.dtype is not _dt.int64:
+        raise TypeError(f"{op}: only int64 index tensors are accepted, got {t.dtype.name}")
+    a = t._data
+    if a.size and a.min() < 0:
+        raise RuntimeError(f"{op}: class values must be non-negative, got {a.min()}")
+    if num_classes == -1:
+        if a.size == 0:
+            raise RuntimeError(f"{op}: cannot infer num_classes from an empty tensor")
+        num_classes = int(a.max()) + 1
+    if a.size and a.max() >= num_classes:
+        raise RuntimeError(f"{op}: class value {a.max()} is not smaller than num_classes "
+                           f"{num_classes}")
+    return Tensor._make((a[..., None] == np.arange(num_classes)).astype(np.int64))
+
+
+def normalize(input, p: float = 2.0, dim: int = 1, eps: float = 1e-12) -> Tensor:
+    """input / max(||input||_p along dim, eps)."""
+    x = ensure_tensor(input, "normalize")
+    check_float(x, "normalize")
+    return x / x.norm(p, dim, keepdim=True).clamp(min=eps)
+
+
+# -- dropout ---------------------------------------------------------------------------------------
+def dropout(input, p: float = 0.5, training: bool = True, inplace: bool = False, *,
+            generator: Generator | None = None) -> Tensor:
+    """Zero each element with probability p and scale the rest by 1/(1-p) (training only);
+    the mask comes from `generator` (tinyfw's default generator when None)."""
+    x = ensure_tensor(input, "dropout")
+    if not 0.0 <= p <= 1.0:
+        raise ValueError(f"dropout: probability has to be between 0 and 1, got {p}")
+    if not training or p == 0.0:
+        return x
+    check_float(x, "dropout")
+    out = x * 0.0 if p == 1.0 else dropout_kernel(x, p, generator)
+    return _maybe_inplace(x, out, inplace)
+
+
+# -- normalisation ----------------------------------------------------------------------------
+def layer_norm(input, normalized_shape, weight=None, bias=None, eps: float = 1e-5) -> Tensor:
+    """Normalise over the trailing dims `normalized_shape` (biased variance), then scale by
+    weight and shift by bias (both of shape normalized_shape)."""
+    op = "layer_norm"
+    x = ensure_tensor(input, op)
+    check_float(x, op)
+    shape = (normalized_shape,) if isinstance(normalized_shape, (int, np.integer)) \
+        else tuple(normalized_shape)
+    k = len(shape)
+    if k == 0 or x.ndim < k or tuple(x.shape[x.ndim - k:]) != shape:
+        raise RuntimeError(f"{op}: normalized_shape {shape} does not match the trailing dims "
+                           f"of input {tuple(x.shape)}")
+    n = math.prod(shape)
+    wb = []
+    for name, t in (("weight", weight), ("bias", bias)):
+        if t is not None:
+            t = ensure_tensor(t, op)
+            if tuple(t.shape) != shape:
+                raise RuntimeError(f"{op}: {name} must have shape {shape}, got "
+                                   f"{tuple(t.shape)}")
+            check_same_dtype(x, t, op, name)
+            t = t.reshape(n)
+        wb.append(t)
+    y = norm_rows(x.reshape(-1, n), wb[0], wb[1], eps, "layer")
+    return y.reshape(x.shape)
+
+
+def batch_norm(input, running_mean, running_var, weight=None, bias=None,
+               training: bool = False, momentum: float = 0.1, eps: float = 1e-5) -> Tensor:
+    """Batch normalisation of (N, C, *) input per channel.  Training: batch statistics
+    (biased variance), and running_mean / running_var (if given) are updated in place with
+    momentum, the variance unbiased, as PyTorch.  Eval: the running statistics are used."""
+    op = "batch_norm"
+    x = ensure_tensor(input, op)
+    check_float(x, op)
+    if x.ndim < 2:
+        raise RuntimeError(f"{op}: expected an input of at least 2 dims (N, C, ...), got shape "
+                           f"{tuple(x.shape)}")
+    c = x.shape[1]
+    params = {}
+    for name, t in (("weight", weight), ("bias", bias), ("running_mean", running_mean),
+                    ("running_var", running_var)):
+        if t is not None:
+            t = ensure_tensor(t, op)
+            if t.shape != (c,):
+                raise RuntimeError(f"{op}: {name} must have shape ({c},) for input "
+                                   f"{tuple(x.shape)}, got {tuple(t.shape)}")
+            if name in ("weight", "bias"):
+                check_same_dtype(x, t, op, name)
+        params[name] = t
+    bshape = (1, c) + (1,) * (x.ndim - 2)
+    if not training:
+        rm, rv = params["running_mean"], params["running_var"]
+        if rm is None or rv is None:
+            raise RuntimeError(f"{op}: running_mean and running_var are required when "
+                               "training=False")
+        y = (x - rm.to(x.dtype).reshape(bshape)) * (rv.to(x.dtype).reshape(bshape) + eps).rsqrt()
+        if params["weight"] is not None:
+            y = y * params["weight"].reshape(bshape)
+        if params["bias"] is not None:
+            y = y + params["bias"].reshape(bshape)
+        return y
+    count = x.numel() // c if c else 0
+    if count <= 1:
+        raise ValueError(f"{op}: expected more than 1 value per channel when training, got "
+                         f"input of shape {tuple(x.shape)}")
+    x3 = x.reshape(x.shape[0], c, -1)
+    y = norm_rows(x3, params["weight"], params["bias"], eps, "batch")
+    _update_running(x3, params["running_mean"], params["running_var"], momentum, count)
+    return y.reshape(x.shape)
+
+
+def _update_running(x3: Tensor, rm, rv, momentum: float, count: int) -> None:
+    """running = (1 - momentum) * running + momentum * batch statistic, in place."""
+    if rm is None and rv is None:
+        return
+    with no_grad():
+        xd = x3.detach().to(_dt.float64)
+        mean = xd.mean((0, 2))
+        if rm is not None:
+            rm.copy_(rm.to(_dt.float64) * (1 - momentum) + mean * momentum)
+        if rv is not None:
+            var = xd.var((0, 2), unbiased=True)
+            rv.copy_(rv.to(_dt.float64) * (1 - momentum) + var * momentum)

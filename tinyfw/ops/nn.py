@@ -1,0 +1,329 @@
+"""Fused nn ops: softmax / log_softmax, cross-entropy with class indices, layer norm,
+batch norm (batch statistics) and dropout.
+
+Each op is one Function whose forward calls a backend primitive.  Its backward calls the
+matching backward primitive through another Function, whose own backward is written with
+tinyfw ops, so gradients of gradients work (gradgradcheck) while a plain backward pays
+for one fused kernel.  Convolution and pooling live in ``nn_conv.py``; the public API
+with validation of user arguments is ``tinyfw.nn.functional``.
+"""
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+from .. import dtypes as _dt
+from ..autograd.function import Function, GradMode
+from ..random import Generator, default_generator
+from ._util import Tensor, _wrap_dim, apply, ensure_tensor
+
+_make = Tensor._make
+
+
+def check_float(x: Tensor, op: str, what: str = "input") -> None:
+    """Raise TypeError unless x is a floating-point tensor."""
+    if not x.dtype.is_floating_point:
+        raise TypeError(f"{op}: {what} must be a floating-point tensor, got {x.dtype.name} "
+                        f"(shape {tuple(x.shape)})")
+
+
+def check_same_dtype(x: Tensor, other: Tensor, op: str, what: str) -> None:
+    """Raise TypeError unless `other` has x's dtype (no silent promotion inside kernels)."""
+    if other.dtype is not x.dtype:
+        raise TypeError(f"{op}: {what} dtype {other.dtype.name} does not match the input's "
+                        f"{x.dtype.name}")
+
+
+# -- softmax / log_softmax ----------------------------------------------------------------
+class Softmax(Function):
+    save_output = True
+
+    @staticmethod
+    def forward(ctx, B, x, dim):
+        ctx.dim = dim
+        return B.softmax(x, dim)
+
+    def backward(self, g):
+        return apply(SoftmaxBackward, (self.output, g), {"dim": self.dim})
+
+
+class SoftmaxBackward(Function):
+    """gx = y * (g - sum(g * y)); inputs (y, g)."""
+
+    save_inputs = True
+
+    @staticmethod
+    def forward(ctx, B, y, g, dim):
+        ctx.dim = dim
+        return B.softmax_backward(y, g, dim)
+
+    def backward(self, v):
+        y, g = self.saved_inputs
+        d = self.dim
+        gy = gg = None
+        if self.next[0] is not None:
+            # d/dy_k of sum_i v_i y_i (g_i - s), s = sum_j g_j y_j
+            gy = v * (g - (g * y).sum(d, keepdim=True)) - g * (v * y).sum(d, keepdim=True)
+        if self.next[1] is not None:
+            # the Jacobian y_i (delta_ik - y_k) is symmetric: the same map applied to v
+            gg = apply(SoftmaxBackward, (y, v), {"dim": d})
+        return gy, gg
+
+
+class LogSoftmax(Function):
+    save_output = True
+
+    @staticmethod
+    def forward(ctx, B, x, dim):
+        ctx.dim = dim
+        return B.log_softmax(x, dim)
+
+    def backward(self, g):
+        return apply(LogSoftmaxBackward, (self.output, g), {"dim": self.dim})
+
+
+class LogSoftmaxBackward(Function):
+    """gx = g - exp(y) * sum(g); inputs (y, g)."""
+
+    save_inputs = True
+
+    @staticmethod
+    def forward(ctx, B, y, g, dim):
+        ctx.dim = dim
+        return B.log_softmax_backward(y, g, dim)
+
+    def backward(self, v):
+        y, g = self.saved_inputs
+        d = self.dim
+        p = y.exp()
+        gy = -v * p * g.sum(d, keepdim=True) if self.next[0] is not None else None
+        gg = v - (v * p).sum(d, keepdim=True) if self.next[1] is not None else None
+        return gy, gg
+
+
+def _softmax_args(x, dim, dtype, op: str):
+    x = ensure_tensor(x, op)
+    if dtype is not None:
+        x = x.to(dtype)
+    if not x.dtype.is_floating_point:
+        x = x.to(_dt.get_default_dtype())
+    if dim is None:
+        # PyTorch's legacy implicit choice: dim 0 for 0-, 1- and 3-d inputs, else 1
+        dim = 0 if x.ndim in (0, 1, 3) else 1
+    return x, _wrap_dim(dim, x.ndim, op)
+
+
+def softmax(x, dim: int | None = None, dtype=None) -> Tensor:
+    """exp(x) / sum(exp(x)) along `dim`, fused and stable (shifted by the max)."""
+    x, d = _softmax_args(x, dim, dtype, "softmax")
+    if x.ndim == 0:
+        return apply(Softmax, (x.reshape(1),), {"dim": 0}).reshape(())
+    return apply(Softmax, (x,), {"dim": d})
+
+
+def log_softmax(x, dim: int | None = None, dtype=None) -> Tensor:
+    """x - logsumexp(x) along `dim`, fused and stable."""
+    x, d = _softmax_args(x, dim, dtype, "log_softmax")
+    if x.ndim == 0:
+        return apply(LogSoftmax, (x.reshape(1),), {"dim": 0}).reshape(())
+    return apply(LogSoftmax, (x,), {"dim": d})
+
+
+# -- cross-entropy with class indices ----------------------------------------------------------
+def _ce_coefficients(target: np.ndarray, weight, ignore_index: int, label_smoothing: float,
+                     n_classes: int, dtype) -> np.ndarray:
+    """q of the loss sum_c q[n, c] * (lse[n] - z[n, c]) (see ref_nn.cross_entropy_forward)."""
+    valid = target != ignore_index
+    t = np.where(valid, target, 0)
+    w = np.ones(n_classes, dtype) if weight is None else np.asarray(weight, dtype)
+    q = np.zeros((t.shape[0], n_classes), dtype)
+    q[np.arange(t.shape[0]), t] = (1 - label_smoothing) * w[t]
+    if label_smoothing:
+        q += (label_smoothing / n_classes) * w
+    q[~valid] = 0
+    return q
+
+
+class CrossEntropy(Function):
+    """Per-sample cross-entropy of (N, C) logits; inputs (logits, target[, weight])."""
+
+    save_inputs = True
+
+    @staticmethod
+    def forward(ctx, B, logits, target, *weight, ignore_index, label_smoothing):
+        loss, lse = B.cross_entropy_forward(logits, target, weight[0] if weight else None,
+                                            ignore_index, label_smoothing)
+        ctx.lse = lse
+        ctx.attrs = {"ignore_index": ignore_index, "label_smoothing": label_smoothing}
+        return loss
+
+    def backward(self, g):
+        ins = self.saved_inputs
+        gx = apply(CrossEntropyBackward, (*ins, _make(np.asarray(self.lse)), g), self.attrs)
+        return (gx,) + (None,) * (len(ins) - 1)
+
+
+class CrossEntropyBackward(Function):
+    """gx[n, c] = g[n] * (softmax(z)[n, c] * sum_k q[n, k] - q[n, c]);
+    inputs (logits, target[, weight], lse, g)."""
+
+    save_inputs = True
+
+    @staticmethod
+    def forward(ctx, B, logits, target, *rest, ignore_index, label_smoothing):
+        weight = rest[0] if len(rest) == 3 else None
+        lse, g = rest[-2], rest[-1]
+        ctx.ignore_index, ctx.label_smoothing = ignore_index, label_smoothing
+        return B.cross_entropy_backward(logits, target, weight, ignore_index, label_smoothing,
+                                        lse, g)
+
+    def backward(self, v):
+        ins = self.saved_inputs
+        z, target, g = ins[0], ins[1], ins[-1]
+        weight = ins[2]._data if len(ins) == 5 else None
+        dt = np.float64 if z.dtype is _dt.float64 else np.float32
+        q = _ce_coefficients(target._data, weight, self.ignore_index, self.label_smoothing,
+                             z.shape[1], dt)
+        a = _make(q.sum(1, keepdims=True).astype(z._data.dtype))
+        qt = _make(q.astype(z._data.dtype))
+        p = softmax(z, 1)
+        gz = gg = None
+        if self.next[0] is not None:
+            gz = apply(SoftmaxBackward, (p, v * (g.unsqueeze(1) * a)), {"dim": 1})
+        if self.next[-1] is not None:
+            gg = (v * (p * a - qt)).sum(1)
+        return (gz,) + (None,) * (len(ins) - 2) + (gg,)
+
+
+def cross_entropy_rows(logits: Tensor, target: Tensor, weight: Tensor | None,
+                       ignore_index: int, label_smoothing: float) -> Tensor:
+    """Per-sample loss (N,) of (N, C) logits against int64 targets (already validated)."""
+    ins = (logits, target) if weight is None else (logits, target, weight)
+    return apply(CrossEntropy, ins, {"ignore_index": int(ignore_index),
+                                     "label_smoothing": float(label_smoothing)})
+
+
+# -- layer norm / batch norm ------------------------------------------------------------------
+class Norm(Function):
+    """Layer norm of x (M, N) over dim 1, or batch norm of x (N, C, L) over dims (0, 2);
+    inputs (x[, weight][, bias])."""
+
+    save_inputs = True
+
+    @staticmethod
+    def forward(ctx, B, x, *wb, kind, eps, has_w, has_b):
+        w = wb[0] if has_w else None
+        b = wb[-1] if has_b else None
+        fwd = B.layer_norm if kind == "layer" else B.batch_norm_forward
+        y, mean, rstd = fwd(x, w, b, eps)
+        ctx.kind, ctx.eps, ctx.has_w, ctx.has_b = kind, eps, has_w, has_b
+        ctx.mean, ctx.rstd = mean, rstd
+        return y
+
+    def backward(self, g):
+        ins = self.saved_inputs
+        x = ins[0]
+        w = ins[1] if self.has_w else None
+        attrs = {"kind": self.kind, "eps": self.eps, "mean": self.mean, "rstd": self.rstd}
+        gx, gw, gb = apply(NormBackward, (g, x) if w is None else (g, x, w), attrs)
+        want_w = self.has_w and self.next[1] is not None
+        want_b = self.has_b and self.next[-1] is not None
+        if (want_w or want_b) and (GradMode.enabled or gw.numel() == 0):
+            # create_graph: the fused kernel's gw/gb are plain arrays, so recompute them
+            # with tinyfw ops, differentiable w.r.t. g and x (weight and bias lie along dim 1)
+            other = tuple(i for i in range(x.ndim) if i != 1)
+            dims = _norm_dims(self.kind)
+            if want_w:
+                gw = (g * _normalized(x, dims, self.eps)).sum(other)
+            gb = g.sum(other)
+        out = [gx if self.next[0] is not None else None]
+        if self.has_w:
+            out.append(gw if want_w else None)
+        if self.has_b:
+            out.append(gb if want_b else None)
+        return tuple(out)
+
+
+def _norm_dims(kind: str) -> tuple:
+    """The dims the statistics are taken over: features of a row, or (batch, length)."""
+    return (1,) if kind == "layer" else (0, 2)
+
+
+def _normalized(x: Tensor, dims: tuple, eps: float) -> Tensor:
+    """(x - mean) / sqrt(biased var + eps) over `dims`, in tinyfw ops (differentiable)."""
+    xc = x - x.mean(dims, keepdim=True)
+    return xc * ((xc * xc).mean(dims, keepdim=True) + eps).rsqrt()
+
+
+class NormBackward(Function):
+    """gx of layer / batch norm (fused kernel); inputs (g, x[, weight]).  gw and gb come
+    back as side outputs (empty when there is no weight)."""
+
+    save_inputs = True
+
+    @staticmethod
+    def forward(ctx, B, g, x, *w, kind, eps, mean, rstd):
+        ctx.kind, ctx.eps = kind, eps
+        bwd = B.layer_norm_backward if kind == "layer" else B.batch_norm_backward
+        gx, gw, gb = bwd(g, x, w[0] if w else None, mean, rstd)
+        empty = np.zeros(0, g.dtype)
+        return gx, empty if gw is None else gw, empty if gb is None else gb
+
+    def backward(self, v):
+        ins = self.saved_inputs
+        g, x = ins[0], ins[1]
+        dims = _norm_dims(self.kind)
+        wb = None
+        if len(ins) == 3:
+            wb = ins[2].reshape(1, -1) if self.kind == "layer" else ins[2].reshape(1, -1, 1)
+        n = math.prod(x.shape[d] for d in dims)
+        xc = x - x.mean(dims, keepdim=True)
+        r = ((xc * xc).mean(dims, keepdim=True) + self.eps).rsqrt()
+        xh = xc * r
+
+        def mean(t):
+            return t.sum(dims, keepdim=True) / n
+
+        h = g if wb is None else g * wb
+        mv, mvx = mean(v), mean(v * xh)
+        # gx = r * P(h) with P(u) = u - mean(u) - xh * mean(u * xh), P symmetric
+        grad_h = r * (v - mv - xh * mvx)
+        out = [None, None] + ([None] if wb is not None else [])
+        if self.next[0] is not None:
+            out[0] = grad_h if wb is None else grad_h * wb
+        if self.next[1] is not None:
+            a, bh, mvh = mean(h), mean(h * xh), mean(v * h)
+            # through r and xh: dr/dx = -r^2 xh / n, dxh_i/dx_j = r (delta - 1/n - xh_i xh_j / n)
+            out[1] = -(r * r) * (xh * (mvh - a * mv - 3 * bh * mvx) + mvx * (h - a)
+                                 + bh * (v - mv))
+        if wb is not None and self.next[2] is not None:
+            other = tuple(i for i in range(x.ndim) if i != 1)
+            out[2] = (grad_h * g).sum(other)
+        return tuple(out)
+
+
+def norm_rows(x: Tensor, weight, bias, eps: float, kind: str) -> Tensor:
+    """Apply the Norm Function to x shaped (M, N) ('layer') or (N, C, L) ('batch')."""
+    ins = (x,) + ((weight,) if weight is not None else ()) + ((bias,) if bias is not None else ())
+    return apply(Norm, ins, {"kind": kind, "eps": float(eps), "has_w": weight is not None,
+                             "has_b": bias is not None})
+
+
+# -- dropout -----------------------------------------------------------------------------------
+class Dropout(Function):
+    @staticmethod
+    def forward(ctx, B, x, p, seed):
+        y, mask = B.dropout(x, p, seed)
+        ctx.mask, ctx.scale = mask, 1 / (1 - p)
+        return y
+
+    def backward(self, g):
+        return g * _make(self.mask).to(g.dtype) * self.scale
+
+
+def dropout_kernel(x: Tensor, p: float, generator: Generator | None) -> Tensor:
+    """x with elements zeroed with probability p (0 < p < 1), the rest scaled by 1/(1-p);
+    the seed of the kernel's stream comes from `generator` (the default one when None)."""
+    seed = (generator or default_generator).next_seed()
+    return apply(Dropout, (x,), {"p": float(p), "seed": seed})
