@@ -20,8 +20,7 @@ class Dropout(Module):
 
     def forward(self, input: Tensor) -> Tensor:
         """dropout(input, p, training)."""
-        out = F.dropout(input, self.p, self.training)
-        return input.copy_(out) if self.inplace and out is not input else out
+        return F.dropout(input, self.p, self.training, self.inplace)
 
     def extra_repr(self) -> str:
         return f"p={self.p}, inplace={self.inplace}"
