@@ -15,10 +15,15 @@ live in `ref_nn.py` and are re-exported here.
 from __future__ import annotations
 
 import math
+import warnings
 
 import numpy as np
 
 from ..dtypes import COMPUTE
+
+# inf/NaN results are values, as in PyTorch, not warnings; np.errstate would do this too
+# but costs more than the whole dispatch of a small op, so the filter is per module
+warnings.filterwarnings("ignore", category=RuntimeWarning, module=r"tinyfw\.backend\.")
 
 _HALF = {d.np: c.np for d, c in COMPUTE.items()}
 

@@ -244,14 +244,30 @@ def var(x, dim=None, unbiased: bool | None = None, keepdim: bool = False, *,
     dims = dims_of(dim, x.ndim, "var")
     n = math.prod(x.shape[d] for d in dims)
     centered = x - mean(x, dims, keepdim=True)
+    # N - correction <= 0 divides by 0 (inf, or NaN for a zero numerator), as PyTorch
     denom = n - correction
-    return sum(centered * centered, dims, keepdim) / (denom if denom > 0 else float("nan"))
+    return sum(centered * centered, dims, keepdim) / (denom if denom > 0 else 0)
+
+
+class _StdSqrt(Function):
+    """sqrt with the subgradient 0 where the variance is 0 (PyTorch's std backward)."""
+
+    save_output = True
+
+    @staticmethod
+    def forward(ctx, B, v):
+        return B.sqrt(v)
+
+    def backward(self, g):
+        out = self.output
+        return where(out == 0, g.new_zeros(()), g / (out * 2))
 
 
 def std(x, dim=None, unbiased: bool | None = None, keepdim: bool = False, *,
         correction: float | None = None) -> Tensor:
-    """Standard deviation: sqrt(var)."""
-    return var(x, dim, unbiased, keepdim, correction=correction).sqrt()
+    """Standard deviation: sqrt(var); a constant slice gets gradient 0, not NaN."""
+    v = var(x, dim, unbiased, keepdim, correction=correction)
+    return apply(_StdSqrt, (v,), {})
 
 
 def logsumexp(x, dim, keepdim: bool = False) -> Tensor:

@@ -228,7 +228,8 @@ class Slice(Function):
     @staticmethod
     def forward(ctx, B, x, index):
         ctx.shape, ctx.index = x.shape, index
-        return x[index]
+        # a trailing Ellipsis keeps numpy from turning a 0-d result into a scalar copy
+        return x[index if Ellipsis in index else index + (Ellipsis,)]
 
     def backward(self, g):
         return apply(SliceGrad, (g,), {"shape": self.shape, "index": self.index})
