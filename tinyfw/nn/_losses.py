@@ -169,13 +169,13 @@ def _class_problem(input, target, weight, ignore_index: int, op: str) -> tuple:
 
 def _weighted_mean(total: Tensor, targets: np.ndarray, w, ignore_index: int) -> Tensor:
     """PyTorch's 'mean' for class targets: the sum over the summed weights of the
-    non-ignored targets (NaN when there are none)."""
+    non-ignored targets (NaN when there are none, with a zero gradient as PyTorch's)."""
     valid = targets != ignore_index
     if w is None:
         denom = float(valid.sum())
     else:
         denom = float(np.asarray(w._data, np.float64)[targets[valid]].sum())
-    return total * float("nan") if denom == 0 else total / denom
+    return total * 0.0 + float("nan") if denom == 0 else total / denom
 
 
 def cross_entropy(input, target, weight=None, size_average=None, ignore_index: int = -100,
