@@ -437,6 +437,8 @@ def cat(arrays: list, dim: int):
 
 def pad(x, pads: tuple, value):
     """Constant padding; `pads` is ((before, after), ...) per dim, all >= 0."""
+    if x.ndim == 0:
+        return x.copy()
     return np.pad(x, pads, mode="constant", constant_values=value)
 
 
@@ -465,9 +467,16 @@ def index_put(x, idx: tuple, values, accumulate: bool):
     return out
 
 
+def _corner(x, index, dim: int):
+    """The part of x that `index` addresses: index may be smaller than x in every dim
+    but `dim` (PyTorch's rule), while numpy's *_along_axis want equal sizes there."""
+    return x[tuple(slice(None) if k == dim else slice(0, s) for k, s in enumerate(index.shape))]
+
+
 def gather(x, dim: int, index):
-    """out[i][j][k] = x[i][index[i][j][k]][k] for dim=1, and so on."""
-    return np.take_along_axis(x, index, axis=dim)
+    """out[i][j][k] = x[i][index[i][j][k]][k] for dim=1, and so on; index.shape[k] <=
+    x.shape[k] for k != dim."""
+    return np.take_along_axis(_corner(x, index, dim), index, axis=dim)
 
 
 def scatter_add(x, dim: int, index, src):
@@ -482,7 +491,8 @@ def scatter_add(x, dim: int, index, src):
 def scatter(x, dim: int, index, src):
     """A copy of x with src written at `index` along `dim` (last write wins)."""
     out = x.copy()
-    np.put_along_axis(out, index, src[tuple(slice(0, s) for s in index.shape)], axis=dim)
+    np.put_along_axis(_corner(out, index, dim), index, src[tuple(slice(0, s) for s in index.shape)],
+                      axis=dim)
     return out
 
 

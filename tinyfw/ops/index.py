@@ -28,18 +28,22 @@ def cat(tensors, dim: int = 0) -> Tensor:
         raise ValueError("cat: expected a non-empty list of tensors")
     tensors = promote("cat", *[ensure_tensor(t, "cat") for t in tensors])
     # PyTorch skips 1-d empty tensors, a legacy convenience for growing a result
-    parts = [t for t in tensors if not (t.ndim == 1 and t.shape[0] == 0)] or tensors[:1]
-    ref = parts[0]
+    skip = [t.ndim == 1 and t.shape[0] == 0 for t in tensors]
+    ref = next((t for t, s in zip(tensors, skip) if not s), tensors[0])
     if ref.ndim == 0:
-        raise RuntimeError("cat: zero-dimensional tensors cannot be concatenated")
+        i = next(i for i, t in enumerate(tensors) if t.ndim == 0)
+        raise RuntimeError(f"cat: tensor {i} is zero-dimensional and cannot be concatenated")
     d = _wrap_dim(dim, ref.ndim, "cat")
-    for i, t in enumerate(parts):
-        if t.ndim != ref.ndim or any(a != b for k, (a, b) in enumerate(zip(t.shape, ref.shape))
-                                     if k != d):
+    parts = []
+    for i, (t, s) in enumerate(zip(tensors, skip)):
+        if s:
+            # a size-0 view of the common shape keeps it in the graph (zero gradient)
+            t = t.reshape(ref.shape[:d] + (0,) + ref.shape[d + 1:])
+        elif t.ndim != ref.ndim or any(a != b for k, (a, b) in enumerate(zip(t.shape, ref.shape))
+                                       if k != d):
             raise RuntimeError(f"cat: tensor {i} has shape {tuple(t.shape)}, which does not "
                                f"match {tuple(ref.shape)} except in dim {d}")
-    if len(parts) == 1:
-        return parts[0]
+        parts.append(t)
     return apply(Cat, tuple(parts), {"dim": d})
 
 
@@ -162,11 +166,11 @@ class Gather(Function):
 
 
 def _check_gather_shapes(x: Tensor, index: Tensor, dim: int, op: str) -> None:
-    if index.ndim != x.ndim:
+    if index.ndim != x.ndim and not (index.numel() == 0 and index.ndim == 1):
         raise RuntimeError(f"{op}: index has {index.ndim} dims but the input has {x.ndim} "
                            f"(shapes {tuple(index.shape)} and {tuple(x.shape)})")
     for k, (a, b) in enumerate(zip(index.shape, x.shape)):
-        if k != dim and a > b:
+        if k != dim and a > b and index.numel():
             raise RuntimeError(f"{op}: index size {a} at dim {k} exceeds the input's {b}")
 
 
