@@ -12,7 +12,7 @@ from collections.abc import Callable
 
 import numpy as np
 
-from .ir import Graph
+from .ir import Graph, fill_slots
 
 
 class _Ctx:
@@ -65,11 +65,18 @@ def build(graph: Graph, backend, args: list | None = None) -> Callable:
             lines.append(f"    {outs}{',' if len(n.outputs) == 1 else ''} = k{i}({ins}{extra})")
         else:
             env[f"f{i}"] = n.fn.forward
-            call = f"f{i}(_Ctx(), B{', ' if ins else ''}{ins}"
-            if n.attrs:
+            if n.n_attr_inputs:
+                k = len(n.inputs) - n.n_attr_inputs
+                ins = ", ".join(names[v.id] for v in n.inputs[:k])
+                kw = ", ".join(names[v.id] for v in n.inputs[k:])
+                env[f"t{i}"], env["_fill"] = n.attrs, fill_slots
+                call = (f"f{i}(_Ctx(), B{', ' if ins else ''}{ins}, "
+                        f"**_fill(t{i}, ({kw},)))")
+            elif n.attrs:
                 env[f"t{i}"] = n.attrs
-                call += f", **t{i}"
-            call += ")"
+                call = f"f{i}(_Ctx(), B{', ' if ins else ''}{ins}, **t{i})"
+            else:
+                call = f"f{i}(_Ctx(), B{', ' if ins else ''}{ins})"
             if len(n.outputs) == 1:
                 wrap = "_as_array(" + call + ")" if n.outputs[0].shape == () else call
                 lines.append(f"    {outs} = {wrap}")

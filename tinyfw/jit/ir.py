@@ -52,11 +52,52 @@ class Node:
     attrs: dict
     outputs: list = field(default_factory=list)
     kernel: Any = None  # a fused kernel (jit.passes.fuse_*): callable on arrays
+    # traced arrays the op takes as attributes (an index, pooling indices): the last
+    # n_attr_inputs inputs; `attrs` holds AttrSlot placeholders where they go
+    n_attr_inputs: int = 0
+
+    def call_forward(self, backend, arrays: list, ctx=None):
+        """Call the op's forward on `arrays` (one per input), attribute inputs put back."""
+        k = self.n_attr_inputs
+        attrs = self.attrs
+        if k:
+            pos = arrays[len(arrays) - k:]
+            arrays = arrays[:len(arrays) - k]
+            attrs = fill_slots(attrs, pos)
+        return self.fn.forward(ctx if ctx is not None else _Ctx(), backend, *arrays, **attrs)
 
     @property
     def is_view(self) -> bool:
         """True when the output aliases the first input's memory."""
         return self.fn is not None and getattr(self.fn, "is_view", False)
+
+
+class _Ctx:
+    """A throwaway ctx for a forward called outside the dispatcher."""
+
+
+@dataclass(frozen=True)
+class AttrSlot:
+    """Stands in an attribute for the k-th attribute input (as a Tensor or an array)."""
+
+    k: int
+    tensor: bool
+
+
+def fill_slots(a, arrays):
+    """`a` (attrs, possibly nested) with every AttrSlot replaced by its array."""
+    if isinstance(a, AttrSlot):
+        x = arrays[a.k]
+        if a.tensor:
+            from ..tensor import Tensor
+
+            return Tensor._make(x)
+        return x
+    if isinstance(a, dict):
+        return {k: fill_slots(v, arrays) for k, v in a.items()}
+    if isinstance(a, (tuple, list)):
+        return type(a)(fill_slots(v, arrays) for v in a)
+    return a
 
 
 class Graph:
@@ -122,6 +163,32 @@ class Graph:
                 n.inputs = [new if v is old else v for v in n.inputs]
         self.outputs = [new if v is old else v for v in self.outputs]
 
+    def toposort(self) -> None:
+        """Reorder nodes so each comes after its producers, otherwise keeping the order."""
+        import heapq
+
+        pos = {id(n): i for i, n in enumerate(self.nodes)}
+        prod = {v.id: n for n in self.nodes for v in n.outputs}
+        waiting = {id(n): len({id(prod[v.id]) for v in n.inputs if v.id in prod})
+                   for n in self.nodes}
+        users: dict = {}
+        for n in self.nodes:
+            for p in {id(prod[v.id]): prod[v.id] for v in n.inputs if v.id in prod}.values():
+                users.setdefault(id(p), []).append(n)
+        heap = [(pos[id(n)], id(n), n) for n in self.nodes if waiting[id(n)] == 0]
+        heapq.heapify(heap)
+        out = []
+        while heap:
+            _, _, n = heapq.heappop(heap)
+            out.append(n)
+            for u in users.get(id(n), []):
+                waiting[id(u)] -= 1
+                if waiting[id(u)] == 0:
+                    heapq.heappush(heap, (pos[id(u)], id(u), u))
+        if len(out) != len(self.nodes):
+            raise RuntimeError("jit: the graph has a cycle (a fusion bug)")
+        self.nodes = out
+
     def name_values(self) -> None:
         """Give values short readable names (x0.., p0.., c0.., g0.., v0..) for printing."""
         for prefix, vals in (("x", self.inputs), ("p", self.params), ("g", self.grads)):
@@ -129,7 +196,7 @@ class Graph:
                 v.name = f"{prefix}{i}"
         k = c = 0
         for v in self.leaves():
-            if v.kind == "const" and not v.name:
+            if v.kind == "const":
                 v.name = f"c{c}"
                 c += 1
         for n in self.nodes:

@@ -22,7 +22,7 @@ import numpy as np
 import importlib
 from ..dispatch import pop_interceptor, push_interceptor
 from ..tensor import Tensor
-from .ir import Graph, Value
+from .ir import AttrSlot, Graph, Value
 
 _tensor_mod = importlib.import_module("tinyfw.tensor")
 
@@ -108,32 +108,32 @@ class Tracer:
     def intercept(self, fn, inputs, attrs, run):
         """Run the op for real and append it to the graph."""
         vals = [self.lookup(t) for t in inputs]
-        self._check_attrs(fn, attrs)
+        extra: list = []
+        tattrs = self._slot_attrs(attrs, extra)
         out = run(inputs)
         outs = out if type(out) is tuple else (out,)
-        node = self.graph.add_node(fn.__name__, fn, vals, attrs,
+        node = self.graph.add_node(fn.__name__, fn, vals + extra, tattrs,
                                    [(o._data.shape, o._data.dtype) for o in outs])
+        node.n_attr_inputs = len(extra)
         for o, v in zip(outs, node.outputs):
             self.bind(o, v)
         return out
 
-    def _check_attrs(self, fn, attrs: dict) -> None:
-        def walk(a):
-            if isinstance(a, Tensor):
-                yield a
-            elif isinstance(a, np.ndarray):
-                yield Tensor._make(a)
-            elif isinstance(a, (tuple, list)):
-                for x in a:
-                    yield from walk(x)
-
-        for k, a in attrs.items():
-            for t in walk(a):
-                if self.traced_value(t) is not None:
-                    raise TraceError(
-                        f"jit.trace: {fn.__name__} takes a traced tensor as its attribute "
-                        f"{k!r} (shape {tuple(t.shape)}), at {user_frame()}; its value would "
-                        "be baked into the graph")
+    def _slot_attrs(self, a, extra: list):
+        """Attributes with traced arrays/Tensors replaced by AttrSlots (their values go
+        to `extra`, to become the node's trailing inputs)."""
+        if isinstance(a, (Tensor, np.ndarray)):
+            t = a if isinstance(a, Tensor) else Tensor._make(a)
+            v = self.traced_value(t)
+            if v is None:
+                return a
+            extra.append(v)
+            return AttrSlot(len(extra) - 1, isinstance(a, Tensor))
+        if isinstance(a, dict):
+            return {k: self._slot_attrs(x, extra) for k, x in a.items()}
+        if isinstance(a, (tuple, list)):
+            return type(a)(self._slot_attrs(x, extra) for x in a)
+        return a
 
     # -- guards ---------------------------------------------------------------------------------
     def value_read(self, t: Tensor, what: str) -> None:

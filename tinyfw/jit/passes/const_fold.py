@@ -8,10 +8,6 @@ from ..ir import Graph
 MAX_FOLD_ELEMENTS = 1 << 20  # bigger results would cost more memory than they save time
 
 
-class _Ctx:
-    """A throwaway ctx for calling a Function's forward outside the dispatcher."""
-
-
 def run(graph: Graph, backend) -> dict:
     """Fold constant nodes with the active backend (so folded values equal eager's)."""
     folded = 0
@@ -23,7 +19,7 @@ def run(graph: Graph, backend) -> dict:
                        for v in n.outputs)):
             kept.append(n)
             continue
-        out = n.fn.forward(_Ctx(), backend, *[v.data for v in n.inputs], **n.attrs)
+        out = n.call_forward(backend, [v.data for v in n.inputs])
         outs = out if type(out) is tuple else (out,)
         for v, a in zip(n.outputs, outs):
             v.kind, v.producer, v.data = "const", None, np.asarray(a)

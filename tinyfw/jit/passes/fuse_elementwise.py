@@ -1,3 +1,164 @@
-"""(being written)"""
-def run(graph):
-    return {}
+"""Elementwise fusion: chains and trees of elementwise ops become one generated kernel.
+
+Nodes are visited in order; a fusable node joins the group of one of its producers when
+they have the same output shape (the group's iteration shape) and joining cannot create a
+cycle (no other input of the node depends on that group through ops outside it).  A
+group's outputs are its values read outside it; the other values never exist in memory
+("bytes saved").  Groups of one node stay ordinary ops, unless a matmul produces their
+input (then the epilogue pass can still take them).
+"""
+from __future__ import annotations
+
+from ...ops import linalg as L
+from ...ops import shape as S
+from ..ir import Graph, Node
+from . import dce
+from ..kernels import FusedKernel, fusable
+
+EPILOGUE_PRODUCERS = {L.Matmul}
+
+
+def _producers_for_epilogue() -> set:
+    s = set(EPILOGUE_PRODUCERS)
+    try:  # conv2d lives in nn.functional's op module when built
+        from ...nn import functional as F
+
+        for name in ("Conv2d", "Conv2dFn", "Conv"):
+            if hasattr(F, name):
+                s.add(getattr(F, name))
+    except ImportError:
+        pass
+    return s
+
+
+def run(graph: Graph) -> dict:
+    """Replace fusable groups by fused nodes; returns groups and bytes saved."""
+    group: dict = {}          # node id -> group id (resolve with find)
+    members: dict = {}        # root group id -> list of nodes
+    gshape: dict = {}         # root group id -> iteration shape
+    ext: dict = {}            # root group id -> groups its external inputs depend on
+    deps: dict = {}           # value id -> group ids it depends on (through any path)
+    parent: dict = {}
+
+    def find(g):
+        while parent[g] != g:
+            g = parent[g]
+        return g
+
+    def dset(v) -> set:
+        return {find(x) for x in deps.get(v.id, ())}
+
+    for n in graph.nodes:
+        in_deps = [dset(v) for v in n.inputs]
+        gid = None
+        if fusable(n):
+            shape = tuple(n.outputs[0].shape)
+            direct = [find(group[id(v.producer)]) if v.producer is not None
+                      and id(v.producer) in group else None for v in n.inputs]
+            cands = []
+            for c in direct:
+                if c is not None and c not in cands and gshape[c] == shape:
+                    cands.append(c)
+            # take as many producer groups as can be merged without creating a cycle
+            chosen: list = []
+            for c in cands:
+                trial = set(chosen) | {c}
+                ok = all(not ({find(x) for x in ext[g]} & trial) for g in trial)
+                for j, w in enumerate(n.inputs):
+                    if direct[j] not in trial and in_deps[j] & trial:
+                        ok = False
+                if ok:
+                    chosen.append(c)
+            outside = set()
+            for j in range(len(n.inputs)):
+                if direct[j] not in chosen:
+                    outside |= in_deps[j]
+            if chosen:
+                gid = chosen[0]
+                for c in chosen[1:]:
+                    parent[c] = gid
+                    members[gid] += members.pop(c)
+                    ext[gid] |= ext.pop(c)
+                    gshape.pop(c)
+                # keep execution order: members sorted by their position in the graph
+            else:
+                gid = id(n)
+                parent[gid], members[gid], gshape[gid], ext[gid] = gid, [], shape, set()
+            ext[gid] |= outside
+            members[gid].append(n)
+            group[id(n)] = gid
+        mine = set().union(*in_deps) if in_deps else set()
+        if gid is not None:
+            mine.add(gid)
+        for v in n.outputs:
+            deps[v.id] = mine
+
+    order = {id(n): i for i, n in enumerate(graph.nodes)}
+    for gid in members:
+        members[gid].sort(key=lambda m: order[id(m)])
+    group = {k: find(g) for k, g in group.items()}
+
+    consumers = graph.consumers()
+    out_ids = {v.id for v in graph.outputs}
+    epi = _producers_for_epilogue()
+    new_nodes: list = []
+    groups_txt = []
+    saved = 0
+    for n in graph.nodes:
+        if id(n) not in group:
+            new_nodes.append(n)
+            continue
+        gid = group[id(n)]
+        nodes = members[gid]
+        if len(nodes) == 1 and not any(v.producer is not None and v.producer.fn in epi
+                                       for v in n.inputs):
+            new_nodes.append(n)
+            continue
+        if id(n) != id(nodes[-1]):
+            continue  # the fused node goes where its last member was
+        ids = {id(m) for m in nodes}
+        produced = {v.id for m in nodes for v in m.outputs}
+        inputs, seen = [], set()
+        for m in nodes:
+            for k, v in enumerate(m.inputs):
+                if v.id in produced:
+                    continue
+                src = _through_expand(v, gshape[gid])
+                if src is not v:
+                    m.inputs[k] = v = src
+                if v.id not in seen:
+                    seen.add(v.id)
+                    inputs.append(v)
+        outputs = [v for m in nodes for v in m.outputs
+                   if v.id in out_ids or any(id(c) not in ids for c in consumers.get(v.id, []))]
+        internal = [v for m in nodes for v in m.outputs if v not in outputs]
+        kernel = FusedKernel(nodes, inputs, outputs, gshape[gid])
+        fused = Node("Fused[" + "+".join(m.op for m in nodes) + "]", None, inputs, {},
+                     outputs, kernel)
+        for v in outputs:
+            v.producer = fused
+        new_nodes.append(fused)
+        b = sum(v.nbytes for v in internal)
+        saved += b
+        groups_txt.append(kernel.describe() + f", saves {b} bytes")
+    graph.nodes = new_nodes
+    graph.toposort()  # a group's outside readers may sit between its members
+    dce.run(graph)  # expands read through by the kernels are dead now
+    return {"groups": groups_txt, "fused_groups": len(groups_txt), "bytes_saved": saved}
+
+
+
+def _through_expand(v, shape: tuple):
+    """The un-expanded source of an Expand feeding a kernel: the kernel broadcasts itself,
+    and reading the expanded view would first copy it to contiguous memory."""
+    p = v.producer
+    if p is None or p.fn is not S.Expand:
+        return v
+    src = p.inputs[0]
+    nd = len(shape)
+    if len(src.shape) > nd:
+        return v
+    full = (1,) * (nd - len(src.shape)) + tuple(src.shape)
+    if all(a == 1 or a == b for a, b in zip(full, shape)):
+        return src
+    return v
