@@ -67,6 +67,11 @@ class set_grad_enabled(_GradModeContext):
     def __enter__(self):
         return self
 
+    def __call__(self, fn):
+        # as a decorator it must not switch the mode at decoration time
+        GradMode.enabled = self.prev
+        return super().__call__(fn)
+
 
 def is_grad_enabled() -> bool:
     """True when ops record the autograd graph."""
