@@ -373,3 +373,26 @@ def test_explain_reports_every_pass(capsys):
         assert p in text
     assert "fused:" in text and "bytes_saved" in text and "peak_bytes" in text
     assert capsys.readouterr().out.strip() == text.strip()
+
+
+@pytest.mark.parametrize("kind", ["layernorm", "maxpool", "cross_entropy"])
+def test_forward_state_for_backward_follows_new_inputs(kind):
+    """Backward state a forward keeps on its ctx (norm statistics, pooling indices, the
+    log-sum-exp) must come from the current call, not be baked in at trace time."""
+    tinyfw.manual_seed(4)
+    if kind == "layernorm":
+        m = nn.LayerNorm(6)
+        fn, shape = (lambda x: (m(x) * tinyfw.arange(6.0)).sum()), (4, 6)
+    elif kind == "maxpool":
+        fn, shape = (lambda x: (nn.functional.max_pool2d(x, 2) ** 2).sum()), (1, 2, 4, 4)
+    else:
+        y = tinyfw.tensor([0, 2, 1])
+        fn, shape = (lambda x: nn.functional.cross_entropy(x, y)), (3, 4)
+    traced = jit.trace(fn, (tinyfw.randn(*shape, requires_grad=True),))
+    x = tinyfw.randn(*shape, requires_grad=True) * 3
+    x = x.detach().requires_grad_(True)
+    traced(x).backward()
+    g = x.grad._data.copy()
+    x.grad = None
+    fn(x).backward()
+    np.testing.assert_allclose(g, x.grad._data, rtol=1e-5, atol=1e-5)

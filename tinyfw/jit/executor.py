@@ -77,7 +77,16 @@ def build(graph: Graph, backend, args: list | None = None) -> Callable:
                 call = f"f{i}(_Ctx(), B{', ' if ins else ''}{ins}, **t{i})"
             else:
                 call = f"f{i}(_Ctx(), B{', ' if ins else ''}{ins})"
-            if len(n.outputs) == 1:
+            if n.ctx_outputs:
+                k = len(n.outputs) - len(n.ctx_outputs)
+                lines.append(f"    _c = _Ctx()")
+                call = call.replace("_Ctx()", "_c", 1)
+                main = ", ".join(names[v.id] for v in n.outputs[:k])
+                lines.append(f"    {main}{',' if k == 1 else ''} = "
+                             + (f"({call},)" if k == 1 else call))
+                for name, v in zip(n.ctx_outputs, n.outputs[k:]):
+                    lines.append(f"    {names[v.id]} = _c.{name}")
+            elif len(n.outputs) == 1:
                 wrap = "_as_array(" + call + ")" if n.outputs[0].shape == () else call
                 lines.append(f"    {outs} = {wrap}")
             else:

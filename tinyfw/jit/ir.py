@@ -55,6 +55,9 @@ class Node:
     # traced arrays the op takes as attributes (an index, pooling indices): the last
     # n_attr_inputs inputs; `attrs` holds AttrSlot placeholders where they go
     n_attr_inputs: int = 0
+    # arrays the forward leaves on its ctx for the backward (layer norm's mean/rstd,
+    # max-pool's indices): the last len(ctx_outputs) outputs, read back from the ctx
+    ctx_outputs: tuple = ()
 
     def call_forward(self, backend, arrays: list, ctx=None):
         """Call the op's forward on `arrays` (one per input), attribute inputs put back."""

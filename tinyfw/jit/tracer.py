@@ -117,6 +117,17 @@ class Tracer:
         node.n_attr_inputs = len(extra)
         for o, v in zip(outs, node.outputs):
             self.bind(o, v)
+        gf = outs[0].grad_fn
+        if gf is not None and type(gf) is fn:
+            # arrays the forward computed for its backward: make them node outputs, so
+            # the traced backward reads this call's values, not the trace's
+            for name, a in vars(gf).items():
+                if type(a) is np.ndarray and not name.startswith("_") \
+                        and self.traced_value(Tensor._make(a)) is None:
+                    v = self.graph.new_value(a.shape, a.dtype, "node", node)
+                    node.outputs.append(v)
+                    node.ctx_outputs += (name,)
+                    self.arrays[id(a)] = (a, v, [0], 0)
         return out
 
     def _slot_attrs(self, a, extra: list):

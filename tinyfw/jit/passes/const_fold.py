@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..ir import Graph
+from ..ir import Graph, _Ctx
 
 MAX_FOLD_ELEMENTS = 1 << 20  # bigger results would cost more memory than they save time
 
@@ -19,8 +19,10 @@ def run(graph: Graph, backend) -> dict:
                        for v in n.outputs)):
             kept.append(n)
             continue
-        out = n.call_forward(backend, [v.data for v in n.inputs])
-        outs = out if type(out) is tuple else (out,)
+        ctx = _Ctx()
+        out = n.call_forward(backend, [v.data for v in n.inputs], ctx)
+        outs = (out if type(out) is tuple else (out,)) + tuple(
+            getattr(ctx, name) for name in n.ctx_outputs)
         for v, a in zip(n.outputs, outs):
             v.kind, v.producer, v.data = "const", None, np.asarray(a)
         folded += 1
