@@ -30,6 +30,7 @@ from . import ops
 from .ops import *  # noqa: F401,F403
 from .ops import clone
 from . import nn, optim, data, jit  # noqa: E402,F401  (the layers above the core)
+from . import onnx  # noqa: E402,F401  (export; needs the onnx package only when called)
 from .serialization import load, save  # noqa: E402,F401  (checkpoints)
 
 half = float16
