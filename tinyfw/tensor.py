@@ -261,8 +261,14 @@ class Tensor:
         a = self._data
         if a.dtype in (_dt.bfloat16.np, _dt.float16.np):
             a = a.astype(np.float32)
+        fixed = a.dtype.kind == "f" and a.size > 0
+        if fixed:
+            finite = a[np.isfinite(a)]
+            # PyTorch prints integral floats as "1.", anything else with 4 decimals
+            fixed = bool(finite.size) and not np.array_equal(finite, np.round(finite))
         body = np.array2string(a, separator=", ", prefix="tensor(", precision=4,
-                               threshold=1000, edgeitems=3)
+                               threshold=1000, edgeitems=3, suppress_small=True,
+                               floatmode="fixed" if fixed else "maxprec")
         extra = []
         if self.dtype not in (_dt.float32, _dt.int64, _dt.bool_) or a.size == 0:
             extra.append(f"dtype={self.dtype!r}")
