@@ -1,0 +1,211 @@
+"""Each graph pass on graphs built for it, including graphs where it must not fire."""
+from __future__ import annotations
+
+import numpy as np
+
+import tinyfw
+from tinyfw import jit
+from tinyfw.dispatch import get_backend
+from tinyfw.jit import executor
+from tinyfw.jit.compiler import trace_graph
+from tinyfw.jit.passes import (const_fold, cse, dce, fuse_elementwise, fuse_epilogue,
+                               memory_plan, simplify)
+
+
+def graph_of(fn, *args):
+    with tinyfw.no_grad():
+        return trace_graph(fn, args, {}).graph
+
+
+def ops(g):
+    return [n.op for n in g.nodes]
+
+
+def run_graph(g, *args):
+    return executor.build(g, get_backend())(*[a._data for a in args])
+
+
+def test_dce_removes_dead_and_keeps_live():
+    def f(x):
+        _unused = (x * 3).exp()
+        return x + 1
+
+    g = graph_of(f, tinyfw.randn(3))
+    assert dce.run(g)["removed"] == 2 and ops(g) == ["Add"]
+    g = graph_of(lambda x: (x * 3).exp(), tinyfw.randn(3))
+    assert dce.run(g)["removed"] == 0
+
+
+def test_cse_merges_duplicates_only():
+    def f(x):
+        return x.exp() + x.exp()
+
+    g = graph_of(f, tinyfw.randn(3))
+    assert cse.run(g)["removed"] == 1
+    dce.run(g)
+    assert ops(g) == ["Exp", "Add"]
+
+    def h(x):  # same op, different attributes: must stay two nodes
+        return x.sum(0) + x.sum(1)
+
+    g = graph_of(h, tinyfw.randn(3, 3))
+    assert cse.run(g)["removed"] == 0
+    x = tinyfw.randn(3, 3)
+    np.testing.assert_allclose(run_graph(g, x)[0], h(x)._data, rtol=1e-6)
+
+
+def test_const_fold_folds_constants_not_inputs():
+    c = tinyfw.tensor([1.0, 2.0, 3.0])
+
+    def f(x):
+        return x * (c.exp() + 1)
+
+    g = graph_of(f, tinyfw.randn(3))
+    assert const_fold.run(g, get_backend())["folded"] == 2
+    dce.run(g)
+    assert ops(g) == ["Mul"]
+    x = tinyfw.randn(3)
+    np.testing.assert_allclose(run_graph(g, x)[0], f(x)._data, rtol=1e-6)
+    g = graph_of(lambda x: x.exp() + 1, tinyfw.randn(3))
+    assert const_fold.run(g, get_backend())["folded"] == 0
+
+
+def test_const_fold_leaves_live_tensors_alone():
+    w = tinyfw.randn(3, requires_grad=True)  # a parameter: read on every call
+    g = graph_of(lambda x: x * w.exp(), tinyfw.randn(3))
+    assert const_fold.run(g, get_backend())["folded"] == 0
+
+
+def test_simplify_identities():
+    def f(x):
+        return ((x * 1.0 + 0.0) / 1.0 - 0.0).relu()
+
+    g = graph_of(f, tinyfw.randn(4))
+    assert simplify.run(g)["identity"] == 4
+    dce.run(g)
+    assert ops(g) == ["Relu"]
+
+
+def test_simplify_does_not_drop_broadcasting_or_promoting_identities():
+    ones = tinyfw.ones(2, 1)
+    g = graph_of(lambda x: x * ones, tinyfw.randn(3))       # (3,) * (2, 1) -> (2, 3)
+    assert simplify.run(g)["identity"] == 0
+    g = graph_of(lambda x: x + tinyfw.zeros(3, dtype=tinyfw.float64), tinyfw.randn(3))
+    simplify.run(g)
+    dce.run(g)
+    assert ops(g) == ["Cast"]  # float32 + float64 zeros: the promotion (a cast) remains
+    assert g.outputs[0].dtype == np.float64
+    g = graph_of(lambda x: x * 2.0, tinyfw.randn(3))
+    assert simplify.run(g)["identity"] == 0
+
+
+def test_simplify_double_transpose_and_reshape_chain():
+    def f(x):
+        return x.t().t().reshape(6).reshape(3, 2).reshape(2, 3) + 1
+
+    g = graph_of(f, tinyfw.randn(2, 3))
+    st = simplify.run(g)
+    dce.run(g)
+    assert st["permute"] == 1 and st["reshape"] >= 2
+    assert ops(g) == ["Add"]
+    x = tinyfw.randn(2, 3)
+    np.testing.assert_allclose(run_graph(g, x)[0], f(x)._data)
+
+    def h(x):  # a real permutation survives as one node
+        return x.permute(1, 2, 0).permute(1, 0, 2) * 2
+
+    g = graph_of(h, tinyfw.randn(2, 3, 4))
+    simplify.run(g)
+    dce.run(g)
+    assert ops(g) == ["Permute", "Mul"]
+    x = tinyfw.randn(2, 3, 4)
+    np.testing.assert_allclose(run_graph(g, x)[0], h(x)._data)
+
+
+def test_fuse_elementwise_chain_and_boundaries():
+    b = tinyfw.randn(8)
+
+    def f(x):
+        y = (x + b).tanh() * 2
+        return y.sum(1), y.exp() - 1  # y feeds a reduction: it must be materialised
+
+    g = graph_of(f, tinyfw.randn(4, 8))
+    st = fuse_elementwise.run(g)
+    assert st["fused_groups"] == 1
+    (fused,) = [n for n in g.nodes if n.kernel is not None]
+    # one kernel, two outputs: y (for the sum) and exp(y) - 1; tanh/mul stay in registers
+    assert len(fused.kernel.nodes) == 5 and len(fused.outputs) == 2
+    assert st["bytes_saved"] == 3 * 4 * 8 * 4
+    x = tinyfw.randn(4, 8)
+    out = run_graph(g, x)
+    want = f(x)
+    for a, w in zip(out, want):
+        np.testing.assert_allclose(a, w._data, rtol=1e-6, atol=1e-6)
+
+
+def test_fuse_elementwise_does_not_fuse_across_shapes_or_non_elementwise():
+    def f(x):
+        return x.exp().sum(0).relu()  # exp | sum | relu: nothing to fuse
+
+    g = graph_of(f, tinyfw.randn(3, 4))
+    assert fuse_elementwise.run(g)["fused_groups"] == 0
+    g = graph_of(lambda x: x.to(tinyfw.int64) + 1, tinyfw.randn(3))  # integer ops
+    assert fuse_elementwise.run(g)["fused_groups"] == 0
+
+
+def test_fuse_elementwise_avoids_cycles():
+    def f(x):
+        a = x.exp()
+        s = a.sum(1, keepdim=True)   # outside the group, depends on a
+        return a * s + a             # must not pull `a` and the Mul into one kernel before s
+
+    g = graph_of(f, tinyfw.randn(3, 4))
+    fuse_elementwise.run(g)
+    x = tinyfw.randn(3, 4)
+    np.testing.assert_allclose(run_graph(g, x)[0], f(x)._data, rtol=1e-6)
+
+
+def test_fuse_epilogue_fires_on_matmul_bias_activation_only_when_safe():
+    w, b = tinyfw.randn(5, 6), tinyfw.randn(6)
+    g = graph_of(lambda x: (x @ w + b).relu(), tinyfw.randn(4, 5))
+    fuse_elementwise.run(g)
+    assert fuse_epilogue.run(g, get_backend())["epilogues"] == 1
+    assert len(g.nodes) == 1
+    x = tinyfw.randn(4, 5)
+    np.testing.assert_allclose(run_graph(g, x)[0], (x @ w + b).relu()._data, rtol=1e-5)
+
+    def two_uses(x):  # the product is needed twice: it may not be overwritten
+        m = x @ w
+        return (m + b).relu(), m
+
+    g = graph_of(two_uses, tinyfw.randn(4, 5))
+    fuse_elementwise.run(g)
+    assert fuse_epilogue.run(g, get_backend())["epilogues"] == 0
+
+
+def test_memory_plan_reuses_buffers_and_reports_peak():
+    def f(x):
+        for _ in range(4):
+            x = (x * 2 + 1).tanh().sum(1, keepdim=True) + x
+        return x
+
+    g = graph_of(f, tinyfw.randn(64, 64))
+    fuse_elementwise.run(g)
+    st = memory_plan.run(g)
+    assert st["peak_bytes"] < st["intermediate_bytes"]
+    assert st["reused"] >= 1 and st["arena_slots"] >= 2
+    x = tinyfw.randn(64, 64)
+    run = executor.build(g, get_backend())
+    for _ in range(2):  # replays reuse the arena and stay correct
+        np.testing.assert_allclose(run(x._data)[0], f(x)._data, rtol=1e-5, atol=1e-5)
+
+
+def test_memory_plan_never_places_outputs_in_the_arena():
+    g = graph_of(lambda x: (x * 2).exp(), tinyfw.randn(4))
+    fuse_elementwise.run(g)
+    memory_plan.run(g)
+    assert g.arena == {}
+    traced = jit.trace(lambda x: (x * 2).exp(), (tinyfw.randn(4),))
+    a = traced(tinyfw.ones(4))
+    b = traced(tinyfw.zeros(4))
+    assert not np.shares_memory(a._data, b._data)
