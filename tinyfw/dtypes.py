@@ -26,7 +26,8 @@ class DType:
         return f"tinyfw.{self.name}"
 
     def __reduce__(self):
-        return (_by_name.__getitem__, (self.name,))
+        # by name, so that unpickling gives back the one module-level instance
+        return (as_dtype, (self.name,))
 
 
 bool_ = DType("bool", np.bool_, 0, 0)
