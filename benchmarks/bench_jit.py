@@ -1,0 +1,230 @@
+"""Traced mode vs eager vs PyTorch eager, in one process.
+
+    python benchmarks/bench_jit.py [--repeat 15] [--quick]
+
+Workloads (float32):
+- block: y = layer_norm(gelu(x @ W + b) + x), forward + backward, x (256, 512), W (512, 512)
+  — elementwise-heavy: bias, GELU and residual fuse into the matmul's epilogue;
+- mlp:   MLP 784-512-512-10 (ReLU), cross-entropy, SGD step, batch 128;
+- cnn:   conv(1->16,3x3)-ReLU-maxpool-conv(16->32,3x3)-ReLU-maxpool-linear, cross-entropy,
+         SGD step, batch 32 of 1x28x28.
+
+Reported per workload: median step time and ratio to tinyfw eager; kernel launches per
+step (ops reaching dispatch in eager, nodes run by the executor when traced); peak
+intermediate bytes during a step (tracemalloc, which sees numpy's allocations; PyTorch's
+allocator is not visible to it, so n/a there).
+Targets (issue 5): traced >= 1.5x eager on the block, traced at least as fast as PyTorch
+eager on the MLP step, traced >= 30% less peak intermediate memory than eager on the CNN.
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import tracemalloc
+
+import numpy as np
+
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
+import tinyfw  # noqa: E402
+from tinyfw import jit, nn  # noqa: E402
+from tinyfw.dispatch import pop_interceptor, push_interceptor  # noqa: E402
+from benchmarks.common import compare, fmt_time  # noqa: E402
+
+try:
+    import torch
+except ImportError:
+    torch = None
+
+F = nn.functional
+
+
+class _Counter:
+    """Counts ops reaching the dispatcher (eager kernel launches)."""
+
+    def __init__(self) -> None:
+        self.n = 0
+
+    def intercept(self, fn, inputs, attrs, run):
+        self.n += 1
+        return run(inputs)
+
+
+def eager_launches(step) -> int:
+    """Ops dispatched by one call of `step`."""
+    c = _Counter()
+    push_interceptor(c)
+    try:
+        step()
+    finally:
+        pop_interceptor(c)
+    return c.n
+
+
+def traced_launches(traced: jit.TracedFunction, *args) -> int:
+    """Nodes the executor runs for one forward + backward of `traced` on `args`."""
+    fwd, bwd = traced.graph(*args)
+    return len(fwd.nodes) + (len(bwd.nodes) if bwd is not None else 0)
+
+
+def peak_bytes(step) -> int:
+    """Peak bytes allocated above the starting point during one call of `step`."""
+    step()  # warm: first-call allocations (arena, caches) are not per-step costs
+    tracemalloc.start()
+    base = tracemalloc.get_traced_memory()[0]
+    step()
+    peak = tracemalloc.get_traced_memory()[1]
+    tracemalloc.stop()
+    return peak - base
+
+
+# -- workloads ----------------------------------------------------------------------------
+def block_workload():
+    tinyfw.manual_seed(0)
+    x = tinyfw.randn(256, 512, requires_grad=True)
+    w = tinyfw.randn(512, 512, requires_grad=True) * 0.05
+    w = w.detach().requires_grad_(True)
+    b = tinyfw.zeros(512, requires_grad=True)
+    ln = nn.LayerNorm(512)
+
+    def block(x):
+        return ln(F.gelu(x @ w + b) + x)
+
+    traced = jit.trace(block, (x,))
+
+    def eager_step():
+        block(x).sum().backward()
+
+    def traced_step():
+        traced(x).sum().backward()
+
+    rows = {"tinyfw eager": eager_step, "tinyfw traced": traced_step}
+    if torch is not None:
+        tx = torch.from_numpy(x.detach().numpy().copy()).requires_grad_(True)
+        tw = torch.from_numpy(w.detach().numpy().copy()).requires_grad_(True)
+        tb = torch.zeros(512, requires_grad=True)
+        tln = torch.nn.LayerNorm(512)
+
+        def torch_step():
+            tln(torch.nn.functional.gelu(tx @ tw + tb) + tx).sum().backward()
+
+        rows["torch eager"] = torch_step
+    return rows, eager_step, traced, (x,)
+
+
+def _train(model_fn, x, y, lr=0.01):
+    model = model_fn()
+    opt = tinyfw.optim.SGD(model.parameters(), lr=lr)
+    traced = jit.trace(model, (x,))
+
+    def make(net):
+        def step():
+            opt.zero_grad()
+            F.cross_entropy(net(x), y).backward()
+            opt.step()
+        return step
+
+    return make(model), make(traced), traced
+
+
+def _torch_train(model, x, y, lr=0.01):
+    opt = torch.optim.SGD(model.parameters(), lr=lr)
+    tx, ty = torch.from_numpy(x.numpy().copy()), torch.from_numpy(y.numpy().copy())
+
+    def step():
+        opt.zero_grad()
+        torch.nn.functional.cross_entropy(model(tx), ty).backward()
+        opt.step()
+    return step
+
+
+def mlp_workload():
+    tinyfw.manual_seed(1)
+    x, y = tinyfw.randn(128, 784), tinyfw.randint(0, 10, (128,))
+
+    def make():
+        tinyfw.manual_seed(2)
+        return nn.Sequential(nn.Linear(784, 512), nn.ReLU(), nn.Linear(512, 512), nn.ReLU(),
+                             nn.Linear(512, 10))
+
+    eager_step, traced_step, traced = _train(make, x, y)
+    rows = {"tinyfw eager": eager_step, "tinyfw traced": traced_step}
+    if torch is not None:
+        tm = torch.nn.Sequential(torch.nn.Linear(784, 512), torch.nn.ReLU(),
+                                 torch.nn.Linear(512, 512), torch.nn.ReLU(),
+                                 torch.nn.Linear(512, 10))
+        rows["torch eager"] = _torch_train(tm, x, y)
+    return rows, eager_step, traced, (x,)
+
+
+def cnn_workload():
+    tinyfw.manual_seed(3)
+    x, y = tinyfw.randn(32, 1, 28, 28), tinyfw.randint(0, 10, (32,))
+
+    def make():
+        tinyfw.manual_seed(4)
+        return nn.Sequential(nn.Conv2d(1, 16, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2),
+                             nn.Conv2d(16, 32, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2),
+                             nn.Flatten(), nn.Linear(32 * 7 * 7, 10))
+
+    eager_step, traced_step, traced = _train(make, x, y)
+    rows = {"tinyfw eager": eager_step, "tinyfw traced": traced_step}
+    if torch is not None:
+        tm = torch.nn.Sequential(torch.nn.Conv2d(1, 16, 3, padding=1), torch.nn.ReLU(),
+                                 torch.nn.MaxPool2d(2), torch.nn.Conv2d(16, 32, 3, padding=1),
+                                 torch.nn.ReLU(), torch.nn.MaxPool2d(2), torch.nn.Flatten(),
+                                 torch.nn.Linear(32 * 7 * 7, 10))
+        rows["torch eager"] = _torch_train(tm, x, y)
+    return rows, eager_step, traced, (x,)
+
+
+def report(name: str, workload, repeat: int) -> dict:
+    """Time, count and measure one workload; print its table; return the figures."""
+    rows, eager_step, traced, args = workload()
+    timings = compare(rows, repeat=repeat)
+    base = next(t for t in timings if t.name == "tinyfw eager").median
+    launches = {"tinyfw eager": eager_launches(eager_step),
+                "tinyfw traced": traced_launches(traced, *args)}
+    peaks = {"tinyfw eager": peak_bytes(rows["tinyfw eager"]),
+             "tinyfw traced": peak_bytes(rows["tinyfw traced"])}
+    print(f"\n{name}")
+    print(f"  {'':<14} {'time':>10} {'eager/this':>11} {'launches':>9} {'peak interm.':>13}")
+    for t in timings:
+        pk = peaks.get(t.name)
+        print(f"  {t.name:<14} {fmt_time(t.median):>10} {base / t.median:>10.2f}x "
+              f"{launches.get(t.name, 'n/a')!s:>9} "
+              f"{(f'{pk / 2**20:.2f} MiB' if pk is not None else 'n/a'):>13}")
+    out = {t.name: t.median for t in timings}
+    out["peak_ratio"] = peaks["tinyfw traced"] / max(peaks["tinyfw eager"], 1)
+    return out
+
+
+def main() -> None:
+    """Run the three workloads and check the issue's targets."""
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--repeat", type=int, default=15)
+    ap.add_argument("--quick", action="store_true", help="fewer repeats (smoke run)")
+    a = ap.parse_args()
+    repeat = 3 if a.quick else a.repeat
+    blk = report("block: layer_norm(gelu(x @ W + b) + x), fwd+bwd, (256, 512)",
+                 block_workload, repeat)
+    mlp = report("mlp: 784-512-512-10 training step, batch 128", mlp_workload, repeat)
+    cnn = report("cnn: 2x(conv-relu-pool) + linear training step, batch 32", cnn_workload,
+                 repeat)
+    print("\ntargets:")
+    sp = blk["tinyfw eager"] / blk["tinyfw traced"]
+    print(f"  block speed-up traced vs eager: {sp:.2f}x (target >= 1.5x) "
+          f"{'OK' if sp >= 1.5 else 'MISSED'}")
+    if "torch eager" in mlp:
+        r = mlp["torch eager"] / mlp["tinyfw traced"]
+        print(f"  mlp step traced vs torch eager: {r:.2f}x (target >= 1.0x) "
+              f"{'OK' if r >= 1.0 else 'MISSED'}")
+    cut = 1 - cnn["peak_ratio"]
+    print(f"  cnn peak intermediate memory cut: {cut * 100:.0f}% (target >= 30%) "
+          f"{'OK' if cut >= 0.30 else 'MISSED'}")
+    np.seterr(all="ignore")
+
+
+if __name__ == "__main__":
+    main()
