@@ -1,0 +1,136 @@
+"""Progress bars and a small training loop for examples and labs.
+
+`progress(iterable, ...)` is a tqdm bar (it falls back to a plain iterator when tqdm is
+missing or `disable=True`).  `fit` runs the usual loop and shows, per epoch, a bar with
+the running loss and the throughput in samples/s::
+
+    history = tinyfw.utils.fit(model, loss_fn, optimizer, train_loader, epochs=10,
+                               val_loader=test_loader, scheduler=sched)
+    history["train_loss"], history["val_acc"]     # one value per epoch
+
+Each batch from the loader must be ``(inputs, targets)``; the model is called as
+``model(inputs)``.  A scheduler is stepped once per epoch, or once per batch when
+``scheduler_per_batch=True`` (OneCycleLR).  ReduceLROnPlateau is stepped with the
+validation loss (or the training loss without a validation loader).
+"""
+from __future__ import annotations
+
+import time
+from typing import Any, Callable, Iterable
+
+import numpy as np
+
+from ..autograd.function import no_grad
+
+
+def progress(iterable: Iterable, desc: str | None = None, total: int | None = None,
+             disable: bool = False, unit: str = "it", leave: bool = True):
+    """Wrap `iterable` in a tqdm progress bar (or return it unchanged if disabled or
+    tqdm is not installed)."""
+    if disable:
+        return iterable
+    try:
+        from tqdm.auto import tqdm
+    except ImportError:  # the bar is a convenience, never a requirement
+        return iterable
+    return tqdm(iterable, desc=desc, total=total, unit=unit, leave=leave, dynamic_ncols=True)
+
+
+def _batch_size(x: Any) -> int:
+    return int(x.shape[0]) if hasattr(x, "shape") and len(x.shape) else 1
+
+
+def evaluate(model, loss_fn: Callable, loader: Iterable) -> dict[str, float]:
+    """Mean loss and accuracy (argmax of the outputs vs integer targets) over `loader`,
+    with the model in eval mode and no graph recorded; restores the previous mode."""
+    was_training = getattr(model, "training", False)
+    if hasattr(model, "eval"):
+        model.eval()
+    total, loss_sum, correct = 0, 0.0, 0
+    try:
+        with no_grad():
+            for x, y in loader:
+                out = model(x)
+                n = _batch_size(x)
+                loss_sum += float(loss_fn(out, y).item()) * n
+                o = out.detach().numpy()
+                t = y.numpy() if hasattr(y, "numpy") else np.asarray(y)
+                if o.ndim == t.ndim + 1:
+                    correct += int((o.argmax(-1) == t).sum())
+                total += n
+    finally:
+        if was_training and hasattr(model, "train"):
+            model.train()
+    if total == 0:
+        raise ValueError("evaluate: the loader yielded no samples")
+    return {"loss": loss_sum / total, "acc": correct / total}
+
+
+def fit(model, loss_fn: Callable, optimizer, train_loader: Iterable, epochs: int = 1,
+        val_loader: Iterable | None = None, scheduler=None, scheduler_per_batch: bool = False,
+        clip_grad_norm: float | None = None, show_progress: bool = True,
+        log: Callable[[str], None] | None = print) -> dict[str, list[float]]:
+    """Train `model` for `epochs` (see module doc); returns the history: train_loss,
+    train_acc, samples_per_s and, with a validation loader, val_loss and val_acc (one
+    entry per epoch).  `clip_grad_norm` clips the gradients' 2-norm before each step."""
+    from ..optim.clip import clip_grad_norm_
+    from ..optim.lr_scheduler import ReduceLROnPlateau
+
+    if epochs < 1:
+        raise ValueError(f"fit: epochs must be >= 1, got {epochs}")
+    hist: dict[str, list[float]] = {"train_loss": [], "train_acc": [], "samples_per_s": []}
+    if val_loader is not None:
+        hist["val_loss"], hist["val_acc"] = [], []
+    params = [p for g in optimizer.param_groups for p in g["params"]]
+    for epoch in range(1, epochs + 1):
+        if hasattr(model, "train"):
+            model.train()
+        total, loss_sum, correct, t0 = 0, 0.0, 0, time.perf_counter()
+        try:
+            n_batches = len(train_loader)  # type: ignore[arg-type]
+        except TypeError:
+            n_batches = None
+        bar = progress(train_loader, desc=f"epoch {epoch}/{epochs}", total=n_batches,
+                       disable=not show_progress, unit="batch")
+        for x, y in bar:
+            optimizer.zero_grad()
+            out = model(x)
+            loss = loss_fn(out, y)
+            loss.backward()
+            if clip_grad_norm is not None:
+                clip_grad_norm_(params, clip_grad_norm)
+            optimizer.step()
+            if scheduler is not None and scheduler_per_batch:
+                scheduler.step()
+            n = _batch_size(x)
+            total += n
+            loss_sum += float(loss.item()) * n
+            o, t = out.detach().numpy(), (y.numpy() if hasattr(y, "numpy") else np.asarray(y))
+            if o.ndim == t.ndim + 1:
+                correct += int((o.argmax(-1) == t).sum())
+            if hasattr(bar, "set_postfix"):
+                rate = total / max(time.perf_counter() - t0, 1e-9)
+                bar.set_postfix(loss=f"{loss_sum / total:.4f}", samples_s=f"{rate:,.0f}")
+        elapsed = time.perf_counter() - t0
+        if total == 0:
+            raise ValueError("fit: the training loader yielded no batches")
+        hist["train_loss"].append(loss_sum / total)
+        hist["train_acc"].append(correct / total)
+        hist["samples_per_s"].append(total / elapsed)
+        msg = (f"epoch {epoch}: train loss {loss_sum / total:.4f} acc {correct / total:.4f} "
+               f"({total / elapsed:,.0f} samples/s)")
+        metric = loss_sum / total
+        if val_loader is not None:
+            v = evaluate(model, loss_fn, val_loader)
+            hist["val_loss"].append(v["loss"])
+            hist["val_acc"].append(v["acc"])
+            metric = v["loss"]
+            msg += f", val loss {v['loss']:.4f} acc {v['acc']:.4f}"
+        if scheduler is not None and not scheduler_per_batch:
+            if isinstance(scheduler, ReduceLROnPlateau):
+                scheduler.step(metric)
+            else:
+                scheduler.step()
+        if log is not None:
+            log(msg)
+    return hist
