@@ -42,7 +42,7 @@ setup(
     package_data={"tinyfw": ["py.typed"]},
     python_requires=">=3.10",
     install_requires=["numpy>=1.24", "ml_dtypes>=0.3", "scipy>=1.10", "safetensors>=0.4",
-                      "tqdm>=4.60", "scikit-learn>=1.2", "matplotlib>=3.6"],
+                      "tqdm>=4.60", "scikit-learn>=1.2", "matplotlib>=3.6", "cffi>=1.15"],
     extras_require={
         "test": ["pytest>=7", "hypothesis>=6.80", "torch==2.13.0", "onnx", "onnxruntime"],
     },
