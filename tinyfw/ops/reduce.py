@@ -39,7 +39,25 @@ class Sum(Function):
         return B.sum(x, dims, keepdim)
 
     def backward(self, g):
-        return _regrow(g, self.shape, self.dims, self.keepdim).expand(self.shape)
+        return apply(_SumGrad, (g,), {"shape": self.shape, "dims": self.dims,
+                                      "keepdim": self.keepdim})
+
+
+class _SumGrad(Function):
+    """Sum's backward as one view op: the reduced gradient broadcast back to the input's
+    shape (one dispatch instead of a reshape and an expand); its own backward is the sum."""
+
+    is_view = True
+
+    @staticmethod
+    def forward(ctx, B, g, shape, dims, keepdim):
+        ctx.dims, ctx.keepdim = dims, keepdim
+        if not keepdim:
+            g = g.reshape(_keep_shape(shape, dims))
+        return broadcast_view(g, shape)
+
+    def backward(self, gg):
+        return gg.sum(self.dims, keepdim=self.keepdim)
 
 
 class Prod(Function):
@@ -334,6 +352,7 @@ def count_nonzero(x, dim=None) -> Tensor:
 
 
 from .elementwise import maximum as maximum_, minimum as minimum_, where  # noqa: E402
+from .shape import broadcast_view  # noqa: E402
 
 _METHODS = {
     "sum": sum, "mean": mean, "prod": prod, "amax": amax, "amin": amin, "max": max,
