@@ -201,29 +201,41 @@ def _pool_pad(x, kernel, stride, padding, dilation, out, value):
 
 def max_pool2d(x, kernel: tuple, stride: tuple, padding: tuple, dilation: tuple,
                ceil_mode: bool):
-    """Max over each window (padding is -inf) -> (y, indices); indices (int64) are the flat
-    positions h * W + w, in the unpadded (H, W) plane, of the first maximum of a window
-    (a NaN counts as the maximum)."""
+    """Max over each window's input elements -> (y, indices); indices (int64) are the flat
+    positions h * W + w, in the (H, W) plane, of the window's first maximum (a NaN counts
+    as the maximum).  A window holding no input element (possible with dilation) gives
+    -inf and index -1, and receives no gradient."""
     x32 = _up(x)
     n, c, h, wd = x.shape
     out = tuple(_pool_out(x.shape[2 + i], kernel[i], stride[i], padding[i], dilation[i],
                           ceil_mode) for i in range(2))
     xp = _pool_pad(x32, kernel, stride, padding, dilation, out, -np.inf)
-    cols = _windows(xp, kernel, stride, dilation, out).reshape(n, c, out[0], out[1], -1)
-    arg = np.argmax(cols, axis=-1)
-    y = np.take_along_axis(cols, arg[..., None], axis=-1)[..., 0]
-    rows = np.arange(out[0])[:, None] * stride[0] - padding[0] + (arg // kernel[1]) * dilation[0]
-    cols_ = np.arange(out[1])[None, :] * stride[1] - padding[1] + (arg % kernel[1]) * dilation[1]
-    return y.astype(x.dtype, copy=False), (rows * wd + cols_).astype(np.int64)
+    vals = _windows(xp, kernel, stride, dilation, out).reshape(n, c, out[0], out[1], -1)
+    # input row / column read by tap (a, b) of output (i, j)
+    rows = (np.arange(out[0])[:, None] * stride[0] - padding[0]
+            + np.repeat(np.arange(kernel[0]), kernel[1])[None, :] * dilation[0])
+    cols = (np.arange(out[1])[:, None] * stride[1] - padding[1]
+            + np.tile(np.arange(kernel[1]), kernel[0])[None, :] * dilation[1])
+    inside = (((rows >= 0) & (rows < h))[:, None, :] & ((cols >= 0) & (cols < wd))[None, :, :])
+    m = np.max(vals, axis=-1, keepdims=True)
+    hit = inside & ((vals == m) | np.isnan(vals))
+    first = np.argmax(hit, axis=-1)
+    found = np.take_along_axis(hit, first[..., None], axis=-1)[..., 0]
+    flat = rows[:, None, :] * wd + cols[None, :, :]  # (OH, OW, taps)
+    idx = np.take_along_axis(np.broadcast_to(flat, vals.shape), first[..., None], axis=-1)[..., 0]
+    y = np.where(found, m[..., 0], -np.inf)
+    return y.astype(x.dtype, copy=False), np.where(found, idx, -1).astype(np.int64)
 
 
 def max_pool2d_backward(g, indices, x_shape: tuple):
-    """Gradient of max_pool2d: each g element is added at its window's argmax."""
+    """Gradient of max_pool2d: each g element is added at its window's argmax (index -1:
+    nowhere)."""
     n, c, h, wd = x_shape
-    gx = np.zeros((n * c, h * wd), _up(g).dtype)
+    gx = np.zeros((n * c, h * wd + 1), _up(g).dtype)  # the extra column absorbs index -1
     rows = np.arange(n * c)[:, None]
-    np.add.at(gx, (rows, indices.reshape(n * c, -1)), _up(g).reshape(n * c, -1))
-    return gx.reshape(x_shape).astype(g.dtype, copy=False)
+    idx = indices.reshape(n * c, -1)
+    np.add.at(gx, (rows, np.where(idx < 0, h * wd, idx)), _up(g).reshape(n * c, -1))
+    return gx[:, :h * wd].reshape(x_shape).astype(g.dtype, copy=False)
 
 
 def _avg_divisor(size: int, k: int, s: int, p: int, out: int, count_include_pad: bool):

@@ -7,6 +7,8 @@ gradients of any order available.  Arguments arrive validated (``tinyfw.nn.funct
 """
 from __future__ import annotations
 
+import numpy as np
+
 from ..autograd.function import Function
 from ._util import Tensor, apply
 
@@ -108,8 +110,11 @@ class MaxPool2dBackward(Function):
 
     def backward(self, v):
         n, c, oh, ow = self.idx.shape
-        idx = _make(self.idx.reshape(n, c, oh * ow))
-        return v.reshape(n, c, -1).gather(2, idx).reshape(n, c, oh, ow)
+        idx = self.idx.reshape(n, c, oh * ow)
+        picked = v.reshape(n, c, -1).gather(2, _make(np.maximum(idx, 0)))
+        if (idx < 0).any():  # windows without input elements (index -1) pass nothing back
+            picked = picked * _make((idx >= 0).astype(v._data.dtype))
+        return picked.reshape(n, c, oh, ow)
 
 
 def max_pool2d_indices(x: Tensor, kernel: tuple, stride: tuple, padding: tuple,
