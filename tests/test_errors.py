@@ -48,6 +48,8 @@ CASES = [
      r"floor_divide: integer division by zero"),
     ("int remainder by zero", lambda: tf.tensor([1]) % tf.tensor([0]), ZeroDivisionError,
      r"remainder: integer division by zero"),
+    ("atan2 broadcast", lambda: tf.atan2(_m(2, 3), _m(4)), RuntimeError,
+     r"atan2: shapes \(2, 3\) and \(4,\) cannot be broadcast: dimension -1 is 3 vs 4"),
     ("div rounding mode", lambda: tf.div(_m(2), _m(2), rounding_mode="up"), ValueError,
      r"div: rounding_mode must be None, 'floor' or 'trunc', got 'up'"),
     ("gelu approximate", lambda: tf.gelu(_m(2), approximate="fast"), ValueError,

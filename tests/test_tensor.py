@@ -206,3 +206,25 @@ def test_default_dtype_switch():
     finally:
         tinyfw.set_default_dtype(tinyfw.float32)
     assert tinyfw.get_default_dtype() is tinyfw.float32
+
+
+def test_backend_selection_in_code_and_by_environment():
+    import subprocess
+    import sys
+
+    before = tinyfw.get_backend()
+    try:
+        for name in ("ref", "cpu"):
+            tinyfw.set_backend(name)
+            assert tinyfw.get_backend().__name__ == f"tinyfw.backend.{name}"
+            x = tinyfw.tensor([1.0, 2.0], requires_grad=True)
+            (x * x).sum().backward()
+            assert x.grad.tolist() == [2.0, 4.0]
+    finally:
+        tinyfw.dispatch._B = before
+    code = "import tinyfw; print(tinyfw.get_backend().__name__)"
+    for name in ("ref", "cpu"):
+        out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                             env={**__import__("os").environ, "TINYFW_BACKEND": name},
+                             check=True, timeout=120).stdout.strip()
+        assert out == f"tinyfw.backend.{name}"
