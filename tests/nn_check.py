@@ -43,7 +43,7 @@ def compare(tf_fn, th_fn, inputs: list, dtype: str = "float64", terms: int = 1,
             tf_in.append(t.requires_grad_() if rg else t)
             # the oracle gets a row-major copy: PyTorch picks other kernels for other
             # layouts (a channels-last batch_norm loses float64 accuracy, for one)
-            th_in.append(torch.from_numpy(np.ascontiguousarray(a)).requires_grad_(rg))
+            th_in.append(torch.from_numpy(np.array(a, order="C")).requires_grad_(rg))
         else:
             tf_in.append(a)
             th_in.append(a)
