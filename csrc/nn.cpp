@@ -1,6 +1,18 @@
-// nn kernels (to be filled in)
-#include <pybind11/pybind11.h>
+// The nn kernels of tinyfw._C.  One family per file, compiled as ONE translation unit:
+// the pybind11 headers dominate compile time, and the build must stay under two minutes
+// on two cores.
+//   nn_conv.inc   conv2d and its backward passes (im2col + GEMM)
+//   nn_pool.inc   max_pool2d / avg_pool2d and backward
+//   nn_fused.inc  softmax / log_softmax, cross-entropy
+//   nn_norm.inc   layer_norm, batch_norm, dropout
+#include "nn_conv.inc"
+#include "nn_pool.inc"
+#include "nn_fused.inc"
+#include "nn_norm.inc"
 
-namespace py = pybind11;
-
-void register_nn(py::module_& m) { (void)m; }
+void register_nn(pybind11::module_& m) {
+    tinyfw::register_conv(m);
+    tinyfw::register_pool(m);
+    tinyfw::register_nn_fused(m);
+    tinyfw::register_norm(m);
+}
