@@ -1,0 +1,79 @@
+"""The examples run end to end (``--quick``) in a subprocess and produce their artifacts."""
+from __future__ import annotations
+
+import os
+import re
+import subprocess
+import sys
+
+import pytest
+
+import tinyfw
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+EXAMPLES = os.path.join(ROOT, "examples")
+
+
+def run(script: str, *args: str, timeout: int = 600) -> str:
+    """Run an example; return its stdout (fail with its stderr on a non-zero exit)."""
+    env = dict(os.environ, MPLBACKEND="Agg")
+    proc = subprocess.run([sys.executable, os.path.join(EXAMPLES, script), "--no-progress",
+                           *args], capture_output=True, text=True, timeout=timeout, env=env,
+                          cwd=ROOT)
+    assert proc.returncode == 0, f"{script} failed:\n{proc.stdout}\n{proc.stderr}"
+    return proc.stdout
+
+
+def _is_png(path: str) -> bool:
+    with open(path, "rb") as fh:
+        return fh.read(8) == b"\x89PNG\r\n\x1a\n"
+
+
+@pytest.mark.parametrize("model,min_acc", [("cnn", 0.85), ("mlp", 0.85)])
+def test_train_digits_quick(tmp_path, model, min_acc):
+    out = run("train_digits.py", "--quick", "--model", model, "--out", str(tmp_path))
+    acc = float(re.search(r"final test accuracy: ([0-9.]+)", out).group(1))
+    # two epochs already learn most of the task; a broken layer/optimizer stays near 0.1
+    assert acc >= min_acc, out
+    ckpt = tmp_path / f"digits_{model}.tinyfw"
+    state = tinyfw.load(ckpt)
+    assert state["epoch"] == 2
+    assert ("0.weight" if model == "cnn" else "1.weight") in state["model"], list(state["model"])
+    assert state["optimizer"]["state"], "optimizer state was saved"
+    assert _is_png(tmp_path / f"curves_{model}.png")
+    assert _is_png(tmp_path / f"confusion_{model}.png")
+
+
+@pytest.mark.slow
+def test_train_digits_full_reaches_97_percent(tmp_path):
+    out = run("train_digits.py", "--out", str(tmp_path))
+    acc = float(re.search(r"final test accuracy: ([0-9.]+)", out).group(1))
+    assert acc >= 0.97, out
+
+
+def test_char_lm_quick_learns():
+    out = run("char_lm.py", "--quick")
+    before, after = map(float, re.search(r"validation loss: ([0-9.]+) -> ([0-9.]+)", out).groups())
+    assert after < before - 0.5, out  # from ~ln(41) = 3.7 towards character statistics
+    sample = re.search(r"sample: (.*)", out).group(1)
+    assert sample.startswith("The keeper ") and len(sample) >= 150
+
+
+def test_compare_optimizers_quick(tmp_path):
+    out = run("compare_optimizers.py", "--quick", "--out", str(tmp_path))
+    for name in ("SGD", "Adam", "RMSprop", "AdaGrad"):
+        line = next(ln for ln in out.splitlines() if ln.startswith(name))
+        acc = float(re.search(r"test accuracy ([0-9.]+)", line).group(1))
+        assert acc > 0.5, line
+    assert _is_png(tmp_path / "optimizers.png")
+
+
+def test_distill_quick():
+    out = run("distill.py", "--quick")
+    rows = {ln.split()[0] + ln.split()[1]: ln for ln in out.splitlines()
+            if ln.startswith(("teacher (", "student, "))}
+    accs = [float(ln.split()[-1]) for ln in rows.values()]
+    assert len(accs) == 3 and all(a > 0.5 for a in accs), out
+    params = [int(ln.split()[-3].replace(",", "")) for ln in rows.values()]
+    assert params[0] > 10 * params[1] and params[1] == params[2] == 64 * 16 + 16 + 16 * 10 + 10
+    assert re.search(r"student is [0-9.]+x smaller", out)
