@@ -171,3 +171,176 @@ def test_conv2d_errors():
                                 (1, 4, 5, 5), (1, 1), (0, 0), (1, 1), 1)
     with pytest.raises(TypeError, match="conv2d"):
         C.conv2d(x.astype(np.int32), w, (1, 1), (0, 0), (1, 1), 1)
+
+
+# -- pooling -----------------------------------------------------------------------------------
+@st.composite
+def pool_cases(draw, dilated: bool):
+    k = (draw(st.integers(1, 3)), draw(st.integers(1, 3)))
+    s = (draw(st.integers(1, 3)), draw(st.integers(1, 3)))
+    d = (draw(st.integers(1, 3)), draw(st.integers(1, 3))) if dilated else (1, 1)
+    p = (draw(st.integers(0, k[0] // 2)), draw(st.integers(0, k[1] // 2)))
+    h = draw(st.integers(max(1, d[0] * (k[0] - 1) + 1 - 2 * p[0]), 8))
+    w = draw(st.integers(max(1, d[1] * (k[1] - 1) + 1 - 2 * p[1]), 8))
+    # ref.max_pool2d cannot reshape an empty batch, so N = 0 is left to avg pooling
+    shape = (draw(st.integers(0 if not dilated else 1, 2)), draw(st.integers(1, 3)), h, w)
+    return shape, k, s, p, d, draw(st.booleans())
+
+
+@given(case=pool_cases(True), dtype=st.sampled_from(FLOATS), lx=st.sampled_from(["C", "slice"]),
+       ties=st.booleans(), seed=st.integers(0, 2**31))
+def test_max_pool2d(case, dtype, lx, ties, seed):
+    shape, k, s, p, d, ceil_mode = case
+    rng = np.random.default_rng(seed)
+    # small integers make ties, where the first maximum must win
+    x = (rng.integers(-2, 3, shape) if ties else rng.standard_normal(shape)).astype(dtype)
+    x = layout(x, lx)
+    y, idx = C.max_pool2d(x, k, s, p, d, ceil_mode)
+    y_ref, idx_ref = ref.max_pool2d(x, k, s, p, d, ceil_mode)
+    assert y.dtype == y_ref.dtype and np.array_equal(y.astype(np.float64), y_ref.astype(np.float64))
+    assert idx.dtype == np.int64 and np.array_equal(idx, idx_ref)
+    g = randn(rng, y.shape, dtype)
+    close(C.max_pool2d_backward(g, idx, x.shape), ref.max_pool2d_backward(g, idx_ref, x.shape), dtype,
+          k[0] * k[1])
+
+
+def test_max_pool2d_nan_and_bad_index():
+    x = np.array([[[[1.0, np.nan, 3.0, np.nan]]]], np.float32)
+    y, idx = C.max_pool2d(x, (1, 2), (1, 2), (0, 0), (1, 1), False)
+    y_ref, idx_ref = ref.max_pool2d(x, (1, 2), (1, 2), (0, 0), (1, 1), False)
+    assert np.array_equal(idx, idx_ref) and np.isnan(y).all()
+    with pytest.raises(IndexError, match="max_pool2d_backward"):
+        C.max_pool2d_backward(np.ones((1, 1, 1, 2), np.float32), np.array([[[[0, 9]]]]), (1, 1, 1, 4))
+
+
+@given(case=pool_cases(False), dtype=st.sampled_from(FLOATS), include_pad=st.booleans(),
+       override=st.sampled_from([None, 1, 3]), seed=st.integers(0, 2**31))
+def test_avg_pool2d(case, dtype, include_pad, override, seed):
+    shape, k, s, p, _, ceil_mode = case
+    rng = np.random.default_rng(seed)
+    x = layout(randn(rng, shape, dtype), "slice")
+    opts = (k, s, p, ceil_mode, include_pad, override)
+    y = C.avg_pool2d(x, *opts)
+    close(y, ref.avg_pool2d(x, *opts), dtype, k[0] * k[1])
+    g = randn(rng, y.shape, dtype)
+    close(C.avg_pool2d_backward(g, x.shape, *opts), ref.avg_pool2d_backward(g, x.shape, *opts), dtype,
+          k[0] * k[1])
+
+
+# -- softmax family ------------------------------------------------------------------------------
+@given(shape=st.lists(st.integers(0, 40), min_size=1, max_size=3).map(tuple), dim=st.integers(0, 2),
+       dtype=st.sampled_from(FLOATS), lx=st.sampled_from(["C", "F"]), special=st.booleans(),
+       seed=st.integers(0, 2**31))
+def test_softmax_family(shape, dim, dtype, lx, special, seed):
+    dim = dim % len(shape)
+    rng = np.random.default_rng(seed)
+    x = 5 * rng.standard_normal(shape)
+    if special and x.size:  # -inf entries, a NaN, a row of -inf
+        x.flat[rng.integers(0, x.size, 3)] = -np.inf
+        x.flat[rng.integers(0, x.size)] = np.nan
+    x = layout(x.astype(dtype), lx)
+    g = randn(rng, shape, dtype)
+    if shape[dim] == 0:  # the reference's np.max has no identity; PyTorch returns empty
+        assert C.softmax(x, dim).shape == shape and C.log_softmax_backward(x, g, dim).shape == shape
+        return
+    with np.errstate(all="ignore"):
+        for fwd, bwd in [("softmax", "softmax_backward"), ("log_softmax", "log_softmax_backward")]:
+            y = getattr(C, fwd)(x, dim)
+            close(y, getattr(ref, fwd)(x, dim), dtype, 1, fwd)
+            close(getattr(C, bwd)(y, g, dim), getattr(ref, bwd)(y, g, dim), dtype, shape[dim], bwd)
+
+
+# -- cross-entropy --------------------------------------------------------------------------------
+@given(n=st.integers(0, 20), c=st.sampled_from([1, 2, 7, 10, 33, 100]), dtype=st.sampled_from(FLOATS),
+       weighted=st.booleans(), ignore=st.booleans(), smoothing=st.sampled_from([0.0, 0.1, 0.5]),
+       seed=st.integers(0, 2**31))
+def test_cross_entropy(n, c, dtype, weighted, ignore, smoothing, seed):
+    rng = np.random.default_rng(seed)
+    logits = layout((3 * rng.standard_normal((n, c))).astype(dtype), "slice")
+    target = rng.integers(0, c, n).astype(np.int64)
+    ignore_index = -100
+    if ignore and n:
+        ignore_index = int(target[0])
+    weight = rng.uniform(0.1, 2, c).astype(dtype) if weighted else None
+    args = (logits, target, weight, ignore_index, smoothing)
+    loss, lse = C.cross_entropy_forward(*args)
+    loss_ref, lse_ref = ref.cross_entropy_forward(*args)
+    close(loss, loss_ref, dtype, c, "loss")
+    close(lse, lse_ref, lse_ref.dtype, c, "lse")
+    g = rng.uniform(-1, 1, n).astype(dtype)
+    close(C.cross_entropy_backward(*args, lse, g), ref.cross_entropy_backward(*args, lse_ref, g), dtype, c, "grad")
+
+
+def test_cross_entropy_bad_target():
+    logits = np.zeros((2, 3), np.float32)
+    for bad in (3, -1):
+        t = np.array([0, bad])
+        with pytest.raises(IndexError, match="cross_entropy_forward"):
+            C.cross_entropy_forward(logits, t, None, -100, 0.0)
+        with pytest.raises(IndexError, match="cross_entropy_backward"):
+            C.cross_entropy_backward(logits, t, None, -100, 0.0, np.zeros(2, np.float32), np.ones(2, np.float32))
+    with pytest.raises(ValueError, match="cross_entropy_forward"):
+        C.cross_entropy_forward(logits, np.array([0, 1, 2]), None, -100, 0.0)
+
+
+# -- normalisation ---------------------------------------------------------------------------------
+@given(m=st.integers(0, 9), n=st.integers(1, 70), dtype=st.sampled_from(FLOATS), affine=st.booleans(),
+       seed=st.integers(0, 2**31))
+def test_layer_norm(m, n, dtype, affine, seed):
+    rng = np.random.default_rng(seed)
+    x = layout((2 + 3 * rng.standard_normal((m, n))).astype(dtype), "F")
+    w = randn(rng, n, dtype) if affine else None
+    b = randn(rng, n, dtype) if affine else None
+    y, mean, rstd = C.layer_norm(x, w, b, 1e-5)
+    y_ref, mean_ref, rstd_ref = ref.layer_norm(x, w, b, 1e-5)
+    close(y, y_ref, dtype, n, "y")
+    close(mean, mean_ref, mean_ref.dtype, n, "mean")
+    close(rstd, rstd_ref, rstd_ref.dtype, n, "rstd")
+    g = randn(rng, (m, n), dtype)
+    got = C.layer_norm_backward(g, x, w, mean_ref, rstd_ref)
+    want = ref.layer_norm_backward(g, x, w, mean_ref, rstd_ref)
+    for a, e, what in zip(got, want, ("gx", "gw", "gb")):
+        if e is None:
+            assert a is None
+        else:
+            close(a, e, dtype, max(m, n), what)
+
+
+@given(shape=st.tuples(st.integers(1, 6), st.integers(0, 5), st.integers(1, 12)),
+       dtype=st.sampled_from(FLOATS), affine=st.booleans(), seed=st.integers(0, 2**31))
+def test_batch_norm(shape, dtype, affine, seed):
+    rng = np.random.default_rng(seed)
+    x = layout((1 + 2 * rng.standard_normal(shape)).astype(dtype), "slice")
+    c = shape[1]
+    w = randn(rng, c, dtype) if affine else None
+    b = randn(rng, c, dtype) if affine else None
+    y, mean, inv = C.batch_norm_forward(x, w, b, 1e-5)
+    y_ref, mean_ref, inv_ref = ref.batch_norm_forward(x, w, b, 1e-5)
+    count = shape[0] * shape[2]
+    close(y, y_ref, dtype, count, "y")
+    close(mean, mean_ref, mean_ref.dtype, count, "mean")
+    close(inv, inv_ref, inv_ref.dtype, count, "invstd")
+    g = randn(rng, shape, dtype)
+    got = C.batch_norm_backward(g, x, w, mean_ref, inv_ref)
+    want = ref.batch_norm_backward(g, x, w, mean_ref, inv_ref)
+    for a, e, what in zip(got, want, ("gx", "gw", "gb")):
+        if e is None:
+            assert a is None
+        else:
+            close(a, e, dtype, count, what)
+
+
+# -- dropout: bit-exact with numpy's PCG64 stream --------------------------------------------------
+@given(shape=st.lists(st.integers(0, 30), min_size=0, max_size=3).map(tuple),
+       p=st.sampled_from([0.0, 0.1, 0.5, 0.9, 1.0]), dtype=st.sampled_from(FLOATS),
+       seed=st.integers(0, 2**63 - 1))
+def test_dropout_bit_exact(shape, p, dtype, seed):
+    x = layout(np.random.default_rng(1).standard_normal(shape).astype(dtype), "F")
+    y, mask = C.dropout(x, p, seed)
+    if p == 1.0:
+        u = np.random.Generator(np.random.PCG64(seed)).random(x.shape)
+        assert not mask.any() and np.array_equal(mask, u >= p) and not y.astype(np.float64).any()
+        return
+    y_ref, mask_ref = ref.dropout(x, p, seed)
+    assert mask.dtype == np.bool_ and np.array_equal(mask, mask_ref)
+    assert y.dtype == y_ref.dtype and np.array_equal(y.astype(np.float64), y_ref.astype(np.float64))
