@@ -11,6 +11,7 @@ so checkpoints store it as JSON); ``load_state_dict`` restores it.
 from __future__ import annotations
 
 import math
+import numbers
 import types
 from bisect import bisect_right
 from collections import Counter
@@ -103,6 +104,7 @@ class LambdaLR(LRScheduler):
 
     def __init__(self, optimizer: Optimizer, lr_lambda: Callable[[int], float] | Sequence,
                  last_epoch: int = -1):
+        _check_optimizer(optimizer, "LambdaLR")
         self.optimizer = optimizer
         if isinstance(lr_lambda, (list, tuple)):
             if len(lr_lambda) != len(optimizer.param_groups):
@@ -111,6 +113,10 @@ class LambdaLR(LRScheduler):
             self.lr_lambdas = list(lr_lambda)
         else:
             self.lr_lambdas = [lr_lambda] * len(optimizer.param_groups)
+        for i, f in enumerate(self.lr_lambdas):
+            if not callable(f):
+                raise TypeError(f"LambdaLR: lr_lambda {i} is not callable (got "
+                                f"{type(f).__name__}); pass a function of the epoch")
         super().__init__(optimizer, last_epoch)
 
     def get_lr(self) -> list[float]:
@@ -161,6 +167,14 @@ class MultiStepLR(LRScheduler):
 
     def __init__(self, optimizer: Optimizer, milestones: Sequence[int], gamma: float = 0.1,
                  last_epoch: int = -1):
+        milestones = list(milestones)
+        if not all(isinstance(m, numbers.Integral) and not isinstance(m, bool) and m >= 0
+                   for m in milestones):
+            raise ValueError(f"MultiStepLR: milestones must be non-negative ints (epochs), got "
+                             f"{milestones}")
+        # a repeated milestone is allowed (gamma applies once per repetition), as in PyTorch
+        if any(b < a for a, b in zip(milestones, milestones[1:])):
+            raise ValueError(f"MultiStepLR: milestones must be non-decreasing, got {milestones}")
         self.milestones = Counter(int(m) for m in milestones)
         self.gamma = gamma
         super().__init__(optimizer, last_epoch)
@@ -246,9 +260,13 @@ class LinearLR(LRScheduler):
             raise ValueError(f"LinearLR: start_factor must be in (0, 1], got {start_factor}")
         if not 0 <= end_factor <= 1:
             raise ValueError(f"LinearLR: end_factor must be in [0, 1], got {end_factor}")
+        if not isinstance(total_iters, numbers.Integral) or total_iters <= 0:
+            # total_iters=0 would hold the lr at start_factor forever (and divide by zero
+            # in the closed form) instead of skipping the warm-up
+            raise ValueError(f"LinearLR: total_iters must be a positive int, got {total_iters}")
         self.start_factor = start_factor
         self.end_factor = end_factor
-        self.total_iters = total_iters
+        self.total_iters = int(total_iters)
         super().__init__(optimizer, last_epoch)
 
     def get_lr(self) -> list[float]:
@@ -270,6 +288,7 @@ class SequentialLR(LRScheduler):
 
     def __init__(self, optimizer: Optimizer, schedulers: Sequence[LRScheduler],
                  milestones: Sequence[int], last_epoch: int = -1):
+        _check_optimizer(optimizer, "SequentialLR")
         if len(schedulers) < 1:
             raise ValueError("SequentialLR: expects at least one scheduler")
         for i, s in enumerate(schedulers):
@@ -282,6 +301,10 @@ class SequentialLR(LRScheduler):
         if len(milestones) != len(schedulers) - 1:
             raise ValueError(f"SequentialLR: expects {len(schedulers) - 1} milestones for "
                              f"{len(schedulers)} schedulers, got {len(milestones)}")
+        if any(b <= a for a, b in zip(milestones, milestones[1:])):
+            # bisect would silently pick the wrong scheduler
+            raise ValueError(f"SequentialLR: milestones must be increasing, got "
+                             f"{list(milestones)}")
         self._schedulers = list(schedulers)
         self._milestones = list(milestones)
         self.last_epoch = last_epoch + 1
@@ -289,11 +312,19 @@ class SequentialLR(LRScheduler):
         # undo the initial steps the sub-schedulers took when they were built
         for group in optimizer.param_groups:
             group["lr"] = group["initial_lr"]
-        for s in self._schedulers:
-            s.last_epoch -= 1
+        self._undo_initial_steps(self)
         first = self._schedulers[bisect_right(self._milestones, 0)]
         first._initial_step()
         self._last_lr = first.get_last_lr()
+
+    @classmethod
+    def _undo_initial_steps(cls, sched) -> None:
+        # nested sequences: undo the leaves' steps, as PyTorch's recursive undo does
+        if hasattr(sched, "_schedulers"):
+            for s in sched._schedulers:
+                cls._undo_initial_steps(s)
+        elif hasattr(sched, "last_epoch"):
+            sched.last_epoch -= 1
 
     def step(self, epoch: int | None = None) -> None:
         """Advance; at a milestone the next scheduler starts from its epoch 0."""
@@ -360,6 +391,7 @@ class OneCycleLR(LRScheduler):
             raise ValueError(f"OneCycleLR: anneal_strategy must be 'cos' or 'linear', got "
                              f"{anneal_strategy!r}")
         n = self.total_steps
+        self._pct_start = pct_start
         if three_phase:
             self._schedule_phases = [
                 dict(end_step=float(pct_start * n) - 1, start_lr="initial_lr", end_lr="max_lr",
@@ -426,6 +458,13 @@ class OneCycleLR(LRScheduler):
             for i, ph in enumerate(self._schedule_phases):
                 end = ph["end_step"]
                 if step <= end or i == len(self._schedule_phases) - 1:
+                    if end == start:
+                        raise ValueError(
+                            f"OneCycleLR: phase {i + 1} of {len(self._schedule_phases)} of "
+                            f"the schedule has zero length (it ends at step {end:g}, where "
+                            f"the previous one ends) for pct_start={self._pct_start} and "
+                            f"total_steps={self.total_steps}; choose pct_start so that "
+                            "every phase spans at least one step")
                     pct = (step - start) / (end - start)
                     lr = self._anneal(self._anneal_func_type, group[ph["start_lr"]],
                                       group[ph["end_lr"]], pct)
