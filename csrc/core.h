@@ -176,8 +176,8 @@ template <class To, class From> inline To convert(From v) {
         return static_cast<To>(static_cast<std::make_unsigned_t<To>>(static_cast<std::make_unsigned_t<Wide>>(w)));
     } else if constexpr (std::is_integral_v<To> && std::is_integral_v<From>) {
         // wrap modulo 2^n, as numpy; done on unsigned types to stay defined
-        return static_cast<To>(static_cast<std::make_unsigned_t<To>>(
-            static_cast<std::make_unsigned_t<std::conditional_t<std::is_same_v<From, bool>, uint8_t, From>>>(v)));
+        // (signed -> unsigned is modular and sign-extends, then back: defined in C++17/g++)
+        return static_cast<To>(static_cast<std::make_unsigned_t<To>>(v));
     } else {
         return static_cast<To>(v);
     }
@@ -212,6 +212,12 @@ template <class F> decltype(auto) dispatch_float(DType dt, const char* kernel, F
 template <class F> decltype(auto) dispatch_numeric(DType dt, const char* kernel, F&& f) {
     if (dt == DType::Bool) fail(kernel, "bool arrays are not supported");
     return dispatch_all(dt, kernel, std::forward<F>(f));
+}
+
+/// Call the reference (numpy) primitive `name` of tinyfw.backend.ref: kernels use it for
+/// the dtype combinations they do not specialise, so semantics stay the specification's.
+template <class... A> py::object call_ref(const char* name, A&&... args) {
+    return py::module_::import("tinyfw.backend.ref").attr(name)(std::forward<A>(args)...);
 }
 
 // ---------------------------------------------------------------------------------------

@@ -1,0 +1,104 @@
+"""Elementwise and reduction kernels: tinyfw's C++ backend vs numpy (and PyTorch).
+
+    python benchmarks/bench_kernels.py [--repeat 15] [--threads 1,2]
+
+Cases (issue 3 targets): add/mul on 16M float32 - contiguous, broadcast (a row of 4096
+against 4096x4096) and transposed (both operands transposed views) - and sum over the last
+and the first dim of a 4096x4096 float32.  Each library runs the same case side by side in
+one process; the figure is the median of `--repeat` timed runs after a warm-up.  GB/s counts
+the bytes the operation must touch (inputs read once, output written once).  Ratios are
+tinyfw's speed over numpy's (>= 1 means tinyfw is faster); the targets are >= 0.9 for the
+elementwise cases (>= 1 for broadcast/transposed) and >= 0.8 for the sums.
+
+numpy is single-threaded; PyTorch and tinyfw get the thread count of the row.
+"""
+from __future__ import annotations
+
+import argparse
+import statistics
+import time
+
+import numpy as np
+
+from tinyfw.backend import cpu
+import tinyfw
+
+try:
+    import torch
+except ImportError:  # the PyTorch column is optional
+    torch = None
+
+N = 4096
+
+
+def median_time(fn, repeat: int) -> float:
+    """Median wall time of fn() over `repeat` runs, after two warm-up calls."""
+    fn()
+    fn()
+    ts = []
+    for _ in range(repeat):
+        t0 = time.perf_counter()
+        fn()
+        ts.append(time.perf_counter() - t0)
+    return statistics.median(ts)
+
+
+def cases():
+    """(name, bytes touched, numpy fn, tinyfw fn, torch fn or None)."""
+    rng = np.random.default_rng(0)
+    a = rng.standard_normal((N, N), dtype=np.float32)
+    b = rng.standard_normal((N, N), dtype=np.float32)
+    row = rng.standard_normal((1, N), dtype=np.float32)
+    at, bt = a.T, b.T  # transposed views (Fortran order)
+    big = 3 * a.nbytes
+    out = []
+    ta = tb = trow = None
+    if torch is not None:
+        ta, tb, trow = torch.from_numpy(a), torch.from_numpy(b), torch.from_numpy(row)
+    for op, npf, tff, thf in [("add", np.add, cpu.add, torch.add if torch else None),
+                              ("mul", np.multiply, cpu.mul, torch.mul if torch else None)]:
+        out.append((f"{op} 16M contiguous", big, lambda f=npf: f(a, b), lambda f=tff: f(a, b),
+                    (lambda f=thf: f(ta, tb)) if torch else None))
+        out.append((f"{op} 16M broadcast row", 2 * a.nbytes + row.nbytes, lambda f=npf: f(a, row),
+                    lambda f=tff: f(a, row), (lambda f=thf: f(ta, trow)) if torch else None))
+        out.append((f"{op} 16M transposed", big, lambda f=npf: f(at, bt), lambda f=tff: f(at, bt),
+                    (lambda f=thf: f(ta.T, tb.T)) if torch else None))
+    for dim in (1, 0):
+        out.append((f"sum dim={dim} 4096x4096", a.nbytes, lambda d=dim: np.sum(a, axis=d),
+                    lambda d=dim: cpu.sum(a, (d,), False),
+                    (lambda d=dim: torch.sum(ta, dim=d)) if torch else None))
+    return out
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--repeat", type=int, default=15)
+    ap.add_argument("--threads", default="1,2")
+    args = ap.parse_args()
+    if "add" not in cpu.KERNELS:
+        raise SystemExit("tinyfw._C is not built: python setup.py build_ext --inplace")
+    threads = [int(t) for t in args.threads.split(",")]
+    print(f"median of {args.repeat} runs; GB/s = bytes touched / time; ratio = numpy time / tinyfw time")
+    hdr = f"{'case':28s} {'thr':>3s} {'numpy ms':>9s} {'tinyfw ms':>9s} {'torch ms':>9s} " \
+          f"{'np GB/s':>8s} {'tf GB/s':>8s} {'tf/np':>6s} {'tf/torch':>8s}"
+    print(hdr)
+    print("-" * len(hdr))
+    n0 = tinyfw.get_num_threads()
+    try:
+        for nt in threads:
+            tinyfw.set_num_threads(nt)
+            if torch is not None:
+                torch.set_num_threads(nt)
+            for name, nbytes, npf, tff, thf in cases():
+                t_np = median_time(npf, args.repeat)
+                t_tf = median_time(tff, args.repeat)
+                t_th = median_time(thf, args.repeat) if thf else float("nan")
+                print(f"{name:28s} {nt:3d} {t_np * 1e3:9.2f} {t_tf * 1e3:9.2f} {t_th * 1e3:9.2f} "
+                      f"{nbytes / t_np / 1e9:8.2f} {nbytes / t_tf / 1e9:8.2f} {t_np / t_tf:6.2f} "
+                      f"{t_th / t_tf:8.2f}", flush=True)
+    finally:
+        tinyfw.set_num_threads(n0)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,336 @@
+"""Conformance: every compiled primitive (`tinyfw.backend.cpu.KERNELS`) against the numpy
+reference backend (`tinyfw.backend.ref`), on hypothesis-generated shapes, broadcasts,
+strides (transposed, stepped, reversed, expanded 0-stride), size-0/1 dims and dtypes.
+
+The table `CASES` maps a primitive to an input generator; adding a primitive is one line.
+Primitives that are compiled but have no entry here are listed by
+`test_every_kernel_has_a_case` (part B's nn kernels are checked in their own file and
+listed in `ELSEWHERE`).  Comparison: bit-exact where ref and the kernel compute the same
+correctly rounded operations, a few ulps for transcendental functions and reordered sums.
+"""
+from __future__ import annotations
+
+import math
+
+import ml_dtypes
+import numpy as np
+import pytest
+from hypothesis import given, strategies as st
+
+from tinyfw.backend import cpu, ref
+
+BF16 = np.dtype(ml_dtypes.bfloat16)
+FLOATS = [np.dtype(np.float32), np.dtype(np.float64), np.dtype(np.float16), BF16]
+INTS = [np.dtype(np.int8), np.dtype(np.int32), np.dtype(np.int64)]
+BOOL = [np.dtype(np.bool_)]
+ALL = FLOATS + INTS + BOOL
+
+pytestmark = pytest.mark.skipif(not cpu.KERNELS, reason="tinyfw._C is not built (python setup.py build_ext --inplace)")
+
+
+# ------------------------------------------------------------------------------ arrays
+def _values(rng: np.random.Generator, shape: tuple, dtype: np.dtype, kind: str) -> np.ndarray:
+    return np.asarray(_raw_values(rng, shape, dtype, kind))
+
+
+def _raw_values(rng, shape, dtype, kind):
+    if dtype == np.bool_:
+        return rng.random(shape) < 0.5
+    if dtype.kind == "i":
+        lo, hi = {"small": (-5, 6), "pos": (0, 4), "nonzero": (1, 9)}.get(kind, (-100, 101))
+        v = rng.integers(lo, hi, shape)
+        if kind == "nonzero":
+            v = v * np.where(rng.random(shape) < 0.5, -1, 1)
+        return v.astype(dtype)
+    if kind == "pos":
+        v = rng.uniform(0.05, 4.0, shape)
+    elif kind == "unit":
+        v = rng.uniform(-0.95, 0.95, shape)
+    elif kind == "near1":
+        v = rng.uniform(0.8, 1.25, shape)
+    else:
+        v = rng.standard_normal(shape) * 3
+        flat = v.reshape(-1)
+        if flat.size >= 4 and kind == "special":  # ties, zeros, NaN and inf
+            flat[: 4] = [2.5, -0.0, np.nan, np.inf][: flat.size]
+    return v.astype(dtype)
+
+
+def _layout(rng: np.random.Generator, base: np.ndarray, how: str) -> np.ndarray:
+    """`base` (or an array equal to it) in the memory layout `how`."""
+    if how == "transposed" and base.ndim >= 2:
+        return np.ascontiguousarray(base.swapaxes(-1, -2)).swapaxes(-1, -2)
+    if how == "stepped" and base.ndim >= 1:
+        big = np.empty(tuple(2 * s for s in base.shape), base.dtype)
+        v = big[tuple(slice(None, None, 2) for _ in base.shape)]
+        v[...] = base
+        return v
+    if how == "reversed" and base.ndim >= 1:
+        return np.ascontiguousarray(base[..., ::-1])[..., ::-1]
+    if how == "expanded" and base.ndim >= 1 and base.shape[0] > 0:
+        row = base[:1]
+        return np.broadcast_to(row, base.shape)  # read-only, stride 0
+    return base
+
+
+shapes = st.lists(st.integers(0, 5), min_size=0, max_size=4).map(tuple)
+layouts = st.sampled_from(["contiguous", "transposed", "stepped", "reversed", "expanded"])
+
+
+@st.composite
+def broadcast_pair(draw):
+    """Two shapes that broadcast: some dims dropped or set to 1 in either."""
+    shape = draw(shapes)
+    a, b = list(shape), list(shape)
+    for s in (a, b):
+        for i in range(len(s)):
+            if draw(st.booleans()) and draw(st.booleans()):
+                s[i] = 1
+    cut = draw(st.integers(0, len(b)))
+    return tuple(a), tuple(b[cut:])
+
+
+# ------------------------------------------------------------------------------ comparison
+ULPS = {"exact": 0, "ulp": 4, "sum": None}
+
+
+def _eps(dtype) -> float:
+    return {"float16": 2.0 ** -10, "bfloat16": 2.0 ** -7, "float32": 2.0 ** -23, "float64": 2.0 ** -52}[str(dtype)]
+
+
+def assert_conform(out, exp, how: str, name: str, scale=None):
+    """Dtype and shape equal; values bit-exact ("exact"), within a few ulps ("ulp"), or for
+    reordered sums within n*eps*sum|x| ("sum", scale given)."""
+    assert isinstance(out, np.ndarray), f"{name}: returned {type(out).__name__}"
+    assert out.dtype == exp.dtype, f"{name}: dtype {out.dtype} vs ref {exp.dtype}"
+    assert out.shape == exp.shape, f"{name}: shape {out.shape} vs ref {exp.shape}"
+    if exp.dtype.kind in "biu":
+        np.testing.assert_array_equal(out, exp, err_msg=name)
+        return
+    o, e = out.astype(np.float64), exp.astype(np.float64)
+    assert np.array_equal(np.isnan(o), np.isnan(e)), f"{name}: NaN positions differ"
+    m = ~np.isnan(e)
+    o, e = o[m], e[m]
+    if how == "exact":
+        np.testing.assert_array_equal(o, e, err_msg=name)
+        return
+    eps = _eps(exp.dtype)
+    if how == "sum":
+        tol = scale[m] * eps * 64 + np.abs(e) * eps
+    elif how == "ulpx":  # ulps of the result or of the input, whichever is larger
+        tol = (np.abs(e) + np.broadcast_to(scale, m.shape)[m]) * eps * ULPS["ulp"]
+    else:
+        tol = np.abs(e) * eps * ULPS["ulp"] + eps * 1e-30
+        if str(exp.dtype) in ("float16", "bfloat16"):  # one rounding of a float32 result
+            tol = np.maximum(tol, np.abs(e) * eps * 1.01)
+    inf = np.isinf(e)
+    assert np.array_equal(o[inf], e[inf]), f"{name}: infinities differ"
+    bad = np.abs(o - e)[~inf] > tol[~inf]
+    assert not bad.any(), f"{name}: {o[~inf][bad][:5]} vs ref {e[~inf][bad][:5]}"
+
+
+# ------------------------------------------------------------------------------ the table
+# name -> (kind of values, dtypes, comparison, extra positional args)
+UNARY = {
+    "neg": ("special", FLOATS + INTS, "exact"), "abs": ("special", FLOATS + INTS, "exact"),
+    "exp": ("normal", FLOATS, "ulp"), "log": ("pos", FLOATS, "ulp"), "log1p": ("pos", FLOATS, "ulp"),
+    "expm1": ("normal", FLOATS, "ulp"), "sqrt": ("pos", FLOATS, "exact"),
+    "rsqrt": ("pos", FLOATS, "exact"), "reciprocal": ("special", FLOATS, "exact"),
+    "sin": ("normal", FLOATS, "ulp"), "cos": ("normal", FLOATS, "ulp"),
+    "tanh": ("normal", FLOATS, "ulp"), "sigmoid": ("normal", FLOATS, "ulp"),
+    "relu": ("special", FLOATS + INTS, "exact"), "silu": ("normal", FLOATS, "ulp"),
+    "erf": ("normal", FLOATS, "ulp"), "sign": ("special", FLOATS + INTS, "exact"),
+    "floor": ("special", FLOATS, "exact"), "ceil": ("special", FLOATS, "exact"),
+    "round": ("special", FLOATS, "exact"), "logical_not": ("special", ALL, "exact"),
+    "isnan": ("special", FLOATS, "exact"), "isinf": ("special", FLOATS, "exact"),
+}
+UNARY_ATTR = {  # name -> (kind, dtypes, comparison, args)
+    "gelu": ("normal", FLOATS, "ulp", ("none",)),
+    # 1 + tanh(..) cancels for x << 0: an ulp of tanh becomes large relative to the result
+    "gelu/tanh": ("normal", FLOATS, "ulpx", ("tanh",)),
+    "leaky_relu": ("special", FLOATS, "exact", (0.1,)),
+    "softplus": ("normal", FLOATS, "ulp", (1.5, 4.0)),
+    "clamp": ("special", FLOATS + INTS, "exact", (-1, 2)),
+    "clamp/lo": ("special", FLOATS, "exact", (-0.5, None)),
+    "clamp/hi": ("special", FLOATS + INTS, "exact", (None, 3)),
+}
+BINARY = {
+    "add": ("normal", FLOATS + INTS, "exact"), "sub": ("normal", FLOATS + INTS, "exact"),
+    "mul": ("normal", FLOATS + INTS, "exact"), "div": ("special", FLOATS, "exact"),
+    "pow": ("pos", FLOATS, "ulp"), "pow/int": ("small|pos", INTS, "exact"),
+    "maximum": ("special", FLOATS + INTS, "exact"), "minimum": ("special", FLOATS + INTS, "exact"),
+    "floor_divide": ("special|nonzero", FLOATS + INTS, "exact"),
+    "remainder": ("special|nonzero", FLOATS + INTS, "exact"),
+    "eq": ("small", ALL, "exact"), "ne": ("small", ALL, "exact"), "lt": ("small", ALL, "exact"),
+    "le": ("small", ALL, "exact"), "gt": ("small", ALL, "exact"), "ge": ("small", ALL, "exact"),
+    "logical_and": ("small", ALL, "exact"), "logical_or": ("small", ALL, "exact"),
+    "logical_xor": ("small", ALL, "exact"),
+}
+REDUCE = {  # name -> (kind, dtypes, comparison)
+    "sum": ("normal", ALL, "sum"), "prod": ("near1", FLOATS + INTS[:1], "ulp"),
+    "amax": ("special", ALL, "exact"), "amin": ("special", ALL, "exact"),
+    "any": ("special", ALL, "exact"), "all": ("special", ALL, "exact"),
+}
+ELSEWHERE: set = set()  # compiled primitives tested by another file (part B's nn kernels)
+WHERE = {"where"}
+
+
+def _prim(key: str) -> str:
+    return key.split("/")[0]
+
+
+def _compiled(key: str) -> bool:
+    return _prim(key) in cpu.KERNELS
+
+
+def _cases(table):
+    return [pytest.param(k, id=k) for k in table if _compiled(k)]
+
+
+def test_every_kernel_has_a_case():
+    covered = {_prim(k) for t in (UNARY, UNARY_ATTR, BINARY, REDUCE) for k in t} | WHERE | ELSEWHERE
+    nn_file_tested = {n for n in cpu.KERNELS if n not in covered and not hasattr(ref, n)}
+    missing = sorted(set(cpu.KERNELS) - covered - nn_file_tested)
+    known_elsewhere = {"matmul", "conv2d", "conv2d_backward_input", "conv2d_backward_weight"}
+    missing = [m for m in missing if m not in known_elsewhere and not m.startswith(
+        ("softmax", "log_softmax", "cross_entropy", "layer_norm", "batch_norm", "max_pool", "avg_pool",
+         "dropout", "conv", "sgd", "adam", "rmsprop", "adagrad", "nll", "mse", "bce"))]
+    assert not missing, f"compiled primitives with no conformance case: {missing}"
+
+
+@pytest.mark.parametrize("key", _cases(UNARY))
+@given(shape=shapes, layout=layouts, seed=st.integers(0, 2 ** 16), di=st.integers(0, 7))
+def test_unary(key, shape, layout, seed, di):
+    kind, dtypes, how = UNARY[key]
+    dtype = dtypes[di % len(dtypes)]
+    rng = np.random.default_rng(seed)
+    x = _layout(rng, _values(rng, shape, dtype, kind), layout)
+    name = _prim(key)
+    assert_conform(getattr(cpu, name)(x), getattr(ref, name)(x), how, f"{name}[{dtype}, {layout}]")
+
+
+@pytest.mark.parametrize("key", _cases(UNARY_ATTR))
+@given(shape=shapes, layout=layouts, seed=st.integers(0, 2 ** 16), di=st.integers(0, 7))
+def test_unary_attrs(key, shape, layout, seed, di):
+    kind, dtypes, how, args = UNARY_ATTR[key]
+    dtype = dtypes[di % len(dtypes)]
+    rng = np.random.default_rng(seed)
+    x = _layout(rng, _values(rng, shape, dtype, kind), layout)
+    name = _prim(key)
+    scale = np.abs(x.astype(np.float64))
+    assert_conform(getattr(cpu, name)(x, *args), getattr(ref, name)(x, *args), how, f"{key}[{dtype}, {layout}]", scale)
+
+
+@pytest.mark.parametrize("key", _cases(BINARY))
+@given(shapes2=broadcast_pair(), la=layouts, lb=layouts, seed=st.integers(0, 2 ** 16), di=st.integers(0, 7))
+def test_binary(key, shapes2, la, lb, seed, di):
+    kind, dtypes, how = BINARY[key]
+    ka, kb = (kind.split("|") + [kind])[:2]
+    dtype = dtypes[di % len(dtypes)]
+    rng = np.random.default_rng(seed)
+    a = _layout(rng, _values(rng, shapes2[0], dtype, ka), la)
+    b = _layout(rng, _values(rng, shapes2[1], dtype, kb), lb)
+    name = _prim(key)
+    with np.errstate(all="ignore"):
+        exp = getattr(ref, name)(a, b)
+    assert_conform(getattr(cpu, name)(a, b), exp, how, f"{name}[{dtype}, {la}/{lb}, {a.shape}/{b.shape}]")
+
+
+@pytest.mark.skipif("where" not in cpu.KERNELS, reason="where is not compiled")
+@given(shapes2=broadcast_pair(), lc=layouts, seed=st.integers(0, 2 ** 16), di=st.integers(0, 7))
+def test_where(shapes2, lc, seed, di):
+    dtype = ALL[di % len(ALL)]
+    rng = np.random.default_rng(seed)
+    c = _layout(rng, np.asarray(rng.random(shapes2[0]) < 0.5), lc)
+    a = _values(rng, shapes2[1], dtype, "normal")
+    b = _values(rng, shapes2[0][1:], dtype, "normal")
+    assert_conform(cpu.where(c, a, b), ref.where(c, a, b), "exact", f"where[{dtype}]")
+
+
+@pytest.mark.parametrize("key", _cases(REDUCE))
+@given(shape=shapes, layout=layouts, seed=st.integers(0, 2 ** 16), di=st.integers(0, 7),
+       mask=st.integers(0, 15), keepdim=st.booleans())
+def test_reduce(key, shape, layout, seed, di, mask, keepdim):
+    kind, dtypes, how = REDUCE[key]
+    dtype = dtypes[di % len(dtypes)]
+    rng = np.random.default_rng(seed)
+    x = _layout(rng, _values(rng, shape, dtype, kind), layout)
+    dims = tuple(d for d in range(x.ndim) if mask >> d & 1)
+    name = _prim(key)
+    if name in ("amax", "amin") and any(x.shape[d] == 0 for d in dims):
+        with pytest.raises(ValueError):
+            getattr(cpu, name)(x, dims, keepdim)
+        return
+    exp = getattr(ref, name)(x, dims, keepdim)
+    scale = None
+    if how == "sum" and exp.dtype.kind in "fV":
+        scale = np.sum(np.abs(x.astype(np.float64)), axis=dims, keepdims=keepdim)
+    assert_conform(getattr(cpu, name)(x, dims, keepdim), exp, how, f"{name}[{dtype}, {layout}, dims={dims}]", scale)
+
+
+# ------------------------------------------------------------------------------ larger inputs
+@pytest.mark.parametrize("shape,dims", [((4096 + 7,), (0,)), ((300, 517), (1,)), ((300, 517), (0,)),
+                                        ((3, 70000), (1,)), ((70000, 3), (0,)), ((2, 3, 40000), (0, 2))])
+def test_sum_large_threaded_and_deterministic(shape, dims):
+    """Sizes that take the threaded, chunked paths; result independent of thread count."""
+    import tinyfw
+
+    rng = np.random.default_rng(1)
+    x = rng.standard_normal(shape).astype(np.float32)
+    n0 = tinyfw.get_num_threads()
+    try:
+        tinyfw.set_num_threads(1)
+        one = cpu.sum(x, dims, False)
+        tinyfw.set_num_threads(2)
+        two = cpu.sum(x, dims, False)
+    finally:
+        tinyfw.set_num_threads(n0)
+    assert np.array_equal(one, two), "sum depends on the thread count"
+    scale = np.sum(np.abs(x.astype(np.float64)), axis=dims)
+    assert_conform(two, ref.sum(x, dims, False), "sum", "sum", scale)
+
+
+@pytest.mark.parametrize("name", ["add", "mul", "maximum"])
+def test_binary_large_layouts(name):
+    rng = np.random.default_rng(2)
+    a = rng.standard_normal((513, 1031)).astype(np.float32)
+    b = rng.standard_normal((1031, 513)).astype(np.float32).T
+    for x, y in [(a, a), (a, b), (b, b), (a, a[:1]), (a[:, :1], b), (a[::3, ::2], b[::3, ::2])]:
+        out = getattr(cpu, name)(x, y)
+        assert_conform(out, getattr(ref, name)(x, y), "exact", name)
+
+
+# ------------------------------------------------------------------------------ error paths
+@pytest.mark.skipif("add" not in cpu.KERNELS, reason="add is not compiled")
+def test_errors_name_the_kernel():
+    a = np.ones((2, 3), np.float32)
+    with pytest.raises(ValueError, match=r"add: shapes \(2, 3\) \(4,\) cannot be broadcast"):
+        cpu.add(a, np.ones(4, np.float32))
+    with pytest.raises(ValueError, match="exp: unsupported dtype complex64"):
+        cpu.exp(np.ones(3, np.complex64))
+    with pytest.raises(ValueError, match="sum: unsupported dtype"):
+        cpu.sum(np.ones(3, np.uint16), (0,), False)
+    with pytest.raises(ValueError, match="sum: dim 2 out of range"):
+        cpu.sum(a, (2,), False)
+    with pytest.raises(ZeroDivisionError, match="floor_divide: integer division by zero"):
+        cpu.floor_divide(np.ones(3, np.int32), np.array([1, 0, 2], np.int32))
+    with pytest.raises(ZeroDivisionError, match="remainder: integer division by zero"):
+        cpu.remainder(np.ones(3, np.int8), np.zeros((), np.int8))
+    with pytest.raises(ValueError, match="pow: integers to negative integer powers"):
+        cpu.pow(np.ones(3, np.int64), np.array([-1], np.int64))
+    with pytest.raises(ValueError, match="amax"):
+        cpu.amax(np.ones((0, 3), np.float32), (0,), False)
+
+
+def test_set_num_threads():
+    import tinyfw
+
+    n0 = tinyfw.get_num_threads()
+    try:
+        tinyfw.set_num_threads(1)
+        assert tinyfw.get_num_threads() == 1
+        with pytest.raises(ValueError, match="set_num_threads"):
+            tinyfw.set_num_threads(0)
+    finally:
+        tinyfw.set_num_threads(n0)
+    assert tinyfw.get_num_threads() == n0
