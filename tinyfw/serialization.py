@@ -234,6 +234,11 @@ def load(path: str | os.PathLike) -> Any:
                                   "is missing (corrupt file)")
         # a plain safetensors file (e.g. weights exported by another tool)
         return {k: Tensor._make(v) for k, v in tensors.items()}
+    # the checksum cannot cover the metadata it lives in, so check that part by its shape
+    if set(meta) != {_FORMAT, _MAGIC, _CRC} or meta[_FORMAT] != _VERSION:
+        raise CheckpointError(f"load: {path} has unexpected metadata {sorted(meta)} (format "
+                              f"{meta.get(_FORMAT)!r}; this tinyfw reads format {_VERSION!r}): "
+                              "corrupt file or a newer tinyfw's checkpoint")
     structure = meta[_MAGIC]
     if meta.get(_CRC) != _checksum(structure, tensors):
         raise CheckpointError(f"load: {path} failed its checksum: the file was modified or "
