@@ -23,7 +23,8 @@ import numpy as np  # noqa: E402
 import tinyfw  # noqa: E402
 import tinyfw.nn as nn  # noqa: E402
 import tinyfw.nn.functional as F  # noqa: E402
-from _common import Timer, num_parameters, progress  # noqa: E402
+from tinyfw.utils.progress import progress  # noqa: E402
+from _common import Timer, num_parameters  # noqa: E402
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 
@@ -127,7 +128,8 @@ def main(argv=None) -> tuple[float, float]:
           "nats/char)")
     before = estimate_loss(model, val, args.block, tinyfw.Generator(123))
     clock = Timer()
-    bar = progress(range(args.steps), args.steps, "training", args.no_progress)
+    bar = progress(range(args.steps), "training", args.steps, disable=args.no_progress,
+                   leave=False)
     for step in bar:
         x, y = get_batch(train, args.block, args.batch_size, gen)
         logits = model(x)
@@ -136,8 +138,9 @@ def main(argv=None) -> tuple[float, float]:
         loss.backward()
         tinyfw.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
         opt.step()
-        bar.set_postfix(loss=f"{loss.item():.3f}",
-                        chars_s=f"{(step + 1) * x.numel() / clock():.0f}")
+        if not args.no_progress:
+            bar.set_postfix(loss=f"{loss.item():.3f}",
+                            chars_s=f"{(step + 1) * x.numel() / clock():.0f}")
     after = estimate_loss(model, val, args.block, tinyfw.Generator(123))
     print(f"validation loss: {before:.3f} -> {after:.3f} nats/char after {args.steps} steps "
           f"({clock():.1f} s)")

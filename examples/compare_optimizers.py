@@ -19,8 +19,9 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import tinyfw  # noqa: E402
 import tinyfw.nn as nn  # noqa: E402
 import tinyfw.nn.functional as F  # noqa: E402
-from _common import (Timer, accuracy, batches, digits_split, ensure_dir, predict,  # noqa: E402
-                     progress)
+from tinyfw.metrics import accuracy  # noqa: E402
+from tinyfw.utils.progress import progress  # noqa: E402
+from _common import Timer, digits_loaders, ensure_dir, predict  # noqa: E402
 
 OPTIMIZERS = {
     "SGD (momentum 0.9)": lambda p: tinyfw.optim.SGD(p, lr=0.05, momentum=0.9),
@@ -30,17 +31,16 @@ OPTIMIZERS = {
 }
 
 
-def train(model: nn.Module, opt, data: tuple, epochs: int, batch_size: int, seed: int,
-          name: str, quiet: bool) -> dict:
+def train(model: nn.Module, opt, epochs: int, batch_size: int, seed: int, name: str,
+          quiet: bool) -> dict:
     """Train; returns per-epoch 'loss' and 'accuracy' (test) lists."""
-    x_tr, y_tr, x_te, y_te = data
-    gen = tinyfw.Generator(seed)  # every optimizer sees the same batches
+    # a fresh loader with the same seed: every optimizer sees the same batches
+    loader, _, _, x_te, y_te = digits_loaders(seed, batch_size)
     hist = {"loss": [], "accuracy": []}
-    steps = (x_tr.shape[0] + batch_size - 1) // batch_size
     for epoch in range(epochs):
         total, seen = 0.0, 0
-        for xb, yb in progress(batches(x_tr, y_tr, batch_size, True, gen), steps,
-                               f"{name} {epoch + 1}/{epochs}", quiet):
+        for xb, yb in progress(loader, f"{name} {epoch + 1}/{epochs}", len(loader),
+                               disable=quiet, leave=False):
             loss = F.cross_entropy(model(xb), yb)
             opt.zero_grad()
             loss.backward()
@@ -48,7 +48,7 @@ def train(model: nn.Module, opt, data: tuple, epochs: int, batch_size: int, seed
             total += loss.item() * xb.shape[0]
             seen += xb.shape[0]
         hist["loss"].append(total / seen)
-        hist["accuracy"].append(accuracy(predict(model, x_te), y_te))
+        hist["accuracy"].append(accuracy(y_te, predict(model, x_te)))
     return hist
 
 
@@ -89,15 +89,14 @@ def main(argv=None) -> dict:
     if args.quick:
         args.epochs = 2
 
-    data = digits_split(args.seed)
     tinyfw.manual_seed(args.seed)
     base = nn.Sequential(nn.Flatten(), nn.Linear(64, 64), nn.ReLU(), nn.Linear(64, 10))
     results = {}
     for name, make in OPTIMIZERS.items():
         model = copy.deepcopy(base)  # identical starting point
         clock = Timer()
-        results[name] = train(model, make(model.parameters()), data, args.epochs,
-                              args.batch_size, args.seed + 1, name, args.no_progress)
+        results[name] = train(model, make(model.parameters()), args.epochs, args.batch_size,
+                              args.seed, name, args.no_progress)
         h = results[name]
         print(f"{name:20s} final loss {h['loss'][-1]:.4f}  test accuracy "
               f"{h['accuracy'][-1]:.4f}  ({clock():.1f} s)")

@@ -17,8 +17,9 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import tinyfw  # noqa: E402
 import tinyfw.nn as nn  # noqa: E402
 import tinyfw.nn.functional as F  # noqa: E402
-from _common import (Timer, accuracy, batches, digits_split, num_parameters, predict,  # noqa: E402
-                     progress)
+from tinyfw.metrics import accuracy  # noqa: E402
+from tinyfw.utils.progress import progress  # noqa: E402
+from _common import Timer, digits_loaders, num_parameters, predict  # noqa: E402
 from train_digits import make_model  # noqa: E402
 
 
@@ -27,21 +28,20 @@ def student() -> nn.Module:
     return nn.Sequential(nn.Flatten(), nn.Linear(64, 16), nn.ReLU(), nn.Linear(16, 10))
 
 
-def fit(model: nn.Module, data: tuple, epochs: int, lr: float, seed: int, name: str,
-        quiet: bool, teacher: nn.Module | None = None, temperature: float = 4.0,
+def fit(model: nn.Module, epochs: int, lr: float, seed: int, name: str, quiet: bool,
+        teacher: nn.Module | None = None, temperature: float = 4.0,
         alpha: float = 0.7) -> float:
     """Train with cross-entropy, or with the distillation loss when a teacher is given;
-    returns the test accuracy."""
-    x_tr, y_tr, x_te, y_te = data
+    returns the test accuracy.  The split is always that of seed 0; `seed` orders the
+    batches."""
+    loader, _, _, x_te, y_te = digits_loaders(0, 64, shuffle_seed=seed)
     opt = tinyfw.optim.Adam(model.parameters(), lr=lr)
     loss_fn = nn.DistillationLoss(temperature, alpha)
-    gen = tinyfw.Generator(seed)
     if teacher is not None:
         teacher.eval()
-    steps = (x_tr.shape[0] + 63) // 64
     for epoch in range(epochs):
-        for xb, yb in progress(batches(x_tr, y_tr, 64, True, gen), steps,
-                               f"{name} {epoch + 1}/{epochs}", quiet):
+        for xb, yb in progress(loader, f"{name} {epoch + 1}/{epochs}", len(loader),
+                               disable=quiet, leave=False):
             logits = model(xb)
             if teacher is None:
                 loss = F.cross_entropy(logits, yb)
@@ -52,7 +52,7 @@ def fit(model: nn.Module, data: tuple, epochs: int, lr: float, seed: int, name: 
             opt.zero_grad()
             loss.backward()
             opt.step()
-    return accuracy(predict(model, x_te), y_te)
+    return accuracy(y_te, predict(model, x_te))
 
 
 def main(argv=None) -> dict:
@@ -69,18 +69,17 @@ def main(argv=None) -> dict:
     if args.quick:
         args.teacher_epochs, args.student_epochs = 2, 3
 
-    data = digits_split(args.seed)
     clock = Timer()
     tinyfw.manual_seed(args.seed)
     teacher = make_model("cnn")
-    acc_t = fit(teacher, data, args.teacher_epochs, 2e-3, args.seed + 1, "teacher",
+    acc_t = fit(teacher, args.teacher_epochs, 2e-3, args.seed + 1, "teacher",
                 args.no_progress)
     tinyfw.manual_seed(args.seed + 2)
     plain = student()
     tinyfw.manual_seed(args.seed + 2)  # the same initial student weights
     distilled = student()
-    acc_s = fit(plain, data, args.student_epochs, 5e-3, args.seed + 3, "student", args.no_progress)
-    acc_d = fit(distilled, data, args.student_epochs, 5e-3, args.seed + 3, "distilled",
+    acc_s = fit(plain, args.student_epochs, 5e-3, args.seed + 3, "student", args.no_progress)
+    acc_d = fit(distilled, args.student_epochs, 5e-3, args.seed + 3, "distilled",
                 args.no_progress, teacher, args.temperature, args.alpha)
     rows = [("teacher (CNN)", teacher, acc_t), ("student, labels only", plain, acc_s),
             (f"student, distilled (T={args.temperature:g}, alpha={args.alpha:g})", distilled,
