@@ -9,8 +9,11 @@ Environment switches:
 import glob
 import os
 
-from pybind11.setup_helpers import Pybind11Extension, build_ext
+from pybind11.setup_helpers import ParallelCompile, Pybind11Extension, build_ext
 from setuptools import find_packages, setup
+
+# compile the csrc/*.cpp files in parallel (one job per core unless TINYFW_BUILD_JOBS says)
+ParallelCompile("TINYFW_BUILD_JOBS", default=0).install()
 
 flags = ["-O3", "-fopenmp", "-ffp-contract=fast"]
 link = ["-fopenmp"]
