@@ -173,6 +173,7 @@ REDUCE = {  # name -> (kind, dtypes, comparison)
 }
 ELSEWHERE: set = set()  # compiled primitives tested by another file (part B's nn kernels)
 WHERE = {"where"}
+COPIES = {"contiguous", "copy_"}
 
 
 def _prim(key: str) -> str:
@@ -188,7 +189,7 @@ def _cases(table):
 
 
 def test_every_kernel_has_a_case():
-    covered = {_prim(k) for t in (UNARY, UNARY_ATTR, BINARY, REDUCE) for k in t} | WHERE | ELSEWHERE
+    covered = {_prim(k) for t in (UNARY, UNARY_ATTR, BINARY, REDUCE) for k in t} | WHERE | COPIES | ELSEWHERE
     nn_file_tested = {n for n in cpu.KERNELS if n not in covered and not hasattr(ref, n)}
     missing = sorted(set(cpu.KERNELS) - covered - nn_file_tested)
     known_elsewhere = {"matmul", "conv2d", "conv2d_backward_input", "conv2d_backward_weight"}
@@ -268,6 +269,46 @@ def test_reduce(key, shape, layout, seed, di, mask, keepdim):
     assert_conform(getattr(cpu, name)(x, dims, keepdim), exp, how, f"{name}[{dtype}, {layout}, dims={dims}]", scale)
 
 
+@pytest.mark.skipif("contiguous" not in cpu.KERNELS, reason="contiguous is not compiled")
+@given(shape=shapes, layout=layouts, seed=st.integers(0, 2 ** 16), di=st.integers(0, 7))
+def test_contiguous(shape, layout, seed, di):
+    dtype = ALL[di % len(ALL)]
+    rng = np.random.default_rng(seed)
+    x = _layout(rng, _values(rng, shape, dtype, "special"), layout)
+    out = cpu.contiguous(x)
+    assert out.flags.c_contiguous
+    assert_conform(out, ref.contiguous(x), "exact", f"contiguous[{dtype}, {layout}]")
+
+
+@pytest.mark.skipif("copy_" not in cpu.KERNELS, reason="copy_ is not compiled")
+@given(shapes2=broadcast_pair(), ld=st.sampled_from(["contiguous", "transposed", "stepped", "reversed"]),
+       ls=layouts, seed=st.integers(0, 2 ** 16), di=st.integers(0, 7), cast=st.booleans())
+def test_copy_(shapes2, ld, ls, seed, di, cast):
+    dtype = ALL[di % len(ALL)]
+    rng = np.random.default_rng(seed)
+    dshape = np.broadcast_shapes(*shapes2)
+    d1 = _layout(rng, _values(rng, dshape, dtype, "normal"), ld)
+    d2 = _layout(rng, d1.copy(), ld)
+    sdtype = ALL[(di + 1) % len(ALL)] if cast else dtype
+    src = _layout(rng, _values(rng, shapes2[1], sdtype, "normal"), ls)
+    with np.errstate(all="ignore"):
+        assert cpu.copy_(d1, src) is None
+        ref.copy_(d2, src)
+    assert_conform(d1, d2, "exact", f"copy_[{sdtype}->{dtype}, {ls}->{ld}]")
+
+
+def test_copy_overlapping_and_transposed():
+    x = np.arange(10.0)
+    cpu.copy_(x[1:], x[:-1])  # overlapping: as numpy, through a temporary
+    np.testing.assert_array_equal(x, [0, 0, 1, 2, 3, 4, 5, 6, 7, 8])
+    a = np.random.default_rng(3).standard_normal((70, 3, 130)).astype(np.float32)
+    for v in (a.transpose(2, 1, 0), a.transpose(0, 2, 1), a[:, 1].T):
+        np.testing.assert_array_equal(cpu.contiguous(v), np.ascontiguousarray(v))
+    d = np.zeros((130, 70), np.float32)
+    cpu.copy_(d, a[:, 0].T)
+    np.testing.assert_array_equal(d, a[:, 0].T)
+
+
 # ------------------------------------------------------------------------------ larger inputs
 @pytest.mark.parametrize("shape,dims", [((4096 + 7,), (0,)), ((300, 517), (1,)), ((300, 517), (0,)),
                                         ((3, 70000), (1,)), ((70000, 3), (0,)), ((2, 3, 40000), (0, 2))])
@@ -318,6 +359,10 @@ def test_errors_name_the_kernel():
         cpu.remainder(np.ones(3, np.int8), np.zeros((), np.int8))
     with pytest.raises(ValueError, match="pow: integers to negative integer powers"):
         cpu.pow(np.ones(3, np.int64), np.array([-1], np.int64))
+    with pytest.raises(ValueError, match="copy_: the destination array is read-only"):
+        cpu.copy_(np.broadcast_to(a, (2, 2, 3)), a)
+    with pytest.raises(ValueError, match=r"copy_: source of shape \(4,\) does not broadcast to \(2, 3\)"):
+        cpu.copy_(a.copy(), np.ones(4, np.float32))
     with pytest.raises(ValueError, match="amax"):
         cpu.amax(np.ones((0, 3), np.float32), (0,), False)
 
