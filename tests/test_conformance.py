@@ -173,7 +173,7 @@ REDUCE = {  # name -> (kind, dtypes, comparison)
 }
 ELSEWHERE: set = set()  # compiled primitives tested by another file (part B's nn kernels)
 WHERE = {"where"}
-COPIES = {"contiguous", "copy_"}
+COPIES = {"contiguous", "copy_", "argmax", "argmin", "cumsum"}
 
 
 def _prim(key: str) -> str:
@@ -309,6 +309,26 @@ def test_copy_overlapping_and_transposed():
     np.testing.assert_array_equal(d, a[:, 0].T)
 
 
+@pytest.mark.parametrize("name", [n for n in ("argmax", "argmin", "cumsum") if n in cpu.KERNELS])
+@given(shape=shapes, layout=layouts, seed=st.integers(0, 2 ** 16), di=st.integers(0, 7),
+       dim=st.integers(0, 3), keepdim=st.booleans())
+def test_along_dim(name, shape, layout, seed, di, dim, keepdim):
+    """argmax/argmin (first extremum, NaN wins) and cumsum (numpy's sequential order)."""
+    dtype = ALL[di % len(ALL)]
+    rng = np.random.default_rng(seed)
+    x = _layout(rng, _values(rng, shape, dtype, "special" if name != "cumsum" else "normal"), layout)
+    if x.ndim == 0:
+        dim = 0
+    dim = dim % max(x.ndim, 1)
+    args = (dim,) if name == "cumsum" else (dim, keepdim)
+    if name != "cumsum" and x.ndim and x.shape[dim] == 0:
+        with pytest.raises(ValueError, match=name):
+            getattr(cpu, name)(x, *args)
+        return
+    assert_conform(getattr(cpu, name)(x, *args), getattr(ref, name)(x, *args), "exact",
+                   f"{name}[{dtype}, {layout}, dim={dim}]")
+
+
 # ------------------------------------------------------------------------------ larger inputs
 @pytest.mark.parametrize("shape,dims", [((4096 + 7,), (0,)), ((300, 517), (1,)), ((300, 517), (0,)),
                                         ((3, 70000), (1,)), ((70000, 3), (0,)), ((2, 3, 40000), (0, 2))])
@@ -329,6 +349,17 @@ def test_sum_large_threaded_and_deterministic(shape, dims):
     assert np.array_equal(one, two), "sum depends on the thread count"
     scale = np.sum(np.abs(x.astype(np.float64)), axis=dims)
     assert_conform(two, ref.sum(x, dims, False), "sum", "sum", scale)
+
+
+@pytest.mark.parametrize("name", [n for n in ("argmax", "argmin", "cumsum") if n in cpu.KERNELS])
+@pytest.mark.parametrize("dim", [0, 1])
+def test_along_dim_large(name, dim):
+    """Sizes that take the threaded paths."""
+    x = np.random.default_rng(4).standard_normal((700, 900)).astype(np.float32)
+    x[5, 7] = np.nan
+    args = (dim,) if name == "cumsum" else (dim, False)
+    for v in (x, x.T):
+        assert_conform(getattr(cpu, name)(v, *args), getattr(ref, name)(v, *args), "exact", name)
 
 
 @pytest.mark.parametrize("name", ["add", "mul", "maximum"])
