@@ -6,10 +6,7 @@ remembered (numpy's own BLAS threads are not controlled here).
 """
 from __future__ import annotations
 
-try:
-    from . import _C
-except ImportError:  # not built
-    _C = None
+from .backend.cpu import _C  # None when the extension is not built
 
 _fallback = 1
 
