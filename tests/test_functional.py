@@ -408,3 +408,23 @@ def test_errors(call, exc, msg):
     with pytest.raises(exc) as info:
         call()
     assert msg in str(info.value)
+
+
+@requires_torch
+@pytest.mark.parametrize("backend", ["ref", "cpu"])
+def test_empty_batch_pooling_and_empty_softmax_dim(backend):
+    """Size-0 dims go through the kernels like any other size, as in PyTorch."""
+    prev = tinyfw.get_backend().__name__.rsplit(".", 1)[-1]
+    tinyfw.set_backend(backend)
+    try:
+        x = tinyfw.randn(0, 3, 8, 8, requires_grad=True)
+        y = F.max_pool2d(x, 2)
+        y.sum().backward()
+        ty = torch.nn.functional.max_pool2d(torch.zeros(0, 3, 8, 8), 2)
+        assert y.shape == tuple(ty.shape) and x.grad.shape == x.shape
+        z = tinyfw.randn(3, 0)
+        assert F.softmax(z, 1).shape == (3, 0) and F.log_softmax(z, 1).shape == (3, 0)
+        lse = z.logsumexp(1)
+        assert lse.tolist() == torch.zeros(3, 0).logsumexp(1).tolist() == [float("-inf")] * 3
+    finally:
+        tinyfw.set_backend(prev)

@@ -35,7 +35,7 @@ def _up(x):
 # -- softmax family -----------------------------------------------------------------------
 def _lse(z: np.ndarray, axis: int) -> np.ndarray:
     """log(sum(exp(z))) along `axis`, keepdims, shifted by the max (rows of -inf give -inf)."""
-    m = np.max(z, axis=axis, keepdims=True)
+    m = np.max(z, axis=axis, keepdims=True, initial=-np.inf)  # an empty axis sums to 0
     m = np.where(np.isfinite(m), m, 0)
     with np.errstate(divide="ignore"):
         return np.log(np.sum(np.exp(z - m), axis=axis, keepdims=True)) + m
@@ -210,7 +210,8 @@ def max_pool2d(x, kernel: tuple, stride: tuple, padding: tuple, dilation: tuple,
     out = tuple(_pool_out(x.shape[2 + i], kernel[i], stride[i], padding[i], dilation[i],
                           ceil_mode) for i in range(2))
     xp = _pool_pad(x32, kernel, stride, padding, dilation, out, -np.inf)
-    vals = _windows(xp, kernel, stride, dilation, out).reshape(n, c, out[0], out[1], -1)
+    vals = _windows(xp, kernel, stride, dilation, out).reshape(n, c, out[0], out[1],
+                                                               kernel[0] * kernel[1])
     # input row / column read by tap (a, b) of output (i, j)
     rows = (np.arange(out[0])[:, None] * stride[0] - padding[0]
             + np.repeat(np.arange(kernel[0]), kernel[1])[None, :] * dilation[0])
@@ -233,8 +234,9 @@ def max_pool2d_backward(g, indices, x_shape: tuple):
     n, c, h, wd = x_shape
     gx = np.zeros((n * c, h * wd + 1), _up(g).dtype)  # the extra column absorbs index -1
     rows = np.arange(n * c)[:, None]
-    idx = indices.reshape(n * c, -1)
-    np.add.at(gx, (rows, np.where(idx < 0, h * wd, idx)), _up(g).reshape(n * c, -1))
+    per_plane = indices.size // (n * c) if n * c else 0
+    idx = indices.reshape(n * c, per_plane)
+    np.add.at(gx, (rows, np.where(idx < 0, h * wd, idx)), _up(g).reshape(n * c, per_plane))
     return gx[:, :h * wd].reshape(x_shape).astype(g.dtype, copy=False)
 
 
