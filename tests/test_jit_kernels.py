@@ -1,0 +1,82 @@
+"""The generated C kernels' own float32 exp and erf, against float64 references."""
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+
+import tinyfw
+from tinyfw import jit
+from tinyfw.jit import kernels
+
+
+def _grid() -> np.ndarray:
+    specials = [0.0, -0.0, 0.5, -0.5, 0.75, -0.75, 1e-30, -1e-30, 88.7, -86.9, -87.5, -103.0,
+                1000.0, -1000.0, np.nan, np.inf, -np.inf]
+    return np.concatenate([np.linspace(-12, 12, 200_001), np.logspace(-38, 1.9, 20_000),
+                           -np.logspace(-38, 1.9, 20_000), specials]).astype(np.float32)
+
+
+def _fused(op):
+    """A traced x -> op(x * 2) * 0.5 whose graph is one compiled fused kernel (the
+    scalings are exact in binary floating point, so the reference is op(2x) / 2)."""
+    x = tinyfw.tensor(_grid())
+    f = jit.trace(lambda t: op(t * 2.0) * 0.5, (x,))
+    fwd, _ = f.graph(x)
+    assert len(fwd.nodes) == 1 and fwd.nodes[0].kernel is not None
+    if not fwd.nodes[0].kernel.compiled:
+        pytest.skip("no C compiler for the jit kernels")
+    return f(x).numpy().astype(np.float64)
+
+
+def _ulps(got: np.ndarray, want: np.ndarray) -> np.ndarray:
+    sp = np.spacing(np.abs(want).astype(np.float32)).astype(np.float64)
+    return np.abs(got - want) / sp
+
+
+@pytest.mark.parametrize("name", ["exp", "erf"])
+def test_exp_and_erf_within_a_few_ulp(name):
+    x = _grid().astype(np.float64)
+    if name == "exp":
+        got = _fused(lambda t: t.exp())
+        with np.errstate(over="ignore"):
+            want = np.exp(2 * x) * 0.5
+        # float32 overflows above ~88.72: compare finite float32 results; below 2^-125 the
+        # kernel flushes to 0 (documented)
+        ok = np.isfinite(want) & (2 * x < 88.72) & (np.abs(want) > 2.0 ** -124)
+        tol = 1.5
+    else:
+        got = _fused(lambda t: t.erf())
+        want = np.array([math.erf(2 * v) if np.isfinite(v) else np.sign(v) for v in x]) * 0.5
+        want[np.isnan(x)] = np.nan
+        ok = np.isfinite(x) & (np.abs(want) > 1e-37)
+        tol = 3.0
+    assert np.nanmax(_ulps(got[ok], want[ok])) <= tol
+    # NaN stays NaN, infinities and the overflow/underflow ends
+    assert np.array_equal(np.isnan(got), np.isnan(want))
+    spec = ~ok & ~np.isnan(x)
+    if name == "exp":
+        big = x > 44.37
+        assert np.all(got[spec & big] == np.inf)
+        assert np.all(np.abs(got[spec & ~big] - want[spec & ~big]) <= 2.0 ** -124)
+    else:  # erf of tiny numbers (float32 subnormal results) and of +-inf
+        np.testing.assert_allclose(got[spec], want[spec], rtol=1e-6, atol=1e-44)
+
+
+def test_gelu_backward_kernel_matches_eager():
+    """The erf/exp-heavy fused GELU backward agrees with eager's op-by-op backward."""
+    tinyfw.manual_seed(0)
+    x = tinyfw.randn(64, 33) * 3
+    x = x.detach().requires_grad_(True)
+    f = jit.trace(lambda t: tinyfw.nn.functional.gelu(t * 1.5), (x,))
+    f(x).sum().backward()
+    g_traced = x.grad.numpy().copy()
+    x.grad = None
+    tinyfw.nn.functional.gelu(x * 1.5).sum().backward()
+    np.testing.assert_allclose(g_traced, x.grad.numpy(), rtol=1e-5, atol=1e-6)
+    assert any(n.kernel is not None and "Erf" in n.op for n in f.graph(x)[1].nodes)
+
+
+def test_prelude_is_in_every_kernel_source():
+    assert "tf_expf" in kernels._PRELUDE and "tf_erff" in kernels._PRELUDE
