@@ -334,3 +334,58 @@ GRADGRAD = {
 def test_gradgradcheck(name):
     fn, inputs = GRADGRAD[name]
     assert tinyfw.gradgradcheck(fn, inputs())
+
+
+# -- leaf gradients: kept without a copy when private, copied when the memory is shared --
+def test_linear_weight_grad_is_row_major_and_matches_torch():
+    x, w, b = _x(5, 3, seed=1), _x(4, 3, seed=2), _x(4, seed=3)
+    tinyfw.nn.functional.linear(x, w, b).square().sum().backward()
+    assert w.grad._data.flags.c_contiguous and b.grad._data.flags.c_contiguous
+    if torch is not None:
+        tx, tw, tb = (torch.tensor(t.detach().numpy(), requires_grad=True) for t in (x, w, b))
+        torch.nn.functional.linear(tx, tw, tb).square().sum().backward()
+        for t, r in ((x, tx), (w, tw), (b, tb)):
+            assert_close(t.grad, r.grad.numpy(), "float64")
+    # a transposed left operand takes the same path
+    a = _x(3, 5, seed=4)
+    (a.mT @ w.mT).sum().backward()
+    assert a.grad._data.flags.c_contiguous
+    assert_close(a.grad, np.broadcast_to(w.detach().numpy().sum(0), (5, 3)).T, "float64")
+
+
+def test_leaf_grad_never_aliases_memory_seen_elsewhere():
+    # a root gradient reaching a leaf through a view
+    x = _x(2, 3)
+    g = tinyfw.ones(6, dtype=tinyfw.float64)
+    x.reshape(6).backward(g)
+    assert not np.shares_memory(x.grad._data, g._data)
+    # one gradient array reaching two leaves through views (add passes g to both)
+    a, b = _x(2, 3, seed=1), _x(3, 2, seed=2)
+    (a.reshape(6) * 2 + b.reshape(6)).sum().backward()
+    (a.reshape(6) + b.reshape(6)).backward(tinyfw.arange(6.0, dtype=tinyfw.float64))
+    assert not np.shares_memory(a.grad._data, b.grad._data)
+    # a retained non-leaf gradient whose transpose is the leaf's gradient
+    w = _x(4, 3, seed=3)
+    wt = w.mT
+    wt.retain_grad()
+    (_x(2, 3, seed=4) @ wt).square().sum().backward()
+    assert not np.shares_memory(w.grad._data, wt.grad._data)
+    assert_close(w.grad, wt.grad.numpy().T, "float64")
+    # a gradient a hook has seen
+    seen = []
+    v = _x(3, 2, seed=5)
+    v.register_hook(lambda gr: seen.append(gr))
+    (v.mT * 3).sum().backward()
+    assert not np.shares_memory(v.grad._data, seen[0]._data)
+
+
+def test_leaf_grad_is_writable_dense_memory():
+    x = _x(1, 4)
+    x.expand(3, 4).sum().backward()
+    y = _x(3)
+    y.sum().backward()  # the gradient arrives as a broadcast of the scalar ones
+    for t, n in ((x, 3.0), (y, 1.0)):
+        d = t.grad._data
+        assert d.flags.writeable and 0 not in d.strides
+        t.grad.add_(1.0)
+        assert_close(t.grad, np.full(t.shape, n + 1.0), "float64")

@@ -44,6 +44,15 @@ def _root_grads(outputs: list, grads: list | None, op: str) -> list:
     return result
 
 
+def _owner(a: np.ndarray):
+    """The array that owns a's memory (numpy points a view's `base` at it, or at a
+    foreign buffer object; either identifies the memory)."""
+    b = a.base
+    while isinstance(b, np.ndarray) and b.base is not None:
+        b = b.base
+    return a if b is None else b
+
+
 def _call_hooks(hooks, g):
     for h in list(hooks):
         r = h(g)
@@ -79,11 +88,18 @@ def run(outputs: Sequence, grads: Sequence, retain_graph: bool, create_graph: bo
                     stack.append(nxt)
 
     pending: dict = {}
-    handed: set = {id(g._data) for g in grads}  # arrays a leaf may not keep without a copy
+    # Memory (by owning array) that a leaf may not keep without a copy: the caller's root
+    # gradients, whatever a hook has seen (it may have kept it: retain_grad does), and what
+    # an earlier leaf already keeps.  Gradients computed during this pass are private
+    # otherwise (accumulation is out of place), so a leaf may keep them, views included --
+    # e.g. the transposed weight gradient of linear, which a copy would re-read in full.
+    handed: set = {id(_owner(g._data)) for g in grads}
 
     def to_leaf(leaf: Tensor, g: Tensor) -> None:
         if leaf._hooks:
+            handed.add(id(_owner(g._data)))
             g = _call_hooks(leaf._hooks, g)
+            handed.add(id(_owner(g._data)))
         if capture is not None:
             if leaf in capture:
                 prev = capture[leaf]
@@ -91,9 +107,13 @@ def run(outputs: Sequence, grads: Sequence, retain_graph: bool, create_graph: bo
             return
         if not create_graph:
             d = g._data
-            if d.base is not None or id(d) in handed or not d.flags.writeable:
+            key = id(_owner(d))
+            # a view that is not one dense block may overlap itself (expand) or skip memory
+            if key in handed or not d.flags.writeable or (
+                    d.base is not None and not (d.flags.c_contiguous or d.flags.f_contiguous)):
                 d = d.copy()
-            handed.add(id(d))
+                key = id(d)
+            handed.add(key)
             g = Tensor._make(d)
         leaf._grad = g if leaf._grad is None else leaf._grad + g
 
@@ -109,7 +129,9 @@ def run(outputs: Sequence, grads: Sequence, retain_graph: bool, create_graph: bo
             node = ready.pop()
             g = pending.pop(node)
             if node._pre_hooks:
+                handed.add(id(_owner(g._data)))
                 g = _call_hooks(node._pre_hooks, g)
+                handed.add(id(_owner(g._data)))
             if capture is not None and node in capture:
                 capture[node] = g
             in_grads = node.backward(g)

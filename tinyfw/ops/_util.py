@@ -94,6 +94,8 @@ def unbroadcast(g: Tensor, shape: tuple) -> Tensor:
     lead = g.ndim - len(shape)
     dims = tuple(range(lead)) + tuple(i + lead for i, s in enumerate(shape)
                                       if s == 1 and g.shape[i + lead] != 1)
+    if dims and len(dims) == lead:  # only leading dims: the sum has the shape already (no view)
+        return g.sum(dims)
     if dims:
         g = g.sum(dims, keepdim=True)
     return g.reshape(shape)

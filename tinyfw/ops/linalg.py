@@ -16,9 +16,21 @@ class Matmul(Function):
     def backward(self, g):
         a, b = self.saved_inputs
         na, nb = self.next
-        ga = unbroadcast(g @ b.mT, a.shape) if na is not None else None
-        gb = unbroadcast(a.mT @ g, b.shape) if nb is not None else None
+        ga = gb = None
+        flat = g.ndim == 2  # both operands 2-d: no batch dims to sum
+        if na is not None:
+            ga = (b @ g.mT).mT if flat and _transposed(a) else unbroadcast(g @ b.mT, a.shape)
+        if nb is not None:
+            gb = (g.mT @ a).mT if flat and _transposed(b) else unbroadcast(a.mT @ g, b.shape)
         return ga, gb
+
+
+def _transposed(t: Tensor) -> bool:
+    """True for a 2-d operand laid out column-major (a transposed view, like linear's
+    weight.mT): its gradient is then computed in that layout, so that the gradient of the
+    untransposed tensor comes out row-major and the leaf can keep it without a copy."""
+    d = t._data
+    return d.ndim == 2 and not d.flags.c_contiguous and d.flags.f_contiguous
 
 
 def matmul(a, b) -> Tensor:
