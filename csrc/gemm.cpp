@@ -34,6 +34,7 @@ template <> struct Simd<float> {
     static V fma(V a, V b, V c) { return _mm512_fmadd_ps(a, b, c); }
     static V add(V a, V b) { return _mm512_add_ps(a, b); }
     static void store(float* p, V v) { _mm512_storeu_ps(p, v); }
+    static float hsum(V v) { return _mm512_reduce_add_ps(v); }
 };
 template <> struct Simd<double> {
     using V = __m512d;
@@ -44,6 +45,7 @@ template <> struct Simd<double> {
     static V fma(V a, V b, V c) { return _mm512_fmadd_pd(a, b, c); }
     static V add(V a, V b) { return _mm512_add_pd(a, b); }
     static void store(double* p, V v) { _mm512_storeu_pd(p, v); }
+    static double hsum(V v) { return _mm512_reduce_add_pd(v); }
 };
 #elif defined(__AVX2__) && defined(__FMA__)
 // 6 x 16 floats: 12 accumulators + 2 B vectors + 1 broadcast fit the 16 ymm registers.
@@ -56,6 +58,11 @@ template <> struct Simd<float> {
     static V fma(V a, V b, V c) { return _mm256_fmadd_ps(a, b, c); }
     static V add(V a, V b) { return _mm256_add_ps(a, b); }
     static void store(float* p, V v) { _mm256_storeu_ps(p, v); }
+    static float hsum(V v) {
+        __m128 x = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
+        x = _mm_add_ps(x, _mm_movehl_ps(x, x));
+        return _mm_cvtss_f32(_mm_add_ss(x, _mm_movehdup_ps(x)));
+    }
 };
 template <> struct Simd<double> {
     using V = __m256d;
@@ -66,6 +73,10 @@ template <> struct Simd<double> {
     static V fma(V a, V b, V c) { return _mm256_fmadd_pd(a, b, c); }
     static V add(V a, V b) { return _mm256_add_pd(a, b); }
     static void store(double* p, V v) { _mm256_storeu_pd(p, v); }
+    static double hsum(V v) {
+        __m128d x = _mm_add_pd(_mm256_castpd256_pd128(v), _mm256_extractf128_pd(v, 1));
+        return _mm_cvtsd_f64(_mm_add_sd(x, _mm_unpackhi_pd(x, x)));
+    }
 };
 #else
 // Portable build: scalar "vectors"; the compiler auto-vectorises what it can.
@@ -78,6 +89,7 @@ template <typename T> struct ScalarSimd {
     static V fma(V a, V b, V c) { return a * b + c; }
     static V add(V a, V b) { return a + b; }
     static void store(T* p, V v) { *p = v; }
+    static T hsum(V v) { return v; }
 };
 template <> struct Simd<float> : ScalarSimd<float> {};
 template <> struct Simd<double> : ScalarSimd<double> {};
@@ -202,7 +214,11 @@ void gemm_serial(int64_t m, int64_t n, int64_t k, const T* a, int64_t rsa, int64
                  bool accumulate) {
     using BL = Blocking<T>;
     constexpr int MR = BL::MR, NR = BL::NR;
-    const int64_t kc_max = std::min<int64_t>(BL::KC, k);
+    // k in equal slices of about KC: 784 as 3 x 262 rather than 3 x 256 + 16, whose thin
+    // last slice would pay a full C load/store per tile for 16 FMA steps
+    const int64_t kchunks = std::max<int64_t>(1, (k + BL::KC / 2) / BL::KC);
+    const int64_t kstep = (k + kchunks - 1) / kchunks;
+    const int64_t kc_max = kstep;
     const int64_t mc_max = std::min<int64_t>(BL::MC, (m + MR - 1) / MR * MR);
     const int64_t nc_max = std::min<int64_t>(BL::NC, (n + NR - 1) / NR * NR);
     T* pa = tls_buffers.get<T>(0, mc_max * kc_max);
@@ -210,8 +226,8 @@ void gemm_serial(int64_t m, int64_t n, int64_t k, const T* a, int64_t rsa, int64
     alignas(64) T tile[MR * NR];
     for (int64_t jc = 0; jc < n; jc += BL::NC) {
         const int64_t nc = std::min<int64_t>(BL::NC, n - jc);
-        for (int64_t pc = 0; pc < k; pc += BL::KC) {
-            const int64_t kc = std::min<int64_t>(BL::KC, k - pc);
+        for (int64_t pc = 0; pc < k; pc += kstep) {
+            const int64_t kc = std::min<int64_t>(kstep, k - pc);
             const bool acc = accumulate || pc > 0;
             pack_b(kc, nc, b + pc * rsb + jc * csb, rsb, csb, pb);
             for (int64_t ic = 0; ic < m; ic += BL::MC) {
@@ -238,6 +254,92 @@ void gemm_serial(int64_t m, int64_t n, int64_t k, const T* a, int64_t rsa, int64
                     }
                 }
             }
+        }
+    }
+}
+
+// ---- thin products: n of at most kThinN columns, dotted along k -------------------------
+// With a few columns the packed path wastes most of each NR-wide tile and spends as long
+// packing A as multiplying.  Here A's rows (contiguous along k) are read in place and
+// dotted with B's columns (contiguous along k, or packed so: n x k is small): an R x C
+// block of dot products keeps R*C vector accumulators for R + C loads per R*C FMAs.
+constexpr int64_t kThinN = 12;
+
+template <typename T, int R, int C>
+inline void dot_tile(int64_t k, const T* __restrict a, int64_t rsa, const T* __restrict bt,
+                     int64_t ldb, T* c, int64_t rsc, int64_t csc, bool acc) {
+    using S = Simd<T>;
+    using V = typename S::V;
+    constexpr int W = S::W;
+    V r[R][C];
+#pragma GCC unroll 4
+    for (int i = 0; i < R; ++i)
+#pragma GCC unroll 3
+        for (int j = 0; j < C; ++j) r[i][j] = S::zero();
+    int64_t p = 0;
+    for (; p + W <= k; p += W) {
+        V bv[C];
+#pragma GCC unroll 3
+        for (int j = 0; j < C; ++j) bv[j] = S::load(bt + j * ldb + p);
+#pragma GCC unroll 4
+        for (int i = 0; i < R; ++i) {
+            const V av = S::load(a + i * rsa + p);
+#pragma GCC unroll 3
+            for (int j = 0; j < C; ++j) r[i][j] = S::fma(av, bv[j], r[i][j]);
+        }
+    }
+    for (int i = 0; i < R; ++i)
+        for (int j = 0; j < C; ++j) {
+            T s = S::hsum(r[i][j]);
+            for (int64_t q = p; q < k; ++q) s += a[i * rsa + q] * bt[j * ldb + q];
+            T& d = c[i * rsc + j * csc];
+            d = acc ? d + s : s;
+        }
+}
+
+// R rows of C, all n columns: tiles of 3 columns, never leaving a single one (4 = 2 + 2).
+template <typename T, int R>
+void dot_rows(int64_t k, int64_t n, const T* a, int64_t rsa, const T* bt, int64_t ldb, T* c,
+              int64_t rsc, int64_t csc, bool acc) {
+    for (int64_t j = 0; j < n;) {
+        const int64_t left = n - j;
+        if (left >= 5 || left == 3) {
+            dot_tile<T, R, 3>(k, a, rsa, bt + j * ldb, ldb, c + j * csc, rsc, csc, acc);
+            j += 3;
+        } else if (left >= 2) {
+            dot_tile<T, R, 2>(k, a, rsa, bt + j * ldb, ldb, c + j * csc, rsc, csc, acc);
+            j += 2;
+        } else {
+            dot_tile<T, R, 1>(k, a, rsa, bt + j * ldb, ldb, c + j * csc, rsc, csc, acc);
+            j += 1;
+        }
+    }
+}
+
+// C = (or +=) A @ B for A with unit column stride and n <= kThinN.
+template <typename T>
+void gemm_thin(int64_t m, int64_t n, int64_t k, const T* a, int64_t rsa, const T* b,
+               int64_t rsb, int64_t csb, T* c, int64_t rsc, int64_t csc, bool acc, int nt) {
+    const T* bt = b;
+    int64_t ldb = csb;
+    if (rsb != 1) {  // B's columns are not contiguous: transpose B (n x k, small) once
+        T* buf = tls_buffers.get<T>(1, n * k);
+        for (int64_t p = 0; p < k; ++p)
+            for (int64_t j = 0; j < n; ++j) buf[j * k + p] = b[p * rsb + j * csb];
+        bt = buf;
+        ldb = k;
+    }
+    const int64_t blocks = (m + 3) / 4;
+#pragma omp parallel for num_threads(nt) schedule(static) if (nt > 1)
+    for (int64_t ib = 0; ib < blocks; ++ib) {
+        const int64_t i = ib * 4;
+        const T* ai = a + i * rsa;
+        T* ci = c + i * rsc;
+        switch (std::min<int64_t>(4, m - i)) {
+            case 4: dot_rows<T, 4>(k, n, ai, rsa, bt, ldb, ci, rsc, csc, acc); break;
+            case 3: dot_rows<T, 3>(k, n, ai, rsa, bt, ldb, ci, rsc, csc, acc); break;
+            case 2: dot_rows<T, 2>(k, n, ai, rsa, bt, ldb, ci, rsc, csc, acc); break;
+            default: dot_rows<T, 1>(k, n, ai, rsa, bt, ldb, ci, rsc, csc, acc); break;
         }
     }
 }
@@ -275,6 +377,20 @@ void gemm(int64_t m, int64_t n, int64_t k, const T* a, int64_t rsa, int64_t csa,
     }
     int nt = nthreads > 0 ? nthreads : gemm_threads(m, n, k);
     constexpr int MR = Blocking<T>::MR, NR = Blocking<T>::NR;
+    if (n <= kThinN && m >= n && k >= 4 * Simd<T>::W) {
+        if (csa == 1) {
+            gemm_thin(m, n, k, a, rsa, b, rsb, csb, c, rsc, csc, accumulate,
+                      (int)std::min<int64_t>(nt, (m + 3) / 4));
+            return;
+        }
+        // A stored column-major (a transposed activation in a weight gradient): C^T = B^T A^T
+        // puts the thin side on the MR rows, whose padding wastes far less than NR's
+        const int64_t pad_n = (n + NR - 1) / NR * NR, pad_nt = (n + MR - 1) / MR * MR;
+        if (rsa == 1 && pad_nt * ((m + NR - 1) / NR * NR) < pad_n * ((m + MR - 1) / MR * MR)) {
+            gemm<T>(n, m, k, b, csb, rsb, a, csa, rsa, c, csc, rsc, accumulate, nthreads);
+            return;
+        }
+    }
     const int64_t mu = (m + MR - 1) / MR, nu = (n + NR - 1) / NR;
     nt = (int)std::min<int64_t>(nt, mu * nu);
     if (nt <= 1) {

@@ -97,6 +97,22 @@ def test_matmul_blocking_edges(m, n, k, dtype):
     close(C.matmul(at, bt), ref.matmul(a, b), dtype, terms=k)
 
 
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("la", ["C", "F", "slice"])
+@pytest.mark.parametrize("lb", ["C", "F"])
+def test_matmul_thin(dtype, la, lb):
+    """Thin products (few columns; the MLP's last layer and its weight gradient): every
+    row and column remainder of the dot-product tiles, k with and without a SIMD tail, and
+    column-major A (computed as the transposed product)."""
+    rng = np.random.default_rng(1)
+    for n in range(1, 14):
+        for m, k in [(9, 37), (n, 64), (130, 517)]:
+            a, b = randn(rng, (m, k), dtype), randn(rng, (k, n), dtype)
+            want = ref.matmul(a, b)
+            close(C.matmul(layout(a, la), layout(b, lb)), want, dtype, terms=k,
+                  msg=f"{a.shape} @ {b.shape} {la}{lb}")
+
+
 def test_matmul_errors():
     a = np.zeros((3, 4), np.float32)
     with pytest.raises(ValueError, match="matmul"):
