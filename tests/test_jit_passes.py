@@ -7,7 +7,7 @@ import tinyfw
 from tinyfw import jit
 from tinyfw.dispatch import get_backend
 from tinyfw.jit import executor
-from tinyfw.jit.compiler import trace_graph
+from tinyfw.jit.compiler import DEFAULT_PASSES, trace_graph
 from tinyfw.jit.passes import (const_fold, cse, dce, fuse_elementwise, fuse_epilogue,
                                memory_plan, simplify)
 
@@ -209,3 +209,88 @@ def test_memory_plan_never_places_outputs_in_the_arena():
     a = traced(tinyfw.ones(4))
     b = traced(tinyfw.zeros(4))
     assert not np.shares_memory(a._data, b._data)
+
+
+def _compiled(fn, *args):
+    tf = jit.trace(fn, args)
+    return tf, tf.get_compiled(args)
+
+
+def _stat(c, name, graph="joint"):
+    return next(s for s in c.stats if s["pass"] == name and s["graph"] == graph)
+
+
+def test_shrink_saved_keeps_relu_mask_not_activation():
+    tinyfw.manual_seed(0)
+    x = tinyfw.randn(16, 32, requires_grad=True)
+    w = tinyfw.randn(32, 32, requires_grad=True)
+
+    def f(x):
+        return (x @ w).relu() * 3  # relu's backward needs only out > 0
+
+    tf, c = _compiled(f, x)
+    saved_dtypes = [np.dtype(v.dtype) for v in c.fwd_graph.outputs[c.n_out:]]
+    assert np.dtype(np.bool_) in saved_dtypes
+    assert _stat(c, "shrink_saved")["bytes_saved"] == 16 * 32 * 3  # 4-byte floats -> bools
+    tf(x).sum().backward()
+    gx, gw = x.grad.numpy().copy(), w.grad.numpy().copy()
+    x.grad = w.grad = None
+    f(x).sum().backward()
+    np.testing.assert_allclose(gx, x.grad.numpy(), rtol=1e-5, atol=1e-5)
+    np.testing.assert_allclose(gw, w.grad.numpy(), rtol=1e-5, atol=1e-5)
+
+
+def test_shrink_saved_does_not_fire_when_the_activation_is_needed_anyway():
+    x = tinyfw.randn(8, 8, requires_grad=True)
+    w = tinyfw.randn(8, 8, requires_grad=True)
+    # the matmul's weight gradient reads relu's output itself
+    _, c = _compiled(lambda x: (x @ w).relu() @ w, x)
+    assert _stat(c, "shrink_saved")["bytes_saved"] == 0
+    # backward of y * y reads y itself: saving a mask as well would only add bytes
+    _, c = _compiled(lambda x: (lambda y: y * y)(x.relu()), x)
+    assert _stat(c, "shrink_saved")["bytes_saved"] == 0
+    assert np.dtype(np.bool_) not in [np.dtype(v.dtype) for v in c.fwd_graph.outputs[c.n_out:]]
+    # a relu output that is also returned is held by the caller: nothing to gain
+    _, c = _compiled(lambda x: x.relu(), x)
+    assert _stat(c, "shrink_saved")["bytes_saved"] == 0
+    # off when the pass is not requested
+    tf = jit.trace(lambda x: (x * 2).relu() * 3, (x,),
+                   passes=tuple(p for p in DEFAULT_PASSES if p != "shrink_saved"))
+    c = tf.get_compiled((x,))
+    assert not any(s["pass"] == "shrink_saved" and s["bytes_saved"] for s in c.stats)
+
+
+def test_memory_plan_inplace_over_dying_fresh_inputs_only():
+    tinyfw.manual_seed(1)
+    x = tinyfw.randn(2, 3, 8, 8, requires_grad=True)
+
+    def f(x):
+        # the pooling backward's fresh output dies in relu's fused mask-multiply
+        return tinyfw.nn.functional.max_pool2d((x * 2).relu(), 2) * 3
+
+    tf, c = _compiled(f, x)
+    st = _stat(c, "memory_plan", "backward")
+    assert st["inplace"] >= 1
+    args = {v.id for v in c.bwd_graph.inputs + c.bwd_graph.grads}
+    for a in c.bwd_graph.arena.values():
+        if type(a) is tuple:  # never over a value saved by the forward (retain_graph)
+            assert a[1].id not in args and a[1].producer is not None
+    y = tf(x)
+    y.sum().backward(retain_graph=True)
+    g1 = x.grad.numpy().copy()
+    y.sum().backward()  # the second replay must see intact saved values
+    np.testing.assert_allclose(x.grad.numpy(), 2 * g1, rtol=1e-5, atol=1e-6)
+    x.grad = None
+    f(x).sum().backward()
+    np.testing.assert_allclose(g1, x.grad.numpy(), rtol=1e-5, atol=1e-6)
+
+
+def test_memory_plan_no_inplace_when_input_read_later():
+    def f(x):
+        y = x.exp()                 # fresh, read by the fused kernel and again afterwards
+        return (y * 2 + 1).tanh() + y.sum(1, keepdim=True), y
+
+    g = graph_of(f, tinyfw.randn(8, 8))
+    fuse_elementwise.run(g)
+    st = memory_plan.run(g)
+    assert st["inplace"] == 0

@@ -21,11 +21,12 @@ from ..autograd.function import GradMode
 from ..tensor import Tensor
 from . import executor
 from .ir import Graph, Value
-from .passes import const_fold, cse, dce, fuse_elementwise, fuse_epilogue, memory_plan, simplify
+from .passes import (const_fold, cse, dce, fuse_elementwise, fuse_epilogue, memory_plan,
+                     shrink_saved, simplify)
 from .tracer import TraceError, Tracer
 
-DEFAULT_PASSES = ("dce", "cse", "const_fold", "simplify", "fuse_elementwise", "fuse_epilogue",
-                  "memory_plan")
+DEFAULT_PASSES = ("dce", "cse", "const_fold", "simplify", "shrink_saved", "fuse_elementwise",
+                  "fuse_epilogue", "memory_plan")
 
 
 @dataclass
@@ -139,10 +140,15 @@ def _ancestors(outputs: list) -> set:
     return seen
 
 
-def _partition(joint: Graph, n_out: int) -> tuple[Graph, Graph | None, list]:
+def _partition(joint: Graph, n_out: int, shrink: bool = False
+               ) -> tuple[Graph, Graph | None, list, int]:
     fwd_out = joint.outputs[:n_out]
     bwd_out = joint.outputs[n_out:]
     in_fwd = _ancestors(fwd_out)
+    avoided = 0
+    if shrink and bwd_out:
+        moved, avoided = shrink_saved.select(joint, in_fwd, fwd_out)
+        in_fwd |= moved
     fwd_nodes = [n for n in joint.nodes if id(n) in in_fwd]
     bwd_nodes = [n for n in joint.nodes if id(n) not in in_fwd]
     saved: dict = {}
@@ -159,11 +165,11 @@ def _partition(joint: Graph, n_out: int) -> tuple[Graph, Graph | None, list]:
     f.nodes, f.inputs, f.params = fwd_nodes, list(joint.inputs), list(joint.params)
     f.outputs = list(fwd_out) + saved_list
     if not bwd_out:
-        return f, None, []
+        return f, None, [], 0
     b = Graph()
     b.nodes, b.inputs, b.grads = bwd_nodes, saved_list, list(joint.grads)
     b.outputs = list(bwd_out)
-    return f, b, saved_list
+    return f, b, saved_list, avoided
 
 
 def _count(g: Graph) -> int:
@@ -193,7 +199,11 @@ def optimize(tr: Traced, backend=None, passes=DEFAULT_PASSES) -> Compiled:
     if "simplify" in passes:
         step("simplify", "joint", g, simplify.run)
         step("dce", "joint", g, dce.run)
-    fwd, bwd, saved = _partition(g, tr.n_out)
+    fwd, bwd, saved, avoided = _partition(g, tr.n_out, "shrink_saved" in passes)
+    stats.append({"pass": "shrink_saved", "graph": "joint", "nodes_before": _count(g),
+                  "nodes_after": _count(g), "saved_values": len(saved),
+                  "saved_bytes": int(sum(v.nbytes for v in saved)),
+                  "bytes_saved": int(avoided)})
     for where, part in (("forward", fwd), ("backward", bwd)):
         if part is None:
             continue

@@ -59,7 +59,13 @@ def build(graph: Graph, backend, args: list | None = None) -> Callable:
             env[f"k{i}"] = n.kernel
             slots = [arena.get(v.id) for v in n.outputs]
             extra = ""
-            if any(s is not None for s in slots):
+            if any(type(s) is tuple for s in slots):  # written over a dying input
+                env[f"o{i}"] = slots
+                extra = ", out=(" + "".join(
+                    (names[s[1].id] if type(s) is tuple else
+                     "None" if s is None else f"o{i}[{j}]") + ", "
+                    for j, s in enumerate(slots)) + ")"
+            elif any(s is not None for s in slots):
                 env[f"o{i}"] = tuple(slots)
                 extra = f", out=o{i}"
             lines.append(f"    {outs}{',' if len(n.outputs) == 1 else ''} = k{i}({ins}{extra})")

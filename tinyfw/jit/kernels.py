@@ -266,9 +266,19 @@ class FusedKernel:
                    for j, v in enumerate(self.outputs)]
         total = int(np.prod(sz))
         lines = [_PRELUDE, f"void kern({', '.join(params)}) {{"]
-        if total >= 1 << 16:
-            lines.append("#pragma omp parallel for schedule(static)")
+        par = total >= 1 << 16
+        if par:
+            # one loop: "parallel for simd" both splits and vectorises it (an ivdep
+            # pragma may not sit between "parallel for" and its loop)
+            simd = " simd" if len(sz) == 1 else ""
+            lines.append(f"#pragma omp parallel for{simd} schedule(static)")
         for d, n in enumerate(sz):
+            if d == len(sz) - 1 and not (par and len(sz) == 1):
+                # iteration i reads every operand at i and then writes the outputs at i:
+                # no loop-carried dependence even when an output buffer IS an input (the
+                # epilogue and in-place plans do that), so skip GCC's overlap check, whose
+                # failure would fall back to the scalar loop
+                lines.append("  " * d + "#pragma GCC ivdep")
             lines.append("  " * d + f"for (long i{d} = 0; i{d} < {n}L; i{d}++)"
                          + (" {" if d == len(sz) - 1 else ""))
         lines += ["  " * len(sz) + s for s in body]
@@ -287,7 +297,10 @@ class FusedKernel:
             args.append(fb(a))
         outs = []
         for j, dt in enumerate(self.out_dtypes):
-            o = out[j] if out is not None and out[j] is not None else np.empty(self.shape, dt)
+            o = out[j] if out is not None else None
+            if o is None or not (o.flags.c_contiguous and o.flags.writeable):
+                # an in-place plan over a strided or read-only buffer: allocate instead
+                o = np.empty(self.shape, dt)
             outs.append(o)
             args.append(fb(o))
         self._fn(*args)

@@ -7,6 +7,13 @@ replay allocates (and page-faults) nothing for them.  Views extend the life of t
 they alias; a buffer reachable from a graph output (directly or through views) escapes
 and is never an arena slot.
 
+In-place: a fused kernel whose input dies at that kernel (no later reader of it or of a
+view of it), was freshly allocated by an op of this graph, and has the output's shape and
+dtype writes its output over that input (``graph.arena[out.id] = ("inplace", input)``);
+elementwise kernels read element i of every operand before writing element i, so this is
+safe, and the gradient of relu/GELU backward then costs no new buffer.  Arguments (values
+saved by the forward, which a retained graph may replay) are never overwritten.
+
 Reported: ``intermediate_bytes`` (every intermediate held at once, as if nothing were
 freed), ``peak_bytes`` (the most live at any point under this plan) and ``arena_bytes``.
 """
@@ -15,6 +22,20 @@ from __future__ import annotations
 import numpy as np
 
 from ..ir import Graph
+
+# ops whose forward always returns a newly allocated array (never an input or a view of
+# one), so overwriting their output cannot clobber another value
+FRESH_OPS = frozenset({"Matmul", "Conv2d", "Conv2dBackwardInput", "Conv2dBackwardWeight",
+                       "MaxPool2dBackward", "AvgPool2dBackward", "NormBackward", "Norm",
+                       "Add", "Sub", "Mul", "Div", "Neg", "Exp", "Log", "Tanh", "Erf",
+                       "Sigmoid", "Relu", "Gelu", "Silu", "Where", "Maximum", "Minimum"})
+
+
+def _fresh(n) -> bool:
+    return n is not None and not n.is_view and (
+        (n.kernel is not None and getattr(n.kernel, "accepts_out", False)
+         or getattr(n.kernel, "epi", None) is not None)
+        or (n.kernel is None and n.fn is not None and n.fn.__name__ in FRESH_OPS))
 
 
 def _roots(graph: Graph) -> dict:
@@ -48,11 +69,36 @@ def run(graph: Graph, enable: bool = True) -> dict:
     reused = 0
     live = peak = 0
     frees: dict = {}
+    inplace = 0
+    slot_of: dict = {}  # value id -> the arena slot holding its buffer
     for i, n in enumerate(graph.nodes):
+        taken: set = set()
         for v in n.outputs:
             if v.id not in sizes:
                 continue
             r = root[v.id]
+            # (an escaping output may take a dying buffer: unlike an arena slot, that buffer
+            # is new in every call)
+            if enable and getattr(n.kernel, "accepts_out", False):
+                src = next((w for w in n.inputs if w.id not in taken and root.get(w.id) == w.id
+                            and _fresh(w.producer) and last.get(w.id) == i
+                            and w.id not in escaping and tuple(w.shape) == tuple(v.shape)
+                            and np.dtype(w.dtype) == np.dtype(v.dtype)), None)
+                if src is not None:
+                    taken.add(src.id)
+                    arena[v.id] = ("inplace", src)
+                    stop = last.get(r, i)
+                    # bytes move from the input (its free at i is cancelled) to the output
+                    frees.setdefault(i, []).append(-sizes[v.id])
+                    frees.setdefault(stop, []).append(sizes[v.id])
+                    # the output takes over the input's buffer: when that is an arena
+                    # slot, the slot stays busy until the output's last use
+                    slot = slot_of.get(src.id)
+                    if slot is not None:
+                        slot[1] = max(slot[1], stop)
+                        slot_of[v.id] = slot
+                    inplace += 1
+                    continue
             stop = last.get(r, i)
             live += sizes[v.id]
             frees.setdefault(stop, []).append(sizes[v.id])
@@ -69,9 +115,12 @@ def run(graph: Graph, enable: bool = True) -> dict:
                     slot[1] = stop
                     reused += 1
                 arena[v.id] = slot[0]
+                slot_of[v.id] = slot
         peak = max(peak, live)
         for b in frees.pop(i, []):
             live -= b
     graph.arena = arena
     return {"intermediate_bytes": int(sum(sizes.values())), "peak_bytes": int(peak),
-            "arena_bytes": int(arena_bytes), "arena_slots": len(arena), "reused": reused}
+            "arena_bytes": int(arena_bytes),
+            "arena_slots": sum(1 for a in arena.values() if type(a) is not tuple),
+            "reused": reused, "inplace": inplace}
