@@ -287,6 +287,27 @@ def test_cross_entropy(n, c, dtype, weighted, ignore, smoothing, seed):
     close(C.cross_entropy_backward(*args, lse, g), ref.cross_entropy_backward(*args, lse_ref, g), dtype, c, "grad")
 
 
+@pytest.mark.parametrize("c", [3, 10, 15, 16])
+def test_cross_entropy_blocks_and_special_rows(c):
+    """Several row blocks (the small-C path exps whole blocks at once) with rows holding
+    NaN, +-inf and huge logits, which must take the reference formula."""
+    rng = np.random.default_rng(c)
+    logits = (3 * rng.standard_normal((600, c))).astype(np.float32)
+    logits[5, 0], logits[300, -1], logits[301, 1 % c] = np.nan, np.inf, -np.inf
+    logits[302, :] = -np.inf
+    logits[400, 0] = 1e30
+    target = rng.integers(0, c, 600)
+    args = (logits, target, None, -100, 0.0)
+    with np.errstate(all="ignore"):
+        loss, lse = C.cross_entropy_forward(*args)
+        loss_ref, lse_ref = ref.cross_entropy_forward(*args)
+        close(loss, loss_ref, np.float32, c, "loss")
+        close(lse, lse_ref, np.float32, c, "lse")
+        g = rng.uniform(-1, 1, 600).astype(np.float32)
+        close(C.cross_entropy_backward(*args, lse, g), ref.cross_entropy_backward(*args, lse_ref, g),
+              np.float32, c, "grad")
+
+
 def test_cross_entropy_bad_target():
     logits = np.zeros((2, 3), np.float32)
     for bad in (3, -1):
