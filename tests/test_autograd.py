@@ -389,3 +389,13 @@ def test_leaf_grad_is_writable_dense_memory():
         assert d.flags.writeable and 0 not in d.strides
         t.grad.add_(1.0)
         assert_close(t.grad, np.full(t.shape, n + 1.0), "float64")
+
+
+@requires_torch
+def test_relu_backward_selects_like_torch():
+    x = tinyfw.tensor([-1.0, 0.0, 2.0, float("nan")], requires_grad=True)
+    g = tinyfw.tensor([float("nan"), float("inf"), 3.0, 1.0])
+    x.relu().backward(g)
+    tx = torch.tensor(x.detach().numpy(), requires_grad=True)
+    tx.relu().backward(torch.tensor(g.numpy()))
+    np.testing.assert_array_equal(x.grad.numpy(), tx.grad.numpy())

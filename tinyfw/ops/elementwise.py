@@ -510,7 +510,10 @@ class Relu(Function):
         return B.relu(x)
 
     def backward(self, g):
-        return g * (self.output > 0).to(g.dtype)
+        # a select, as PyTorch's threshold_backward: two passes (compare, select) instead
+        # of three (compare, cast, multiply); a NaN gradient stays out of the zeros, and
+        # a NaN input (NaN output) passes its gradient, as in PyTorch
+        return where(self.output <= 0, 0.0, g)
 
 
 class LeakyRelu(Function):
