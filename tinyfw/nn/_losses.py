@@ -148,7 +148,11 @@ def _class_problem(input, target, weight, ignore_index: int, op: str) -> tuple:
                            f"got {tuple(t.shape)}")
     c = x.shape[1] if x.ndim > 1 else x.shape[0]
     ta = t._data.astype(np.int64, copy=False)
-    bad = (ta != ignore_index) & ((ta < 0) | (ta >= c))
+    # min/max first: two reductions instead of four ufuncs on the usual all-valid batch
+    if ta.size and (ta.min() < 0 or ta.max() >= c):
+        bad = (ta != ignore_index) & ((ta < 0) | (ta >= c))
+    else:
+        bad = np.zeros(0, bool)
     if bad.any():
         raise IndexError(f"{op}: target {ta[bad].ravel()[0]} is out of range for {c} classes")
     w = None
@@ -172,7 +176,7 @@ def _weighted_mean(total: Tensor, targets: np.ndarray, w, ignore_index: int) -> 
     non-ignored targets (NaN when there are none, with a zero gradient as PyTorch's)."""
     valid = targets != ignore_index
     if w is None:
-        denom = float(valid.sum())
+        denom = float(np.count_nonzero(valid))
     else:
         denom = float(np.asarray(w._data, np.float64)[targets[valid]].sum())
     return total * 0.0 + float("nan") if denom == 0 else total / denom
