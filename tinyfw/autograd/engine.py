@@ -14,9 +14,22 @@ def _as_list(x) -> list:
     return list(x) if isinstance(x, (list, tuple)) else [x]
 
 
-def _root_grads(outputs: list, grads: list | None, op: str) -> list:
-    from ..tensor import Tensor
+_Tensor = None
 
+
+def _tensor_class():
+    # tensor.py imports this package, so Tensor is looked up once, on first use (a
+    # function-level import costs ~1.5 us per call, which tiny backward passes feel)
+    global _Tensor
+    if _Tensor is None:
+        from ..tensor import Tensor
+
+        _Tensor = Tensor
+    return _Tensor
+
+
+def _root_grads(outputs: list, grads: list | None, op: str) -> list:
+    Tensor = _tensor_class()
     if grads is None or len(grads) == 0:
         grads = [None] * len(outputs)
     if len(grads) != len(outputs):
@@ -69,8 +82,7 @@ def run(outputs: Sequence, grads: Sequence, retain_graph: bool, create_graph: bo
     of the keys of `capture` (leaf Tensors, or graph nodes standing for non-leaf tensors)
     are stored in it and no `.grad` is touched.
     """
-    from ..tensor import Tensor
-
+    Tensor = _tensor_class()
     # count, for every node, how many edges reach it, so it runs once all have arrived
     roots = [o.grad_fn for o in outputs]
     deps: dict = {}
