@@ -18,6 +18,14 @@ import sys
 SHAPES = [("square 512", 512, 512, 512), ("square 1024", 1024, 1024, 1024),
           ("square 2048", 2048, 2048, 2048), ("MLP 128x784 @ 784x512", 128, 512, 784),
           ("MLP 128x512 @ 512x512", 128, 512, 512), ("MLP 128x512 @ 512x10", 128, 10, 512)]
+# The products an MLP 784-512-512-10 training step really runs (linear: x @ W.T), with the
+# transposed operands as views: "T" marks an operand that is the transpose of a row-major array.
+TRAIN_SHAPES = [("fwd 128x512 @ W(10x512).T", 128, 10, 512, "", "T"),
+                ("fwd 128x784 @ W(512x784).T", 128, 512, 784, "", "T"),
+                ("dx  128x10 @ 10x512", 128, 512, 10, "", ""),
+                ("dW  g(128x10).T @ x(128x512)", 10, 512, 128, "T", ""),
+                ("dW  g(128x512).T @ x(128x784)", 512, 784, 128, "T", ""),
+                ("x(128x512).T @ g(128x10)", 512, 10, 128, "T", "")]
 
 
 def peak_gflops_per_core() -> tuple[float, str]:
@@ -55,18 +63,21 @@ def run(threads: int) -> None:
     peak *= threads
     print(f"\n== float32 GEMM, {threads} thread(s); peak {peak:.0f} GFLOP/s ({how} x {threads}); "
           f"backend {tinyfw.get_backend().__name__.rsplit('.', 1)[-1]}")
-    print(f"  {'shape':<24}{'tinyfw':>9}{'numpy':>9}{'torch':>9}  GFLOP/s   "
+    print(f"  {'shape':<32}{'tinyfw':>9}{'numpy':>9}{'torch':>9}  GFLOP/s   "
           f"{'tf/np':>6}{'tf/torch':>9}{'tf %peak':>9}")
     rng = np.random.default_rng(0)
-    for name, m, n, k in SHAPES:
+    cases = [(name, m, n, k, "", "") for name, m, n, k in SHAPES] + TRAIN_SHAPES
+    for name, m, n, k, ta_, tb_ in cases:
         a = rng.standard_normal((m, k)).astype(np.float32)
         b = rng.standard_normal((k, n)).astype(np.float32)
+        a = np.ascontiguousarray(a.T).T if ta_ else a
+        b = np.ascontiguousarray(b.T).T if tb_ else b
         ta, tb = tinyfw.from_numpy(a), tinyfw.from_numpy(b)
         pa, pb = torch.from_numpy(a), torch.from_numpy(b)
         rows = compare({"tinyfw": lambda: ta @ tb, "numpy": lambda: a @ b, "torch": lambda: pa @ pb},
                        repeat=7, target_s=0.05)
         gf = {r.name: 2 * m * n * k / r.median / 1e9 for r in rows}
-        print(f"  {name:<24}{gf['tinyfw']:9.1f}{gf['numpy']:9.1f}{gf['torch']:9.1f}            "
+        print(f"  {name:<32}{gf['tinyfw']:9.1f}{gf['numpy']:9.1f}{gf['torch']:9.1f}            "
               f"{gf['tinyfw'] / gf['numpy']:6.2f}{gf['tinyfw'] / gf['torch']:9.2f}"
               f"{100 * gf['tinyfw'] / peak:8.0f}%")
 
