@@ -106,6 +106,11 @@ View view_of(const py::array& a, const char* kernel) {
     v.data = static_cast<char*>(const_cast<void*>(a.data()));
     v.writeable = a.writeable();
     const int64_t isz = dtype_size(v.dtype);
+    // kernels load elements through T*: a misaligned base (np.frombuffer at an odd offset,
+    // shared by from_numpy) is undefined behaviour, found by UBSan (docs/sanitizers.md)
+    if (reinterpret_cast<uintptr_t>(v.data) % uintptr_t(isz) != 0)
+        fail(kernel, "array data is not aligned to its " + std::to_string(isz) +
+                         "-byte elements (copy it first, e.g. np.require(a, requirements='A'))");
     for (int i = 0; i < v.ndim; ++i) {
         v.shape[i] = a.shape(i);
         int64_t s = a.strides(i);

@@ -66,6 +66,8 @@ inline View view_of(const py::array& a, const char* op) {
     View v;
     v.data = static_cast<char*>(const_cast<void*>(a.data()));
     const auto item = a.itemsize();
+    if (reinterpret_cast<uintptr_t>(v.data) % uintptr_t(item) != 0)  // UB through T* (UBSan)
+        throw py::value_error(std::string(op) + ": array data is not aligned to its elements");
     for (py::ssize_t i = 0; i < a.ndim(); ++i) {
         v.shape.push_back(a.shape(i));
         if (a.strides(i) % item != 0)
@@ -98,7 +100,10 @@ inline py::array as_array(const py::handle& h, const char* op, const char* what)
     if (!py::isinstance<py::array>(h))
         throw py::type_error(std::string(op) + ": " + what + " must be a numpy array, got " +
                              std::string(py::str(py::type::of(h).attr("__name__"))));
-    return py::reinterpret_borrow<py::array>(h);
+    py::array a = py::reinterpret_borrow<py::array>(h);
+    if (a.itemsize() > 1 && reinterpret_cast<uintptr_t>(a.data()) % uintptr_t(a.itemsize()) != 0)  // UBSan
+        throw py::value_error(std::string(op) + ": " + what + " data is not aligned to its elements");
+    return a;
 }
 
 }  // namespace tinyfw
