@@ -4,7 +4,10 @@
 
 Cases (issue 3 targets): add/mul on 16M float32 - contiguous, broadcast (a row of 4096
 against 4096x4096) and transposed (both operands transposed views) - and sum over the last
-and the first dim of a 4096x4096 float32.  Each library runs the same case side by side in
+and the first dim of a 4096x4096 float32; then casts between float32 and bfloat16/float16
+on 16M elements, gather / scatter_add along the last dim of 4096x1024, and an embedding
+(32000x512 table, 64x128 lookups) forward `index` and backward `index_put(accumulate=True)`
+(the numpy column is the ref backend's primitive, e.g. np.add.at).  Each library runs the same case side by side in
 one process; the figure is the median of `--repeat` timed runs after a warm-up.  GB/s counts
 the bytes the operation must touch (inputs read once, output written once).  Ratios are
 tinyfw's speed over numpy's (>= 1 means tinyfw is faster); the targets are >= 0.9 for the
@@ -70,6 +73,46 @@ def cases():
     return out
 
 
+def index_cases():
+    """Casts and index kernels: (name, bytes touched, ref/numpy fn, tinyfw fn, torch fn)."""
+    import ml_dtypes
+    from tinyfw.backend import ref
+
+    bf16 = np.dtype(ml_dtypes.bfloat16)
+    rng = np.random.default_rng(1)
+    x = rng.standard_normal(N * N, dtype=np.float32)
+    out = []
+    tx = torch.from_numpy(x) if torch else None
+    for name, dt, tdt in [("bfloat16", bf16, "bfloat16"), ("float16", np.dtype(np.float16), "float16")]:
+        h = x.astype(dt)
+        th = getattr(torch, tdt) if torch else None
+        th_h = tx.to(th) if torch else None
+        out.append((f"cast f32->{name} 16M", 6 * x.size, lambda d=dt: x.astype(d), lambda d=dt: cpu.cast(x, d),
+                    (lambda t=th: tx.to(t)) if torch else None))
+        out.append((f"cast {name}->f32 16M", 6 * x.size, lambda h=h: h.astype(np.float32),
+                    lambda h=h: cpu.cast(h, np.dtype(np.float32)),
+                    (lambda t=th_h: t.to(torch.float32)) if torch else None))
+    g = rng.standard_normal((4096, 1024), dtype=np.float32)
+    gi = rng.integers(0, 1024, (4096, 256))
+    si = rng.integers(0, 1024, (4096, 1024))
+    tg, tgi, tsi = (torch.from_numpy(g), torch.from_numpy(gi), torch.from_numpy(si)) if torch else (None,) * 3
+    out.append(("gather dim=1 4096x1024->256", gi.size * 12, lambda: ref.gather(g, 1, gi),
+                lambda: cpu.gather(g, 1, gi), (lambda: torch.gather(tg, 1, tgi)) if torch else None))
+    out.append(("scatter_add dim=1 4096x1024", g.nbytes * 3 + si.nbytes, lambda: ref.scatter_add(g, 1, si, g),
+                lambda: cpu.scatter_add(g, 1, si, g), (lambda: tg.scatter_add(1, tsi, tg)) if torch else None))
+    w = rng.standard_normal((32000, 512), dtype=np.float32)
+    idx = rng.integers(0, 32000, (64, 128))
+    gr = rng.standard_normal((64, 128, 512), dtype=np.float32)
+    z = np.zeros_like(w)
+    tw, tidx, tgr, tz = (torch.from_numpy(v) for v in (w, idx, gr, z)) if torch else (None,) * 4
+    out.append(("embedding index 64x128x512", 2 * gr.nbytes, lambda: ref.index(w, (idx,)),
+                lambda: cpu.index(w, (idx,)), (lambda: tw[tidx]) if torch else None))
+    out.append(("embedding index_put acc", 2 * z.nbytes + 2 * gr.nbytes, lambda: ref.index_put(z, (idx,), gr, True),
+                lambda: cpu.index_put(z, (idx,), gr, True),
+                (lambda: tz.index_put((tidx,), tgr, accumulate=True)) if torch else None))
+    return out
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--repeat", type=int, default=15)
@@ -89,7 +132,7 @@ def main() -> None:
             tinyfw.set_num_threads(nt)
             if torch is not None:
                 torch.set_num_threads(nt)
-            for name, nbytes, npf, tff, thf in cases():
+            for name, nbytes, npf, tff, thf in cases() + index_cases():
                 t_np = median_time(npf, args.repeat)
                 t_tf = median_time(tff, args.repeat)
                 t_th = median_time(thf, args.repeat) if thf else float("nan")

@@ -11,6 +11,7 @@ void register_reduce(py::module_& m);
 void register_gemm(py::module_& m);
 void register_nn(py::module_& m);
 void register_optim(py::module_& m);
+void register_index(py::module_& m);
 
 PYBIND11_MODULE(_C, m) {
     m.doc() = "tinyfw C++ CPU kernels";
@@ -20,4 +21,5 @@ PYBIND11_MODULE(_C, m) {
     register_gemm(m);
     register_nn(m);
     register_optim(m);
+    register_index(m);
 }

@@ -19,6 +19,8 @@ from hypothesis import given, strategies as st
 
 from tinyfw.backend import cpu, ref
 
+import index_cases
+
 BF16 = np.dtype(ml_dtypes.bfloat16)
 FLOATS = [np.dtype(np.float32), np.dtype(np.float64), np.dtype(np.float16), BF16]
 INTS = [np.dtype(np.int8), np.dtype(np.int32), np.dtype(np.int64)]
@@ -171,6 +173,12 @@ REDUCE = {  # name -> (kind, dtypes, comparison)
     "amax": ("special", ALL, "exact"), "amin": ("special", ALL, "exact"),
     "any": ("special", ALL, "exact"), "all": ("special", ALL, "exact"),
 }
+# name -> generator of the argument tuple (tests/index_cases.py); bit-exact against ref
+INDEX = {
+    "cast": index_cases.cast_args, "gather": index_cases.gather_args,
+    "scatter_add": index_cases.scatter_args, "scatter": index_cases.scatter_assign_args,
+    "index": index_cases.index_args, "index_put": index_cases.index_put_args,
+}
 ELSEWHERE: set = set()  # compiled primitives tested by another file (part B's nn kernels)
 WHERE = {"where"}
 COPIES = {"contiguous", "copy_", "argmax", "argmin", "cumsum"}
@@ -189,7 +197,7 @@ def _cases(table):
 
 
 def test_every_kernel_has_a_case():
-    covered = {_prim(k) for t in (UNARY, UNARY_ATTR, BINARY, REDUCE) for k in t} | WHERE | COPIES | ELSEWHERE
+    covered = {_prim(k) for t in (UNARY, UNARY_ATTR, BINARY, REDUCE, INDEX) for k in t} | WHERE | COPIES | ELSEWHERE
     nn_file_tested = {n for n in cpu.KERNELS if n not in covered and not hasattr(ref, n)}
     missing = sorted(set(cpu.KERNELS) - covered - nn_file_tested)
     known_elsewhere = {"matmul", "conv2d", "conv2d_backward_input", "conv2d_backward_weight"}
@@ -327,6 +335,24 @@ def test_along_dim(name, shape, layout, seed, di, dim, keepdim):
         return
     assert_conform(getattr(cpu, name)(x, *args), getattr(ref, name)(x, *args), "exact",
                    f"{name}[{dtype}, {layout}, dim={dim}]")
+
+
+@pytest.mark.parametrize("key", _cases(INDEX))
+@given(data=st.data(), seed=st.integers(0, 2 ** 16))
+def test_index_family(key, data, seed):
+    """cast and the index kernels on generated shapes, dims, layouts, dtypes, slices,
+    negative and duplicate indices (duplicates accumulate in ref's order: bit-exact)."""
+    rng = np.random.default_rng(seed)
+
+    def mk(shape, dtype, kind, layout):
+        base = shape if isinstance(shape, np.ndarray) else _values(rng, shape, dtype, kind)
+        return _layout(rng, base, layout)
+
+    args = INDEX[key](data.draw, mk)
+    name = _prim(key)
+    with np.errstate(all="ignore"):
+        exp = getattr(ref, name)(*args)
+    assert_conform(getattr(cpu, name)(*args), np.asarray(exp), "exact", f"{name}{[getattr(a, 'shape', a) for a in args]}")
 
 
 # ------------------------------------------------------------------------------ larger inputs

@@ -1,0 +1,80 @@
+// cast(x, dtype): every pair of the contract's 8 dtypes, with numpy's `astype` results.
+//
+// Element conversions are core.h's convert<To, From> (float -> int truncates toward zero;
+// NaN / out-of-range give the minimum of the 32- or 64-bit conversion and narrower types
+// wrap, as numpy on x86 — defined behaviour here, never a UB cast), except float64 ->
+// float16, which numpy rounds ONCE (going through float32 would round twice and differ in
+// about 1 value in 10^4).  float64 -> bfloat16 does go through float32: ml_dtypes does.
+// Contiguous float32 <-> float16/bfloat16 rows use the bulk (F16C / SIMD) conversions.
+// The output keeps the input's memory order, as astype's default order='K'.
+#include "core.h"
+
+namespace tf {
+namespace {
+
+/// double -> binary16 rounded once to nearest even: round to odd into float first (float
+/// keeps 13 more bits than half, so the final RNE step sees the true sticky information).
+inline uint16_t double_to_f16(double d) {
+    float f = static_cast<float>(d);
+    if (std::isfinite(d) && double(f) != d) {
+        if (std::fabs(double(f)) > std::fabs(d)) f = std::nextafter(f, 0.f);  // truncate
+        f = f32_from_bits(bits_from_f32(f) | 1u);                            // sticky bit
+    }
+    return float_to_f16(f);
+}
+
+template <class To, class From> inline To cast_one(From v) {
+    if constexpr (std::is_same_v<To, half> && std::is_same_v<From, double>) return half{double_to_f16(v)};
+    else return convert<To, From>(v);
+}
+
+template <class To, class From> void cast_contig(To* __restrict o, const From* __restrict x, int64_t n) {
+    if constexpr (std::is_same_v<From, float> && std::is_same_v<To, half>) float_to_half_n(x, o, n);
+    else if constexpr (std::is_same_v<From, float> && std::is_same_v<To, bhalf>) float_to_bhalf_n(x, o, n);
+    else if constexpr (std::is_same_v<From, half> && std::is_same_v<To, float>) half_to_float_n(x, o, n);
+    else if constexpr (std::is_same_v<From, bhalf> && std::is_same_v<To, float>) bhalf_to_float_n(x, o, n);
+    else if constexpr (std::is_same_v<From, To>) std::memcpy(o, x, size_t(n) * sizeof(To));
+    else
+        for (int64_t i = 0; i < n; ++i) o[i] = cast_one<To, From>(x[i]);
+}
+
+template <class To, class From> void cast_loop(const View& o, const View& x) {
+    char* data[2] = {o.data, x.data};
+    const int64_t* st[2] = {o.strides, x.strides};
+    const int64_t isz[2] = {int64_t(sizeof(To)), int64_t(sizeof(From))};
+    auto L = make_loop<2>(x.shape, x.ndim, data, st, isz);
+    run_loop(L, [](int64_t n, char** p, const int64_t* s) {
+        if (s[0] == int64_t(sizeof(To)) && s[1] == int64_t(sizeof(From))) {
+            cast_contig<To, From>(reinterpret_cast<To*>(p[0]), reinterpret_cast<const From*>(p[1]), n);
+        } else {
+            for (int64_t i = 0; i < n; ++i)
+                *reinterpret_cast<To*>(p[0] + i * s[0]) = cast_one<To, From>(*reinterpret_cast<const From*>(p[1] + i * s[1]));
+        }
+    });
+}
+
+py::array cast(const py::array& xa, const py::object& dtype) {
+    const char* K = "cast";
+    View x = view_of(xa, K);
+    DType to = dtype_from_numpy(py::dtype::from_args(dtype), K);
+    int perm[kMaxDims];
+    const View* ins[1] = {&x};
+    py::array out = keep_order(x.shape, x.ndim, ins, 1, perm) ? empty_permuted(to, x.shape, x.ndim, perm)
+                                                              : empty(to, x.shape, x.ndim);
+    View o = view_of(out, K);
+    py::gil_scoped_release nogil;
+    dispatch_all(to, K, [&](auto t) {
+        using To = decltype(t);
+        dispatch_all(x.dtype, K, [&](auto f) { cast_loop<To, decltype(f)>(o, x); });
+    });
+    return out;
+}
+
+}  // namespace
+}  // namespace tf
+
+void register_cast(pybind11::module_& m) {
+    namespace py = pybind11;
+    m.def("cast", &tf::cast, py::arg("x"), py::arg("dtype"),
+          "x converted to dtype with numpy's astype results (C++ kernel, all 8x8 dtype pairs).");
+}
