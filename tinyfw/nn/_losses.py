@@ -13,6 +13,7 @@ from ..ops.elementwise import where
 from ..ops.nn import check_float, check_same_dtype, cross_entropy_rows, log_softmax
 
 _REDUCTIONS = ("none", "mean", "sum")
+_INT64 = np.dtype(np.int64)
 
 
 def _reduction(size_average, reduce, reduction: str, op: str) -> str:
@@ -137,24 +138,25 @@ def _class_problem(input, target, weight, ignore_index: int, op: str) -> tuple:
     return (rows (M, C), targets (M,) int64, weight or None, target shape)."""
     x, t = ensure_tensor(input, op), ensure_tensor(target, op)
     check_float(x, op)
-    if x.ndim == 0:
+    xs, ta = x._data.shape, t._data
+    if not xs:
         raise RuntimeError(f"{op}: input must have at least 1 dim (C,), got a 0-d tensor")
-    if t.dtype.is_floating_point or t.dtype is _dt.bool_:
+    if ta.dtype.kind not in "iu":  # bool, float and half (kind 'V') targets are not indices
         raise TypeError(f"{op}: class-index target must be an integer tensor, got "
                         f"{t.dtype.name} (shape {tuple(t.shape)})")
-    expected = x.shape[:1] + x.shape[2:] if x.ndim > 1 else ()
-    if t.shape != expected:
-        raise RuntimeError(f"{op}: input {tuple(x.shape)} needs a target of shape {expected}, "
-                           f"got {tuple(t.shape)}")
-    c = x.shape[1] if x.ndim > 1 else x.shape[0]
-    ta = t._data.astype(np.int64, copy=False)
-    # min/max first: two reductions instead of four ufuncs on the usual all-valid batch
-    if ta.size and (ta.min() < 0 or ta.max() >= c):
+    expected = xs[:1] + xs[2:] if len(xs) > 1 else ()
+    if ta.shape != expected:
+        raise RuntimeError(f"{op}: input {tuple(xs)} needs a target of shape {expected}, "
+                           f"got {tuple(ta.shape)}")
+    c = xs[1] if len(xs) > 1 else xs[0]
+    if ta.dtype != _INT64:
+        ta = ta.astype(np.int64)
+    # one reduction on the usual all-valid batch: negatives wrap to huge unsigned values
+    if ta.size and ta.view(np.uint64).max() >= c:
         bad = (ta != ignore_index) & ((ta < 0) | (ta >= c))
-    else:
-        bad = np.zeros(0, bool)
-    if bad.any():
-        raise IndexError(f"{op}: target {ta[bad].ravel()[0]} is out of range for {c} classes")
+        if bad.any():
+            raise IndexError(f"{op}: target {ta[bad].ravel()[0]} is out of range for {c} "
+                             "classes")
     w = None
     if weight is not None:
         w = ensure_tensor(weight, op)
@@ -168,7 +170,8 @@ def _class_problem(input, target, weight, ignore_index: int, op: str) -> tuple:
         rows = x
     else:
         rows = x.movedim(1, -1).reshape(-1, c)
-    return rows, Tensor._make(ta.reshape(-1)), w, t.shape
+    return rows, t if ta.ndim == 1 and ta is t._data else Tensor._make(ta.reshape(-1)), w, \
+        ta.shape
 
 
 def _weighted_mean(total: Tensor, targets: np.ndarray, w, ignore_index: int) -> Tensor:
@@ -194,12 +197,9 @@ def cross_entropy(input, target, weight=None, size_average=None, ignore_index: i
     if t.dtype.is_floating_point:
         return _cross_entropy_probs(x, t, weight, red, label_smoothing)
     rows, targets, w, tshape = _class_problem(x, t, weight, ignore_index, op)
-    loss = cross_entropy_rows(rows, targets, w, ignore_index, label_smoothing)
-    if red == "none":
-        return loss.reshape(tshape)
-    if red == "sum":
-        return loss.sum()
-    return _weighted_mean(loss.sum(), targets._data, w, ignore_index)
+    # the reduction happens inside the fused op: one node forward, one backward
+    loss = cross_entropy_rows(rows, targets, w, ignore_index, label_smoothing, red)
+    return loss.reshape(tshape) if red == "none" else loss
 
 
 def _cross_entropy_probs(x: Tensor, t: Tensor, weight, red: str, label_smoothing: float):

@@ -145,63 +145,113 @@ def _ce_coefficients(target: np.ndarray, weight, ignore_index: int, label_smooth
     return q
 
 
+def _mean_denominator(target: np.ndarray, weight, ignore_index: int) -> float:
+    """PyTorch's 'mean' divisor for class targets: the summed weights of the non-ignored
+    targets (their count without weights)."""
+    valid = target != ignore_index
+    if weight is None:
+        return float(np.count_nonzero(valid))
+    return float(np.asarray(weight, np.float64)[target[valid]].sum())
+
+
+_F64 = np.dtype(np.float64)
+
+
 class CrossEntropy(Function):
-    """Per-sample cross-entropy of (N, C) logits; inputs (logits, target[, weight])."""
+    """Cross-entropy of (N, C) logits, inputs (logits, target[, weight]): the per-sample
+    loss (N,) for reduction 'none', else its sum or PyTorch's weighted mean as a 0-d
+    tensor.  Folding the reduction in saves the Sum/Div nodes (forward and backward) that
+    dominate a small batch's round trip."""
 
     save_inputs = True
 
     @staticmethod
-    def forward(ctx, B, logits, target, *weight, ignore_index, label_smoothing):
-        loss, lse = B.cross_entropy_forward(logits, target, weight[0] if weight else None,
-                                            ignore_index, label_smoothing)
+    def forward(ctx, B, logits, target, *weight, ignore_index, label_smoothing, reduction):
+        w = weight[0] if weight else None
+        loss, lse = B.cross_entropy_forward(logits, target, w, ignore_index, label_smoothing)
         ctx.lse = lse
-        ctx.attrs = {"ignore_index": ignore_index, "label_smoothing": label_smoothing}
-        return loss
+        ctx.attrs = {"ignore_index": ignore_index, "label_smoothing": label_smoothing,
+                     "has_weight": w is not None, "reduced": reduction != "none"}
+        if reduction == "none":
+            return loss
+        scale = 1.0
+        if reduction == "mean":
+            denom = _mean_denominator(target, w, ignore_index)
+            # all targets ignored: the loss is NaN, the gradient 0 (as PyTorch's)
+            scale = 1.0 / denom if denom else 0.0
+        # a 0-d array (not a float) so that a jit trace reads this call's value
+        ctx.scale = np.array(scale)
+        acc = _F64 if loss.dtype == _F64 else np.float32
+        total = np.add.reduce(loss, dtype=acc) * scale if scale or reduction == "sum" \
+            else float("nan")
+        return np.asarray(total, loss.dtype)
 
     def backward(self, g):
         ins = self.saved_inputs
-        gx = apply(CrossEntropyBackward, (*ins, _make(np.asarray(self.lse)), g), self.attrs)
+        extra = (_make(self.lse),)
+        if self.attrs["reduced"]:
+            extra += (_make(self.scale),)
+        gx = apply(CrossEntropyBackward, (*ins, *extra, g), self.attrs)
         return (gx,) + (None,) * (len(ins) - 1)
 
 
 class CrossEntropyBackward(Function):
-    """gx[n, c] = g[n] * (softmax(z)[n, c] * sum_k q[n, k] - q[n, c]);
-    inputs (logits, target[, weight], lse, g)."""
+    """gx[n, c] = g_n * (softmax(z)[n, c] * sum_k q[n, k] - q[n, c]); inputs
+    (logits, target[, weight], lse[, scale], g) where g_n = g[n] per sample, or
+    g_n = g * scale for a reduced loss (g and scale 0-d)."""
 
     save_inputs = True
 
     @staticmethod
-    def forward(ctx, B, logits, target, *rest, ignore_index, label_smoothing):
-        weight = rest[0] if len(rest) == 3 else None
-        lse, g = rest[-2], rest[-1]
+    def forward(ctx, B, logits, target, *rest, ignore_index, label_smoothing, has_weight,
+                reduced):
+        weight = rest[0] if has_weight else None
+        g = rest[-1]
+        if reduced:
+            g = np.full(logits.shape[0], float(g) * float(rest[-2]), g.dtype)
         ctx.ignore_index, ctx.label_smoothing = ignore_index, label_smoothing
+        ctx.has_weight, ctx.reduced = has_weight, reduced
         return B.cross_entropy_backward(logits, target, weight, ignore_index, label_smoothing,
-                                        lse, g)
+                                        rest[1 if has_weight else 0], g)
 
     def backward(self, v):
         ins = self.saved_inputs
         z, target, g = ins[0], ins[1], ins[-1]
-        weight = ins[2]._data if len(ins) == 5 else None
+        weight = ins[2]._data if self.has_weight else None
         dt = np.float64 if z.dtype is _dt.float64 else np.float32
         q = _ce_coefficients(target._data, weight, self.ignore_index, self.label_smoothing,
                              z.shape[1], dt)
         a = _make(q.sum(1, keepdims=True).astype(z._data.dtype))
         qt = _make(q.astype(z._data.dtype))
         p = softmax(z, 1)
+        # per-sample upstream gradient as a column, differentiable w.r.t. g
+        if self.reduced:
+            scale = ins[-2].to(g.dtype)
+            gcol = g * scale
+        else:
+            gcol = g.unsqueeze(1)
         gz = gg = None
         if self.next[0] is not None:
-            gz = apply(SoftmaxBackward, (p, v * (g.unsqueeze(1) * a)), {"dim": 1})
+            gz = apply(SoftmaxBackward, (p, v * (gcol * a)), {"dim": 1})
         if self.next[-1] is not None:
-            gg = (v * (p * a - qt)).sum(1)
+            gg = (v * (p * a - qt)).sum() * scale if self.reduced else (v * (p * a - qt)).sum(1)
         return (gz,) + (None,) * (len(ins) - 2) + (gg,)
 
 
+_REDUCTIONS = ("none", "mean", "sum")
+
+
 def cross_entropy_rows(logits: Tensor, target: Tensor, weight: Tensor | None,
-                       ignore_index: int, label_smoothing: float) -> Tensor:
-    """Per-sample loss (N,) of (N, C) logits against int64 targets (already validated)."""
+                       ignore_index: int, label_smoothing: float,
+                       reduction: str = "none") -> Tensor:
+    """Cross-entropy of (N, C) logits against int64 targets (already validated): the
+    per-sample loss (N,) for reduction 'none', the 0-d sum or weighted mean otherwise."""
+    if reduction not in _REDUCTIONS:
+        raise ValueError(f"cross_entropy: {reduction!r} is not a valid value for reduction")
     ins = (logits, target) if weight is None else (logits, target, weight)
     return apply(CrossEntropy, ins, {"ignore_index": int(ignore_index),
-                                     "label_smoothing": float(label_smoothing)})
+                                     "label_smoothing": float(label_smoothing),
+                                     "reduction": reduction})
 
 
 # -- layer norm / batch norm ------------------------------------------------------------------
