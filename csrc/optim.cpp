@@ -64,6 +64,8 @@ Buffers check(const char* op, std::initializer_list<std::pair<const char*, py::o
         }
         if (!(a.flags() & py::array::c_style))
             throw py::value_error(std::string(op) + ": " + name + " must be C-contiguous");
+        if (reinterpret_cast<uintptr_t>(a.data()) % uintptr_t(a.itemsize()) != 0)  // UB through T* (UBSan)
+            throw py::value_error(std::string(op) + ": " + name + " data is not aligned to its elements");
         if (i != 1 && !a.writeable())
             throw py::value_error(std::string(op) + ": " + name + " is read-only");
         b.ptr.push_back(const_cast<void*>(a.data()));

@@ -63,3 +63,28 @@ def test_unaligned_input(name, dtype, shape, op, ref):
         np.testing.assert_allclose(out, ref(np.array(a)), rtol=1e-12, atol=0)
     finally:
         dispatch._B = old
+
+
+def _adam_step(arr: np.ndarray) -> np.ndarray:
+    """One Adam step (lr 0.1, gradient 1) on a parameter sharing `arr`; the new values."""
+    p = tinyfw.nn.Parameter(tinyfw.from_numpy(arr))
+    p.grad = tinyfw.ones(*arr.shape)
+    tinyfw.optim.Adam([p], lr=0.1).step()
+    return p.detach().numpy().copy()
+
+
+def test_unaligned_param_in_optimizer_step():
+    """The fused C++ optimizer step rejects an unaligned parameter; ref updates it correctly."""
+    cpu = _cpu_backend()
+    old = dispatch.get_backend()
+    try:
+        dispatch.set_backend("cpu")
+        assert dispatch.get_backend() is cpu
+        with pytest.raises(ValueError, match="not aligned"):
+            _adam_step(_unaligned((3, 4), np.float32))
+        expected = _adam_step(np.array(_unaligned((3, 4), np.float32)))  # aligned copy
+        dispatch.set_backend("ref")
+        np.testing.assert_allclose(_adam_step(_unaligned((3, 4), np.float32)), expected,
+                                   rtol=1e-6, atol=0)
+    finally:
+        dispatch._B = old
