@@ -2,8 +2,8 @@
 
 Environment switches:
   TINYFW_PORTABLE=1  compile without -march=native (binaries that run on any x86-64)
-  TINYFW_SANITIZE=1  build with AddressSanitizer + UBSan (run with LD_PRELOAD=$(gcc
-                     -print-file-name=libasan.so), see README)
+  TINYFW_SANITIZE=1  build with AddressSanitizer + UBSan (run with libasan and libubsan
+                     in LD_PRELOAD: see docs/sanitizers.md)
   TINYFW_DEBUG=1     -O0 -g
 """
 import glob
