@@ -5,6 +5,7 @@ Profiles: ``fast`` (default, keeps the suite under a few minutes on 2 cores) and
 """
 import os
 
+import pytest
 from hypothesis import HealthCheck, settings
 
 settings.register_profile("fast", max_examples=25, deadline=None, derandomize=True,
@@ -12,3 +13,15 @@ settings.register_profile("fast", max_examples=25, deadline=None, derandomize=Tr
 settings.register_profile("thorough", max_examples=400, deadline=None,
                           suppress_health_check=[HealthCheck.too_slow])
 settings.load_profile(os.environ.get("TINYFW_HYPOTHESIS", "fast"))
+
+
+@pytest.fixture(autouse=True)
+def _keep_backend():
+    """A test that switches backends must not leak the switch into the tests after it
+    (the suite runs once per backend, chosen by TINYFW_BACKEND)."""
+    from tinyfw import dispatch
+
+    before = dispatch.get_backend().__name__.rsplit(".", 1)[-1]
+    yield
+    if dispatch.get_backend().__name__.rsplit(".", 1)[-1] != before:
+        dispatch.set_backend(before)
