@@ -10,7 +10,6 @@ from /proc/cpuinfo (override with TINYFW_PEAK_GFLOPS_PER_CORE when it is wrong).
 """
 from __future__ import annotations
 
-import argparse
 import os
 import subprocess
 import sys
@@ -83,17 +82,11 @@ def run(threads: int) -> None:
 
 
 def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--threads", type=int, default=None, help="run one thread setting in-process")
-    args = ap.parse_args()
-    if args.threads is not None:
-        run(args.threads)
-        return
-    for t in (1, 2):
-        env = dict(os.environ, OMP_NUM_THREADS=str(t), OPENBLAS_NUM_THREADS=str(t),
-                   MKL_NUM_THREADS=str(t))
-        subprocess.run([sys.executable, os.path.abspath(__file__), "--threads", str(t)], env=env,
-                       check=True)
+    """Run each thread setting in its own subprocess (see common.main_per_thread_count)."""
+    sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+    from benchmarks.common import main_per_thread_count
+
+    main_per_thread_count(__file__, run, __doc__.splitlines()[0])
 
 
 if __name__ == "__main__":

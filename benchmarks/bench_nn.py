@@ -9,9 +9,7 @@ grad of the logits).  Targets (issue 3): conv <= 1.5x PyTorch, cross-entropy <= 
 """
 from __future__ import annotations
 
-import argparse
 import os
-import subprocess
 import sys
 
 CONVS = [("conv (64,1,28,28)->32 3x3", (64, 1, 28, 28), 32), ("conv (64,32,13,13)->64 3x3", (64, 32, 13, 13), 64)]
@@ -69,17 +67,11 @@ def run(threads: int) -> None:
 
 
 def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--threads", type=int, default=None, help="run one thread setting in-process")
-    args = ap.parse_args()
-    if args.threads is not None:
-        run(args.threads)
-        return
-    for t in (1, 2):
-        env = dict(os.environ, OMP_NUM_THREADS=str(t), OPENBLAS_NUM_THREADS=str(t),
-                   MKL_NUM_THREADS=str(t))
-        subprocess.run([sys.executable, os.path.abspath(__file__), "--threads", str(t)], env=env,
-                       check=True)
+    """Run each thread setting in its own subprocess (see common.main_per_thread_count)."""
+    sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+    from benchmarks.common import main_per_thread_count
+
+    main_per_thread_count(__file__, run, __doc__.splitlines()[0])
 
 
 if __name__ == "__main__":

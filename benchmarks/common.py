@@ -117,3 +117,26 @@ def print_table(title: str, rows: list[Timing], baseline: str | None = None) -> 
         if baseline:
             line += f"   {rel[r.name]:5.2f}x {baseline}"
         print(line)
+
+
+def main_per_thread_count(script: str, run: Callable[[int], None], description: str,
+                          thread_counts: tuple = (1, 2)) -> None:
+    """Command-line driver: with ``--threads N`` run ``run(N)`` in this process; without it,
+    re-run `script` once per thread count in a fresh subprocess whose OpenMP/OpenBLAS/MKL
+    thread variables say N (the only reliable way to set every library's pool size)."""
+    import argparse
+    import os
+    import subprocess
+    import sys
+
+    ap = argparse.ArgumentParser(description=description)
+    ap.add_argument("--threads", type=int, default=None, help="run one thread setting in-process")
+    args = ap.parse_args()
+    if args.threads is not None:
+        run(args.threads)
+        return
+    for t in thread_counts:
+        env = dict(os.environ, OMP_NUM_THREADS=str(t), OPENBLAS_NUM_THREADS=str(t),
+                   MKL_NUM_THREADS=str(t))
+        subprocess.run([sys.executable, os.path.abspath(script), "--threads", str(t)], env=env,
+                       check=True)
