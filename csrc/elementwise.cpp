@@ -494,6 +494,23 @@ py::object where(const py::array& ca, const py::array& aa, const py::array& ba) 
                 const W* __restrict y = reinterpret_cast<const W*>(p[3]);
 #pragma omp simd
                 for (int64_t i = 0; i < n; ++i) o[i] = cc[i] ? x[i] : y[i];
+            } else if (s[0] == sizeof(W) && s[1] == 1 && (s[2] | s[3]) == sizeof(W) &&
+                       (s[2] == 0 || s[3] == 0)) {
+                // one side is a broadcast scalar (relu's backward selects against 0): keep
+                // the loop vectorised instead of taking the strided path (~10x slower)
+                W* __restrict o = reinterpret_cast<W*>(p[0]);
+                const uint8_t* __restrict cc = reinterpret_cast<const uint8_t*>(p[1]);
+                if (s[2] == 0) {
+                    const W x = *reinterpret_cast<const W*>(p[2]);
+                    const W* __restrict y = reinterpret_cast<const W*>(p[3]);
+#pragma omp simd
+                    for (int64_t i = 0; i < n; ++i) o[i] = cc[i] ? x : y[i];
+                } else {
+                    const W* __restrict x = reinterpret_cast<const W*>(p[2]);
+                    const W y = *reinterpret_cast<const W*>(p[3]);
+#pragma omp simd
+                    for (int64_t i = 0; i < n; ++i) o[i] = cc[i] ? x[i] : y;
+                }
             } else {
                 for (int64_t i = 0; i < n; ++i)
                     *reinterpret_cast<W*>(p[0] + i * s[0]) = *(p[1] + i * s[1])

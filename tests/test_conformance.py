@@ -436,3 +436,18 @@ def test_set_num_threads():
     finally:
         tinyfw.set_num_threads(n0)
     assert tinyfw.get_num_threads() == n0
+
+
+@pytest.mark.parametrize("dtype", [np.bool_, np.int8, ml_dtypes.bfloat16, np.float32, np.float64])
+@pytest.mark.parametrize("scalar_side", [1, 2])
+def test_where_against_a_broadcast_scalar(dtype, scalar_side):
+    """The select with a 0-d operand on either side (relu's backward) takes its own fast
+    loop; it must agree with ref bit for bit, odd lengths and strided conditions included."""
+    rng = np.random.default_rng(scalar_side)
+    cond = rng.random((7, 33)) > 0.5
+    full = rng.standard_normal((7, 33)).astype(dtype)
+    scalar = np.array(3, dtype)
+    for c in (cond, cond[:, ::2]):
+        f = full[:, : c.shape[1]]
+        args = (c, scalar, f) if scalar_side == 1 else (c, f, scalar)
+        np.testing.assert_array_equal(cpu.where(*args), ref.where(*args))

@@ -7,8 +7,6 @@ from __future__ import annotations
 
 import math
 
-import numpy as np
-
 from .. import dtypes as _dt
 from ..autograd.function import Function
 from ..tensor import register_method
@@ -511,9 +509,8 @@ class Relu(Function):
 
     def backward(self, g):
         # a select, as PyTorch's threshold_backward: a NaN gradient stays out of the
-        # zeros, and a NaN input (NaN output) passes its gradient, as in PyTorch.  The
-        # zeros are a full array: the kernels' where is ~10x slower on a broadcast scalar
-        return where(self.output <= 0, Tensor._make(np.zeros(g.shape, g._data.dtype)), g)
+        # zeros, and a NaN input (NaN output) passes its gradient, as in PyTorch
+        return where(self.output <= 0, g.new_zeros(()), g)
 
 
 class LeakyRelu(Function):
