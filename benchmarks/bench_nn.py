@@ -47,7 +47,7 @@ def run(threads: int) -> None:
             torch.nn.functional.conv2d(px, pw).backward(pg)
 
         print_table(f"{name} fwd+bwd", compare({"tinyfw": tf_step, "torch": torch_step}, repeat=9),
-                    baseline="torch")
+                    baseline="torch", target=1.5)
     for name, n, c in CES:
         z = (3 * rng.standard_normal((n, c))).astype(np.float32)
         t = rng.integers(0, c, n)
@@ -63,7 +63,7 @@ def run(threads: int) -> None:
             torch.nn.functional.cross_entropy(pz, pt).backward()
 
         print_table(f"{name} fwd+bwd", compare({"tinyfw": tf_ce, "torch": torch_ce}, repeat=9),
-                    baseline="torch")
+                    baseline="torch", target=1.2)
 
 
 def main() -> None:

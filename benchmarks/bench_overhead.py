@@ -61,7 +61,7 @@ def tiny_backward(repeat: int) -> None:
 
         fns["torch"] = tt
     print_table("tiny (a*b).sum().backward()", compare(fns, repeat),
-                baseline="torch" if torch is not None else None)
+                baseline="torch" if torch is not None else None, target=2.0)
 
 
 def mlp(repeat: int, batch: int = 128) -> None:
@@ -105,7 +105,7 @@ def mlp(repeat: int, batch: int = 128) -> None:
 
         fns["torch"] = tt
     print_table(f"MLP 784-512-512-10 fwd+bwd, batch {batch}", compare(fns, repeat, target_s=0.1),
-                baseline="torch" if torch is not None else None)
+                baseline="torch" if torch is not None else None, target=1.2)
 
 
 def main() -> None:
@@ -117,7 +117,7 @@ def main() -> None:
     if args.backend:
         tinyfw.set_backend(args.backend)
     if torch is not None:
-        torch.set_num_threads(os.cpu_count() or 1)
+        torch.set_num_threads(tinyfw.get_num_threads())  # the same pool size for both
     print(f"tinyfw {tinyfw.__version__} backend={tinyfw.get_backend().__name__.rsplit('.', 1)[-1]}"
           f" numpy {np.__version__}" + (f" torch {torch.__version__}" if torch else " (no torch)"))
     tiny_add(args.repeat)

@@ -108,8 +108,41 @@ def ratios(rows: list[Timing], baseline: str) -> dict[str, float]:
     return {r.name: r.median / base.median for r in rows}
 
 
-def print_table(title: str, rows: list[Timing], baseline: str | None = None) -> None:
-    """Print medians (± half the IQR) and, with a baseline, the ratio to it."""
+def check(metric: str, value: float, target: float, higher_is_better: bool,
+          unit: str = "x") -> bool:
+    """Print how `value` of `metric` compares with the issue's `target`, and record it.
+
+    When ``$TINYFW_BENCH_RESULTS`` names a file (benchmarks/run.py sets it), the result is
+    appended to it as one JSON line, so run.py can print every target in one table.
+    """
+    import json
+    import os
+
+    ok = value >= target if higher_is_better else value <= target
+    sign = ">=" if higher_is_better else "<="
+    print(f"  -> {metric}: {value:.3g}{unit} (target {sign} {target:g}{unit}) "
+          f"{'met' if ok else 'MISSED'}")
+    path = os.environ.get("TINYFW_BENCH_RESULTS")
+    if path:
+        try:
+            import tinyfw
+            threads = tinyfw.get_num_threads()
+        except ImportError:
+            threads = int(os.environ.get("OMP_NUM_THREADS", "0"))
+        with open(path, "a") as f:
+            f.write(json.dumps({"metric": metric, "threads": threads, "value": value,
+                                "target": target, "higher_is_better": higher_is_better,
+                                "unit": unit}) + "\n")
+    return ok
+
+
+def print_table(title: str, rows: list[Timing], baseline: str | None = None,
+                target: float | None = None, subject: str = "tinyfw") -> None:
+    """Print medians (± half the IQR) and, with a baseline, the ratio to it.
+
+    With a `target`, `subject`'s time ratio to the baseline is checked against it (at most
+    `target` times the baseline's time) and recorded for benchmarks/run.py.
+    """
     rel = ratios(rows, baseline) if baseline else {}
     print(f"{title}")
     for r in rows:
@@ -117,6 +150,8 @@ def print_table(title: str, rows: list[Timing], baseline: str | None = None) -> 
         if baseline:
             line += f"   {rel[r.name]:5.2f}x {baseline}"
         print(line)
+    if target is not None and baseline and subject in rel:
+        check(f"{title}: {subject}/{baseline} time", rel[subject], target, higher_is_better=False)
 
 
 def main_per_thread_count(script: str, run: Callable[[int], None], description: str,
