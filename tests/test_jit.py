@@ -206,9 +206,26 @@ def test_inplace_on_traced_value_raises():
         jit.trace(f, (tinyfw.ones(3),))
 
 
-def test_random_in_trace_raises():
+def test_dropout_in_trace_draws_afresh_each_call():
+    # the draw is a node: each replay advances the default generator as eager does, so
+    # seeded alike, eager and traced calls give the same masks call after call
     def f(x):
         return tinyfw.nn.functional.dropout(x, 0.5, training=True)
+
+    x = tinyfw.ones(64)
+    traced = jit.trace(f, (x,))
+    tinyfw.manual_seed(7)
+    eager = [f(x) for _ in range(3)]
+    tinyfw.manual_seed(7)
+    replayed = [traced(x) for _ in range(3)]
+    for e, t in zip(eager, replayed):
+        np.testing.assert_array_equal(t._data, e._data)
+    assert not np.array_equal(replayed[0]._data, replayed[1]._data)
+
+
+def test_untracked_random_draw_in_trace_raises():
+    def f(x):
+        return x + tinyfw.rand(8)  # drawn outside a dispatched op: would be baked in
 
     with pytest.raises(TraceError, match="random"):
         jit.trace(f, (tinyfw.ones(8),))
@@ -336,10 +353,16 @@ def test_nn_layers_agree(layer):
     check_agree(m, args, params, rtol=1e-4, atol=1e-5)
 
 
-def test_batchnorm_training_refuses_to_trace():
-    m = nn.BatchNorm1d(3)
-    with pytest.raises(TraceError):
-        jit.trace(m, (tinyfw.randn(4, 3),))
+def test_batchnorm_training_updates_running_stats():
+    tinyfw.manual_seed(0)
+    m, ref = nn.BatchNorm1d(3), nn.BatchNorm1d(3)
+    traced = jit.trace(m, (tinyfw.randn(4, 3),))
+    assert int(m.num_batches_tracked.item()) == 0  # tracing itself updates nothing
+    for _ in range(2):
+        x = tinyfw.randn(4, 3)
+        np.testing.assert_array_equal(traced(x)._data, ref(x)._data)
+    for name in ("running_mean", "running_var", "num_batches_tracked"):
+        np.testing.assert_array_equal(getattr(m, name)._data, getattr(ref, name)._data)
 
 
 def test_param_updates_are_seen_without_retrace():

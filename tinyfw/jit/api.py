@@ -103,14 +103,9 @@ class TracedFunction:
         c = self.cache.get(key)
         if c is None:
             live, _ = _module_live(self.fn)
-            before = [(t, t._version[0]) for t in live.values()]
+            # tracing restores the buffers and generators it touched (tracer.restore), so
+            # the first replay below updates and draws exactly what one eager call would
             tr = trace_graph(self.fn, args, live, op=f"jit.trace({self.name})")
-            for t, ver in before:
-                if t._version[0] != ver:
-                    raise TraceError(f"jit.trace({self.name}): a parameter or buffer of shape "
-                                     f"{tuple(t.shape)} was modified in place while tracing "
-                                     "(batch-norm running statistics in training mode?); "
-                                     "trace in eval mode")
             c = optimize(tr, passes=self.passes)
             self.cache[key] = c
         return c
@@ -121,12 +116,17 @@ class TracedFunction:
         arrays = [t._data for t in tensors] + [p._data for p in c.params]
         res = c.forward(*arrays)
         n = c.n_out
+        if c.state:
+            for (t, bumps), a in zip(c.state, res[n:]):
+                if t is not None:  # a buffer the function updates in place, as eager does
+                    np.copyto(t._data, a, casting="unsafe")
+                    t._version[0] += bumps
         outs = [_make(a) for a in res[:n]]
         if c.backward is not None and GradMode.enabled:
             wrt = [tensors[i] if kind == "input" else c.params[i] for kind, i in c.wrt_index]
             nxt = tuple([(t.grad_fn or t) if t._rg else None for t in wrt])
             if any(x is not None for x in nxt):
-                saved = res[n:]
+                saved = res[n + len(c.state):]
                 meta = [(res[i].shape, res[i].dtype) for i in c.diff_outputs]
                 for k, i in enumerate(c.diff_outputs):
                     node = _GraphBackward.__new__(_GraphBackward)

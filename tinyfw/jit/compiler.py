@@ -39,6 +39,9 @@ class Traced:
     diff_outputs: list         # indices of outputs that carry gradients (grad placeholders)
     wrt: list                  # leaf Values that receive gradients, in order
     params: list               # the live Tensors behind graph.params, in order
+    # graph outputs n_out .. n_out+len(state)-1: per entry (Tensor to copy the value back
+    # into after each call, or None for a generator's last draw; version bumps per call)
+    state: list = field(default_factory=list)
 
 
 def _flatten(out, op: str) -> tuple[list, Any]:
@@ -104,10 +107,11 @@ def trace_graph(fn, args: tuple, live: dict, op: str = "jit.trace") -> Traced:
                                    retain_graph=True, allow_unused=True)
             grad_vals = [None if gr is None else tracer.lookup(gr) for gr in grads]
         tracer.check_unmodified()
-    g.outputs = out_vals + [v for v in grad_vals if v is not None]
+        state = tracer.state_outputs()
+    g.outputs = out_vals + [v for _, v, _ in state] + [v for v in grad_vals if v is not None]
     wrt = [(w, gv is not None) for w, gv in zip(wrt_vals, grad_vals)]
     return Traced(g, len(out_vals), struct, diff, wrt,
-                  [v.data for v in g.params])
+                  [v.data for v in g.params], [(t, bumps) for t, _, bumps in state])
 
 
 @dataclass
@@ -126,6 +130,7 @@ class Compiled:
     fwd_graph: Graph
     bwd_graph: Graph | None
     stats: list = field(default_factory=list)
+    state: list = field(default_factory=list)  # as Traced.state: forward outputs after n_out
 
 
 def _ancestors(outputs: list) -> set:
@@ -199,7 +204,8 @@ def optimize(tr: Traced, backend=None, passes=DEFAULT_PASSES) -> Compiled:
     if "simplify" in passes:
         step("simplify", "joint", g, simplify.run)
         step("dce", "joint", g, dce.run)
-    fwd, bwd, saved, avoided = _partition(g, tr.n_out, "shrink_saved" in passes)
+    # state outputs belong to the forward: they are computed by every call
+    fwd, bwd, saved, avoided = _partition(g, tr.n_out + len(tr.state), "shrink_saved" in passes)
     stats.append({"pass": "shrink_saved", "graph": "joint", "nodes_before": _count(g),
                   "nodes_after": _count(g), "saved_values": len(saved),
                   "saved_bytes": int(sum(v.nbytes for v in saved)),
@@ -221,4 +227,4 @@ def optimize(tr: Traced, backend=None, passes=DEFAULT_PASSES) -> Compiled:
         else:
             wrt_index.append(("param", tr.graph.params.index(v)))
     return Compiled(f_run, b_run, tr.n_out, len(saved), tr.out_struct, tr.diff_outputs,
-                    [h for _, h in tr.wrt], wrt_index, tr.params, fwd, bwd, stats)
+                    [h for _, h in tr.wrt], wrt_index, tr.params, fwd, bwd, stats, tr.state)

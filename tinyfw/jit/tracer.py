@@ -7,20 +7,33 @@ their numpy array, which is what survives when a backward formula rebuilds a Ten
 a saved array (``Function.output``, ``Where``'s saved condition): so tracing the backward
 pass through the same interceptor yields the backward graph from eager's own formulas.
 
+State: a kernel seed drawn from a `tinyfw.Generator` (``DrawSeed``, dropout's mask) is a
+node that draws again on every replay; the draws of one generator are chained through an
+extra input so no pass can merge or reorder them, and the last one is a graph output so
+none is removed.  A whole-tensor in-place write to a module parameter or buffer (batch
+norm's running statistics) is recorded as a *state output*: the value written becomes a
+graph output that the caller copies back into the tensor after each replay.  Tracing
+itself leaves no trace: generators and buffers are restored when it ends, so the first
+replay draws and updates exactly what one eager call would.
+
 Guards: reading a traced tensor's value from Python (``bool``, ``item``, ``tolist``,
 ``numpy``) raises `TraceError` naming the user's file and line, as do in-place writes to
-traced tensors, traced tensors hidden in op attributes, and random draws.
+traced activations or inputs, traced tensors hidden in op attributes, and random draws
+that bypass a dispatched op (``tinyfw.rand``, ``uniform_`` ...).
 """
 from __future__ import annotations
 
 import os
 import sys
-from typing import Any
 
 import numpy as np
 
 import importlib
+from ..autograd.function import GradMode
 from ..dispatch import pop_interceptor, push_interceptor
+from ..ops import inplace as _inplace_mod
+from ..ops.nn import DrawSeed
+from ..random import default_generator
 from ..tensor import Tensor
 from .ir import AttrSlot, Graph, Value
 
@@ -62,6 +75,12 @@ class Tracer:
         # stay unique for the whole trace
         self.arrays: dict[int, tuple] = {}
         self.live_values: list[tuple[Value, Tensor]] = []
+        # id(generator) -> [generator, state before the trace, state expected now, last
+        # draw's Value]
+        self.generators: dict[int, list] = {}
+        # id(tensor) -> [tensor, content before the trace, version before, Value written
+        # last, number of writes]: live tensors written in place
+        self.mutated: dict[int, list] = {}
 
     # -- binding tensors to values ------------------------------------------------------------
     def bind(self, t: Tensor, v: Value) -> None:
@@ -107,6 +126,8 @@ class Tracer:
     # -- the interceptor ------------------------------------------------------------------------
     def intercept(self, fn, inputs, attrs, run):
         """Run the op for real and append it to the graph."""
+        if fn is DrawSeed:
+            return self._draw(attrs, run)
         vals = [self.lookup(t) for t in inputs]
         extra: list = []
         tattrs = self._slot_attrs(attrs, extra)
@@ -128,6 +149,57 @@ class Tracer:
                     node.outputs.append(v)
                     node.ctx_outputs += (name,)
                     self.arrays[id(a)] = (a, v, [0], 0)
+        return out
+
+    def _draw(self, attrs, run):
+        """A seed drawn from a generator: a node chained after the previous draw from the
+        same generator (the chain fixes their order and keeps CSE from merging them)."""
+        gen = attrs["generator"]
+        rec = self.generators.get(id(gen))
+        if rec is None:
+            state = gen.get_state()
+            if gen is default_generator and state != self._default_state:
+                _untracked_draw()
+            rec = self.generators[id(gen)] = [gen, state, state, None]
+        elif gen.get_state() != rec[2]:
+            _untracked_draw()
+        out = run(())
+        prev = [] if rec[3] is None else [rec[3]]
+        node = self.graph.add_node("DrawSeed", DrawSeed, prev, dict(attrs),
+                                   [(out._data.shape, out._data.dtype)])
+        self.bind(out, node.outputs[0])
+        rec[2], rec[3] = gen.get_state(), node.outputs[0]
+        return out
+
+    def inplace_write(self, x: Tensor, result: Tensor, op: str) -> None:
+        """Called by every in-place write while tracing, before the write happens.  A
+        write to a module parameter/buffer becomes a state output; other writes are left
+        to the version checks (an error when the stale value is used)."""
+        if id(x) not in self.live or x._base is not None:
+            return
+        if x._rg or (GradMode.enabled and result._rg):
+            raise TraceError(
+                f"jit.trace: {op} writes in place into a parameter or buffer of shape "
+                f"{tuple(x.shape)} that requires grad (or a value that does), at "
+                f"{user_frame()}; only gradient-free updates of buffers (e.g. running "
+                "statistics) can be traced: do optimizer steps outside the traced function")
+        if result.dtype is not x.dtype:
+            result = result.to(x.dtype)  # what the write's unsafe cast stores
+        v = self.lookup(result)
+        rec = self.mutated.get(id(x))
+        if rec is None:
+            rec = self.mutated[id(x)] = [x, x._data.copy(), x._version[0], v, 0]
+        rec[3] = v
+        rec[4] += 1
+        # later reads of x in this trace see the new value (the write bumps the version)
+        self.arrays[id(x._data)] = (x._data, v, x._version, x._version[0] + 1)
+
+    def state_outputs(self) -> list[tuple[Tensor | None, Value, int]]:
+        """(tensor to write back or None, value, version bumps) per piece of state the
+        graph advances: written buffers, then each generator's last draw (an output only
+        so that dead-code elimination keeps every draw)."""
+        out = [(rec[0], rec[3], rec[4]) for rec in self.mutated.values()]
+        out += [(None, rec[3], 0) for rec in self.generators.values()]
         return out
 
     def _slot_attrs(self, a, extra: list):
@@ -159,20 +231,37 @@ class Tracer:
     def __enter__(self) -> "Tracer":
         if _tensor_mod._trace_hook is not None:
             raise TraceError("jit.trace: tracing inside a trace is not supported")
-        self._rng = _rng_state()
+        self._default_state = default_generator.get_state()
         push_interceptor(self)
         _tensor_mod._trace_hook = self.value_read
+        _inplace_mod._trace_write = self.inplace_write
         return self
 
     def __exit__(self, *exc) -> bool:
         _tensor_mod._trace_hook = None
+        _inplace_mod._trace_write = None
         pop_interceptor(self)
-        if exc[0] is None and _rng_state() != self._rng:
-            raise TraceError(
-                "jit.trace: random numbers were drawn while tracing (dropout in training "
-                "mode, tinyfw.rand ...); the draw would be baked into the graph. Trace in "
-                "eval mode or keep random ops outside the traced function")
+        try:
+            if exc[0] is None:
+                for gen, _, expected, _ in self.generators.values():
+                    if gen.get_state() != expected:
+                        _untracked_draw()
+                if id(default_generator) not in self.generators \
+                        and default_generator.get_state() != self._default_state:
+                    _untracked_draw()
+        finally:
+            self.restore()
         return False
+
+    def restore(self) -> None:
+        """Undo the trace's side effects: generators and written buffers as before it."""
+        if id(default_generator) not in self.generators:
+            default_generator.set_state(self._default_state)
+        for gen, before, _, _ in self.generators.values():
+            gen.set_state(before)
+        for t, before, version, _, _ in self.mutated.values():
+            np.copyto(t._data, before)
+            t._version[0] = version
 
     def check_unmodified(self) -> None:
         """Raise if any traced tensor was modified in place during the trace."""
@@ -180,13 +269,13 @@ class Tracer:
             if vl[0] != ver and v.kind != "const":
                 raise TraceError(
                     f"jit.trace: a traced tensor of shape {arr.shape} was modified in place "
-                    "during tracing; in-place ops on traced values (and on parameters or "
-                    "buffers, e.g. batch-norm running stats in training mode) are not "
-                    "supported")
+                    "during tracing; in-place ops on traced values (activations, inputs, "
+                    "views of parameters or buffers) are not supported; whole-tensor "
+                    "writes to a traced module's buffers are")
 
 
-def _rng_state() -> Any:
-    from ..random import default_generator
-
-    s = default_generator.get_state()
-    return repr(s)
+def _untracked_draw() -> None:
+    raise TraceError(
+        "jit.trace: random numbers were drawn while tracing outside dropout (tinyfw.rand, "
+        "uniform_, normal_ ...); the draw would be baked into the graph. Create random "
+        "tensors outside the traced function and pass them in")

@@ -34,6 +34,11 @@ def _check_target(x: Tensor, op: str) -> None:
                            "autograd graph are not supported; use the out-of-place op")
 
 
+# set by tinyfw.jit's tracer while tracing: told of every write, before it happens, so a
+# traced module's buffer updates (batch-norm running stats) become graph outputs
+_trace_write = None
+
+
 def _write(x: Tensor, result: Tensor, op: str) -> Tensor:
     """Store `result` into x's memory, bump its version and take result's history."""
     if result.shape != x.shape:
@@ -46,6 +51,8 @@ def _write(x: Tensor, result: Tensor, op: str) -> Tensor:
     if not x._data.flags.writeable:
         raise RuntimeError(f"{op}: the tensor is a read-only (expanded/broadcast) view; "
                            "clone() it before writing")
+    if _trace_write is not None:
+        _trace_write(x, result, op)
     np.copyto(x._data, result._data, casting="unsafe")
     x._version[0] += 1
     if GradMode.enabled and result._rg:

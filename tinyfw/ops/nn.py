@@ -361,10 +361,22 @@ def norm_rows(x: Tensor, weight, bias, eps: float, kind: str) -> Tensor:
 
 
 # -- dropout -----------------------------------------------------------------------------------
+class DrawSeed(Function):
+    """Draw a kernel seed (0-d int64) from `generator`, advancing it.  An op of its own so
+    that traced mode records the draw as a node that draws again on every replay."""
+
+    differentiable = False
+
+    @staticmethod
+    def forward(ctx, B, *order, generator):
+        # `order`: traced mode chains the draws of one generator through this unused input
+        return np.asarray(generator.next_seed(), np.int64)
+
+
 class Dropout(Function):
     @staticmethod
     def forward(ctx, B, x, p, seed):
-        y, mask = B.dropout(x, p, seed)
+        y, mask = B.dropout(x, p, int(seed))
         ctx.mask, ctx.scale = mask, 1 / (1 - p)
         return y
 
@@ -375,5 +387,5 @@ class Dropout(Function):
 def dropout_kernel(x: Tensor, p: float, generator: Generator | None) -> Tensor:
     """x with elements zeroed with probability p (0 < p < 1), the rest scaled by 1/(1-p);
     the seed of the kernel's stream comes from `generator` (the default one when None)."""
-    seed = (generator or default_generator).next_seed()
-    return apply(Dropout, (x,), {"p": float(p), "seed": seed})
+    seed = apply(DrawSeed, (), {"generator": generator or default_generator})
+    return apply(Dropout, (x,), {"p": float(p), "seed": seed._data})

@@ -87,7 +87,9 @@ class _BatchNorm(Module):
             with no_grad():
                 self.num_batches_tracked.add_(1)
             if self.momentum is None:
-                factor = 1.0 / float(self.num_batches_tracked.item())
+                # a 0-d float64 tensor rather than float(.item()): equal bits, and under
+                # tinyfw.jit the factor stays a live value instead of a baked constant
+                factor = 1.0 / self.num_batches_tracked.to(_dt.float64)
         use_batch_stats = self.training or self.running_mean is None
         track = not self.training or self.track_running_stats
         return F.batch_norm(input, self.running_mean if track else None,
