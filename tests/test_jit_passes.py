@@ -294,3 +294,117 @@ def test_memory_plan_no_inplace_when_input_read_later():
     fuse_elementwise.run(g)
     st = memory_plan.run(g)
     assert st["inplace"] == 0
+
+
+def test_fuse_elementwise_lone_node_becomes_kernel_to_write_in_place():
+    tinyfw.manual_seed(2)
+    x = tinyfw.randn(2, 3, 8, 8, requires_grad=True)
+    w = tinyfw.randn(4, 3, 3, 3, requires_grad=True)
+    F = tinyfw.nn.functional
+
+    def f(x):
+        # relu's backward is one Where(mask, 0, g) over the pooling backward's fresh output
+        return F.max_pool2d(F.conv2d(x, w, padding=1).relu(), 2)
+
+    tf, c = _compiled(f, x)
+    where = [n for n in c.bwd_graph.nodes if n.kernel is not None and n.op == "Fused[Where]"]
+    assert len(where) == 1
+    assert type(c.bwd_graph.arena.get(where[0].outputs[0].id)) is tuple  # in place
+    tf(x).sum().backward()
+    gx, gw = x.grad.numpy().copy(), w.grad.numpy().copy()
+    x.grad = w.grad = None
+    f(x).sum().backward()
+    np.testing.assert_allclose(gx, x.grad.numpy(), rtol=1e-5, atol=1e-5)
+    np.testing.assert_allclose(gw, w.grad.numpy(), rtol=1e-5, atol=1e-5)
+
+
+def test_fuse_elementwise_lone_node_stays_an_op_without_a_buffer_to_take():
+    def read_later(x):  # y is read again after the Where: it cannot be overwritten
+        y = x.exp()
+        return tinyfw.where(x > 0, y, 0.0) + y.sum()
+
+    def view_input(x):  # the Where's input is a view: never overwritten
+        y = x.exp().reshape(8, 8)
+        return tinyfw.where(y > 0, y, 0.0)
+
+    def input_only(x):  # only graph inputs: nothing freshly allocated to take
+        return tinyfw.where(x > 0, x, 0.0)
+
+    for f in (read_later, view_input, input_only):
+        g = graph_of(f, tinyfw.randn(64))
+        n_before = len(g.nodes)
+        fuse_elementwise.run(g)
+        lone = [n for n in g.nodes if n.kernel is not None and len(n.kernel.nodes) == 1]
+        assert lone == [], (f.__name__, [n.op for n in g.nodes], n_before)
+        x = tinyfw.randn(64)
+        np.testing.assert_allclose(run_graph(g, x)[0], f(x)._data, rtol=1e-6)
+
+
+def test_executor_frees_owned_arguments_at_last_use():
+    import tracemalloc
+
+    def f(x, y):
+        return x.sum(), y.exp()  # x is dead before exp allocates
+
+    g = graph_of(f, tinyfw.randn(256, 256), tinyfw.randn(256, 256))
+    run = executor.build(g, get_backend())
+    y = np.ones((256, 256), np.float32)
+    expected = [np.float32(256 * 256), np.exp(y)]
+    tracemalloc.start()
+    try:
+        args = [np.ones((256, 256), np.float32), y]  # x is referenced by the list only
+        base = tracemalloc.get_traced_memory()[0]
+        out = run.owned(args)
+        peak = tracemalloc.get_traced_memory()[1] - base
+    finally:
+        tracemalloc.stop()
+    assert args == []  # the call took the arguments
+    assert peak < 256 * 256 * 4 // 2  # x's 256 KiB were freed before exp's 256 KiB
+    np.testing.assert_allclose(out[0], expected[0])
+    np.testing.assert_allclose(out[1], expected[1], rtol=1e-6)
+    # the plain call leaves the caller's arrays alone
+    a = np.ones((256, 256), np.float32)
+    run(a, y)
+    assert a.sum() == 256 * 256
+
+
+def test_traced_backward_frees_saved_values_unless_retained():
+    import tracemalloc
+
+    tinyfw.manual_seed(3)
+    x = tinyfw.randn(256, 256, requires_grad=True)
+    w1 = tinyfw.randn(256, 256, requires_grad=True)
+    w2 = tinyfw.randn(256, 256, requires_grad=True)
+
+    def f(x):
+        return ((x @ w1).tanh() @ w2).tanh().sum()
+
+    tf = jit.trace(f, (x,))
+
+    def step_peak(**kw):
+        # tracemalloc sees a free only of memory allocated while it traced: start it
+        # before the forward, which allocates the saved activations
+        tracemalloc.start()
+        try:
+            base = tracemalloc.get_traced_memory()[0]
+            y = tf(x)
+            tracemalloc.reset_peak()
+            y.backward(**kw)
+            return y, tracemalloc.get_traced_memory()[1] - base
+        finally:
+            tracemalloc.stop()
+
+    y, kept = step_peak(retain_graph=True)
+    assert y.grad_fn.saved is not None
+    g1 = x.grad.numpy().copy()
+    x.grad = w1.grad = w2.grad = None  # no accumulation buffers in the second peak
+    y, freed = step_peak()
+    assert y.grad_fn.saved is None
+    # both tanh outputs (256 KiB each) die inside the backward instead of after it
+    assert freed <= kept - 256 * 256 * 4, (freed, kept)
+    np.testing.assert_allclose(x.grad.numpy(), g1, rtol=1e-6)
+    with __import__("pytest").raises(RuntimeError, match="second time"):
+        y.backward()
+    x.grad = None
+    f(x).backward()
+    np.testing.assert_allclose(g1, x.grad.numpy(), rtol=1e-4, atol=1e-4)

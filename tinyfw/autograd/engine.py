@@ -74,6 +74,29 @@ def _call_hooks(hooks, g):
     return g
 
 
+class RetainGraph:
+    """`retain_graph` of the backward pass now running (True outside one): when False, a
+    node holding large saved state (a traced graph's activations) may free each part as
+    soon as its backward has read it, as eager frees a saved tensor with its node."""
+
+    enabled = True
+
+
+class _RetainContext:
+    __slots__ = ("mode", "prev")
+
+    def __init__(self, mode: bool) -> None:
+        self.mode = mode
+
+    def __enter__(self) -> "_RetainContext":
+        self.prev, RetainGraph.enabled = RetainGraph.enabled, self.mode
+        return self
+
+    def __exit__(self, *exc) -> bool:
+        RetainGraph.enabled = self.prev
+        return False
+
+
 def run(outputs: Sequence, grads: Sequence, retain_graph: bool, create_graph: bool,
         capture: dict | None = None) -> None:
     """Propagate `grads` from `outputs` to the leaves.
@@ -135,7 +158,7 @@ def run(outputs: Sequence, grads: Sequence, retain_graph: bool, create_graph: bo
         else:
             pending[root] = pending[root] + g if root in pending else g
 
-    with _GradModeContext(create_graph):
+    with _GradModeContext(create_graph), _RetainContext(retain_graph):
         ready = [r for r in dict.fromkeys(roots) if r is not None and deps[r] == 0]
         while ready:
             node = ready.pop()

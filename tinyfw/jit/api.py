@@ -9,6 +9,7 @@ import numpy as np
 
 from .. import dispatch
 from ..autograd.function import Function, GradMode
+from ..autograd.engine import RetainGraph
 from ..tensor import Tensor
 from .compiler import DEFAULT_PASSES, Compiled, optimize, trace_graph, unflatten
 from .tracer import TraceError
@@ -37,7 +38,10 @@ class _GraphBackward(Function):
             else:
                 shape, dtype = self.other_meta[k]
                 gs.append(np.zeros(shape, dtype))
-        res = c.backward(*self.saved, *gs)
+        args = list(self.saved) + gs
+        if not RetainGraph.enabled:
+            self.saved = None  # the backward graph then frees each saved array at last use
+        res = c.backward.owned(args)
         out, j = [], 0
         for has in c.wrt_has_grad:
             if has:

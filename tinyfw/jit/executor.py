@@ -26,6 +26,9 @@ def _as_array(x):
 def build(graph: Graph, backend, args: list | None = None) -> Callable:
     """Compile `graph` into ``run(*arrays) -> tuple of arrays``.
 
+    ``run.owned(list_of_arrays)`` is the same call taking its arguments in a list that it
+    empties: an array nobody else references is then freed right after its last use.
+
     `args` lists the leaf values passed as arguments (default: inputs, params, grads);
     any other leaf must be a constant.  Arena slots come from ``graph.arena`` when the
     memory planner ran.
@@ -49,7 +52,18 @@ def build(graph: Graph, backend, args: list | None = None) -> Callable:
             last_use[v.id] = i
     keep = {v.id for v in graph.outputs}
 
-    lines = [f"def run({', '.join(f'a{i}' for i in range(len(args)))}):"]
+    # the arguments arrive in a list that the function empties, so that an argument it
+    # owns (a saved activation of a backward run without retain_graph) is freed at its
+    # last use like any intermediate, not when the call returns
+    arg_ids = {v.id for v in args}
+    lines = ["def run_owned(_a):"]
+    if args:
+        lines.append(f"    {', '.join(f'a{i}' for i in range(len(args)))}, = _a")
+    lines.append("    _a.clear()")
+    unused = [names[v.id] for v in dict.fromkeys(args)
+              if v.id not in last_use and v.id not in keep]
+    if unused:
+        lines.append(f"    del {', '.join(dict.fromkeys(unused))}")
     for i, n in enumerate(graph.nodes):
         for v in n.outputs:
             names[v.id] = f"v{v.id}"
@@ -100,7 +114,8 @@ def build(graph: Graph, backend, args: list | None = None) -> Callable:
                 for j, v in enumerate(n.outputs):
                     lines.append(f"    {names[v.id]} = _as_array(_r[{j}])")
         dead = [names[v.id] for v in dict.fromkeys(n.inputs)
-                if last_use.get(v.id) == i and v.id not in keep and v.producer is not None]
+                if last_use.get(v.id) == i and v.id not in keep
+                and (v.producer is not None or v.id in arg_ids)]
         dead += [names[v.id] for v in n.outputs if v.id not in last_use and v.id not in keep]
         if dead:
             lines.append(f"    del {', '.join(dict.fromkeys(dead))}")
@@ -112,6 +127,11 @@ def build(graph: Graph, backend, args: list | None = None) -> Callable:
     lines.append(f"    return ({', '.join(rets)}{',' if len(rets) == 1 else ''})")
     src = "\n".join(lines)
     exec(compile(src, "<tinyfw.jit graph>", "exec"), env)  # noqa: S102 - our own source
-    run = env["run"]
+    owned = env["run_owned"]
+
+    def run(*arrays):
+        return owned(list(arrays))
+
+    run.owned = owned
     run.source = src
     return run

@@ -13,6 +13,7 @@ from ...ops import linalg as L
 from ...ops import shape as S
 from ..ir import Graph, Node
 from . import dce
+from .memory_plan import FRESH_OPS
 from ..kernels import FusedKernel, fusable
 
 EPILOGUE_PRODUCERS = {L.Matmul}
@@ -111,7 +112,8 @@ def run(graph: Graph) -> dict:
         gid = group[id(n)]
         nodes = members[gid]
         if len(nodes) == 1 and not any(v.producer is not None and v.producer.fn in epi
-                                       for v in n.inputs):
+                                       for v in n.inputs) \
+                and not _overwrites(n, group, consumers, out_ids):
             new_nodes.append(n)
             continue
         if id(n) != id(nodes[-1]):
@@ -146,6 +148,22 @@ def run(graph: Graph) -> dict:
     dce.run(graph)  # expands read through by the kernels are dead now
     return {"groups": groups_txt, "fused_groups": len(groups_txt), "bytes_saved": saved}
 
+
+
+def _overwrites(n: Node, group: dict, consumers: dict, out_ids: set) -> bool:
+    """True when a lone elementwise node could write its output over an input that only it
+    reads (memory_plan's in-place rule): as a kernel it then allocates nothing, which an
+    eager op cannot do -- relu's backward Where(mask, 0, g) over the pooling gradient."""
+    out = n.outputs[0]
+    for w in n.inputs:
+        p = w.producer
+        if p is None or w.id in out_ids or tuple(w.shape) != tuple(out.shape) \
+                or w.dtype != out.dtype or any(c is not n for c in consumers.get(w.id, [])):
+            continue
+        if id(p) in group or (p.kernel is None and p.fn is not None
+                              and p.fn.__name__ in FRESH_OPS):
+            return True
+    return False
 
 
 def _through_expand(v, shape: tuple):
