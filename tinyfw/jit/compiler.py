@@ -74,6 +74,11 @@ def trace_graph(fn, args: tuple, live: dict, op: str = "jit.trace") -> Traced:
     """Run `fn(*args)` under a Tracer; trace its backward too when grad mode needs it."""
     g = Graph()
     tracer = Tracer(g, live)
+    # inputs with an eager history (a non-leaf x) enter as fresh leaves on the same array,
+    # so tracing the backward stops at them instead of re-running (or, when the history
+    # was already freed by a backward, failing on) the caller's graph
+    args = tuple(Tensor._make(a._data, True, None) if isinstance(a, Tensor)
+                 and a.grad_fn is not None else a for a in args)
     with tracer:
         for a in args:
             if isinstance(a, Tensor):

@@ -171,11 +171,29 @@ class Tracer:
         rec[2], rec[3] = gen.get_state(), node.outputs[0]
         return out
 
+    def _captured(self, t: Tensor) -> bool:
+        """True for tensors from outside the traced computation: module parameters and
+        buffers, closed-over tensors (bound as params or constants, or not seen yet)."""
+        if id(t) in self.live:
+            return True
+        rec = self.arrays.get(id(t._data))
+        if rec is not None and rec[0] is t._data:
+            return rec[1].kind in ("param", "const")
+        return True
+
     def inplace_write(self, x: Tensor, result: Tensor, op: str) -> None:
         """Called by every in-place write while tracing, before the write happens.  A
-        write to a module parameter/buffer becomes a state output; other writes are left
-        to the version checks (an error when the stale value is used)."""
-        if id(x) not in self.live or x._base is not None:
+        whole-tensor write to a captured tensor (a buffer) becomes a state output; writes
+        to activations and inputs are left to the version checks (an error when the stale
+        value is used)."""
+        if x._base is not None:
+            if id(x._base) in self.live:
+                raise TraceError(
+                    f"jit.trace: {op} writes in place into a view of a parameter or buffer "
+                    f"of shape {tuple(x._base.shape)}, at {user_frame()}; only whole-tensor "
+                    "writes to buffers can be traced: compute the new buffer and copy_ it")
+            return
+        if not self._captured(x):
             return
         if x._rg or (GradMode.enabled and result._rg):
             raise TraceError(
@@ -188,11 +206,23 @@ class Tracer:
         v = self.lookup(result)
         rec = self.mutated.get(id(x))
         if rec is None:
+            self._make_live(x)
             rec = self.mutated[id(x)] = [x, x._data.copy(), x._version[0], v, 0]
         rec[3] = v
         rec[4] += 1
         # later reads of x in this trace see the new value (the write bumps the version)
         self.arrays[id(x._data)] = (x._data, v, x._version, x._version[0] + 1)
+
+    def _make_live(self, x: Tensor) -> None:
+        """Capture `x` by reference from now on: a constant it was bound to becomes a
+        param leaf (its value is read at each call, not baked in at trace time)."""
+        self.live[id(x)] = x
+        rec = self.arrays.get(id(x._data))
+        if rec is not None and rec[0] is x._data and rec[1].kind == "const":
+            v = rec[1]
+            v.kind, v.data = "param", x
+            self.graph.params.append(v)
+            self.live_values.append((v, x))
 
     def state_outputs(self) -> list[tuple[Tensor | None, Value, int]]:
         """(tensor to write back or None, value, version bumps) per piece of state the

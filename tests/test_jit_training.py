@@ -1,0 +1,416 @@
+"""Traced mode in training mode: dropout (random draws replayed from the same generator)
+and batch norm (running statistics written back after each call) agree with eager, call
+after call, seeded alike; the passes keep every draw, in order."""
+from __future__ import annotations
+
+import copy
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+import tinyfw
+import tinyfw.nn.functional as F
+from tinyfw import jit, nn
+from tinyfw.jit import TraceError
+from tinyfw.jit.compiler import DEFAULT_PASSES
+from tests.helpers import requires_torch, torch
+
+F32 = dict(rtol=1e-5, atol=1e-6)
+
+
+def _eq(a, b) -> None:
+    np.testing.assert_array_equal(_arr(a), _arr(b))
+
+
+def _arr(t):
+    return t._data if isinstance(t, tinyfw.Tensor) else np.asarray(t)
+
+
+def _run_and_grads(fn, x, params=()):
+    """Output and gradients (of x and params) of (out * out).sum()."""
+    for t in (x, *params):
+        t.grad = None
+    out = fn(x)
+    (out * out).sum().backward()
+    return out.detach(), [None if t.grad is None else t.grad.detach() for t in (x, *params)]
+
+
+def _compare_calls(eager, traced, make_x, calls=3, params=(), seed=11, exact=True):
+    """Seed, run `calls` eager calls; seed again, run as many traced calls: outputs and
+    gradients equal (bit for bit when `exact`), and the default generator ends in the
+    same state."""
+    xs = [make_x() for _ in range(calls)]
+    results = []
+    for fn in (eager, traced):
+        tinyfw.manual_seed(seed)
+        results.append([_run_and_grads(fn, x, params) for x in xs])
+        results[-1].append(tinyfw.random.default_generator.get_state())
+    (e, t) = results
+    assert e[-1] == t[-1], "the default generator advanced differently"
+    for (eo, eg), (to, tg) in zip(e[:-1], t[:-1]):
+        if exact:
+            _eq(to, eo)
+        else:
+            np.testing.assert_allclose(to._data, eo._data, **F32)
+        for a, b in zip(tg, eg):
+            assert (a is None) == (b is None)
+            if a is not None:
+                (_eq(a, b) if exact else np.testing.assert_allclose(a._data, b._data, **F32))
+    return e, t
+
+
+# -- dropout -------------------------------------------------------------------------------
+@pytest.mark.parametrize("backend", ["cpu", "ref"])
+@pytest.mark.parametrize("p", [0.0, 0.3, 1.0])
+def test_functional_dropout_matches_eager(p, backend):
+    tinyfw.set_backend(backend)
+
+    def f(x):
+        return F.dropout(x * 1.5, p, training=True)
+
+    make = lambda: tinyfw.randn(6, 7, requires_grad=True)  # noqa: E731
+    traced = jit.trace(f, (make(),))
+    e, t = _compare_calls(f, traced, make)
+    if p == 0.3:  # fresh masks on every call, not one baked in
+        assert not np.array_equal(t[0][0]._data != 0, t[1][0]._data != 0)
+
+
+@pytest.mark.parametrize("p", [0.0, 0.3, 1.0])
+def test_dropout_module_matches_eager(p):
+    tinyfw.manual_seed(0)
+    m = nn.Sequential(nn.Linear(5, 8), nn.Dropout(p), nn.Linear(8, 3))
+    traced = jit.trace(m, (tinyfw.randn(4, 5),))
+    _compare_calls(m, traced, lambda: tinyfw.randn(4, 5, requires_grad=True),
+                   params=list(m.parameters()))
+
+
+def test_dropout_with_explicit_generator():
+    gen_e, gen_t = tinyfw.Generator(5), tinyfw.Generator(5)
+
+    def make_f(gen):
+        return lambda x: F.dropout(x, 0.4, training=True, generator=gen).exp()
+
+    f_e, f_t = make_f(gen_e), make_f(gen_t)
+    traced = jit.trace(f_t, (tinyfw.ones(3, 9),))
+    assert gen_t.get_state() == tinyfw.Generator(5).get_state()  # tracing drew nothing
+    xs = [tinyfw.randn(3, 9, requires_grad=True) for _ in range(3)]
+    default_before = tinyfw.random.default_generator.get_state()
+    for x in xs:
+        _eq(traced(x), f_e(x))
+        assert gen_t.get_state() == gen_e.get_state()
+    # the explicit generator is the one advanced, never the default one
+    assert tinyfw.random.default_generator.get_state() == default_before
+    gen_t.manual_seed(5)  # reseeding the captured generator is seen by the replay
+    gen_e.manual_seed(5)
+    x = tinyfw.randn(3, 9)
+    _eq(traced(x), f_e(x))
+
+
+def test_two_dropouts_are_neither_merged_nor_reordered():
+    # same input, same p: CSE must not merge the draws, and the order of the two draws
+    # from one generator decides which mask goes where
+    def f(x):
+        a = F.dropout(x, 0.5, training=True)
+        b = F.dropout(x, 0.5, training=True)
+        return a * 2.0 + b
+
+    make = lambda: tinyfw.randn(8, 8, requires_grad=True)  # noqa: E731
+    traced = jit.trace(f, (make(),))
+    fwd, _ = traced.graph(make())
+    assert sum(n.op == "DrawSeed" for n in fwd.nodes) == 2
+    assert sum(n.op == "Dropout" for n in fwd.nodes) == 2
+    _compare_calls(f, traced, make)
+
+
+@pytest.mark.parametrize("dead_last", [False, True])
+def test_dropout_with_unused_output_still_advances_the_generator(dead_last):
+    def f(x):
+        if dead_last:
+            y = F.dropout(x, 0.25, training=True) + 1.0
+            F.dropout(x, 0.5, training=True)  # dead value, but eager drew a seed for it
+            return y
+        F.dropout(x, 0.5, training=True)
+        return F.dropout(x, 0.25, training=True) + 1.0
+
+    make = lambda: tinyfw.randn(5, 6, requires_grad=True)  # noqa: E731
+    traced = jit.trace(f, (make(),))
+    fwd, _ = traced.graph(make())
+    assert sum(n.op == "DrawSeed" for n in fwd.nodes) == 2
+    _compare_calls(f, traced, make)
+
+
+def test_compile_first_call_draws_once():
+    @jit.compile
+    def f(x):
+        return F.dropout(x, 0.5, training=True)
+
+    x = tinyfw.ones(32)
+    tinyfw.manual_seed(3)
+    eager = [F.dropout(x, 0.5, training=True) for _ in range(2)]
+    tinyfw.manual_seed(3)
+    for e in eager:  # the trace on the first call must not consume a draw of its own
+        _eq(f(x), e)
+
+
+@settings(max_examples=15, deadline=None)
+@given(shape=st.lists(st.integers(1, 6), min_size=1, max_size=3),
+       p=st.sampled_from([0.1, 0.5, 0.9]), seed=st.integers(0, 2**31))
+def test_dropout_property(shape, p, seed):
+    def f(x):
+        return F.dropout(x, p, training=True).tanh()
+
+    make = lambda: tinyfw.randn(*shape, requires_grad=True)  # noqa: E731
+    traced = jit.trace(f, (make(),))
+    _compare_calls(f, traced, make, calls=2, seed=seed)
+
+
+def test_untracked_draw_restores_state_and_raises():
+    before = tinyfw.random.default_generator.get_state()
+
+    def f(x):
+        return F.dropout(x, 0.5, training=True) + tinyfw.rand(4)
+
+    with pytest.raises(TraceError, match="random numbers were drawn"):
+        jit.trace(f, (tinyfw.ones(4),))
+    assert tinyfw.random.default_generator.get_state() == before
+
+
+# -- batch norm ----------------------------------------------------------------------------
+def _buffers(m):
+    return [b._data.copy() for b in m.buffers()]
+
+
+@pytest.mark.parametrize("momentum", [0.1, None])
+def test_batchnorm1d_running_stats_match_eager(momentum):
+    tinyfw.manual_seed(1)
+    m = nn.BatchNorm1d(4, momentum=momentum)
+    ref = copy.deepcopy(m)
+    v0 = [b._version[0] for b in m.buffers()], [b._version[0] for b in ref.buffers()]
+    traced = jit.trace(m, (tinyfw.randn(6, 4).requires_grad_(True),))
+    assert int(m.num_batches_tracked.item()) == 0  # tracing updated nothing
+    for i in range(4):
+        x = (tinyfw.randn(6, 4) * (i + 1)).requires_grad_(True)
+        eo, eg = _run_and_grads(ref, x, list(ref.parameters()))
+        to, tg = _run_and_grads(traced, x, list(m.parameters()))
+        np.testing.assert_allclose(to._data, eo._data, **F32)
+        for a, b in zip(tg[1:], eg[1:]):
+            np.testing.assert_allclose(a._data, b._data, **F32)
+        for a, b in zip(_buffers(m), _buffers(ref)):
+            np.testing.assert_allclose(a, b, **F32)
+        # each replay bumps the buffers' versions as one eager call does
+        assert [b._version[0] - v for b, v in zip(m.buffers(), v0[0])] == \
+            [b._version[0] - v for b, v in zip(ref.buffers(), v0[1])] == [i + 1] * 3
+    assert int(m.num_batches_tracked.item()) == 4
+    assert len(traced.cache) == 1  # momentum=None: 1/n is a live value, no retrace
+
+
+@requires_torch
+def test_batchnorm1d_cumulative_average_matches_torch():
+    m = nn.BatchNorm1d(3, momentum=None)
+    tm = torch.nn.BatchNorm1d(3, momentum=None)
+    traced = jit.trace(m, (tinyfw.randn(5, 3),))
+    for i in range(3):
+        x = tinyfw.randn(5, 3) * (i + 2) + i
+        traced(x)
+        tm(torch.from_numpy(x._data.copy()))
+    np.testing.assert_allclose(m.running_mean._data, tm.running_mean.numpy(), **F32)
+    np.testing.assert_allclose(m.running_var._data, tm.running_var.numpy(), **F32)
+    assert int(m.num_batches_tracked.item()) == int(tm.num_batches_tracked)
+
+
+def test_eval_after_training_retraces_with_updated_stats():
+    tinyfw.manual_seed(2)
+    m = nn.BatchNorm1d(4)
+    traced = jit.trace(m, (tinyfw.randn(8, 4),))
+    for _ in range(3):
+        traced(tinyfw.randn(8, 4) * 3 + 1)
+    m.eval()
+    x = tinyfw.randn(8, 4)
+    out = traced(x)
+    assert len(traced.cache) == 2  # training flag is part of the signature
+    expect = (x._data - m.running_mean._data) / np.sqrt(m.running_var._data + m.eps)
+    np.testing.assert_allclose(out._data, expect, **F32)
+    nbt = int(m.num_batches_tracked.item())
+    traced(x)
+    assert int(m.num_batches_tracked.item()) == nbt  # eval mode writes nothing back
+    # running stats are live in eval too: a later update is seen without retracing
+    with tinyfw.no_grad():
+        m.running_mean.add_(1.0)
+    np.testing.assert_allclose(traced(x)._data, m(x)._data, **F32)
+    assert len(traced.cache) == 2
+
+
+# -- whole models trained in both modes -----------------------------------------------------
+def _cnn():
+    return nn.Sequential(nn.Conv2d(2, 4, 3, padding=1), nn.BatchNorm2d(4), nn.ReLU(),
+                         nn.MaxPool2d(2), nn.Flatten(), nn.Dropout(0.3), nn.Linear(4 * 4 * 4, 5))
+
+
+def _train(model, step_fn, batches, lr=0.1):
+    opt = tinyfw.optim.SGD(model.parameters(), lr=lr, momentum=0.9)
+    losses = []
+    for x, y in batches:
+        opt.zero_grad()
+        loss = F.cross_entropy(step_fn(x), y)
+        loss.backward()
+        opt.step()
+        losses.append(float(loss.item()))
+    return losses
+
+
+# without the fusion passes the traced graph runs eager's very kernels: bit-exact; the
+# generated fused kernels may round differently from a backend's (ref's numpy) by an ulp
+UNFUSED = ("dce", "cse", "const_fold", "simplify", "shrink_saved", "memory_plan")
+MODES = [pytest.param("cpu", DEFAULT_PASSES, F32, id="cpu-all-passes"),
+         pytest.param("cpu", UNFUSED, {}, id="cpu-unfused-exact"),
+         pytest.param("ref", UNFUSED, {}, id="ref-unfused-exact")]
+
+
+def _close(a, b, tol, **kw):
+    if tol:
+        np.testing.assert_allclose(_arr(a), _arr(b), **tol, **kw)
+    else:
+        np.testing.assert_array_equal(_arr(a), _arr(b), **kw)
+
+
+@pytest.mark.parametrize("backend, passes, tol", MODES)
+def test_cnn_with_batchnorm_and_dropout_trains_like_eager(backend, passes, tol):
+    tinyfw.set_backend(backend)
+    tinyfw.manual_seed(0)
+    eager_m = _cnn()
+    traced_m = copy.deepcopy(eager_m)
+    batches = [(tinyfw.randn(6, 2, 8, 8), tinyfw.randint(0, 5, (6,))) for _ in range(4)]
+    traced = jit.trace(traced_m, (batches[0][0],), passes=passes)
+    tinyfw.manual_seed(9)
+    le = _train(eager_m, eager_m, batches)
+    tinyfw.manual_seed(9)
+    lt = _train(traced_m, traced, batches)
+    _close(lt, le, tol)
+    assert len(set(le)) == len(le)  # it does train (the loss moves)
+    for (name, a), b in zip(traced_m.named_parameters(), eager_m.parameters()):
+        _close(a, b, tol, err_msg=name)
+    for a, b in zip(_buffers(traced_m), _buffers(eager_m)):
+        _close(a, b, tol)
+    assert len(traced.cache) == 1
+    # then evaluation, retraced in eval mode, reads the trained running stats
+    traced_m.eval()
+    eager_m.eval()
+    x = tinyfw.randn(3, 2, 8, 8)
+    np.testing.assert_allclose(traced(x)._data, eager_m(x)._data, **F32)
+
+
+@pytest.mark.parametrize("backend, passes, tol", MODES)
+def test_transformer_layer_with_dropout_trains_like_eager(backend, passes, tol):
+    tinyfw.set_backend(backend)
+    tinyfw.manual_seed(0)
+    eager_m = nn.TransformerEncoderLayer(16, 2, dim_feedforward=32, dropout=0.1,
+                                         batch_first=True)
+    traced_m = copy.deepcopy(eager_m)
+    xs = [tinyfw.randn(2, 5, 16) for _ in range(3)]
+    traced = jit.trace(traced_m, (xs[0],), passes=passes)
+    fwd, _ = traced.graph(xs[0])
+    assert sum(n.op == "DrawSeed" for n in fwd.nodes) == 4  # attention, ff, two residuals
+    results = []
+    for m, fn in ((eager_m, eager_m), (traced_m, traced)):
+        tinyfw.manual_seed(4)
+        opt = tinyfw.optim.SGD(m.parameters(), lr=0.05)
+        outs = []
+        for x in xs:
+            opt.zero_grad()
+            out = fn(x)
+            (out * out).mean().backward()
+            opt.step()
+            outs.append(out.detach()._data)
+        results.append((outs, [p._data.copy() for p in m.parameters()]))
+    (eo, ep), (to, tp) = results
+    for a, b in zip(to, eo):
+        _close(a, b, tol)
+    for a, b in zip(tp, ep):
+        _close(a, b, tol)
+
+
+# -- what still cannot be traced -----------------------------------------------------------
+class _ViewWrite(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.register_buffer("count", tinyfw.zeros(3))
+
+    def forward(self, x):
+        with tinyfw.no_grad():
+            self.count[0:1].add_(1.0)  # a write through a view of a buffer
+        return x * 2
+
+
+def test_buffer_write_through_a_view_raises_before_writing():
+    m = _ViewWrite()
+    with pytest.raises(TraceError, match="view of a parameter or buffer"):
+        jit.trace(m, (tinyfw.ones(2),))
+    _eq(m.count, np.zeros(3, np.float32))
+
+
+class _ParamUpdate(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.lin = nn.Linear(3, 3)
+
+    def forward(self, x):
+        with tinyfw.no_grad():
+            self.lin.weight.mul_(0.5)
+        return self.lin(x)
+
+
+def test_inplace_update_of_parameter_requiring_grad_raises():
+    m = _ParamUpdate()
+    w = m.lin.weight._data.copy()
+    with pytest.raises(TraceError, match="requires grad"):
+        jit.trace(m, (tinyfw.ones(2, 3),))
+    _eq(m.lin.weight, w)  # nothing was written
+
+
+def test_inplace_on_traced_activation_still_raises():
+    def f(x):
+        y = F.dropout(x, 0.5, training=True)
+        y.mul_(2.0)
+        return y + 1
+
+    with pytest.raises(TraceError, match="in-place"):
+        jit.trace(f, (tinyfw.ones(4),))
+
+
+class _BranchOnStats(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.bn = nn.BatchNorm1d(2)
+
+    def forward(self, x):
+        y = self.bn(x)
+        return y * 2 if float(self.bn.running_mean.sum().item()) > 0 else y
+
+
+def test_value_dependent_control_flow_still_raises():
+    m = _BranchOnStats()
+    with pytest.raises(TraceError, match="item"):
+        jit.trace(m, (tinyfw.randn(4, 2),))
+    assert int(m.bn.num_batches_tracked.item()) == 0  # the failed trace was undone
+
+
+def test_compiled_function_closing_over_a_training_module():
+    # the module is not an argument: its buffers are found when they are written
+    tinyfw.manual_seed(3)
+    m = nn.Sequential(nn.Linear(3, 4), nn.BatchNorm1d(4), nn.Dropout(0.5))
+    ref = copy.deepcopy(m)
+
+    @jit.compile
+    def step(x):
+        return m(x).sum(1)
+
+    xs = [tinyfw.randn(5, 3) for _ in range(3)]
+    for model, fn in ((ref, lambda x: ref(x).sum(1)), (m, step)):
+        tinyfw.manual_seed(8)
+        model.outs = [fn(x).detach()._data for x in xs]
+    for a, b in zip(m.outs, ref.outs):
+        np.testing.assert_allclose(a, b, **F32)
+    for a, b in zip(_buffers(m), _buffers(ref)):
+        np.testing.assert_allclose(a, b, **F32)
