@@ -177,6 +177,16 @@ def test_untracked_draw_restores_state_and_raises():
     assert tinyfw.random.default_generator.get_state() == before
 
 
+def test_submodule_eval_retraces():
+    tinyfw.manual_seed(0)
+    m = nn.Sequential(nn.Linear(4, 4), nn.Dropout(0.5))
+    traced = jit.trace(m, (tinyfw.randn(3, 4),))
+    m[1].eval()  # only the dropout: the top module still says training
+    x = tinyfw.randn(3, 4)
+    _eq(traced(x), m[0](x))
+    assert len(traced.cache) == 2
+
+
 # -- batch norm ----------------------------------------------------------------------------
 def _buffers(m):
     return [b._data.copy() for b in m.buffers()]

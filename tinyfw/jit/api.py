@@ -74,13 +74,16 @@ class TracedFunction:
 
     One compiled graph is kept per input signature (shapes, strides, dtypes,
     requires_grad of tensor arguments, the other arguments, grad mode, backend and the
-    module's training flag); a call with a new signature traces again.
+    training flags of the module and its submodules); a call with a new signature traces
+    again.  Dropout draws afresh on every call and buffers written in place (batch-norm
+    running statistics) are updated after every call, as in eager.
     """
 
     def __init__(self, fn: Callable, passes=DEFAULT_PASSES, name: str | None = None) -> None:
         self.fn = fn
         self.passes = tuple(passes)
         self.cache: dict = {}
+        self._mods: list | None = None  # the module tree, for the training flags
         self.name = name or getattr(fn, "__name__", type(fn).__name__)
         functools.update_wrapper(self, fn, updated=()) if callable(fn) and hasattr(
             fn, "__name__") else None
@@ -98,8 +101,14 @@ class TracedFunction:
                     key.append(("py", type(a).__name__, a))
                 except TypeError:
                     key.append(("py-id", id(a)))
-        return (tuple(key), GradMode.enabled, id(dispatch.get_backend()),
-                getattr(self.fn, "training", None))
+        if self._mods is None:
+            # every submodule's flag, not only the top one: model.dropout.eval() alone
+            # must retrace too (the module tree is taken as it is at the first call)
+            f = getattr(self.fn, "modules", None)
+            self._mods = list(f()) if callable(f) else []
+        training = tuple([m.training for m in self._mods]) if self._mods \
+            else getattr(self.fn, "training", None)
+        return (tuple(key), GradMode.enabled, id(dispatch.get_backend()), training)
 
     def get_compiled(self, args: tuple) -> Compiled:
         """The compiled graph for these arguments, tracing it on a cache miss."""

@@ -218,8 +218,8 @@ class Graph:
         for n in self.nodes:
             outs = ", ".join(f"{v}: {_ty(v)}" for v in n.outputs)
             args = ", ".join(repr(v) for v in n.inputs)
-            attrs = "".join(f", {k}={_short(a)}" for k, a in n.attrs.items())
-            lines.append(f"  {outs} = {n.op}({args}{attrs})")
+            attrs = ", ".join(f"{k}={_short(a)}" for k, a in n.attrs.items())
+            lines.append(f"  {outs} = {n.op}({', '.join(x for x in (args, attrs) if x)})")
         lines.append("  return " + ", ".join(repr(v) for v in self.outputs))
         return "\n".join(lines)
 
