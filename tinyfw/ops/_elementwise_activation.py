@@ -1,0 +1,121 @@
+"""Activation functions: relu, leaky_relu, gelu, silu, softplus (sigmoid and tanh live
+with the unary math).
+
+Part of `tinyfw.ops.elementwise` (import from there); `tinyfw.nn.functional` re-exports
+them.
+"""
+from __future__ import annotations
+
+import math
+
+from ..autograd.function import Function
+from ._elementwise_binary import _unary, where
+from ._util import Tensor
+
+__all__ = ["Relu", "LeakyRelu", "Gelu", "Silu", "Softplus", "relu", "leaky_relu", "gelu",
+           "silu", "softplus"]
+
+
+class Relu(Function):
+    save_output = True
+
+    @staticmethod
+    def forward(ctx, B, x):
+        return B.relu(x)
+
+    def backward(self, g):
+        # a select, as PyTorch's threshold_backward: a NaN gradient stays out of the
+        # zeros, and a NaN input (NaN output) passes its gradient, as in PyTorch
+        return where(self.output <= 0, g.new_zeros(()), g)
+
+
+class LeakyRelu(Function):
+    save_inputs = True
+
+    @staticmethod
+    def forward(ctx, B, x, negative_slope):
+        ctx.slope = negative_slope
+        return B.leaky_relu(x, negative_slope)
+
+    def backward(self, g):
+        x = self.saved_inputs[0]
+        # the slope is applied to g, not put into a where() of two Python scalars, which
+        # would round it to the default float dtype
+        return where(x > 0, g, g * self.slope)
+
+
+class Gelu(Function):
+    save_inputs = True
+
+    @staticmethod
+    def forward(ctx, B, x, approximate):
+        ctx.approximate = approximate
+        return B.gelu(x, approximate)
+
+    def backward(self, g):
+        x = self.saved_inputs[0]
+        if self.approximate == "tanh":
+            k = math.sqrt(2 / math.pi)
+            inner = (x + x * x * x * 0.044715) * k
+            t = inner.tanh()
+            dinner = (x * x * (3 * 0.044715) + 1) * k
+            return g * ((t + 1) * 0.5 + x * 0.5 * (1 - t * t) * dinner)
+        cdf = ((x * (1 / math.sqrt(2))).erf() + 1) * 0.5
+        pdf = (x * x * -0.5).exp() * (1 / math.sqrt(2 * math.pi))
+        return g * (cdf + x * pdf)
+
+
+class Silu(Function):
+    save_inputs = True
+
+    @staticmethod
+    def forward(ctx, B, x):
+        return B.silu(x)
+
+    def backward(self, g):
+        x = self.saved_inputs[0]
+        s = x.sigmoid()
+        return g * (s * (1 + x * (1 - s)))
+
+
+class Softplus(Function):
+    save_inputs = True
+
+    @staticmethod
+    def forward(ctx, B, x, beta, threshold):
+        ctx.beta, ctx.threshold = beta, threshold
+        return B.softplus(x, beta, threshold)
+
+    def backward(self, g):
+        x = self.saved_inputs[0]
+        bx = x * self.beta
+        return g * where(bx > self.threshold, 1.0, bx.sigmoid()).to(g.dtype)
+
+
+def relu(x) -> Tensor:
+    """max(x, 0)."""
+    return _unary(Relu, x, "relu", floats=False)
+
+
+def leaky_relu(x, negative_slope: float = 0.01) -> Tensor:
+    """x where x > 0, else negative_slope * x."""
+    return _unary(LeakyRelu, x, "leaky_relu", negative_slope=float(negative_slope))
+
+
+def gelu(x, approximate: str = "none") -> Tensor:
+    """x * Phi(x), Phi the standard normal CDF; approximate='tanh' for the tanh form."""
+    if approximate not in ("none", "tanh"):
+        raise ValueError(f"gelu: approximate must be 'none' or 'tanh', got {approximate!r}")
+    return _unary(Gelu, x, "gelu", approximate=approximate)
+
+
+def silu(x) -> Tensor:
+    """x * sigmoid(x) (a.k.a. swish)."""
+    return _unary(Silu, x, "silu")
+
+
+def softplus(x, beta: float = 1.0, threshold: float = 20.0) -> Tensor:
+    """log(1 + e ** (beta x)) / beta, linear where beta x > threshold."""
+    return _unary(Softplus, x, "softplus", beta=float(beta), threshold=float(threshold))
+
+

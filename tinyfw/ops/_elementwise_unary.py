@@ -1,0 +1,317 @@
+"""Unary elementwise math: exp/log/sqrt/trig and friends, the rounding functions
+(zero gradient), `clamp` and `square`.
+
+Part of `tinyfw.ops.elementwise` (import from there).  Math functions of integer
+tensors compute in the default float dtype, as in PyTorch.
+"""
+from __future__ import annotations
+
+import math
+
+from .. import dtypes as _dt
+from ..autograd.function import Function
+from ._elementwise_binary import _unary, maximum, minimum, mul, where
+from ._util import Tensor, apply, ensure_tensor
+
+__all__ = ["Neg", "Abs", "Exp", "Log", "Log1p", "Expm1", "Sqrt", "Rsqrt", "Reciprocal", "Sin",
+           "Cos", "Tanh", "Sigmoid", "Erf", "Clamp", "Sign", "sign", "Floor", "floor", "Ceil",
+           "ceil", "Round", "round", "trunc", "neg", "abs", "exp", "log", "log1p", "expm1",
+           "sqrt", "rsqrt", "reciprocal", "sin", "cos", "tanh", "sigmoid", "erf", "clamp",
+           "square"]
+
+
+# -- unary math -------------------------------------------------------------------------------
+class Neg(Function):
+    @staticmethod
+    def forward(ctx, B, x):
+        return B.neg(x)
+
+    def backward(self, g):
+        return -g
+
+
+class Abs(Function):
+    save_inputs = True
+
+    @staticmethod
+    def forward(ctx, B, x):
+        return B.abs(x)
+
+    def backward(self, g):
+        return g * self.saved_inputs[0].sign()
+
+
+class Exp(Function):
+    save_output = True
+
+    @staticmethod
+    def forward(ctx, B, x):
+        return B.exp(x)
+
+    def backward(self, g):
+        return g * self.output
+
+
+class Log(Function):
+    save_inputs = True
+
+    @staticmethod
+    def forward(ctx, B, x):
+        return B.log(x)
+
+    def backward(self, g):
+        return g / self.saved_inputs[0]
+
+
+class Log1p(Function):
+    save_inputs = True
+
+    @staticmethod
+    def forward(ctx, B, x):
+        return B.log1p(x)
+
+    def backward(self, g):
+        return g / (self.saved_inputs[0] + 1)
+
+
+class Expm1(Function):
+    save_output = True
+
+    @staticmethod
+    def forward(ctx, B, x):
+        return B.expm1(x)
+
+    def backward(self, g):
+        return g * (self.output + 1)
+
+
+class Sqrt(Function):
+    save_output = True
+
+    @staticmethod
+    def forward(ctx, B, x):
+        return B.sqrt(x)
+
+    def backward(self, g):
+        return g / (self.output * 2)
+
+
+class Rsqrt(Function):
+    save_output = True
+
+    @staticmethod
+    def forward(ctx, B, x):
+        return B.rsqrt(x)
+
+    def backward(self, g):
+        out = self.output
+        return g * out * out * out * -0.5
+
+
+class Reciprocal(Function):
+    save_output = True
+
+    @staticmethod
+    def forward(ctx, B, x):
+        return B.reciprocal(x)
+
+    def backward(self, g):
+        out = self.output
+        return -g * out * out
+
+
+class Sin(Function):
+    save_inputs = True
+
+    @staticmethod
+    def forward(ctx, B, x):
+        return B.sin(x)
+
+    def backward(self, g):
+        return g * self.saved_inputs[0].cos()
+
+
+class Cos(Function):
+    save_inputs = True
+
+    @staticmethod
+    def forward(ctx, B, x):
+        return B.cos(x)
+
+    def backward(self, g):
+        return -g * self.saved_inputs[0].sin()
+
+
+class Tanh(Function):
+    save_output = True
+
+    @staticmethod
+    def forward(ctx, B, x):
+        return B.tanh(x)
+
+    def backward(self, g):
+        out = self.output
+        return g * (1 - out * out)
+
+
+class Sigmoid(Function):
+    save_output = True
+
+    @staticmethod
+    def forward(ctx, B, x):
+        return B.sigmoid(x)
+
+    def backward(self, g):
+        out = self.output
+        return g * out * (1 - out)
+
+
+class Erf(Function):
+    save_inputs = True
+
+    @staticmethod
+    def forward(ctx, B, x):
+        return B.erf(x)
+
+    def backward(self, g):
+        x = self.saved_inputs[0]
+        return g * (-(x * x)).exp() * (2 / math.sqrt(math.pi))
+
+
+class Clamp(Function):
+    save_inputs = True
+
+    @staticmethod
+    def forward(ctx, B, x, lo, hi):
+        ctx.lo, ctx.hi = lo, hi
+        return B.clamp(x, lo, hi)
+
+    def backward(self, g):
+        x = self.saved_inputs[0]
+        keep = None
+        if self.lo is not None:
+            keep = x >= self.lo
+        if self.hi is not None:
+            keep = x <= self.hi if keep is None else keep & (x <= self.hi)
+        return g * keep.to(g.dtype)
+
+
+def _zero_grad_unary(name: str, doc: str):
+    # piecewise-constant functions: PyTorch gives them a zero gradient, not an error
+    def backward(self, g):
+        return g.new_zeros(g.shape)
+
+    cls = type(name.capitalize(), (Function,), {
+        "forward": staticmethod(lambda ctx, B, x, _n=name: getattr(B, _n)(x)),
+        "backward": backward, "__doc__": doc})
+
+    def op(x) -> Tensor:
+        return _unary(cls, x, name, floats=False)
+
+    op.__name__, op.__doc__ = name, doc
+    return cls, op
+
+
+Sign, sign = _zero_grad_unary("sign", "-1, 0 or 1 by the sign of x (zero gradient).")
+Floor, floor = _zero_grad_unary("floor", "Round towards -inf (zero gradient).")
+Ceil, ceil = _zero_grad_unary("ceil", "Round towards +inf (zero gradient).")
+Round, round = _zero_grad_unary("round", "Round half to even (zero gradient).")
+
+
+def trunc(x) -> Tensor:
+    """Round towards zero (zero gradient)."""
+    x = ensure_tensor(x, "trunc")
+    return where(x >= 0, x.floor(), x.ceil())
+
+
+def neg(x) -> Tensor:
+    """-x."""
+    return _unary(Neg, x, "neg", floats=False)
+
+
+def abs(x) -> Tensor:
+    """|x|."""
+    return _unary(Abs, x, "abs", floats=False)
+
+
+def exp(x) -> Tensor:
+    """e ** x."""
+    return _unary(Exp, x, "exp")
+
+
+def log(x) -> Tensor:
+    """Natural logarithm."""
+    return _unary(Log, x, "log")
+
+
+def log1p(x) -> Tensor:
+    """log(1 + x), accurate for small x."""
+    return _unary(Log1p, x, "log1p")
+
+
+def expm1(x) -> Tensor:
+    """e ** x - 1, accurate for small x."""
+    return _unary(Expm1, x, "expm1")
+
+
+def sqrt(x) -> Tensor:
+    """Square root."""
+    return _unary(Sqrt, x, "sqrt")
+
+
+def rsqrt(x) -> Tensor:
+    """1 / sqrt(x)."""
+    return _unary(Rsqrt, x, "rsqrt")
+
+
+def reciprocal(x) -> Tensor:
+    """1 / x."""
+    return _unary(Reciprocal, x, "reciprocal")
+
+
+def sin(x) -> Tensor:
+    """Sine."""
+    return _unary(Sin, x, "sin")
+
+
+def cos(x) -> Tensor:
+    """Cosine."""
+    return _unary(Cos, x, "cos")
+
+
+def tanh(x) -> Tensor:
+    """Hyperbolic tangent."""
+    return _unary(Tanh, x, "tanh")
+
+
+def sigmoid(x) -> Tensor:
+    """1 / (1 + e ** -x)."""
+    return _unary(Sigmoid, x, "sigmoid")
+
+
+def erf(x) -> Tensor:
+    """The error function."""
+    return _unary(Erf, x, "erf")
+
+
+def clamp(x, min=None, max=None) -> Tensor:
+    """Limit x to [min, max]; either bound may be None."""
+    if min is None and max is None:
+        raise ValueError("clamp: at least one of min and max must be given")
+    x = ensure_tensor(x, "clamp")
+    if isinstance(min, Tensor) or isinstance(max, Tensor):
+        out = x
+        if min is not None:
+            out = maximum(out, min)
+        if max is not None:
+            out = minimum(out, max)
+        return out
+    if not x.dtype.is_floating_point and (isinstance(min, float) or isinstance(max, float)):
+        x = x.to(_dt.get_default_dtype())
+    return apply(Clamp, (x,), {"lo": min, "hi": max})
+
+
+def square(x) -> Tensor:
+    """x * x."""
+    return mul(x, x)
+
