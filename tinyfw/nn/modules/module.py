@@ -3,18 +3,23 @@
 A Module owns three ordered name tables — parameters, buffers, sub-modules — filled by
 plain attribute assignment (``self.weight = Parameter(...)``, ``self.fc = Linear(...)``).
 Everything else (recursive listing, state dicts, train/eval, dtype conversion, hooks,
-repr) walks those tables, with PyTorch's names, key formats and semantics.
+repr) walks those tables, with PyTorch's names, key formats and semantics.  The state
+dict and dtype conversion methods are defined in `_module_state` (`Module` inherits them
+from `_StateMixin`).
 """
 from __future__ import annotations
 
 from collections import OrderedDict
-from typing import Any, Callable, Iterator, NamedTuple
+from typing import Any, Callable, Iterator
 
 import numpy as np
 
 from ... import dtypes as _dt
-from ...autograd.function import no_grad
 from ...tensor import Tensor
+from ._module_state import _IncompatibleKeys, _StateMixin  # noqa: F401
+
+# load_state_dict's result keeps this module's name, so its pickles read as before the split
+_IncompatibleKeys.__module__ = __name__
 
 
 class Parameter(Tensor):
@@ -76,24 +81,13 @@ class RemovableHandle:
         self.remove()
 
 
-class _IncompatibleKeys(NamedTuple):
-    missing_keys: list
-    unexpected_keys: list
-
-    def __repr__(self) -> str:
-        if not self.missing_keys and not self.unexpected_keys:
-            return "<All keys matched successfully>"
-        return (f"_IncompatibleKeys(missing_keys={self.missing_keys}, "
-                f"unexpected_keys={self.unexpected_keys})")
-
-
 def _indent(s: str, n: int) -> str:
     lines = s.split("\n")
     return lines[0] if len(lines) == 1 else lines[0] + "\n" + "\n".join(
         " " * n + line for line in lines[1:])
 
 
-class Module:
+class Module(_StateMixin):
     """Base class of all layers and models.  Subclasses call ``super().__init__()`` first,
     assign their parameters, buffers and sub-modules as attributes, and define
     ``forward``; calling the module runs the forward pre-hooks, ``forward`` and the
@@ -325,7 +319,7 @@ class Module:
             raise AttributeError(f"get_parameter: {type(m).__name__} has no parameter '{name}'")
         return m._parameters[name]
 
-    # -- modes and conversions ------------------------------------------------------
+    # -- modes ----------------------------------------------------------------------
     def train(self, mode: bool = True) -> "Module":
         """Set training mode (Dropout drops, BatchNorm uses batch statistics) recursively."""
         if not isinstance(mode, bool):
@@ -360,159 +354,6 @@ class Module:
             m.apply(fn)
         fn(self)
         return self
-
-    def _convert(self, fn: Callable[[Tensor], Tensor]) -> "Module":
-        for m in self.modules():
-            for name, p in m._parameters.items():
-                if p is None:
-                    continue
-                new = fn(p)
-                if new is not p:
-                    # keep the Parameter object (optimizers hold it); swap its storage
-                    p._data = new._data
-                    p._version[0] += 1
-                    if p._grad is not None:
-                        p._grad = Tensor._make(fn(p._grad)._data)
-            for name, b in m._buffers.items():
-                if b is not None:
-                    m._buffers[name] = fn(b)
-        return self
-
-    def to(self, *args, dtype=None, device=None, **kwargs) -> "Module":
-        """Cast floating-point parameters and buffers to `dtype` (in place; returns self).
-        Accepts ``to(dtype)``, ``to(device)``, ``to(device, dtype)``, ``to(tensor)``."""
-        from ...device import as_device
-
-        for a in args:
-            if isinstance(a, Tensor):
-                dtype = a.dtype
-            elif isinstance(a, _dt.DType) or (isinstance(a, str) and a in _dt._by_name):
-                dtype = a
-            else:
-                device = a
-        if device is not None:
-            as_device(device)
-        if dtype is None:
-            return self
-        dtype = _dt.as_dtype(dtype)
-        if not dtype.is_floating_point:
-            raise TypeError(f"Module.to: only floating-point dtypes are accepted, got "
-                            f"{dtype.name}")
-
-        def cast(t: Tensor) -> Tensor:
-            if not t.dtype.is_floating_point or t.dtype is dtype:
-                return t
-            with no_grad():
-                return t.to(dtype)
-
-        return self._convert(cast)
-
-    def float(self) -> "Module":
-        """Cast floating-point parameters and buffers to float32."""
-        return self.to(_dt.float32)
-
-    def double(self) -> "Module":
-        """Cast floating-point parameters and buffers to float64."""
-        return self.to(_dt.float64)
-
-    def half(self) -> "Module":
-        """Cast floating-point parameters and buffers to float16."""
-        return self.to(_dt.float16)
-
-    def bfloat16(self) -> "Module":
-        """Cast floating-point parameters and buffers to bfloat16."""
-        return self.to(_dt.bfloat16)
-
-    def cpu(self) -> "Module":
-        """A no-op (tensors already live on the CPU)."""
-        return self
-
-    # -- state dict -----------------------------------------------------------------
-    def state_dict(self, destination: dict | None = None, prefix: str = "",
-                   keep_vars: bool = False) -> "OrderedDict[str, Tensor]":
-        """Every parameter and persistent buffer by qualified name, as tensors sharing the
-        module's memory (detached unless keep_vars)."""
-        if destination is None:
-            destination = OrderedDict()
-        for name, p in self._parameters.items():
-            if p is not None:
-                destination[prefix + name] = p if keep_vars else p.detach()
-        for name, b in self._buffers.items():
-            if b is not None and name not in self._non_persistent_buffers:
-                destination[prefix + name] = b if keep_vars else b.detach()
-        for name, m in self._modules.items():
-            if m is not None:
-                m.state_dict(destination, prefix + name + ".", keep_vars)
-        return destination
-
-    def _state_slots(self) -> dict:
-        """qualified name -> (owning module, table, local name) for the state dict keys."""
-        slots = {}
-        for mprefix, m in self.named_modules(remove_duplicate=False):
-            pre = mprefix + "." if mprefix else ""
-            for name, p in m._parameters.items():
-                if p is not None:
-                    slots[pre + name] = (m, "_parameters", name)
-            for name, b in m._buffers.items():
-                if b is not None and name not in m._non_persistent_buffers:
-                    slots[pre + name] = (m, "_buffers", name)
-        return slots
-
-    def load_state_dict(self, state_dict, strict: bool = True, assign: bool = False) -> _IncompatibleKeys:
-        """Copy values from `state_dict` (tensors or numpy arrays) into the parameters and
-        buffers.  Shapes must match; with strict, keys must match exactly.  All checks run
-        before anything is written, so a failed load leaves the module unchanged.
-        Returns (missing_keys, unexpected_keys)."""
-        if not hasattr(state_dict, "items"):
-            raise TypeError(f"load_state_dict: expected a dict, got {type(state_dict).__name__}")
-        slots = self._state_slots()
-        missing = [k for k in slots if k not in state_dict]
-        unexpected = [k for k in state_dict if k not in slots]
-        errors = []
-        if strict:
-            if unexpected:
-                errors.append("Unexpected key(s) in state_dict: "
-                              + ", ".join(f'"{k}"' for k in unexpected) + ".")
-            if missing:
-                errors.append("Missing key(s) in state_dict: "
-                              + ", ".join(f'"{k}"' for k in missing) + ".")
-        values = {}
-        for key, (m, table, name) in slots.items():
-            if key not in state_dict:
-                continue
-            v = state_dict[key]
-            if isinstance(v, np.ndarray):
-                from ...creation import tensor
-
-                v = tensor(v)
-            if not isinstance(v, Tensor):
-                errors.append(f'For "{key}": expected a Tensor or numpy array, got '
-                              f"{type(v).__name__}.")
-                continue
-            cur = m.__dict__[table][name]
-            if tuple(v.shape) != tuple(cur.shape):
-                errors.append(f"size mismatch for {key}: copying a param with shape "
-                              f"{tuple(v.shape)} from checkpoint, the shape in current model is "
-                              f"{tuple(cur.shape)}.")
-                continue
-            values[key] = v
-        if errors:
-            raise RuntimeError(f"Error(s) in loading state_dict for {type(self).__name__}:\n\t"
-                               + "\n\t".join(errors))
-        with no_grad():
-            for key, v in values.items():
-                m, table, name = slots[key]
-                cur = m.__dict__[table][name]
-                if assign:
-                    v = v.detach()
-                    if table == "_parameters":
-                        v = Parameter(v, cur.requires_grad)
-                    m.__dict__[table][name] = v
-                else:
-                    np.copyto(cur._data, v._data.astype(cur._data.dtype, copy=False),
-                              casting="unsafe")
-                    cur._version[0] += 1
-        return _IncompatibleKeys(missing, unexpected)
 
     # -- hooks ----------------------------------------------------------------------
     def register_forward_pre_hook(self, hook: Callable) -> RemovableHandle:
