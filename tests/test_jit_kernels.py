@@ -80,3 +80,59 @@ def test_gelu_backward_kernel_matches_eager():
 
 def test_prelude_is_in_every_kernel_source():
     assert "tf_expf" in kernels._PRELUDE and "tf_erff" in kernels._PRELUDE
+
+
+def _ln_case(shape, affine, dtype=np.float32):
+    tinyfw.manual_seed(7)
+    ln = tinyfw.nn.LayerNorm(shape[1], elementwise_affine=affine)
+    if affine:
+        rng = np.random.default_rng(0)
+        ln.weight._data[:] = rng.random(shape[1]) + 0.5
+        ln.bias._data[:] = rng.random(shape[1])
+    ln = ln.to(tinyfw.float64) if dtype == np.float64 else ln
+    x = (tinyfw.randn(*shape) * 3 + 1).to(tinyfw.float64 if dtype == np.float64 else
+                                          tinyfw.float32)
+    return ln, x.detach().requires_grad_(True)
+
+
+@pytest.mark.parametrize("shape,affine", [((256, 512), True), ((7, 33), False),
+                                          ((3, 1), True), ((300, 200), True)])
+def test_layer_norm_kernel_matches_eager(shape, affine):
+    ln, x = _ln_case(shape, affine)
+    f = jit.trace(lambda t: ln(t * 2.0), (x,))
+    fwd, _ = f.graph(x)
+    kern = [n for n in fwd.nodes if n.op == "LayerNorm"]
+    if not kern:
+        pytest.skip("no C compiler for the jit kernels")
+    assert len(kern[0].outputs) == 3  # y and the statistics the backward reads
+    y = f(x)
+    y.sum().backward()
+    g = x.grad.numpy().copy()
+    params = [p.grad.numpy().copy() for p in ln.parameters()]
+    x.grad = None
+    for p in ln.parameters():
+        p.grad = None
+    ye = ln(x * 2.0)
+    ye.sum().backward()
+    np.testing.assert_allclose(y.detach().numpy(), ye.detach().numpy(), rtol=1e-5, atol=1e-5)
+    np.testing.assert_allclose(g, x.grad.numpy(), rtol=1e-5, atol=1e-5)
+    for a, p in zip(params, ln.parameters()):
+        np.testing.assert_allclose(a, p.grad.numpy(), rtol=1e-5, atol=1e-4)
+    with tinyfw.no_grad():  # no backward: the kernel returns y alone
+        f2 = jit.trace(lambda t: ln(t * 2.0), (x,))
+        np.testing.assert_allclose(f2(x).numpy(), ye.detach().numpy(), rtol=1e-5, atol=1e-5)
+
+
+def test_layer_norm_kernel_only_for_float32_layer_norm(monkeypatch):
+    ln, x = _ln_case((8, 16), True, np.float64)
+    fwd, _ = jit.trace(lambda t: ln(t), (x,)).graph(x)
+    assert "LayerNorm" not in [n.op for n in fwd.nodes]  # float64: eager's op
+    bn = tinyfw.nn.BatchNorm1d(4).eval()
+    xb = tinyfw.randn(8, 4)
+    fwd, _ = jit.trace(bn, (xb,)).graph(xb)
+    assert "LayerNorm" not in [n.op for n in fwd.nodes]
+    monkeypatch.setenv("TINYFW_JIT_CC", "0")  # no compiler: eager's op, same numbers
+    ln, x = _ln_case((8, 16), True)
+    f = jit.trace(lambda t: ln(t), (x,))
+    assert "LayerNorm" not in [n.op for n in f.graph(x)[0].nodes]
+    np.testing.assert_allclose(f(x).detach().numpy(), ln(x).detach().numpy(), rtol=1e-6)

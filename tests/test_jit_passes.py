@@ -408,3 +408,57 @@ def test_traced_backward_frees_saved_values_unless_retained():
     x.grad = None
     f(x).backward()
     np.testing.assert_allclose(g1, x.grad.numpy(), rtol=1e-4, atol=1e-4)
+
+
+def _step_peak(step) -> int:
+    import tracemalloc
+
+    step()  # warm: first-call allocations are not per-step costs
+    tracemalloc.start()
+    try:
+        base = tracemalloc.get_traced_memory()[0]
+        step()
+        return tracemalloc.get_traced_memory()[1] - base
+    finally:
+        tracemalloc.stop()
+
+
+def _peaks(model, x, y) -> tuple[int, int]:
+    """Peak intermediate bytes of an eager and a traced training step (bench_jit's
+    definition: numpy bytes above the step's start, plus the traced graph's arena)."""
+    F = tinyfw.nn.functional
+    traced = jit.trace(model, (x,))
+
+    def make(net):
+        def step():
+            for p in model.parameters():
+                p.grad = None
+            F.cross_entropy(net(x), y).backward()
+        return step
+
+    arena = sum(s.get("arena_bytes", 0) for c in traced.cache.values() for s in c.stats
+                if s["pass"] == "memory_plan")
+    return _step_peak(make(model)), _step_peak(make(traced)) + arena
+
+
+def test_traced_training_step_peak_memory_below_eager():
+    nn = tinyfw.nn
+    tinyfw.manual_seed(5)
+    x, y = tinyfw.randn(8, 1, 16, 16), tinyfw.randint(0, 10, (8,))
+    cnn = nn.Sequential(nn.Conv2d(1, 8, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2),
+                        nn.Conv2d(8, 16, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2),
+                        nn.Flatten(), nn.Linear(16 * 4 * 4, 10))
+    eager, traced = _peaks(cnn, x, y)
+    # relu masks instead of activations, pooling gradients overwritten in place, saved
+    # values freed as the backward goes: well below eager (issue 5 asks >= 30%).  The
+    # numpy reference kernels' own temporaries (im2col, pooling windows) dominate both
+    # modes alike, so the margin is asserted with the compiled kernels
+    from tinyfw.backend import cpu
+
+    compiled = get_backend() is cpu and cpu._C is not None
+    assert traced <= (0.7 if compiled else 1.0) * eager, (traced, eager)
+    x2 = tinyfw.randn(32, 64)
+    mlp = nn.Sequential(nn.Linear(64, 128), nn.ReLU(), nn.Linear(128, 128), nn.ReLU(),
+                        nn.Linear(128, 10))
+    eager, traced = _peaks(mlp, x2, tinyfw.randint(0, 10, (32,)))
+    assert traced <= eager, (traced, eager)  # never worse than eager's allocator

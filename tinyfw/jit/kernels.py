@@ -319,7 +319,7 @@ class FusedKernel:
 
 
 _LOADED: dict = {}
-_ABI = "tinyfw-jit-kernels-3"  # bump when the calling convention changes
+_ABI = "tinyfw-jit-kernels-4"  # bump when the calling convention or the flags change
 
 
 def cache_dir() -> str:
@@ -352,8 +352,12 @@ def _load(source: str):
     if path is None:
         tmp = tempfile.mkdtemp(prefix="tfjit", dir=d)
         try:
+            # -ffp-contract=fast: ISO C mode (-std=c99) forbids contracting a * b + c
+            # into one FMA, which left the exp/erf polynomials as separate multiplies and
+            # adds: with FMA the GELU kernels run ~1.6x faster (and round once per step)
             ffi.set_source(name, source, extra_compile_args=["-O3", "-march=native",
                                                              "-fopenmp", "-std=c99",
+                                                             "-ffp-contract=fast",
                                                              "-fno-math-errno", "-fno-trapping-math"],
                            extra_link_args=["-fopenmp"], libraries=["m"])
             built = ffi.compile(tmpdir=tmp, verbose=False)

@@ -15,6 +15,7 @@ from ..ir import Graph, Node
 from . import dce
 from .memory_plan import FRESH_OPS
 from ..kernels import FusedKernel, fusable
+from ..kernels_norm import replace_layer_norms
 
 EPILOGUE_PRODUCERS = {L.Matmul}
 
@@ -146,7 +147,9 @@ def run(graph: Graph) -> dict:
     graph.nodes = new_nodes
     graph.toposort()  # a group's outside readers may sit between its members
     dce.run(graph)  # expands read through by the kernels are dead now
-    return {"groups": groups_txt, "fused_groups": len(groups_txt), "bytes_saved": saved}
+    norms = replace_layer_norms(graph)
+    return {"groups": groups_txt + norms, "fused_groups": len(groups_txt),
+            "bytes_saved": saved, "norm_kernels": len(norms)}
 
 
 

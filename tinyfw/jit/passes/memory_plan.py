@@ -33,7 +33,8 @@ FRESH_OPS = frozenset({"Matmul", "Conv2d", "Conv2dBackwardInput", "Conv2dBackwar
 
 def _fresh(n) -> bool:
     return n is not None and not n.is_view and (
-        (n.kernel is not None and getattr(n.kernel, "accepts_out", False)
+        (n.kernel is not None and (getattr(n.kernel, "accepts_out", False)
+                                   or getattr(n.kernel, "fresh", False))
          or getattr(n.kernel, "epi", None) is not None)
         or (n.kernel is None and n.fn is not None and n.fn.__name__ in FRESH_OPS))
 
