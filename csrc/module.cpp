@@ -12,6 +12,7 @@ void register_gemm(py::module_& m);
 void register_nn(py::module_& m);
 void register_optim(py::module_& m);
 void register_index(py::module_& m);
+void register_shape(py::module_& m);
 
 PYBIND11_MODULE(_C, m) {
     m.doc() = "tinyfw C++ CPU kernels";
@@ -22,4 +23,5 @@ PYBIND11_MODULE(_C, m) {
     register_nn(m);
     register_optim(m);
     register_index(m);
+    register_shape(m);
 }

@@ -1,0 +1,464 @@
+// Shape-changing copies: cat, pad, flip, tile, triu / tril, masked_fill and fill_.
+//
+// These only move elements, so the loops dispatch on the item size (1, 2, 4 or 8 bytes),
+// never on the dtype: the result is bit-identical to ref's for every dtype by construction
+// (NaN payloads and -0.0 included).  Each kernel describes its output as a strided copy
+// from a (possibly re-strided) view of the input — flip negates strides, tile splits every
+// dim into (repetition, size) with a 0 source stride for the repetition — and runs core.h's
+// Loop over it, whose inner rows become memcpy / fill / reversed loops.
+//
+// Scalars (pad's value, masked_fill's value, fill_'s value) are converted by numpy itself,
+// with exactly the expression ref uses, so rounding (float64 -> float16 once, bfloat16 via
+// ml_dtypes) and errors (NaN or out-of-range into an integer dtype) are the specification's.
+// Arguments outside the contract that numpy would still accept (mixed dtypes in cat,
+// array-valued fills) go to the reference primitive (call_ref); malformed ones fail
+// naming the kernel.
+#include "core.h"
+
+#include <Python.h>
+
+namespace tf {
+namespace {
+
+constexpr int64_t kGrain = 32768;  // elements of work below which a kernel stays serial
+
+template <class F> decltype(auto) dispatch_width(int64_t isz, F&& f) {
+    switch (isz) {
+        case 1: return f(uint8_t{});
+        case 2: return f(uint16_t{});
+        case 4: return f(uint32_t{});
+        default: return f(uint64_t{});
+    }
+}
+
+/// Copy src into dst (same shape `shape`, element strides given) for items of type W.
+template <class W>
+void copy_strided(char* dst, const int64_t* dst_strides, const char* src, const int64_t* src_strides,
+                  const int64_t* shape, int nd) {
+    char* data[2] = {dst, const_cast<char*>(src)};
+    const int64_t* st[2] = {dst_strides, src_strides};
+    const int64_t isz[2] = {int64_t(sizeof(W)), int64_t(sizeof(W))};
+    auto L = make_loop<2>(shape, nd, data, st, isz);
+    run_loop(L, [](int64_t n, char** p, const int64_t* s) {
+        constexpr int64_t w = sizeof(W);
+        W* __restrict o = reinterpret_cast<W*>(p[0]);
+        const W* __restrict x = reinterpret_cast<const W*>(p[1]);
+        if (s[0] == w && s[1] == w) {
+            std::memcpy(o, x, size_t(n) * sizeof(W));
+        } else if (s[0] == w && s[1] == 0) {
+            const W v = *x;
+            for (int64_t i = 0; i < n; ++i) o[i] = v;
+        } else if (s[0] == w && s[1] == -w) {
+            for (int64_t i = 0; i < n; ++i) o[i] = x[-i];
+        } else {
+            for (int64_t i = 0; i < n; ++i)
+                *reinterpret_cast<W*>(p[0] + i * s[0]) = *reinterpret_cast<const W*>(p[1] + i * s[1]);
+        }
+    });
+}
+
+void copy_any(const View& dst, const View& src) {
+    dispatch_width(dst.itemsize(), [&](auto w) {
+        copy_strided<decltype(w)>(dst.data, dst.strides, src.data, src.strides, dst.shape, dst.ndim);
+    });
+}
+
+/// Strides (in elements) of a C-contiguous array of `shape`.
+void c_strides(const int64_t* shape, int nd, int64_t* out) {
+    int64_t s = 1;
+    for (int d = nd - 1; d >= 0; --d) {
+        out[d] = s;
+        s *= std::max<int64_t>(shape[d], 1);
+    }
+}
+
+/// A non-negative int from a Python object that supports __index__, or fail(K, what).
+int64_t as_count(const py::handle& h, const char* K, const std::string& what) {
+    PyObject* i = PyNumber_Index(h.ptr());
+    if (i == nullptr) {
+        PyErr_Clear();
+        fail(K, what + " must be integers, got " + py::repr(h).cast<std::string>());
+    }
+    int overflow = 0;
+    const long long v = PyLong_AsLongLongAndOverflow(i, &overflow);
+    Py_DECREF(i);
+    if (overflow != 0 || v < 0) fail(K, what + " must be non-negative, got " + py::repr(h).cast<std::string>());
+    return int64_t(v);
+}
+
+/// `dim` wrapped into [0, ndim), or fail(K).
+int wrap_dim(int64_t dim, int ndim, const char* K, const View& x) {
+    if (dim < -int64_t(ndim) || dim >= int64_t(ndim))
+        fail(K, "dim " + std::to_string(dim) + " out of range for shape " + x.shape_str());
+    return int(dim < 0 ? dim + ndim : dim);
+}
+
+/// The bits of `value` converted to `dt` by numpy's assignment `tmp[...] = value` (the
+/// conversion ref's fill_/pad use, errors included), widened into a W.
+template <class W> W assigned_bits(const py::object& value, const py::dtype& dt) {
+    py::array tmp = py::module_::import("numpy").attr("empty")(py::tuple(), dt);
+    tmp.attr("__setitem__")(py::ellipsis(), value);
+    W bits;
+    std::memcpy(&bits, tmp.data(), sizeof(W));
+    return bits;
+}
+
+/// Fill every element of (shape, element strides) with `v`.
+template <class W> void fill_strided(char* data, const int64_t* strides, const int64_t* shape, int nd, W v) {
+    char* p[1] = {data};
+    const int64_t* st[1] = {strides};
+    const int64_t isz[1] = {int64_t(sizeof(W))};
+    auto L = make_loop<1>(shape, nd, p, st, isz);
+    run_loop(L, [v](int64_t n, char** q, const int64_t* s) {
+        if (s[0] == int64_t(sizeof(W))) {
+            W* __restrict o = reinterpret_cast<W*>(q[0]);
+            for (int64_t i = 0; i < n; ++i) o[i] = v;
+        } else {
+            for (int64_t i = 0; i < n; ++i) *reinterpret_cast<W*>(q[0] + i * s[0]) = v;
+        }
+    });
+}
+
+// ====================================================================================== cat
+py::object cat(const py::sequence& arrays, int64_t dim) {
+    const char* K = "cat";
+    const size_t n = py::len(arrays);
+    if (n == 0) fail(K, "expected a non-empty list of arrays");
+    std::vector<py::array> arr;
+    std::vector<View> vs;
+    for (size_t i = 0; i < n; ++i) {
+        py::object o = arrays[i];
+        if (!py::isinstance<py::array>(o)) return call_ref(K, arrays, dim);  // numpy's conversions
+        arr.push_back(py::reinterpret_borrow<py::array>(o));
+    }
+    for (const py::array& a : arr) vs.push_back(view_of(a, K));
+    const View& v0 = vs[0];
+    for (const View& v : vs)
+        if (v.dtype != v0.dtype) return call_ref(K, arrays, dim);  // numpy's type promotion
+    if (v0.ndim == 0) fail(K, "zero-dimensional arrays cannot be concatenated");
+    const int d = wrap_dim(dim, v0.ndim, K, v0);
+    int64_t shape[kMaxDims];
+    std::copy(v0.shape, v0.shape + v0.ndim, shape);
+    shape[d] = 0;
+    for (size_t i = 0; i < n; ++i) {
+        const View& v = vs[i];
+        bool ok = v.ndim == v0.ndim;
+        for (int k = 0; ok && k < v.ndim; ++k) ok = k == d || v.shape[k] == v0.shape[k];
+        if (!ok)
+            fail(K, "array " + std::to_string(i) + " has shape " + v.shape_str() + ", which does not match " +
+                        v0.shape_str() + " except in dim " + std::to_string(d));
+        shape[d] += v.shape[d];
+    }
+    py::array out = empty(v0.dtype, shape, v0.ndim);
+    View o = view_of(out, K);
+    py::gil_scoped_release nogil;
+    int64_t at = 0;
+    for (const View& v : vs) {
+        View part = o;
+        part.data += at * o.strides[d] * o.itemsize();
+        part.shape[d] = v.shape[d];
+        at += v.shape[d];
+        copy_any(part, v);
+    }
+    return std::move(out);
+}
+
+// ====================================================================================== pad
+py::object pad(const py::array& xa, const py::object& pads, const py::object& value) {
+    const char* K = "pad";
+    View x = view_of(xa, K);
+    if (x.ndim == 0) return xa.attr("copy")();
+    const std::string what = "pads ((before, after) per dim)";
+    if (!py::isinstance<py::sequence>(pads) || int(py::len(pads)) != x.ndim)
+        fail(K, "expected " + std::to_string(x.ndim) + " (before, after) pairs for shape " + x.shape_str() +
+                    ", got " + py::repr(pads).cast<std::string>());
+    int64_t before[kMaxDims], shape[kMaxDims];
+    py::sequence ps = pads.cast<py::sequence>();
+    for (int k = 0; k < x.ndim; ++k) {
+        py::object p = ps[size_t(k)];
+        if (!py::isinstance<py::sequence>(p) || py::len(p) != 2)
+            fail(K, "expected (before, after) pairs, got " + py::repr(pads).cast<std::string>());
+        py::sequence pk = p.cast<py::sequence>();
+        before[k] = as_count(pk[0], K, what);
+        const int64_t after = as_count(pk[1], K, what);
+        if (__builtin_add_overflow(before[k], x.shape[k], &shape[k]) ||
+            __builtin_add_overflow(shape[k], after, &shape[k]))
+            fail(K, "padded size of dim " + std::to_string(k) + " overflows");
+    }
+    // np.pad: np.array(value) holding one value, applied as its first element
+    py::array va = py::module_::import("numpy").attr("array")(value);
+    if (va.size() != 1 || va.ndim() >= 3) return call_ref(K, xa, pads, value);
+    py::object v0 = va.attr("ravel")()[py::int_(0)];
+    py::array out = empty(x.dtype, shape, x.ndim);
+    char* const o = static_cast<char*>(out.mutable_data());
+    const int nd = x.ndim;
+    const int64_t len = shape[nd - 1], rows = out.size() / std::max<int64_t>(len, 1);
+    dispatch_width(x.itemsize(), [&](auto w) {
+        using W = decltype(w);
+        const W v = assigned_bits<W>(v0, out.dtype());
+        if (out.size() == 0) return;
+        py::gil_scoped_release nogil;
+        const int64_t n = x.shape[nd - 1], b = before[nd - 1], xs = x.strides[nd - 1];
+        parallel_for(rows, std::max<int64_t>(1, kGrain / len), [&](int64_t r0, int64_t r1) {
+            for (int64_t r = r0; r < r1; ++r) {
+                W* row = reinterpret_cast<W*>(o) + r * len;
+                // the input row this output row holds, if it lies inside in every outer dim
+                bool inside = true;
+                int64_t q = r, off = 0;
+                for (int k = nd - 2; k >= 0 && inside; --k) {
+                    const int64_t c = q % shape[k] - before[k];
+                    q /= shape[k];
+                    inside = c >= 0 && c < x.shape[k];
+                    off += c * x.strides[k];
+                }
+                if (!inside) {
+                    for (int64_t j = 0; j < len; ++j) row[j] = v;
+                    continue;
+                }
+                const W* src = reinterpret_cast<const W*>(x.data) + off;
+                for (int64_t j = 0; j < b; ++j) row[j] = v;
+                if (xs == 1) std::memcpy(row + b, src, size_t(n) * sizeof(W));
+                else for (int64_t j = 0; j < n; ++j) row[b + j] = src[j * xs];
+                for (int64_t j = b + n; j < len; ++j) row[j] = v;
+            }
+        });
+    });
+    return std::move(out);
+}
+
+// ===================================================================================== flip
+py::array flip(const py::array& xa, const py::object& dims) {
+    const char* K = "flip";
+    View x = view_of(xa, K);
+    std::vector<py::object> ds;
+    if (py::isinstance<py::sequence>(dims)) {
+        for (py::handle h : dims.cast<py::sequence>()) ds.push_back(py::reinterpret_borrow<py::object>(h));
+    } else {
+        ds.push_back(dims);
+    }
+    bool flipped[kMaxDims] = {false};
+    for (const py::object& h : ds) {
+        PyObject* i = PyNumber_Index(h.ptr());
+        if (i == nullptr) {
+            PyErr_Clear();
+            fail(K, "dims must be integers, got " + py::repr(dims).cast<std::string>());
+        }
+        const int64_t d0 = PyLong_AsLongLong(i);
+        Py_DECREF(i);
+        if (PyErr_Occurred()) {
+            PyErr_Clear();
+            fail(K, "dim " + py::repr(h).cast<std::string>() + " out of range for shape " + x.shape_str());
+        }
+        const int d = wrap_dim(d0, x.ndim, K, x);
+        if (flipped[d]) fail(K, "repeated dim " + std::to_string(d) + " in " + py::repr(dims).cast<std::string>());
+        flipped[d] = true;
+    }
+    View src = x;  // the reversed view: start at the last element of each flipped dim
+    for (int k = 0; k < x.ndim; ++k) {
+        if (!flipped[k] || x.shape[k] == 0) continue;
+        src.data += (x.shape[k] - 1) * x.strides[k] * x.itemsize();
+        src.strides[k] = -x.strides[k];
+    }
+    py::array out = empty(x.dtype, x.shape, x.ndim);
+    View o = view_of(out, K);
+    py::gil_scoped_release nogil;
+    copy_any(o, src);
+    return out;
+}
+
+// ===================================================================================== tile
+py::object tile(const py::array& xa, const py::object& reps) {
+    const char* K = "tile";
+    View x = view_of(xa, K);
+    std::vector<int64_t> r;
+    if (py::isinstance<py::sequence>(reps)) {
+        for (py::handle h : reps.cast<py::sequence>()) r.push_back(as_count(h, K, "reps"));
+    } else {
+        r.push_back(as_count(reps, K, "reps"));
+    }
+    // np.tile: the shorter of reps and shape is padded with leading 1s
+    const int nd = std::max(int(r.size()), x.ndim), lead = nd - x.ndim;
+    if (nd > kMaxDims) fail(K, "too many dimensions (" + std::to_string(nd) + ")");
+    r.insert(r.begin(), size_t(nd - int(r.size())), 1);
+    int64_t shape[kMaxDims];
+    for (int k = 0; k < nd; ++k) {
+        const int64_t s = k < lead ? 1 : x.shape[k - lead];
+        if (__builtin_mul_overflow(s, r[size_t(k)], &shape[k])) fail(K, "tiled size of dim " + std::to_string(k) + " overflows");
+    }
+    // the output as (rep, size) pairs: out[i*s + j] = x[j], a 0 source stride for the rep
+    int64_t fshape[kMaxDims], fdst[kMaxDims], fsrc[kMaxDims], ostr[kMaxDims];
+    c_strides(shape, nd, ostr);
+    int m = 0;
+    for (int k = 0; k < nd; ++k) {
+        const int64_t s = k < lead ? 1 : x.shape[k - lead], st = k < lead ? 0 : x.strides[k - lead];
+        if (r[size_t(k)] != 1) {
+            if (m == kMaxDims) return call_ref(K, xa, reps);  // more than 64 loop dims: rare
+            fshape[m] = r[size_t(k)], fdst[m] = ostr[k] * s, fsrc[m] = 0, ++m;
+        }
+        if (s != 1) {
+            if (m == kMaxDims) return call_ref(K, xa, reps);
+            fshape[m] = s, fdst[m] = ostr[k], fsrc[m] = st, ++m;
+        }
+    }
+    py::array out = empty(x.dtype, shape, nd);
+    if (out.size() == 0) return std::move(out);
+    char* const o = static_cast<char*>(out.mutable_data());
+    py::gil_scoped_release nogil;
+    dispatch_width(x.itemsize(), [&](auto w) { copy_strided<decltype(w)>(o, fdst, x.data, fsrc, fshape, m); });
+    return std::move(out);
+}
+
+// ============================================================================ triu / tril
+/// out = x on one side of diagonal k of the last two dims, 0 (all-zero bits in every
+/// dtype) on the other: row i keeps columns [lo, hi).
+py::array triangle(const py::array& xa, int64_t k, bool upper, const char* K) {
+    View x = view_of(xa, K);
+    if (x.ndim < 2) fail(K, "needs at least 2 dims, got shape " + x.shape_str());
+    py::array out = empty(x.dtype, x.shape, x.ndim);
+    const int nd = x.ndim;
+    const int64_t N = x.shape[nd - 2], M = x.shape[nd - 1], rows = x.numel() / std::max<int64_t>(M, 1);
+    if (rows == 0 || M == 0) return out;
+    char* const o = static_cast<char*>(out.mutable_data());
+    const int64_t isz = x.itemsize(), rs = x.strides[nd - 2], cs = x.strides[nd - 1];
+    // clamp k so that i + k never overflows: beyond +-(N + M) every row is all or nothing
+    const int64_t kc = std::max<int64_t>(-(N + M), std::min<int64_t>(k, N + M));
+    py::gil_scoped_release nogil;
+    dispatch_width(isz, [&](auto w) {
+        using W = decltype(w);
+        parallel_for(rows, std::max<int64_t>(1, kGrain / M), [&](int64_t r0, int64_t r1) {
+            for (int64_t r = r0; r < r1; ++r) {
+                const int64_t i = r % N;
+                int64_t q = r / N, off = i * rs;
+                for (int d = nd - 3; d >= 0; --d) {
+                    off += (q % x.shape[d]) * x.strides[d];
+                    q /= x.shape[d];
+                }
+                const W* src = reinterpret_cast<const W*>(x.data) + off;
+                W* row = reinterpret_cast<W*>(o) + r * M;
+                // tril keeps j <= i + k; triu keeps j >= i + k
+                const int64_t edge = i + kc;
+                const int64_t lo = upper ? std::clamp<int64_t>(edge, 0, M) : 0;
+                const int64_t hi = upper ? M : std::clamp<int64_t>(edge + 1, 0, M);
+                std::memset(row, 0, size_t(lo) * sizeof(W));
+                if (cs == 1) std::memcpy(row + lo, src + lo, size_t(hi - lo) * sizeof(W));
+                else for (int64_t j = lo; j < hi; ++j) row[j] = src[j * cs];
+                std::memset(row + hi, 0, size_t(M - hi) * sizeof(W));
+            }
+        });
+    });
+    return out;
+}
+
+py::array triu(const py::array& x, int64_t k) { return triangle(x, k, true, "triu"); }
+py::array tril(const py::array& x, int64_t k) { return triangle(x, k, false, "tril"); }
+
+// ============================================================================ masked_fill
+template <class M> inline bool truthy(M m) {
+    if constexpr (is_half_v<M>) return (m.bits & 0x7fffu) != 0;  // not +-0 (NaN is true)
+    else return m != M(0);
+}
+
+py::object masked_fill(const py::array& xa, const py::array& ma, const py::object& value) {
+    const char* K = "masked_fill";
+    View x = view_of(xa, K), m = view_of(ma, K);
+    if (py::isinstance<py::array>(value) && py::reinterpret_borrow<py::array>(value).ndim() > 0)
+        return call_ref(K, xa, ma, value);  // an array value broadcasts in np.where
+    // ref: np.where(mask, x.dtype.type(value), x)
+    py::array v0 = py::module_::import("numpy").attr("asarray")(xa.dtype().attr("type")(value), xa.dtype());
+    const View* vs[2] = {&x, &m};
+    int64_t shape[kMaxDims];
+    const int nd = broadcast_shape(K, vs, 2, shape);
+    int64_t xs[kMaxDims], ms[kMaxDims], os[kMaxDims];
+    broadcast_strides(x, shape, nd, xs);
+    broadcast_strides(m, shape, nd, ms);
+    c_strides(shape, nd, os);
+    py::array out = empty(x.dtype, shape, nd);
+    char* data[3] = {static_cast<char*>(out.mutable_data()), x.data, m.data};
+    const int64_t* st[3] = {os, xs, ms};
+    const int64_t isz[3] = {x.itemsize(), x.itemsize(), m.itemsize()};
+    auto L = make_loop<3>(shape, nd, data, st, isz);
+    dispatch_width(x.itemsize(), [&](auto w) {
+        using W = decltype(w);
+        W v;
+        std::memcpy(&v, v0.data(), sizeof(W));
+        py::gil_scoped_release nogil;
+        dispatch_all(m.dtype, K, [&](auto mt) {
+            using MT = decltype(mt);
+            run_loop(L, [v](int64_t n, char** p, const int64_t* s) {
+                if (s[0] == int64_t(sizeof(W)) && s[1] == int64_t(sizeof(W)) && s[2] == int64_t(sizeof(MT))) {
+                    W* __restrict o = reinterpret_cast<W*>(p[0]);
+                    const W* __restrict xv = reinterpret_cast<const W*>(p[1]);
+                    const MT* __restrict mv = reinterpret_cast<const MT*>(p[2]);
+                    for (int64_t i = 0; i < n; ++i) o[i] = truthy(mv[i]) ? v : xv[i];
+                } else {
+                    for (int64_t i = 0; i < n; ++i)
+                        *reinterpret_cast<W*>(p[0] + i * s[0]) =
+                            truthy(*reinterpret_cast<const MT*>(p[2] + i * s[2])) ? v
+                                                                                  : *reinterpret_cast<const W*>(p[1] + i * s[1]);
+                }
+            });
+        });
+    });
+    return std::move(out);
+}
+
+// ==================================================================================== fill_
+py::object fill_(const py::array& xa, const py::object& value) {
+    const char* K = "fill_";
+    View x = writeable_view_of(xa, K);
+    if (py::isinstance<py::array>(value) && py::reinterpret_borrow<py::array>(value).ndim() > 0)
+        return call_ref(K, xa, value);  // x[...] = array broadcasts it
+    // a 0-stride dim writes the same elements again: write them once
+    for (int k = 0; k < x.ndim; ++k)
+        if (x.strides[k] == 0 && x.shape[k] > 0) x.shape[k] = 1;
+    // other self-overlapping views (as_strided) are filled serially, never by racing threads
+    int order[kMaxDims];
+    for (int k = 0; k < x.ndim; ++k) order[k] = k;
+    std::sort(order, order + x.ndim, [&](int a, int b) { return std::abs(x.strides[a]) < std::abs(x.strides[b]); });
+    bool disjoint = true;
+    int64_t extent = 1;  // elements spanned by the dims inside the current one
+    for (int i = 0; i < x.ndim; ++i) {
+        const int k = order[i];
+        if (x.shape[k] <= 1) continue;
+        disjoint &= std::abs(x.strides[k]) >= extent;
+        extent = std::abs(x.strides[k]) * (x.shape[k] - 1) + extent;
+    }
+    dispatch_width(x.itemsize(), [&](auto w) {
+        using W = decltype(w);
+        const W v = assigned_bits<W>(value, xa.dtype());
+        if (x.numel() == 0) return;
+        py::gil_scoped_release nogil;
+        if (disjoint) {
+            fill_strided<W>(x.data, x.strides, x.shape, x.ndim, v);
+        } else {
+            int64_t one[kMaxDims] = {0};
+            for (int64_t e = 0, n = x.numel(); e < n; ++e) {  // odometer, serial
+                int64_t off = 0;
+                for (int k = 0; k < x.ndim; ++k) off += one[k] * x.strides[k];
+                reinterpret_cast<W*>(x.data)[off] = v;
+                for (int k = x.ndim - 1; k >= 0 && ++one[k] == x.shape[k]; --k) one[k] = 0;
+            }
+        }
+    });
+    return py::none();
+}
+
+}  // namespace
+}  // namespace tf
+
+void register_sort(pybind11::module_& m);  // sort.cpp
+
+void register_shape(pybind11::module_& m) {
+    namespace py = pybind11;
+    m.def("cat", &tf::cat, py::arg("arrays"), py::arg("dim"), "Concatenate along dim (C++ kernel).");
+    m.def("pad", &tf::pad, py::arg("x"), py::arg("pads"), py::arg("value"),
+          "Constant padding; pads is ((before, after), ...) per dim (C++ kernel).");
+    m.def("flip", &tf::flip, py::arg("x"), py::arg("dims"), "A copy with dims reversed (C++ kernel).");
+    m.def("tile", &tf::tile, py::arg("x"), py::arg("reps"), "x repeated reps times along each dim (C++ kernel).");
+    m.def("triu", &tf::triu, py::arg("x"), py::arg("k"), "Upper triangle of the last two dims from diagonal k (C++ kernel).");
+    m.def("tril", &tf::tril, py::arg("x"), py::arg("k"), "Lower triangle of the last two dims up to diagonal k (C++ kernel).");
+    m.def("masked_fill", &tf::masked_fill, py::arg("x"), py::arg("mask"), py::arg("value"),
+          "x with value where mask is true, broadcasting (C++ kernel).");
+    m.def("fill_", &tf::fill_, py::arg("x"), py::arg("value"), "In place: every element of x becomes value (C++ kernel).");
+    register_sort(m);
+}
