@@ -193,6 +193,24 @@ def test_submodule_eval_retraces():
     assert len(traced.cache) == 2
 
 
+def test_compiled_bound_method_retraces_on_eval():
+    tinyfw.manual_seed(0)
+    m = nn.Sequential(nn.Linear(4, 4), nn.BatchNorm1d(4), nn.Dropout(0.5))
+    step = jit.compile(m.forward)
+    x = tinyfw.randn(6, 4)
+    ref = copy.deepcopy(m)
+    tinyfw.manual_seed(1)
+    e = ref(x)
+    tinyfw.manual_seed(1)
+    _eq(step(x), e)
+    for a, b in zip(_buffers(m), _buffers(ref)):
+        _eq(a, b)
+    m.eval()
+    ref.eval()
+    _eq(step(x), ref(x))
+    assert len(step.cache) == 2
+
+
 # -- batch norm ----------------------------------------------------------------------------
 def _buffers(m):
     return [b._data.copy() for b in m.buffers()]

@@ -104,7 +104,9 @@ class TracedFunction:
         if self._mods is None:
             # every submodule's flag, not only the top one: model.dropout.eval() alone
             # must retrace too (the module tree is taken as it is at the first call)
-            f = getattr(self.fn, "modules", None)
+            # (of the module itself, or of the one a bound method like model.forward is of)
+            owner = getattr(self.fn, "__self__", self.fn)
+            f = getattr(owner, "modules", None)
             self._mods = list(f()) if callable(f) else []
         training = tuple([m.training for m in self._mods]) if self._mods \
             else getattr(self.fn, "training", None)
