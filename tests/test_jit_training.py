@@ -513,3 +513,25 @@ def test_compiled_function_closing_over_a_training_module():
         np.testing.assert_allclose(a, b, **F32)
     for a, b in zip(_buffers(m), _buffers(ref)):
         np.testing.assert_allclose(a, b, **F32)
+
+
+# -- after training: eval and export ----------------------------------------------------------
+def test_onnx_export_after_traced_training(tmp_path):
+    onnx = pytest.importorskip("onnx", reason="onnx is not installed (pip install onnx)")
+    ort = pytest.importorskip("onnxruntime", reason="onnxruntime is not installed")
+    tinyfw.manual_seed(0)
+    m = _cnn()
+    traced = jit.trace(m, (tinyfw.randn(6, 2, 8, 8),))
+    _train(m, traced, [(tinyfw.randn(6, 2, 8, 8), tinyfw.randint(0, 5, (6,)))
+                       for _ in range(3)])
+    assert int(m[1].num_batches_tracked.item()) == 3
+    m.eval()
+    x = tinyfw.randn(3, 2, 8, 8)
+    path = str(tmp_path / "cnn.onnx")
+    tinyfw.onnx.export(m, (x,), path)
+    onnx.checker.check_model(onnx.load(path))
+    sess = ort.InferenceSession(path, providers=["CPUExecutionProvider"])
+    got = sess.run(None, {sess.get_inputs()[0].name: x._data})[0]
+    # the exported model uses the running statistics the traced training wrote back
+    np.testing.assert_allclose(got, traced(x)._data, rtol=1e-4, atol=1e-5)
+    np.testing.assert_allclose(got, m(x)._data, rtol=1e-4, atol=1e-5)
