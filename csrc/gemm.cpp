@@ -345,6 +345,9 @@ void gemm_thin(int64_t m, int64_t n, int64_t k, const T* a, int64_t rsa, const T
     }
 }
 
+// The least work (flops) that pays for one more thread in gemm_threads.
+constexpr double kMinWorkPerThread = 2.5e5;
+
 // Split n units into `parts` contiguous ranges; range `i` is [lo, hi) in units.
 inline void split(int64_t units, int parts, int i, int64_t& lo, int64_t& hi) {
     lo = units * i / parts;
@@ -356,9 +359,12 @@ inline void split(int64_t units, int parts, int i, int64_t& lo, int64_t& hi) {
 int gemm_threads(int64_t m, int64_t n, int64_t k) {
     if (omp_in_parallel()) return 1;
     const int maxt = omp_get_max_threads();
-    // below ~1 MFLOP per thread the fork/join and duplicated packing cost more than they save
+    // A parallel region costs a few microseconds when the pool is spinning (as it is between
+    // the products of a training step): below ~0.25 MFLOP (~10 us) per thread it costs more
+    // than it saves.  The thin products of an MLP's last layer (128x512 @ 512x10 and its
+    // backward ones, ~1.3 MFLOP) are above that and split across threads.
     const double work = 2.0 * (double)m * (double)n * (double)k;
-    const int by_work = (int)std::max(1.0, work / 1e6);
+    const int by_work = (int)std::max(1.0, work / kMinWorkPerThread);
     return std::max(1, std::min(maxt, by_work));
 }
 
@@ -477,8 +483,10 @@ void batched(const View& va, const View& vb, const std::vector<int64_t>& bshape,
     };
     const T* pa = va.ptr<T>();
     const T* pb = vb.ptr<T>();
-    const int per = gemm_threads(m, n, k);
-    if (nb > 1 && per < omp_get_max_threads()) {
+    // A batch of products each too small to use every thread well (below ~1 MFLOP per
+    // thread) runs one product per thread instead: no fork per product, no split tiles.
+    const double work = 2.0 * (double)m * (double)n * (double)k;
+    if (nb > 1 && work < 1e6 * omp_get_max_threads()) {
         // many small products: one thread per matrix
 #pragma omp parallel for schedule(dynamic, 1) if (nb * m * n * k > 100000)
         for (int64_t i = 0; i < nb; ++i) {
