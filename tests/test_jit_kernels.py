@@ -96,7 +96,8 @@ def _ln_case(shape, affine, dtype=np.float32):
 
 
 @pytest.mark.parametrize("shape,affine", [((256, 512), True), ((7, 33), False),
-                                          ((3, 1), True), ((300, 200), True)])
+                                          ((3, 1), True), ((300, 200), True),
+                                          ((520, 512), True)])  # threaded rows
 def test_layer_norm_kernel_matches_eager(shape, affine):
     ln, x = _ln_case(shape, affine)
     f = jit.trace(lambda t: ln(t * 2.0), (x,))

@@ -159,6 +159,14 @@ TEMPLATES = {
 }
 
 
+# work units of one element per op (see FusedKernel.cost); the rest count 1
+_OP_COST = {E.Exp: 16, E.Log: 16, E.Tanh: 16, E.Erf: 16, E.Sin: 16, E.Cos: 16,
+            E.Sigmoid: 16, E.Silu: 16, E.Gelu: 16, E.Div: 4, E.Sqrt: 4, E.Rsqrt: 4,
+            E.Reciprocal: 4}
+# elements x cost above which a kernel's outer loop runs on all OpenMP threads
+PARALLEL_WORK = 1 << 21
+
+
 def fusable(node) -> bool:
     """True when the node can be part of a generated elementwise kernel."""
     if node.fn not in TEMPLATES or node.kernel is not None or len(node.outputs) != 1:
@@ -266,7 +274,10 @@ class FusedKernel:
                    for j, v in enumerate(self.outputs)]
         total = int(np.prod(sz))
         lines = [_PRELUDE, f"void kern({', '.join(params)}) {{"]
-        par = total >= 1 << 16
+        # split across threads only when the loop's work pays for waking the team: a
+        # plain add over 128K floats takes ~20 us on one core, about what a fork/join
+        # costs on a busy machine, while erf/exp-heavy loops take 10x longer
+        par = total * self.cost() >= PARALLEL_WORK
         if par:
             # one loop: "parallel for simd" both splits and vectorises it (an ivdep
             # pragma may not sit between "parallel for" and its loop)
@@ -285,6 +296,12 @@ class FusedKernel:
         lines.append("}")
         lines.append("}")
         return "\n".join(lines)
+
+    def cost(self) -> int:
+        """Rough work units per element: one per simple op, operand read and store;
+        transcendental functions (a polynomial and more each) count 16, divisions 4."""
+        ops = sum(_OP_COST.get(n.fn, 1) for n in self.nodes)
+        return ops + len(self.inputs) + len(self.outputs)
 
     def __call__(self, *arrays, out=None) -> tuple:
         if self._fn is None:

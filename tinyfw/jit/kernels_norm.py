@@ -17,6 +17,11 @@ import numpy as np
 from .kernels import _load
 
 
+# elements from which the row loops run on all OpenMP threads: vectorised, a (256, 512)
+# layer norm takes ~60 us on one core, too little to pay for a fork/join on a busy machine
+PARALLEL_ROWS = 1 << 18
+
+
 class LayerNormKernel:
     """y, mean, rstd = layer_norm(x (M, N) float32, [weight (N,)], [bias (N,)], eps)."""
 
@@ -55,7 +60,7 @@ class LayerNormKernel:
             aff = f"{aff} * w[j]"
         if self.has_b:
             aff = f"{aff} + b[j]"
-        par = "#pragma omp parallel for schedule(static)" if m * n > 32768 else ""
+        par = "#pragma omp parallel for schedule(static)" if m * n >= PARALLEL_ROWS else ""
         return f"""#include <math.h>
 void kern({', '.join(params)}) {{
 {par}
@@ -130,7 +135,7 @@ class LayerNormBackwardKernel:
         decl = (f"  double* acc = part + 2L * {n}L * omp_get_thread_num();" if hw
                 else "  (void)part;")
         nt = (f"int nt = omp_get_max_threads(); if (nt > {self.max_threads}) "
-              f"nt = {self.max_threads};" if m * n > 32768 else "int nt = 1;")
+              f"nt = {self.max_threads};" if m * n >= PARALLEL_ROWS else "int nt = 1;")
         return f"""#include <math.h>
 #include <omp.h>
 void kern({', '.join(params)}) {{
