@@ -93,10 +93,29 @@ int wrap_dim(int64_t dim, int ndim, const char* K, const View& x) {
     return int(dim < 0 ? dim + ndim : dim);
 }
 
+/// While alive: numpy's floating-point warnings off, as ref silences them for the whole
+/// backend (an out-of-range value rounding to inf is a value, not a warning).
+struct QuietNumpy {
+    py::object state;
+    QuietNumpy() : state(py::module_::import("numpy").attr("errstate")(py::arg("all") = "ignore")) {
+        state.attr("__enter__")();
+    }
+    ~QuietNumpy() {
+        PyObject *type, *val, *tb;  // keep a pending exception across __exit__
+        PyErr_Fetch(&type, &val, &tb);
+        PyObject* r = PyObject_CallMethod(state.ptr(), "__exit__", "OOO", Py_None, Py_None, Py_None);
+        Py_XDECREF(r);
+        PyErr_Restore(type, val, tb);
+    }
+    QuietNumpy(const QuietNumpy&) = delete;
+    QuietNumpy& operator=(const QuietNumpy&) = delete;
+};
+
 /// The bits of `value` converted to `dt` by numpy's assignment `tmp[...] = value` (the
 /// conversion ref's fill_/pad use, errors included), widened into a W.
 template <class W> W assigned_bits(const py::object& value, const py::dtype& dt) {
     py::array tmp = py::module_::import("numpy").attr("empty")(py::tuple(), dt);
+    QuietNumpy quiet;
     tmp.attr("__setitem__")(py::ellipsis(), value);
     W bits;
     std::memcpy(&bits, tmp.data(), sizeof(W));
@@ -364,7 +383,11 @@ py::object masked_fill(const py::array& xa, const py::array& ma, const py::objec
     if (py::isinstance<py::array>(value) && py::reinterpret_borrow<py::array>(value).ndim() > 0)
         return call_ref(K, xa, ma, value);  // an array value broadcasts in np.where
     // ref: np.where(mask, x.dtype.type(value), x)
-    py::array v0 = py::module_::import("numpy").attr("asarray")(xa.dtype().attr("type")(value), xa.dtype());
+    py::array v0;
+    {
+        QuietNumpy quiet;
+        v0 = py::module_::import("numpy").attr("asarray")(xa.dtype().attr("type")(value), xa.dtype());
+    }
     const View* vs[2] = {&x, &m};
     int64_t shape[kMaxDims];
     const int nd = broadcast_shape(K, vs, 2, shape);
