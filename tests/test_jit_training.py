@@ -148,6 +148,31 @@ def test_dropout_with_unused_output_still_advances_the_generator(dead_last):
     _compare_calls(f, traced, make)
 
 
+def test_each_pass_leaves_the_draws_alone():
+    # a graph built for the passes: two draws from one generator feeding identical
+    # dropouts of a constant (CSE and constant folding would fire on pure ops), the
+    # second dropout dead (DCE would fire)
+    c = tinyfw.ones(4, 4)
+
+    def f(x):
+        a = F.dropout(c, 0.5, training=True)
+        F.dropout(c, 0.5, training=True)
+        return x + a
+
+    from tinyfw.jit.compiler import trace_graph
+    from tinyfw.jit.passes import const_fold, cse, dce
+
+    tr = trace_graph(f, (tinyfw.ones(4, 4),), {})
+    g = tr.graph
+    g.outputs = g.outputs[:tr.n_out + len(tr.state)]
+    draws = [n for n in g.nodes if n.op == "DrawSeed"]
+    assert len(draws) == 2 and draws[1].inputs == draws[0].outputs  # chained in order
+    for run in (cse.run, dce.run, lambda gr: const_fold.run(gr, tinyfw.dispatch.get_backend())):
+        run(g)
+        assert [n for n in g.nodes if n.op == "DrawSeed"] == draws
+    assert sum(n.op == "Dropout" for n in g.nodes) == 1  # the dead dropout itself went
+
+
 def test_compile_first_call_draws_once():
     @jit.compile
     def f(x):
