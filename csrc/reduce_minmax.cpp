@@ -1,0 +1,36 @@
+// amax, amin, any, all over arbitrary dims (the engine is in reduce.h).
+#include "reduce.h"
+
+namespace tf {
+namespace red {
+namespace {
+
+void minmax(Red kind, const View& x, const Plan& P, char* od) {
+    dispatch_all(x.dtype, "amax", [&](auto tag) {
+        using T = decltype(tag);
+        using C = compute_t<T>;
+        switch (kind) {
+            case Red::Max: reduce_into<T, MaxR<T, C>>(x, P, reinterpret_cast<T*>(od)); break;
+            case Red::Min: reduce_into<T, MinR<T, C>>(x, P, reinterpret_cast<T*>(od)); break;
+            case Red::Any: reduce_into<T, AnyR<T, C>>(x, P, reinterpret_cast<bool*>(od)); break;
+            default: reduce_into<T, AllR<T, C>>(x, P, reinterpret_cast<bool*>(od)); break;
+        }
+    });
+}
+
+}  // namespace
+
+void register_minmax(py::module_& m) {
+#define R1(NAME, KIND)                                                                         \
+    m.def(#NAME, [](const py::array& x, const py::iterable& dims, bool keepdim) {                \
+        return reduce_front(#NAME, KIND, x, dims, keepdim, &minmax); }, py::arg("x"), py::arg("dims"), \
+        py::arg("keepdim"), #NAME " over `dims` (C++ kernel, deterministic order)");
+    R1(amax, Red::Max)
+    R1(amin, Red::Min)
+    R1(any, Red::Any)
+    R1(all, Red::All)
+#undef R1
+}
+
+}  // namespace red
+}  // namespace tf
