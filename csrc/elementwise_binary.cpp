@@ -1,5 +1,6 @@
 // Binary elementwise kernels with broadcasting: the two-input primitives of
-// backend/ref.py (arithmetic, comparisons, logical ops, pow, floor_divide, remainder)
+// backend/ref.py (arithmetic, comparisons, logical ops, atan2, pow, floor_divide,
+// remainder)
 // and the three-input `where`.  Operands of one dtype are computed natively (float16 /
 // bfloat16 in float32, rounded once); mixed dtypes and bool arithmetic go to the
 // reference primitive, whose promotion is the specification's.
@@ -87,6 +88,12 @@ TF_BINARY(LogicalOr, "logical_or", (a != C(0)) || (b != C(0)))
 TF_BINARY(LogicalXor, "logical_xor", (a != C(0)) != (b != C(0)))
 #undef TF_BINARY
 
+// the angle of the point (b, a): libm's atan2 keeps the quadrant, signed zeros and
+// infinities exactly as numpy's arctan2 (which calls it too)
+template <class C> struct Atan2 {
+    static constexpr const char* name = "atan2";
+    inline C operator()(C a, C b) const { return std::atan2(a, b); }
+};
 template <class C> struct Pow {
     static constexpr const char* name = "pow";
     inline C operator()(C a, C b) const {
@@ -230,6 +237,7 @@ void register_elementwise(pybind11::module_& m) {
     B2(LogicalAnd, ALL, true)
     B2(LogicalOr, ALL, true)
     B2(LogicalXor, ALL, true)
+    B2(Atan2, F, false)
 #undef B2
     m.def("pow", &pow_kernel, py::arg("a"), py::arg("b"), "pow (C++ kernel, broadcasting)");
     m.def("floor_divide", &int_division<FloorDivide>, py::arg("a"), py::arg("b"),
