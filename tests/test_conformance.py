@@ -167,6 +167,7 @@ BINARY = {
     "le": ("small", ALL, "exact"), "gt": ("small", ALL, "exact"), "ge": ("small", ALL, "exact"),
     "logical_and": ("small", ALL, "exact"), "logical_or": ("small", ALL, "exact"),
     "logical_xor": ("small", ALL, "exact"),
+    "atan2": ("special", FLOATS, "ulp"),
 }
 REDUCE = {  # name -> (kind, dtypes, comparison)
     "sum": ("normal", ALL, "sum"), "prod": ("near1", FLOATS + INTS[:1], "ulp"),
