@@ -7,9 +7,12 @@ against 4096x4096) and transposed (both operands transposed views) - and sum ove
 and the first dim of a 4096x4096 float32; then casts between float32 and bfloat16/float16
 on 16M elements, gather / scatter_add along the last dim of 4096x1024, and an embedding
 (32000x512 table, 64x128 lookups) forward `index` and backward `index_put(accumulate=True)`
-(the numpy column is the ref backend's primitive, e.g. np.add.at).  Each library runs the same case side by side in
-one process; the figure is the median of `--repeat` timed runs after a warm-up.  GB/s counts
-the bytes the operation must touch (inputs read once, output written once).  Ratios are
+(the numpy column is the ref backend's primitive, e.g. np.add.at), and the shape kernels:
+cat of 4 x (1024, 1024), flip and tril of 4096x4096, sort of 1M float32 (values and
+indices, as ref's stable argsort + take_along_axis and torch.sort(stable=True)).
+Each library runs the same case side by side in one process; the figure is the median
+of `--repeat` timed runs after a warm-up.  GB/s counts the bytes the operation must touch
+(inputs read once, output written once).  Ratios are
 tinyfw's speed over numpy's (>= 1 means tinyfw is faster); the targets are >= 0.9 for the
 elementwise cases (>= 1 for broadcast/transposed) and >= 0.8 for the sums.
 
@@ -113,6 +116,33 @@ def index_cases():
     return out
 
 
+def shape_cases():
+    """Shape kernels: (name, bytes touched, ref/numpy fn, tinyfw fn, torch fn).  The sort's
+    numpy column is ref's primitive (a stable argsort plus take_along_axis: values and
+    indices, as tinyfw and torch.sort(stable=True) return)."""
+    from tinyfw.backend import ref
+
+    rng = np.random.default_rng(2)
+    parts = [rng.standard_normal((1024, 1024), dtype=np.float32) for _ in range(4)]
+    a = rng.standard_normal((N, N), dtype=np.float32)
+    s = rng.standard_normal(1 << 20, dtype=np.float32)
+    tp = [torch.from_numpy(p) for p in parts] if torch else None
+    ta, ts = (torch.from_numpy(a), torch.from_numpy(s)) if torch else (None, None)
+    cat_bytes = 2 * sum(p.nbytes for p in parts)
+    out = [("cat 4x(1024x1024) dim=0", cat_bytes, lambda: ref.cat(parts, 0), lambda: cpu.cat(parts, 0),
+            (lambda: torch.cat(tp, 0)) if torch else None),
+           ("cat 4x(1024x1024) dim=1", cat_bytes, lambda: ref.cat(parts, 1), lambda: cpu.cat(parts, 1),
+            (lambda: torch.cat(tp, 1)) if torch else None)]
+    for dims in ((0,), (1,)):
+        out.append((f"flip {dims} 4096x4096", 2 * a.nbytes, lambda d=dims: ref.flip(a, d),
+                    lambda d=dims: cpu.flip(a, d), (lambda d=dims: ta.flip(d)) if torch else None))
+    out.append(("tril 4096x4096", 2 * a.nbytes, lambda: ref.tril(a, 0), lambda: cpu.tril(a, 0),
+                (lambda: torch.tril(ta)) if torch else None))
+    out.append(("sort 1M float32", s.nbytes * 4, lambda: ref.sort(s, 0, False), lambda: cpu.sort(s, 0, False),
+                (lambda: torch.sort(ts, stable=True)) if torch else None))
+    return out
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--repeat", type=int, default=15)
@@ -132,7 +162,7 @@ def main() -> None:
             tinyfw.set_num_threads(nt)
             if torch is not None:
                 torch.set_num_threads(nt)
-            for name, nbytes, npf, tff, thf in cases() + index_cases():
+            for name, nbytes, npf, tff, thf in cases() + index_cases() + shape_cases():
                 t_np = median_time(npf, args.repeat)
                 t_tf = median_time(tff, args.repeat)
                 t_th = median_time(thf, args.repeat) if thf else float("nan")
