@@ -5,7 +5,10 @@ they have the same output shape (the group's iteration shape) and joining cannot
 cycle (no other input of the node depends on that group through ops outside it).  A
 group's outputs are its values read outside it; the other values never exist in memory
 ("bytes saved").  Groups of one node stay ordinary ops, unless a matmul produces their
-input (then the epilogue pass can still take them).
+input (then the epilogue pass can still take them) or they can write their output over a
+dying freshly allocated input (memory_plan's in-place rule; an eager op would allocate).
+Last, float32 layer-norm nodes (forward and backward) become generated kernels
+(kernels_norm.py): not elementwise, but the same trade of a compiled loop for an op.
 """
 from __future__ import annotations
 

@@ -14,6 +14,11 @@ elementwise kernels read element i of every operand before writing element i, so
 safe, and the gradient of relu/GELU backward then costs no new buffer.  Arguments (values
 saved by the forward, which a retained graph may replay) are never overwritten.
 
+Kernel nodes whose ``kernel.fresh`` is true (the layer-norm kernels) count as fresh
+producers like the ops in FRESH_OPS.  The arguments of the generated function are freed at
+their last use when the caller hands them over (executor's ``run.owned``), which these byte
+counts do not model.
+
 Reported: ``intermediate_bytes`` (every intermediate held at once, as if nothing were
 freed), ``peak_bytes`` (the most live at any point under this plan) and ``arena_bytes``.
 """
