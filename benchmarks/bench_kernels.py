@@ -9,7 +9,9 @@ on 16M elements, gather / scatter_add along the last dim of 4096x1024, and an em
 (32000x512 table, 64x128 lookups) forward `index` and backward `index_put(accumulate=True)`
 (the numpy column is the ref backend's primitive, e.g. np.add.at), and the shape kernels:
 cat of 4 x (1024, 1024), flip and tril of 4096x4096, sort of 1M float32 (values and
-indices, as ref's stable argsort + take_along_axis and torch.sort(stable=True)).
+indices, as ref's stable argsort + take_along_axis and torch.sort(stable=True)), and the
+float32 transcendentals on 16M elements (exp, log, log1p, expm1, tanh, erf as numpy/scipy;
+sigmoid, silu, gelu(tanh), softplus as the ref backend's numpy formulas).
 Each library runs the same case side by side in one process; the figure is the median
 of `--repeat` timed runs after a warm-up.  GB/s counts the bytes the operation must touch
 (inputs read once, output written once).  Ratios are
@@ -143,10 +145,38 @@ def shape_cases():
     return out
 
 
+def transcendental_cases():
+    """float32 unary functions on 16M elements: numpy (or ref's numpy formula) vs tinyfw."""
+    from scipy.special import erf
+    from tinyfw.backend import ref
+    x = np.random.default_rng(3).standard_normal(N * N, dtype=np.float32)
+    xp = np.abs(x) + np.float32(0.1)
+    tx, txp = (torch.from_numpy(x), torch.from_numpy(xp)) if torch is not None else (None, None)
+    F = torch.nn.functional if torch is not None else None
+    out = []
+    for name, arg, targ, npf, tff, thf in [
+            ("exp", x, tx, np.exp, cpu.exp, torch.exp if torch else None),
+            ("log", xp, txp, np.log, cpu.log, torch.log if torch else None),
+            ("log1p", xp, txp, np.log1p, cpu.log1p, torch.log1p if torch else None),
+            ("expm1", x, tx, np.expm1, cpu.expm1, torch.expm1 if torch else None),
+            ("tanh", x, tx, np.tanh, cpu.tanh, torch.tanh if torch else None),
+            ("erf", x, tx, erf, cpu.erf, torch.erf if torch else None),
+            ("sigmoid", x, tx, ref.sigmoid, cpu.sigmoid, torch.sigmoid if torch else None),
+            ("silu", x, tx, ref.silu, cpu.silu, F.silu if torch else None),
+            ("gelu tanh", x, tx, lambda v: ref.gelu(v, "tanh"), lambda v: cpu.gelu(v, "tanh"),
+             (lambda v: F.gelu(v, approximate="tanh")) if torch else None),
+            ("softplus", x, tx, lambda v: ref.softplus(v, 1.0, 20.0), lambda v: cpu.softplus(v, 1.0, 20.0),
+             F.softplus if torch else None)]:
+        out.append((f"{name} 16M f32", 2 * arg.nbytes, lambda f=npf, v=arg: f(v), lambda f=tff, v=arg: f(v),
+                    (lambda f=thf, v=targ: f(v)) if torch else None))
+    return out
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--repeat", type=int, default=15)
     ap.add_argument("--threads", default="1,2")
+    ap.add_argument("--only", default="", help="run the cases whose name contains this text")
     args = ap.parse_args()
     if "add" not in cpu.KERNELS:
         raise SystemExit("tinyfw._C is not built: python setup.py build_ext --inplace")
@@ -162,7 +192,9 @@ def main() -> None:
             tinyfw.set_num_threads(nt)
             if torch is not None:
                 torch.set_num_threads(nt)
-            for name, nbytes, npf, tff, thf in cases() + index_cases() + shape_cases():
+            for name, nbytes, npf, tff, thf in cases() + index_cases() + shape_cases() + transcendental_cases():
+                if args.only not in name:
+                    continue
                 t_np = median_time(npf, args.repeat)
                 t_tf = median_time(tff, args.repeat)
                 t_th = median_time(thf, args.repeat) if thf else float("nan")
