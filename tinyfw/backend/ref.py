@@ -15,15 +15,15 @@ live in `ref_nn.py` and are re-exported here.
 from __future__ import annotations
 
 import math
-import warnings
 
 import numpy as np
 
 from ..dtypes import COMPUTE
 
-# inf/NaN results are values, as in PyTorch, not warnings; np.errstate would do this too
-# but costs more than the whole dispatch of a small op, so the filter is per module
-warnings.filterwarnings("ignore", category=RuntimeWarning, module=r"tinyfw\.backend\.")
+# inf/NaN results are values, as in PyTorch, not warnings: each primitive whose IEEE
+# result may be inf or NaN (log(0), 1/0, inf - inf, overflow, a value or result rounded
+# to a narrower float) ignores exactly those numpy floating-point errors with np.errstate,
+# so other warnings still show (e.g. NaN cast to an integer dtype: invalid value in cast)
 
 _HALF = {d.np: c.np for d, c in COMPUTE.items()}
 
@@ -58,54 +58,63 @@ def abs(x):
     return np.abs(x)
 
 
+@np.errstate(over="ignore")
 @_unary
 def exp(x):
     """e**x"""
     return np.exp(x)
 
 
+@np.errstate(divide="ignore", invalid="ignore")
 @_unary
 def log(x):
     """natural logarithm"""
     return np.log(x)
 
 
+@np.errstate(divide="ignore", invalid="ignore")
 @_unary
 def log1p(x):
     """log(1 + x)"""
     return np.log1p(x)
 
 
+@np.errstate(over="ignore")
 @_unary
 def expm1(x):
     """e**x - 1"""
     return np.expm1(x)
 
 
+@np.errstate(invalid="ignore")
 @_unary
 def sqrt(x):
     """square root"""
     return np.sqrt(x)
 
 
+@np.errstate(divide="ignore", invalid="ignore")
 @_unary
 def rsqrt(x):
     """1 / sqrt(x)"""
     return 1 / np.sqrt(x)
 
 
+@np.errstate(divide="ignore", over="ignore")
 @_unary
 def reciprocal(x):
     """1 / x"""
     return np.reciprocal(x)
 
 
+@np.errstate(invalid="ignore")
 @_unary
 def sin(x):
     """sine"""
     return np.sin(x)
 
 
+@np.errstate(invalid="ignore")
 @_unary
 def cos(x):
     """cosine"""
@@ -131,6 +140,7 @@ def relu(x):
     return np.maximum(x, 0)
 
 
+@np.errstate(invalid="ignore")
 @_unary
 def silu(x):
     """x * sigmoid(x)"""
@@ -188,6 +198,7 @@ def isinf(x):
     return np.isinf(_up(x))
 
 
+@np.errstate(over="ignore", invalid="ignore")
 def gelu(x, approximate: str = "none"):
     """x * Phi(x); 'tanh' uses the tanh approximation of Phi"""
     def f(x):
@@ -197,11 +208,13 @@ def gelu(x, approximate: str = "none"):
     return _unary(f)(x)
 
 
+@np.errstate(invalid="ignore")
 def leaky_relu(x, negative_slope: float):
     """x if x > 0 else negative_slope * x"""
     return _unary(lambda v: np.where(v > 0, v, v * v.dtype.type(negative_slope)))(x)
 
 
+@np.errstate(over="ignore")
 def softplus(x, beta: float, threshold: float):
     """log(1 + e**(beta x)) / beta, linear where beta x > threshold"""
     def f(v):
@@ -234,30 +247,35 @@ def _binary(f):
     return prim
 
 
+@np.errstate(over="ignore", invalid="ignore")
 @_binary
 def add(a, b):
     """a + b"""
     return np.add(a, b)
 
 
+@np.errstate(over="ignore", invalid="ignore")
 @_binary
 def sub(a, b):
     """a - b"""
     return np.subtract(a, b)
 
 
+@np.errstate(over="ignore", invalid="ignore")
 @_binary
 def mul(a, b):
     """a * b"""
     return np.multiply(a, b)
 
 
+@np.errstate(divide="ignore", over="ignore", invalid="ignore")
 @_binary
 def div(a, b):
     """a / b (true division; integer inputs are promoted by the ops layer)"""
     return np.true_divide(a, b)
 
 
+@np.errstate(divide="ignore", over="ignore", invalid="ignore")
 @_binary
 def pow(a, b):
     """a ** b"""
@@ -284,6 +302,7 @@ def atan2(a, b):
     return np.arctan2(a, b)
 
 
+@np.errstate(divide="ignore", over="ignore", invalid="ignore")
 @_binary
 def floor_divide(a, b):
     """floor(a / b)"""
@@ -292,6 +311,7 @@ def floor_divide(a, b):
     return np.floor_divide(a, b)
 
 
+@np.errstate(divide="ignore", invalid="ignore")
 @_binary
 def remainder(a, b):
     """a - floor(a / b) * b (sign of b, as Python and PyTorch)"""
@@ -364,6 +384,7 @@ def _acc(x):
     return _HALF.get(x.dtype, x.dtype)
 
 
+@np.errstate(over="ignore", invalid="ignore")
 def sum(x, dims: tuple, keepdim: bool):
     """Sum over `dims`; bool/int inputs give int64, half floats accumulate in float32."""
     acc = _acc(x)
@@ -372,6 +393,7 @@ def sum(x, dims: tuple, keepdim: bool):
     return np.asarray(r).astype(out, copy=False)
 
 
+@np.errstate(over="ignore", invalid="ignore")
 def prod(x, dims: tuple, keepdim: bool):
     """Product over `dims`, with sum's accumulation and result dtypes."""
     acc = _acc(x)
@@ -411,6 +433,7 @@ def all(x, dims: tuple, keepdim: bool):
 
 
 # -- copies, casts, matmul ---------------------------------------------------------------
+@np.errstate(over="ignore")
 def cast(x, dtype: np.dtype):
     """x converted to `dtype` (float to int truncates towards zero)."""
     return x.astype(dtype)
@@ -421,6 +444,7 @@ def contiguous(x):
     return np.ascontiguousarray(x)
 
 
+@np.errstate(over="ignore")
 def matmul(a, b):
     """Batched matrix product with broadcast batch dims (a: ...×m×k, b: ...×k×n);
     half inputs are accumulated in float32."""
@@ -435,6 +459,7 @@ def cat(arrays: list, dim: int):
     return np.concatenate(arrays, axis=dim)
 
 
+@np.errstate(over="ignore")
 def pad(x, pads: tuple, value):
     """Constant padding; `pads` is ((before, after), ...) per dim, all >= 0."""
     if x.ndim == 0:
@@ -496,16 +521,19 @@ def scatter(x, dim: int, index, src):
     return out
 
 
+@np.errstate(over="ignore")
 def masked_fill(x, mask, value):
     """x with `value` where mask is True."""
     return np.where(mask, x.dtype.type(value), x)
 
 
+@np.errstate(over="ignore")
 def fill_(x, value) -> None:
     """In place: every element of x becomes value."""
     x[...] = value
 
 
+@np.errstate(over="ignore")
 def copy_(dst, src) -> None:
     """In place: dst[...] = src, broadcasting src and casting to dst's dtype."""
     np.copyto(dst, src, casting="unsafe")
@@ -521,6 +549,7 @@ def tril(x, k: int):
     return np.tril(x, k)
 
 
+@np.errstate(over="ignore", invalid="ignore")
 def cumsum(x, dim: int):
     """Running sum along `dim`."""
     out = np.int64 if x.dtype.kind in "biu" else x.dtype
