@@ -317,30 +317,38 @@ void dot_rows(int64_t k, int64_t n, const T* a, int64_t rsa, const T* bt, int64_
     }
 }
 
-// C = (or +=) A @ B for A with unit column stride and n <= kThinN.
+// C = (or +=) A @ B for A with unit column stride and n <= kThinN.  Row blocks of 4 are
+// split across threads; every row is computed by the same code whatever the split, so the
+// result does not depend on the thread count.
 template <typename T>
 void gemm_thin(int64_t m, int64_t n, int64_t k, const T* a, int64_t rsa, const T* b,
                int64_t rsb, int64_t csb, T* c, int64_t rsc, int64_t csc, bool acc, int nt) {
-    const T* bt = b;
-    int64_t ldb = csb;
-    if (rsb != 1) {  // B's columns are not contiguous: transpose B (n x k, small) once
-        T* buf = tls_buffers.get<T>(1, n * k);
-        for (int64_t p = 0; p < k; ++p)
-            for (int64_t j = 0; j < n; ++j) buf[j * k + p] = b[p * rsb + j * csb];
-        bt = buf;
-        ldb = k;
-    }
+    const bool transpose = rsb != 1;  // B's columns are not contiguous: transpose it (n x k)
     const int64_t blocks = (m + 3) / 4;
-#pragma omp parallel for num_threads(nt) schedule(static) if (nt > 1)
-    for (int64_t ib = 0; ib < blocks; ++ib) {
-        const int64_t i = ib * 4;
-        const T* ai = a + i * rsa;
-        T* ci = c + i * rsc;
-        switch (std::min<int64_t>(4, m - i)) {
-            case 4: dot_rows<T, 4>(k, n, ai, rsa, bt, ldb, ci, rsc, csc, acc); break;
-            case 3: dot_rows<T, 3>(k, n, ai, rsa, bt, ldb, ci, rsc, csc, acc); break;
-            case 2: dot_rows<T, 2>(k, n, ai, rsa, bt, ldb, ci, rsc, csc, acc); break;
-            default: dot_rows<T, 1>(k, n, ai, rsa, bt, ldb, ci, rsc, csc, acc); break;
+#pragma omp parallel num_threads(nt) if (nt > 1)
+    {
+        const T* bt = b;
+        int64_t ldb = csb;
+        if (transpose) {
+            // each thread its own copy (n x k is small): no cache lines written by one core
+            // and read by the other on every call
+            T* buf = tls_buffers.get<T>(1, n * k);
+            for (int64_t p = 0; p < k; ++p)
+                for (int64_t j = 0; j < n; ++j) buf[j * k + p] = b[p * rsb + j * csb];
+            bt = buf;
+            ldb = k;
+        }
+#pragma omp for schedule(static) nowait
+        for (int64_t ib = 0; ib < blocks; ++ib) {
+            const int64_t i = ib * 4;
+            const T* ai = a + i * rsa;
+            T* ci = c + i * rsc;
+            switch (std::min<int64_t>(4, m - i)) {
+                case 4: dot_rows<T, 4>(k, n, ai, rsa, bt, ldb, ci, rsc, csc, acc); break;
+                case 3: dot_rows<T, 3>(k, n, ai, rsa, bt, ldb, ci, rsc, csc, acc); break;
+                case 2: dot_rows<T, 2>(k, n, ai, rsa, bt, ldb, ci, rsc, csc, acc); break;
+                default: dot_rows<T, 1>(k, n, ai, rsa, bt, ldb, ci, rsc, csc, acc); break;
+            }
         }
     }
 }
