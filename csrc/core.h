@@ -274,10 +274,25 @@ bool keep_order(const int64_t* shape, int ndim, const View* const* views, int n,
 int get_num_threads();
 void set_num_threads(int n);
 
+/// Elements of work below which a kernel stays serial: an OpenMP fork costs a few
+/// microseconds, about what a core needs to stream this many elements.
+constexpr int64_t kGrain = 32768;
+
 /// f(begin, end) over [0, n) split into at most get_num_threads() equal contiguous parts;
 /// serial when n < grain, one thread, or already inside a parallel region. The split
 /// depends only on n and the thread count, never on timing.
 template <class F> void parallel_for(int64_t n, int64_t grain, F&& f);
+
+/// f(W{}) with W the unsigned integer type of `isz` bytes (1, 2, 4, else 8): kernels that
+/// only move elements (copies, fills, sorts of raw bits) need the width, not the dtype.
+template <class F> decltype(auto) dispatch_width(int64_t isz, F&& f) {
+    switch (isz) {
+        case 1: return f(uint8_t{});
+        case 2: return f(uint16_t{});
+        case 4: return f(uint32_t{});
+        default: return f(uint64_t{});
+    }
+}
 
 // ---------------------------------------------------------------------------------------
 // N-operand strided loops (operand 0 is usually the output)
@@ -303,7 +318,7 @@ void broadcast_strides(const View& v, const int64_t* shape, int ndim, int64_t* o
 /// Run inner(n, ptrs, bstrides) over every innermost row of the loop, splitting the work
 /// (rows, or pieces of a long row) across threads. `inner` gets byte pointers and the
 /// inner byte strides of each operand.
-template <int N, class Inner> void run_loop(const Loop<N>& L, Inner&& inner, int64_t grain = 32768);
+template <int N, class Inner> void run_loop(const Loop<N>& L, Inner&& inner, int64_t grain = kGrain);
 
 // ====================================== implementation of the templates
 int omp_threads_for(int64_t n, int64_t grain);  // 1 when serial

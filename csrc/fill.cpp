@@ -23,17 +23,6 @@ namespace {
 using shape_detail::as_count;
 using shape_detail::c_strides;
 
-constexpr int64_t kGrain = 32768;  // elements of work below which a kernel stays serial
-
-template <class F> decltype(auto) dispatch_width(int64_t isz, F&& f) {
-    switch (isz) {
-        case 1: return f(uint8_t{});
-        case 2: return f(uint16_t{});
-        case 4: return f(uint32_t{});
-        default: return f(uint64_t{});
-    }
-}
-
 /// While alive: numpy's floating-point warnings off, as ref silences them for the whole
 /// backend (an out-of-range value rounding to inf is a value, not a warning).
 struct QuietNumpy {

@@ -20,8 +20,6 @@
 namespace tf {
 namespace {
 
-constexpr int64_t kGrain = 32768;  // elements of work below which a kernel stays serial
-
 /// np.asarray(a, int64, order="C") after checking that `a` holds integers (not
 /// ascontiguousarray: that makes a 0-d index 1-d).
 py::array int64_index(const py::array& a, const char* K) {

@@ -47,17 +47,6 @@ namespace {
 using shape_detail::as_count;
 using shape_detail::c_strides;
 
-constexpr int64_t kGrain = 32768;  // elements of work below which a kernel stays serial
-
-template <class F> decltype(auto) dispatch_width(int64_t isz, F&& f) {
-    switch (isz) {
-        case 1: return f(uint8_t{});
-        case 2: return f(uint16_t{});
-        case 4: return f(uint32_t{});
-        default: return f(uint64_t{});
-    }
-}
-
 /// Copy src into dst (same shape `shape`, element strides given) for items of type W.
 template <class W>
 void copy_strided(char* dst, const int64_t* dst_strides, const char* src, const int64_t* src_strides,

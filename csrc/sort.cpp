@@ -22,8 +22,6 @@
 namespace tf {
 namespace {
 
-constexpr int64_t kGrain = 32768;  // elements of work below which the kernel stays serial
-
 template <class T> using key_t = std::conditional_t<sizeof(T) == 1, uint8_t,
                                  std::conditional_t<sizeof(T) == 2, uint16_t,
                                  std::conditional_t<sizeof(T) == 4, uint32_t, uint64_t>>>;
