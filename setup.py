@@ -109,6 +109,19 @@ if os.environ.get("TINYFW_UNITY", "1") != "0":
     _jobs = int(os.environ.get("TINYFW_BUILD_JOBS", "0") or 0) or os.cpu_count() or 1
     _sources = _unity_sources(_sources, _jobs)
 
+class _BuildExt(build_ext):
+    """build_ext that always reaches the per-object check (`_stale`) and relinks.
+
+    distutils skips the whole extension when the .so is newer than its listed sources; with
+    unity units (rewritten only when their member list changes) and edits saved while a
+    build runs, that skipped real changes.  The objects decide instead; a relink is ~1 s.
+    """
+
+    def finalize_options(self) -> None:
+        super().finalize_options()
+        self.force = True
+
+
 ext_modules = [
     Pybind11Extension(
         "tinyfw._C",
@@ -133,6 +146,6 @@ setup(
         "test": ["pytest>=7", "hypothesis>=6.80", "torch==2.13.0", "onnx", "onnxruntime"],
     },
     ext_modules=ext_modules,
-    cmdclass={"build_ext": build_ext},
+    cmdclass={"build_ext": _BuildExt},
     zip_safe=False,
 )
