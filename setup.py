@@ -143,7 +143,10 @@ setup(
     install_requires=["numpy>=1.24", "ml_dtypes>=0.3", "scipy>=1.10", "safetensors>=0.4",
                       "tqdm>=4.60", "scikit-learn>=1.2", "matplotlib>=3.6", "cffi>=1.15"],
     extras_require={
-        "test": ["pytest>=7", "hypothesis>=6.80", "torch==2.13.0", "onnx", "onnxruntime"],
+        # pybind11: a test compiles gemm.cpp for an AVX-512 target (the headers; the build
+        # itself gets pybind11 from pyproject's build requirements, in an isolated env)
+        "test": ["pytest>=7", "hypothesis>=6.80", "torch==2.13.0", "onnx", "onnxruntime",
+                 "pybind11>=2.10"],
     },
     ext_modules=ext_modules,
     cmdclass={"build_ext": _BuildExt},
