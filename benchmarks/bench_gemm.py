@@ -191,7 +191,7 @@ def run(threads: int) -> None:
 
     sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
     import tinyfw
-    from benchmarks.common import compare
+    from benchmarks.common import check, compare
 
     torch.set_num_threads(threads)
     tinyfw.set_num_threads(threads)
@@ -215,6 +215,8 @@ def run(threads: int) -> None:
         print(f"  {name:<32}{gf['tinyfw']:9.1f}{gf['numpy']:9.1f}{gf['torch']:9.1f}            "
               f"{gf['tinyfw'] / gf['numpy']:6.2f}{gf['tinyfw'] / gf['torch']:9.2f}"
               f"{100 * gf['tinyfw'] / peak:8.0f}%")
+        check(f"GEMM {name.strip()}: tinyfw/numpy GFLOP/s", gf["tinyfw"] / gf["numpy"], 0.85,
+              higher_is_better=True, echo=False)
 
 
 def main() -> None:

@@ -23,13 +23,18 @@ numpy is single-threaded; PyTorch and tinyfw get the thread count of the row.
 from __future__ import annotations
 
 import argparse
+import os
 import statistics
+import sys
 import time
 
 import numpy as np
 
 from tinyfw.backend import cpu
 import tinyfw
+
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+from benchmarks.common import check  # noqa: E402
 
 try:
     import torch
@@ -172,7 +177,14 @@ def transcendental_cases():
     return out
 
 
+# issue 3's targets, numpy time / tinyfw time: 0.9x numpy's bandwidth on contiguous
+# add/mul, no slower than numpy on broadcast and transposed inputs, 0.8x on sums
+TARGETS = [("add 16M contiguous", 0.9), ("mul 16M contiguous", 0.9), ("add 16M", 1.0),
+           ("mul 16M", 1.0), ("sum dim", 0.8)]
+
+
 def main() -> None:
+    """Run every case at each thread count and print times, bandwidths and ratios."""
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--repeat", type=int, default=15)
     ap.add_argument("--threads", default="1,2")
@@ -201,6 +213,10 @@ def main() -> None:
                 print(f"{name:28s} {nt:3d} {t_np * 1e3:9.2f} {t_tf * 1e3:9.2f} {t_th * 1e3:9.2f} "
                       f"{nbytes / t_np / 1e9:8.2f} {nbytes / t_tf / 1e9:8.2f} {t_np / t_tf:6.2f} "
                       f"{t_th / t_tf:8.2f}", flush=True)
+                target = next((t for prefix, t in TARGETS if name.startswith(prefix)), None)
+                if target is not None:
+                    check(f"{name.strip()}: numpy/tinyfw time", t_np / t_tf, target,
+                          higher_is_better=True, echo=False)
     finally:
         tinyfw.set_num_threads(n0)
 

@@ -109,7 +109,7 @@ def ratios(rows: list[Timing], baseline: str) -> dict[str, float]:
 
 
 def check(metric: str, value: float, target: float, higher_is_better: bool,
-          unit: str = "x") -> bool:
+          unit: str = "x", echo: bool = True) -> bool:
     """Print how `value` of `metric` compares with the issue's `target`, and record it.
 
     When ``$TINYFW_BENCH_RESULTS`` names a file (benchmarks/run.py sets it), the result is
@@ -120,8 +120,9 @@ def check(metric: str, value: float, target: float, higher_is_better: bool,
 
     ok = value >= target if higher_is_better else value <= target
     sign = ">=" if higher_is_better else "<="
-    print(f"  -> {metric}: {value:.3g}{unit} (target {sign} {target:g}{unit}) "
-          f"{'met' if ok else 'MISSED'}")
+    if echo:  # scripts with a ratio column already show the figure
+        print(f"  -> {metric}: {value:.3g}{unit} (target {sign} {target:g}{unit}) "
+              f"{'met' if ok else 'MISSED'}")
     path = os.environ.get("TINYFW_BENCH_RESULTS")
     if path:
         try:
