@@ -22,16 +22,16 @@ from .kernels import _load
 PARALLEL_ROWS = 1 << 18
 
 
-class LayerNormKernel:
-    """y, mean, rstd = layer_norm(x (M, N) float32, [weight (N,)], [bias (N,)], eps)."""
+class _GeneratedRowKernel:
+    """What both layer-norm kernels share: compiling their C source, and their name."""
 
-    accepts_out = False
-    fresh = True  # its outputs are new arrays: a later kernel may write over them
+    m: int
+    n: int
 
-    def __init__(self, m: int, n: int, eps: float, has_w: bool, has_b: bool,
-                 n_outputs: int) -> None:
-        self.m, self.n, self.eps, self.has_w, self.has_b = m, n, eps, has_w, has_b
-        self.n_outputs = n_outputs  # 1: y only (no backward reads the statistics)
+    def _source(self) -> str:
+        raise NotImplementedError
+
+    def _compile(self) -> None:
         self.source = self._source()
         self._ffi = self._fn = None
         self.error = ""
@@ -47,8 +47,21 @@ class LayerNormKernel:
         return self._fn is not None
 
     def describe(self) -> str:
-        """'LayerNorm float32[256, 512]' for explain()."""
-        return f"LayerNorm float32[{self.m}, {self.n}]"
+        """'LayerNorm float32[256, 512]' (or LayerNormBackward ...) for explain()."""
+        return f"{type(self).__name__.removesuffix('Kernel')} float32[{self.m}, {self.n}]"
+
+
+class LayerNormKernel(_GeneratedRowKernel):
+    """y, mean, rstd = layer_norm(x (M, N) float32, [weight (N,)], [bias (N,)], eps)."""
+
+    accepts_out = False
+    fresh = True  # its outputs are new arrays: a later kernel may write over them
+
+    def __init__(self, m: int, n: int, eps: float, has_w: bool, has_b: bool,
+                 n_outputs: int) -> None:
+        self.m, self.n, self.eps, self.has_w, self.has_b = m, n, eps, has_w, has_b
+        self.n_outputs = n_outputs  # 1: y only (no backward reads the statistics)
+        self._compile()
 
     def _source(self) -> str:
         m, n = self.m, self.n
@@ -93,7 +106,7 @@ for (long i = 0; i < {m}L; i++) {{
         return (y, mean, rstd)[:self.n_outputs]
 
 
-class LayerNormBackwardKernel:
+class LayerNormBackwardKernel(_GeneratedRowKernel):
     """gx, gw, gb = layer_norm_backward(g, x, [weight], mean, rstd) for float32 (M, N),
     eager's formula: with xh = (x - mean) * rstd and h = g * weight,
     gx = rstd * (h - mean(h) - xh * mean(h * xh)); gw, gb are column sums of g * xh and g
@@ -107,23 +120,7 @@ class LayerNormBackwardKernel:
         self.m, self.n, self.has_w = m, n, has_w
         # the partial-sum buffer is allocated by the caller, for at most this many threads
         self.max_threads = max(1, os.cpu_count() or 1)
-        self.source = self._source()
-        self._ffi = self._fn = None
-        self.error = ""
-        if os.environ.get("TINYFW_JIT_CC", "1") != "0":
-            try:
-                self._ffi, self._fn = _load(self.source)
-            except Exception as exc:  # noqa: BLE001 - no compiler: the node is not replaced
-                self.error = f"{type(exc).__name__}: {exc}"
-
-    @property
-    def compiled(self) -> bool:
-        """True when the generated C is in use."""
-        return self._fn is not None
-
-    def describe(self) -> str:
-        """'LayerNormBackward float32[256, 512]' for explain()."""
-        return f"LayerNormBackward float32[{self.m}, {self.n}]"
+        self._compile()
 
     def _source(self) -> str:
         m, n, hw = self.m, self.n, self.has_w
