@@ -51,3 +51,21 @@ def assert_close(actual, expected, dtype: str = "float32", rtol=None, atol=None,
                                e_np.astype(np.float64) if e_np.dtype != bool else e_np,
                                rtol=r if rtol is None else rtol, atol=a if atol is None else atol,
                                equal_nan=True, err_msg=msg)
+
+
+def in_layout(base: np.ndarray, how: str) -> np.ndarray:
+    """An array equal to `base` in the memory layout `how`: contiguous, transposed (F order in
+    the last two dims), stepped (every other element of a bigger buffer), reversed (negative
+    strides), or expanded (its first row repeated by a 0 stride, read-only)."""
+    if how == "transposed" and base.ndim >= 2:
+        return np.ascontiguousarray(base.swapaxes(-1, -2)).swapaxes(-1, -2)
+    if how == "stepped" and base.ndim >= 1:
+        big = np.zeros(tuple(2 * s for s in base.shape), base.dtype)
+        v = big[tuple(slice(None, None, 2) for _ in base.shape)]
+        v[...] = base
+        return v
+    if how == "reversed" and base.ndim >= 1:
+        return np.ascontiguousarray(base[..., ::-1])[..., ::-1]
+    if how == "expanded" and base.ndim >= 1 and base.shape[0] > 0:
+        return np.broadcast_to(base[:1], base.shape)  # read-only, stride 0
+    return base

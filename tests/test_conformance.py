@@ -20,6 +20,7 @@ from hypothesis import given, strategies as st
 from tinyfw.backend import cpu, ref
 
 import index_cases
+from helpers import in_layout
 
 BF16 = np.dtype(ml_dtypes.bfloat16)
 FLOATS = [np.dtype(np.float32), np.dtype(np.float64), np.dtype(np.float16), BF16]
@@ -56,23 +57,6 @@ def _raw_values(rng, shape, dtype, kind):
         if flat.size >= 4 and kind == "special":  # ties, zeros, NaN and inf
             flat[: 4] = [2.5, -0.0, np.nan, np.inf][: flat.size]
     return v.astype(dtype)
-
-
-def _layout(rng: np.random.Generator, base: np.ndarray, how: str) -> np.ndarray:
-    """`base` (or an array equal to it) in the memory layout `how`."""
-    if how == "transposed" and base.ndim >= 2:
-        return np.ascontiguousarray(base.swapaxes(-1, -2)).swapaxes(-1, -2)
-    if how == "stepped" and base.ndim >= 1:
-        big = np.empty(tuple(2 * s for s in base.shape), base.dtype)
-        v = big[tuple(slice(None, None, 2) for _ in base.shape)]
-        v[...] = base
-        return v
-    if how == "reversed" and base.ndim >= 1:
-        return np.ascontiguousarray(base[..., ::-1])[..., ::-1]
-    if how == "expanded" and base.ndim >= 1 and base.shape[0] > 0:
-        row = base[:1]
-        return np.broadcast_to(row, base.shape)  # read-only, stride 0
-    return base
 
 
 shapes = st.lists(st.integers(0, 5), min_size=0, max_size=4).map(tuple)
@@ -216,7 +200,7 @@ def test_unary(key, shape, layout, seed, di):
     kind, dtypes, how = UNARY[key]
     dtype = dtypes[di % len(dtypes)]
     rng = np.random.default_rng(seed)
-    x = _layout(rng, _values(rng, shape, dtype, kind), layout)
+    x = in_layout(_values(rng, shape, dtype, kind), layout)
     name = _prim(key)
     assert_conform(getattr(cpu, name)(x), getattr(ref, name)(x), how, f"{name}[{dtype}, {layout}]")
 
@@ -227,7 +211,7 @@ def test_unary_attrs(key, shape, layout, seed, di):
     kind, dtypes, how, args = UNARY_ATTR[key]
     dtype = dtypes[di % len(dtypes)]
     rng = np.random.default_rng(seed)
-    x = _layout(rng, _values(rng, shape, dtype, kind), layout)
+    x = in_layout(_values(rng, shape, dtype, kind), layout)
     name = _prim(key)
     scale = np.abs(x.astype(np.float64))
     assert_conform(getattr(cpu, name)(x, *args), getattr(ref, name)(x, *args), how, f"{key}[{dtype}, {layout}]", scale)
@@ -240,8 +224,8 @@ def test_binary(key, shapes2, la, lb, seed, di):
     ka, kb = (kind.split("|") + [kind])[:2]
     dtype = dtypes[di % len(dtypes)]
     rng = np.random.default_rng(seed)
-    a = _layout(rng, _values(rng, shapes2[0], dtype, ka), la)
-    b = _layout(rng, _values(rng, shapes2[1], dtype, kb), lb)
+    a = in_layout(_values(rng, shapes2[0], dtype, ka), la)
+    b = in_layout(_values(rng, shapes2[1], dtype, kb), lb)
     name = _prim(key)
     with np.errstate(all="ignore"):
         exp = getattr(ref, name)(a, b)
@@ -253,7 +237,7 @@ def test_binary(key, shapes2, la, lb, seed, di):
 def test_where(shapes2, lc, seed, di):
     dtype = ALL[di % len(ALL)]
     rng = np.random.default_rng(seed)
-    c = _layout(rng, np.asarray(rng.random(shapes2[0]) < 0.5), lc)
+    c = in_layout(np.asarray(rng.random(shapes2[0]) < 0.5), lc)
     a = _values(rng, shapes2[1], dtype, "normal")
     b = _values(rng, shapes2[0][1:], dtype, "normal")
     assert_conform(cpu.where(c, a, b), ref.where(c, a, b), "exact", f"where[{dtype}]")
@@ -266,7 +250,7 @@ def test_reduce(key, shape, layout, seed, di, mask, keepdim):
     kind, dtypes, how = REDUCE[key]
     dtype = dtypes[di % len(dtypes)]
     rng = np.random.default_rng(seed)
-    x = _layout(rng, _values(rng, shape, dtype, kind), layout)
+    x = in_layout(_values(rng, shape, dtype, kind), layout)
     dims = tuple(d for d in range(x.ndim) if mask >> d & 1)
     name = _prim(key)
     if name in ("amax", "amin") and any(x.shape[d] == 0 for d in dims):
@@ -285,7 +269,7 @@ def test_reduce(key, shape, layout, seed, di, mask, keepdim):
 def test_contiguous(shape, layout, seed, di):
     dtype = ALL[di % len(ALL)]
     rng = np.random.default_rng(seed)
-    x = _layout(rng, _values(rng, shape, dtype, "special"), layout)
+    x = in_layout(_values(rng, shape, dtype, "special"), layout)
     out = cpu.contiguous(x)
     assert out.flags.c_contiguous
     assert_conform(out, ref.contiguous(x), "exact", f"contiguous[{dtype}, {layout}]")
@@ -298,10 +282,10 @@ def test_copy_(shapes2, ld, ls, seed, di, cast):
     dtype = ALL[di % len(ALL)]
     rng = np.random.default_rng(seed)
     dshape = np.broadcast_shapes(*shapes2)
-    d1 = _layout(rng, _values(rng, dshape, dtype, "normal"), ld)
-    d2 = _layout(rng, d1.copy(), ld)
+    d1 = in_layout(_values(rng, dshape, dtype, "normal"), ld)
+    d2 = in_layout(d1.copy(), ld)
     sdtype = ALL[(di + 1) % len(ALL)] if cast else dtype
-    src = _layout(rng, _values(rng, shapes2[1], sdtype, "normal"), ls)
+    src = in_layout(_values(rng, shapes2[1], sdtype, "normal"), ls)
     with np.errstate(all="ignore"):
         assert cpu.copy_(d1, src) is None
         ref.copy_(d2, src)
@@ -327,7 +311,7 @@ def test_along_dim(name, shape, layout, seed, di, dim, keepdim):
     """argmax/argmin (first extremum, NaN wins) and cumsum (numpy's sequential order)."""
     dtype = ALL[di % len(ALL)]
     rng = np.random.default_rng(seed)
-    x = _layout(rng, _values(rng, shape, dtype, "special" if name != "cumsum" else "normal"), layout)
+    x = in_layout(_values(rng, shape, dtype, "special" if name != "cumsum" else "normal"), layout)
     if x.ndim == 0:
         dim = 0
     dim = dim % max(x.ndim, 1)
@@ -349,7 +333,7 @@ def test_index_family(key, data, seed):
 
     def mk(shape, dtype, kind, layout):
         base = shape if isinstance(shape, np.ndarray) else _values(rng, shape, dtype, kind)
-        return _layout(rng, base, layout)
+        return in_layout(base, layout)
 
     args = INDEX[key](data.draw, mk)
     name = _prim(key)

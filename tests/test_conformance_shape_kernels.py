@@ -17,7 +17,7 @@ import pytest
 from hypothesis import given, strategies as st
 
 import tinyfw
-from helpers import requires_torch, torch
+from helpers import in_layout, requires_torch, torch
 from tinyfw.backend import cpu, ref
 
 SHAPE_KERNELS = ("cat", "pad", "flip", "tile", "masked_fill", "fill_", "triu", "tril", "sort")
@@ -62,24 +62,8 @@ def values(rng: np.random.Generator, shape: tuple, dtype: np.dtype) -> np.ndarra
     return v.astype(dtype)
 
 
-def layout(base: np.ndarray, how: str) -> np.ndarray:
-    """`base` (or, for 'expanded', its first row repeated) in the memory layout `how`."""
-    if how == "transposed" and base.ndim >= 2:
-        return np.ascontiguousarray(base.swapaxes(-1, -2)).swapaxes(-1, -2)
-    if how == "stepped" and base.ndim >= 1:
-        big = np.zeros(tuple(2 * s for s in base.shape), base.dtype)
-        v = big[tuple(slice(None, None, 2) for _ in base.shape)]
-        v[...] = base
-        return v
-    if how == "reversed" and base.ndim >= 1:
-        return np.ascontiguousarray(base[..., ::-1])[..., ::-1]
-    if how == "expanded" and base.ndim >= 1 and base.shape[0] > 0:
-        return np.broadcast_to(base[:1], base.shape)  # read-only, stride 0
-    return base
-
-
 def make(rng, shape, dtype, how):
-    return layout(np.asarray(values(rng, tuple(shape), dtype)), how)
+    return in_layout(np.asarray(values(rng, tuple(shape), dtype)), how)
 
 
 def bits(a: np.ndarray) -> np.ndarray:
@@ -173,7 +157,7 @@ def test_masked_fill(data, shape, dtype, seed, mask_dtype, value):
 def test_fill_(data, shape, dtype, seed, value):
     how = data.draw(st.sampled_from(["contiguous", "transposed", "stepped", "reversed"]))
     a = make(np.random.default_rng(seed), shape, dtype, how)
-    b = a.copy() if how == "contiguous" else layout(a.copy(), how)  # the same layout, own memory
+    b = a.copy() if how == "contiguous" else in_layout(a.copy(), how)  # the same layout, own memory
     try:
         with np.errstate(all="ignore"):  # ref warns where 1e40 rounds to inf; the kernel does not
             ref.fill_(b, value)
