@@ -37,19 +37,23 @@ def matmul(a, b) -> Tensor:
     """Matrix product as numpy/PyTorch define it: 1-d operands are vectors, leading dims
     of >2-d operands are batch dims and broadcast."""
     a, b = binary_operands(a, b, "matmul")
-    if a.ndim == 0 or b.ndim == 0:
+    # the checks read the numpy arrays' own attributes: this wrapper runs before every
+    # product, and for the MLP's thin ones (~15 us) Tensor properties were a visible share
+    ad, bd = a._data, b._data
+    nda, ndb = ad.ndim, bd.ndim
+    if nda == 0 or ndb == 0:
         raise RuntimeError(f"matmul: both operands need at least 1 dim, got shapes "
-                           f"{tuple(a.shape)} and {tuple(b.shape)}")
-    if a.dtype.name == "bool":
+                           f"{ad.shape} and {bd.shape}")
+    if ad.dtype == bool:
         raise TypeError("matmul: bool tensors are not supported; convert with .float()")
-    k_a = a.shape[-1]
-    k_b = b.shape[-2] if b.ndim > 1 else b.shape[0]
+    k_a = ad.shape[-1]
+    k_b = bd.shape[-2] if ndb > 1 else bd.shape[0]
     if k_a != k_b:
-        raise RuntimeError(f"matmul: {tuple(a.shape)} @ {tuple(b.shape)}: inner dimensions "
+        raise RuntimeError(f"matmul: {ad.shape} @ {bd.shape}: inner dimensions "
                            f"{k_a} and {k_b} differ")
-    if a.ndim > 2 or b.ndim > 2:
-        broadcast_shapes(a.shape[:-2], b.shape[:-2] if b.ndim > 1 else (), op="matmul batch dims")
-    va, vb = a.ndim == 1, b.ndim == 1
+    if nda > 2 or ndb > 2:
+        broadcast_shapes(ad.shape[:-2], bd.shape[:-2] if ndb > 1 else (), op="matmul batch dims")
+    va, vb = nda == 1, ndb == 1
     if va:
         a = a.reshape(1, k_a)
     if vb:
