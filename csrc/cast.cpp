@@ -5,11 +5,51 @@
 // wrap, as numpy on x86 — defined behaviour here, never a UB cast), except float64 ->
 // float16, which numpy rounds ONCE (going through float32 would round twice and differ in
 // about 1 value in 10^4).  float64 -> bfloat16 does go through float32: ml_dtypes does.
-// Contiguous float32 <-> float16/bfloat16 rows use the bulk (F16C / SIMD) conversions.
+// Contiguous float32 <-> float16/bfloat16 rows use the bulk (F16C / SIMD) conversions
+// below, which core.h declares: compiled here once per ISA level.
 // The output keeps the input's memory order, as astype's default order='K'.
 #include "core.h"
 
 namespace tf {
+TINYFW_ISA_BEGIN
+
+void half_to_float_n(const half* src, float* dst, int64_t n) {
+    int64_t i = 0;
+#if defined(__F16C__)
+    for (; i + 8 <= n; i += 8)
+        _mm256_storeu_ps(dst + i, _mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i*>(src + i))));
+#endif
+    for (; i < n; ++i) dst[i] = f16_to_float(src[i].bits);
+}
+
+void float_to_half_n(const float* src, half* dst, int64_t n) {
+    int64_t i = 0;
+#if defined(__F16C__)
+    for (; i + 8 <= n; i += 8)
+        _mm_storeu_si128(reinterpret_cast<__m128i*>(dst + i),
+                         _mm256_cvtps_ph(_mm256_loadu_ps(src + i), _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC));
+#endif
+    for (; i < n; ++i) dst[i].bits = float_to_f16(src[i]);
+}
+
+void bhalf_to_float_n(const bhalf* src, float* dst, int64_t n) {
+    const uint16_t* s = reinterpret_cast<const uint16_t*>(src);
+    uint32_t* d = reinterpret_cast<uint32_t*>(dst);
+#pragma omp simd
+    for (int64_t i = 0; i < n; ++i) d[i] = uint32_t(s[i]) << 16;
+}
+
+void float_to_bhalf_n(const float* src, bhalf* dst, int64_t n) {
+    const uint32_t* s = reinterpret_cast<const uint32_t*>(src);
+    uint16_t* d = reinterpret_cast<uint16_t*>(dst);
+#pragma omp simd
+    for (int64_t i = 0; i < n; ++i) {
+        uint32_t u = s[i];
+        uint32_t r = (u + 0x7fffu + ((u >> 16) & 1u)) >> 16;
+        d[i] = uint16_t((u & 0x7fffffffu) > 0x7f800000u ? ((u >> 16) | 0x40u) : r);
+    }
+}
+
 namespace {
 
 /// double -> binary16 rounded once to nearest even: round to odd into float first (float
@@ -71,10 +111,11 @@ py::array cast(const py::array& xa, const py::object& dtype) {
 }
 
 }  // namespace
-}  // namespace tf
 
-void register_cast(pybind11::module_& m) {
-    namespace py = pybind11;
-    m.def("cast", &tf::cast, py::arg("x"), py::arg("dtype"),
+void register_cast(py::module_& m) {
+    m.def("cast", &cast, py::arg("x"), py::arg("dtype"),
           "x converted to dtype with numpy's astype results (C++ kernel, all 8x8 dtype pairs).");
 }
+
+TINYFW_ISA_END
+}  // namespace tf

@@ -202,44 +202,6 @@ bool keep_order(const int64_t* shape, int ndim, const View* const* views, int n,
     return false;
 }
 
-// ------------------------------------------------------------------------ half conversions
-void half_to_float_n(const half* src, float* dst, int64_t n) {
-    int64_t i = 0;
-#if defined(__F16C__)
-    for (; i + 8 <= n; i += 8)
-        _mm256_storeu_ps(dst + i, _mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i*>(src + i))));
-#endif
-    for (; i < n; ++i) dst[i] = f16_to_float(src[i].bits);
-}
-
-void float_to_half_n(const float* src, half* dst, int64_t n) {
-    int64_t i = 0;
-#if defined(__F16C__)
-    for (; i + 8 <= n; i += 8)
-        _mm_storeu_si128(reinterpret_cast<__m128i*>(dst + i),
-                         _mm256_cvtps_ph(_mm256_loadu_ps(src + i), _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC));
-#endif
-    for (; i < n; ++i) dst[i].bits = float_to_f16(src[i]);
-}
-
-void bhalf_to_float_n(const bhalf* src, float* dst, int64_t n) {
-    const uint16_t* s = reinterpret_cast<const uint16_t*>(src);
-    uint32_t* d = reinterpret_cast<uint32_t*>(dst);
-#pragma omp simd
-    for (int64_t i = 0; i < n; ++i) d[i] = uint32_t(s[i]) << 16;
-}
-
-void float_to_bhalf_n(const float* src, bhalf* dst, int64_t n) {
-    const uint32_t* s = reinterpret_cast<const uint32_t*>(src);
-    uint16_t* d = reinterpret_cast<uint16_t*>(dst);
-#pragma omp simd
-    for (int64_t i = 0; i < n; ++i) {
-        uint32_t u = s[i];
-        uint32_t r = (u + 0x7fffu + ((u >> 16) & 1u)) >> 16;
-        d[i] = uint16_t((u & 0x7fffffffu) > 0x7f800000u ? ((u >> 16) | 0x40u) : r);
-    }
-}
-
 // ------------------------------------------------------------------------ threads
 namespace {
 std::atomic<int> g_threads{0};

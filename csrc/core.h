@@ -11,6 +11,10 @@
 //    with OpenMP over a fixed partition;
 //  - fail(): errors become Python ValueError naming the kernel (never an abort).
 //
+// The inline code and templates sit in the ISA level's namespace (isa.h): they are
+// compiled once per level with the kernels that use them.  Types and the out-of-line
+// functions of core.cpp (compiled once, at the baseline level) stay in tf itself.
+//
 // Kernel pattern: validate and allocate with the GIL held, then
 // `py::gil_scoped_release nogil;` around the computation.
 #pragma once
@@ -27,6 +31,8 @@
 #include <string>
 #include <type_traits>
 #include <vector>
+
+#include "isa.h"
 
 #if defined(__F16C__) || defined(__AVX2__)
 #include <immintrin.h>
@@ -72,6 +78,18 @@ struct half {  // IEEE binary16 storage
 struct bhalf {  // bfloat16 storage (upper half of a float32)
     uint16_t bits;
 };
+
+/// The type arithmetic on T is done in: float for the half types, T otherwise.
+template <class T> struct compute_type { using type = T; };
+template <> struct compute_type<half> { using type = float; };
+template <> struct compute_type<bhalf> { using type = float; };
+template <class T> using compute_t = typename compute_type<T>::type;
+
+template <class T> constexpr bool is_half_v = std::is_same_v<T, half> || std::is_same_v<T, bhalf>;
+template <class T> constexpr bool is_float_v = std::is_floating_point_v<T> || is_half_v<T>;
+
+// ---- everything below up to the strided views is inline code: one copy per ISA level
+TINYFW_ISA_BEGIN
 
 inline float f32_from_bits(uint32_t u) {
     float f;
@@ -126,20 +144,12 @@ inline uint16_t float_to_f16(float f) {
 #endif
 }
 
-/// Bulk conversions (vectorised with F16C for float16; the bf16 ones auto-vectorise).
+/// Bulk conversions (vectorised with F16C for float16; the bf16 ones auto-vectorise);
+/// defined in cast.cpp, once per ISA level.
 void half_to_float_n(const half* src, float* dst, int64_t n);
 void float_to_half_n(const float* src, half* dst, int64_t n);
 void bhalf_to_float_n(const bhalf* src, float* dst, int64_t n);
 void float_to_bhalf_n(const float* src, bhalf* dst, int64_t n);
-
-/// The type arithmetic on T is done in: float for the half types, T otherwise.
-template <class T> struct compute_type { using type = T; };
-template <> struct compute_type<half> { using type = float; };
-template <> struct compute_type<bhalf> { using type = float; };
-template <class T> using compute_t = typename compute_type<T>::type;
-
-template <class T> constexpr bool is_half_v = std::is_same_v<T, half> || std::is_same_v<T, bhalf>;
-template <class T> constexpr bool is_float_v = std::is_floating_point_v<T> || is_half_v<T>;
 
 /// Value of a stored element in its compute type, and back (rounding once, RNE).
 template <class T> inline compute_t<T> load(T v) {
@@ -220,6 +230,8 @@ template <class... A> py::object call_ref(const char* name, A&&... args) {
     return py::module_::import("tinyfw.backend.ref").attr(name)(std::forward<A>(args)...);
 }
 
+TINYFW_ISA_END
+
 // ---------------------------------------------------------------------------------------
 // strided views
 // ---------------------------------------------------------------------------------------
@@ -273,10 +285,18 @@ bool keep_order(const int64_t* shape, int ndim, const View* const* views, int n,
 // ---------------------------------------------------------------------------------------
 int get_num_threads();
 void set_num_threads(int n);
+/// The threads a kernel of n elements uses (1 when serial): n >= grain, not nested.
+int omp_threads_for(int64_t n, int64_t grain);
 
 /// Elements of work below which a kernel stays serial: an OpenMP fork costs a few
 /// microseconds, about what a core needs to stream this many elements.
 constexpr int64_t kGrain = 32768;
+
+/// Strides of view `v` broadcast to `shape` (ndim >= v.ndim; leading/size-1 dims get 0).
+void broadcast_strides(const View& v, const int64_t* shape, int ndim, int64_t* out);
+
+// ---- templates: one copy per ISA level
+TINYFW_ISA_BEGIN
 
 /// f(begin, end) over [0, n) split into at most get_num_threads() equal contiguous parts;
 /// serial when n < grain, one thread, or already inside a parallel region. The split
@@ -312,16 +332,12 @@ template <int N>
 Loop<N> make_loop(const int64_t* shape, int ndim, char* const* data,
                   const int64_t* const* elem_strides, const int64_t* itemsizes);
 
-/// Strides of view `v` broadcast to `shape` (ndim >= v.ndim; leading/size-1 dims get 0).
-void broadcast_strides(const View& v, const int64_t* shape, int ndim, int64_t* out);
-
 /// Run inner(n, ptrs, bstrides) over every innermost row of the loop, splitting the work
 /// (rows, or pieces of a long row) across threads. `inner` gets byte pointers and the
 /// inner byte strides of each operand.
 template <int N, class Inner> void run_loop(const Loop<N>& L, Inner&& inner, int64_t grain = kGrain);
 
 // ====================================== implementation of the templates
-int omp_threads_for(int64_t n, int64_t grain);  // 1 when serial
 
 template <class F> void parallel_for(int64_t n, int64_t grain, F&& f) {
     if (n <= 0) return;
@@ -442,4 +458,5 @@ template <int N, class Inner> void run_loop(const Loop<N>& L, Inner&& inner, int
     parallel_for(items, 1, work);
 }
 
+TINYFW_ISA_END
 }  // namespace tf

@@ -16,6 +16,7 @@
 #include "elementwise_vmath.h"
 
 namespace tf {
+TINYFW_ISA_BEGIN  // one copy per ISA level (isa.h)
 namespace ew {
 
 /// A row kernel: n elements; p[0] the output, p[1..] the inputs (byte pointers), s the
@@ -184,4 +185,5 @@ template <class C> inline C max_nan(C a, C b) { return (a > b || a != a) ? a : b
 template <class C> inline C min_nan(C a, C b) { return (a < b || a != a) ? a : b; }
 
 }  // namespace ew
+TINYFW_ISA_END
 }  // namespace tf

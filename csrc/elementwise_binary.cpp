@@ -12,6 +12,7 @@
 #include "elementwise.h"
 
 namespace tf {
+TINYFW_ISA_BEGIN  // one copy per ISA level (isa.h)
 namespace ew {
 
 void register_unary(py::module_& m);  // elementwise_unary.cpp
@@ -212,7 +213,6 @@ py::object where(const py::array& ca, const py::array& aa, const py::array& ba) 
 
 }  // namespace
 }  // namespace ew
-}  // namespace tf
 
 void register_elementwise(pybind11::module_& m) {
     namespace py = pybind11;
@@ -245,3 +245,6 @@ void register_elementwise(pybind11::module_& m) {
     m.def("remainder", &int_division<Remainder>, py::arg("a"), py::arg("b"), "remainder (C++ kernel, broadcasting)");
     m.def("where", &where, py::arg("cond"), py::arg("a"), py::arg("b"), "where (C++ kernel, broadcasting)");
 }
+
+TINYFW_ISA_END
+}  // namespace tf

@@ -4,6 +4,7 @@
 #include "elementwise.h"
 
 namespace tf {
+TINYFW_ISA_BEGIN  // one copy per ISA level (isa.h)
 namespace ew {
 namespace {
 
@@ -132,4 +133,5 @@ bool any_int(const View& v, bool negative) {
 }
 
 }  // namespace ew
+TINYFW_ISA_END
 }  // namespace tf

@@ -12,6 +12,7 @@
 #include "elementwise.h"
 
 namespace tf {
+TINYFW_ISA_BEGIN  // one copy per ISA level (isa.h)
 namespace ew {
 namespace {
 
@@ -196,4 +197,5 @@ void register_unary(py::module_& m) {
 }
 
 }  // namespace ew
+TINYFW_ISA_END
 }  // namespace tf

@@ -14,6 +14,7 @@
 #endif
 
 namespace tf {
+TINYFW_ISA_BEGIN  // one copy per ISA level (isa.h)
 namespace ew {
 namespace {
 
@@ -264,4 +265,5 @@ void vm_row(int64_t n, char** p, const int64_t* s, const void* ctx) {
 }
 
 }  // namespace ew
+TINYFW_ISA_END
 }  // namespace tf

@@ -2,9 +2,12 @@
 // apart from elementwise.h so that their file compiles without pybind11.
 #pragma once
 
+#include "isa.h"
+
 #include <cstdint>
 
 namespace tf {
+TINYFW_ISA_BEGIN  // one copy per ISA level (isa.h)
 namespace ew {
 
 constexpr int64_t kBlock = 256;  // staging block (elements): half types, strided rows
@@ -23,4 +26,5 @@ struct VCtx {
 void vm_row(int64_t n, char** p, const int64_t* s, const void* ctx);
 
 }  // namespace ew
+TINYFW_ISA_END
 }  // namespace tf

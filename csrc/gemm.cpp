@@ -20,6 +20,7 @@
 #include "nn_common.h"
 
 namespace tinyfw {
+TINYFW_ISA_BEGIN  // one copy per ISA level (isa.h)
 namespace {
 
 // ---- SIMD traits: a vector type and the five operations the micro-kernel needs --------
@@ -482,4 +483,5 @@ template void gemm<float>(int64_t, int64_t, int64_t, const float*, int64_t, int6
 template void gemm<double>(int64_t, int64_t, int64_t, const double*, int64_t, int64_t,
                            const double*, int64_t, int64_t, double*, int64_t, int64_t, bool, int);
 
+TINYFW_ISA_END
 }  // namespace tinyfw

@@ -1,9 +1,12 @@
 // The raw GEMM of tinyfw's CPU backend, for the matmul primitive and the conv kernels.
 #pragma once
 
+#include "isa.h"
+
 #include <cstdint>
 
 namespace tinyfw {
+TINYFW_ISA_BEGIN  // one copy per ISA level (isa.h)
 
 /// C[m, n] = A[m, k] @ B[k, n]  (or C += A @ B when `accumulate`), for T = float or double.
 /// Every operand has its own row and column stride, in elements (any sign, 0 allowed for
@@ -22,4 +25,5 @@ int gemm_threads(int64_t m, int64_t n, int64_t k);
 int gemm_tile_rows();
 int gemm_tile_cols();
 
+TINYFW_ISA_END
 }  // namespace tinyfw

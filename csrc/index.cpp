@@ -382,11 +382,8 @@ py::object index_put(const py::array& xa, const py::object& idx, const py::objec
 }  // namespace
 }  // namespace tf
 
-void register_cast(pybind11::module_& m);  // cast.cpp
-
 void register_index(pybind11::module_& m) {
     namespace py = pybind11;
-    register_cast(m);
     m.def("gather", &tf::gather, py::arg("x"), py::arg("dim"), py::arg("index"),
           "out[i][j] = x[i][index[i][j]] along dim (C++ kernel).");
     m.def("scatter_add", &tf::scatter_add, py::arg("x"), py::arg("dim"), py::arg("index"), py::arg("src"),

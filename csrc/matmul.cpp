@@ -11,6 +11,7 @@
 #include "nn_common.h"
 
 namespace tinyfw {
+TINYFW_ISA_BEGIN  // one copy per ISA level (isa.h)
 namespace {
 
 // Integer matmul, as numpy's: wraps around on overflow.  Accumulating in uint64 and
@@ -139,12 +140,12 @@ py::object matmul(py::object a_obj, py::object b_obj) {
 }
 
 }  // namespace
-}  // namespace tinyfw
-
-namespace py = pybind11;
 
 void register_gemm(py::module_& m) {
     m.def("matmul", &tinyfw::matmul, py::arg("a"), py::arg("b"),
           "Batched matrix product with broadcast batch dims (a: ...xmxk, b: ...xkxn); "
           "half inputs are accumulated in float32.");
 }
+
+TINYFW_ISA_END
+}  // namespace tinyfw

@@ -10,9 +10,13 @@
 #include "nn_fused.inc"
 #include "nn_norm.inc"
 
+namespace tinyfw {
+TINYFW_ISA_BEGIN
 void register_nn(pybind11::module_& m) {
-    tinyfw::register_conv(m);
-    tinyfw::register_pool(m);
-    tinyfw::register_nn_fused(m);
-    tinyfw::register_norm(m);
+    register_conv(m);
+    register_pool(m);
+    register_nn_fused(m);
+    register_norm(m);
 }
+TINYFW_ISA_END
+}  // namespace tinyfw

@@ -6,6 +6,8 @@
 // reference backend bit for bit and the kernels only exist for float and double.
 #pragma once
 
+#include "isa.h"
+
 #include <pybind11/numpy.h>
 #include <pybind11/pybind11.h>
 #include <pybind11/stl.h>
@@ -17,6 +19,7 @@
 #include <vector>
 
 namespace tinyfw {
+TINYFW_ISA_BEGIN  // one copy per ISA level (isa.h)
 namespace py = pybind11;
 
 enum class Kind { F32, F64, Half, Int, Other };
@@ -106,4 +109,5 @@ inline py::array as_array(const py::handle& h, const char* op, const char* what)
     return a;
 }
 
+TINYFW_ISA_END
 }  // namespace tinyfw

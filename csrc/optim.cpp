@@ -14,7 +14,12 @@
 #include <string>
 #include <vector>
 
+#include "isa.h"
+
 namespace py = pybind11;
+
+namespace tf {
+TINYFW_ISA_BEGIN  // one copy per ISA level (isa.h)
 
 namespace {
 
@@ -317,3 +322,6 @@ void register_optim(py::module_& m) {
           py::arg("lr"), py::arg("lr_decay"), py::arg("weight_decay"), py::arg("eps"),
           py::arg("maximize"));
 }
+
+TINYFW_ISA_END
+}  // namespace tf

@@ -22,6 +22,7 @@
 #include <memory>
 
 namespace tf {
+TINYFW_ISA_BEGIN  // one copy per ISA level (isa.h)
 namespace red {
 
 constexpr int kLanes = 16;
@@ -271,4 +272,5 @@ void register_minmax(py::module_& m);  // reduce_minmax.cpp
 void register_arg(py::module_& m);     // reduce_arg.cpp
 
 }  // namespace red
+TINYFW_ISA_END
 }  // namespace tf

@@ -3,6 +3,7 @@
 #include "reduce.h"
 
 namespace tf {
+TINYFW_ISA_BEGIN  // one copy per ISA level (isa.h)
 namespace red {
 namespace {
 
@@ -163,4 +164,5 @@ void register_arg(py::module_& m) {
 }
 
 }  // namespace red
+TINYFW_ISA_END
 }  // namespace tf

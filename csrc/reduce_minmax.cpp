@@ -2,6 +2,7 @@
 #include "reduce.h"
 
 namespace tf {
+TINYFW_ISA_BEGIN  // one copy per ISA level (isa.h)
 namespace red {
 namespace {
 
@@ -33,4 +34,5 @@ void register_minmax(py::module_& m) {
 }
 
 }  // namespace red
+TINYFW_ISA_END
 }  // namespace tf

@@ -3,6 +3,7 @@
 #include "reduce.h"
 
 namespace tf {
+TINYFW_ISA_BEGIN  // one copy per ISA level (isa.h)
 namespace red {
 
 // Split x's dims into kept/reduced, drop size-1 dims, merge contiguous neighbours.
@@ -96,7 +97,6 @@ void sum_prod(Red kind, const View& x, const Plan& P, char* od) {
 
 }  // namespace
 }  // namespace red
-}  // namespace tf
 
 void register_reduce(pybind11::module_& m) {
     namespace py = pybind11;
@@ -110,3 +110,6 @@ void register_reduce(pybind11::module_& m) {
     tf::red::register_minmax(m);
     tf::red::register_arg(m);
 }
+
+TINYFW_ISA_END
+}  // namespace tf

@@ -7,11 +7,14 @@
 // inputs are <= 0 and not NaN (softmax shifts by the row max and checks for NaN first).
 #pragma once
 
+#include "isa.h"
+
 #include <cmath>
 #include <cstdint>
 #include <cstring>
 
 namespace tinyfw {
+TINYFW_ISA_BEGIN  // one copy per ISA level (isa.h)
 
 typedef float v8f __attribute__((vector_size(32)));
 typedef int32_t v8i __attribute__((vector_size(32)));
@@ -107,4 +110,5 @@ inline float max_nan(const float* x, int64_t n, bool& has_nan) {
     return r;
 }
 
+TINYFW_ISA_END
 }  // namespace tinyfw

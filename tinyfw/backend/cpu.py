@@ -2,6 +2,10 @@
 
 Every primitive of ``ref`` is available here; those with a compiled kernel run it, the
 rest fall back to numpy.  ``KERNELS`` names the primitives that are compiled.
+
+The build holds the kernels for several ISA levels (scalar, avx2, avx512); importing
+``_C`` picks the best one this CPU and OS can run, or the one ``TINYFW_ISA`` names
+(``isa()``, ``isa_info()``).
 """
 from __future__ import annotations
 
@@ -9,6 +13,33 @@ from .ref import *  # noqa: F401,F403
 from . import ref as _ref
 
 KERNELS: tuple = ()
+
+
+def isa() -> str | None:
+    """The ISA level of the C++ kernels this process runs: ``"scalar"``, ``"avx2"``,
+    ``"avx512"`` (``"native"`` in a ``TINYFW_NATIVE=1`` build); None without ``_C``."""
+    return _C.isa() if _C is not None else None
+
+
+def isa_info() -> dict:
+    """How the ISA level was chosen: ``isa`` (the level), ``forced`` (``TINYFW_ISA`` or
+    None), ``built`` (the levels in this build), ``usable`` (those this machine can run),
+    ``features`` (CPU features from cpuid, plus ``os_ymm_state``/``os_zmm_state`` when the
+    OS saves those registers; ``TINYFW_ISA_HIDE=avx512f,...`` hides some, for tests),
+    ``required`` (what the chosen level needs), ``levels`` (what each built level needs),
+    ``cpu`` (the CPU's brand string) and ``xcr0``.  Empty without ``_C``."""
+    return dict(_C.isa_info()) if _C is not None else {}
+
+
+def isa_cflags() -> list[str]:
+    """C compiler flags targeting the kernels' ISA level, for C generated at run time
+    (the traced mode's kernels): a forced lower level must not get AVX-512 code.  The
+    scalar level's flags without ``_C``."""
+    import platform
+
+    from ._isa import flags
+
+    return flags(isa() or "scalar", platform.machine().lower() in ("x86_64", "amd64"))
 
 
 def _load_C():
@@ -27,7 +58,10 @@ def _load_C():
         return _C
     except ModuleNotFoundError:  # not built: the reference primitives serve alone
         return None
-    except ImportError as e:  # built but broken: say so instead of silently going slow
+    except ImportError as e:
+        if str(e).startswith("TINYFW_ISA"):  # a level that cannot run here: the user's error
+            raise
+        # built but broken: say so instead of silently going slow
         warnings.warn(f"tinyfw._C failed to load ({e}); the cpu backend runs the numpy "
                       "reference primitives instead", RuntimeWarning, stacklevel=2)
         return None

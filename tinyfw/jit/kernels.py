@@ -349,8 +349,11 @@ def cache_dir() -> str:
 
 def _load(source: str):
     """Compile (or reuse) the module for `source`; returns (ffi, kern)."""
-    key = hashlib.sha1((_ABI + source + platform.node() + platform.python_version()).encode()
-                       ).hexdigest()[:20]
+    from ..backend.cpu import isa_cflags
+
+    march = isa_cflags()  # the eager kernels' ISA level: a forced lower one stays lower
+    key = hashlib.sha1((_ABI + source + platform.node() + platform.python_version()
+                        + " ".join(march)).encode()).hexdigest()[:20]
     if key in _LOADED:
         return _LOADED[key]
     import cffi
@@ -372,8 +375,7 @@ def _load(source: str):
             # -ffp-contract=fast: ISO C mode (-std=c99) forbids contracting a * b + c
             # into one FMA, which left the exp/erf polynomials as separate multiplies and
             # adds: with FMA the GELU kernels run ~1.6x faster (and round once per step)
-            ffi.set_source(name, source, extra_compile_args=["-O3", "-march=native",
-                                                             "-fopenmp", "-std=c99",
+            ffi.set_source(name, source, extra_compile_args=["-O3", *march, "-fopenmp", "-std=c99",
                                                              "-ffp-contract=fast",
                                                              "-fno-math-errno", "-fno-trapping-math"],
                            extra_link_args=["-fopenmp"], libraries=["m"])

@@ -1,0 +1,203 @@
+// Choosing the ISA level at import (see isa.h): what the CPU reports (cpuid), what the OS
+// has enabled (xgetbv: a CPU with AVX-512 under an OS that does not save the ZMM state
+// must not run AVX-512 code), and TINYFW_ISA.  Compiled once, at the baseline level.
+#include "isa_select.h"
+
+#include <pybind11/stl.h>
+
+#include <cstdio>
+#include <cstdlib>
+#include <stdexcept>
+#include <string>
+#include <vector>
+
+#if defined(__x86_64__) || defined(__i386__)
+#include <cpuid.h>
+#define TF_X86 1
+#endif
+
+namespace tf {
+namespace isa {
+namespace py = pybind11;
+
+namespace {
+
+const char* const kNames[kNumFeatures] = {
+    "sse3", "ssse3", "sse4_1", "sse4_2", "popcnt", "avx", "avx2", "fma", "f16c", "bmi1", "bmi2",
+    "lzcnt", "movbe", "avx512f", "avx512cd", "avx512bw", "avx512dq", "avx512vl", "avx512_vnni",
+    "avx512_bf16", "avx512_fp16", "avx512ifma", "avx512vbmi", "avx512_vbmi2", "avx512_bitalg",
+    "avx512_vpopcntdq", "gfni", "vaes", "vpclmulqdq", "avx_vnni", "os_ymm_state", "os_zmm_state"};
+
+struct Machine {
+    uint64_t features = 0;  // CPU features and OS state (OS_YMM, OS_ZMM) together
+    uint64_t xcr0 = 0;
+    std::string cpu;        // the brand string, e.g. "Intel(R) Xeon(R) Platinum 8480+"
+};
+
+#ifdef TF_X86
+struct CpuBit {
+    unsigned leaf, sub;
+    int reg;  // 0 eax, 1 ebx, 2 ecx, 3 edx
+    int bit;
+    Feature f;
+};
+// Intel SDM vol. 2A, CPUID; AMD APM vol. 3, appendix E (LZCNT is AMD's ABM bit)
+const CpuBit kBits[] = {
+    {1, 0, 2, 0, SSE3},        {1, 0, 2, 9, SSSE3},        {1, 0, 2, 12, FMA},
+    {1, 0, 2, 19, SSE4_1},     {1, 0, 2, 20, SSE4_2},      {1, 0, 2, 22, MOVBE},
+    {1, 0, 2, 23, POPCNT},     {1, 0, 2, 28, AVX},         {1, 0, 2, 29, F16C},
+    {7, 0, 1, 3, BMI1},        {7, 0, 1, 5, AVX2},         {7, 0, 1, 8, BMI2},
+    {7, 0, 1, 16, AVX512F},    {7, 0, 1, 17, AVX512DQ},    {7, 0, 1, 21, AVX512IFMA},
+    {7, 0, 1, 28, AVX512CD},   {7, 0, 1, 30, AVX512BW},    {7, 0, 1, 31, AVX512VL},
+    {7, 0, 2, 1, AVX512VBMI},  {7, 0, 2, 6, AVX512VBMI2},  {7, 0, 2, 8, GFNI},
+    {7, 0, 2, 9, VAES},        {7, 0, 2, 10, VPCLMULQDQ},  {7, 0, 2, 11, AVX512VNNI},
+    {7, 0, 2, 12, AVX512BITALG}, {7, 0, 2, 14, AVX512VPOPCNTDQ}, {7, 0, 3, 23, AVX512FP16},
+    {7, 1, 0, 4, AVXVNNI},     {7, 1, 0, 5, AVX512BF16},   {0x80000001u, 0, 2, 5, LZCNT},
+};
+
+bool cpuid(unsigned leaf, unsigned sub, unsigned r[4]) {
+    // __get_cpuid_count checks the highest supported (basic or extended) leaf first
+    return __get_cpuid_count(leaf, sub, &r[0], &r[1], &r[2], &r[3]) != 0;
+}
+#endif
+
+Machine detect() {
+    Machine m;
+#ifdef TF_X86
+    unsigned r[4];
+    for (const CpuBit& b : kBits)
+        if (cpuid(b.leaf, b.sub, r) && (r[b.reg] >> b.bit) & 1u) m.features |= bit(b.f);
+    // leaf 1 ECX bit 27, OSXSAVE: the OS uses XSAVE, so xgetbv may be executed
+    if (cpuid(1, 0, r) && (r[2] >> 27) & 1u) {
+        unsigned lo, hi;
+        __asm__ volatile("xgetbv" : "=a"(lo), "=d"(hi) : "c"(0));
+        m.xcr0 = (uint64_t(hi) << 32) | lo;
+        if ((m.xcr0 & 0x6) == 0x6) m.features |= bit(OS_YMM);            // XMM | YMM
+        if ((m.xcr0 & 0xe6) == 0xe6) m.features |= bit(OS_ZMM);          // + opmask, ZMM
+    }
+    unsigned brand[12] = {};
+    bool ok = true;
+    for (unsigned i = 0; i < 3 && ok; ++i) ok = cpuid(0x80000002u + i, 0, &brand[4 * i]);
+    if (ok) {
+        m.cpu.assign(reinterpret_cast<const char*>(brand), sizeof(brand));
+        m.cpu = m.cpu.c_str();  // up to the first NUL
+        const auto b = m.cpu.find_first_not_of(' '), e = m.cpu.find_last_not_of(' ');
+        m.cpu = b == std::string::npos ? "" : m.cpu.substr(b, e - b + 1);
+    }
+#endif
+    return m;
+}
+
+std::vector<std::string> names_of(uint64_t mask) {
+    std::vector<std::string> out;
+    for (int i = 0; i < kNumFeatures; ++i)
+        if ((mask >> i) & 1u) out.emplace_back(kNames[i]);
+    return out;
+}
+
+std::string join(const std::vector<std::string>& v) {
+    std::string s;
+    for (const auto& x : v) s += (s.empty() ? "" : ", ") + x;
+    return s;
+}
+
+/// Why `level` cannot run here, or "" if it can.
+std::string missing(const Level& level, const Machine& m) {
+    const uint64_t need = level.required(), lack = need & ~m.features;
+    if (!lack) return "";
+    const uint64_t os = bit(OS_YMM) | bit(OS_ZMM);
+    std::string why;
+    if (lack & ~os) why = "the CPU lacks " + join(names_of(lack & ~os));
+    if (lack & bit(OS_ZMM) || lack & bit(OS_YMM)) {
+        char x[32];
+        std::snprintf(x, sizeof x, "0x%llx", static_cast<unsigned long long>(m.xcr0));
+        why += std::string(why.empty() ? "" : "; ") + "the OS has not enabled the " +
+               (lack & bit(OS_YMM) ? "AVX (YMM)" : "AVX-512 (opmask/ZMM)") +
+               " register state (XCR0 = " + x + ")";
+    }
+    return why;
+}
+
+/// TINYFW_ISA_HIDE=avx512f,os_zmm_state: pretend the machine lacks these features, so
+/// that a machine can test the automatic fallback and the errors of a missing feature.
+uint64_t hidden_features() {
+    const char* env = std::getenv("TINYFW_ISA_HIDE");
+    uint64_t mask = 0;
+    std::string s = env ? env : "";
+    size_t b = 0;
+    while (b < s.size()) {
+        size_t e = s.find(',', b);
+        if (e == std::string::npos) e = s.size();
+        const std::string name = s.substr(b, e - b);
+        bool found = name.empty();
+        for (int i = 0; i < kNumFeatures; ++i)
+            if (name == kNames[i]) mask |= uint64_t(1) << i, found = true;
+        if (!found) throw std::runtime_error("TINYFW_ISA_HIDE: unknown feature '" + name + "'");
+        b = e + 1;
+    }
+    return mask;
+}
+
+struct Chosen {
+    const Level* level = nullptr;
+    std::string forced;  // TINYFW_ISA as given ("" when unset)
+    Machine machine;
+    std::vector<std::string> built, usable;
+    std::vector<Level> levels;
+};
+Chosen g_chosen;
+
+}  // namespace
+
+void install(py::module_& m, const Level* levels, int n) {
+    Chosen& c = g_chosen;
+    c = Chosen{};  // a failed import may be retried in the same process
+    c.machine = detect();
+    c.machine.features &= ~hidden_features();
+    c.levels.assign(levels, levels + n);
+    const char* env = std::getenv("TINYFW_ISA");
+    c.forced = env ? env : "";
+    for (int i = 0; i < n; ++i) {
+        c.built.emplace_back(levels[i].name);
+        if (missing(levels[i], c.machine).empty()) c.usable.emplace_back(levels[i].name);
+    }
+    if (!c.forced.empty()) {
+        for (int i = 0; i < n; ++i)
+            if (c.forced == levels[i].name) c.level = &levels[i];
+        if (!c.level)
+            throw std::runtime_error("TINYFW_ISA=" + c.forced + ": this build has the ISA levels " +
+                                     join(c.built) + " (unset TINYFW_ISA to pick the best one)");
+        const std::string why = missing(*c.level, c.machine);
+        if (!why.empty())
+            throw std::runtime_error("TINYFW_ISA=" + c.forced + " cannot run on this machine: " + why +
+                                     " (it can run " + join(c.usable) + ")");
+    } else {
+        for (int i = 0; i < n; ++i)  // levels ascend: the last usable one is the best
+            if (missing(levels[i], c.machine).empty()) c.level = &levels[i];
+        if (!c.level)  // a native build moved to an older machine
+            throw std::runtime_error("tinyfw._C was built for another CPU: " + missing(levels[0], c.machine) +
+                                     " (rebuild without TINYFW_NATIVE=1)");
+    }
+    c.level->reg(m);
+    m.def("isa", [] { return std::string(g_chosen.level->name); },
+          "The ISA level whose kernels this process runs (scalar, avx2, avx512 or native).");
+    m.def("isa_info", [] {
+        const Chosen& c = g_chosen;
+        py::dict d;
+        d["isa"] = c.level->name;
+        d["forced"] = c.forced.empty() ? py::object(py::none()) : py::object(py::str(c.forced));
+        d["built"] = c.built;
+        d["usable"] = c.usable;
+        d["cpu"] = c.machine.cpu;
+        d["features"] = names_of(c.machine.features);
+        d["required"] = names_of(c.level->required());
+        d["xcr0"] = c.machine.xcr0;
+        py::dict req;
+        for (const Level& lv : c.levels) req[lv.name] = names_of(lv.required());
+        d["levels"] = req;
+        return d;
+    }, "What the ISA choice was made from (see tinyfw.backend.cpu.isa_info).");
+}
+
+}  // namespace isa
+}  // namespace tf
