@@ -1,10 +1,10 @@
-// cast(x, dtype): every pair of the contract's 8 dtypes, with numpy's `astype` results.
+// cast(x, dtype): every pair of the contract's 8 dtypes, by tinyfw's conversion rules
+// (docs/semantics.md, "Casts"; ref_cast.py is the specification).
 //
-// Element conversions are core.h's convert<To, From> (float -> int truncates toward zero;
-// NaN / out-of-range give the minimum of the 32- or 64-bit conversion and narrower types
-// wrap, as numpy on x86 — defined behaviour here, never a UB cast), except float64 ->
-// float16, which numpy rounds ONCE (going through float32 would round twice and differ in
-// about 1 value in 10^4).  float64 -> bfloat16 does go through float32: ml_dtypes does.
+// Element conversions are core.h's convert<To, From>: float -> int truncates toward zero,
+// NaN / inf / out-of-range give the minimum of the 32- or 64-bit conversion and int8
+// wraps that (defined behaviour here, never a UB cast); conversions to a float type round
+// once (float64 and int -> float16/bfloat16 go through a round-to-odd float32).
 // Contiguous float32 <-> float16/bfloat16 rows use the bulk (F16C / SIMD) conversions
 // below, which core.h declares: compiled here once per ISA level.
 // The output keeps the input's memory order, as astype's default order='K'.
@@ -52,22 +52,6 @@ void float_to_bhalf_n(const float* src, bhalf* dst, int64_t n) {
 
 namespace {
 
-/// double -> binary16 rounded once to nearest even: round to odd into float first (float
-/// keeps 13 more bits than half, so the final RNE step sees the true sticky information).
-inline uint16_t double_to_f16(double d) {
-    float f = static_cast<float>(d);
-    if (std::isfinite(d) && double(f) != d) {
-        if (std::fabs(double(f)) > std::fabs(d)) f = std::nextafter(f, 0.f);  // truncate
-        f = f32_from_bits(bits_from_f32(f) | 1u);                            // sticky bit
-    }
-    return float_to_f16(f);
-}
-
-template <class To, class From> inline To cast_one(From v) {
-    if constexpr (std::is_same_v<To, half> && std::is_same_v<From, double>) return half{double_to_f16(v)};
-    else return convert<To, From>(v);
-}
-
 template <class To, class From> void cast_contig(To* __restrict o, const From* __restrict x, int64_t n) {
     if constexpr (std::is_same_v<From, float> && std::is_same_v<To, half>) float_to_half_n(x, o, n);
     else if constexpr (std::is_same_v<From, float> && std::is_same_v<To, bhalf>) float_to_bhalf_n(x, o, n);
@@ -75,7 +59,7 @@ template <class To, class From> void cast_contig(To* __restrict o, const From* _
     else if constexpr (std::is_same_v<From, bhalf> && std::is_same_v<To, float>) bhalf_to_float_n(x, o, n);
     else if constexpr (std::is_same_v<From, To>) std::memcpy(o, x, size_t(n) * sizeof(To));
     else
-        for (int64_t i = 0; i < n; ++i) o[i] = cast_one<To, From>(x[i]);
+        for (int64_t i = 0; i < n; ++i) o[i] = convert<To, From>(x[i]);
 }
 
 template <class To, class From> void cast_loop(const View& o, const View& x) {
@@ -88,7 +72,7 @@ template <class To, class From> void cast_loop(const View& o, const View& x) {
             cast_contig<To, From>(reinterpret_cast<To*>(p[0]), reinterpret_cast<const From*>(p[1]), n);
         } else {
             for (int64_t i = 0; i < n; ++i)
-                *reinterpret_cast<To*>(p[0] + i * s[0]) = cast_one<To, From>(*reinterpret_cast<const From*>(p[1] + i * s[1]));
+                *reinterpret_cast<To*>(p[0] + i * s[0]) = convert<To, From>(*reinterpret_cast<const From*>(p[1] + i * s[1]));
         }
     });
 }
@@ -114,7 +98,7 @@ py::array cast(const py::array& xa, const py::object& dtype) {
 
 void register_cast(py::module_& m) {
     m.def("cast", &cast, py::arg("x"), py::arg("dtype"),
-          "x converted to dtype with numpy's astype results (C++ kernel, all 8x8 dtype pairs).");
+          "x converted to dtype by tinyfw's conversion rules (C++ kernel, all 8x8 dtype pairs).");
 }
 
 TINYFW_ISA_END

@@ -163,9 +163,33 @@ template <class T> inline T store(compute_t<T> v) {
     else return v;
 }
 
-/// Convert any element type to any other with numpy's `astype` semantics for the values
-/// the contract produces (float -> int truncates toward zero; NaN/out-of-range float ->
-/// int is clamped instead of being undefined behaviour).
+/// v rounded to float32 "to odd": truncated, with the last bit set when inexact.  Float32
+/// keeps at least 13 more bits than float16 or bfloat16, so rounding this value to nearest
+/// even gives exactly the once-rounded result of v (going through a round-to-nearest
+/// float32 would round twice: 690.0000188 became bfloat16 688 instead of 692).
+inline float float_round_odd(double d) {
+    float f = static_cast<float>(d);
+    if (d != d || double(f) == d) return f;
+    uint32_t u = bits_from_f32(f);
+    if (std::fabs(double(f)) > std::fabs(d)) u -= 1;  // |f| rounded up (f != 0): one ulp back
+    return f32_from_bits(u | 1u);
+}
+inline float float_round_odd(int64_t v) {
+    const uint64_t a = v < 0 ? 0 - uint64_t(v) : uint64_t(v);
+    if (a < (uint64_t(1) << 24)) return static_cast<float>(v);  // exact
+    const int sh = 40 - __builtin_clzll(a);                   // keep the top 24 bits
+    const uint64_t t = (a >> sh) | ((a & ((uint64_t(1) << sh) - 1)) != 0);
+    const float f = static_cast<float>(t) * f32_from_bits(uint32_t(127 + sh) << 23);  // exact
+    return v < 0 ? -f : f;
+}
+
+/// Convert any element type to any other by tinyfw's rules (docs/semantics.md, "Casts";
+/// tinyfw/backend/ref_cast.py is the specification):
+///  - to a float type: rounded once to nearest even from the exact value;
+///  - float -> int8/int32/int64: truncated toward zero; NaN, +-inf and values outside
+///    the 32-bit (int8, int32) or 64-bit (int64) range give that width's minimum, and
+///    int8 then keeps the low 8 bits of the 32-bit result (PyTorch's x86 behaviour);
+///  - int -> int wraps modulo 2^n; anything -> bool is `v != 0` (NaN is true).
 template <class To, class From> inline To convert(From v) {
     if constexpr (std::is_same_v<To, From>) {
         return v;
@@ -173,23 +197,24 @@ template <class To, class From> inline To convert(From v) {
         return convert<To, float>(load(v));
     } else if constexpr (is_half_v<To>) {
         if constexpr (std::is_same_v<From, bool>) return store<To>(v ? 1.f : 0.f);
-        else return store<To>(static_cast<float>(v));
+        else if constexpr (std::is_same_v<From, float>) return store<To>(v);
+        else if constexpr (std::is_same_v<From, double>) return store<To>(float_round_odd(v));
+        else return store<To>(float_round_odd(int64_t(v)));
     } else if constexpr (std::is_same_v<To, bool>) {
         return v != From(0);
     } else if constexpr (std::is_integral_v<To> && std::is_floating_point_v<From>) {
-        // x86 truncation (what numpy does): NaN and out-of-range give the minimum of the
-        // 32- or 64-bit conversion; narrower types then wrap. Defined behaviour here.
+        // a plain C++ cast is undefined out of range; this is the rule above, defined
         using Wide = std::conditional_t<(sizeof(To) > 4), int64_t, int32_t>;
         constexpr double lim = sizeof(To) > 4 ? 9223372036854775808.0 : 2147483648.0;
         Wide w = (v == v && double(v) < lim && double(v) >= -lim) ? static_cast<Wide>(v)
                                                                   : std::numeric_limits<Wide>::min();
         return static_cast<To>(static_cast<std::make_unsigned_t<To>>(static_cast<std::make_unsigned_t<Wide>>(w)));
     } else if constexpr (std::is_integral_v<To> && std::is_integral_v<From>) {
-        // wrap modulo 2^n, as numpy; done on unsigned types to stay defined
+        // wrap modulo 2^n; done on unsigned types to stay defined
         // (signed -> unsigned is modular and sign-extends, then back: defined in C++17/g++)
         return static_cast<To>(static_cast<std::make_unsigned_t<To>>(v));
     } else {
-        return static_cast<To>(v);
+        return static_cast<To>(v);  // int/float -> float32/float64: one IEEE rounding
     }
 }
 

@@ -19,6 +19,7 @@ import math
 import numpy as np
 
 from ..dtypes import COMPUTE
+from .ref_cast import convert as _convert
 
 # inf/NaN results are values, as in PyTorch, not warnings: each primitive whose IEEE
 # result may be inf or NaN (log(0), 1/0, inf - inf, overflow, a value or result rounded
@@ -433,10 +434,16 @@ def all(x, dims: tuple, keepdim: bool):
 
 
 # -- copies, casts, matmul ---------------------------------------------------------------
-@np.errstate(over="ignore")
 def cast(x, dtype: np.dtype):
-    """x converted to `dtype` (float to int truncates towards zero)."""
-    return x.astype(dtype)
+    """x converted to `dtype` by tinyfw's conversion rules (ref_cast.py,
+    docs/semantics.md: floats round once; float -> int truncates, NaN and out-of-range
+    values give the 32/64-bit minimum)."""
+    return _convert(x, dtype)
+
+
+def _same_dtype(v, dtype: np.dtype):
+    """An array argument converted to `dtype` by the cast rules (scalars as they are)."""
+    return _convert(v, dtype) if isinstance(v, np.ndarray) and v.dtype != dtype else v
 
 
 def contiguous(x):
@@ -488,7 +495,7 @@ def index_put(x, idx: tuple, values, accumulate: bool):
     if accumulate:
         np.add.at(out, idx, values)
     else:
-        out[idx] = values
+        out[idx] = _same_dtype(values, x.dtype)
     return out
 
 
@@ -515,7 +522,7 @@ def scatter_add(x, dim: int, index, src):
 
 def scatter(x, dim: int, index, src):
     """A copy of x with src written at `index` along `dim` (last write wins)."""
-    out = x.copy()
+    out, src = x.copy(), _same_dtype(src, x.dtype)
     np.put_along_axis(_corner(out, index, dim), index, src[tuple(slice(0, s) for s in index.shape)],
                       axis=dim)
     return out
@@ -535,8 +542,9 @@ def fill_(x, value) -> None:
 
 @np.errstate(over="ignore")
 def copy_(dst, src) -> None:
-    """In place: dst[...] = src, broadcasting src and casting to dst's dtype."""
-    np.copyto(dst, src, casting="unsafe")
+    """In place: dst[...] = src, broadcasting src and casting to dst's dtype (the cast
+    rules; a Python scalar as numpy converts it)."""
+    np.copyto(dst, _same_dtype(src, dst.dtype), casting="unsafe")
 
 
 def triu(x, k: int):
