@@ -157,16 +157,57 @@ def test_atan2_kernel_matches_ref(shapes, dtype, layouts, seed):
     b = _operand(rng, shapes.input_shapes[1], dtype, layouts[1])
     out, want = cpu.atan2(a, b), ref.atan2(a, b)
     assert out.dtype == want.dtype and out.shape == want.shape == shapes.result_shape
-    # libm atan2 is what numpy calls: the same correctly rounded values
-    assert np.array_equal(out.astype(np.float64), want.astype(np.float64), equal_nan=True)
+    a_, b_ = np.broadcast_arrays(a, b)
+    # float64 results are compared with float64 atan2 itself, which is within 1 ulp too
+    bound = 2 * ATAN2_ULP if out.dtype == np.float64 else ATAN2_ULP
+    assert _ulps(out, _atan2_exact(a_, b_)).max(initial=0) <= bound
+
+
+def test_atan2_ulp_sweep():
+    """float32 atan2 over a grid of magnitudes and every quadrant: within ATAN2_ULP."""
+    rng = np.random.default_rng(5)
+    a = (rng.standard_normal(20000) * 2.0 ** rng.integers(-30, 30, 20000)).astype(np.float32)
+    b = (rng.standard_normal(20000) * 2.0 ** rng.integers(-30, 30, 20000)).astype(np.float32)
+    assert _ulps(cpu.atan2(a, b), _atan2_exact(a, b)).max() <= ATAN2_ULP
+
+
+# atan2 runs libm's atan2f/atan2 per element (float16/bfloat16: atan2f, rounded once):
+# within 1 ulp of the exact value (glibc documents 1 ulp for atan2f; its results here are
+# correctly rounded).  The reference is float64 atan2 of the same inputs: its error is far
+# below a float32 ulp, so the bound does not depend on which float32 atan2 numpy runs
+# (its AVX-512 loop gives 0.7853981 for atan2(1, 1); the correctly rounded value is
+# 0.7853982, which tinyfw returns).
+ATAN2_ULP = 1.0
+_FMT = {"float16": (11, -14), "bfloat16": (8, -126), "float32": (24, -126), "float64": (53, -1022)}
+
+
+def _ulps(got: np.ndarray, exact: np.ndarray) -> np.ndarray:
+    """|got - exact| in ulps of got's dtype at the exact value (float64 `exact`; NaNs and
+    infinities must match exactly)."""
+    p, emin = _FMT[str(got.dtype)]
+    g = got.astype(np.float64)
+    assert np.array_equal(np.isnan(g), np.isnan(exact)), "NaN positions differ"
+    assert np.array_equal(g[np.isinf(exact)], exact[np.isinf(exact)]), "infinities differ"
+    fin = np.isfinite(exact)
+    e = np.maximum(np.floor(np.log2(np.maximum(np.abs(exact[fin]), 2.0 ** (emin - p)))), emin)
+    out = np.zeros(exact.shape)
+    out[fin] = np.abs(g[fin] - exact[fin]) / 2.0 ** (e - p + 1)
+    return out
+
+
+def _atan2_exact(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """atan2 in float64 of the (exactly widened) inputs: an error of about 2^-53 relative."""
+    return np.arctan2(a.astype(np.float64), b.astype(np.float64))
 
 
 def test_atan2_special_values_and_quadrants():
-    v = np.array([0.0, -0.0, 1.0, -1.0, np.inf, -np.inf, np.nan, 1e-45], np.float32)
+    v = np.array([0.0, -0.0, 1.0, -1.0, np.inf, -np.inf, np.nan, 1e-45, -3.5, 2.0 ** 100], np.float32)
     a, b = v[:, None], v[None, :]
-    out, want = cpu.atan2(a, b), np.arctan2(a, b)
-    assert np.array_equal(out, want, equal_nan=True)
-    assert np.array_equal(np.signbit(out), np.signbit(want))
+    out, exact = cpu.atan2(a, b), _atan2_exact(a, b)
+    assert _ulps(out, exact).max() <= ATAN2_ULP
+    assert np.array_equal(np.signbit(out), np.signbit(exact))  # the quadrant and signed zeros
+    # the exactly known points: 0, +-pi/2, +-pi, +-pi/4, +-3pi/4 rounded to float32
+    assert cpu.atan2(np.float32([1.0]), np.float32([1.0]))[0] == np.float32(np.pi / 4)
 
 
 def test_atan2_mixed_and_integer_dtypes_follow_ref():
