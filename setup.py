@@ -63,7 +63,7 @@ _BUILD_LEVELS = sum(1 << _ISA["LEVELS"].index(lv) for lv in _LEVELS)
 
 def _level_of(path: str) -> str:
     """The ISA level a source or object is compiled for: generated per-level units live in
-    build/<level>/ (see _level_sources); everything else is the base level."""
+    build/unity/isa_<level>/ (see _level_sources); everything else is the base level."""
     parts = os.path.normpath(path).split(os.sep)
     for lv in _LEVELS[1:]:
         if f"isa_{lv}" in parts:

@@ -62,9 +62,23 @@ def summarise(lines: list[dict]) -> list[tuple]:
     return rows
 
 
+def machine() -> str:
+    """The CPU and the ISA level of the kernels (every figure depends on both)."""
+    try:
+        from tinyfw.backend import cpu
+    except ImportError:
+        return "unknown (tinyfw is not importable from this script)"
+    info = cpu.isa_info()
+    if not info:
+        return "tinyfw._C not built: the numpy reference kernels"
+    forced = ", forced by TINYFW_ISA" if info["forced"] else ""
+    return f"{info['cpu'] or 'unknown CPU'}; kernels' ISA level {info['isa']}{forced}"
+
+
 def print_summary(rows: list[tuple], thread_counts: list[int], runs: int) -> None:
     """The targets table: median over runs per thread count, target, verdict."""
     print(f"\n======== targets (median of {runs} run(s) per thread count)")
+    print(f"machine: {machine()}")
     width = max((len(r[0]) for r in rows), default=10)
     head = "".join(f"{f'{t} thr':>12}" for t in thread_counts)
     print(f"{'metric':<{width}}{head}   target")

@@ -58,7 +58,16 @@ template <class To, class From> void cast_contig(To* __restrict o, const From* _
     else if constexpr (std::is_same_v<From, half> && std::is_same_v<To, float>) half_to_float_n(x, o, n);
     else if constexpr (std::is_same_v<From, bhalf> && std::is_same_v<To, float>) bhalf_to_float_n(x, o, n);
     else if constexpr (std::is_same_v<From, To>) std::memcpy(o, x, size_t(n) * sizeof(To));
-    else
+    else if constexpr (std::is_same_v<From, double> && is_half_v<To>) {
+        // a block of round-to-odd floats (a vector loop), then the bulk conversion: the
+        // same values as convert<To, double>, ~4x faster than one element at a time
+        float buf[256];
+        for (int64_t i0 = 0; i0 < n; i0 += 256) {
+            const int64_t m = std::min<int64_t>(256, n - i0);
+            for (int64_t i = 0; i < m; ++i) buf[i] = float_round_odd(x[i0 + i]);
+            cast_contig<To, float>(o + i0, buf, m);
+        }
+    } else
         for (int64_t i = 0; i < n; ++i) o[i] = convert<To, From>(x[i]);
 }
 
@@ -77,21 +86,22 @@ template <class To, class From> void cast_loop(const View& o, const View& x) {
     });
 }
 
-py::array cast(const py::array& xa, const py::object& dtype) {
+py::object cast(const py::array& xa, const py::object& dtype) {
     const char* K = "cast";
     View x = view_of(xa, K);
     DType to = dtype_from_numpy(py::dtype::from_args(dtype), K);
+    if (!level_has(x.dtype) || !level_has(to)) return call_scalar_level(K, xa, dtype);
     int perm[kMaxDims];
     const View* ins[1] = {&x};
     py::array out = keep_order(x.shape, x.ndim, ins, 1, perm) ? empty_permuted(to, x.shape, x.ndim, perm)
                                                               : empty(to, x.shape, x.ndim);
     View o = view_of(out, K);
     py::gil_scoped_release nogil;
-    dispatch_all(to, K, [&](auto t) {
+    dispatch_level(to, K, [&](auto t) {
         using To = decltype(t);
-        dispatch_all(x.dtype, K, [&](auto f) { cast_loop<To, decltype(f)>(o, x); });
+        dispatch_level(x.dtype, K, [&](auto f) { cast_loop<To, decltype(f)>(o, x); });
     });
-    return out;
+    return std::move(out);
 }
 
 }  // namespace

@@ -167,12 +167,11 @@ template <class T> inline T store(compute_t<T> v) {
 /// keeps at least 13 more bits than float16 or bfloat16, so rounding this value to nearest
 /// even gives exactly the once-rounded result of v (going through a round-to-nearest
 /// float32 would round twice: 690.0000188 became bfloat16 688 instead of 692).
-inline float float_round_odd(double d) {
-    float f = static_cast<float>(d);
-    if (d != d || double(f) == d) return f;
-    uint32_t u = bits_from_f32(f);
-    if (std::fabs(double(f)) > std::fabs(d)) u -= 1;  // |f| rounded up (f != 0): one ulp back
-    return f32_from_bits(u | 1u);
+inline float float_round_odd(double d) {  // branch-free, so that loops of it vectorise
+    const float f = static_cast<float>(d);
+    const uint32_t inexact = double(f) != d && d == d;                  // NaN stays as it is
+    const uint32_t away = std::fabs(double(f)) > std::fabs(d);          // then f != 0
+    return f32_from_bits(((bits_from_f32(f) - (inexact & away)) | inexact));
 }
 inline float float_round_odd(int64_t v) {
     const uint64_t a = v < 0 ? 0 - uint64_t(v) : uint64_t(v);
@@ -247,6 +246,35 @@ template <class F> decltype(auto) dispatch_float(DType dt, const char* kernel, F
 template <class F> decltype(auto) dispatch_numeric(DType dt, const char* kernel, F&& f) {
     if (dt == DType::Bool) fail(kernel, "bool arrays are not supported");
     return dispatch_all(dt, kernel, std::forward<F>(f));
+}
+
+/// The AVX2 and AVX-512 levels compile their own kernels for the floating-point dtypes
+/// only; integer and bool inputs run the scalar level's kernel of the same name
+/// (call_scalar_level), at every level.  The models compute in the float types, and
+/// three copies of every integer instantiation made the build 2.5x today's instead of 2x
+/// (the AVX2 level's largest unit: 53 s of compile time with them, 34 s without).  The
+/// scalar and native levels compile everything.
+#if TINYFW_ISA_LEVEL == 1 || TINYFW_ISA_LEVEL == 2
+#define TINYFW_LEVEL_FLOAT_ONLY 1
+#else
+#define TINYFW_LEVEL_FLOAT_ONLY 0
+#endif
+inline bool level_has(DType dt) {
+    return !TINYFW_LEVEL_FLOAT_ONLY || dt == DType::Float32 || dt == DType::Float64 || dt == DType::Float16 ||
+           dt == DType::BFloat16;
+}
+/// dispatch_all over the dtypes of this level (level_has): check level_has first.
+template <class F> decltype(auto) dispatch_level(DType dt, const char* kernel, F&& f) {
+#if TINYFW_LEVEL_FLOAT_ONLY
+    return dispatch_float(dt, kernel, std::forward<F>(f));
+#else
+    return dispatch_all(dt, kernel, std::forward<F>(f));
+#endif
+}
+/// The scalar level's kernel `name` (tinyfw._C._scalar_level, see isa.cpp), for the
+/// dtypes this level does not compile.
+template <class... A> py::object call_scalar_level(const char* name, A&&... args) {
+    return py::module_::import("tinyfw._C").attr("_scalar_level").attr(name)(std::forward<A>(args)...);
 }
 
 /// Call the reference (numpy) primitive `name` of tinyfw.backend.ref: kernels use it for

@@ -155,13 +155,17 @@ template <template <class> class OpT, int kinds, bool BoolOut> Row pick2(DType d
     return {nullptr, nullptr};
 }
 
+/// The kinds this ISA level compiles (core.h, level_has): the others run the scalar level's.
+constexpr int kLevelKinds = TINYFW_LEVEL_FLOAT_ONLY ? kFloat : kFloat | kInt | kBool;
+
 /// Unary op whose result has x's dtype (bool with BoolOut); dtypes outside `kinds` go to
 /// the reference primitive.  OpT<C>::name is the primitive's name.
 template <template <class> class OpT, int kinds, bool BoolOut = false> py::object unary(const py::array& xa) {
     const char* name = OpT<float>::name;
     View x = view_of(xa, name);
     if (!accepts(x.dtype, kinds)) return call_ref(name, xa);
-    return map1(name, x, BoolOut ? DType::Bool : x.dtype, pick1<OpT, kinds, BoolOut>(x.dtype));
+    if (!accepts(x.dtype, kLevelKinds)) return call_scalar_level(name, xa);
+    return map1(name, x, BoolOut ? DType::Bool : x.dtype, pick1<OpT, kinds & kLevelKinds, BoolOut>(x.dtype));
 }
 
 /// Binary op on operands of one dtype (mixed dtypes and dtypes outside `kinds` go to ref).
@@ -170,7 +174,8 @@ py::object binary(const py::array& aa, const py::array& ba) {
     const char* name = OpT<float>::name;
     View a = view_of(aa, name), b = view_of(ba, name);
     if (a.dtype != b.dtype || !accepts(a.dtype, kinds)) return call_ref(name, aa, ba);
-    return map2(name, a, b, BoolOut ? DType::Bool : a.dtype, pick2<OpT, kinds, BoolOut>(a.dtype));
+    if (!accepts(a.dtype, kLevelKinds)) return call_scalar_level(name, aa, ba);
+    return map2(name, a, b, BoolOut ? DType::Bool : a.dtype, pick2<OpT, kinds & kLevelKinds, BoolOut>(a.dtype));
 }
 
 // ------------------------------------------------------------------ scalar helpers

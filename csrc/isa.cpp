@@ -179,6 +179,12 @@ void install(py::module_& m, const Level* levels, int n) {
                                      " (rebuild without TINYFW_NATIVE=1)");
     }
     c.level->reg(m);
+    // the AVX2/AVX-512 levels send integer and bool inputs to the scalar level's kernels
+    // (core.h, level_has): those are registered here, out of the way of the primitives
+    if (c.level != &levels[0] && std::string(levels[0].name) == "scalar") {
+        py::module_ sub = m.def_submodule("_scalar_level", "the scalar ISA level's kernels (integer and bool inputs)");
+        levels[0].reg(sub);
+    }
     m.def("isa", [] { return std::string(g_chosen.level->name); },
           "The ISA level whose kernels this process runs (scalar, avx2, avx512 or native).");
     m.def("isa_info", [] {

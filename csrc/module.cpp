@@ -14,6 +14,8 @@ namespace py = pybind11;
 void register_core(py::module_& m);
 void register_index(py::module_& m);
 void register_shape(py::module_& m);
+void register_reduce_arg(py::module_& m);     // reduce_arg.cpp: argmax, argmin, cumsum
+void register_reduce_anyall(py::module_& m);  // reduce_anyall.cpp: any, all
 
 #ifndef TINYFW_BUILD_LEVELS
 #define TINYFW_BUILD_LEVELS 1  // the files compiled once, as the scalar level
@@ -46,6 +48,8 @@ PYBIND11_MODULE(_C, m) {
     register_core(m);
     register_index(m);
     register_shape(m);
+    register_reduce_arg(m);
+    register_reduce_anyall(m);
     static const tf::isa::Level levels[] = {
 #if TINYFW_BUILD_LEVELS & 1
         TF_LEVEL("scalar", isa_scalar)

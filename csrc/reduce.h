@@ -1,6 +1,7 @@
 // Private to the reduction kernels (reduce_*.cpp): the deterministic reduction engine.
-// reduce_sum.cpp: sum, prod (and the shared front end); reduce_minmax.cpp: amax, amin,
-// any, all; reduce_arg.cpp: argmax/argmin along one dim, cumsum.
+// reduce_sum.cpp: sum, prod (and the shared front end); reduce_minmax.cpp: amax, amin;
+// reduce_anyall.cpp: any, all; reduce_arg.cpp: argmax/argmin along one dim, cumsum.  The
+// last two are compiled once, at the scalar level (they run no faster at higher ones).
 //
 // Accumulation: float32 in float32, float16/bfloat16 in float32 (rounded once at the end),
 // float64 in float64, int/bool sums and products in int64 (wrapping, as numpy).
@@ -269,7 +270,7 @@ py::object reduce_front(const char* name, Red kind, const py::array& xa, const p
                         TypedReduce run);
 
 void register_minmax(py::module_& m);  // reduce_minmax.cpp
-void register_arg(py::module_& m);     // reduce_arg.cpp
+void register_arg(py::module_& m);     // reduce_arg.cpp (compiled once)
 
 }  // namespace red
 TINYFW_ISA_END

@@ -1,4 +1,4 @@
-// amax, amin, any, all over arbitrary dims (the engine is in reduce.h).
+// amax, amin over arbitrary dims (the engine is in reduce.h; any/all: reduce_anyall.cpp).
 #include "reduce.h"
 
 namespace tf {
@@ -7,15 +7,11 @@ namespace red {
 namespace {
 
 void minmax(Red kind, const View& x, const Plan& P, char* od) {
-    dispatch_all(x.dtype, "amax", [&](auto tag) {
+    dispatch_level(x.dtype, kind == Red::Max ? "amax" : "amin", [&](auto tag) {
         using T = decltype(tag);
         using C = compute_t<T>;
-        switch (kind) {
-            case Red::Max: reduce_into<T, MaxR<T, C>>(x, P, reinterpret_cast<T*>(od)); break;
-            case Red::Min: reduce_into<T, MinR<T, C>>(x, P, reinterpret_cast<T*>(od)); break;
-            case Red::Any: reduce_into<T, AnyR<T, C>>(x, P, reinterpret_cast<bool*>(od)); break;
-            default: reduce_into<T, AllR<T, C>>(x, P, reinterpret_cast<bool*>(od)); break;
-        }
+        if (kind == Red::Max) reduce_into<T, MaxR<T, C>>(x, P, reinterpret_cast<T*>(od));
+        else reduce_into<T, MinR<T, C>>(x, P, reinterpret_cast<T*>(od));
     });
 }
 
@@ -28,8 +24,6 @@ void register_minmax(py::module_& m) {
         py::arg("keepdim"), #NAME " over `dims` (C++ kernel, deterministic order)");
     R1(amax, Red::Max)
     R1(amin, Red::Min)
-    R1(any, Red::Any)
-    R1(all, Red::All)
 #undef R1
 }
 

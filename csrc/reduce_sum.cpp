@@ -54,6 +54,7 @@ Plan make_plan(const View& x, const bool* red) {
 py::object reduce_front(const char* name, Red kind, const py::array& xa, const py::iterable& dims, bool keepdim,
                         TypedReduce run) {
     View x = view_of(xa, name);
+    if (!level_has(x.dtype)) return call_scalar_level(name, xa, dims, keepdim);  // before dims is read
     bool red[kMaxDims] = {};
     for (auto d : dims) {
         int64_t k = d.cast<int64_t>();
@@ -85,7 +86,7 @@ py::object reduce_front(const char* name, Red kind, const py::array& xa, const p
 namespace {
 
 void sum_prod(Red kind, const View& x, const Plan& P, char* od) {
-    dispatch_all(x.dtype, "sum", [&](auto tag) {
+    dispatch_level(x.dtype, "sum", [&](auto tag) {
         using T = decltype(tag);
         using C = compute_t<T>;
         using SA = std::conditional_t<std::is_integral_v<T>, int64_t, C>;  // accumulator
@@ -108,7 +109,6 @@ void register_reduce(pybind11::module_& m) {
         return tf::red::reduce_front("prod", Red::Prod, x, dims, keepdim, &tf::red::sum_prod); },
         py::arg("x"), py::arg("dims"), py::arg("keepdim"), "prod over `dims` (C++ kernel, deterministic order)");
     tf::red::register_minmax(m);
-    tf::red::register_arg(m);
 }
 
 TINYFW_ISA_END

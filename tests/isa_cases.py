@@ -68,7 +68,7 @@ CASES = {
     "div": (lambda B, X: B.div(X["a"], X["t"]), ("exact",)),
     "maximum": (lambda B, X: B.maximum(X["a"], X["t"]), ("exact",)),
     "exp": (lambda B, X: B.exp(X["wide"]), ("ulp", 1.5, np.exp)),
-    "tanh": (lambda B, X: B.tanh(X["wide"]), ("ulp", 2.0, np.tanh)),
+    "tanh": (lambda B, X: B.tanh(X["wide"]), ("ulp", 2.5, np.tanh)),  # scalar level: glibc tanhf, 2 ulp
     "sigmoid": (lambda B, X: B.sigmoid(X["wide"]), ("ulp", 3.0, _sigmoid64)),
     "expm1": (lambda B, X: B.expm1(X["wide"]), ("ulp", 2.0, np.expm1)),
     "log1p": (lambda B, X: B.log1p(np.abs(X["wide"])), ("ulp", 2.0, lambda v: np.log1p(np.abs(v)))),

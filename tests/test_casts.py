@@ -140,9 +140,11 @@ def test_float64_to_narrower_rounds_once(B, dst):
                         rng.standard_normal(4000) * 1000, rng.standard_normal(1000) * 1e-6])
     # values just off the midpoints between neighbours of the target: double rounding's trap
     mids = model_cast(rng.standard_normal(500) * 100, np.dtype(dst)).astype(np.float64)
-    step = np.spacing(mids.astype(np.float32)).astype(np.float64) * (2 ** 13 if dst != np.float32 else 1)
+    extra_bits = {np.dtype(np.float16): 13, BF16: 16, np.dtype(np.float32): 0}[np.dtype(dst)]  # vs float32
+    step = np.spacing(mids.astype(np.float32)).astype(np.float64) * 2.0 ** extra_bits
     x = np.concatenate([x, mids + step / 2 * (1 + 2 ** -30), mids + step / 2 * (1 - 2 ** -30)])
     _assert_cast(B, x, np.dtype(dst))
+    _assert_cast(B, x[::-3], np.dtype(dst))  # the strided loop converts one element at a time
 
 
 @pytest.mark.parametrize("B", BACKENDS)

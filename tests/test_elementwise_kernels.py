@@ -78,9 +78,16 @@ ACCURACY = {
 }
 
 
+# The scalar ISA level (TINYFW_ISA=scalar, or a CPU without AVX2) runs libm per element
+# instead of the polynomials: glibc documents tanhf to 2 ulp; 2.09 on this sweep.
+SCALAR_LEVEL_BOUND = {"tanh": 2.5}
+
+
 @pytest.mark.parametrize("name", sorted(ACCURACY))
 def test_ulp_sweep(name):
     kernel, exact, bound = ACCURACY[name]
+    if cpu.isa() == "scalar":
+        bound = max(bound, SCALAR_LEVEL_BOUND.get(name, 0.0))
     x = _sweep()
     got = kernel(x)
     assert got.dtype == np.float32

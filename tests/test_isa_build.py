@@ -159,3 +159,22 @@ def test_traced_kernels_follow_the_level(level, tmp_path):
         worst = max(isa_util.functions(so).values(), key=lambda f: f.level)
         assert worst.level <= want, f"{os.path.basename(so)}: {worst.name} has {worst.example}"
         assert want == 0 or worst.level == want, "the level's instructions were not used at all"
+
+
+def test_integer_inputs_run_the_scalar_levels_kernels():
+    """Above the scalar level only the float kernels are compiled (core.h, level_has): the
+    integer and bool ones come from the scalar level, with its results bit for bit."""
+    import numpy as np
+
+    if INFO["isa"] not in ("avx2", "avx512"):
+        pytest.skip(f"the {INFO['isa']} level compiles every dtype itself")
+    scalar = cpu._C._scalar_level
+    rng = np.random.default_rng(3)
+    a, b = rng.integers(-100, 100, (7, 9)).astype(np.int32), rng.integers(-100, 100, 9).astype(np.int32)
+    m = rng.random((7, 9)) > 0.5
+    for got, want in [(cpu._C.add(a, b), scalar.add(a, b)), (cpu._C.neg(a), scalar.neg(a)),
+                      (cpu._C.sum(m, (1,), False), scalar.sum(m, (1,), False)),
+                      (cpu._C.amax(a, (0,), True), scalar.amax(a, (0,), True)),
+                      (cpu._C.cast(a, np.dtype(np.int8)), scalar.cast(a, np.dtype(np.int8))),
+                      (cpu._C.cast(a, np.dtype(np.float32)), scalar.cast(a, np.dtype(np.float32)))]:
+        assert got.dtype == want.dtype and np.array_equal(got, want)
