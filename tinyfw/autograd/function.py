@@ -7,30 +7,47 @@ running them with grad mode on builds a graph of its own (higher-order gradients
 """
 from __future__ import annotations
 
+import contextvars
 from typing import Any
 
 _FREED = object()
 
 
-class GradMode:
-    """Whether ops record the graph; a process-wide switch, like PyTorch's."""
+class _ContextFlag:
+    """A boolean mode held in a `contextvars.ContextVar`, so that each thread (and each
+    asyncio task) has its own: one thread under ``no_grad`` leaves another thread's
+    recording alone.  Read and written as ``.enabled``."""
 
-    enabled = True
+    __slots__ = ("_var",)
+
+    def __init__(self, name: str, default: bool):
+        self._var = contextvars.ContextVar(name, default=default)
+
+    @property
+    def enabled(self) -> bool:
+        return self._var.get()
+
+    @enabled.setter
+    def enabled(self, value: bool) -> None:
+        self._var.set(value)
+
+
+#: whether ops record the graph (PyTorch's grad mode); per thread
+GradMode = _ContextFlag("tinyfw_grad_enabled", True)
 
 
 class _GradModeContext:
-    __slots__ = ("mode", "prev")
+    __slots__ = ("mode", "token")
 
     def __init__(self, mode: bool):
         self.mode = mode
 
     def __enter__(self):
-        self.prev = GradMode.enabled
-        GradMode.enabled = self.mode
+        self.token = GradMode._var.set(self.mode)
         return self
 
     def __exit__(self, *exc):
-        GradMode.enabled = self.prev
+        GradMode._var.reset(self.token)
         return False
 
     def __call__(self, fn):
@@ -66,6 +83,10 @@ class set_grad_enabled(_GradModeContext):
 
     def __enter__(self):
         return self
+
+    def __exit__(self, *exc):
+        GradMode.enabled = self.prev
+        return False
 
     def __call__(self, fn):
         # as a decorator it must not switch the mode at decoration time

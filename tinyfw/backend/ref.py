@@ -565,3 +565,4 @@ def sort(x, dim: int, descending: bool):
 
 from .ref_nn import *  # noqa: E402,F401,F403  (the nn primitives are part of this backend)
 from .ref_optim import *  # noqa: E402,F401,F403  (optimizer update primitives)
+from .ref_device import *  # noqa: E402,F401,F403  (allocation, host transfer, views)

@@ -8,10 +8,11 @@ rebased, as in PyTorch).
 """
 from __future__ import annotations
 
-import numpy as np
+import contextvars
 
 from .. import dtypes as _dt
 from ..autograd.function import GradMode
+from ..backend import backend_of, host
 from ..random import Generator, _gen
 from ..tensor import register_method
 from . import elementwise as E
@@ -36,7 +37,7 @@ def _check_target(x: Tensor, op: str) -> None:
 
 # set by tinyfw.jit's tracer while tracing: told of every write, before it happens, so a
 # traced module's buffer updates (batch-norm running stats) become graph outputs
-_trace_write = None
+_trace_write: contextvars.ContextVar = contextvars.ContextVar("tinyfw_trace_write", default=None)
 
 
 def _write(x: Tensor, result: Tensor, op: str) -> Tensor:
@@ -48,12 +49,17 @@ def _write(x: Tensor, result: Tensor, op: str) -> Tensor:
     if src.category > dst.category:
         raise RuntimeError(f"{op}: result type {src.name} cannot be cast to the tensor's "
                            f"dtype {dst.name} in place")
-    if not x._data.flags.writeable:
+    B = backend_of(x._data)
+    if not B.is_writeable(x._data):
         raise RuntimeError(f"{op}: the tensor is a read-only (expanded/broadcast) view; "
                            "clone() it before writing")
-    if _trace_write is not None:
-        _trace_write(x, result, op)
-    np.copyto(x._data, result._data, casting="unsafe")
+    if result.device != x.device:
+        raise RuntimeError(f"{op}: the value is on device '{result.device}' and the tensor on "
+                           f"'{x.device}'; move it with .to(device) first")
+    hook = _trace_write.get()
+    if hook is not None:
+        hook(x, result, op)
+    B.copy_(x._data, result._data)
     x._version[0] += 1
     if GradMode.enabled and result._rg:
         x.grad_fn = result.grad_fn if src is dst else result.to(dst).grad_fn
@@ -93,8 +99,10 @@ def zero_(x: Tensor) -> Tensor:
 
 
 def copy_(x: Tensor, src) -> Tensor:
-    """Copy `src` (broadcast, cast to x's dtype) into x."""
+    """Copy `src` (broadcast, cast to x's dtype, moved from any device) into x."""
     src = ensure_tensor(src, "copy_")
+    if src.device != x.device:
+        src = src.to(x.device)
     try:
         return _overwrite(x, src, "copy_")
     except RuntimeError as e:
@@ -104,16 +112,23 @@ def copy_(x: Tensor, src) -> Tensor:
         raise
 
 
+def _drawn(x: Tensor, draw) -> Tensor:
+    # host draws, moved to x's device: the same seed fills every device alike; the meta
+    # device draws nothing (and so leaves the generator where it was), as in PyTorch
+    from ..creation import _host_made
+
+    return Tensor._make(_host_made(x.device, x.shape, x.dtype,
+                                   lambda: host.cast(draw(), x.dtype)))
+
+
 def uniform_(x: Tensor, a: float = 0.0, b: float = 1.0, generator: Generator | None = None) -> Tensor:
     """Fill with samples uniform in [a, b)."""
-    v = _gen(generator).uniform(a, b, x.shape)
-    return _overwrite(x, Tensor._make(v.astype(x._data.dtype)), "uniform_")
+    return _overwrite(x, _drawn(x, lambda: _gen(generator).uniform(a, b, x.shape)), "uniform_")
 
 
 def normal_(x: Tensor, mean: float = 0.0, std: float = 1.0, generator: Generator | None = None) -> Tensor:
     """Fill with samples from N(mean, std**2)."""
-    v = _gen(generator).normal(mean, std, x.shape)
-    return _overwrite(x, Tensor._make(v.astype(x._data.dtype)), "normal_")
+    return _overwrite(x, _drawn(x, lambda: _gen(generator).normal(mean, std, x.shape)), "normal_")
 
 
 def setitem(x: Tensor, index, value) -> None:
@@ -131,7 +146,7 @@ def setitem(x: Tensor, index, value) -> None:
         x._data[idx] = v
     except ValueError as e:
         raise RuntimeError(f"__setitem__: cannot assign a value of shape "
-                           f"{tuple(np.shape(v))} to index {index!r} of a tensor of shape "
+                           f"{tuple(getattr(v, 'shape', ()))} to index {index!r} of a tensor of shape "
                            f"{tuple(x.shape)}: {e}") from None
     x._version[0] += 1
 

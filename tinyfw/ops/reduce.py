@@ -4,11 +4,11 @@ from __future__ import annotations
 import math
 from collections import namedtuple
 
-import numpy as np
-
+from .. import dtypes as _dt
 from ..autograd.function import Function
+from ..backend.host import is_integer
 from ..tensor import register_method
-from ._util import Tensor, _wrap_dim, apply, dims_of, ensure_tensor
+from ._util import Tensor, _wrap_dim, apply, dims_of, ensure_tensor, reshape_array
 
 values_indices = namedtuple("values_indices", ["values", "indices"])
 
@@ -53,8 +53,8 @@ class _SumGrad(Function):
     def forward(ctx, B, g, shape, dims, keepdim):
         ctx.dims, ctx.keepdim = dims, keepdim
         if not keepdim:
-            g = g.reshape(_keep_shape(shape, dims))
-        return broadcast_view(g, shape)
+            g = reshape_array(B, g, _keep_shape(shape, dims))
+        return B.expand(g, shape)
 
     def backward(self, gg):
         return gg.sum(self.dims, keepdim=self.keepdim)
@@ -107,7 +107,8 @@ class MaxDim(Function):
         values = B.gather(x, dim, idx)
         ctx.shape, ctx.dim, ctx.keepdim, ctx.idx = x.shape, dim, keepdim, idx
         if not keepdim:
-            values, idx = np.squeeze(values, dim), np.squeeze(idx, dim)
+            shape = values.shape[:dim] + values.shape[dim + 1:]
+            values, idx = reshape_array(B, values, shape), reshape_array(B, idx, shape)
         return values, idx
 
     def backward(self, g):
@@ -191,12 +192,12 @@ def _max_min(x, dim, keepdim, largest: bool, op: str):
     x = ensure_tensor(x, op)
     if dim is None:
         return amax(x) if largest else amin(x)
-    if isinstance(dim, Tensor) or not isinstance(dim, (int, np.integer)):
+    if isinstance(dim, Tensor) or not is_integer(dim):
         fn = maximum_ if largest else minimum_
         return fn(x, ensure_tensor(dim, op))
     d = _wrap_dim(int(dim), x.ndim, op)
     if x.ndim == 0:
-        return values_indices(x, Tensor._make(np.zeros((), np.int64)))
+        return values_indices(x, x.new_zeros((), dtype=_dt.int64))
     _check_nonempty(x, (d,), op)
     v, i = apply(MaxDim, (x,), {"dim": d, "keepdim": keepdim, "largest": largest})
     return values_indices(v, i)
@@ -222,7 +223,7 @@ def _arg(x, dim, keepdim, largest, op):
     else:
         d = _wrap_dim(dim, x.ndim, op)
     if x.ndim == 0:
-        return Tensor._make(np.zeros((), np.int64))
+        return x.new_zeros((), dtype=_dt.int64)
     _check_nonempty(x, (d,), op)
     return apply(ArgMax, (x,), {"dim": d, "keepdim": keepdim, "largest": largest})
 
@@ -352,7 +353,6 @@ def count_nonzero(x, dim=None) -> Tensor:
 
 
 from .elementwise import maximum as maximum_, minimum as minimum_, where  # noqa: E402
-from .shape import broadcast_view  # noqa: E402
 
 _METHODS = {
     "sum": sum, "mean": mean, "prod": prod, "amax": amax, "amin": amin, "max": max,
