@@ -185,17 +185,17 @@ def round(x):
 
 def logical_not(x):
     """not x, as bool"""
-    return np.logical_not(x)
+    return np.asarray(np.logical_not(x))
 
 
 def isnan(x):
     """x != x, as bool"""
-    return np.isnan(_up(x))
+    return np.asarray(np.isnan(_up(x)))
 
 
 def isinf(x):
     """|x| == inf, as bool"""
-    return np.isinf(_up(x))
+    return np.asarray(np.isinf(_up(x)))
 
 
 @np.errstate(over="ignore", invalid="ignore")
@@ -358,17 +358,17 @@ def ge(a, b):
 
 def logical_and(a, b):
     """a and b, as bool"""
-    return np.logical_and(a, b)
+    return np.asarray(np.logical_and(a, b))
 
 
 def logical_or(a, b):
     """a or b, as bool"""
-    return np.logical_or(a, b)
+    return np.asarray(np.logical_or(a, b))
 
 
 def logical_xor(a, b):
     """a xor b, as bool"""
-    return np.logical_xor(a, b)
+    return np.asarray(np.logical_xor(a, b))
 
 
 def where(cond, a, b):
@@ -424,12 +424,12 @@ def argmin(x, dim: int, keepdim: bool):
 
 def any(x, dims: tuple, keepdim: bool):
     """True where any element along `dims` is non-zero."""
-    return np.any(x, axis=dims, keepdims=keepdim)
+    return np.asarray(np.any(x, axis=dims, keepdims=keepdim))
 
 
 def all(x, dims: tuple, keepdim: bool):
     """True where every element along `dims` is non-zero."""
-    return np.all(x, axis=dims, keepdims=keepdim)
+    return np.asarray(np.all(x, axis=dims, keepdims=keepdim))
 
 
 # -- copies, casts, matmul ---------------------------------------------------------------
@@ -440,8 +440,9 @@ def cast(x, dtype: np.dtype):
 
 
 def contiguous(x):
-    """A row-major copy of x."""
-    return np.ascontiguousarray(x)
+    """x itself when row-major, else a row-major copy (0-d arrays stay 0-d, unlike
+    np.ascontiguousarray)."""
+    return np.asarray(x, order="C")
 
 
 @np.errstate(over="ignore")
