@@ -5,10 +5,19 @@ from .. import dtypes as _dt
 from ..autograd.function import Function
 from ..device import as_device
 from ..tensor import register_method
+from ._opmeta import c_template, no_flops
 from ._util import Tensor, apply
 
 
+def _cast_onnx(b, n, ins: list, out: str) -> None:
+    b.add("Cast", ins, [out], to=b.tensor_type(n.outputs[0].dtype))
+
+
 class Cast(Function):
+    c_expr = c_template("{a}")  # the store into the typed temporary converts
+    onnx = staticmethod(_cast_onnx)
+    flops = no_flops
+
     @staticmethod
     def forward(ctx, B, x, dtype):
         ctx.src = x.dtype
@@ -19,6 +28,9 @@ class Cast(Function):
 
 
 class Clone(Function):
+    onnx = "Identity"
+    flops = no_flops
+
     @staticmethod
     def forward(ctx, B, x):
         # contiguous() returns its input when already row-major; a clone must not
