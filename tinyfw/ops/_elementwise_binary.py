@@ -302,11 +302,11 @@ Gt, gt = _no_grad_binary("gt", "a > b, elementwise, as bool.", "({a} > {b})", "G
 Ge, ge = _no_grad_binary("ge", "a >= b, elementwise, as bool.", "({a} >= {b})",
                          "GreaterOrEqual")
 LogicalAnd, logical_and = _no_grad_binary("logical_and", "a and b, elementwise, as bool.",
-                                          "({a} && {b})", None)
+                                          "({a} && {b})", "And")
 LogicalOr, logical_or = _no_grad_binary("logical_or", "a or b, elementwise, as bool.",
-                                        "({a} || {b})", None)
+                                        "({a} || {b})", "Or")
 LogicalXor, logical_xor = _no_grad_binary("logical_xor", "a xor b, elementwise, as bool.",
-                                          None, None)
+                                          None, "Xor")
 
 
 class LogicalNot(Function):

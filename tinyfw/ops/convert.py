@@ -5,8 +5,15 @@ from .. import dtypes as _dt
 from ..autograd.function import Function
 from ..device import as_device
 from ..tensor import register_method
-from ._opmeta import c_template, no_flops
+from ._opmeta import no_flops
 from ._util import Tensor, apply
+
+
+def _cast_c(args: list, t: str, attrs: dict) -> str:
+    # C converts a float to unsigned char by truncation (0.5 -> 0; out of range is
+    # undefined): a cast to bool is a test against zero, as numpy's astype(bool).  Other
+    # casts happen in the store into the typed temporary.
+    return f"({args[0]} != 0)" if attrs["dtype"] is _dt.bool_ else args[0]
 
 
 def _cast_onnx(b, n, ins: list, out: str) -> None:
@@ -14,7 +21,7 @@ def _cast_onnx(b, n, ins: list, out: str) -> None:
 
 
 class Cast(Function):
-    c_expr = c_template("{a}")  # the store into the typed temporary converts
+    c_expr = staticmethod(_cast_c)
     onnx = staticmethod(_cast_onnx)
     flops = no_flops
 

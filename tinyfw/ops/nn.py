@@ -16,7 +16,7 @@ import numpy as np
 from .. import dtypes as _dt
 from ..autograd.function import Function, GradMode
 from ..random import Generator, default_generator
-from ._opmeta import per_input, per_output
+from ._opmeta import no_flops, per_input, per_output
 from ._util import Tensor, _wrap_dim, apply, ensure_tensor
 
 _make = Tensor._make
@@ -401,7 +401,7 @@ class DrawSeed(Function):
     """Draw a kernel seed (0-d int64) from `generator`, advancing it.  An op of its own so
     that traced mode records the draw as a node that draws again on every replay."""
 
-    flops = per_output(1)
+    flops = no_flops
     differentiable = False
 
     @staticmethod
