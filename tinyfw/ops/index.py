@@ -8,10 +8,18 @@ from .. import dtypes as _dt
 from ..autograd.function import Function
 from ..tensor import register_method
 from ._util import Tensor, _wrap_dim, apply, ensure_tensor, promote, unbroadcast
+from ._opmeta import no_flops
 from .shape import _is_basic, slice_view
 
 
+def _cat_onnx(b, n, ins: list, out: str) -> None:
+    b.add("Concat", ins, [out], axis=int(n.attrs["dim"]))
+
+
 class Cat(Function):
+    onnx = staticmethod(_cat_onnx)
+    flops = no_flops
+
     @staticmethod
     def forward(ctx, B, *xs, dim):
         ctx.dim, ctx.sizes = dim, [x.shape[dim] for x in xs]
@@ -72,6 +80,8 @@ def vstack(tensors) -> Tensor:
 
 
 class Pad(Function):
+    flops = no_flops
+
     @staticmethod
     def forward(ctx, B, x, pads, value):
         ctx.index = tuple(slice(a, a + s) for (a, _), s in zip(pads, x.shape))
@@ -100,6 +110,8 @@ def pad(x, pad, mode: str = "constant", value: float = 0.0) -> Tensor:
 
 
 class Flip(Function):
+    flops = no_flops
+
     @staticmethod
     def forward(ctx, B, x, dims):
         ctx.dims = dims
@@ -117,6 +129,8 @@ def flip(x, dims) -> Tensor:
 
 
 class Tile(Function):
+    flops = no_flops
+
     @staticmethod
     def forward(ctx, B, x, reps):
         ctx.shape, ctx.reps = x.shape, reps
@@ -156,6 +170,8 @@ def _check_range(index: np.ndarray, size: int, op: str, dim: int) -> None:
 
 
 class Gather(Function):
+    flops = no_flops
+
     @staticmethod
     def forward(ctx, B, x, index, dim):
         ctx.shape, ctx.dim, ctx.index = x.shape, dim, index
@@ -186,6 +202,8 @@ def gather(x, dim: int, index) -> Tensor:
 
 
 class ScatterAdd(Function):
+    flops = no_flops
+
     @staticmethod
     def forward(ctx, B, x, index, src, dim):
         ctx.dim, ctx.index, ctx.src_shape = dim, index, src.shape
@@ -215,6 +233,8 @@ def scatter_add(x, dim: int, index, src) -> Tensor:
 
 
 class Scatter(Function):
+    flops = no_flops
+
     @staticmethod
     def forward(ctx, B, x, index, src, dim):
         ctx.dim, ctx.index = dim, index
@@ -269,6 +289,8 @@ def _np_index(x: Tensor, index, op: str) -> tuple:
 
 
 class Index(Function):
+    flops = no_flops
+
     @staticmethod
     def forward(ctx, B, x, index):
         ctx.shape, ctx.index = x.shape, index
@@ -280,6 +302,8 @@ class Index(Function):
 
 
 class IndexPut(Function):
+    flops = no_flops
+
     @staticmethod
     def forward(ctx, B, x, values, index, accumulate):
         ctx.index, ctx.accumulate, ctx.vshape = index, accumulate, values.shape
@@ -348,6 +372,8 @@ def masked_select(x, mask) -> Tensor:
 
 
 class Tri(Function):
+    flops = no_flops
+
     @staticmethod
     def forward(ctx, B, x, k, upper):
         ctx.k, ctx.upper = k, upper
@@ -372,6 +398,8 @@ def tril(x, diagonal: int = 0) -> Tensor:
 
 
 class Sort(Function):
+    flops = no_flops
+
     @staticmethod
     def forward(ctx, B, x, dim, descending):
         values, idx = B.sort(x, dim, descending)

@@ -1,12 +1,24 @@
 """Matrix products: matmul (1-d, 2-d, batched with broadcasting), mm, bmm, linear ..."""
 from __future__ import annotations
 
+import math
+
 from ..autograd.function import Function
 from ..tensor import register_method
 from ._util import Tensor, apply, binary_operands, broadcast_shapes, unbroadcast
 
 
+def _matmul_flops(in_shapes: list, out_shapes: list, attrs: dict) -> int:
+    # a multiply and an add per output element and step of the contracted dim
+    a = in_shapes[0]
+    return 2 * math.prod(out_shapes[0]) * (a[-1] if a else 1)
+
+
 class Matmul(Function):
+    fresh_output = True
+    epilogue_producer = True
+    onnx = "MatMul"
+    flops = staticmethod(_matmul_flops)
     save_inputs = True
 
     @staticmethod
