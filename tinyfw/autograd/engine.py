@@ -64,10 +64,28 @@ def _owner(a):
 
 
 def _call_hooks(hooks, g):
+    """Run gradient hooks in order; a hook may return a replacement gradient, which must
+    be a tensor of the gradient's shape, dtype and device (as PyTorch checks): a wrong one
+    would otherwise be summed, broadcast or stored silently."""
+    Tensor = _tensor_class()
     for h in list(hooks):
         r = h(g)
-        if r is not None:
-            g = r
+        if r is None:
+            continue
+        name = getattr(h, "__name__", type(h).__name__)
+        if not isinstance(r, Tensor):
+            raise TypeError(f"backward hook {name!r} returned {type(r).__name__}; a hook "
+                            "returns a Tensor (the new gradient) or None")
+        if r.shape != g.shape:
+            raise RuntimeError(f"backward hook {name!r} changed the gradient's shape from "
+                               f"{tuple(g.shape)} to {tuple(r.shape)}")
+        if r.dtype is not g.dtype:
+            raise RuntimeError(f"backward hook {name!r} changed the gradient's dtype from "
+                               f"{g.dtype.name} to {r.dtype.name}")
+        if r.device != g.device:
+            raise RuntimeError(f"backward hook {name!r} moved the gradient from device "
+                               f"'{g.device}' to '{r.device}'")
+        g = r
     return g
 
 
