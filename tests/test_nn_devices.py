@@ -115,6 +115,45 @@ def test_to_empty_materialises_a_meta_model():
         np.testing.assert_array_equal(v, _state(real)[k], err_msg=k)
 
 
+INITS = [("uniform_", dict(a=-2, b=3)), ("normal_", dict(mean=1, std=2)),
+         ("trunc_normal_", dict(std=2, a=-1, b=1.5)), ("xavier_uniform_", {}),
+         ("xavier_normal_", dict(gain=2)), ("kaiming_uniform_", dict(a=0.1)),
+         ("kaiming_normal_", dict(mode="fan_out")), ("constant_", dict(val=0.25)),
+         ("zeros_", {}), ("ones_", {})]
+
+
+@pytest.mark.parametrize("name,kw", INITS, ids=[n for n, _ in INITS])
+def test_init_draws_the_same_values_on_every_device_and_nothing_on_meta(name, kw):
+    fn = getattr(nn.init, name)
+    out = {}
+    for dev in ("cpu", "check"):
+        tinyfw.manual_seed(4)
+        t = tinyfw.empty(6, 5, device=dev)
+        assert fn(t, **kw) is t and t.device == tinyfw.device(dev)
+        out[dev] = npy(t)
+    np.testing.assert_array_equal(out["cpu"], out["check"])
+    if name not in ("constant_", "zeros_", "ones_"):
+        assert len(np.unique(out["cpu"])) > 20  # really drawn
+    state = tinyfw.get_rng_state()
+    t = tinyfw.empty(6, 5, device="meta")
+    assert fn(t, **kw) is t and t.is_meta and t.shape == (6, 5)
+    assert tinyfw.get_rng_state() == state
+
+
+def _cuda_available() -> bool:
+    from tinyfw.backend import cuda
+
+    return not cuda.unavailable(tinyfw.device("cuda"))
+
+
+@pytest.mark.skipif(_cuda_available(), reason="CUDA is available here: no error to show")
+def test_module_cuda_without_a_gpu_is_a_clear_error():
+    m = nn.Linear(2, 2, device="cpu")
+    with pytest.raises(RuntimeError, match="device 'cuda(:0)?' is not available"):
+        m.cuda()
+    assert m.weight.device == CPU  # nothing moved
+
+
 def _train(model, opt, batches, device) -> list:
     losses = []
     for x, y in batches:
