@@ -5,7 +5,9 @@ are compositions of tinyfw ops, whose gradients of every order come for free.
 
 Input values are validated (probabilities in [0, 1], class indices in range) with tinyfw
 ops and one read of the result, so the checks run on any device; on the meta device
-there are no values and they are skipped.
+there are no values and they are skipped.  The reads go through `_host`, not `item()`:
+checking an input is not a branch of the computation, so under `jit.trace` the example
+inputs are checked and the check stays out of the graph (as a plain numpy read did).
 """
 from __future__ import annotations
 
@@ -17,13 +19,18 @@ from ..ops.nn import check_float, check_same_dtype, cross_entropy_rows, log_soft
 _REDUCTIONS = ("none", "mean", "sum")
 
 
+def read(t: Tensor):
+    """The value of a 0-d tensor for a validity check (see the module doc)."""
+    return t._host().reshape(()).item()
+
+
 def int_bounds(t: Tensor) -> tuple[int, int] | None:
     """(min, max) of an integer tensor as Python ints; None when it is empty or on the meta
     device (no values to check)."""
     if t.numel() == 0 or t.is_meta:
         return None
     t = t.detach()
-    return int(t.amin().item()), int(t.amax().item())
+    return int(read(t.amin())), int(read(t.amax()))
 
 
 def _reduction(size_average, reduce, reduction: str, op: str) -> str:
@@ -89,7 +96,7 @@ def binary_cross_entropy(input, target, weight=None, size_average=None, reduce=N
     x, t = _float_pair(input, target, op)
     _same_shape(x, t, op)
     v = x.detach()
-    if v.numel() and not v.is_meta and ((v < 0) | (v > 1) | v.isnan()).any().item():
+    if v.numel() and not v.is_meta and read(((v < 0) | (v > 1) | v.isnan()).any()):
         raise ValueError(f"{op}: all elements of input (shape {tuple(x.shape)}) must lie in "
                          "[0, 1]")
     loss = -(t * x.log().clamp(min=-100) + (1 - t) * (1 - x).log().clamp(min=-100))
@@ -164,8 +171,8 @@ def _class_problem(input, target, weight, ignore_index: int, op: str) -> tuple:
     bounds = int_bounds(t)
     if bounds is not None and (bounds[0] < 0 or bounds[1] >= c):
         bad = (t != ignore_index) & ((t < 0) | (t >= c))
-        if bad.any().item():
-            raise IndexError(f"{op}: target {t[bad].reshape(-1)[0].item()} is out of range "
+        if read(bad.any()):
+            raise IndexError(f"{op}: target {read(t[bad].reshape(-1)[0])} is out of range "
                              f"for {c} classes")
     w = None
     if weight is not None:
@@ -185,16 +192,17 @@ def _class_problem(input, target, weight, ignore_index: int, op: str) -> tuple:
 
 def _weighted_mean(total: Tensor, targets: Tensor, w, ignore_index: int) -> Tensor:
     """PyTorch's 'mean' for class targets: the sum over the summed weights of the
-    non-ignored targets (NaN when there are none, with a zero gradient as PyTorch's)."""
-    if total.is_meta:  # no values: the shape is all there is
-        return total
+    non-ignored targets (NaN when there are none, with a zero gradient as PyTorch's).
+    The divisor is a tensor (summed in float64, rounded once to the loss dtype), so a
+    trace follows the targets of each call and nothing is read back."""
     valid = targets != ignore_index
     if w is None:
-        denom = float(valid.sum().item())
+        denom = valid.sum()
     else:
-        picked = w.detach().to(_dt.float64)[where(valid, targets, 0)]
-        denom = float(where(valid, picked, 0.0).sum().item())
-    return total * 0.0 + float("nan") if denom == 0 else total / denom
+        denom = where(valid, w.detach().to(_dt.float64)[where(valid, targets, 0)], 0.0).sum()
+    denom = denom.to(total.dtype)
+    none = denom == 0
+    return where(none, float("nan"), total / where(none, 1.0, denom))
 
 
 def cross_entropy(input, target, weight=None, size_average=None, ignore_index: int = -100,

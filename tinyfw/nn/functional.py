@@ -23,7 +23,7 @@ from ..ops.nn import (check_float, check_same_dtype, dropout_kernel, log_softmax
 from ..ops.nn_conv import avg_pool2d_raw, conv2d_nobias, max_pool2d_indices, pool_out_size
 from ..random import Generator
 from ._losses import (binary_cross_entropy, binary_cross_entropy_with_logits,  # noqa: F401
-                      cross_entropy, int_bounds, kl_div, l1_loss, mse_loss, nll_loss,
+                      cross_entropy, int_bounds, kl_div, l1_loss, mse_loss, nll_loss, read,
                       smooth_l1_loss, softplus_neg)
 
 
@@ -246,7 +246,7 @@ def embedding(input, weight, padding_idx: int | None = None, max_norm=None,
     n = w.shape[0]
     bounds = int_bounds(idx)
     if bounds is not None and (bounds[0] < 0 or bounds[1] >= n):
-        first = idx[(idx < 0) | (idx >= n)].reshape(-1)[0].item()
+        first = read(idx[(idx < 0) | (idx >= n)].reshape(-1)[0])
         raise IndexError(f"{op}: index {first} is out of range for {n} embeddings")
     out = w[idx]
     if padding_idx is not None:
