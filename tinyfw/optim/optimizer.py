@@ -9,8 +9,8 @@ parameter needs (`_init_state`), and the call of their fused backend primitive
   counter is bumped afterwards so autograd notices the in-place write;
 - float16/bfloat16 parameters are updated through a float32 master copy kept in the
   state (``state[p]["master"]``), and rounded back once per step (mixed precision);
-- devices: the kernel is the parameter's backend's; state buffers are made like the
-  parameter (``zeros_like``), so they live on its device.  If a parameter moves after its
+- devices: the kernel is the parameter's backend's; state buffers are made on the
+  parameter's device (as PyTorch's ``zeros_like(param)``).  If a parameter moves after its
   state exists (``model.to(device)`` between steps), the next step moves the state along
   with it (PyTorch would fail with a device mismatch there); the step count stays a 0-d
   CPU float32 tensor, as PyTorch keeps it;
