@@ -215,6 +215,34 @@ def test_optimizer_state_is_made_on_the_parameters_device_and_loads_there():
         opt.step()
 
 
+@pytest.mark.parametrize("name", ["SGD", "Adam", "RMSprop", "Adagrad"])
+def test_optimizer_state_follows_a_parameter_moved_between_steps(ref_backend, name):
+    """Gradients set by hand (no forward needed): three steps on the CPU, Module.to('check'),
+    three more; the state moves with the parameter and the result equals six steps on the
+    CPU with the reference kernels, bit for bit."""
+    kw = {"SGD": dict(lr=0.1, momentum=0.9), "Adam": dict(lr=0.1, amsgrad=True),
+          "RMSprop": dict(lr=0.1, centered=True, momentum=0.5), "Adagrad": dict(lr=0.1)}[name]
+    grads = [np.random.default_rng(i).standard_normal((2, 3)).astype(np.float32)
+             for i in range(6)]
+    ref, moved = nn.Linear(3, 2, device="cpu"), nn.Linear(3, 2, device="cpu")
+    moved.load_state_dict(ref.state_dict())
+    opt_ref = getattr(optim, name)([ref.weight], **kw)
+    opt = getattr(optim, name)([moved.weight], **kw)
+    for i, g in enumerate(grads):
+        if i == 3:
+            moved.to("check")
+        ref.weight.grad = tinyfw.tensor(g, device="cpu")
+        moved.weight.grad = tinyfw.tensor(g, device=moved.weight.device)
+        opt_ref.step()
+        opt.step()
+    assert moved.weight.device == CHECK
+    np.testing.assert_array_equal(npy(moved.weight), npy(ref.weight))
+    for k, v in opt.state[moved.weight].items():
+        if isinstance(v, tinyfw.Tensor):
+            assert v.device == (CPU if k == "step" else CHECK), k
+            np.testing.assert_array_equal(npy(v), npy(opt_ref.state[ref.weight][k]), err_msg=k)
+
+
 def test_half_parameters_on_a_device_keep_their_master_copy_there():
     p = nn.Parameter(tinyfw.ones(4, dtype=tinyfw.float16, device="check"))
     opt = optim.SGD([p], lr=1e-3, momentum=0.9)
