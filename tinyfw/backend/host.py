@@ -109,3 +109,16 @@ def format_array(a: np.ndarray) -> str:
     return np.array2string(a, separator=", ", prefix="tensor(", precision=4,
                            threshold=1000, edgeitems=3, suppress_small=True,
                            floatmode="fixed" if fixed else "maxprec")
+
+
+def to_bytes(a: np.ndarray) -> memoryview:
+    """The bytes of a's values in row-major order (no copy when a is row-major): what a
+    checkpoint stores and checksums."""
+    return memoryview(np.ascontiguousarray(a).reshape(-1).view(np.uint8))
+
+
+def from_bytes(buffer, offset: int, dtype: _dt.DType, shape: tuple) -> np.ndarray:
+    """A new, writable row-major host array of `dtype` and `shape` read from `buffer`
+    (little-endian values, as checkpoints store them) starting at byte `offset`."""
+    count = math.prod(shape)
+    return np.frombuffer(buffer, dtype=dtype.np, count=count, offset=offset).reshape(shape).copy()
