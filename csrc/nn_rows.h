@@ -194,10 +194,13 @@ template <class T, class F> inline void for_vectors(int64_t n, F&& f) {
 }
 
 // -- threads ----------------------------------------------------------------------------
-/// Element-passes one thread should have before a row loop is split: a parallel region
-/// wakes sleeping workers (OMP_WAIT_POLICY=PASSIVE, see backend/cpu.py), some 5-20 us on
-/// a busy machine, while a core streams an L2-resident pass at ~2 elements per ns.
-constexpr double kRowWork = 65536;
+/// Element-passes one thread should have before a row loop is split.  A parallel region
+/// wakes sleeping workers (OMP_WAIT_POLICY=PASSIVE, see backend/cpu.py): some 5-20 us, more
+/// on a busy machine.  These kernels run at ~0.12-0.16 ns per element-pass (CPU time,
+/// Sapphire Rapids: layer_norm / softmax of 4096x64 float32), so 2^17 is ~15-20 us of
+/// work per thread: a 4096x64 softmax or layer norm (3-4 passes) splits in two, a 512x64
+/// one stays on one thread.
+constexpr double kRowWork = 131072;
 
 /// Threads for a loop over `units` independent pieces costing `work` element-passes in
 /// all: 1 when the work does not pay for waking another thread, or inside a parallel

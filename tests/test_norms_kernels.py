@@ -86,6 +86,20 @@ def test_vector_exp_special_values():
     assert got[12] == np.float32(np.exp(np.float64(v[12]))) and got[13] == 1
 
 
+def test_vector_log_of_row_sums_within_one_ulp():
+    """log_softmax of a row of L zeros is -log(L) (the sum of L ones is exact), and the
+    cross-entropy's lse of it log(L): the vector log of the softmax sums (vexp.h), rows in
+    groups and alone, flat (C < 16) and by rows."""
+    for L in list(range(1, 40)) + [63, 64, 65, 100, 1000, 1023, 1024, 4097, 20000]:
+        x = np.zeros((3, L), np.float32)
+        want = np.float32(np.log(np.float64(L)))
+        spacing = np.spacing(want) if L > 1 else np.float32(0)
+        got = -C.log_softmax(x, 1)
+        assert np.all(np.abs(got.astype(np.float64) - want) <= spacing), (L, got[0], want)
+        lse = C.cross_entropy_forward(x, np.zeros(3, np.int64), None, -100, 0.0)[1]
+        assert np.all(np.abs(lse.astype(np.float64) - want) <= spacing), (L, lse, want)
+
+
 # -- paths small shapes miss ---------------------------------------------------------------------
 def _softmax_case(shape, dim, dtype, seed, lay="contiguous", special=False):
     rng = np.random.default_rng(seed)
