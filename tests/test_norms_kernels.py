@@ -212,7 +212,11 @@ def _all_kernels(rng):
     xb = x.reshape(40, 25, 300)
     _, bm, bi = ref.batch_norm_forward(xb, w[:25], b[:25], 1e-5)
     lse = ref.cross_entropy_forward(x, t, None, -100, 0.0)[1]
+    x1 = x.reshape(1000, 300, 1)  # BatchNorm1d's layout: the column-sum path
+    _, m1, i1 = ref.batch_norm_forward(x1, w, b, 1e-5)
     return {
+        "batch_norm wide": C.batch_norm_forward(x1, w, b, 1e-5),
+        "batch_norm_backward wide": C.batch_norm_backward(g.reshape(x1.shape), x1, w, m1, i1),
         "softmax": C.softmax(x, 1), "log_softmax cols": C.log_softmax(x3, 1),
         "softmax_backward": C.softmax_backward(x, g, 1), "log_softmax_backward cols": C.log_softmax_backward(x3, x3, 1),
         "layer_norm": C.layer_norm(x, w, b, 1e-5), "layer_norm_backward": C.layer_norm_backward(g, x, w, mu, rs),
