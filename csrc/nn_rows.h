@@ -1,6 +1,7 @@
-// Vector helpers for the row kernels of nn_fused.inc (softmax, cross-entropy) and
-// nn_norm.inc (layer / batch norm): a float/double vector type whose width follows the
-// compile target, row reductions, and how many threads a row loop gets.
+// Vector helpers for the row kernels of nn_fused.inc (softmax), nn_ce.inc (cross-entropy),
+// nn_norm.inc (layer norm) and nn_bnorm.inc (batch norm): a float/double vector type whose
+// width follows the compile target, tails, row reductions, and how many threads a row
+// loop gets.
 //
 // Width: 16 floats under AVX-512F, 8 under AVX2+FMA, 4 (SSE2 / generic) otherwise.  The
 // code is written once with GCC vector extensions; a file compiled once per ISA gets

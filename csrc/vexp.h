@@ -18,18 +18,23 @@ namespace {
 
 typedef vec<float> vf;
 typedef vec<int32_t> vi;
+typedef vec<uint32_t> vu;
 
-inline vf vf_from_bits(vi b) {
+inline vf vf_from_bits(vu b) {
     vf f;
     std::memcpy(&f, &b, sizeof(f));
     return f;
 }
 
-/// e^r for |r| <= ln2/2 (the polynomial), and n = round(x / ln2) as a float.
-inline vf vexp_reduced(vf x, vf& n) {
-    // round through the 1.5 * 2^23 trick: exact for |n| < 2^22
+/// e^r for x = n ln2 + r, |r| <= ln2/2 (the polynomial), and n = round(x / ln2) as an
+/// integer, read from the bits of x / ln2 + 1.5 * 2^23 (exact for |n| < 2^22; no float to
+/// int conversion, so a NaN lane gives a harmless integer, and its e^r is NaN).
+inline vf vexp_reduced(vf x, vi& ni) {
     const vf magic = vsplat(12582912.0f);
-    n = (x * vsplat(1.44269504088896341f) + magic) - magic;
+    const vf t = x * vsplat(1.44269504088896341f) + magic;
+    const vf n = t - magic;
+    std::memcpy(&ni, &t, sizeof(ni));
+    ni -= 0x4B400000;
     vf r = x - n * vsplat(0.693359375f);  // 0.693359375 has 10 bits: n * it is exact
     r = r - n * vsplat(-2.12194440e-4f);
     vf p = vsplat(1.9875691500e-4f);
@@ -41,15 +46,15 @@ inline vf vexp_reduced(vf x, vf& n) {
     return p * (r * r) + r + vsplat(1.0f);
 }
 
-/// 2^k for integer-valued float lanes k in [-126, 127].
-inline vf vpow2i(vf k) { return vf_from_bits((__builtin_convertvector(k, vi) + 127) << 23); }
+/// 2^n for integer lanes n in [-126, 127] (shifted as unsigned: defined for any lane).
+inline vf vpow2i(vi n) { return vf_from_bits(__builtin_convertvector(n + 127, vu) << 23); }
 
-/// e^x lane-wise for x <= 0 and not NaN (softmax after its shift by the row max):
-/// results below 2^-126 (x < -87.3) are flushed to 0, -inf gives 0.
+/// e^x lane-wise for x <= 0 (softmax after its shift by the row max): results below
+/// 2^-126 (x < -87.3) are flushed to 0, -inf gives 0, NaN gives NaN.
 inline vf vexp_nonpos(vf x) {
     const vf lo = vsplat(-87.3f);
     const auto under = x < lo;
-    vf n;
+    vi n;
     const vf p = vexp_reduced(under ? lo : x, n);
     return under ? vsplat(0.0f) : p * vpow2i(n);
 }
@@ -61,11 +66,10 @@ inline vf vexp(vf x) {
     // both comparisons are false for it)
     x = x < vsplat(-104.0f) ? vsplat(-104.0f) : x;
     x = x > vsplat(89.0f) ? vsplat(89.0f) : x;
-    vf n;
+    vi n;
     const vf p = vexp_reduced(x, n);
-    const vi ni = __builtin_convertvector(n == n ? n : vsplat(0.0f), vi);  // NaN: any n
-    const vi n1 = ni >> 1, n2 = ni - n1;  // both in [-75, 65]: normal powers of two
-    return (p * vf_from_bits((n1 + 127) << 23)) * vf_from_bits((n2 + 127) << 23);
+    const vi n1 = n >> 1;  // n1, n - n1 in [-75, 65]: normal powers of two
+    return (p * vpow2i(n1)) * vpow2i(n - n1);
 }
 
 /// log(x) lane-wise for positive normal x (softmax sums, >= 1; one per row): x = m 2^e
@@ -73,10 +77,10 @@ inline vf vexp(vf x) {
 /// the correctly rounded log on [1, 2^24] (tests/test_norms_kernels.py), instead of one
 /// libm call per row (~25 cycles, a fifth of a 4096 x 64 log_softmax).
 inline vf vlog_pos(vf x) {
-    vi b;
+    vu b;
     std::memcpy(&b, &x, sizeof(b));
-    vi e = ((b >> 23) & 0xff) - 126;
-    vf m = vf_from_bits((b & 0x007fffff) | 0x3f000000);  // [0.5, 1)
+    vi e = __builtin_convertvector(b >> 23, vi) - 126;  // x > 0: no sign bit
+    vf m = vf_from_bits((b & 0x007fffffu) | 0x3f000000u);  // [0.5, 1)
     const auto small = m < vsplat(0.70710678118654752440f);
     e = small ? e - 1 : e;
     m = (small ? m + m : m) - vsplat(1.0f);
