@@ -125,6 +125,13 @@ def test_softmax_long_rows_and_column_chunks(shape, dim, dtype):
     _softmax_case(shape, dim, dtype, seed=len(shape) + shape[-1])
 
 
+@pytest.mark.parametrize("shape,dim", [((3, 0), 1), ((0, 4), 1), ((0, 4), 0), ((2, 0, 3), 1), ((2, 3, 0), 1)])
+@pytest.mark.parametrize("dtype", [np.float32, np.float64, ml_dtypes.bfloat16])
+def test_softmax_empty_dims(shape, dim, dtype):
+    """Empty rows, no rows, and empty column blocks: the reference's results (empty)."""
+    _softmax_case(shape, dim, dtype, seed=0)
+
+
 @pytest.mark.parametrize("shape,dim", [((6, 40), 1), ((40, 6), 0), ((3, 20, 150), 1), ((7, 300), 1)])
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
 def test_softmax_rows_of_special_values(shape, dim, dtype):
