@@ -140,6 +140,20 @@ template <class T> inline T vhsum(vec<T> v) {
 template <class T> inline T vhmax(vec<T> v) {
     return Fold<T, kVecBytes>::run(v, [](auto a, auto b) { return a > b ? a : b; });
 }
+/// v, opaque to the optimiser: a product passed through it is rounded before it is added
+/// (no FMA contraction across it, under -ffp-contract=fast), as the reference rounds it.
+/// Where the sum cancels exactly in the reference (layer norm's h - mean(h) on a row of
+/// one element), a contracted product leaves its rounding error, scaled by rstd.
+template <class V> inline V rounded(V v) {
+#if defined(__GNUC__) && (defined(__x86_64__) || defined(__i386__))
+    asm("" : "+v"(v));
+#else
+    volatile V keep = v;
+    v = keep;
+#endif
+    return v;
+}
+
 /// Lane-wise a > b ? a : b (one vmaxps; a NaN in a is skipped).
 template <class T> inline vec<T> vmax(vec<T> a, vec<T> b) { return a > b ? a : b; }
 
