@@ -487,7 +487,9 @@ def index_put(x, idx: tuple, values, accumulate: bool):
     """A copy of x with x[idx] = values (or += with `accumulate`, summing duplicates)."""
     out = x.copy()
     if accumulate:
-        np.add.at(out, idx, values)
+        # values broadcast explicitly: numpy 2.4's ufunc.at reads garbage when it has to
+        # broadcast them against a multi-dimensional index (seen: -5e23 from 4 small adds)
+        np.add.at(out, idx, np.broadcast_to(values, out[idx].shape))
     else:
         out[idx] = values
     return out
