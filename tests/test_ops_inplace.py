@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 import tinyfw
-from helpers import assert_close, requires_torch, torch
+from helpers import assert_close, npy, requires_torch, torch
 
 OPS = {
     "add_": lambda t, o: t.add_(o), "sub_": lambda t, o: t.sub_(o), "mul_": lambda t, o: t.mul_(o),
@@ -82,13 +82,13 @@ def test_uniform_normal_fill_are_seeded_and_in_place():
     x = tinyfw.empty(1000)
     tinyfw.manual_seed(3)
     x.uniform_(-2, 3)
-    v = x.numpy().copy()
+    v = npy(x).copy()
     assert v.min() >= -2 and v.max() < 3 and x._version[0] == 1
     tinyfw.manual_seed(3)
     x.uniform_(-2, 3)
-    assert np.array_equal(v, x.numpy())
+    assert np.array_equal(v, npy(x))
     x.normal_(1.0, 0.5)
-    assert abs(x.numpy().mean() - 1.0) < 0.1 and abs(x.numpy().std() - 0.5) < 0.1
+    assert abs(npy(x).mean() - 1.0) < 0.1 and abs(npy(x).std() - 0.5) < 0.1
 
 
 def test_setitem_bumps_version_and_writes_through_views():

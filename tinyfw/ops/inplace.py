@@ -16,8 +16,9 @@ from ..backend import backend_of, host
 from ..random import Generator, _gen
 from ..tensor import register_method
 from . import elementwise as E
-from ._util import Tensor, ensure_tensor
-from .index import _np_index, index_put, masked_fill, scatter, scatter_add
+from ._util import Tensor, broadcast_shapes, ensure_tensor, reshape_array
+from .index import _fill, _indexed, index_put, index_spec, masked_fill, scatter, scatter_add
+from .shape import _check_basic, _is_basic
 
 
 def _recording(x: Tensor, others=()) -> bool:
@@ -131,23 +132,66 @@ def normal_(x: Tensor, mean: float = 0.0, std: float = 1.0, generator: Generator
     return _overwrite(x, _drawn(x, lambda: _gen(generator).normal(mean, std, x.shape)), "normal_")
 
 
+def _on_device_of(x: Tensor, t: Tensor, op: str):
+    """t's array on x's device: a 0-d CPU tensor is moved there, as in an op; a tensor on
+    another device is an error naming both."""
+    a = t._data
+    if t.device != x.device:
+        if t.ndim or t.device.type != "cpu":
+            raise RuntimeError(f"{op}: the value is on device '{t.device}' and the tensor "
+                               f"on '{x.device}'; move it with .to(device) first")
+        a = backend_of(x._data).from_host(t._host())
+    return a
+
+
+def _value_array(x: Tensor, value, op: str):
+    """`value` as an array of x's dtype on x's device (a 0-d CPU tensor joins x's device,
+    as in an op; a tensor on another device is an error)."""
+    if isinstance(value, Tensor):
+        a = _on_device_of(x, value, op)
+        return a if a.dtype == x._data.dtype else backend_of(a).cast(a, x._data.dtype)
+    from ..creation import tensor
+
+    return tensor(value, dtype=x.dtype, device=x.device)._data
+
+
 def setitem(x: Tensor, index, value) -> None:
     """x[index] = value, broadcasting value; with autograd, history is rebased."""
     if _recording(x, (value,)):
         _check_target(x, "__setitem__")
         _write(x, index_put(x.clone(), index, value), "__setitem__")
         return
-    idx = _np_index(x, index, "__setitem__")
-    v = value._data if isinstance(value, Tensor) else value
-    if not x._data.flags.writeable:
+    B = backend_of(x._data)
+    if not B.is_writeable(x._data):
         raise RuntimeError("__setitem__: the tensor is a read-only (expanded/broadcast) view; "
                            "clone() it before writing")
-    try:
-        x._data[idx] = v
-    except ValueError as e:
-        raise RuntimeError(f"__setitem__: cannot assign a value of shape "
-                           f"{tuple(getattr(v, 'shape', ()))} to index {index!r} of a tensor of shape "
-                           f"{tuple(x.shape)}: {e}") from None
+    v = _value_array(x, value, "__setitem__")
+    if _is_basic(index):
+        # a view of the addressed part, written in place by the backend
+        dst = B.slice_view(x._data, _check_basic(x, index))
+        shape = v.shape
+        while len(shape) > dst.ndim and shape[0] == 1:  # numpy drops leading 1s of a value
+            shape = shape[1:]
+        try:
+            fits = broadcast_shapes(shape, dst.shape) == dst.shape
+        except RuntimeError:
+            fits = False
+        if not fits:
+            raise RuntimeError(f"__setitem__: cannot assign a value of shape {tuple(v.shape)} to "
+                               f"index {index!r} of a tensor of shape {tuple(x.shape)}")
+        if shape != v.shape:
+            v = reshape_array(B, v, shape)
+        B.copy_(dst, v)
+    else:
+        spec, tensors = index_spec(x, index, "__setitem__")
+        arrays = [_on_device_of(x, t, "__setitem__") for t in tensors]
+        try:
+            out = _indexed(lambda: B.index_put(x._data, _fill(spec, arrays), v, False), x, index,
+                           "__setitem__")
+        except ValueError as e:
+            raise RuntimeError(f"__setitem__: cannot assign a value of shape {tuple(v.shape)} to "
+                               f"index {index!r} of a tensor of shape {tuple(x.shape)}: {e}") from None
+        B.copy_(x._data, out)
     x._version[0] += 1
 
 
