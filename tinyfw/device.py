@@ -14,9 +14,13 @@ TYPES = ("cpu", "cuda", "meta", "check")
 
 
 class Device:
-    """A device, e.g. ``device('cpu')``, ``device('cuda:0')``, ``device('cuda', 1)``."""
+    """A device, e.g. ``device('cpu')``, ``device('cuda:0')``, ``device('cuda', 1)``.
 
-    __slots__ = ("type", "index")
+    As a context manager it is the default device of the factories inside the block, as in
+    PyTorch: ``with tinyfw.device("meta"): model = GPT(...)`` builds a model without
+    allocating it."""
+
+    __slots__ = ("type", "index", "_tokens")
 
     def __init__(self, spec: "str | Device", index: int | None = None):
         if isinstance(spec, Device):
@@ -59,6 +63,19 @@ class Device:
 
     def __reduce__(self):
         return (Device, (str(self),))
+
+    def __enter__(self) -> "Device":
+        as_device(self)
+        token = _default.set(self)
+        try:
+            self._tokens.append(token)
+        except AttributeError:
+            self._tokens = [token]
+        return self
+
+    def __exit__(self, *exc) -> bool:
+        _default.reset(self._tokens.pop())
+        return False
 
 
 cpu = Device("cpu")

@@ -8,6 +8,8 @@ running them with grad mode on builds a graph of its own (higher-order gradients
 from __future__ import annotations
 
 import contextvars
+import math
+from collections.abc import Callable
 from typing import Any
 
 _FREED = object()
@@ -115,6 +117,35 @@ class Function:
     reads, also version-checked since the user holds them; ``differentiable = False``
     marks ops with no gradient (comparisons, argmax, floor ...); ``is_view`` marks ops
     whose output aliases the first input (reshape, permute, slicing ...).
+
+    Op metadata: what the jit, ONNX export and the profiler need to know about an op is
+    declared here, on the op, never in a table keyed by op name elsewhere.  The defaults
+    mean "no support": an op that sets none of them is never fused, its output is never
+    written over, export raises NotImplementedError naming it, and the profiler counts
+    one FLOP per output element.  ``tinyfw/ops/_opmeta.py`` has the helpers to write them
+    and ``tests/test_op_metadata.py`` checks every op's declarations.
+
+    - ``c_expr(args, ctype, attrs) -> str``: the C expression of one output element in a
+      generated elementwise kernel (jit/kernels.py), from the C names of the input
+      elements, the C type it computes in and the op's attributes; None: never fused.
+      Write it with ``_opmeta.c_template("({a} + {b})")``.
+    - ``c_type_input``: the input whose C type the expression computes in (``where``
+      computes in its values' type: 1).
+    - ``cost``: work units per element in a generated kernel, for the choice of running
+      its loop on all threads: 1 for a simple op, 4 for a division or square root, 16
+      for a transcendental function.
+    - ``fresh_output``: forward always returns a newly allocated array, never an input or
+      a view of one, so the memory plan may write a later kernel's output over it.
+    - ``epilogue_producer``: a following fused elementwise group may run as an epilogue
+      writing into this op's output buffer (matmul, conv2d); implies ``fresh_output``.
+    - ``unit`` and ``commutative`` (binary ops): ``op(x, unit)`` is ``x`` (and so is
+      ``op(unit, x)`` when commutative); jit simplification drops such nodes.
+    - ``onnx``: how export translates the op: the name of an ONNX operator taking the
+      same inputs and no attributes (``"Add"``), or ``onnx(b, node, ins, out)`` that adds
+      ONNX nodes through the builder ``b`` (tinyfw/onnx.py) for the traced ``node`` with
+      input names ``ins`` and output name ``out``; None: not exportable.
+    - ``flops(in_shapes, out_shapes, attrs) -> int``: estimated floating-point
+      operations of one call, from shapes alone (the profiler; works on any device).
     """
 
     save_inputs = False
@@ -122,6 +153,21 @@ class Function:
     save_aux = False
     differentiable = True
     is_view = False  # output shares the first input's memory and version counter
+
+    # op metadata (see the class doc); the defaults mean "not supported"
+    c_expr: Callable[[list, str, dict], str] | None = None
+    c_type_input = 0
+    cost = 1
+    fresh_output = False
+    epilogue_producer = False
+    unit: float | None = None
+    commutative = False
+    onnx: str | Callable | None = None
+
+    @staticmethod
+    def flops(in_shapes: list, out_shapes: list, attrs: dict) -> int:
+        """One FLOP per element of the first output (right for plain elementwise ops)."""
+        return math.prod(out_shapes[0]) if out_shapes else 0
 
     # set by the dispatcher on nodes that are part of a graph
     next: tuple

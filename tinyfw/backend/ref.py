@@ -185,17 +185,17 @@ def round(x):
 
 def logical_not(x):
     """not x, as bool"""
-    return np.asarray(np.logical_not(x))  # 0-d array, not np.bool_
+    return np.asarray(np.logical_not(x))
 
 
 def isnan(x):
     """x != x, as bool"""
-    return np.asarray(np.isnan(_up(x)))  # 0-d array, not np.bool_
+    return np.asarray(np.isnan(_up(x)))
 
 
 def isinf(x):
     """|x| == inf, as bool"""
-    return np.asarray(np.isinf(_up(x)))  # 0-d array, not np.bool_
+    return np.asarray(np.isinf(_up(x)))
 
 
 @np.errstate(over="ignore", invalid="ignore")
@@ -358,22 +358,22 @@ def ge(a, b):
 
 def logical_and(a, b):
     """a and b, as bool"""
-    return np.asarray(np.logical_and(a, b))  # 0-d inputs give a numpy scalar otherwise
+    return np.asarray(np.logical_and(a, b))
 
 
 def logical_or(a, b):
     """a or b, as bool"""
-    return np.asarray(np.logical_or(a, b))  # 0-d inputs give a numpy scalar otherwise
+    return np.asarray(np.logical_or(a, b))
 
 
 def logical_xor(a, b):
     """a xor b, as bool"""
-    return np.asarray(np.logical_xor(a, b))  # 0-d inputs give a numpy scalar otherwise
+    return np.asarray(np.logical_xor(a, b))
 
 
 def where(cond, a, b):
     """a where cond else b, broadcasting all three"""
-    return np.asarray(np.where(cond, a, b))
+    return np.asarray(np.where(cond, a, b))  # 0-d array, not a numpy scalar
 
 
 # -- reductions -------------------------------------------------------------------------------
@@ -424,12 +424,12 @@ def argmin(x, dim: int, keepdim: bool):
 
 def any(x, dims: tuple, keepdim: bool):
     """True where any element along `dims` is non-zero."""
-    return np.asarray(np.any(x, axis=dims, keepdims=keepdim))  # 0-d array, not np.bool_
+    return np.asarray(np.any(x, axis=dims, keepdims=keepdim))
 
 
 def all(x, dims: tuple, keepdim: bool):
     """True where every element along `dims` is non-zero."""
-    return np.asarray(np.all(x, axis=dims, keepdims=keepdim))  # 0-d array, not np.bool_
+    return np.asarray(np.all(x, axis=dims, keepdims=keepdim))
 
 
 # -- copies, casts, matmul ---------------------------------------------------------------
@@ -440,8 +440,9 @@ def cast(x, dtype: np.dtype):
 
 
 def contiguous(x):
-    """A row-major copy of x."""
-    return np.ascontiguousarray(x)
+    """x itself when row-major, else a row-major copy (0-d arrays stay 0-d, unlike
+    np.ascontiguousarray)."""
+    return np.asarray(x, order="C")
 
 
 @np.errstate(over="ignore")
@@ -469,7 +470,7 @@ def pad(x, pads: tuple, value):
 
 def flip(x, dims: tuple):
     """A copy with `dims` reversed."""
-    return np.array(np.flip(x, axis=dims))  # a copy; a 0-d array, not a numpy scalar
+    return np.array(np.flip(x, axis=dims))  # a copy; 0-d array, not a numpy scalar
 
 
 def tile(x, reps: tuple):

@@ -6,10 +6,26 @@ from ..autograd.function import Function
 from ..backend import backend_for, device_of
 from ..device import Device, as_device, cpu
 from ..tensor import register_method
+from ._opmeta import no_flops
 from ._util import Tensor, apply
 
 
+def _cast_c(args: list, t: str, attrs: dict) -> str:
+    # C converts a float to unsigned char by truncation (0.5 -> 0; out of range is
+    # undefined): a cast to bool is a test against zero, as numpy's astype(bool).  Other
+    # casts happen in the store into the typed temporary.
+    return f"({args[0]} != 0)" if attrs["dtype"] is _dt.bool_ else args[0]
+
+
+def _cast_onnx(b, n, ins: list, out: str) -> None:
+    b.add("Cast", ins, [out], to=b.tensor_type(n.outputs[0].dtype))
+
+
 class Cast(Function):
+    c_expr = staticmethod(_cast_c)
+    onnx = staticmethod(_cast_onnx)
+    flops = no_flops
+
     @staticmethod
     def forward(ctx, B, x, dtype):
         ctx.src = x.dtype
@@ -20,6 +36,9 @@ class Cast(Function):
 
 
 class Clone(Function):
+    onnx = "Identity"
+    flops = no_flops
+
     @staticmethod
     def forward(ctx, B, x):
         out = B.empty(x.shape, x.dtype)

@@ -6,11 +6,19 @@ from .. import dtypes as _dt
 from ..autograd.function import Function
 from ..backend import backend_of, host
 from ..tensor import register_method
+from ._opmeta import no_flops
 from ._util import Tensor, _wrap_dim, apply, ensure_tensor, promote, reshape_array, unbroadcast
 from .shape import _is_basic, slice_view
 
 
+def _cat_onnx(b, n, ins: list, out: str) -> None:
+    b.add("Concat", ins, [out], axis=int(n.attrs["dim"]))
+
+
 class Cat(Function):
+    onnx = staticmethod(_cat_onnx)
+    flops = no_flops
+
     @staticmethod
     def forward(ctx, B, *xs, dim):
         ctx.dim, ctx.sizes = dim, [x.shape[dim] for x in xs]
@@ -71,6 +79,8 @@ def vstack(tensors) -> Tensor:
 
 
 class Pad(Function):
+    flops = no_flops
+
     @staticmethod
     def forward(ctx, B, x, pads, value):
         ctx.index = tuple(slice(a, a + s) for (a, _), s in zip(pads, x.shape))
@@ -99,6 +109,8 @@ def pad(x, pad, mode: str = "constant", value: float = 0.0) -> Tensor:
 
 
 class Flip(Function):
+    flops = no_flops
+
     @staticmethod
     def forward(ctx, B, x, dims):
         ctx.dims = dims
@@ -116,6 +128,8 @@ def flip(x, dims) -> Tensor:
 
 
 class Tile(Function):
+    flops = no_flops
+
     @staticmethod
     def forward(ctx, B, x, reps):
         ctx.shape, ctx.reps = x.shape, reps
@@ -176,6 +190,7 @@ def _check_range(index: Tensor, size: int, op: str, dim: int) -> None:
 
 class Gather(Function):
     save_inputs = slice(1, 2)  # the index: backward scatters through it
+    flops = no_flops
 
     @staticmethod
     def forward(ctx, B, x, index, dim):
@@ -208,6 +223,7 @@ def gather(x, dim: int, index) -> Tensor:
 
 class ScatterAdd(Function):
     save_inputs = slice(1, 2)  # the index: backward gathers through it
+    flops = no_flops
 
     @staticmethod
     def forward(ctx, B, x, index, src, dim):
@@ -239,6 +255,7 @@ def scatter_add(x, dim: int, index, src) -> Tensor:
 
 class Scatter(Function):
     save_inputs = slice(1, 2)  # the index
+    flops = no_flops
 
     @staticmethod
     def forward(ctx, B, x, index, src, dim):
@@ -338,6 +355,7 @@ class Index(Function):
     ``index`` (the spec, see `index_spec`)."""
 
     save_inputs = slice(1, None)  # the index tensors, not the data
+    flops = no_flops
 
     @staticmethod
     def forward(ctx, B, x, *idx, index):
@@ -356,6 +374,7 @@ class IndexPut(Function):
     *index tensors), attrs ``index`` (the spec) and ``accumulate``."""
 
     save_inputs = slice(2, None)  # the index tensors
+    flops = no_flops
 
     @staticmethod
     def forward(ctx, B, x, values, *idx, index, accumulate):
@@ -429,6 +448,8 @@ def masked_select(x, mask) -> Tensor:
 
 
 class Tri(Function):
+    flops = no_flops
+
     @staticmethod
     def forward(ctx, B, x, k, upper):
         ctx.k, ctx.upper = k, upper
@@ -454,6 +475,7 @@ def tril(x, diagonal: int = 0) -> Tensor:
 
 class Sort(Function):
     save_aux = True  # the indices (returned to the user too): backward scatters through them
+    flops = no_flops
 
     @staticmethod
     def forward(ctx, B, x, dim, descending):

@@ -15,6 +15,7 @@ from .. import dtypes as _dt
 from ..autograd.function import Function, GradMode
 from ..backend import device_of, host
 from ..random import Generator, default_generator
+from ._opmeta import no_flops, per_input, per_output
 from ._util import Tensor, _wrap_dim, apply, ensure_tensor, reshape_array
 from .elementwise import where
 
@@ -36,7 +37,20 @@ def check_same_dtype(x: Tensor, other: Tensor, op: str, what: str) -> None:
 
 
 # -- softmax / log_softmax ----------------------------------------------------------------
+# FLOPs: about five per element (max, subtract, exp, sum, divide), backward likewise
+_SOFTMAX_FLOPS = per_input(5)
+
+
+def _softmax_onnx(op: str) -> staticmethod:
+    def to_onnx(b, n, ins: list, out: str) -> None:
+        b.add(op, ins, [out], axis=int(n.attrs["dim"]))
+
+    return staticmethod(to_onnx)
+
+
 class Softmax(Function):
+    onnx = _softmax_onnx("Softmax")
+    flops = _SOFTMAX_FLOPS
     save_output = True
 
     @staticmethod
@@ -51,6 +65,7 @@ class Softmax(Function):
 class SoftmaxBackward(Function):
     """gx = y * (g - sum(g * y)); inputs (y, g)."""
 
+    flops = _SOFTMAX_FLOPS
     save_inputs = True
 
     @staticmethod
@@ -72,6 +87,8 @@ class SoftmaxBackward(Function):
 
 
 class LogSoftmax(Function):
+    onnx = _softmax_onnx("LogSoftmax")
+    flops = _SOFTMAX_FLOPS
     save_output = True
 
     @staticmethod
@@ -86,6 +103,7 @@ class LogSoftmax(Function):
 class LogSoftmaxBackward(Function):
     """gx = g - exp(y) * sum(g); inputs (y, g)."""
 
+    flops = _SOFTMAX_FLOPS
     save_inputs = True
 
     @staticmethod
@@ -168,6 +186,7 @@ class CrossEntropy(Function):
     tensor.  Folding the reduction in saves the Sum/Div nodes (forward and backward) that
     dominate a small batch's round trip."""
 
+    flops = _SOFTMAX_FLOPS
     save_inputs = True
 
     @staticmethod
@@ -209,6 +228,7 @@ class CrossEntropyBackward(Function):
     (logits, target[, weight], lse[, scale], g) where g_n = g[n] per sample, or
     g_n = g * scale for a reduced loss (g and scale 0-d)."""
 
+    flops = _SOFTMAX_FLOPS
     save_inputs = True
 
     @staticmethod
@@ -267,10 +287,24 @@ def cross_entropy_rows(logits: Tensor, target: Tensor, weight: Tensor | None,
 
 
 # -- layer norm / batch norm ------------------------------------------------------------------
+def _norm_onnx(b, n, ins: list, out: str) -> None:
+    a = n.attrs
+    if a["kind"] == "batch":
+        raise NotImplementedError("onnx.export: batch norm in training mode; call "
+                                  "model.eval() before exporting")
+    d, dtype = n.inputs[0].shape[-1], n.outputs[0].dtype
+    w = ins[1] if a["has_w"] else b.full((d,), 1.0, dtype)
+    bias = ins[-1] if a["has_b"] else b.full((d,), 0.0, dtype)
+    b.add("LayerNormalization", [ins[0], w, bias], [out], axis=-1, epsilon=float(a["eps"]))
+
+
 class Norm(Function):
     """Layer norm of x (M, N) over dim 1, or batch norm of x (N, C, L) over dims (0, 2);
     inputs (x[, weight][, bias])."""
 
+    fresh_output = True
+    onnx = staticmethod(_norm_onnx)
+    flops = per_input(1)
     save_inputs = True
 
     @staticmethod
@@ -324,6 +358,8 @@ class NormBackward(Function):
     statistics being the forward's.  gw and gb come back as side outputs (empty when
     there is no weight)."""
 
+    fresh_output = True
+    flops = per_input(1)
     save_inputs = True
 
     @staticmethod
@@ -380,6 +416,7 @@ class DrawSeed(Function):
     """Draw a kernel seed (0-d int64) from `generator`, advancing it.  An op of its own so
     that traced mode records the draw as a node that draws again on every replay."""
 
+    flops = no_flops
     differentiable = False
 
     @staticmethod
@@ -392,6 +429,7 @@ class DrawSeed(Function):
 class Dropout(Function):
     """Inputs (x, seed): the seed is an input (a 0-d int64 tensor drawn by DrawSeed) so
     that a traced graph draws a new one on every replay."""
+    flops = per_output(1)
 
     @staticmethod
     def forward(ctx, B, x, seed, p):

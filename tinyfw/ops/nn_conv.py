@@ -7,11 +7,43 @@ gradients of any order available.  Arguments arrive validated (``tinyfw.nn.funct
 """
 from __future__ import annotations
 
+import math
+
 from ..autograd.function import Function
+from ._opmeta import per_first_input
 from ._util import Tensor, apply
 from .elementwise import where
 from .index import Gather
 
+
+def _conv_flops(g_shape: tuple, w_shape: tuple) -> int:
+    # 2 FLOPs per (output-gradient element, weight element of one output channel)
+    return 2 * math.prod(g_shape) * math.prod(w_shape[1:])
+
+
+def _conv_onnx(b, n, ins: list, out: str) -> None:
+    a = n.attrs
+    ph, pw = a["padding"]
+    b.add("Conv", ins, [out], strides=list(a["stride"]), pads=[ph, pw, ph, pw],
+          dilations=list(a["dilation"]), group=int(a["groups"]))
+
+
+def _max_pool_onnx(b, n, ins: list, out: str) -> None:
+    a = n.attrs
+    ph, pw = a["padding"]
+    b.add("MaxPool", ins, [out], kernel_shape=list(a["kernel"]), strides=list(a["stride"]),
+          pads=[ph, pw, ph, pw], dilations=list(a["dilation"]), ceil_mode=int(a["ceil_mode"]))
+
+
+def _avg_pool_onnx(b, n, ins: list, out: str) -> None:
+    a = n.attrs
+    if a.get("divisor_override"):
+        raise NotImplementedError("onnx.export: avg_pool2d divisor_override has no ONNX "
+                                  "translation")
+    ph, pw = a["padding"]
+    b.add("AveragePool", ins, [out], kernel_shape=list(a["kernel"]), strides=list(a["stride"]),
+          pads=[ph, pw, ph, pw], ceil_mode=int(a["ceil_mode"]),
+          count_include_pad=int(a["count_include_pad"]))
 
 
 def _conv_attrs(node) -> dict:
@@ -22,6 +54,10 @@ def _conv_attrs(node) -> dict:
 class Conv2d(Function):
     """y = conv2d(x, w) (no bias); inputs (x, w)."""
 
+    fresh_output = True
+    epilogue_producer = True
+    onnx = staticmethod(_conv_onnx)
+    flops = staticmethod(lambda ins, outs, attrs: _conv_flops(outs[0], ins[1]))
     save_inputs = True
 
     @staticmethod
@@ -43,6 +79,8 @@ class Conv2d(Function):
 class Conv2dBackwardInput(Function):
     """gx = conv2d's input gradient (the transposed convolution of g by w); inputs (g, w)."""
 
+    fresh_output = True
+    flops = staticmethod(lambda ins, outs, attrs: _conv_flops(ins[0], ins[1]))
     save_inputs = True
 
     @staticmethod
@@ -63,6 +101,8 @@ class Conv2dBackwardInput(Function):
 class Conv2dBackwardWeight(Function):
     """gw = conv2d's weight gradient; inputs (g, x)."""
 
+    fresh_output = True
+    flops = staticmethod(lambda ins, outs, attrs: _conv_flops(ins[0], outs[0]))
     save_inputs = True
 
     @staticmethod
@@ -90,6 +130,8 @@ def conv2d_nobias(x: Tensor, w: Tensor, stride: tuple, padding: tuple, dilation:
 # -- max pooling ---------------------------------------------------------------------------------
 class MaxPool2d(Function):
     save_aux = True  # the argmax indices (returned to the user too): backward reads them
+    onnx = staticmethod(_max_pool_onnx)
+    flops = per_first_input
 
     @staticmethod
     def forward(ctx, B, x, kernel, stride, padding, dilation, ceil_mode):
@@ -107,6 +149,9 @@ class MaxPool2dBackward(Function):
     (flat positions in each (H, W) plane, -1 for a window without input elements)."""
 
     save_inputs = slice(1, 2)  # the indices
+
+    fresh_output = True
+    flops = per_first_input
 
     @staticmethod
     def forward(ctx, B, g, indices, x_shape):
@@ -144,6 +189,9 @@ def _keep_avg_attrs(ctx, kernel, stride, padding, ceil_mode, count_include_pad,
 
 
 class AvgPool2d(Function):
+    onnx = staticmethod(_avg_pool_onnx)
+    flops = per_first_input
+
     @staticmethod
     def forward(ctx, B, x, **attrs):
         _keep_avg_attrs(ctx, **attrs)
@@ -156,6 +204,9 @@ class AvgPool2d(Function):
 
 class AvgPool2dBackward(Function):
     """Spread g / divisor over each window; linear in g, the adjoint of avg_pool2d."""
+
+    fresh_output = True
+    flops = per_first_input
 
     @staticmethod
     def forward(ctx, B, g, x_shape, **attrs):

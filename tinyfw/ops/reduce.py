@@ -8,6 +8,7 @@ from .. import dtypes as _dt
 from ..autograd.function import Function
 from ..backend.host import is_integer
 from ..tensor import register_method
+from ._opmeta import no_flops, per_input, per_output
 from ._util import Tensor, _wrap_dim, apply, dims_of, ensure_tensor, reshape_array
 
 values_indices = namedtuple("values_indices", ["values", "indices"])
@@ -32,7 +33,20 @@ def _check_nonempty(x: Tensor, dims: tuple, op: str) -> None:
             raise IndexError(f"{op}: the tensor is empty")
 
 
+def _sum_onnx(b, n, ins: list, out: str) -> None:
+    b.add("ReduceSum", [ins[0], b.ints(n.attrs["dims"])], [out],
+          keepdims=int(n.attrs["keepdim"]))
+
+
+def _amax_onnx(b, n, ins: list, out: str) -> None:
+    b.add("ReduceMax" if n.attrs["largest"] else "ReduceMin", ins, [out],
+          axes=list(n.attrs["dims"]), keepdims=int(n.attrs["keepdim"]))
+
+
 class Sum(Function):
+    onnx = staticmethod(_sum_onnx)
+    flops = per_input(1)
+
     @staticmethod
     def forward(ctx, B, x, dims, keepdim):
         ctx.shape, ctx.dims, ctx.keepdim = x.shape, dims, keepdim
@@ -47,6 +61,7 @@ class _SumGrad(Function):
     """Sum's backward as one view op: the reduced gradient broadcast back to the input's
     shape (one dispatch instead of a reshape and an expand); its own backward is the sum."""
 
+    flops = no_flops
     is_view = True
 
     @staticmethod
@@ -61,6 +76,7 @@ class _SumGrad(Function):
 
 
 class Prod(Function):
+    flops = per_input(1)
     save_inputs = True
     save_output = True
 
@@ -84,6 +100,8 @@ class Prod(Function):
 
 
 class Amax(Function):
+    onnx = staticmethod(_amax_onnx)
+    flops = per_input(1)
     save_inputs = True
     save_output = True
 
@@ -102,6 +120,7 @@ class Amax(Function):
 
 class MaxDim(Function):
     save_aux = True  # the indices (returned to the user too): backward scatters through them
+    flops = per_input(1)
 
     @staticmethod
     def forward(ctx, B, x, dim, keepdim, largest):
@@ -123,6 +142,7 @@ class MaxDim(Function):
 
 
 class ArgMax(Function):
+    flops = per_input(1)
     differentiable = False
 
     @staticmethod
@@ -131,6 +151,7 @@ class ArgMax(Function):
 
 
 class Any(Function):
+    flops = per_input(1)
     differentiable = False
 
     @staticmethod
@@ -139,6 +160,8 @@ class Any(Function):
 
 
 class Cumsum(Function):
+    flops = per_input(1)
+
     @staticmethod
     def forward(ctx, B, x, dim):
         ctx.dim = dim
@@ -276,6 +299,7 @@ def var(x, dim=None, unbiased: bool | None = None, keepdim: bool = False, *,
 class _StdSqrt(Function):
     """sqrt with the subgradient 0 where the variance is 0 (PyTorch's std backward)."""
 
+    flops = per_output(1)
     save_output = True
 
     @staticmethod
@@ -329,6 +353,7 @@ def norm(x, p=2, dim=None, keepdim: bool = False) -> Tensor:
 
 
 class Norm2(Function):
+    flops = per_input(1)
     save_inputs = True
     save_output = True
 

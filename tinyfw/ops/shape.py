@@ -11,6 +11,7 @@ import math
 from ..autograd.function import Function
 from ..backend.host import is_integer
 from ..tensor import register_method
+from ._opmeta import no_flops
 from ._util import Tensor, _wrap_dim, apply, ensure_tensor
 
 
@@ -36,7 +37,26 @@ def _infer_shape(shape: tuple, numel: int, op: str, src: tuple) -> tuple:
     return shape
 
 
+# -- ONNX translations (see Function.onnx) ------------------------------------------------------
+def _onnx_with_shape(op: str) -> staticmethod:
+    # Reshape / Expand: the target shape is the second input
+    def to_onnx(b, n, ins: list, out: str) -> None:
+        b.add(op, [ins[0], b.ints(n.attrs["shape"])], [out])
+
+    return staticmethod(to_onnx)
+
+
+def _permute_onnx(b, n, ins: list, out: str) -> None:
+    b.add("Transpose", ins, [out], perm=list(n.attrs["dims"]))
+
+
+def _slice_onnx(b, n, ins: list, out: str) -> None:
+    b.basic_index(ins[0], out, tuple(n.attrs["index"]), tuple(n.inputs[0].shape))
+
+
 class View(Function):
+    onnx = _onnx_with_shape("Reshape")
+    flops = no_flops
     is_view = True
 
     @staticmethod
@@ -52,6 +72,9 @@ class View(Function):
 
 
 class ReshapeCopy(Function):
+    onnx = _onnx_with_shape("Reshape")
+    flops = no_flops
+
     @staticmethod
     def forward(ctx, B, x, shape):
         ctx.shape = x.shape
@@ -106,6 +129,8 @@ def unflatten(x, dim: int, sizes) -> Tensor:
 
 
 class Permute(Function):
+    onnx = staticmethod(_permute_onnx)
+    flops = no_flops
     is_view = True
 
     @staticmethod
@@ -160,6 +185,8 @@ def movedim(x, source: int, destination: int) -> Tensor:
 
 
 class Expand(Function):
+    onnx = _onnx_with_shape("Expand")
+    flops = no_flops
     is_view = True
 
     @staticmethod
@@ -226,6 +253,8 @@ def unsqueeze(x, dim: int) -> Tensor:
 
 # -- basic slicing ----------------------------------------------------------------------
 class Slice(Function):
+    onnx = staticmethod(_slice_onnx)
+    flops = no_flops
     is_view = True
 
     @staticmethod
@@ -239,6 +268,8 @@ class Slice(Function):
 
 class SliceGrad(Function):
     """Scatter a slice's gradient into zeros of the sliced tensor's shape."""
+
+    flops = no_flops
 
     @staticmethod
     def forward(ctx, B, g, shape, index):
@@ -348,6 +379,9 @@ def unbind(x, dim: int = 0) -> tuple:
 
 
 class Contiguous(Function):
+    onnx = "Identity"
+    flops = no_flops
+
     @staticmethod
     def forward(ctx, B, x):
         return B.contiguous(x)
