@@ -120,9 +120,10 @@ class Flip(Function):
         return g.flip(self.dims)
 
 
-def flip(x, dims) -> Tensor:
-    """A copy with the order of elements reversed along `dims`."""
-    dims = (dims,) if isinstance(dims, int) else tuple(dims)
+def flip(x, *dims) -> Tensor:
+    """A copy with the order of elements reversed along `dims` (a sequence, or the dims
+    as separate arguments: ``x.flip(0, 1)``, as PyTorch's method)."""
+    dims = tuple(dims[0]) if len(dims) == 1 and isinstance(dims[0], (tuple, list)) else dims
     dims = tuple(_wrap_dim(d, x.ndim, "flip") for d in dims)
     return apply(Flip, (x,), {"dims": dims})
 

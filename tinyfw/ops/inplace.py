@@ -11,9 +11,9 @@ from __future__ import annotations
 import contextvars
 
 from .. import dtypes as _dt
-from ..autograd.function import GradMode
-from ..backend import backend_of, host
-from ..random import Generator, _gen
+from ..autograd.function import GradMode, no_grad as _no_grad
+from ..backend import backend_of
+from ..random import Generator
 from ..tensor import register_method
 from . import elementwise as E
 from ._util import Tensor, broadcast_shapes, ensure_tensor, reshape_array
@@ -113,23 +113,27 @@ def copy_(x: Tensor, src) -> Tensor:
         raise
 
 
-def _drawn(x: Tensor, draw) -> Tensor:
-    # host draws, moved to x's device: the same seed fills every device alike; the meta
-    # device draws nothing (and so leaves the generator where it was), as in PyTorch
-    from ..creation import _host_made
-
-    return Tensor._make(_host_made(x.device, x.shape, x.dtype,
-                                   lambda: host.cast(draw(), x.dtype)))
-
-
+# float64 draws (made on the host by the generator and moved to x's device, so that one
+# seed fills every device alike; nothing is drawn on meta, as in PyTorch), scaled in
+# float64 and rounded once to x's dtype: numpy's uniform/normal, bit for bit
 def uniform_(x: Tensor, a: float = 0.0, b: float = 1.0, generator: Generator | None = None) -> Tensor:
     """Fill with samples uniform in [a, b)."""
-    return _overwrite(x, _drawn(x, lambda: _gen(generator).uniform(a, b, x.shape)), "uniform_")
+    from ..creation import rand
+
+    with _no_grad():
+        u = rand(x.shape, generator=generator, dtype=_dt.float64, device=x.device)
+        u = (u * (b - a) + a).to(x.dtype)
+    return _overwrite(x, u, "uniform_")
 
 
 def normal_(x: Tensor, mean: float = 0.0, std: float = 1.0, generator: Generator | None = None) -> Tensor:
     """Fill with samples from N(mean, std**2)."""
-    return _overwrite(x, _drawn(x, lambda: _gen(generator).normal(mean, std, x.shape)), "normal_")
+    from ..creation import randn
+
+    with _no_grad():
+        u = randn(x.shape, generator=generator, dtype=_dt.float64, device=x.device)
+        u = (u * std + mean).to(x.dtype)
+    return _overwrite(x, u, "normal_")
 
 
 def _on_device_of(x: Tensor, t: Tensor, op: str):
