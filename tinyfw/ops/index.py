@@ -310,17 +310,20 @@ def index_spec(x: Tensor, index, op: str) -> tuple:
     bool index tensors in order (inputs of the op, so they move with the data and their
     versions are checked when the backward reads them).  Lists and numpy arrays become
     tensors on x's device."""
-    from ..creation import tensor
-
     idx = index if isinstance(index, tuple) else (index,)
     spec, tensors = [], []
     for i in idx:
-        if i is None or i is Ellipsis or isinstance(i, slice) or host.is_integer(i):
-            spec.append(int(i) if host.is_integer(i) else i)
+        if i is None or i is Ellipsis or isinstance(i, slice):
+            spec.append(i)
+            continue
+        if host.is_integer(i):
+            spec.append(int(i))
             continue
         if isinstance(i, Tensor):
             t = i
         elif isinstance(i, (list, bool)) or host.is_host_array(i):
+            from ..creation import tensor
+
             t = tensor(i, device=x.device)
             if t.dtype.is_floating_point:
                 raise IndexError(f"{op}: index lists must hold integers or bools")
@@ -338,8 +341,13 @@ def index_spec(x: Tensor, index, op: str) -> tuple:
 
 def _fill(spec: tuple, arrays) -> tuple:
     """The backend's index tuple: spec with each TENSOR replaced by the next array."""
+    if len(arrays) == len(spec):  # tensors only (x[i], x[i, j]): the arrays as they are
+        return tuple(arrays)
     it = iter(arrays)
     return tuple(next(it) if s is TENSOR else s for s in spec)
+
+
+_ONE_TENSOR = (TENSOR,)
 
 
 def _indexed(run, x: Tensor, index, op: str):
@@ -395,6 +403,10 @@ class IndexPut(Function):
 
 def getitem(x, index) -> Tensor:
     """x[index]: basic indexing gives a view, integer/bool tensors give a copy."""
+    if type(index) is Tensor and index._data.dtype.kind in "biu":
+        # x[i], the common case (embedding lookups, masks): no spec to build
+        return _indexed(lambda: apply(Index, (x, index), {"index": _ONE_TENSOR}), x, index,
+                        "index")
     if _is_basic(index):
         return slice_view(x, index)
     spec, tensors = index_spec(x, index, "index")

@@ -167,17 +167,23 @@ def _ce_coefficients(target: Tensor, weight: Tensor | None, ignore_index: int,
 
 _F64 = _dt.float64.np
 _F32 = _dt.float32.np
+_I64 = _dt.int64.np
 
 
 def _mean_denominator(B, target, weight, ignore_index: int):
-    """PyTorch's 'mean' divisor for class targets, a 0-d float64 array on the device: the
-    summed weights of the non-ignored targets (their count without weights)."""
+    """PyTorch's 'mean' divisor for class targets, a 0-d array on the device: the summed
+    weights (float64) of the non-ignored targets, or their count (int64) without weights."""
     valid = B.ne(target, B.full((), ignore_index, target.dtype))
     if weight is None:
-        return B.cast(B.sum(valid, (0,), False), _F64)
+        return B.sum(valid, (0,), False)
     t = B.where(valid, target, B.full((), 0, target.dtype))
     picked = B.index(B.cast(weight, _F64), (t,))
     return B.sum(B.where(valid, picked, B.full((), 0, _F64)), (0,), False)
+
+
+def _host_number(B, a):
+    """The value of 0-d array `a` as a Python number (a copy to the host)."""
+    return host.to_list(B.to_host(a))
 
 
 class CrossEntropy(Function):
@@ -186,7 +192,6 @@ class CrossEntropy(Function):
     tensor.  Folding the reduction in saves the Sum/Div nodes (forward and backward) that
     dominate a small batch's round trip."""
 
-    flops = _SOFTMAX_FLOPS
     save_inputs = True
 
     @staticmethod
@@ -202,33 +207,30 @@ class CrossEntropy(Function):
         acc = _F64 if loss.dtype == _F64 else _F32
         total = B.sum(loss if loss.dtype == acc else B.cast(loss, acc), (0,), False)
         if reduction == "mean":
-            denom = _mean_denominator(B, target, w, ignore_index)
-            # all targets ignored: the loss is 0/0 = NaN, the gradient 0 (as PyTorch's)
-            total = B.div(total, B.cast(denom, acc))
-            zero = B.full((), 0, _F64)
-            scale = B.where(B.eq(denom, zero), zero, B.div(B.full((), 1, _F64), denom))
+            # all targets ignored: the loss is 0/0 = NaN (the gradient 0, see the backward)
+            divisor = _mean_denominator(B, target, w, ignore_index)
+            total = B.div(total, divisor if divisor.dtype == acc else B.cast(divisor, acc))
         else:
-            scale = B.full((), 1, _F64)
-        # the gradient's scale, a 0-d float64 array (not a float) so that a jit trace
+            divisor = B.full((), 1, _I64)
+        # the divisor of the gradient, a 0-d array (not a number) so that a jit trace
         # reads this call's value
-        ctx.scale = scale
+        ctx.divisor = divisor
         return total if total.dtype == loss.dtype else B.cast(total, loss.dtype)
 
     def backward(self, g):
         ins = self.saved_inputs
         extra = (_make(self.lse),)
         if self.attrs["reduced"]:
-            extra += (_make(self.scale),)
+            extra += (_make(self.divisor),)
         gx = apply(CrossEntropyBackward, (*ins, *extra, g), self.attrs)
         return (gx,) + (None,) * (len(ins) - 1)
 
 
 class CrossEntropyBackward(Function):
     """gx[n, c] = g_n * (softmax(z)[n, c] * sum_k q[n, k] - q[n, c]); inputs
-    (logits, target[, weight], lse[, scale], g) where g_n = g[n] per sample, or
-    g_n = g * scale for a reduced loss (g and scale 0-d)."""
+    (logits, target[, weight], lse[, divisor], g) where g_n = g[n] per sample, or
+    g_n = g / divisor for a reduced loss (g and divisor 0-d; 0 when the divisor is 0)."""
 
-    flops = _SOFTMAX_FLOPS
     save_inputs = True
 
     @staticmethod
@@ -237,10 +239,14 @@ class CrossEntropyBackward(Function):
         weight = rest[0] if has_weight else None
         g = rest[-1]
         if reduced:
-            # every sample's upstream gradient is g * scale (computed in float64)
-            gs = B.mul(B.cast(g, _F64), rest[-2])
-            gs = reshape_array(B, B.cast(gs, g.dtype), (1,))
-            g = B.contiguous(B.expand(gs, (logits.shape[0],)))
+            # every sample's upstream gradient is g / divisor, computed in float64 on the
+            # host from the two scalars (one kernel fills the column)
+            n = logits.shape[0]
+            if device_of(logits).type == "meta":  # no values: the shape is what counts
+                g = B.empty((n,), g.dtype)
+            else:
+                d = _host_number(B, rest[-2])
+                g = B.full((n,), _host_number(B, g) / d if d else 0.0, g.dtype)
         ctx.ignore_index, ctx.label_smoothing = ignore_index, label_smoothing
         ctx.has_weight, ctx.reduced = has_weight, reduced
         return B.cross_entropy_backward(logits, target, weight, ignore_index, label_smoothing,
@@ -258,7 +264,8 @@ class CrossEntropyBackward(Function):
         p = softmax(z, 1)
         # per-sample upstream gradient as a column, differentiable w.r.t. g
         if self.reduced:
-            scale = ins[-2].to(g.dtype)
+            d = ins[-2].to(_dt.float64)
+            scale = where(d == 0, 0.0, 1 / where(d == 0, 1.0, d)).to(g.dtype)
             gcol = g * scale
         else:
             gcol = g.unsqueeze(1)
