@@ -372,7 +372,7 @@ def test_check_equals_ref(name, data, seed):
             continue
         h = check.to_host(g)
         assert h.dtype == e.dtype and h.shape == e.shape
-        np.testing.assert_array_equal(h, e, err_msg=name)
+        np.testing.assert_array_equal(h, e, err_msg=f"{name} on {args!r} {kwargs!r}")
 
 
 @pytest.mark.parametrize("name", sorted(CASES))

@@ -52,6 +52,8 @@ class Clone(Function):
 class ToDevice(Function):
     """A copy on another device; the gradient goes back to the source device."""
 
+    flops = no_flops
+
     @staticmethod
     def forward(ctx, B, x, device: Device):
         ctx.src = device_of(x)
