@@ -192,6 +192,7 @@ class CrossEntropy(Function):
     tensor.  Folding the reduction in saves the Sum/Div nodes (forward and backward) that
     dominate a small batch's round trip."""
 
+    flops = _SOFTMAX_FLOPS
     save_inputs = True
 
     @staticmethod
@@ -231,6 +232,7 @@ class CrossEntropyBackward(Function):
     (logits, target[, weight], lse[, divisor], g) where g_n = g[n] per sample, or
     g_n = g / divisor for a reduced loss (g and divisor 0-d; 0 when the divisor is 0)."""
 
+    flops = _SOFTMAX_FLOPS
     save_inputs = True
 
     @staticmethod
