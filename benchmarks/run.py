@@ -32,6 +32,7 @@ SCRIPTS: dict[str, list[str]] = {
     "bench_overhead": [],
     "bench_train": [],
     "bench_jit": [],
+    "bench_charlm": [],
 }
 
 

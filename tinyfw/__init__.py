@@ -32,6 +32,8 @@ from .ops import clone
 from . import nn, optim, data, jit  # noqa: E402,F401  (the layers above the core)
 from . import onnx  # noqa: E402,F401  (export; needs the onnx package only when called)
 from .serialization import load, save  # noqa: E402,F401  (checkpoints)
+from . import memory, profiler  # noqa: E402,F401  (allocator statistics; per-op profiles)
+from .summary import summary  # noqa: E402,F401  (layer table on the meta device)
 
 half = float16
 float = float32  # noqa: A001

@@ -23,9 +23,10 @@ class _Builder:
     constant makers below, which take plain numbers, so an op's file needs neither numpy
     nor onnx."""
 
-    def __init__(self, onnx_mod) -> None:
+    def __init__(self, onnx_mod, opset: int) -> None:
         self.onnx = onnx_mod
         self.h = onnx_mod.helper
+        self.opset = opset
         self.nodes: list = []
         self.inits: list = []
         self.k = 0
@@ -67,6 +68,14 @@ class _Builder:
     def add(self, op: str, ins: list, outs: list, **attrs) -> None:
         """Append one ONNX node."""
         self.nodes.append(self.h.make_node(op, ins, outs, **attrs))
+
+    def reduce(self, op: str, x: str, out: str, axes, keepdims: bool) -> None:
+        """A Reduce* node over `axes`: from opset 18 on every reduction takes its axes as
+        an input (ReduceSum since 13), before that as an attribute."""
+        if op == "ReduceSum" or self.opset >= 18:
+            self.add(op, [x, self.ints(list(axes))], [out], keepdims=int(keepdims))
+        else:
+            self.add(op, [x], [out], axes=list(axes), keepdims=int(keepdims))
 
     def basic_index(self, x: str, out: str, index: tuple, shape: tuple) -> None:
         """out = x[index] for a basic index of ints, slices and one Ellipsis (x of
@@ -124,6 +133,10 @@ def _translate(b: _Builder, n, names: dict) -> None:
         rule(b, n, ins, outs[0])
 
 
+#: the opsets export writes (each is exported and run in onnxruntime by tests/test_onnx.py)
+MIN_OPSET, MAX_OPSET = 17, 23
+
+
 def export(model, example_inputs: Any, path: str, opset_version: int = 17,
            input_names: list | None = None, output_names: list | None = None) -> None:
     """Trace `model` on `example_inputs` (a Tensor or tuple) and write an ONNX model."""
@@ -136,9 +149,10 @@ def export(model, example_inputs: Any, path: str, opset_version: int = 17,
     from .jit.passes import const_fold, cse, dce, simplify
     from .dispatch import get_backend
 
-    if opset_version < 17:
-        raise ValueError(f"onnx.export: opset_version must be >= 17 (LayerNormalization), "
-                         f"got {opset_version}")
+    if not MIN_OPSET <= opset_version <= MAX_OPSET:
+        raise ValueError(f"onnx.export: opset_version must be in {MIN_OPSET}..{MAX_OPSET} "
+                         f"(17 has LayerNormalization; every opset of the range is tested "
+                         f"against onnxruntime), got {opset_version}")
     args = example_inputs if isinstance(example_inputs, tuple) else (example_inputs,)
     live, _ = _module_live(model)
     with no_grad():
@@ -149,7 +163,7 @@ def export(model, example_inputs: Any, path: str, opset_version: int = 17,
     const_fold.run(g, get_backend())
     dce.run(g)
     g.name_values()
-    b = _Builder(onnx)
+    b = _Builder(onnx, opset_version)
     names: dict = {}
     h = onnx.helper
 
@@ -163,7 +177,7 @@ def export(model, example_inputs: Any, path: str, opset_version: int = 17,
         graph_inputs.append(vinfo(names[v.id], v))
     for i, v in enumerate(g.params):
         t: Tensor = v.data
-        names[v.id] = b.const(t._data, f"param_{i}")
+        names[v.id] = b.const(t._host(), f"param_{i}")
     for v in g.leaves():
         if v.kind == "const":
             names[v.id] = b.const(v.data)

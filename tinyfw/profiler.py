@@ -27,7 +27,7 @@ import numpy as np
 from . import dispatch
 from .tensor import Tensor
 
-__all__ = ["profile", "OpStats", "model_size", "flops_of"]
+__all__ = ["profile", "OpStats", "model_size", "flops_of", "summary", "model_flops"]
 
 
 def _outputs(result) -> list[np.ndarray]:
@@ -104,7 +104,7 @@ class profile:
         s.time_s += dt
         s.flops += flops_of(fn, [a.shape for a in ins], [a.shape for a in outs], attrs)
         if not getattr(fn, "is_view", False):
-            s.bytes += int(sum(a.nbytes for a in ins) + sum(a.nbytes for a in outs))
+            s.bytes += int(sum(a.size * a.itemsize for a in ins) + sum(a.size * a.itemsize for a in outs))
         return result
 
     # -- reports ------------------------------------------------------------------------
@@ -177,3 +177,13 @@ def model_size(module: Any) -> dict[str, int]:
     return {"parameters": int(n), "trainable": int(trainable), "bytes": int(nbytes),
             "bytes_with_buffers": int(nbytes + buf_bytes),
             "megabytes": round((nbytes + buf_bytes) / 2 ** 20, 3)}
+
+
+def __getattr__(name: str):
+    # summary and model_flops run a model on the meta device (tinyfw/summary.py), which
+    # imports this module: resolved on first use
+    if name in ("summary", "model_flops"):
+        from .summary import model_flops, summary
+
+        return {"summary": summary, "model_flops": model_flops}[name]
+    raise AttributeError(f"module 'tinyfw.profiler' has no attribute {name!r}")

@@ -78,8 +78,7 @@ class _FlopCounter:
         result = run(inputs)
         outs = [result] if isinstance(result, Tensor) else [
             r for r in (result if isinstance(result, (tuple, list)) else ()) if isinstance(r, Tensor)]
-        self.total += flops_of(fn.__name__, [t._data for t in inputs], [t._data for t in outs],
-                               attrs)
+        self.total += flops_of(fn, [t.shape for t in inputs], [t.shape for t in outs], attrs)
         return result
 
 
@@ -157,3 +156,9 @@ def summary(model, input_shape: tuple | list | None = None, *, inputs=None, dtyp
             result.parameter_bytes += p.numel() * p.element_size()
     result.flops = counter.total
     return result
+
+
+def model_flops(model, input_shape: tuple | list | None = None, *, inputs=None, dtype=None,
+                device=None) -> int:
+    """Forward FLOPs of `model` on one input (see `summary`, which this runs)."""
+    return summary(model, input_shape, inputs=inputs, dtype=dtype, device=device).flops

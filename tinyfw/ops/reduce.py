@@ -34,13 +34,12 @@ def _check_nonempty(x: Tensor, dims: tuple, op: str) -> None:
 
 
 def _sum_onnx(b, n, ins: list, out: str) -> None:
-    b.add("ReduceSum", [ins[0], b.ints(n.attrs["dims"])], [out],
-          keepdims=int(n.attrs["keepdim"]))
+    b.reduce("ReduceSum", ins[0], out, n.attrs["dims"], n.attrs["keepdim"])
 
 
 def _amax_onnx(b, n, ins: list, out: str) -> None:
-    b.add("ReduceMax" if n.attrs["largest"] else "ReduceMin", ins, [out],
-          axes=list(n.attrs["dims"]), keepdims=int(n.attrs["keepdim"]))
+    b.reduce("ReduceMax" if n.attrs["largest"] else "ReduceMin", ins[0], out, n.attrs["dims"],
+             n.attrs["keepdim"])
 
 
 class Sum(Function):
