@@ -190,7 +190,9 @@ def _check_range(index: Tensor, size: int, op: str, dim: int) -> None:
 
 
 class Gather(Function):
-    save_inputs = slice(1, 2)  # the index: backward scatters through it
+    # the index (backward scatters through it) and, as PyTorch, the input: a write into
+    # either before the backward is an error there, and tinyfw answers alike
+    save_inputs = True
     flops = no_flops
 
     @staticmethod
@@ -199,7 +201,7 @@ class Gather(Function):
         return B.gather(x, dim, index)
 
     def backward(self, g):
-        idx, = self.saved_inputs
+        idx = self.saved_inputs[1]
         return apply(ScatterAdd, (g.new_zeros(self.shape), idx, g), {"dim": self.dim}), None
 
 
