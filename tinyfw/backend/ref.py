@@ -486,11 +486,18 @@ def index(x, idx: tuple):
 def index_put(x, idx: tuple, values, accumulate: bool):
     """A copy of x with x[idx] = values (or += with `accumulate`, summing duplicates)."""
     out = x.copy()
-    if accumulate:
-        np.add.at(out, idx, values)
-    else:
-        out[idx] = values
+    index_put_(out, idx, values, accumulate)
     return out
+
+
+def index_put_(x, idx: tuple, values, accumulate: bool) -> None:
+    """In place: x[idx] = values (or += with `accumulate`, summing duplicates), values
+    broadcast to the indexed shape and cast to x's dtype; x must be writeable.  (Tensor
+    assignment ``x[mask] = v`` without autograd: only the addressed elements are touched.)"""
+    if accumulate:
+        np.add.at(x, idx, values)
+    else:
+        x[idx] = values
 
 
 def _corner(x, index, dim: int):

@@ -12,13 +12,16 @@ import contextvars
 
 from .. import dtypes as _dt
 from ..autograd.function import GradMode, no_grad as _no_grad
-from ..backend import backend_of
+from ..backend import backend_of, device_of
 from ..random import Generator
 from ..tensor import register_method
 from . import elementwise as E
 from ._util import Tensor, broadcast_shapes, ensure_tensor, reshape_array
 from .index import _fill, _indexed, index_put, index_spec, masked_fill, scatter, scatter_add
 from .shape import _check_basic, _is_basic
+
+
+_grad_var = GradMode._var
 
 
 def _recording(x: Tensor, others=()) -> bool:
@@ -140,8 +143,9 @@ def _on_device_of(x: Tensor, t: Tensor, op: str):
     """t's array on x's device: a 0-d CPU tensor is moved there, as in an op; a tensor on
     another device is an error naming both."""
     a = t._data
-    if t.device != x.device:
-        if t.ndim or t.device.type != "cpu":
+    dev, xdev = device_of(a), device_of(x._data)
+    if dev is not xdev and dev != xdev:
+        if t.ndim or dev.type != "cpu":
             raise RuntimeError(f"{op}: the value is on device '{t.device}' and the tensor "
                                f"on '{x.device}'; move it with .to(device) first")
         a = backend_of(x._data).from_host(t._host())
@@ -160,43 +164,59 @@ def _value_array(x: Tensor, value, op: str):
 
 
 def setitem(x: Tensor, index, value) -> None:
-    """x[index] = value, broadcasting value; with autograd, history is rebased."""
-    if _recording(x, (value,)):
+    """x[index] = value, broadcasting value; with autograd, history is rebased.  Without
+    it, the backend writes into x's memory: a view of the addressed part filled or copied
+    into for basic indexing, ``index_put_`` for index tensors and masks."""
+    if _grad_var.get() and (x._rg or (isinstance(value, Tensor) and value._rg)):
         _check_target(x, "__setitem__")
         _write(x, index_put(x.clone(), index, value), "__setitem__")
         return
-    B = backend_of(x._data)
-    if not B.is_writeable(x._data):
+    a = x._data
+    B = backend_of(a)
+    if not B.is_writeable(a):
         raise RuntimeError("__setitem__: the tensor is a read-only (expanded/broadcast) view; "
                            "clone() it before writing")
-    v = _value_array(x, value, "__setitem__")
     if _is_basic(index):
-        # a view of the addressed part, written in place by the backend
-        dst = B.slice_view(x._data, _check_basic(x, index))
-        shape = v.shape
-        while len(shape) > dst.ndim and shape[0] == 1:  # numpy drops leading 1s of a value
-            shape = shape[1:]
-        try:
-            fits = broadcast_shapes(shape, dst.shape) == dst.shape
-        except RuntimeError:
-            fits = False
-        if not fits:
-            raise RuntimeError(f"__setitem__: cannot assign a value of shape {tuple(v.shape)} to "
-                               f"index {index!r} of a tensor of shape {tuple(x.shape)}")
-        if shape != v.shape:
-            v = reshape_array(B, v, shape)
-        B.copy_(dst, v)
+        dst = B.slice_view(a, _check_basic(x, index))
+        if type(value) in _NUMBERS:
+            B.fill_(dst, value)
+        else:
+            B.copy_(dst, _fitted(x, index, _value_array(x, value, "__setitem__"), dst.shape))
     else:
         spec, tensors = index_spec(x, index, "__setitem__")
         arrays = [_on_device_of(x, t, "__setitem__") for t in tensors]
+        if type(value) in _NUMBERS:
+            v = B.empty((), a.dtype)  # (empty + fill_: B.full's error-state guard costs more)
+            B.fill_(v, value)
+        else:
+            v = _value_array(x, value, "__setitem__")
         try:
-            out = _indexed(lambda: B.index_put(x._data, _fill(spec, arrays), v, False), x, index,
-                           "__setitem__")
+            _indexed(lambda: B.index_put_(a, _fill(spec, arrays), v, False), x, index,
+                     "__setitem__")
         except ValueError as e:
             raise RuntimeError(f"__setitem__: cannot assign a value of shape {tuple(v.shape)} to "
                                f"index {index!r} of a tensor of shape {tuple(x.shape)}: {e}") from None
-        B.copy_(x._data, out)
     x._version[0] += 1
+
+
+_NUMBERS = (int, float, bool)
+
+
+def _fitted(x: Tensor, index, v, shape: tuple):
+    """Value array `v` ready to copy into a part of `shape`: leading 1s beyond its dims
+    dropped (numpy's rule for assignment); an error naming the shapes if it does not
+    broadcast there."""
+    vshape = v.shape
+    while len(vshape) > len(shape) and vshape[0] == 1:
+        vshape = vshape[1:]
+    try:
+        fits = broadcast_shapes(vshape, shape) == shape
+    except RuntimeError:
+        fits = False
+    if not fits:
+        raise RuntimeError(f"__setitem__: cannot assign a value of shape {tuple(v.shape)} to "
+                           f"index {index!r} of a tensor of shape {tuple(x.shape)}")
+    return v if vshape == v.shape else reshape_array(backend_of(v), v, vshape)
 
 
 _INPLACE = {
