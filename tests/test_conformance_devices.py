@@ -315,6 +315,7 @@ CASES.update({
     "scatter": index_case(index_cases.scatter_assign_args),
     "scatter_add": index_case(index_cases.scatter_args),
     "index": index_case(index_cases.index_args), "index_put": index_case(index_cases.index_put_args),
+    "index_put_": index_case(index_cases.index_put_args),
 })
 for _n in ("add", "sub", "mul", "pow", "maximum", "minimum", "eq", "ne", "lt", "le", "gt", "ge",
            "logical_and", "logical_or", "logical_xor"):

@@ -88,7 +88,7 @@ def as_tensor(data, dtype=None, device=None) -> Tensor:
         return data.to(dtype=dtype, device=device)
     if isinstance(data, host.ndarray) and data.dtype in _dt._by_np and (
             dtype is None or _dt.as_dtype(dtype).np == data.dtype) and (
-            device is None or as_device(device).type == "cpu"):
+            (get_default_device() if device is None else as_device(device)).type == "cpu"):
         return from_numpy(data)
     return tensor(data, dtype, device)
 

@@ -117,9 +117,11 @@ def _run(fn, inputs, attrs):
                 break
     if record:
         node.next = tuple([(t.grad_fn or t) if t._rg else None for t in inputs])
-        if fn.save_inputs:
-            node._saved = inputs
-            node._versions = tuple([t._version[0] for t in inputs])
+        saves = fn.save_inputs
+        if saves:
+            saved = inputs if saves is True else inputs[saves]
+            node._saved = saved
+            node._versions = tuple([t._version[0] for t in saved])
         result = _make(out, True, node)
         if fn.save_output:
             node._out = out
@@ -136,7 +138,13 @@ def _run(fn, inputs, attrs):
             node._out_v = base._version[0]
     if aux is None:
         return result
-    return (result, *[_make(a, False, None) for a in aux])
+    aux = [_make(a, False, None) for a in aux]
+    if record and fn.save_aux:
+        # side outputs the backward reads (indices of max/sort/pooling): the user holds
+        # them too and may write into them, so they are version-checked like saved inputs
+        node._aux = aux
+        node._aux_versions = tuple([t._version[0] for t in aux])
+    return (result, *aux)
 
 
 set_backend(os.environ.get("TINYFW_BACKEND", "cpu"))

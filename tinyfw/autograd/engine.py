@@ -144,6 +144,10 @@ def run(outputs: Sequence, grads: Sequence, retain_graph: bool, create_graph: bo
     handed: set = {id(_owner(g._data)) for g in grads}
 
     def to_leaf(leaf: Tensor, g: Tensor) -> None:
+        if type(g._data) is not type(leaf._data) and g.device != leaf.device:
+            # a 0-d CPU leaf used in another device's op (it joins that device, as in
+            # PyTorch) gets its gradient back on the CPU
+            g = g.to(leaf.device)
         if leaf._hooks:
             handed.add(id(_owner(g._data)))
             g = _call_hooks(leaf._hooks, g)

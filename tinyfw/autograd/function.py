@@ -111,7 +111,10 @@ class Function:
       with tinyfw ops.
 
     Class flags: ``save_inputs`` keeps the input Tensors for backward (checked against
-    in-place modification); ``save_output`` keeps the output; ``differentiable = False``
+    in-place modification): True for all of them, or a ``slice`` of the inputs (e.g.
+    ``slice(1, None)``: the index tensors of an indexing op, not the data); ``save_output``
+    keeps the output; ``save_aux`` keeps the side outputs (indices) that the backward
+    reads, also version-checked since the user holds them; ``differentiable = False``
     marks ops with no gradient (comparisons, argmax, floor ...); ``is_view`` marks ops
     whose output aliases the first input (reshape, permute, slicing ...).
 
@@ -147,6 +150,7 @@ class Function:
 
     save_inputs = False
     save_output = False
+    save_aux = False
     differentiable = True
     is_view = False  # output shares the first input's memory and version counter
 
@@ -171,6 +175,8 @@ class Function:
     _versions: tuple
     _out: Any
     _out_version: Any
+    _aux: Any
+    _aux_versions: tuple
     _pre_hooks: list | None = None
 
     @staticmethod
@@ -198,12 +204,30 @@ class Function:
                 "(its saved tensors were freed by the first backward); pass "
                 "retain_graph=True to the first backward() to keep them")
         for t, v in zip(saved, self._versions):
+            if t._version[0] != v:  # inline: this runs in most backward formulas
+                self._check_versions(saved, self._versions)
+        return saved
+
+    @property
+    def saved_aux(self) -> list:
+        """The side outputs (indices) as they were at forward time (error if since
+        modified)."""
+        aux = self._aux
+        if aux is _FREED:
+            raise RuntimeError(
+                f"{type(self).__name__}: trying to backward through the graph a second time "
+                "(its saved tensors were freed by the first backward); pass "
+                "retain_graph=True to the first backward() to keep them")
+        self._check_versions(aux, self._aux_versions)
+        return aux
+
+    def _check_versions(self, tensors, versions) -> None:
+        for t, v in zip(tensors, versions):
             if t._version[0] != v:
                 raise RuntimeError(
                     f"{type(self).__name__}: a tensor of shape {tuple(t.shape)} needed for the "
                     f"gradient was modified by an in-place operation (version {v} at forward, "
                     f"{t._version[0]} now); use an out-of-place op or clone() it first")
-        return saved
 
     @property
     def output(self):
@@ -228,6 +252,8 @@ class Function:
             self._saved = _FREED
         if self.save_output:
             self._out = _FREED
+        if self.save_aux:
+            self._aux = _FREED
 
     def register_prehook(self, hook) -> None:
         """Call ``hook(grad)`` on the gradient arriving at this node's output."""

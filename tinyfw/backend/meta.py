@@ -347,6 +347,10 @@ def index_put(x, idx: tuple, values, accumulate: bool) -> MetaArray:
     return _new(x.shape, x.dtype)
 
 
+def index_put_(x, idx: tuple, values, accumulate: bool) -> None:
+    """Nothing to write (in place)."""
+
+
 def gather(x, dim: int, index) -> MetaArray:
     """The index's shape, x's dtype."""
     return _new(index.shape, x.dtype)

@@ -373,7 +373,7 @@ def logical_xor(a, b):
 
 def where(cond, a, b):
     """a where cond else b, broadcasting all three"""
-    return np.where(cond, a, b)
+    return np.asarray(np.where(cond, a, b))  # 0-d array, not a numpy scalar
 
 
 # -- reductions -------------------------------------------------------------------------------
@@ -470,7 +470,7 @@ def pad(x, pads: tuple, value):
 
 def flip(x, dims: tuple):
     """A copy with `dims` reversed."""
-    return np.flip(x, axis=dims).copy()
+    return np.array(np.flip(x, axis=dims))  # a copy; 0-d array, not a numpy scalar
 
 
 def tile(x, reps: tuple):
@@ -486,13 +486,20 @@ def index(x, idx: tuple):
 def index_put(x, idx: tuple, values, accumulate: bool):
     """A copy of x with x[idx] = values (or += with `accumulate`, summing duplicates)."""
     out = x.copy()
+    index_put_(out, idx, values, accumulate)
+    return out
+
+
+def index_put_(x, idx: tuple, values, accumulate: bool) -> None:
+    """In place: x[idx] = values (or += with `accumulate`, summing duplicates), values
+    broadcast to the indexed shape and cast to x's dtype; x must be writeable.  (Tensor
+    assignment ``x[mask] = v`` without autograd: only the addressed elements are touched.)"""
     if accumulate:
         # values broadcast explicitly: numpy 2.4's ufunc.at reads garbage when it has to
         # broadcast them against a multi-dimensional index (seen: -5e23 from 4 small adds)
-        np.add.at(out, idx, np.broadcast_to(values, out[idx].shape))
+        np.add.at(x, idx, np.broadcast_to(values, x[idx].shape))
     else:
-        out[idx] = values
-    return out
+        x[idx] = values
 
 
 def _corner(x, index, dim: int):

@@ -366,6 +366,7 @@ def isfinite(x) -> Tensor:
 
 
 class Where(Function):
+    save_inputs = slice(0, 1)  # the condition (version-checked), not the values
     c_expr = c_template("({a} ? {b} : {c})")
     c_type_input = 1  # computes in the values' type, not the condition's
     fresh_output = True
@@ -373,12 +374,11 @@ class Where(Function):
 
     @staticmethod
     def forward(ctx, B, cond, a, b):
-        ctx.cond = cond
         ctx.shapes = (a.shape, b.shape)
         return B.where(cond, a, b)
 
     def backward(self, g):
-        cond = Tensor._make(self.cond)
+        cond, = self.saved_inputs
         zero = g.new_zeros(())
         sa, sb = self.shapes
         _, na, nb = self.next

@@ -9,13 +9,11 @@ from __future__ import annotations
 
 import math
 
-import numpy as np
-
 from ..autograd.function import Function
 from ._opmeta import per_first_input
 from ._util import Tensor, apply
-
-_make = Tensor._make
+from .elementwise import where
+from .index import Gather
 
 
 def _conv_flops(g_shape: tuple, w_shape: tuple) -> int:
@@ -131,37 +129,42 @@ def conv2d_nobias(x: Tensor, w: Tensor, stride: tuple, padding: tuple, dilation:
 
 # -- max pooling ---------------------------------------------------------------------------------
 class MaxPool2d(Function):
+    save_aux = True  # the argmax indices (returned to the user too): backward reads them
     onnx = staticmethod(_max_pool_onnx)
     flops = per_first_input
 
     @staticmethod
     def forward(ctx, B, x, kernel, stride, padding, dilation, ceil_mode):
         y, idx = B.max_pool2d(x, kernel, stride, padding, dilation, ceil_mode)
-        ctx.idx, ctx.x_shape = idx, x.shape
+        ctx.x_shape = x.shape
         return y, idx
 
     def backward(self, g):
-        return apply(MaxPool2dBackward, (g,), {"indices": self.idx, "x_shape": self.x_shape})
+        idx, = self.saved_aux
+        return apply(MaxPool2dBackward, (g, idx), {"x_shape": self.x_shape})
 
 
 class MaxPool2dBackward(Function):
-    """Scatter g to the argmax positions; linear in g."""
+    """Scatter g to the argmax positions; linear in g.  Inputs (g, indices): the indices
+    (flat positions in each (H, W) plane, -1 for a window without input elements)."""
+
+    save_inputs = slice(1, 2)  # the indices
 
     fresh_output = True
     flops = per_first_input
 
     @staticmethod
     def forward(ctx, B, g, indices, x_shape):
-        ctx.idx = indices
         return B.max_pool2d_backward(g, indices, x_shape)
 
     def backward(self, v):
-        n, c, oh, ow = self.idx.shape
-        idx = self.idx.reshape(n, c, oh * ow)
-        picked = v.reshape(n, c, -1).gather(2, _make(np.maximum(idx, 0)))
-        if (idx < 0).any():  # windows without input elements (index -1) pass nothing back
-            picked = picked * _make((idx >= 0).astype(v._data.dtype))
-        return picked.reshape(n, c, oh, ow)
+        idx, = self.saved_inputs
+        n, c, oh, ow = idx.shape
+        flat = idx.reshape(n, c, oh * ow)
+        picked = apply(Gather, (v.reshape(n, c, -1), flat.clamp(min=0)), {"dim": 2})
+        # windows without input elements (index -1) pass nothing back
+        picked = where(flat >= 0, picked, 0.0)
+        return picked.reshape(n, c, oh, ow), None
 
 
 def max_pool2d_indices(x: Tensor, kernel: tuple, stride: tuple, padding: tuple,

@@ -118,22 +118,26 @@ class Amax(Function):
 
 
 class MaxDim(Function):
+    save_aux = True  # the indices (returned to the user too): backward scatters through them
     flops = per_input(1)
 
     @staticmethod
     def forward(ctx, B, x, dim, keepdim, largest):
         idx = (B.argmax if largest else B.argmin)(x, dim, True)
         values = B.gather(x, dim, idx)
-        ctx.shape, ctx.dim, ctx.keepdim, ctx.idx = x.shape, dim, keepdim, idx
+        ctx.shape, ctx.dim, ctx.keepdim = x.shape, dim, keepdim
         if not keepdim:
             shape = values.shape[:dim] + values.shape[dim + 1:]
             values, idx = reshape_array(B, values, shape), reshape_array(B, idx, shape)
         return values, idx
 
     def backward(self, g):
-        g = g if self.keepdim else g.unsqueeze(self.dim)
-        idx = Tensor._make(self.idx)
-        return g.new_zeros(self.shape).scatter_add(self.dim, idx, g)
+        from .index import ScatterAdd
+
+        idx, = self.saved_aux
+        if not self.keepdim:
+            g, idx = g.unsqueeze(self.dim), idx.unsqueeze(self.dim)
+        return apply(ScatterAdd, (g.new_zeros(self.shape), idx, g), {"dim": self.dim})
 
 
 class ArgMax(Function):
