@@ -86,13 +86,24 @@ def arena_bytes(traced: jit.TracedFunction) -> int:
 
 def peak_bytes(step, held: int = 0) -> int:
     """Peak numpy bytes allocated above the starting point during one call of `step`,
-    plus `held` bytes of intermediate storage kept between calls (the traced arenas)."""
-    step()  # warm: first-call allocations (arena, caches) are not per-step costs
-    tracemalloc.start()
-    base = tracemalloc.get_traced_memory()[0]
-    step()
-    peak = tracemalloc.get_traced_memory()[1]
-    tracemalloc.stop()
+    plus `held` bytes of intermediate storage kept between calls (the traced arenas).
+    The CPU caching allocator is off meanwhile: its blocks are not numpy's, so tracemalloc
+    would not see them."""
+    from tinyfw.backend import cpu
+
+    pooled = getattr(cpu, "_C", None) is not None and cpu.memory_stats()["enabled"]
+    if pooled:
+        cpu.set_caching_allocator(enabled=False)
+    try:
+        step()  # warm: first-call allocations (arena, caches) are not per-step costs
+        tracemalloc.start()
+        base = tracemalloc.get_traced_memory()[0]
+        step()
+        peak = tracemalloc.get_traced_memory()[1]
+        tracemalloc.stop()
+    finally:
+        if pooled:
+            cpu.set_caching_allocator(enabled=True)
     return peak - base + held
 
 

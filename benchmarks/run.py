@@ -29,9 +29,11 @@ SCRIPTS: dict[str, list[str]] = {
     "bench_gemm": ["--threads", "{t}"],
     "bench_kernels": ["--threads", "{t}"],
     "bench_nn": ["--threads", "{t}"],
+    "bench_norms": ["--threads", "{t}"],
     "bench_overhead": [],
     "bench_train": [],
     "bench_jit": [],
+    "bench_charlm": [],
 }
 
 

@@ -77,12 +77,11 @@ void copy_view(const View& dst, const View& src, const int64_t* sst) {
 
 py::array contiguous(const py::array& xa) {
     View x = view_of(xa, "contiguous");
-    if (x.ndim == 0) {  // as np.ascontiguousarray (the spec): a 0-d input gives shape (1,)
-        x.ndim = 1;
-        x.shape[0] = 1;
-        x.strides[0] = 0;
-    }
     py::array out = empty(x.dtype, x.shape, x.ndim);
+    if (x.ndim == 0) {  // a 0-d array stays 0-d (the spec, ref.contiguous)
+        std::memcpy(out.mutable_data(), x.data, size_t(dtype_size(x.dtype)));
+        return out;
+    }
     View o = view_of(out, "contiguous");
     {
         py::gil_scoped_release nogil;

@@ -128,6 +128,11 @@ View writeable_view_of(const py::array& a, const char* kernel) {
 
 py::array empty(DType dt, const int64_t* shape, int ndim) {
     std::vector<py::ssize_t> sh(shape, shape + ndim);
+    size_t bytes = size_t(dtype_size(dt));
+    for (int i = 0; i < ndim; ++i) bytes *= size_t(shape[i]);
+    void* data = nullptr;
+    py::object block = pooled_buffer(bytes, &data);  // None: small, or the pool is off
+    if (!block.is_none()) return py::array(numpy_dtype(dt), sh, data, block);
     return py::array(numpy_dtype(dt), sh);
 }
 
@@ -142,7 +147,8 @@ py::array empty_permuted(DType dt, const int64_t* shape, int ndim, const int* pe
         s *= std::max<int64_t>(shape[perm[i]], 1);
     }
     // a flat buffer, then a strided view of it that owns it through `base`
-    py::array flat(numpy_dtype(dt), std::vector<py::ssize_t>{std::max<int64_t>(total, 1)});
+    const int64_t flat_n = std::max<int64_t>(total, 1);
+    py::array flat = empty(dt, &flat_n, 1);
     return py::array(numpy_dtype(dt), sh, st, flat.mutable_data(), flat);
 }
 
@@ -241,10 +247,12 @@ int omp_threads_for(int64_t n, int64_t grain) {
 }  // namespace tf
 
 void register_copy(pybind11::module_& m);
+void register_pool(pybind11::module_& m);
 
 void register_core(pybind11::module_& m) {
     m.def("set_num_threads", &tf::set_num_threads, pybind11::arg("n"),
           "Set the number of OpenMP threads the kernels use.");
     m.def("get_num_threads", &tf::get_num_threads, "The number of threads the kernels use.");
     register_copy(m);
+    register_pool(m);
 }

@@ -316,8 +316,11 @@ View writeable_view_of(const py::array& a, const char* kernel);
 // ---------------------------------------------------------------------------------------
 // output allocation (GIL held)
 // ---------------------------------------------------------------------------------------
-/// A new C-contiguous, uninitialised numpy array.
+/// A new C-contiguous, uninitialised numpy array (large ones from the caching pool).
 py::array empty(DType dt, const int64_t* shape, int ndim);
+/// A pooled block of at least `nbytes` (its address in *data) as the capsule that gives it
+/// back when released, or None for small requests or when the pool is off (pool.cpp).
+py::object pooled_buffer(size_t nbytes, void** data);
 inline py::array empty(DType dt, const std::vector<int64_t>& shape) {
     return empty(dt, shape.data(), int(shape.size()));
 }

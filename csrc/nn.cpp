@@ -3,12 +3,18 @@
 // on two cores.
 //   nn_conv.inc   conv2d and its backward passes (im2col + GEMM)
 //   nn_pool.inc   max_pool2d / avg_pool2d and backward
-//   nn_fused.inc  softmax / log_softmax, cross-entropy
-//   nn_norm.inc   layer_norm, batch_norm, dropout
+//   nn_fused.inc  softmax / log_softmax and backward (row kernels: nn_rows.h, vexp.h)
+//   nn_ce.inc     cross-entropy with class indices
+//   nn_norm.inc   layer_norm
+//   nn_bnorm.inc  batch_norm (training-mode statistics)
+//   nn_dropout.inc dropout (numpy's PCG64 stream)
 #include "nn_conv.inc"
 #include "nn_pool.inc"
 #include "nn_fused.inc"
+#include "nn_ce.inc"
 #include "nn_norm.inc"
+#include "nn_bnorm.inc"
+#include "nn_dropout.inc"
 
 namespace tinyfw {
 TINYFW_ISA_BEGIN
@@ -16,7 +22,10 @@ void register_nn(pybind11::module_& m) {
     register_conv(m);
     register_pool(m);
     register_nn_fused(m);
+    register_nn_ce(m);
     register_norm(m);
+    register_bnorm(m);
+    register_dropout(m);
 }
 TINYFW_ISA_END
 }  // namespace tinyfw

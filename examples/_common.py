@@ -23,12 +23,26 @@ def digits_loaders(seed: int = 0, batch_size: int = 32, shuffle_seed: int | None
     return (loader, *train.tensors, *test.tensors)
 
 
+def device_arg(ap) -> None:
+    """Add --device (default: tinyfw's default device, e.g. TINYFW_DEVICE) to a parser."""
+    ap.add_argument("--device", default=str(tinyfw.get_default_device()),
+                    help="where the model trains: cpu, cuda[:N], check (default: %(default)s)")
+
+
+def model_device(model: nn.Module) -> tinyfw.device:
+    """The device of the model's parameters."""
+    return next(model.parameters()).device
+
+
 @tinyfw.no_grad()
 def predict(model: nn.Module, x: tinyfw.Tensor, batch_size: int = 512) -> tinyfw.Tensor:
-    """Class predictions of `model` (in eval mode) for every row of x."""
+    """Class predictions of `model` (in eval mode) for every row of x, on the model's
+    device (x's rows are moved there)."""
     was = model.training
     model.eval()
-    out = [model(x[i:i + batch_size]).argmax(dim=1) for i in range(0, x.shape[0], batch_size)]
+    dev = model_device(model)
+    out = [model(x[i:i + batch_size].to(dev)).argmax(dim=1)
+           for i in range(0, x.shape[0], batch_size)]
     model.train(was)
     return tinyfw.cat(out)
 

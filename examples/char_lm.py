@@ -3,6 +3,7 @@ ships with the repo (examples/data/tiny_corpus.txt, public domain).
 
     python examples/char_lm.py            # ~400 steps, then samples some text
     python examples/char_lm.py --quick    # 30 steps, for tests
+    python examples/char_lm.py --device cuda
 
 Each training example is a random window of `block` characters; the model predicts every
 next character under a causal mask (position i sees positions <= i).  Prints the loss
@@ -24,7 +25,7 @@ import tinyfw  # noqa: E402
 import tinyfw.nn as nn  # noqa: E402
 import tinyfw.nn.functional as F  # noqa: E402
 from tinyfw.utils.progress import progress  # noqa: E402
-from _common import Timer, num_parameters  # noqa: E402
+from _common import Timer, device_arg, model_device, num_parameters  # noqa: E402
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 
@@ -51,17 +52,18 @@ class CharTransformer(nn.Module):
     def forward(self, idx: tinyfw.Tensor) -> tinyfw.Tensor:
         """Logits (N, L, vocab) for token ids (N, L), L <= block."""
         n, length = idx.shape
-        x = self.tok(idx) + self.pos(tinyfw.arange(length))
+        x = self.tok(idx) + self.pos(tinyfw.arange(length, device=idx.device))
         mask = self.mask[:length, :length]
         return self.head(self.norm(self.encoder(x, mask=mask)))
 
 
-def get_batch(data: np.ndarray, block: int, batch: int, gen: tinyfw.Generator):
-    """`batch` random windows: inputs and the same windows shifted by one character."""
-    starts = tinyfw.randint(0, len(data) - block - 1, (batch,), generator=gen).numpy()
+def get_batch(data: np.ndarray, block: int, batch: int, gen: tinyfw.Generator, device):
+    """`batch` random windows: inputs and the same windows shifted by one character, on
+    `device`."""
+    starts = tinyfw.randint(0, len(data) - block - 1, (batch,), generator=gen).tolist()
     x = np.stack([data[s:s + block] for s in starts])
     y = np.stack([data[s + 1:s + block + 1] for s in starts])
-    return tinyfw.tensor(x), tinyfw.tensor(y)
+    return tinyfw.tensor(x, device=device), tinyfw.tensor(y, device=device)
 
 
 @tinyfw.no_grad()
@@ -71,7 +73,7 @@ def estimate_loss(model: nn.Module, data: np.ndarray, block: int, gen: tinyfw.Ge
     model.eval()
     losses = []
     for _ in range(batches):
-        x, y = get_batch(data, block, 32, gen)
+        x, y = get_batch(data, block, 32, gen, model_device(model))
         logits = model(x)
         losses.append(F.cross_entropy(logits.reshape(-1, logits.shape[-1]),
                                       y.reshape(-1)).item())
@@ -87,9 +89,10 @@ def sample(model: nn.Module, prompt: np.ndarray, length: int, gen: tinyfw.Genera
     out = list(prompt)
     rng = tinyfw.random._gen(gen)
     for _ in range(length):
-        ctx = tinyfw.tensor(np.array(out[-model.block:], np.int64)[None])
+        ctx = tinyfw.tensor(np.array(out[-model.block:], np.int64)[None],
+                            device=model_device(model))
         logits = model(ctx)[0, -1] / temperature
-        p = F.softmax(logits, dim=-1).numpy().astype(np.float64)
+        p = F.softmax(logits, dim=-1).cpu().numpy().astype(np.float64)
         out.append(int(rng.choice(len(p), p=p / p.sum())))
     return np.array(out)
 
@@ -107,6 +110,7 @@ def main(argv=None) -> tuple[float, float]:
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--quick", action="store_true", help="30 steps (smoke test)")
     ap.add_argument("--no-progress", action="store_true")
+    device_arg(ap)
     args = ap.parse_args(argv)
     if args.quick:
         args.steps = 30
@@ -121,6 +125,7 @@ def main(argv=None) -> tuple[float, float]:
 
     tinyfw.manual_seed(args.seed)
     model = CharTransformer(len(chars), args.block, args.d_model, num_layers=args.layers)
+    model.to(args.device)
     opt = tinyfw.optim.AdamW(model.parameters(), lr=args.lr, weight_decay=0.01)
     gen = tinyfw.Generator(args.seed + 1)
     print(f"{len(text)} characters, vocabulary {len(chars)}, model "
@@ -131,7 +136,7 @@ def main(argv=None) -> tuple[float, float]:
     bar = progress(range(args.steps), "training", args.steps, disable=args.no_progress,
                    leave=False)
     for step in bar:
-        x, y = get_batch(train, args.block, args.batch_size, gen)
+        x, y = get_batch(train, args.block, args.batch_size, gen, args.device)
         logits = model(x)
         loss = F.cross_entropy(logits.reshape(-1, len(chars)), y.reshape(-1))
         opt.zero_grad()

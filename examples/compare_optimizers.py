@@ -21,7 +21,8 @@ import tinyfw.nn as nn  # noqa: E402
 import tinyfw.nn.functional as F  # noqa: E402
 from tinyfw.metrics import accuracy  # noqa: E402
 from tinyfw.utils.progress import progress  # noqa: E402
-from _common import Timer, digits_loaders, ensure_dir, predict  # noqa: E402
+from _common import (Timer, device_arg, digits_loaders, ensure_dir, model_device,  # noqa: E402
+                     predict)
 
 OPTIMIZERS = {
     "SGD (momentum 0.9)": lambda p: tinyfw.optim.SGD(p, lr=0.05, momentum=0.9),
@@ -37,10 +38,12 @@ def train(model: nn.Module, opt, epochs: int, batch_size: int, seed: int, name: 
     # a fresh loader with the same seed: every optimizer sees the same batches
     loader, _, _, x_te, y_te = digits_loaders(seed, batch_size)
     hist = {"loss": [], "accuracy": []}
+    device = model_device(model)
     for epoch in range(epochs):
         total, seen = 0.0, 0
         for xb, yb in progress(loader, f"{name} {epoch + 1}/{epochs}", len(loader),
                                disable=quiet, leave=False):
+            xb, yb = xb.to(device), yb.to(device)
             loss = F.cross_entropy(model(xb), yb)
             opt.zero_grad()
             loss.backward()
@@ -85,12 +88,14 @@ def main(argv=None) -> dict:
     ap.add_argument("--out", default="runs/optimizers")
     ap.add_argument("--quick", action="store_true", help="2 epochs (smoke test)")
     ap.add_argument("--no-progress", action="store_true")
+    device_arg(ap)
     args = ap.parse_args(argv)
     if args.quick:
         args.epochs = 2
 
     tinyfw.manual_seed(args.seed)
     base = nn.Sequential(nn.Flatten(), nn.Linear(64, 64), nn.ReLU(), nn.Linear(64, 10))
+    base.to(args.device)
     results = {}
     for name, make in OPTIMIZERS.items():
         model = copy.deepcopy(base)  # identical starting point

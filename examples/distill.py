@@ -19,7 +19,8 @@ import tinyfw.nn as nn  # noqa: E402
 import tinyfw.nn.functional as F  # noqa: E402
 from tinyfw.metrics import accuracy  # noqa: E402
 from tinyfw.utils.progress import progress  # noqa: E402
-from _common import Timer, digits_loaders, num_parameters, predict  # noqa: E402
+from _common import (Timer, device_arg, digits_loaders, model_device,  # noqa: E402
+                     num_parameters, predict)
 from train_digits import make_model  # noqa: E402
 
 
@@ -36,12 +37,14 @@ def fit(model: nn.Module, epochs: int, lr: float, seed: int, name: str, quiet: b
     batches."""
     loader, _, _, x_te, y_te = digits_loaders(0, 64, shuffle_seed=seed)
     opt = tinyfw.optim.Adam(model.parameters(), lr=lr)
+    device = model_device(model)
     loss_fn = nn.DistillationLoss(temperature, alpha)
     if teacher is not None:
         teacher.eval()
     for epoch in range(epochs):
         for xb, yb in progress(loader, f"{name} {epoch + 1}/{epochs}", len(loader),
                                disable=quiet, leave=False):
+            xb, yb = xb.to(device), yb.to(device)
             logits = model(xb)
             if teacher is None:
                 loss = F.cross_entropy(logits, yb)
@@ -65,19 +68,20 @@ def main(argv=None) -> dict:
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--quick", action="store_true", help="2 + 3 epochs (smoke test)")
     ap.add_argument("--no-progress", action="store_true")
+    device_arg(ap)
     args = ap.parse_args(argv)
     if args.quick:
         args.teacher_epochs, args.student_epochs = 2, 3
 
     clock = Timer()
     tinyfw.manual_seed(args.seed)
-    teacher = make_model("cnn")
+    teacher = make_model("cnn").to(args.device)
     acc_t = fit(teacher, args.teacher_epochs, 2e-3, args.seed + 1, "teacher",
                 args.no_progress)
     tinyfw.manual_seed(args.seed + 2)
-    plain = student()
+    plain = student().to(args.device)
     tinyfw.manual_seed(args.seed + 2)  # the same initial student weights
-    distilled = student()
+    distilled = student().to(args.device)
     acc_s = fit(plain, args.student_epochs, 5e-3, args.seed + 3, "student", args.no_progress)
     acc_d = fit(distilled, args.student_epochs, 5e-3, args.seed + 3, "distilled",
                 args.no_progress, teacher, args.temperature, args.alpha)

@@ -3,6 +3,7 @@
     python examples/train_digits.py                 # CNN, ~99% test accuracy
     python examples/train_digits.py --model mlp
     python examples/train_digits.py --quick         # 2 epochs, for tests
+    python examples/train_digits.py --device cuda   # on a GPU (model and batches moved)
 
 Runs offline (the digits ship with scikit-learn), holds out 20% as a test set with a
 fixed seed, trains with Adam (cosine learning-rate decay) showing a tqdm bar (loss, samples/s), then writes to --out:
@@ -23,7 +24,8 @@ import tinyfw.nn.functional as F  # noqa: E402
 from tinyfw.metrics import accuracy, confusion_matrix  # noqa: E402
 from tinyfw.plot import confusion_matrix_png, curves_png  # noqa: E402
 from tinyfw.utils.progress import progress  # noqa: E402
-from _common import Timer, digits_loaders, ensure_dir, num_parameters, predict  # noqa: E402
+from _common import (Timer, device_arg, digits_loaders, ensure_dir, num_parameters,  # noqa: E402
+                     predict)
 
 
 def make_model(kind: str) -> nn.Module:
@@ -56,18 +58,20 @@ def main(argv=None) -> float:
     ap.add_argument("--out", default="runs/digits")
     ap.add_argument("--quick", action="store_true", help="2 epochs (smoke test)")
     ap.add_argument("--no-progress", action="store_true")
+    device_arg(ap)
     args = ap.parse_args(argv)
     if args.quick:
         args.epochs = 2
 
+    device = tinyfw.device(args.device)
     tinyfw.manual_seed(args.seed)
     loader, x_tr, y_tr, x_te, y_te = digits_loaders(args.seed, args.batch_size)
-    model = make_model(args.model)
+    model = make_model(args.model).to(device)
     opt = tinyfw.optim.Adam(model.parameters(), lr=args.lr)
     # cosine decay to zero: large steps early, a settled model at the end
     sched = tinyfw.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=args.epochs)
-    print(f"{args.model}: {num_parameters(model):,} parameters; {x_tr.shape[0]} train / "
-          f"{x_te.shape[0]} test images")
+    print(f"{args.model}: {num_parameters(model):,} parameters on {device}; {x_tr.shape[0]} "
+          f"train / {x_te.shape[0]} test images")
 
     history = {"train loss": [], "train accuracy": [], "test accuracy": []}
     clock = Timer()
@@ -78,6 +82,7 @@ def main(argv=None) -> float:
                        disable=args.no_progress, unit="batch", leave=False)
         t_epoch = Timer()
         for xb, yb in bar:
+            xb, yb = xb.to(device), yb.to(device)
             loss = F.cross_entropy(model(xb), yb)
             opt.zero_grad()
             loss.backward()
@@ -99,8 +104,8 @@ def main(argv=None) -> float:
     ckpt = os.path.join(out, f"digits_{args.model}.tinyfw")
     tinyfw.save({"model": model.state_dict(), "optimizer": opt.state_dict(),
                  "scheduler": sched.state_dict(), "epoch": args.epochs}, ckpt)
-    restored = make_model(args.model)
-    restored.load_state_dict(tinyfw.load(ckpt)["model"])
+    restored = make_model(args.model).to(device)
+    restored.load_state_dict(tinyfw.load(ckpt)["model"])  # tensors come back on `device`
     pred = predict(restored, x_te)
     test_acc = accuracy(y_te, pred)
     curves_png(history, os.path.join(out, f"curves_{args.model}.png"),

@@ -12,7 +12,7 @@ import numpy as np
 from hypothesis import strategies as st
 
 import tinyfw
-from helpers import torch
+from helpers import npy, torch
 
 LAYOUTS = ("contig", "T", "sliced", "expanded")
 FLOAT_DTYPES = ("float32", "float64")
@@ -66,8 +66,7 @@ def make(shape: tuple, layout: str, dtype: str, seed: int, domain: str = "any",
     tf_leaf = tinyfw.tensor(base, dtype=dtype, requires_grad=requires_grad)
     th_leaf = None
     if torch is not None:
-        th_leaf = torch.tensor(np.asarray(tf_leaf.detach().float().numpy() if dtype == "bfloat16"
-                                          else tf_leaf.detach().numpy()))
+        th_leaf = torch.tensor(npy(tf_leaf.float()) if dtype == "bfloat16" else npy(tf_leaf))
         th_leaf = th_leaf.to(_th_dtype(dtype)).requires_grad_(requires_grad)
     return Pair(view(tf_leaf), view(th_leaf) if th_leaf is not None else None, tf_leaf, th_leaf)
 
@@ -78,7 +77,7 @@ def make_int(shape: tuple, dtype: str, seed: int) -> Pair:
     if dtype == "bool":
         a = a > 0
     tf_t = tinyfw.tensor(a.astype(np.dtype("bool" if dtype == "bool" else dtype)))
-    th_t = torch.from_numpy(tf_t.numpy().copy()) if torch is not None else None
+    th_t = torch.from_numpy(npy(tf_t).copy()) if torch is not None else None
     return Pair(tf_t, th_t, tf_t, th_t)
 
 

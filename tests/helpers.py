@@ -18,9 +18,24 @@ TOL = {"float64": (1e-10, 1e-12), "float32": (1e-5, 1e-6), "float16": (1e-2, 1e-
        "bfloat16": (1e-2, 1e-2)}
 
 
+#: the device the suite runs on (TINYFW_DEVICE: cpu by default, 'check' in CI's second run)
+DEVICE = tinyfw.get_default_device()
+
+
+def npy(t: tinyfw.Tensor) -> np.ndarray:
+    """The values of a tinyfw tensor on any device as a numpy array (bfloat16 kept)."""
+    return t.detach().cpu().numpy()
+
+
+def from_np(a: np.ndarray) -> tinyfw.Tensor:
+    """A tensor of host array `a` on the suite's device: on the CPU it shares a's memory and
+    keeps its layout (strides, read-only views); elsewhere it is a row-major copy."""
+    return tinyfw.from_numpy(a) if DEVICE.type == "cpu" else tinyfw.tensor(a)
+
+
 def to_torch(t: tinyfw.Tensor, requires_grad: bool | None = None):
     """A torch tensor with the same values and dtype (bfloat16 included)."""
-    a = t.detach()._data
+    a = npy(t)
     if t.dtype is tinyfw.bfloat16:
         out = torch.from_numpy(a.astype(np.float32)).to(torch.bfloat16)
     else:
@@ -32,7 +47,7 @@ def to_torch(t: tinyfw.Tensor, requires_grad: bool | None = None):
 def to_numpy(x) -> np.ndarray:
     """numpy float64/int/bool values of a tinyfw or torch tensor (or array)."""
     if isinstance(x, tinyfw.Tensor):
-        a = x.detach()._data
+        a = npy(x)
         return a.astype(np.float64) if a.dtype.kind == "V" or str(a.dtype) in ("bfloat16", "float16") else a
     if torch is not None and isinstance(x, torch.Tensor):
         x = x.detach()

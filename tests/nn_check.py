@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 
 import tinyfw
-from helpers import assert_close, torch
+from helpers import assert_close, from_np, torch
 
 # float32 tolerance per summed term: one op rounds to ~6e-8 relative; a result that sums
 # K products carries about sqrt(K) more, and PyTorch may sum in another order
@@ -39,7 +39,7 @@ def compare(tf_fn, th_fn, inputs: list, dtype: str = "float64", terms: int = 1,
     for k, a in enumerate(inputs):
         if isinstance(a, np.ndarray):
             rg = a.dtype.kind == "f" and k not in frozen
-            t = tinyfw.from_numpy(a)
+            t = from_np(a)
             tf_in.append(t.requires_grad_() if rg else t)
             # the oracle gets a row-major copy: PyTorch picks other kernels for other
             # layouts (a channels-last batch_norm loses float64 accuracy, for one)

@@ -6,7 +6,7 @@ import numpy as np
 
 import tinyfw
 
-from helpers import assert_close, torch
+from helpers import assert_close, npy, torch
 
 
 def copy_weights(tmod, fmod) -> None:
@@ -56,7 +56,7 @@ def compare(tmod, fmod, inputs: list, dtype: str = "float32", grad_inputs=None,
     for name, p in fmod.named_parameters():
         tp = tparams[name]
         if tp.grad is None:
-            assert p.grad is None or not p.grad._data.any(), name
+            assert p.grad is None or not npy(p.grad).any(), name
         else:
             assert p.grad is not None, f"no gradient for {name}"
             assert_close(p.grad, tp.grad, dtype, msg=f"grad of {name}")

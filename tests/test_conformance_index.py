@@ -148,8 +148,10 @@ def test_ops_use_the_kernels():
     for backend in ("cpu", "ref"):
         tinyfw.set_backend(backend)
         try:
-            w = tinyfw.tensor(w0, requires_grad=True)
-            out = tinyfw.nn.functional.embedding(tinyfw.tensor(idx), w)
+            # the CPU backends are compared: the tensors live on the CPU whatever the
+            # suite's device
+            w = tinyfw.tensor(w0, requires_grad=True, device="cpu")
+            out = tinyfw.nn.functional.embedding(tinyfw.tensor(idx, device="cpu"), w)
             (out * out).sum().backward()
             grads[backend] = (out.detach().numpy(), w.grad.numpy())
         finally:

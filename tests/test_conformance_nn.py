@@ -176,6 +176,22 @@ def test_conv2d_benchmark_shapes(shape, out, k, pad):
           np.float32, shape[0] * y.shape[2] * y.shape[3])
 
 
+@pytest.mark.parametrize("xs,ws,padding,dilation", [((1, 1, 1, 1), (1, 1, 1, 3), (0, 2), (1, 2)),
+                                                     ((2, 2, 3, 1), (3, 2, 2, 3), (1, 2), (1, 2))])
+def test_conv2d_padding_wider_than_the_output(xs, ws, padding, dilation):
+    """A kernel tap whose whole output row lies in the padding: im2col wrote zeros past the
+    row's end (memory corruption, a segfault in the thorough hypothesis profile)."""
+    x, w = np.ones(xs, np.float32), np.ones(ws, np.float32)
+    for _ in range(20):
+        y = C.conv2d(x, w, (1, 1), padding, dilation, 1)
+    close(y, ref.conv2d(x, w, (1, 1), padding, dilation, 1), np.float32, 3, "conv2d")
+    g = np.ones(y.shape, np.float32)
+    close(C.conv2d_backward_input(g, w, x.shape, (1, 1), padding, dilation, 1),
+          ref.conv2d_backward_input(g, w, x.shape, (1, 1), padding, dilation, 1), np.float32, 3, "gx")
+    close(C.conv2d_backward_weight(g, x, w.shape, (1, 1), padding, dilation, 1),
+          ref.conv2d_backward_weight(g, x, w.shape, (1, 1), padding, dilation, 1), np.float32, 3, "gw")
+
+
 def test_conv2d_errors():
     x, w = np.zeros((1, 4, 5, 5), np.float32), np.zeros((2, 3, 3, 3), np.float32)
     with pytest.raises(ValueError, match="conv2d"):

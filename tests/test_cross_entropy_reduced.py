@@ -8,7 +8,7 @@ import pytest
 
 import tinyfw
 import tinyfw.nn.functional as F
-from helpers import requires_torch, torch
+from helpers import npy, requires_torch, torch
 from tinyfw import jit
 
 TARGETS = [0, 2, -100, 1, 2]  # one ignored entry
@@ -68,8 +68,8 @@ def test_matches_torch_value_and_grad(backend, reduction, dtype):
     ref.backward(torch.tensor(1.7, dtype=px.dtype))
     tol = 1e-5 if dtype == "float32" else 1e-12
     assert loss.dtype.name == dtype and x.grad.dtype.name == dtype
-    np.testing.assert_allclose(loss.detach().numpy(), ref.detach().numpy(), rtol=tol, atol=tol)
-    np.testing.assert_allclose(x.grad.numpy(), px.grad.numpy(), rtol=tol, atol=tol)
+    np.testing.assert_allclose(npy(loss), ref.detach().numpy(), rtol=tol, atol=tol)
+    np.testing.assert_allclose(npy(x.grad), px.grad.numpy(), rtol=tol, atol=tol)
 
 
 @pytest.mark.parametrize("weighted", [False, True])
@@ -79,7 +79,7 @@ def test_all_ignored_mean_is_nan_with_zero_grad(weighted):
     loss = F.cross_entropy(x, t, w if weighted else None)
     assert np.isnan(loss.item())
     loss.backward()
-    assert np.array_equal(x.grad.numpy(), np.zeros((5, 3)))
+    assert np.array_equal(npy(x.grad), np.zeros((5, 3)))
     assert F.cross_entropy(x, t, reduction="sum").item() == 0.0
 
 
@@ -89,12 +89,12 @@ def test_jit_trace_follows_the_targets_mean_divisor():
     fn = lambda x, t: F.cross_entropy(x, t, w)  # noqa: E731
     traced = jit.trace(fn, (x0, tinyfw.tensor([0, 1, 2, 1, 0])))
     t = tinyfw.tensor([0, -100, 2, -100, -100])
-    x = tinyfw.tensor(x0.detach().numpy(), requires_grad=True)
+    x = tinyfw.tensor(npy(x0), requires_grad=True)
     out = traced(x, t)
     out.backward()
-    g = x.grad.numpy().copy()
+    g = npy(x.grad).copy()
     x.grad = None
     ref = fn(x, t)
     ref.backward()
-    np.testing.assert_allclose(out.detach().numpy(), ref.detach().numpy(), rtol=1e-12)
-    np.testing.assert_allclose(g, x.grad.numpy(), rtol=1e-12)
+    np.testing.assert_allclose(npy(out), npy(ref), rtol=1e-12)
+    np.testing.assert_allclose(g, npy(x.grad), rtol=1e-12)

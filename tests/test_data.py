@@ -16,15 +16,17 @@ from tinyfw.data import (BatchSampler, DataLoader, Dataset, RandomSampler, Seque
                          Subset, TensorDataset, default_collate, get_worker_info, random_split)
 from tinyfw.data.datasets import CIFAR10, MNIST, DatasetError, FashionMNIST, load_digits, read_idx
 
+from helpers import DEVICE, from_np, npy
+
 
 def _ds(n=50):
-    x = tinyfw.from_numpy(np.arange(n * 3, dtype=np.float32).reshape(n, 3))
-    y = tinyfw.from_numpy(np.arange(n, dtype=np.int64))
+    x = from_np(np.arange(n * 3, dtype=np.float32).reshape(n, 3))
+    y = from_np(np.arange(n, dtype=np.int64))
     return TensorDataset(x, y)
 
 
 def _batches(loader):
-    return [tuple(t.numpy().tolist() for t in b) for b in loader]
+    return [tuple(npy(t).tolist() for t in b) for b in loader]
 
 
 def test_sequential_batches_and_drop_last():
@@ -143,6 +145,36 @@ def test_default_collate_rules():
     assert len(unbatched) == 3 and unbatched[1][1].item() == 1
 
 
+class _SubclassedTensorDataset(TensorDataset):
+    """Not exactly a TensorDataset: the loader collates its samples one by one."""
+
+
+@pytest.mark.parametrize("num_workers", [0, 2])
+def test_tensor_dataset_batches_equal_collated_samples_and_stay_on_device(num_workers):
+    rng = np.random.default_rng(0)
+    x = from_np(rng.standard_normal((23, 2, 3)).astype(np.float32))
+    y = from_np(rng.integers(0, 5, 23))
+    kw = dict(batch_size=4, shuffle=True, num_workers=num_workers)
+    fast = list(DataLoader(TensorDataset(x, y), generator=tinyfw.Generator(1), **kw))
+    slow = list(DataLoader(_SubclassedTensorDataset(x, y), generator=tinyfw.Generator(1), **kw))
+    assert len(fast) == len(slow) == 6
+    for a, b in zip(fast, slow):
+        assert isinstance(a, list) and isinstance(b, list)  # default_collate's container
+        for ta, tb in zip(a, b):
+            assert ta.device == tb.device == DEVICE and ta.dtype is tb.dtype
+            np.testing.assert_array_equal(npy(ta), npy(tb))
+
+
+def test_collate_keeps_the_samples_device_and_pin_memory_is_accepted():
+    batch = default_collate([tinyfw.ones(2, device="check"), tinyfw.zeros(2, device="check")])
+    assert batch.device == tinyfw.device("check") and batch.tolist() == [[1.0, 1.0], [0.0, 0.0]]
+    with pytest.raises(RuntimeError, match="one device"):
+        default_collate([tinyfw.ones(2, device="check"), tinyfw.zeros(2, device="cpu")])
+    assert default_collate([1, 2]).device == tinyfw.device("cpu")  # host values: the CPU
+    loader = DataLoader(_ds(6), batch_size=3, pin_memory=True)
+    assert loader.pin_memory and [y for _, y in _batches(loader)] == [[0, 1, 2], [3, 4, 5]]
+
+
 def test_random_split_and_subset():
     ds = _ds(10)
     a, b = random_split(ds, [7, 3], generator=tinyfw.Generator(0))
@@ -165,7 +197,7 @@ def test_load_digits():
     x, y = tr[0]
     assert x.shape == (1, 8, 8) and x.dtype is tinyfw.float32 and y.dtype is tinyfw.int64
     assert al[0][0].shape == (64,)
-    assert 0 <= tr.tensors[0].numpy().min() and tr.tensors[0].numpy().max() <= 1
+    assert 0 <= npy(tr.tensors[0]).min() and npy(tr.tensors[0]).max() <= 1
     # stratified: every class in both splits, split fixed by the seed
     assert set(te.tensors[1].tolist()) == set(range(10))
     assert load_digits("test").tensors[1].tolist() == te.tensors[1].tolist()
@@ -203,7 +235,7 @@ def test_mnist_reader(tmp_path, gz, train):
     assert len(ds) == 7
     x, y = ds[3]
     assert x.shape == (1, 28, 28) and y == int(labels[3])
-    np.testing.assert_allclose(x.numpy()[0], imgs[3] / np.float32(255), rtol=1e-7)
+    np.testing.assert_allclose(npy(x)[0], imgs[3] / np.float32(255), rtol=1e-7)
     np.testing.assert_array_equal(ds.data.numpy(), imgs)
 
 
@@ -272,7 +304,7 @@ def test_cifar10_python_batches(tmp_path, protocol):
     data, labels = ref["data_batch_2"]
     assert x.shape == (3, 32, 32) and y == labels[1]
     np.testing.assert_array_equal(tr.data.numpy()[5].reshape(-1), data[1])
-    np.testing.assert_allclose(x.numpy().reshape(-1), data[1] / np.float32(255), rtol=1e-7)
+    np.testing.assert_allclose(npy(x).reshape(-1), data[1] / np.float32(255), rtol=1e-7)
 
 
 def test_cifar10_binary_batches(tmp_path):

@@ -11,6 +11,8 @@ import numpy as np
 
 import tinyfw
 
+from helpers import npy
+
 _SCRIPT = """
 import hashlib, tinyfw
 tinyfw.manual_seed(1234)
@@ -23,16 +25,16 @@ y = ((x @ w).tanh() * 3).logsumexp(1).sum()
 y.backward()
 h = hashlib.sha256()
 for t in (x, w, i, p, d, y, x.grad, w.grad):
-    h.update(t.detach().numpy().tobytes())
+    h.update(t.detach().cpu().numpy().tobytes())
 print(h.hexdigest())
 """
 
 
 def _draws():
-    return [tinyfw.rand(5).numpy().copy(), tinyfw.randn(3, 3).numpy().copy(),
-            tinyfw.randint(0, 100, (7,)).numpy().copy(), tinyfw.randperm(9).numpy().copy(),
-            tinyfw.bernoulli(tinyfw.full((8,), 0.5)).numpy().copy(),
-            tinyfw.empty(4).normal_().numpy().copy()]
+    return [npy(tinyfw.rand(5)), npy(tinyfw.randn(3, 3)),
+            npy(tinyfw.randint(0, 100, (7,))), npy(tinyfw.randperm(9)),
+            npy(tinyfw.bernoulli(tinyfw.full((8,), 0.5))),
+            npy(tinyfw.empty(4).normal_())]
 
 
 def test_manual_seed_replays_the_stream():
@@ -53,18 +55,18 @@ def test_generators_are_independent_of_the_default_stream():
     a = tinyfw.randn(10, generator=g1)
     tinyfw.randn(100)  # draws on the default generator must not disturb g2
     b = tinyfw.randn(10, generator=g2)
-    np.testing.assert_array_equal(a.numpy(), b.numpy())
-    np.testing.assert_array_equal(tinyfw.rand(3, generator=g1.manual_seed(1)).numpy(),
-                                  tinyfw.rand(3, generator=tinyfw.Generator(1)).numpy())
+    np.testing.assert_array_equal(npy(a), npy(b))
+    np.testing.assert_array_equal(npy(tinyfw.rand(3, generator=g1.manual_seed(1))),
+                                  npy(tinyfw.rand(3, generator=tinyfw.Generator(1))))
 
 
 def test_rng_state_round_trip():
     tinyfw.manual_seed(5)
     tinyfw.rand(3)
     state = tinyfw.get_rng_state()
-    a = tinyfw.randn(4).numpy().copy()
+    a = npy(tinyfw.randn(4))
     tinyfw.set_rng_state(state)
-    np.testing.assert_array_equal(a, tinyfw.randn(4).numpy())
+    np.testing.assert_array_equal(a, npy(tinyfw.randn(4)))
 
 
 def test_computation_is_bitwise_repeatable_in_process():
@@ -73,9 +75,25 @@ def test_computation_is_bitwise_repeatable_in_process():
         x = tinyfw.randn(50, 40, requires_grad=True)
         y = tinyfw.softplus(x @ x.T).sum(1).logsumexp(0)
         y.backward()
-        return y.item(), x.grad.numpy().tobytes()
+        return y.item(), npy(x.grad).tobytes()
 
     assert run() == run()
+
+
+def test_a_seed_draws_the_same_values_on_every_device():
+    """Factories and in-place draws sample on the host and move the values, so a seed
+    gives the same numbers on cpu and on the check device; meta draws nothing."""
+    out = {}
+    for dev in ("cpu", "check", "meta"):
+        tinyfw.manual_seed(11)
+        ts = [tinyfw.randn(3, 4, device=dev), tinyfw.rand(5, device=dev),
+              tinyfw.randint(0, 9, (6,), device=dev), tinyfw.empty(4, device=dev).normal_()]
+        out[dev] = ts + [tinyfw.rand(2)]  # where the default stream stands afterwards
+    for a, b in zip(out["cpu"], out["check"]):
+        np.testing.assert_array_equal(npy(a), npy(b))
+    assert all(t.is_meta for t in out["meta"][:-1])
+    tinyfw.manual_seed(11)
+    np.testing.assert_array_equal(npy(out["meta"][-1]), npy(tinyfw.rand(2)))
 
 
 def test_same_seed_same_bytes_run_to_run():

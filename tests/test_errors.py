@@ -155,6 +155,37 @@ CASES = [
     ("gradcheck nothing requires grad", lambda: tf.gradcheck(lambda x: x, (_m(2),)), ValueError,
      r"gradcheck: no input requires grad"),
     ("manual_seed float", lambda: tf.manual_seed(1.5), TypeError, r"manual_seed: the seed must be an int, got float"),
+    # devices: tensors on two devices in one op, values of dataless or non-CPU tensors
+    ("devices mixed", lambda: tf.ones(2, device="cpu") + tf.ones(2, device="check"), RuntimeError,
+     r"Add: expected all tensors on one device, got tensors on cpu and check; move them"),
+    ("devices mixed matmul", lambda: tf.ones(2, 2, device="check") @ tf.ones(2, 2, device="cpu"),
+     RuntimeError, r"Matmul: expected all tensors on one device, got tensors on check and cpu"),
+    ("devices mixed index", lambda: tf.ones(3, device="check")[tf.tensor([0, 1], device="cpu")],
+     RuntimeError, r"Index: expected all tensors on one device, got tensors on check and cpu"),
+    ("devices mixed cat", lambda: tf.cat([tf.ones(2, device="meta"), tf.ones(2, device="cpu")]),
+     RuntimeError, r"Cat: expected all tensors on one device, got tensors on meta and cpu"),
+    ("devices mixed setitem", lambda: tf.ones(3, device="cpu").__setitem__(0, tf.ones(1, device="check")),
+     RuntimeError, r"__setitem__: the value is on device 'check' and the tensor on 'cpu'"),
+    ("devices mixed in place", lambda: tf.ones(2, device="check").add_(tf.ones(2, device="cpu")),
+     RuntimeError, r"Add: expected all tensors on one device, got tensors on check and cpu"),
+    ("numpy of a check tensor", lambda: tf.ones(2, device="check").numpy(), TypeError,
+     r"numpy\(\): the tensor is on device 'check'.*\.cpu\(\)"),
+    ("numpy of a meta tensor", lambda: tf.ones(2, device="meta").numpy(), TypeError,
+     r"numpy\(\): the tensor is on device 'meta'"),
+    ("np.asarray of a check tensor", lambda: np.asarray(tf.ones(2, device="check")), TypeError,
+     r"cannot convert a tensor on device 'check' to a numpy array; call \.cpu\(\) first"),
+    ("item of a meta tensor", lambda: tf.ones(2, device="meta").sum().item(), RuntimeError,
+     r"a tensor on the 'meta' device \(shape \(\)\) has no data"),
+    ("meta to cpu", lambda: tf.ones(2, device="meta").cpu(), RuntimeError,
+     r"'meta' device \(shape \(2,\)\) has no data"),
+    ("cuda index not a number", lambda: tf.zeros(2, device="cuda:x"), ValueError,
+     r"device 'cuda:x': the index after ':' must be a non-negative integer"),
+    ("unknown device tpu", lambda: tf.ones(2).to("tpu"), ValueError,
+     r"unknown device 'tpu'; expected one of 'cpu', 'cuda\[:N\]', 'meta', 'check'"),
+    ("to cuda:1", lambda: tf.ones(2).to("cuda:1"), RuntimeError,
+     r"device 'cuda:1' is not available: .*CUDA backend is not available"),
+    ("check device index", lambda: tf.zeros(2, device="check:1"), RuntimeError,
+     r"device 'check:1' is not available: the check device has one instance"),
 ]
 
 
@@ -167,6 +198,21 @@ def test_bad_input_raises_a_clear_error(case):
 
 def test_catalogue_is_large_enough():
     assert len(CASES) >= 40
+
+
+def test_zero_dim_cpu_tensors_and_numbers_join_any_device():
+    """As in PyTorch: a Python number or a 0-d CPU tensor is moved to the other operands'
+    device, and a 0-d CPU leaf gets its gradient back on the CPU."""
+    for dev in ("check", "meta"):
+        x = tf.ones(3, device=dev, requires_grad=True)
+        w = tf.tensor(2.0, requires_grad=True, device="cpu")
+        y = (x * w + 1.5).sum() + tf.tensor(0.5, device="cpu")
+        assert y.device == tf.device(dev)
+        if dev == "check":
+            y.backward()
+            assert x.grad.device == tf.device("check") and x.grad.tolist() == [2.0] * 3
+            assert w.grad.device == tf.device("cpu") and w.grad.item() == 3.0
+        assert tf.where(x > 0, x, tf.tensor(0.0, device="cpu")).device == tf.device(dev)
 
 
 def test_errors_leave_no_partial_state():

@@ -9,7 +9,7 @@ from hypothesis import given, strategies as st
 
 import tinyfw
 import tinyfw.nn.functional as F
-from helpers import requires_torch, torch
+from helpers import npy, requires_torch, torch
 from nn_check import arrays, compare, leaves
 
 if torch is not None:
@@ -36,9 +36,9 @@ def test_softmax_dtype_argument_and_extreme_values():
     out = F.softmax(tinyfw.tensor(a), 1, dtype=tinyfw.float64)
     assert out.dtype is tinyfw.float64
     ref = TF.softmax(torch.tensor(a), 1, dtype=torch.float64)
-    np.testing.assert_allclose(out.numpy(), ref.numpy(), rtol=1e-12)
+    np.testing.assert_allclose(npy(out), npy(ref), rtol=1e-12)
     ls = F.log_softmax(tinyfw.tensor(a), 1)
-    np.testing.assert_allclose(ls.numpy(), TF.log_softmax(torch.tensor(a), 1).numpy(), rtol=1e-6)
+    np.testing.assert_allclose(npy(ls), TF.log_softmax(torch.tensor(a), 1).numpy(), rtol=1e-6)
 
 
 @pytest.mark.parametrize("fn", [F.softmax, F.log_softmax, F.softmin])
@@ -129,7 +129,7 @@ def test_cross_entropy_third_order_is_finite():
     (g,) = tinyfw.autograd.grad(F.cross_entropy(x, t), x, create_graph=True)
     (gg,) = tinyfw.autograd.grad((g * g).sum(), x, create_graph=True)
     (ggg,) = tinyfw.autograd.grad(gg.sum(), x)
-    assert np.isfinite(ggg.numpy()).all()
+    assert np.isfinite(npy(ggg)).all()
 
 
 # -- regression and binary losses -------------------------------------------------------------
@@ -273,13 +273,13 @@ def test_embedding_matches_torch(padding_idx):
 def test_embedding_padding_row_gets_no_gradient():
     w = tinyfw.randn(4, 2, requires_grad=True)
     F.embedding(tinyfw.tensor([1, 1, 3]), w, padding_idx=1).sum().backward()
-    np.testing.assert_array_equal(w.grad.numpy(), [[0, 0], [0, 0], [0, 0], [1, 1]])
+    np.testing.assert_array_equal(npy(w.grad), [[0, 0], [0, 0], [0, 0], [1, 1]])
 
 
 @requires_torch
 def test_one_hot_and_normalize_match_torch():
     idx = np.array([[0, 3], [2, 1]])
-    np.testing.assert_array_equal(F.one_hot(tinyfw.tensor(idx)).numpy(),
+    np.testing.assert_array_equal(npy(F.one_hot(tinyfw.tensor(idx))),
                                   TF.one_hot(torch.tensor(idx)).numpy())
     out = F.one_hot(tinyfw.tensor(idx), 6)
     assert out.dtype is tinyfw.int64 and out.shape == (2, 2, 6)
@@ -322,24 +322,24 @@ def test_dropout_is_seeded_scaled_and_differentiable():
     a = F.dropout(x, 0.4)
     tinyfw.manual_seed(3)
     b = F.dropout(x, 0.4)
-    np.testing.assert_array_equal(a.detach().numpy(), b.detach().numpy())
-    kept = a.detach().numpy() != 0
+    np.testing.assert_array_equal(npy(a), npy(b))
+    kept = npy(a) != 0
     assert 0.5 < kept.mean() < 0.7
-    np.testing.assert_allclose(a.detach().numpy()[kept], x.detach().numpy()[kept] / 0.6,
+    np.testing.assert_allclose(npy(a)[kept], npy(x)[kept] / 0.6,
                                rtol=1e-6)
     a.sum().backward()
-    np.testing.assert_allclose(x.grad.numpy(), kept / 0.6, rtol=1e-6)
+    np.testing.assert_allclose(npy(x.grad), kept / 0.6, rtol=1e-6)
     g = tinyfw.Generator(7)
     c = F.dropout(x, 0.4, generator=g)
     d = F.dropout(x, 0.4, generator=tinyfw.Generator(7))
-    np.testing.assert_array_equal(c.detach().numpy(), d.detach().numpy())
+    np.testing.assert_array_equal(npy(c), npy(d))
 
 
 def test_dropout_edge_cases():
     x = tinyfw.randn(3, 4)
     assert F.dropout(x, 0.5, training=False) is x
     assert F.dropout(x, 0.0) is x
-    np.testing.assert_array_equal(F.dropout(x, 1.0).numpy(), np.zeros((3, 4), np.float32))
+    np.testing.assert_array_equal(npy(F.dropout(x, 1.0)), np.zeros((3, 4), np.float32))
     y = x.clone()
     out = F.dropout(y, 0.5, inplace=True)
     assert out is y

@@ -8,7 +8,7 @@ from hypothesis import assume, given, strategies as st
 
 import tinyfw
 import tinyfw.nn.functional as F
-from helpers import requires_torch, torch
+from helpers import from_np, npy, requires_torch, torch
 from nn_check import arrays, compare, leaves
 
 if torch is not None:
@@ -94,22 +94,22 @@ def test_max_pool2d_matches_torch(c, dtype):
     x = arrays(rng, c["shape"], dtype, c["transposed"])
     kw = {"kernel_size": c["k"], "stride": c["s"], "padding": c["p"], "dilation": c["d"],
           "ceil_mode": c["ceil"]}
-    _, idx = F.max_pool2d(tinyfw.from_numpy(x), return_indices=True, **kw)
+    _, idx = F.max_pool2d(from_np(x), return_indices=True, **kw)
     # windows with no input element (dilation over padding) are checked separately:
     # PyTorch's index there is arbitrary and its gradient can land in another channel
-    assume((idx.numpy() >= 0).all())
+    assume((npy(idx) >= 0).all())
     compare(lambda x: F.max_pool2d(x, **kw), lambda x: TF.max_pool2d(x, **kw), [x], dtype)
     _, tidx = TF.max_pool2d(torch.from_numpy(np.array(x)), return_indices=True, **kw)
-    np.testing.assert_array_equal(idx.numpy(), tidx.numpy())
+    np.testing.assert_array_equal(npy(idx), tidx.numpy())
 
 
 def test_max_pool2d_window_without_input_elements():
     x = tinyfw.tensor([[[[0.5], [2.0]]]], requires_grad=True)  # (1, 1, 2, 1)
     y, idx = F.max_pool2d(x, (1, 2), padding=(0, 1), dilation=(1, 2), return_indices=True)
-    assert y.shape == (1, 1, 2, 1) and np.isneginf(y.detach().numpy()).all()
-    np.testing.assert_array_equal(idx.numpy(), -1)
+    assert y.shape == (1, 1, 2, 1) and np.isneginf(npy(y)).all()
+    np.testing.assert_array_equal(npy(idx), -1)
     y.backward(tinyfw.ones(1, 1, 2, 1))
-    np.testing.assert_array_equal(x.grad.numpy(), 0)
+    np.testing.assert_array_equal(npy(x.grad), 0)
 
 
 @requires_torch

@@ -141,6 +141,21 @@ def test_fused_kernel_and_fallback_agree(cc, monkeypatch):
                            if hasattr(k, "compiled"))
 
 
+@pytest.mark.parametrize("dtype", [tinyfw.float32, tinyfw.float64])
+def test_fused_cast_to_bool_tests_against_zero(dtype):
+    # C's float -> unsigned char conversion truncates (0.5 -> 0): the kernel must compare
+    x = tinyfw.tensor([0.5, -0.25, 0.0, -0.0, 2.0, 1e-30, float("inf"), float("nan"), 300.0],
+                      dtype=dtype)
+
+    def f(t):
+        return (t * 1.5).to(tinyfw.bool) & (t < 100)
+
+    traced = jit.trace(f, (x,))
+    fwd, _ = traced.graph(x)
+    assert [n.kernel is not None for n in fwd.nodes] == [True]
+    np.testing.assert_array_equal(traced(x).numpy(), f(x).numpy())
+
+
 def test_float64_and_gradcheck_of_traced():
     x = tinyfw.randn(4, 3, dtype=tinyfw.float64, requires_grad=True)
     w = tinyfw.randn(3, 3, dtype=tinyfw.float64, requires_grad=True)

@@ -63,3 +63,51 @@ def test_module_keeps_its_methods_and_name():
     assert pickle.loads(pickle.dumps(keys)) == keys
     m = pickle.loads(pickle.dumps(tinyfw.nn.ReLU()))  # a module without parameters pickles
     assert type(m) is tinyfw.nn.ReLU and m.training
+
+
+# -- no numpy around the backend ---------------------------------------------------------------
+# what any device's array offers (tinyfw.backend's array protocol); anything else goes
+# through the backend's functions
+ARRAY_PROTOCOL = {"shape", "dtype", "ndim", "size", "itemsize", "strides", "device", "backend"}
+NUMPY_FREE = ("ops", "autograd")
+
+
+def _numpy_uses(path) -> list:
+    """'line: what' for each numpy import, np./numpy. name, or attribute of a tensor's
+    array outside the array protocol (x._data.flags, ...) in one source file."""
+    import ast
+
+    tree = ast.parse(path.read_text())
+    found = []
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import) and any(a.name.split(".")[0] == "numpy" for a in node.names):
+            found.append(f"{node.lineno}: import numpy")
+        elif isinstance(node, ast.ImportFrom) and (node.module or "").split(".")[0] == "numpy":
+            found.append(f"{node.lineno}: from numpy import")
+        elif isinstance(node, ast.Name) and node.id in ("np", "numpy"):
+            found.append(f"{node.lineno}: {node.id}")
+        elif isinstance(node, ast.Attribute) and isinstance(node.value, ast.Attribute) \
+                and node.value.attr == "_data" and node.attr not in ARRAY_PROTOCOL:
+            found.append(f"{node.lineno}: ._data.{node.attr}")
+    return found
+
+
+@pytest.mark.parametrize("package", NUMPY_FREE)
+def test_no_numpy_outside_the_backends(package):
+    """tinyfw/ops and tinyfw/autograd reach arrays only through a backend, so that they
+    run on any device (issue 9): no numpy import, no np. call, no array attribute beyond
+    the protocol every device's array has."""
+    from pathlib import Path
+
+    root = Path(tinyfw.__file__).parent / package
+    bad = {p.name: _numpy_uses(p) for p in sorted(root.glob("*.py"))}
+    bad = {k: v for k, v in bad.items() if v}
+    assert not bad, f"numpy reached around the backend in tinyfw/{package}: {bad}"
+
+
+def test_the_numpy_check_finds_what_it_looks_for(tmp_path):
+    p = tmp_path / "sample.py"
+    p.write_text("import numpy as np\nfrom numpy import zeros\n"
+                 "def f(t):\n    return np.asarray(t._data.flags), t._data.shape\n")
+    assert sorted(_numpy_uses(p)) == ["1: import numpy", "2: from numpy import",
+                                      "4: ._data.flags", "4: np"]

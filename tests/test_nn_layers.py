@@ -9,7 +9,7 @@ from hypothesis import given, strategies as st
 import tinyfw
 import tinyfw.nn as nn
 
-from helpers import assert_close, requires_torch, torch
+from helpers import assert_close, npy, requires_torch, torch
 from nn_oracle import compare, copy_weights
 
 pytestmark = requires_torch
@@ -85,7 +85,7 @@ def test_pooling(name, args, kwargs):
 def test_maxpool_return_indices():
     t, f = _both("MaxPool2d", 2, return_indices=True)
     of, ot = compare(t, f, [randn(1, 2, 4, 4)], backward=False)
-    np.testing.assert_array_equal(of[1]._data, ot[1].numpy())
+    np.testing.assert_array_equal(npy(of[1]), ot[1].numpy())
 
 
 @pytest.mark.parametrize("name,shape", [("BatchNorm1d", (6, 3)), ("BatchNorm1d", (4, 3, 5)),
@@ -138,7 +138,7 @@ def test_dropout_p0_p1_eval_and_statistics():
     x = tinyfw.randn(1000, requires_grad=True)
     assert nn.Dropout(0.0)(x) is x
     y = nn.Dropout(1.0)(x)
-    assert not y._data.any()
+    assert not npy(y).any()
     d = nn.Dropout(0.3)
     d.eval()
     assert d(x) is x
@@ -147,14 +147,14 @@ def test_dropout_p0_p1_eval_and_statistics():
     n = 200_000
     big = tinyfw.ones(n, requires_grad=True)
     out = d(big)
-    kept = out._data != 0
+    kept = npy(out) != 0
     # Binomial(n, 0.7): 5 standard deviations
     assert abs(kept.mean() - 0.7) < 5 * np.sqrt(0.21 / n)
-    np.testing.assert_allclose(out._data[kept], 1 / 0.7, rtol=1e-6)
+    np.testing.assert_allclose(npy(out)[kept], 1 / 0.7, rtol=1e-6)
     out.sum().backward()
-    np.testing.assert_array_equal(big.grad._data != 0, kept)
+    np.testing.assert_array_equal(npy(big.grad) != 0, kept)
     tinyfw.manual_seed(0)
-    np.testing.assert_array_equal(d(big)._data, out._data)  # reproducible with the seed
+    np.testing.assert_array_equal(npy(d(big)), npy(out))  # reproducible with the seed
     with pytest.raises(ValueError, match="between 0 and 1"):
         nn.Dropout(1.5)
 
@@ -166,7 +166,7 @@ def test_embedding(padding_idx):
     compare(t, f, [idx])
     if padding_idx is not None:
         row = padding_idx % 7
-        assert not f.weight.grad._data[row].any()
+        assert not npy(f.weight.grad)[row].any()
     pre = nn.Embedding.from_pretrained(tinyfw.randn(3, 2))
     assert not pre.weight.requires_grad
 
@@ -185,7 +185,7 @@ def test_activations_and_shape_layers(name, args):
 def test_inplace_activation():
     x = tinyfw.randn(5)
     y = nn.ReLU(inplace=True)(x)
-    assert y is x and (x._data >= 0).all()
+    assert y is x and (npy(x) >= 0).all()
 
 
 # -- losses -----------------------------------------------------------------------------

@@ -11,7 +11,7 @@ import tinyfw
 import tinyfw.nn as nn
 from tinyfw.nn import init
 
-from helpers import assert_close, requires_torch, torch
+from helpers import assert_close, npy, requires_torch, torch
 
 
 class Block(nn.Module):
@@ -87,24 +87,27 @@ def test_state_dict_keys_persistent_and_round_trip():
                         "b.0.bias", "shared.weight", "shared.bias", "head.weight"]
     assert not any(v.requires_grad for v in sd.values())
     # the state dict shares memory with the module (as PyTorch's)
-    assert np.shares_memory(sd["head.weight"]._data, net.head.weight._data)
+    with tinyfw.no_grad():
+        sd["head.weight"].add_(1.0)
+        assert_close(net.head.weight, sd["head.weight"], rtol=0, atol=0)
+        net.head.weight.sub_(1.0)
     tinyfw.manual_seed(1)
     other = Net()
-    assert not np.allclose(other.head.weight._data, net.head.weight._data)
+    assert not np.allclose(npy(other.head.weight), npy(net.head.weight))
     res = other.load_state_dict({k: v.clone() for k, v in sd.items()})
     assert res.missing_keys == [] and res.unexpected_keys == []
     for k, v in other.state_dict().items():
-        np.testing.assert_array_equal(v._data, sd[k]._data)
+        np.testing.assert_array_equal(npy(v), npy(sd[k]))
     x = tinyfw.randn(5, 3)
-    np.testing.assert_array_equal(other(x)._data, net(x)._data)
+    np.testing.assert_array_equal(npy(other(x)), npy(net(x)))
     # numpy arrays are accepted too (the way weights come over from torch)
-    other.load_state_dict({k: v.numpy().copy() for k, v in sd.items()})
+    other.load_state_dict({k: npy(v).copy() for k, v in sd.items()})
 
 
 def test_load_state_dict_errors_are_clear_and_atomic():
     net = Net()
     sd = {k: v.clone() for k, v in net.state_dict().items()}
-    before = net.head.weight._data.copy()
+    before = npy(net.head.weight).copy()
     bad = dict(sd)
     del bad["a.fc.bias"]
     bad["extra.weight"] = tinyfw.zeros(1)
@@ -117,7 +120,7 @@ def test_load_state_dict_errors_are_clear_and_atomic():
     assert 'Unexpected key(s) in state_dict: "extra.weight"' in msg
     assert "size mismatch for head.weight: copying a param with shape (3, 3)" in msg
     assert "current model is (2, 4)" in msg
-    np.testing.assert_array_equal(net.head.weight._data, before)
+    np.testing.assert_array_equal(npy(net.head.weight), before)
     # non-strict: key differences reported, shapes still enforced
     partial = {k: v for k, v in sd.items() if k != "a.fc.bias"}
     partial["extra"] = tinyfw.zeros(1)
@@ -132,7 +135,7 @@ def test_load_state_dict_keeps_parameter_identity_and_dtype():
     w = m.weight
     m.load_state_dict({"weight": tinyfw.ones(2, 2, dtype=tinyfw.float64), "bias": tinyfw.zeros(2)})
     assert m.weight is w and m.weight.dtype is tinyfw.float32
-    np.testing.assert_array_equal(m.weight._data, np.ones((2, 2), np.float32))
+    np.testing.assert_array_equal(npy(m.weight), np.ones((2, 2), np.float32))
 
 
 def test_zero_grad_train_eval_requires_grad_apply():
@@ -140,7 +143,7 @@ def test_zero_grad_train_eval_requires_grad_apply():
     net(tinyfw.randn(2, 3)).sum().backward()
     assert all(p.grad is not None for p in net.parameters())
     net.zero_grad(set_to_none=False)
-    assert all(p.grad is not None and not p.grad._data.any() for p in net.parameters())
+    assert all(p.grad is not None and not npy(p.grad).any() for p in net.parameters())
     net.zero_grad()
     assert all(p.grad is None for p in net.parameters())
     assert net.training and all(m.training for m in net.modules())
@@ -176,8 +179,8 @@ def test_forward_hooks_and_pre_hooks_with_removable_handles():
     x = tinyfw.randn(4, 3)
     y = m(x)
     assert calls == ["pre", "post"]
-    expected = m.bias.detach()._data + 1
-    np.testing.assert_allclose(y.detach()._data, np.broadcast_to(expected, (4, 2)), rtol=1e-6)
+    expected = npy(m.bias) + 1
+    np.testing.assert_allclose(npy(y), np.broadcast_to(expected, (4, 2)), rtol=1e-6)
     h1.remove()
     h2.remove()
     h2.remove()  # removing twice is harmless
@@ -221,7 +224,7 @@ def test_deepcopy_gives_independent_parameters():
     assert isinstance(twin.head.weight, nn.Parameter) and twin.head.weight.requires_grad
     with tinyfw.no_grad():
         twin.head.weight.fill_(0.0)
-    assert net.head.weight._data.any()
+    assert npy(net.head.weight).any()
     assert twin.shared is twin.a.fc  # sharing is preserved
 
 
@@ -287,7 +290,7 @@ def test_calculate_gain_matches_pytorch(nl, param):
 def _bound_and_std(fn, shape, **kw):
     t = tinyfw.empty(*shape)
     fn(t, **kw)
-    a = t._data.astype(np.float64)
+    a = npy(t).astype(np.float64)
     return np.abs(a).max(), a.std()
 
 
@@ -317,9 +320,9 @@ def test_initialiser_statistics(shape):
 
 def test_init_fill_and_errors_and_determinism():
     t = tinyfw.empty(3, 2)
-    np.testing.assert_array_equal(init.ones_(t)._data, 1)
-    np.testing.assert_array_equal(init.zeros_(t)._data, 0)
-    np.testing.assert_array_equal(init.constant_(t, 0.5)._data, 0.5)
+    np.testing.assert_array_equal(npy(init.ones_(t)), 1)
+    np.testing.assert_array_equal(npy(init.zeros_(t)), 0)
+    np.testing.assert_array_equal(npy(init.constant_(t, 0.5)), 0.5)
     with pytest.raises(ValueError, match="fewer than 2 dimensions"):
         init.xavier_uniform_(tinyfw.empty(3))
     with pytest.raises(ValueError, match="mode 'fan' is not supported"):
@@ -331,13 +334,13 @@ def test_init_fill_and_errors_and_determinism():
     init.normal_(p)
     assert p.grad_fn is None and p.requires_grad
     tinyfw.manual_seed(7)
-    a = nn.Linear(5, 3).weight._data.copy()
+    a = npy(nn.Linear(5, 3).weight)
     tinyfw.manual_seed(7)
-    b = nn.Linear(5, 3).weight._data.copy()
+    b = npy(nn.Linear(5, 3).weight)
     np.testing.assert_array_equal(a, b)
     g = tinyfw.Generator(3)
-    c = init.uniform_(tinyfw.empty(4), generator=g)._data.copy()
-    d = init.uniform_(tinyfw.empty(4), generator=tinyfw.Generator(3))._data
+    c = npy(init.uniform_(tinyfw.empty(4), generator=g))
+    d = npy(init.uniform_(tinyfw.empty(4), generator=tinyfw.Generator(3)))
     np.testing.assert_array_equal(c, d)
 
 
@@ -345,19 +348,19 @@ def test_default_layer_initialisation_bounds():
     tinyfw.manual_seed(0)
     lin = nn.Linear(50, 40)
     k = 1 / math.sqrt(50)
-    assert np.abs(lin.weight._data).max() <= k and np.abs(lin.bias._data).max() <= k
-    assert np.abs(lin.weight._data).max() > 0.9 * k  # the whole range is used
+    assert np.abs(npy(lin.weight)).max() <= k and np.abs(npy(lin.bias)).max() <= k
+    assert np.abs(npy(lin.weight)).max() > 0.9 * k  # the whole range is used
     conv = nn.Conv2d(4, 6, 3)
     k = 1 / math.sqrt(4 * 9)
-    assert np.abs(conv.weight._data).max() <= k and np.abs(conv.bias._data).max() <= k
+    assert np.abs(npy(conv.weight)).max() <= k and np.abs(npy(conv.bias)).max() <= k
     lstm = nn.LSTM(3, 16)
     k = 1 / math.sqrt(16)
-    assert all(np.abs(p._data).max() <= k for p in lstm.parameters())
+    assert all(np.abs(npy(p)).max() <= k for p in lstm.parameters())
     emb = nn.Embedding(100, 20, padding_idx=3)
-    assert not emb.weight._data[3].any() and abs(emb.weight._data.std() - 1) < 0.1
+    assert not npy(emb.weight)[3].any() and abs(npy(emb.weight).std() - 1) < 0.1
     bn = nn.BatchNorm1d(3)
-    np.testing.assert_array_equal(bn.weight._data, 1)
-    np.testing.assert_array_equal(bn.bias._data, 0)
+    np.testing.assert_array_equal(npy(bn.weight), 1)
+    np.testing.assert_array_equal(npy(bn.bias), 0)
 
 
 def test_nn_utils_vector_round_trip():
@@ -365,6 +368,6 @@ def test_nn_utils_vector_round_trip():
     v = nn.utils.parameters_to_vector(net.parameters())
     assert v.shape == (sum(p.numel() for p in net.parameters()),)
     nn.utils.vector_to_parameters(v * 0 + 1, net.parameters())
-    assert all((p._data == 1).all() for p in net.parameters())
+    assert all((npy(p) == 1).all() for p in net.parameters())
     with pytest.raises(ValueError, match="does not hold"):
         nn.utils.vector_to_parameters(tinyfw.zeros(3), net.parameters())

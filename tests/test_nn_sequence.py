@@ -7,7 +7,7 @@ import pytest
 import tinyfw
 import tinyfw.nn as nn
 
-from helpers import assert_close, requires_torch, torch
+from helpers import assert_close, npy, requires_torch, torch
 from nn_oracle import compare, copy_weights
 
 pytestmark = requires_torch
@@ -75,11 +75,11 @@ def test_rnn_dropout_between_layers_only_in_training():
     f = nn.LSTM(3, 4, num_layers=2, dropout=0.5)
     x = tinyfw.randn(5, 2, 3)
     f.eval()
-    a = f(x)[0]._data.copy()
-    np.testing.assert_array_equal(f(x)[0]._data, a)
+    a = npy(f(x)[0])
+    np.testing.assert_array_equal(npy(f(x)[0]), a)
     f.train()
     tinyfw.manual_seed(0)
-    b = f(x)[0]._data
+    b = npy(f(x)[0])
     assert not np.allclose(a, b)
 
 
@@ -124,7 +124,7 @@ def test_multihead_attention_masks_cross_attention_float64():
                 kwargs_f={k_: tinyfw.tensor(a) for k_, a in kw_np.items()})
     _, w = f(tinyfw.tensor(q), tinyfw.tensor(k), tinyfw.tensor(v),
              key_padding_mask=tinyfw.tensor(kpm))
-    assert not w._data[0, :, 2].any() and not w._data[1, :, 1:].any()
+    assert not npy(w)[0, :, 2].any() and not npy(w)[1, :, 1:].any()
     out, w = f(tinyfw.tensor(q), tinyfw.tensor(k), tinyfw.tensor(v), need_weights=False)
     assert w is None
     with pytest.raises(ValueError, match=r"attn_mask of shape \(2, 2\) should be \(4, 3\)"):
@@ -142,7 +142,7 @@ def test_multihead_attention_dropout_and_unbatched():
     f.train()
     tinyfw.manual_seed(1)
     b, w = f(x, x, x)
-    assert not np.allclose(a._data, b._data) and w.shape == (3, 3)
+    assert not np.allclose(npy(a), npy(b)) and w.shape == (3, 3)
 
 
 @pytest.mark.parametrize("norm_first", [False, True])
@@ -157,7 +157,7 @@ def test_transformer_encoder_layer(norm_first, activation):
     compare(t, f, [x])
     mask = nn.generate_square_subsequent_mask(5)
     tmask = torch.nn.Transformer.generate_square_subsequent_mask(5)
-    np.testing.assert_array_equal(mask._data, tmask.numpy())
+    np.testing.assert_array_equal(npy(mask), tmask.numpy())
     kpm = np.array([[False] * 5, [False, False, False, True, True]])
     compare(t, f, [x], kwargs_t=dict(src_mask=tmask, src_key_padding_mask=torch.tensor(kpm)),
             kwargs_f=dict(src_mask=mask, src_key_padding_mask=tinyfw.tensor(kpm)))
@@ -170,10 +170,10 @@ def test_transformer_encoder_stack_and_dropout_in_train_mode():
     x = tinyfw.randn(5, 2, 8)  # (S, N, E)
     enc.eval()
     a = enc(x)
-    np.testing.assert_array_equal(enc(x)._data, a._data)
+    np.testing.assert_array_equal(npy(enc(x)), npy(a))
     enc.train()
     b = enc(x)
-    assert b.shape == (5, 2, 8) and not np.allclose(a._data, b._data)
+    assert b.shape == (5, 2, 8) and not np.allclose(npy(a), npy(b))
     t = torch.nn.TransformerEncoder(torch.nn.TransformerEncoderLayer(8, 2, 16, dropout=0.0), 2,
                                     norm=torch.nn.LayerNorm(8), enable_nested_tensor=False)
     f = nn.TransformerEncoder(nn.TransformerEncoderLayer(8, 2, 16, dropout=0.0), 2,

@@ -9,7 +9,7 @@ from hypothesis.extra.numpy import mutually_broadcastable_shapes
 
 import tinyfw
 from core_util import FLOAT_DTYPES, HALF_DTYPES, layouts, make, make_int, seeds, shapes
-from helpers import assert_close, requires_torch, torch
+from helpers import assert_close, npy, requires_torch, torch
 
 F = None if torch is None else torch.nn.functional
 
@@ -91,7 +91,7 @@ def _backward_both(p_list, out_tf, out_th, seed):
 
 
 def to_np(t):
-    return t.detach().numpy()
+    return npy(t)
 
 
 @requires_torch
@@ -126,7 +126,7 @@ def test_unary_int_vs_torch(name, dtype):
     p = make_int((4, 3), dtype, 3)
     out_tf, out_th = tf_fn(p.tf), th_fn(p.th)
     assert out_tf.dtype.name == str(out_th.dtype).split(".")[1]
-    np.testing.assert_array_equal(out_tf.numpy(), out_th.numpy())
+    np.testing.assert_array_equal(npy(out_tf), out_th.numpy())
 
 
 @requires_torch
@@ -176,7 +176,7 @@ def test_binary_int_vs_torch(name, dtype):
         b = type(b)(b.tf.abs() + 1, b.th.abs() + 1, None, None)
     out_tf, out_th = tf_fn(a.tf, b.tf), th_fn(a.th, b.th)
     assert out_tf.dtype.name == str(out_th.dtype).split(".")[1]
-    np.testing.assert_array_equal(out_tf.numpy(), out_th.numpy())
+    np.testing.assert_array_equal(npy(out_tf), out_th.numpy())
 
 
 @requires_torch
@@ -192,7 +192,7 @@ def test_comparisons_vs_torch(name, shapes, dtype, seed):
         a, b = make(sa, "contig", dtype, seed, "int"), make(sb, "T", dtype, seed + 1, "int")
     out_tf, out_th = tf_fn(a.tf, b.tf), th_fn(a.th, b.th)
     assert out_tf.dtype is tinyfw.bool
-    np.testing.assert_array_equal(out_tf.numpy(), out_th.numpy())
+    np.testing.assert_array_equal(npy(out_tf), out_th.numpy())
 
 
 @requires_torch
@@ -245,7 +245,7 @@ def test_div_rounding_modes_vs_torch():
     for mode in ("floor", "trunc"):
         out = tinyfw.div(ai.tf, bi.tf, rounding_mode=mode)
         assert out.dtype is tinyfw.int64
-        np.testing.assert_array_equal(out.numpy(), torch.div(ai.th, bi.th, rounding_mode=mode).numpy())
+        np.testing.assert_array_equal(npy(out), torch.div(ai.th, bi.th, rounding_mode=mode).numpy())
 
 
 @requires_torch

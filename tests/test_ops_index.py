@@ -9,7 +9,7 @@ from hypothesis import given, strategies as st
 
 import tinyfw
 from core_util import FLOAT_DTYPES, layouts, make, nonempty_shapes, seeds, shapes
-from helpers import assert_close, requires_torch, torch
+from helpers import assert_close, npy, requires_torch, torch
 
 
 def _grads_match(pairs, out_tf, out_th, seed=0, dtype="float64"):
@@ -170,13 +170,13 @@ def test_sort_topk_argsort_vs_torch(shape, seed, data):
     x = make(shape, "T", "float64", seed, requires_grad=True)
     (va, ia), (vb, ib) = x.tf.sort(d, descending=desc), x.th.sort(dim=d, descending=desc, stable=True)
     assert_close(va, vb, "float64")
-    np.testing.assert_array_equal(ia.numpy(), ib.numpy())
+    np.testing.assert_array_equal(npy(ia), ib.numpy())
     _grads_match([x], va, vb, seed)
     k = data.draw(st.integers(0, shape[d]))
     va, ia = x.tf.topk(k, d, largest=desc)
     vb, ib = x.th.topk(k, d, largest=desc)
     assert_close(va, vb, "float64")
-    np.testing.assert_array_equal(x.tf.argsort(d).numpy(), x.th.argsort(dim=d, stable=True).numpy())
+    np.testing.assert_array_equal(npy(x.tf.argsort(d)), x.th.argsort(dim=d, stable=True).numpy())
 
 
 @requires_torch

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 import tinyfw
-from helpers import assert_close, requires_torch, torch
+from helpers import assert_close, npy, requires_torch, torch
 
 OPS = {
     "add_": lambda t, o: t.add_(o), "sub_": lambda t, o: t.sub_(o), "mul_": lambda t, o: t.mul_(o),
@@ -82,13 +82,13 @@ def test_uniform_normal_fill_are_seeded_and_in_place():
     x = tinyfw.empty(1000)
     tinyfw.manual_seed(3)
     x.uniform_(-2, 3)
-    v = x.numpy().copy()
+    v = npy(x).copy()
     assert v.min() >= -2 and v.max() < 3 and x._version[0] == 1
     tinyfw.manual_seed(3)
     x.uniform_(-2, 3)
-    assert np.array_equal(v, x.numpy())
+    assert np.array_equal(v, npy(x))
     x.normal_(1.0, 0.5)
-    assert abs(x.numpy().mean() - 1.0) < 0.1 and abs(x.numpy().std() - 0.5) < 0.1
+    assert abs(npy(x).mean() - 1.0) < 0.1 and abs(npy(x).std() - 0.5) < 0.1
 
 
 def test_setitem_bumps_version_and_writes_through_views():
@@ -103,6 +103,39 @@ def test_setitem_bumps_version_and_writes_through_views():
     assert x.tolist()[1] == [5.0, 0.0, -1.0, -1.0]
     x[...] = tinyfw.arange(4.0)
     assert x.tolist()[2] == [0.0, 1.0, 2.0, 3.0]
+
+
+SETITEM_CASES = [  # (index builder taking the library, value builder)
+    (lambda L: 1, lambda L: 2.5), (lambda L: (slice(None), 2), lambda L: -1),
+    (lambda L: (Ellipsis, slice(1, 3)), lambda L: L.tensor([7.0, 8.0])),
+    (lambda L: (0, slice(None, None, 2)), lambda L: L.tensor([[1.0, 2.0]])),  # a leading 1
+    (lambda L: L.tensor([2, 0]), lambda L: L.tensor([1.0, 2.0, 3.0, 4.0])),
+    (lambda L: (L.tensor([0, 1, 1]), L.tensor([3, 0, 0])), lambda L: 9.0),
+    (lambda L: (slice(1, None), L.tensor([1, 3])), lambda L: L.tensor([[5.0], [6.0]])),
+    (lambda L: L.tensor([[True, False, True, False], [False] * 4, [True] * 4]), lambda L: 0.5),
+    (lambda L: L.tensor([False, True, True]), lambda L: L.tensor([-3.0, -4.0, -5.0, -6.0])),
+    (lambda L: [0, 2], lambda L: 3), (lambda L: (None, 1, slice(None)), lambda L: 4.0),
+]
+
+
+@requires_torch
+@pytest.mark.parametrize("case", range(len(SETITEM_CASES)))
+@pytest.mark.parametrize("dtype", ["float32", "int64"])
+def test_setitem_without_grad_vs_torch(case, dtype):
+    """x[index] = value written by the backend in x's memory (any device), seen through a
+    view taken before, for basic, integer, bool and mixed indices."""
+    index, value = SETITEM_CASES[case]
+    x = tinyfw.arange(12, dtype=dtype).reshape(3, 4)
+    view = x[1:]
+    t = torch.arange(12, dtype=getattr(torch, dtype)).reshape(3, 4)
+    v, w = value(tinyfw), value(torch)
+    if isinstance(w, torch.Tensor):  # PyTorch's index_put wants the destination's dtype
+        v, w = v.to(x.dtype), w.to(t.dtype)
+    x[index(tinyfw)] = v
+    t[index(torch)] = w
+    np.testing.assert_array_equal(npy(x), t.numpy())
+    np.testing.assert_array_equal(npy(view), t[1:].numpy())
+    assert x._version[0] == 1
 
 
 def test_index_put_accumulate_and_scatter_add_inplace_vs_numpy():

@@ -8,7 +8,7 @@ from hypothesis import given, strategies as st
 
 import tinyfw
 from core_util import FLOAT_DTYPES, HALF_DTYPES, layouts, make, seeds
-from helpers import assert_close, requires_torch, torch
+from helpers import assert_close, npy, requires_torch, torch
 
 # matmul accumulates k products: float32 rounding grows with k, so a few ulps of k
 TOL = {"float32": (1e-5, 1e-5), "float64": (1e-10, 1e-12), "float16": (1e-2, 1e-2),
@@ -54,7 +54,7 @@ def test_matmul_other_dtypes_vs_torch(dtype):
         b = tinyfw.arange(8, dtype=dtype).reshape(4, 2)
         out = a @ b
         assert out.dtype.name == dtype
-        np.testing.assert_array_equal(out.numpy(), (torch.arange(12).reshape(3, 4) @ torch.arange(8).reshape(4, 2)).numpy())
+        np.testing.assert_array_equal(npy(out), (torch.arange(12).reshape(3, 4) @ torch.arange(8).reshape(4, 2)).numpy())
         return
     a, b = make((3, 8), "T", dtype, 1), make((8, 2), "contig", dtype, 2)
     out = a.tf @ b.tf

@@ -11,7 +11,7 @@ from hypothesis import assume, given, strategies as st
 
 import tinyfw
 from core_util import FLOAT_DTYPES, HALF_DTYPES, layouts, make, make_int, nonempty_shapes, seeds, shapes
-from helpers import assert_close, requires_torch, torch
+from helpers import assert_close, npy, requires_torch, torch
 
 BACKWARD_TOL = {"float32": (1e-4, 1e-5), "float64": (1e-9, 1e-11)}
 
@@ -114,7 +114,7 @@ def test_sum_prod_of_integers_give_int64(dtype):
             a = getattr(p.tf, f)(dim) if dim is not None else getattr(p.tf, f)()
             b = getattr(p.th, f)(dim) if dim is not None else getattr(p.th, f)()
             assert a.dtype.name == str(b.dtype).split(".")[1]
-            np.testing.assert_array_equal(a.numpy(), b.numpy())
+            np.testing.assert_array_equal(npy(a), b.numpy())
 
 
 @requires_torch
@@ -146,7 +146,7 @@ def test_max_min_dim_values_and_indices_vs_torch(fn, shape, layout, dtype, keepd
     v, i = getattr(p.tf, fn)(dim, keepdim=keepdim)
     tv, ti = getattr(p.th, fn)(dim, keepdim=keepdim)
     assert i.dtype is tinyfw.int64
-    np.testing.assert_array_equal(i.numpy(), ti.numpy())
+    np.testing.assert_array_equal(npy(i), ti.numpy())
     res = getattr(p.tf, fn)(dim, keepdim)
     assert res.values is not None and res.indices is not None
     _check(v, tv, [(p.tf_leaf, p.th_leaf)], dtype, seed)
@@ -163,7 +163,7 @@ def test_argmax_argmin_vs_torch(fn, shape, dtype, keepdim, seed, data):
     a = getattr(p.tf, fn)(dim, keepdim=keepdim) if dim is not None else getattr(p.tf, fn)()
     b = getattr(p.th, fn)(dim, keepdim=keepdim) if dim is not None else getattr(p.th, fn)()
     assert a.dtype is tinyfw.int64 and a.shape == tuple(b.shape)
-    np.testing.assert_array_equal(a.numpy(), b.numpy())
+    np.testing.assert_array_equal(npy(a), b.numpy())
 
 
 @requires_torch
@@ -186,8 +186,8 @@ def test_any_all_cumsum_count_nonzero_vs_torch():
         for f in ("any", "all"):
             a = getattr(p.tf, f)(dim) if dim is not None else getattr(p.tf, f)()
             b = getattr(p.th, f)(dim) if dim is not None else getattr(p.th, f)()
-            np.testing.assert_array_equal(a.numpy(), b.numpy())
-        np.testing.assert_array_equal(tinyfw.count_nonzero(p.tf, dim).numpy(),
+            np.testing.assert_array_equal(npy(a), b.numpy())
+        np.testing.assert_array_equal(npy(tinyfw.count_nonzero(p.tf, dim)),
                                       torch.count_nonzero(p.th, dim).numpy())
     q = make((3, 4), "T", "float64", 1, requires_grad=True)
     _check(q.tf.cumsum(1), q.th.cumsum(1), [(q.tf_leaf, q.th_leaf)], "float64", 0)

@@ -12,7 +12,7 @@ import tinyfw
 from tinyfw import optim
 from tinyfw.backend import ref as ref_backend
 
-from helpers import assert_close, requires_torch, torch
+from helpers import DEVICE, assert_close, npy, requires_torch, torch
 
 STEPS = 120
 SHAPES = [(7, 5), (3,)]
@@ -192,11 +192,11 @@ def test_zero_grad():
     opt = optim.SGD([p], lr=0.1)
     (p * 2).sum().backward()
     opt.zero_grad(set_to_none=False)
-    assert p.grad is not None and np.all(p.grad.numpy() == 0)
+    assert p.grad is not None and np.all(npy(p.grad) == 0)
     opt.zero_grad()
     assert p.grad is None
     opt.step()  # no gradient: nothing happens
-    assert np.all(p.detach().numpy() == 1)
+    assert np.all(npy(p) == 1)
 
 
 def test_step_under_autograd_and_closure():
@@ -234,14 +234,14 @@ def test_state_dict_round_trip_continues_identically(name):
         p.grad = tinyfw.tensor(g)
         o.step()
     sd = o.state_dict()
-    p2 = tinyfw.tensor(p.detach().numpy().copy(), requires_grad=True)
+    p2 = tinyfw.tensor(npy(p), requires_grad=True)
     o2 = getattr(optim, name)([p2], lr=123.0)
     o2.load_state_dict(sd)
     assert o2.param_groups[0]["lr"] == kw["lr"]
     for g in grads[5:]:
         p2.grad = tinyfw.tensor(g)
         o2.step()
-    np.testing.assert_array_equal(p2.detach().numpy(), p_ref.detach().numpy())
+    np.testing.assert_array_equal(npy(p2), npy(p_ref))
 
 
 def test_load_state_dict_mismatch_errors():
@@ -264,22 +264,20 @@ def test_mixed_precision_master_weights(dtype):
     p0 = rng.standard_normal(64).astype(np.float32)
     half = getattr(tinyfw, dtype)
     ph = tinyfw.tensor(p0).to(half).requires_grad_()
-    p32 = tinyfw.tensor(ph.float().detach().numpy().copy(), requires_grad=True)
+    p32 = tinyfw.tensor(npy(ph.float()), requires_grad=True)
     oh, o32 = optim.Adam([ph], lr=1e-4), optim.Adam([p32], lr=1e-4)
     for _ in range(30):
         g = rng.standard_normal(64).astype(np.float32)
         ph.grad = tinyfw.tensor(g).to(half)
-        p32.grad = tinyfw.tensor(ph.grad.float().numpy().copy())
+        p32.grad = tinyfw.tensor(npy(ph.grad.float()))
         oh.step()
         o32.step()
     assert ph.dtype is half
     master = oh.state[ph]["master"]
-    np.testing.assert_array_equal(master.numpy(), p32.detach().numpy())
-    np.testing.assert_array_equal(ph.detach().float().numpy(),
-                                  p32.detach().to(half).float().numpy())
+    np.testing.assert_array_equal(npy(master), npy(p32))
+    np.testing.assert_array_equal(npy(ph.float()), npy(p32.to(half).float()))
     assert oh.state[ph]["exp_avg"].dtype is tinyfw.float32
-    assert not np.array_equal(ph.detach().float().numpy(),
-                              tinyfw.tensor(p0).to(half).float().numpy())
+    assert not np.array_equal(npy(ph.float()), npy(tinyfw.tensor(p0).to(half).float()))
 
 
 @requires_torch
@@ -330,6 +328,6 @@ def test_optimizers_run_on_each_backend(backend):
             opt.zero_grad()
             (p * p).sum().backward()
             opt.step()
-        assert np.abs(p.detach().numpy()).max() < 0.05
+        assert np.abs(npy(p)).max() < 0.05
     finally:
         tinyfw.set_backend(old)

@@ -15,20 +15,23 @@ from tinyfw import nn, optim
 from tinyfw.data import DataLoader, TensorDataset
 from tinyfw.serialization import CheckpointError
 
+from helpers import DEVICE, from_np, npy
+
 
 @pytest.mark.parametrize("dtype", ["float32", "float64", "float16", "bfloat16", "int64",
                                    "int32", "int8", "bool"])
 @pytest.mark.parametrize("shape", [(), (0, 3), (5,), (2, 3, 4)])
 def test_tensor_round_trip_exact(tmp_path, dtype, shape):
     rng = np.random.default_rng(0)
-    t = tinyfw.from_numpy(np.asarray(rng.standard_normal(shape) * 50, np.float32)).to(
+    t = from_np(np.asarray(rng.standard_normal(shape) * 50, np.float32)).to(
         getattr(tinyfw, dtype))
     p = tmp_path / "t.tfw"
     tinyfw.save(t, p)
     r = tinyfw.load(p)
-    assert r.dtype is t.dtype and r.shape == t.shape
-    assert r.numpy().tobytes() == t.numpy().tobytes()
-    r.numpy()[...] = 0  # loaded tensors own writable memory
+    assert r.dtype is t.dtype and r.shape == t.shape and r.device == t.device
+    assert npy(r).tobytes() == npy(t).tobytes()
+    r.zero_()  # loaded tensors own writable memory
+    assert npy(t).tobytes() != npy(r).tobytes() or not npy(t).any()
 
 
 def test_nested_structure_round_trip(tmp_path):
@@ -38,7 +41,7 @@ def test_nested_structure_round_trip(tmp_path):
            "big": 2 ** 127 + 3, "empty": {}, "nan": float("nan")}
     tinyfw.save(obj, tmp_path / "c")
     r = tinyfw.load(tmp_path / "c")
-    np.testing.assert_array_equal(r["w"].numpy(), obj["w"].numpy())
+    np.testing.assert_array_equal(npy(r["w"]), npy(obj["w"]))
     assert r[0]["betas"] == (0.9, 0.999) and isinstance(r[0]["betas"], tuple)
     assert r["list"][:4] == [1, -2.5, float("inf"), float("-inf")]
     assert r["list"][4:] == [None, True, "text", []]
@@ -59,9 +62,9 @@ def test_model_and_optimizer_state_dicts(tmp_path):
     opt2.load_state_dict(ck["opt"])
     assert opt2.param_groups[0]["lr"] == 0.01 and opt2.param_groups[0]["betas"] == (0.9, 0.999)
     for a, b in zip(m.parameters(), m2.parameters()):
-        np.testing.assert_array_equal(a.detach().numpy(), b.detach().numpy())
+        np.testing.assert_array_equal(npy(a), npy(b))
         for k, v in opt.state[a].items():
-            np.testing.assert_array_equal(v.numpy(), opt2.state[b][k].numpy())
+            np.testing.assert_array_equal(npy(v), npy(opt2.state[b][k]))
 
 
 def test_unsupported_values_are_refused(tmp_path):
@@ -161,8 +164,8 @@ def _setup(seed=0):
     opt = optim.AdamW(model.parameters(), lr=0.01, amsgrad=True)
     sched = optim.lr_scheduler.OneCycleLR(opt, max_lr=0.05, total_steps=40)
     rng = np.random.default_rng(1)
-    ds = TensorDataset(tinyfw.from_numpy(rng.standard_normal((40, 6)).astype(np.float32)),
-                       tinyfw.from_numpy(rng.integers(0, 3, 40)))
+    ds = TensorDataset(from_np(rng.standard_normal((40, 6)).astype(np.float32)),
+                       from_np(rng.integers(0, 3, 40)))
     gen = tinyfw.Generator(5)
     loader = DataLoader(ds, batch_size=8, shuffle=True, generator=gen)
     return model, opt, sched, loader, gen
@@ -181,7 +184,7 @@ def test_resume_from_checkpoint_is_bit_identical(tmp_path):
     model, opt, sched, loader, gen = _setup()
     for _ in range(8):  # uninterrupted: 8 epochs of 5 batches
         _train_epoch(model, opt, sched, loader)
-    expected = [p.detach().numpy().copy() for p in model.parameters()]
+    expected = [npy(p).copy() for p in model.parameters()]
 
     model, opt, sched, loader, gen = _setup()
     for _ in range(3):
@@ -201,4 +204,94 @@ def test_resume_from_checkpoint_is_bit_identical(tmp_path):
     for _ in range(5):
         _train_epoch(model, opt, sched, loader)
     for a, b in zip(model.parameters(), expected):
-        np.testing.assert_array_equal(a.detach().numpy(), b)
+        np.testing.assert_array_equal(npy(a), b)
+
+
+# -- devices -------------------------------------------------------------------------------
+def _file(tmp_path, structure, tensors, version="2"):
+    """A checkpoint written by hand (e.g. one a format-1 tinyfw or a GPU machine wrote)."""
+    from safetensors.numpy import save as st_save
+
+    from tinyfw import serialization as S
+
+    text = json.dumps(structure)
+    meta = {S._FORMAT: version, S._MAGIC: text, S._CRC: S._checksum(text, tensors)}
+    p = tmp_path / "hand.tfw"
+    p.write_bytes(st_save(tensors, metadata=meta))
+    return p
+
+
+def test_save_records_each_tensors_device_and_load_restores_it(tmp_path):
+    a = tinyfw.arange(6, dtype=tinyfw.float32, device="check").reshape(2, 3)
+    b = tinyfw.tensor([1, 2], device="cpu")
+    tinyfw.save({"a": a, "b": b}, tmp_path / "ck")
+    r = tinyfw.load(tmp_path / "ck")
+    assert r["a"].device == tinyfw.device("check") and r["b"].device == tinyfw.device("cpu")
+    assert r["a"].tolist() == a.tolist() and r["b"].tolist() == [1, 2]
+
+
+@pytest.mark.parametrize("where", ["cpu", "check", "meta"])
+@pytest.mark.parametrize("form", ["str", "device"])
+def test_map_location_moves_every_tensor(tmp_path, where, form):
+    obj = {"x": tinyfw.randn(3, 2, device="check"), "y": tinyfw.ones(2, device="cpu")}
+    tinyfw.save(obj, tmp_path / "ck")
+    r = tinyfw.load(tmp_path / "ck", map_location=where if form == "str" else tinyfw.device(where))
+    for k in obj:
+        assert r[k].device == tinyfw.device(where) and r[k].shape == obj[k].shape
+        assert r[k].dtype is obj[k].dtype
+        if where != "meta":  # meta tensors keep shape and dtype, no values
+            np.testing.assert_array_equal(npy(r[k]), npy(obj[k]))
+
+
+def test_map_location_dict_and_callable(tmp_path):
+    tinyfw.save({"x": tinyfw.ones(2, device="check"), "y": tinyfw.zeros(2, device="cpu")},
+                tmp_path / "ck")
+    r = tinyfw.load(tmp_path / "ck", map_location={"check": "cpu"})  # cpu ones stay
+    assert r["x"].device == tinyfw.device("cpu") and r["y"].device == tinyfw.device("cpu")
+    r = tinyfw.load(tmp_path / "ck", map_location={tinyfw.device("cpu"): "check"})
+    assert r["x"].device == tinyfw.device("check") and r["y"].device == tinyfw.device("check")
+    seen = []
+
+    def keep_on_host(t, location):  # PyTorch's lambda storage, loc: storage
+        seen.append((location, t.device.type))
+        return t
+
+    r = tinyfw.load(tmp_path / "ck", map_location=keep_on_host)
+    assert seen == [("check", "cpu"), ("cpu", "cpu")]
+    assert r["x"].device == tinyfw.device("cpu") and r["x"].tolist() == [1.0, 1.0]
+    r = tinyfw.load(tmp_path / "ck", map_location=lambda t, loc: None)  # None: saved device
+    assert r["x"].device == tinyfw.device("check")
+    with pytest.raises(TypeError, match="map_location returned a list"):
+        tinyfw.load(tmp_path / "ck", map_location=lambda t, loc: [t])
+
+
+def test_unavailable_saved_device_asks_for_map_location(tmp_path):
+    p = _file(tmp_path, {"T": ["t0", "check:3"]}, {"t0": np.arange(3, dtype=np.float32)})
+    with pytest.raises(RuntimeError, match="saved on 'check:3'.*map_location='cpu'"):
+        tinyfw.load(p)
+    r = tinyfw.load(p, map_location="cpu")
+    assert r.device == tinyfw.device("cpu") and r.tolist() == [0.0, 1.0, 2.0]
+
+
+def test_format_1_files_hold_cpu_tensors(tmp_path):
+    p = _file(tmp_path, {"D": [["w", {"T": "t0"}]]}, {"t0": np.arange(4, dtype=np.float32)},
+              version="1")
+    r = tinyfw.load(p)
+    assert r["w"].device == tinyfw.device("cpu") and r["w"].tolist() == [0.0, 1.0, 2.0, 3.0]
+    assert tinyfw.load(p, map_location="check")["w"].device == tinyfw.device("check")
+
+
+def test_meta_tensors_keep_shape_and_dtype(tmp_path):
+    m = nn.Linear(3, 4, device="meta", dtype=tinyfw.float64)
+    tinyfw.save(m.state_dict(), tmp_path / "ck")
+    r = tinyfw.load(tmp_path / "ck", map_location="cpu")  # no values to move: still meta
+    assert r["weight"].is_meta and r["weight"].shape == (4, 3)
+    assert r["weight"].dtype is tinyfw.float64 and r["bias"].shape == (4,)
+
+
+def test_plain_safetensors_file_with_map_location(tmp_path):
+    from safetensors.numpy import save_file
+
+    save_file({"a": np.arange(4, dtype=np.float32)}, str(tmp_path / "w.safetensors"))
+    r = tinyfw.load(tmp_path / "w.safetensors", map_location="check")
+    assert r["a"].device == tinyfw.device("check") and r["a"].tolist() == [0.0, 1.0, 2.0, 3.0]

@@ -7,7 +7,13 @@ import numpy as np
 import pytest
 
 import tinyfw
-from helpers import assert_close, requires_torch, torch
+from helpers import DEVICE, assert_close, npy, requires_torch, torch
+from tinyfw.backend import backend_of
+
+
+def _same_memory(a: tinyfw.Tensor, b: tinyfw.Tensor) -> bool:
+    """True when two tensors view one buffer (asked of their backend: any device)."""
+    return backend_of(a._data).memory_owner(a._data) is backend_of(b._data).memory_owner(b._data)
 
 
 @requires_torch
@@ -35,7 +41,7 @@ def test_from_numpy_is_zero_copy_and_numpy_shares_memory(np_dtype):
     assert np.shares_memory(s.numpy(), a) and s.shape == (2, 2)
     # tinyfw.tensor always copies
     c = tinyfw.tensor(a)
-    assert not np.shares_memory(c.numpy(), a)
+    assert not np.shares_memory(npy(c), a)
 
 
 def test_from_numpy_rejects_unsupported_dtypes():
@@ -46,9 +52,12 @@ def test_from_numpy_rejects_unsupported_dtypes():
 
 
 def test_as_tensor_shares_when_it_can():
+    # sharing is a property of CPU tensors: numpy arrays live on the CPU
     a = np.ones(3, np.float32)
-    assert np.shares_memory(tinyfw.as_tensor(a).numpy(), a)
-    assert not np.shares_memory(tinyfw.as_tensor(a, dtype=tinyfw.float64).numpy(), a)
+    assert np.shares_memory(tinyfw.as_tensor(a, device="cpu").numpy(), a)
+    assert not np.shares_memory(tinyfw.as_tensor(a, dtype=tinyfw.float64, device="cpu").numpy(), a)
+    on = tinyfw.as_tensor(a)  # the default device: a copy unless that is the CPU
+    assert on.device == DEVICE and npy(on).tolist() == [1.0, 1.0, 1.0]
     t = tinyfw.ones(2)
     assert tinyfw.as_tensor(t) is t
 
@@ -92,9 +101,9 @@ def test_like_and_new_factories_vs_torch():
 def test_random_constructors():
     tinyfw.manual_seed(0)
     r = tinyfw.rand(1000)
-    assert r.dtype is tinyfw.float32 and 0 <= r.numpy().min() and r.numpy().max() < 1
+    assert r.dtype is tinyfw.float32 and 0 <= npy(r).min() and npy(r).max() < 1
     n = tinyfw.randn(2000, dtype=tinyfw.float64)
-    assert abs(n.numpy().mean()) < 0.1 and abs(n.numpy().std() - 1) < 0.1
+    assert abs(npy(n).mean()) < 0.1 and abs(npy(n).std() - 1) < 0.1
     i = tinyfw.randint(3, 7, (500,))
     assert i.dtype is tinyfw.int64 and set(i.tolist()) == {3, 4, 5, 6}
     assert tinyfw.randint(5, size=(2, 2)).shape == (2, 2)
@@ -102,17 +111,17 @@ def test_random_constructors():
     assert sorted(p.tolist()) == list(range(10))
     assert tinyfw.rand(2, 3, requires_grad=True).requires_grad
     b = tinyfw.bernoulli(tinyfw.full((1000,), 0.3))
-    assert set(b.tolist()) <= {0.0, 1.0} and 0.2 < b.numpy().mean() < 0.4
+    assert set(b.tolist()) <= {0.0, 1.0} and 0.2 < npy(b).mean() < 0.4
 
 
 def test_attributes():
     x = tinyfw.zeros(2, 3, 4, dtype=tinyfw.float16)
     assert x.shape == (2, 3, 4) and x.dtype is tinyfw.float16 and x.ndim == 3
     assert x.size() == (2, 3, 4) and x.size(1) == 3 and x.numel() == 24
-    assert x.device == tinyfw.device("cpu") and str(x.device) == "cpu"
+    assert x.device == DEVICE and str(x.device) == str(DEVICE)
     assert x.T.shape == (4, 3, 2) and x.element_size() == 2 and x.is_contiguous()
     assert len(x) == 2 and len(list(x)) == 2
-    assert tinyfw.numel(x) == 24 and tinyfw.is_tensor(x) and not tinyfw.is_tensor(x.numpy())
+    assert tinyfw.numel(x) == 24 and tinyfw.is_tensor(x) and not tinyfw.is_tensor(npy(x))
 
 
 def test_item_tolist_and_python_conversions():
@@ -129,7 +138,7 @@ def test_item_tolist_and_python_conversions():
 
 
 def test_numpy_requires_detach_for_grad_tensors():
-    x = tinyfw.ones(2, requires_grad=True)
+    x = tinyfw.ones(2, requires_grad=True, device="cpu")  # numpy interop is the CPU's
     with pytest.raises(RuntimeError, match=r"requires grad; call \.detach\(\)\.numpy\(\)"):
         x.numpy()
     assert np.shares_memory(x.detach().numpy(), x._data)
@@ -138,8 +147,9 @@ def test_numpy_requires_detach_for_grad_tensors():
 
 @requires_torch
 def test_repr_is_readable_and_torch_like():
-    assert repr(tinyfw.tensor([1.0, 2.5])) == "tensor([1.0000, 2.5000])"
-    assert repr(tinyfw.tensor([1, 2])) == "tensor([1, 2])"
+    dev = "" if DEVICE.type == "cpu" else f", device='{DEVICE}'"  # as PyTorch prints cuda
+    assert repr(tinyfw.tensor([1.0, 2.5])) == f"tensor([1.0000, 2.5000]{dev})"
+    assert repr(tinyfw.tensor([1, 2])) == f"tensor([1, 2]{dev})"
     assert "dtype=tinyfw.float64" in repr(tinyfw.tensor([1.0], dtype="float64"))
     assert "requires_grad=True" in repr(tinyfw.ones(1, requires_grad=True))
     assert "grad_fn=<MulBackward>" in repr(tinyfw.ones(1, requires_grad=True) * 2)
@@ -164,13 +174,16 @@ def test_to_forms_and_gradient_through_casts():
     assert x.to(tinyfw.float64).dtype is tinyfw.float64
     assert x.to("float16").dtype is tinyfw.float16
     assert x.to(tinyfw.zeros(1, dtype=tinyfw.int32)).dtype is tinyfw.int32
-    assert x.to("cpu") is x and x.to(tinyfw.device("cpu"), tinyfw.float32) is x
+    assert x.to(str(DEVICE)) is x and x.to(tinyfw.device(str(DEVICE)), tinyfw.float32) is x
     assert x.to(dtype=tinyfw.float32, copy=True) is not x
     assert x.type_as(tinyfw.zeros(1, dtype=tinyfw.float64)).dtype is tinyfw.float64
     y = (x.double() * 3).half().float().sum()
     y.backward()
     assert x.grad.dtype is tinyfw.float32 and x.grad.tolist() == [3.0, 3.0]
-    assert x.cpu() is x
+    if DEVICE.type == "cpu":
+        assert x.cpu() is x
+    else:
+        assert x.cpu().device == tinyfw.device("cpu") and x.cpu().tolist() == [1.5, 2.0]
 
 
 def test_devices():
@@ -189,12 +202,12 @@ def test_clone_and_deepcopy():
 
     x = tinyfw.tensor([1.0, 2.0], requires_grad=True)
     c = x.clone()
-    assert not np.shares_memory(c._data, x._data) and c.grad_fn is not None
+    assert not _same_memory(c, x) and c.grad_fn is not None
     c.sum().backward()
     assert x.grad.tolist() == [1.0, 1.0]
     d = copy.deepcopy(x)
     assert d.requires_grad and d.is_leaf and d.grad.tolist() == [1.0, 1.0]
-    assert not np.shares_memory(d._data, x._data)
+    assert not _same_memory(d, x)
 
 
 def test_default_dtype_switch():

@@ -14,7 +14,7 @@ from . import dtypes
 from .dtypes import (DType, bfloat16, float16, float32, float64, get_default_dtype, int8,
                      int32, int64, promote_types, result_type, set_default_dtype)
 from .dtypes import bool_ as bool  # noqa: A001  (tinyfw.bool, as torch.bool)
-from .device import Device as device
+from .device import Device as device, get_default_device, set_default_device
 from .tensor import Tensor
 from . import autograd
 from .autograd import enable_grad, is_grad_enabled, no_grad, set_grad_enabled
@@ -32,6 +32,8 @@ from .ops import clone
 from . import nn, optim, data, jit  # noqa: E402,F401  (the layers above the core)
 from . import onnx  # noqa: E402,F401  (export; needs the onnx package only when called)
 from .serialization import load, save  # noqa: E402,F401  (checkpoints)
+from . import memory, profiler  # noqa: E402,F401  (allocator statistics; per-op profiles)
+from .summary import summary  # noqa: E402,F401  (layer table on the meta device)
 
 half = float16
 float = float32  # noqa: A001

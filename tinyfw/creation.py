@@ -1,46 +1,43 @@
-"""Making tensors: from data, filled, ranges, random, and the `*_like` / `new_*` forms."""
+"""Making tensors: from data, filled, ranges, random, and the `*_like` / `new_*` forms.
+
+Every factory takes ``device=`` (the default device when None, see
+`tinyfw.set_default_device`).  Values that are computed rather than filled (ranges,
+random draws, data) are made on the host and moved by the device's backend, so a seed
+gives the same numbers on every device; the meta device computes and draws nothing.
+"""
 from __future__ import annotations
 
 import math
 
-import numpy as np
-
 from . import dtypes as _dt
-from .device import as_device
+from .backend import backend_for, backend_of, host
+from .device import Device, as_device, get_default_device
 from .random import Generator, _gen
 from .tensor import Tensor, register_method
 
 _make = Tensor._make
 
 
-def _to_array(data, dtype=None) -> np.ndarray:
-    """A new numpy array of a tinyfw dtype holding `data` (numbers, lists, arrays, tensors)."""
-    want = None if dtype is None else _dt.as_dtype(dtype)
+def _to_array(data, dtype=None):
+    """A new array of a tinyfw dtype holding `data` (numbers, lists, arrays, tensors), on
+    the default device (a tensor's own device for a tensor)."""
     if isinstance(data, Tensor):
-        arr = data._data
-    elif isinstance(data, np.ndarray):
-        arr = data
-    else:
-        try:
-            arr = np.asarray(data)
-        except ValueError as e:
-            raise ValueError(f"tensor: cannot make a tensor from {type(data).__name__}: {e}") from None
-        if arr.dtype == np.float64 and want is None and not isinstance(data, np.generic):
-            want = _dt.get_default_dtype()  # Python floats become the default dtype
-        if arr.dtype == object:
-            raise TypeError(f"tensor: cannot convert {type(data).__name__} of mixed or ragged "
-                            "content to a tensor")
-    if want is None:
-        want = _dt._by_np.get(arr.dtype)
-        if want is None:
-            kind = arr.dtype.kind
-            if kind in "iu":
-                want = _dt.int64
-            elif kind == "f":
-                want = _dt.float64
-            else:
-                raise TypeError(f"tensor: numpy dtype {arr.dtype} is not supported")
-    return np.array(arr, dtype=want.np, copy=True, order="C")
+        if dtype is not None and _dt.as_dtype(dtype) is not data.dtype:
+            data = data.detach().to(dtype)
+        from .tensor import _copy_array
+
+        return _copy_array(data._data)
+    return _place(host.to_array(data, dtype), None)
+
+
+def _device(device) -> Device:
+    return get_default_device() if device is None else as_device(device)
+
+
+def _place(arr, device):
+    """Host array `arr` moved to `device` (the default device when None)."""
+    dev = _device(device)
+    return backend_for(dev).from_host(arr)
 
 
 def _size(size, op: str) -> tuple:
@@ -55,13 +52,21 @@ def _size(size, op: str) -> tuple:
     return size
 
 
-def _finish(arr: np.ndarray, requires_grad: bool, device) -> Tensor:
-    if device is not None:
-        as_device(device)
+def _finish(arr, requires_grad: bool) -> Tensor:
     t = _make(arr)
     if requires_grad:
         t.requires_grad_(True)
     return t
+
+
+def _host_made(device, shape: tuple, dtype: _dt.DType, make_host) -> object:
+    """The array `make_host()` computes on the host, on `device`; on the meta device nothing
+    is computed (nor drawn from a generator), as in PyTorch."""
+    dev = _device(device)
+    B = backend_for(dev)
+    if dev.type == "meta":
+        return B.empty(shape, dtype.np)
+    return B.from_host(make_host())
 
 
 def _dtype_or_default(dtype) -> _dt.DType:
@@ -69,37 +74,45 @@ def _dtype_or_default(dtype) -> _dt.DType:
 
 
 def tensor(data, dtype=None, device=None, requires_grad: bool = False) -> Tensor:
-    """A new tensor holding a copy of `data` (numbers, nested lists, numpy arrays)."""
-    return _finish(_to_array(data, dtype), requires_grad, device)
+    """A new tensor holding a copy of `data` (numbers, nested lists, numpy arrays, tensors)."""
+    if isinstance(data, Tensor):
+        t = data.detach().to(dtype=dtype, device=device, copy=True)
+        return _finish(t._data, requires_grad)
+    return _finish(_place(host.to_array(data, dtype), device), requires_grad)
 
 
 def as_tensor(data, dtype=None, device=None) -> Tensor:
     """Like tensor(), but shares memory with a numpy array or tensor when no conversion is
     needed."""
-    if isinstance(data, Tensor) and (dtype is None or data.dtype is _dt.as_dtype(dtype)):
-        return data
-    if isinstance(data, np.ndarray) and data.dtype in _dt._by_np and (
-            dtype is None or _dt.as_dtype(dtype).np == data.dtype):
+    if isinstance(data, Tensor):
+        return data.to(dtype=dtype, device=device)
+    if isinstance(data, host.ndarray) and data.dtype in _dt._by_np and (
+            dtype is None or _dt.as_dtype(dtype).np == data.dtype) and (
+            (get_default_device() if device is None else as_device(device)).type == "cpu"):
         return from_numpy(data)
     return tensor(data, dtype, device)
 
 
-def from_numpy(array: np.ndarray) -> Tensor:
-    """A tensor sharing `array`'s memory (no copy); its dtype must be one tinyfw holds."""
-    if not isinstance(array, np.ndarray):
+def from_numpy(array) -> Tensor:
+    """A CPU tensor sharing `array`'s memory (no copy); its dtype must be one tinyfw holds."""
+    if not isinstance(array, host.ndarray):
         raise TypeError(f"from_numpy: expected a numpy array, got {type(array).__name__}")
     _dt.from_numpy_dtype(array.dtype)
     return _make(array)
 
 
+def _filled(size: tuple, value, dtype: _dt.DType, device, requires_grad: bool) -> Tensor:
+    return _finish(backend_for(_device(device)).full(size, value, dtype.np), requires_grad)
+
+
 def zeros(*size, dtype=None, device=None, requires_grad: bool = False) -> Tensor:
     """A tensor of zeros."""
-    return _finish(np.zeros(_size(size, "zeros"), _dtype_or_default(dtype).np), requires_grad, device)
+    return _filled(_size(size, "zeros"), 0, _dtype_or_default(dtype), device, requires_grad)
 
 
 def ones(*size, dtype=None, device=None, requires_grad: bool = False) -> Tensor:
     """A tensor of ones."""
-    return _finish(np.ones(_size(size, "ones"), _dtype_or_default(dtype).np), requires_grad, device)
+    return _filled(_size(size, "ones"), 1, _dtype_or_default(dtype), device, requires_grad)
 
 
 def empty(*size, dtype=None, device=None, requires_grad: bool = False) -> Tensor:
@@ -120,7 +133,7 @@ def full(size, fill_value, dtype=None, device=None, requires_grad: bool = False)
     if isinstance(fill_value, Tensor):
         fill_value = fill_value.item()
     dt = _fill_dtype(fill_value) if dtype is None else _dt.as_dtype(dtype)
-    return _finish(np.full(_size((size,), "full"), fill_value, dt.np), requires_grad, device)
+    return _filled(_size((size,), "full"), fill_value, dt, device, requires_grad)
 
 
 def arange(start, end=None, step=1, dtype=None, device=None, requires_grad: bool = False) -> Tensor:
@@ -132,13 +145,12 @@ def arange(start, end=None, step=1, dtype=None, device=None, requires_grad: bool
     if (end - start) * step < 0:
         raise RuntimeError(f"arange: the range [{start}, {end}) cannot be walked with step {step}")
     if dtype is None:
-        is_int = all(isinstance(v, (int, np.integer)) for v in (start, end, step))
+        is_int = all(host.is_integer(v) for v in (start, end, step))
         dtype = _dt.int64 if is_int else _dt.get_default_dtype()
     dtype = _dt.as_dtype(dtype)
     n = max(0, math.ceil((end - start) / step))
-    arr = (start + np.arange(n, dtype=np.float64) * step) if dtype.is_floating_point else \
-        np.arange(start, end, step)
-    return _finish(arr.astype(dtype.np), requires_grad, device)
+    arr = _host_made(device, (n,), dtype, lambda: host.arange(start, end, step, dtype))
+    return _finish(arr, requires_grad)
 
 
 def linspace(start: float, end: float, steps: int, dtype=None, device=None,
@@ -146,13 +158,16 @@ def linspace(start: float, end: float, steps: int, dtype=None, device=None,
     """`steps` evenly spaced values from start to end, both included."""
     if steps < 0:
         raise RuntimeError(f"linspace: steps must be non-negative, got {steps}")
-    arr = np.linspace(start, end, steps).astype(_dtype_or_default(dtype).np)
-    return _finish(arr, requires_grad, device)
+    dt = _dtype_or_default(dtype)
+    arr = _host_made(device, (steps,), dt, lambda: host.linspace(start, end, steps, dt))
+    return _finish(arr, requires_grad)
 
 
 def eye(n: int, m: int | None = None, dtype=None, device=None, requires_grad: bool = False) -> Tensor:
     """The n × m identity matrix."""
-    return _finish(np.eye(n, m, dtype=_dtype_or_default(dtype).np), requires_grad, device)
+    dt = _dtype_or_default(dtype)
+    arr = _host_made(device, (n, n if m is None else m), dt, lambda: host.eye(n, m, dt))
+    return _finish(arr, requires_grad)
 
 
 def _like(x: Tensor, dtype):
@@ -160,13 +175,15 @@ def _like(x: Tensor, dtype):
 
 
 def zeros_like(x: Tensor, dtype=None, device=None, requires_grad: bool = False) -> Tensor:
-    """Zeros with x's shape (and dtype unless given)."""
-    return zeros(x.shape, dtype=_like(x, dtype), device=device, requires_grad=requires_grad)
+    """Zeros with x's shape (and dtype and device unless given)."""
+    return zeros(x.shape, dtype=_like(x, dtype), device=device or x.device,
+                 requires_grad=requires_grad)
 
 
 def ones_like(x: Tensor, dtype=None, device=None, requires_grad: bool = False) -> Tensor:
-    """Ones with x's shape (and dtype unless given)."""
-    return ones(x.shape, dtype=_like(x, dtype), device=device, requires_grad=requires_grad)
+    """Ones with x's shape (and dtype and device unless given)."""
+    return ones(x.shape, dtype=_like(x, dtype), device=device or x.device,
+                requires_grad=requires_grad)
 
 
 def empty_like(x: Tensor, dtype=None, device=None, requires_grad: bool = False) -> Tensor:
@@ -175,23 +192,27 @@ def empty_like(x: Tensor, dtype=None, device=None, requires_grad: bool = False) 
 
 
 def full_like(x: Tensor, fill_value, dtype=None, device=None, requires_grad: bool = False) -> Tensor:
-    """`fill_value` everywhere, with x's shape (and dtype unless given)."""
-    return full(x.shape, fill_value, dtype=_like(x, dtype), device=device, requires_grad=requires_grad)
+    """`fill_value` everywhere, with x's shape (and dtype and device unless given)."""
+    return full(x.shape, fill_value, dtype=_like(x, dtype), device=device or x.device,
+                requires_grad=requires_grad)
 
 
 # -- random ---------------------------------------------------------------------------------
 def rand(*size, generator: Generator | None = None, dtype=None, device=None,
          requires_grad: bool = False) -> Tensor:
     """Uniform samples in [0, 1)."""
-    arr = _gen(generator).random(_size(size, "rand"), dtype=np.float64)
-    return _finish(arr.astype(_dtype_or_default(dtype).np), requires_grad, device)
+    shape, dt = _size(size, "rand"), _dtype_or_default(dtype)
+    arr = _host_made(device, shape, dt, lambda: host.cast(_gen(generator).random(shape), dt))
+    return _finish(arr, requires_grad)
 
 
 def randn(*size, generator: Generator | None = None, dtype=None, device=None,
           requires_grad: bool = False) -> Tensor:
     """Standard normal samples."""
-    arr = _gen(generator).standard_normal(_size(size, "randn"))
-    return _finish(arr.astype(_dtype_or_default(dtype).np), requires_grad, device)
+    shape, dt = _size(size, "randn"), _dtype_or_default(dtype)
+    arr = _host_made(device, shape, dt,
+                     lambda: host.cast(_gen(generator).standard_normal(shape), dt))
+    return _finish(arr, requires_grad)
 
 
 def randint(low: int, high: int | None = None, size=(), generator: Generator | None = None,
@@ -201,48 +222,52 @@ def randint(low: int, high: int | None = None, size=(), generator: Generator | N
         low, high = 0, low
     if high <= low:
         raise RuntimeError(f"randint: empty range [{low}, {high})")
-    arr = _gen(generator).integers(low, high, _size((size,), "randint"))
-    return _finish(arr.astype((_dt.int64 if dtype is None else _dt.as_dtype(dtype)).np), False, device)
+    shape = _size((size,), "randint")
+    dt = _dt.int64 if dtype is None else _dt.as_dtype(dtype)
+    arr = _host_made(device, shape, dt,
+                     lambda: host.cast(_gen(generator).integers(low, high, shape), dt))
+    return _finish(arr, False)
 
 
 def randperm(n: int, generator: Generator | None = None, dtype=None, device=None) -> Tensor:
     """A random permutation of 0..n-1."""
-    arr = _gen(generator).permutation(n)
-    return _finish(arr.astype((_dt.int64 if dtype is None else _dt.as_dtype(dtype)).np), False, device)
+    dt = _dt.int64 if dtype is None else _dt.as_dtype(dtype)
+    arr = _host_made(device, (n,), dt, lambda: host.cast(_gen(generator).permutation(n), dt))
+    return _finish(arr, False)
 
 
-def rand_like(x: Tensor, generator: Generator | None = None, dtype=None) -> Tensor:
-    """Uniform samples with x's shape and dtype."""
-    return rand(x.shape, generator=generator, dtype=_like(x, dtype))
+def rand_like(x: Tensor, generator: Generator | None = None, dtype=None, device=None) -> Tensor:
+    """Uniform samples with x's shape (and dtype and device unless given)."""
+    return rand(x.shape, generator=generator, dtype=_like(x, dtype), device=device or x.device)
 
 
-def randn_like(x: Tensor, generator: Generator | None = None, dtype=None) -> Tensor:
-    """Standard normal samples with x's shape and dtype."""
-    return randn(x.shape, generator=generator, dtype=_like(x, dtype))
+def randn_like(x: Tensor, generator: Generator | None = None, dtype=None, device=None) -> Tensor:
+    """Standard normal samples with x's shape (and dtype and device unless given)."""
+    return randn(x.shape, generator=generator, dtype=_like(x, dtype), device=device or x.device)
 
 
 def bernoulli(p: Tensor, generator: Generator | None = None) -> Tensor:
-    """1 with probability p (elementwise), else 0; p's dtype."""
-    arr = (_gen(generator).random(p.shape) < np.asarray(p._data, np.float64)).astype(p._data.dtype)
-    return _make(arr)
+    """1 with probability p (elementwise), else 0; p's dtype and device."""
+    u = rand(p.shape, generator=generator, dtype=_dt.float64, device=p.device)
+    return (u < p.detach().to(_dt.float64)).to(p.dtype)
 
 
 def _new(method):
     def new(self, *size, dtype=None, device=None, requires_grad: bool = False):
-        return method(*size, dtype=self.dtype if dtype is None else dtype, device=device,
-                      requires_grad=requires_grad)
-    new.__doc__ = f"{method.__name__} with this tensor's dtype by default."
+        return method(*size, dtype=self.dtype if dtype is None else dtype,
+                      device=device or self.device, requires_grad=requires_grad)
+    new.__doc__ = f"{method.__name__} with this tensor's dtype and device by default."
     return new
 
 
 def _new_full(self, size, fill_value, dtype=None, device=None, requires_grad=False):
-    return full(size, fill_value, dtype=self.dtype if dtype is None else dtype, device=device,
-                requires_grad=requires_grad)
+    return full(size, fill_value, dtype=self.dtype if dtype is None else dtype,
+                device=device or self.device, requires_grad=requires_grad)
 
 
 def _new_tensor(self, data, dtype=None, device=None, requires_grad=False):
-    return tensor(data, dtype=self.dtype if dtype is None else dtype, device=device,
-                  requires_grad=requires_grad)
+    return tensor(data, dtype=self.dtype if dtype is None else dtype,
+                  device=device or self.device, requires_grad=requires_grad)
 
 
 register_method("new_zeros", _new(zeros))

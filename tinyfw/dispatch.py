@@ -1,37 +1,44 @@
 """The one place where every op reaches a kernel.
 
-`apply(fn, inputs, attrs)` picks the backend, runs the op's forward on raw arrays, wraps
-the result and, when gradients are needed, links the op's node into the graph.
+`apply(fn, inputs, attrs)` picks the backend from the inputs' device, runs the op's
+forward on the backend's arrays, wraps the result and, when gradients are needed, links
+the op's node into the graph.
 
 Hook points (later layers plug in here, nothing below them knows about them):
 
 - **interceptors** — objects with ``intercept(fn, inputs, attrs, run)`` that wrap the call:
   autocast casts inputs before calling ``run(inputs)``, the profiler times it, the
   tracer records ``fn``/``inputs``/``attrs``/outputs.  Install with ``push_interceptor``;
-  when none is installed the hot path pays a single truthiness test.
-- **backends** — ``set_backend('ref' | 'cpu')`` or the ``TINYFW_BACKEND`` environment
-  variable choose the module whose primitives run CPU tensors.
+  they are context-local (per thread), and when none is installed the hot path pays one
+  ContextVar read.
+- **backends** — one per device type (`tinyfw.backend`); CPU tensors run on the module
+  chosen with ``set_backend('ref' | 'cpu')`` or the ``TINYFW_BACKEND`` environment variable.
+
+Devices: all tensor inputs of an op must be on one device, except 0-d CPU tensors (and
+Python numbers, which arrive as 0-d CPU tensors), which are moved to the others' device,
+as in PyTorch.  Anything else is an error naming the op and the devices.
 """
 from __future__ import annotations
 
+import contextvars
 import os
-
-import numpy as np
 
 from .autograd.function import GradMode
 from .tensor import Tensor
 from . import backend as _backends
 
-_ndarray = np.ndarray
+_ndarray = _backends.CPU_ARRAY
 _make = Tensor._make
 _B = None  # the active CPU backend module
-_interceptors: list = []
+_grad = GradMode._var
+# the interceptors of this context, innermost first (a tuple: contexts share nothing)
+_interceptors: contextvars.ContextVar = contextvars.ContextVar("tinyfw_interceptors", default=())
 
 
 def set_backend(name: str) -> None:
     """Select the CPU backend: 'ref' (numpy, the specification) or 'cpu' (C++ kernels)."""
     global _B
-    _B = _backends.load(name)
+    _B = _backends.set_cpu_backend(name)
 
 
 def get_backend():
@@ -40,48 +47,81 @@ def get_backend():
 
 
 def push_interceptor(obj) -> None:
-    """Install an interceptor (see module doc); the last pushed runs outermost."""
-    _interceptors.append(obj)
+    """Install an interceptor in this context (see module doc); the last pushed runs
+    outermost."""
+    _interceptors.set(_interceptors.get() + (obj,))
 
 
 def pop_interceptor(obj) -> None:
     """Remove an interceptor installed with push_interceptor."""
-    _interceptors.remove(obj)
+    ics = list(_interceptors.get())
+    ics.remove(obj)
+    _interceptors.set(tuple(ics))
+
+
+def interceptors() -> tuple:
+    """The interceptors installed in this context, innermost first."""
+    return _interceptors.get()
 
 
 def apply(fn, inputs: tuple, attrs: dict):
     """Run op `fn` (a Function subclass) on Tensors `inputs` with keyword `attrs`."""
-    if _interceptors:
-        return _intercepted(fn, inputs, attrs, len(_interceptors))
+    ics = _interceptors.get()
+    if ics:
+        return _intercepted(ics, fn, inputs, attrs, len(ics))
     return _run(fn, inputs, attrs)
 
 
-def _intercepted(fn, inputs, attrs, depth):
+def _intercepted(ics, fn, inputs, attrs, depth):
     if depth == 0:
         return _run(fn, inputs, attrs)
-    return _interceptors[depth - 1].intercept(
-        fn, inputs, attrs, lambda ins: _intercepted(fn, tuple(ins), attrs, depth - 1))
+    return ics[depth - 1].intercept(
+        fn, inputs, attrs, lambda ins: _intercepted(ics, fn, tuple(ins), attrs, depth - 1))
+
+
+def _on_device(fn, arrays: list):
+    """The backend for inputs not all on the CPU, with 0-d CPU arrays moved to it."""
+    devices = []
+    for a in arrays:
+        if type(a) is not _ndarray or a.ndim:
+            d = _backends.device_of(a)
+            if d not in devices:
+                devices.append(d)
+    if len(devices) > 1:
+        names = " and ".join(str(d) for d in devices)
+        raise RuntimeError(f"{fn.__name__}: expected all tensors on one device, got tensors on "
+                           f"{names}; move them with .to(device) first")
+    if not devices:  # only 0-d CPU arrays after all
+        return _B, arrays
+    B = _backends.backend_for(devices[0])
+    return B, [B.from_host(a) if type(a) is _ndarray else a for a in arrays]
 
 
 def _run(fn, inputs, attrs):
+    arrays = [t._data for t in inputs]
+    B = _B
+    for a in arrays:
+        if type(a) is not _ndarray:
+            B, arrays = _on_device(fn, arrays)
+            break
     node = fn.__new__(fn)
-    out = fn.forward(node, _B, *[t._data for t in inputs], **attrs)
+    out = fn.forward(node, B, *arrays, **attrs)
     aux = None
     if type(out) is tuple:
         out, aux = out[0], out[1:]
-    if type(out) is not _ndarray:
-        out = np.asarray(out)
     record = False
-    if GradMode.enabled and fn.differentiable:
+    if fn.differentiable and _grad.get():
         for t in inputs:
-            if t.requires_grad:
+            if t._rg:
                 record = True
                 break
     if record:
-        node.next = tuple([(t.grad_fn or t) if t.requires_grad else None for t in inputs])
-        if fn.save_inputs:
-            node._saved = inputs
-            node._versions = tuple([t._version[0] for t in inputs])
+        node.next = tuple([(t.grad_fn or t) if t._rg else None for t in inputs])
+        saves = fn.save_inputs
+        if saves:
+            saved = inputs if saves is True else inputs[saves]
+            node._saved = saved
+            node._versions = tuple([t._version[0] for t in saved])
         result = _make(out, True, node)
         if fn.save_output:
             node._out = out
@@ -98,7 +138,13 @@ def _run(fn, inputs, attrs):
             node._out_v = base._version[0]
     if aux is None:
         return result
-    return (result, *[_make(np.asarray(a), False, None) for a in aux])
+    aux = [_make(a, False, None) for a in aux]
+    if record and fn.save_aux:
+        # side outputs the backward reads (indices of max/sort/pooling): the user holds
+        # them too and may write into them, so they are version-checked like saved inputs
+        node._aux = aux
+        node._aux_versions = tuple([t._version[0] for t in aux])
+    return (result, *aux)
 
 
 set_backend(os.environ.get("TINYFW_BACKEND", "cpu"))

@@ -1,6 +1,7 @@
 """Classification metrics, with scikit-learn's names, argument order and semantics.
 
-Every function takes ``(y_true, y_pred)`` as tinyfw Tensors, numpy arrays or lists.
+Every function takes ``(y_true, y_pred)`` as tinyfw Tensors (on any device: their values
+are read back to the host), numpy arrays or lists.
 `y_pred` may be class labels (same shape as `y_true`) or scores/logits with one more
 trailing dim of size n_classes, in which case the argmax is the prediction.  Scalars come
 back as Python floats; per-class results (``average=None``) and the confusion matrix as
@@ -21,7 +22,7 @@ __all__ = ["accuracy", "precision", "recall", "f1_score", "precision_recall_fsco
 
 def _arr(x: Any, name: str, op: str) -> np.ndarray:
     if isinstance(x, Tensor):
-        a = x.detach()._data
+        a = x.detach().cpu().numpy()
     else:
         a = np.asarray(x)
     if a.dtype.kind == "V" or str(a.dtype) == "bfloat16":

@@ -27,7 +27,7 @@ def confusion_matrix_png(cm: Any, path: str | os.PathLike,
     annotated with counts (or row fractions with `normalize`); returns the path."""
     from .tensor import Tensor
 
-    a = np.asarray(cm._data if isinstance(cm, Tensor) else cm, dtype=np.float64)
+    a = np.asarray(cm.detach().cpu().numpy() if isinstance(cm, Tensor) else cm, dtype=np.float64)
     if a.ndim != 2 or a.shape[0] != a.shape[1]:
         raise ValueError(f"confusion_matrix_png: expected a square matrix, got shape {a.shape}")
     k = a.shape[0]

@@ -9,14 +9,15 @@
 `profile` installs a dispatch interceptor, so every op that reaches a kernel (forward
 ops, and the ops backward formulas run) is timed with ``time.perf_counter``.  For each op
 class it records calls, total time, estimated FLOPs and bytes moved (input + output
-array bytes), hence achieved GFLOP/s and GB/s.  FLOP estimates: matmul 2*m*n*k (batched),
-convolution 2 * output elements * (C_in/groups * kernel area), elementwise one per output
-element (a few for transcendental ones), reductions one per input element, views and
-copies zero.  The timing includes the dispatch overhead of each call, which is what a
-user's step pays.
+array bytes), hence achieved GFLOP/s and GB/s.  FLOP estimates are each op's ``flops``
+rule (see `Function`), from shapes alone: matmul 2*m*n*k (batched), convolution 2 *
+output elements * (C_in/groups * kernel area), elementwise one per output element (4 for
+transcendental ones), reductions one per input element, views and copies zero.  The
+timing includes the dispatch overhead of each call, which is what a user's step pays.
 """
 from __future__ import annotations
 
+import math
 import time
 from dataclasses import dataclass
 from typing import Any
@@ -26,15 +27,7 @@ import numpy as np
 from . import dispatch
 from .tensor import Tensor
 
-__all__ = ["profile", "OpStats", "model_size", "flops_of"]
-
-_TRANSCENDENTAL = {"Exp", "Log", "Log1p", "Expm1", "Sqrt", "Rsqrt", "Sin", "Cos", "Tanh",
-                   "Sigmoid", "Erf", "Gelu", "Silu", "Softplus", "Pow"}
-_REDUCTIONS = {"Sum", "Prod", "Amax", "MaxDim", "ArgMax", "Any", "Cumsum", "Norm2", "Mean",
-               "Var", "Std", "LogSumExp", "Logsumexp"}
-_NO_FLOPS = {"View", "ReshapeCopy", "Permute", "Expand", "Slice", "SliceGrad", "Contiguous",
-             "Cast", "Clone", "Cat", "Pad", "Flip", "Tile", "Gather", "ScatterAdd", "Scatter",
-             "Index", "IndexPut", "Tri", "Sort"}
+__all__ = ["profile", "OpStats", "model_size", "flops_of", "summary", "model_flops"]
 
 
 def _outputs(result) -> list[np.ndarray]:
@@ -45,36 +38,13 @@ def _outputs(result) -> list[np.ndarray]:
     return []
 
 
-def flops_of(name: str, inputs: list[np.ndarray], outputs: list[np.ndarray],
-             attrs: dict) -> int:
-    """Estimated floating-point operations of one call of op class `name`."""
-    if not outputs:
+def flops_of(fn: type, in_shapes: list, out_shapes: list, attrs: dict) -> int:
+    """Estimated floating-point operations of one call of the op `fn` (a Function class)
+    on inputs and outputs of these shapes: its ``flops`` rule, 0 without outputs or for
+    an empty output."""
+    if not out_shapes or math.prod(out_shapes[0]) == 0:
         return 0
-    out = outputs[0]
-    lname = name.lower()
-    if name in _NO_FLOPS or getattr(out, "size", 0) == 0:
-        return 0
-    if "matmul" in lname or lname in ("mm", "bmm", "linear"):
-        a = inputs[0]
-        k = a.shape[-1] if a.ndim else 1
-        return 2 * int(out.size) * int(k)
-    if "conv" in lname and len(inputs) >= 2:
-        # 2 FLOPs per (output-gradient element, weight element of one output channel)
-        if "backwardweight" in lname:  # inputs (grad_out, x), output shaped like w
-            g, w = inputs[0], out
-        elif "backward" in lname:  # inputs (grad_out, w)
-            g, w = inputs[0], inputs[1]
-        else:  # inputs (x, w)
-            g, w = out, inputs[1]
-        return 2 * int(g.size) * int(np.prod(w.shape[1:]))
-    if "pool" in lname:
-        return int(inputs[0].size)
-    if name in _REDUCTIONS or "softmax" in lname or "norm" in lname or "entropy" in lname:
-        return int(sum(a.size for a in inputs)) * (5 if ("softmax" in lname
-                                                         or "entropy" in lname) else 1)
-    if name in _TRANSCENDENTAL:
-        return 4 * int(out.size)
-    return int(out.size)
+    return int(fn.flops([tuple(s) for s in in_shapes], [tuple(s) for s in out_shapes], attrs))
 
 
 @dataclass
@@ -132,9 +102,9 @@ class profile:
         outs = _outputs(result)
         s.calls += 1
         s.time_s += dt
-        s.flops += flops_of(name, ins, outs, attrs)
+        s.flops += flops_of(fn, [a.shape for a in ins], [a.shape for a in outs], attrs)
         if not getattr(fn, "is_view", False):
-            s.bytes += int(sum(a.nbytes for a in ins) + sum(a.nbytes for a in outs))
+            s.bytes += int(sum(a.size * a.itemsize for a in ins) + sum(a.size * a.itemsize for a in outs))
         return result
 
     # -- reports ------------------------------------------------------------------------
@@ -207,3 +177,13 @@ def model_size(module: Any) -> dict[str, int]:
     return {"parameters": int(n), "trainable": int(trainable), "bytes": int(nbytes),
             "bytes_with_buffers": int(nbytes + buf_bytes),
             "megabytes": round((nbytes + buf_bytes) / 2 ** 20, 3)}
+
+
+def __getattr__(name: str):
+    # summary and model_flops run a model on the meta device (tinyfw/summary.py), which
+    # imports this module: resolved on first use
+    if name in ("summary", "model_flops"):
+        from .summary import model_flops, summary
+
+        return {"summary": summary, "model_flops": model_flops}[name]
+    raise AttributeError(f"module 'tinyfw.profiler' has no attribute {name!r}")

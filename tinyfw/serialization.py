@@ -10,6 +10,12 @@ One file in the safetensors format holds everything:
 
 So a Tensor, a model's state dict, an optimizer's state dict (int keys, tuples of
 betas), a scheduler's state dict and an RNG state (128-bit ints) all round-trip exactly.
+
+Devices: the structure records each tensor's device (format 2; format-1 files hold CPU
+tensors), and `load` puts it back there unless told otherwise with ``map_location``, as
+in PyTorch.  Values travel through the host (`to_host` / `from_host` of the tensor's
+backend).  A meta tensor is stored as its shape and dtype only and loads as a meta
+tensor.
 Keeping the structure in the header instead of a sidecar file means a checkpoint is one
 file, written atomically: to a temporary file in the same directory, flushed and
 fsynced, then renamed over the target with ``os.replace`` (a crash leaves either the old
@@ -24,10 +30,12 @@ import os
 import struct
 import tempfile
 import zlib
-from typing import Any
+from numbers import Integral, Real
+from typing import Any, Callable, Union
 
-import numpy as np
-
+from . import dtypes as _dt
+from .backend import backend_for, host
+from .device import Device, as_device
 from .tensor import Tensor
 
 __all__ = ["save", "load", "CheckpointError"]
@@ -35,7 +43,12 @@ __all__ = ["save", "load", "CheckpointError"]
 _MAGIC = "tinyfw.structure"
 _CRC = "tinyfw.crc32"
 _FORMAT = "tinyfw.format"
-_VERSION = "1"
+_VERSION = "2"  # 2: tensors record their device; 1 (still read): CPU tensors only
+_READS = ("1", "2")
+
+#: where load puts tensors: a device (or its name), a {saved: wanted} dict of device names,
+#: or a callable (cpu_tensor, saved_device_name) -> tensor or None
+MapLocation = Union[None, str, Device, dict, Callable[[Tensor, str], Any]]
 # a safetensors header is JSON of a few KB per thousand tensors; anything this large is
 # a corrupt length field, not a header
 _MAX_HEADER = 100 * 1024 * 1024
@@ -46,27 +59,30 @@ class CheckpointError(RuntimeError):
 
 
 # -- encoding the structure ---------------------------------------------------------------
-def _encode(obj: Any, tensors: dict[str, np.ndarray], where: str) -> Any:
+def _encode(obj: Any, tensors: dict, where: str) -> Any:
     if isinstance(obj, Tensor):
+        t = obj.detach()
+        dev = t.device
+        if dev.type == "meta":  # no values: shape and dtype are all there is to keep
+            return {"M": [list(t.shape), t.dtype.name]}
         name = f"t{len(tensors)}"
-        a = obj.detach()._data
-        tensors[name] = a if a.flags.c_contiguous else a.copy(order="C")  # 0-d stays 0-d
-        return {"T": name}
+        tensors[name] = t.contiguous()._host()  # row-major host values; 0-d stays 0-d
+        return {"T": [name, str(dev)]}
     if obj is None or isinstance(obj, (bool, str)):
         return obj
-    if isinstance(obj, (int, np.integer)):
+    if isinstance(obj, Integral):
         return int(obj)
-    if isinstance(obj, (float, np.floating)):
+    if isinstance(obj, Real):
         v = float(obj)
         # JSON has no inf/nan: keep them as tagged strings
         return v if math.isfinite(v) else {"F": repr(v)}
-    if isinstance(obj, np.ndarray):
+    if host.is_host_array(obj):
         raise CheckpointError(f"save: {where} is a numpy array; wrap it with "
                               "tinyfw.from_numpy() so it is stored as a tensor")
     if isinstance(obj, dict):
         items = []
         for k, v in obj.items():
-            if isinstance(k, bool) or not isinstance(k, (str, int, np.integer)):
+            if isinstance(k, bool) or not isinstance(k, (str, Integral)):
                 raise CheckpointError(f"save: {where} has a key of type {type(k).__name__}; "
                                       "only str and int keys are supported")
             key = k if isinstance(k, str) else int(k)
@@ -79,44 +95,82 @@ def _encode(obj: Any, tensors: dict[str, np.ndarray], where: str) -> Any:
                           "cannot hold (tensors, dicts, lists, tuples, numbers, str, bool, None)")
 
 
-def _decode(node: Any, tensors: dict[str, np.ndarray], path: str) -> Any:
+def _place(arr, saved: str, map_location: MapLocation, path: str) -> Tensor:
+    """Host array `arr` of a tensor saved on device `saved`, put where map_location says
+    (PyTorch's rules: None restores the saved device)."""
+    if callable(map_location) and not isinstance(map_location, (str, Device, dict)):
+        out = map_location(Tensor._make(arr), saved)
+        if out is not None:
+            if not isinstance(out, Tensor):
+                raise TypeError(f"load: map_location returned a {type(out).__name__}; it must "
+                                "return a Tensor (or None for the saved device)")
+            return out
+        target = saved
+    elif isinstance(map_location, dict):
+        names = {str(Device(k)): v for k, v in map_location.items()}
+        target = names.get(str(Device(saved)), saved)
+    else:
+        target = saved if map_location is None else map_location
+    try:
+        dev = as_device(target)
+    except RuntimeError as e:
+        raise RuntimeError(f"load: {path}: a tensor was saved on '{saved}' and cannot be "
+                           f"restored there ({e}); pass map_location (e.g. "
+                           "map_location='cpu') to load it elsewhere") from None
+    return Tensor._make(backend_for(dev).from_host(arr))
+
+
+def _decode(node: Any, tensors: dict, path: str, map_location: MapLocation = None) -> Any:
     if node is None or isinstance(node, (bool, int, float, str)):
         return node
     if isinstance(node, dict) and len(node) == 1:
         (tag, val), = node.items()
         if tag == "T":
-            if val not in tensors:
-                raise CheckpointError(f"load: {path}: the structure refers to tensor {val!r}, "
+            if isinstance(val, str):  # format 1: a CPU tensor
+                name, saved = val, "cpu"
+            elif isinstance(val, list) and len(val) == 2 and all(isinstance(v, str) for v in val):
+                name, saved = val
+            else:
+                name, saved = None, None
+            if name not in tensors:
+                raise CheckpointError(f"load: {path}: the structure refers to tensor {name!r}, "
                                       "which the file does not contain (corrupt file)")
-            return Tensor._make(tensors[val])
+            return _place(tensors[name], saved, map_location, path)
+        if tag == "M":
+            try:
+                shape, dtype = tuple(int(n) for n in val[0]), _dt.as_dtype(val[1])
+            except (TypeError, ValueError, IndexError, KeyError):
+                raise CheckpointError(f"load: {path}: corrupt meta tensor entry {val!r}") from None
+            return Tensor._make(backend_for(Device("meta")).empty(shape, dtype.np))
         if tag == "F":
             return float(val)
         if tag == "D":
-            return {k: _decode(v, tensors, path) for k, v in val}
+            return {k: _decode(v, tensors, path, map_location) for k, v in val}
         if tag == "L":
-            return [_decode(v, tensors, path) for v in val]
+            return [_decode(v, tensors, path, map_location) for v in val]
         if tag == "U":
-            return tuple(_decode(v, tensors, path) for v in val)
+            return tuple(_decode(v, tensors, path, map_location) for v in val)
     raise CheckpointError(f"load: {path}: unrecognised entry in the structure (corrupt file)")
 
 
-def _checksum(structure: str, tensors: dict[str, np.ndarray]) -> str:
+def _checksum(structure: str, tensors: dict) -> str:
     crc = zlib.crc32(structure.encode())
     for name in sorted(tensors, key=lambda n: int(n[1:]) if n[1:].isdigit() else -1):
         a = tensors[name]
         crc = zlib.crc32(f"{name}:{a.dtype.str}:{a.shape}".encode(), crc)
-        crc = zlib.crc32(a.reshape(-1).view(np.uint8).data, crc)
+        crc = zlib.crc32(host.to_bytes(a), crc)
     return f"{crc:08x}"
 
 
 # -- public API ---------------------------------------------------------------------------
 def save(obj: Any, path: str | os.PathLike) -> None:
     """Write `obj` (a Tensor, or nested dicts/lists/tuples of tensors and plain values,
-    such as model/optimizer/scheduler state dicts) to `path` atomically."""
+    such as model/optimizer/scheduler state dicts) to `path` atomically; each tensor's
+    values and device are recorded (meta tensors: shape and dtype only)."""
     from safetensors.numpy import save as st_save
 
     path = os.fspath(path)
-    tensors: dict[str, np.ndarray] = {}
+    tensors: dict = {}
     structure = json.dumps(_encode(obj, tensors, "obj"), separators=(",", ":"))
     meta = {_FORMAT: _VERSION, _MAGIC: structure, _CRC: _checksum(structure, tensors)}
     blob = st_save(tensors, metadata=meta)
@@ -173,22 +227,19 @@ def _read_header(data: bytes, path: str) -> dict:
     return header
 
 
-_DTYPES = {"F64": np.float64, "F32": np.float32, "F16": np.float16, "I64": np.int64,
-           "I32": np.int32, "I16": np.int16, "I8": np.int8, "U8": np.uint8, "U16": np.uint16,
-           "U32": np.uint32, "U64": np.uint64, "BOOL": np.bool_}
+_DTYPES = {"F64": _dt.float64, "F32": _dt.float32, "F16": _dt.float16, "BF16": _dt.bfloat16,
+           "I64": _dt.int64, "I32": _dt.int32, "I8": _dt.int8, "BOOL": _dt.bool_}
 
 
-def _np_dtype(code: str, name: str, path: str) -> np.dtype:
-    if code == "BF16":  # safetensors.numpy cannot read these; ml_dtypes can
-        import ml_dtypes
-
-        return np.dtype(ml_dtypes.bfloat16)
+def _dtype(code: str, name: str, path: str) -> _dt.DType:
     if code not in _DTYPES:
-        raise CheckpointError(f"load: {path}: tensor {name!r} has unsupported dtype {code!r}")
-    return np.dtype(_DTYPES[code])
+        raise CheckpointError(f"load: {path}: tensor {name!r} has dtype {code!r}, which tinyfw "
+                              f"has no type for (it reads {', '.join(_DTYPES)})")
+    return _DTYPES[code]
 
 
-def _read_tensors(data: bytes, header: dict, path: str) -> dict[str, np.ndarray]:
+def _read_tensors(data: bytes, header: dict, path: str) -> dict:
+    """name -> host array of every tensor in the file (each a writable copy)."""
     (n,) = struct.unpack("<Q", data[:8])
     base = 8 + n
     out = {}
@@ -201,20 +252,25 @@ def _read_tensors(data: bytes, header: dict, path: str) -> dict[str, np.ndarray]
             code = info["dtype"]
         except (TypeError, KeyError, ValueError):
             raise CheckpointError(f"load: {path} has a corrupt header entry for {name!r}") from None
-        dt = _np_dtype(code, name, path)
+        dt = _dtype(code, name, path)
         count = math.prod(shape)
         if min(shape, default=0) < 0 or stop - start != count * dt.itemsize or start < 0:
             raise CheckpointError(f"load: {path}: tensor {name!r} of shape {shape} and dtype "
                                   f"{code} does not fit its byte range [{start}, {stop}) "
                                   "(corrupt header)")
-        arr = np.frombuffer(data, dtype=dt, count=count, offset=base + start)
-        out[name] = arr.reshape(shape).copy()  # writable, owns its memory
+        out[name] = host.from_bytes(data, base + start, dt, shape)
     return out
 
 
-def load(path: str | os.PathLike) -> Any:
-    """Read a checkpoint written by `save` (or any safetensors file, as a dict of tensors).
+def load(path: str | os.PathLike, map_location: MapLocation = None) -> Any:
+    """Read a checkpoint written by `save` (or any safetensors file, as a dict of CPU
+    tensors).
 
+    Tensors go back to the device they were saved from unless `map_location` says
+    otherwise (PyTorch's forms): a device or its name (every tensor goes there), a dict
+    ``{saved device name: device}`` (others stay), or a callable
+    ``f(cpu_tensor, saved_device_name)`` returning the tensor to use (None: the saved
+    device).  A device that is not available here is an error suggesting map_location.
     Raises FileNotFoundError if `path` does not exist and `CheckpointError` (naming the
     file) if it is truncated, corrupt or fails its checksum.
     """
@@ -233,12 +289,13 @@ def load(path: str | os.PathLike) -> Any:
             raise CheckpointError(f"load: {path} is a tinyfw checkpoint whose structure entry "
                                   "is missing (corrupt file)")
         # a plain safetensors file (e.g. weights exported by another tool)
-        return {k: Tensor._make(v) for k, v in tensors.items()}
+        return {k: _place(v, "cpu", map_location, path) for k, v in tensors.items()}
     # the checksum cannot cover the metadata it lives in, so check that part by its shape
-    if set(meta) != {_FORMAT, _MAGIC, _CRC} or meta[_FORMAT] != _VERSION:
+    if set(meta) != {_FORMAT, _MAGIC, _CRC} or meta[_FORMAT] not in _READS:
         raise CheckpointError(f"load: {path} has unexpected metadata {sorted(meta)} (format "
-                              f"{meta.get(_FORMAT)!r}; this tinyfw reads format {_VERSION!r}): "
-                              "corrupt file or a newer tinyfw's checkpoint")
+                              f"{meta.get(_FORMAT)!r}; this tinyfw reads formats "
+                              f"{' and '.join(_READS)}): corrupt file or a newer tinyfw's "
+                              "checkpoint")
     structure = meta[_MAGIC]
     if meta.get(_CRC) != _checksum(structure, tensors):
         raise CheckpointError(f"load: {path} failed its checksum: the file was modified or "
@@ -247,4 +304,4 @@ def load(path: str | os.PathLike) -> Any:
         tree = json.loads(structure)
     except json.JSONDecodeError as e:
         raise CheckpointError(f"load: {path} has a corrupt structure entry ({e})") from None
-    return _decode(tree, tensors, path)
+    return _decode(tree, tensors, path, map_location)

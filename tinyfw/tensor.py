@@ -1,20 +1,24 @@
 """`Tensor`: an n-d array with a dtype, a device and an autograd history.
 
-A CPU tensor's storage is a numpy array (`_data`), which already carries shape, strides
-and offset, so views are numpy views and cost no copy.  Ops are not defined here: each
-op family in `tinyfw/ops/` attaches its methods and operators to this class, so one op
-lives in one place.
+A tensor's storage is its backend's array (`_data`): a numpy array on the CPU, the
+device backend's array object elsewhere (see `tinyfw.backend`).  Arrays carry shape,
+strides and offset, so views cost no copy.  Ops are not defined here: each op family in
+`tinyfw/ops/` attaches its methods and operators to this class, so one op lives in one
+place.
 """
 from __future__ import annotations
 
-import numpy as np
+import contextvars
 
 from . import dtypes as _dt
 from .autograd.function import GradMode
-from .device import Device, cpu
+from .backend import CPU_ARRAY as _ndarray, backend_of, device_of
+from .device import Device
 
 _from_np = _dt._by_np
-_trace_hook = None  # set by tinyfw.jit while tracing: called when Python reads a value
+# set by tinyfw.jit while tracing (in the tracing thread only): called when Python reads
+# a value, so a traced function that branches on data is refused instead of baked in
+_trace_hook: contextvars.ContextVar = contextvars.ContextVar("tinyfw_trace_hook", default=None)
 
 
 class Tensor:
@@ -39,7 +43,7 @@ class Tensor:
             self.requires_grad_(True)
 
     @staticmethod
-    def _make(data: np.ndarray, requires_grad: bool = False, grad_fn=None) -> "Tensor":
+    def _make(data, requires_grad: bool = False, grad_fn=None) -> "Tensor":
         # the dispatcher's constructor: no checks, no conversions
         t = _new(Tensor)
         t._data = data
@@ -72,7 +76,17 @@ class Tensor:
     @property
     def device(self) -> Device:
         """Where the data lives."""
-        return cpu
+        return device_of(self._data)
+
+    @property
+    def is_cuda(self) -> bool:
+        """True for tensors on a CUDA device."""
+        return self.device.type == "cuda"
+
+    @property
+    def is_meta(self) -> bool:
+        """True for tensors on the meta device (shape and dtype, no data)."""
+        return self.device.type == "meta"
 
     @property
     def ndim(self) -> int:
@@ -98,7 +112,8 @@ class Tensor:
 
     def is_contiguous(self) -> bool:
         """True when elements are laid out row-major without gaps."""
-        return self._data.flags.c_contiguous
+        a = self._data
+        return a.flags.c_contiguous if type(a) is _ndarray else a.backend.is_contiguous(a)
 
     @property
     def is_leaf(self) -> bool:
@@ -226,51 +241,65 @@ class Tensor:
         return self._retains_grad
 
     # -- interop ----------------------------------------------------------------------
-    def numpy(self) -> np.ndarray:
-        """The data as a numpy array, sharing memory (bfloat16 as ml_dtypes.bfloat16)."""
-        if _trace_hook is not None:
-            _trace_hook(self, "numpy()")
+    def numpy(self):
+        """The data as a numpy array, sharing memory (bfloat16 as ml_dtypes.bfloat16).
+        CPU tensors only: move others with ``.cpu()`` first, as in PyTorch."""
+        hook = _trace_hook.get()
+        if hook is not None:
+            hook(self, "numpy()")
         if self._rg:
             raise RuntimeError("numpy(): the tensor requires grad; call .detach().numpy()")
+        if type(self._data) is not _ndarray:
+            raise TypeError(f"numpy(): the tensor is on device '{self.device}'; numpy arrays "
+                            "live on the CPU, so call .cpu() first (e.g. t.cpu().numpy())")
         return self._data
 
     def __array__(self, dtype=None, copy=None):
+        hook = _trace_hook.get()
+        if hook is not None:
+            hook(self, "__array__")
         a = self._data
+        if type(a) is not _ndarray:
+            raise TypeError(f"cannot convert a tensor on device '{self.device}' to a numpy "
+                            "array; call .cpu() first")
         return a if dtype is None else a.astype(dtype)
+
+    def _host(self):
+        """The values as a host (numpy) array: the array itself for CPU tensors."""
+        a = self._data
+        return a if type(a) is _ndarray else a.backend.to_host(a)
 
     def item(self):
         """The single element as a Python number."""
-        if _trace_hook is not None:
-            _trace_hook(self, "item()")
+        hook = _trace_hook.get()
+        if hook is not None:
+            hook(self, "item()")
         if self._data.size != 1:
             raise RuntimeError(f"item(): the tensor has {self._data.size} elements "
                                f"(shape {self.shape}); only one-element tensors convert")
-        v = self._data.reshape(()).item()
+        v = self._host().reshape(()).item()
         return float(v) if self.dtype in (_dt.bfloat16,) else v
 
     def tolist(self):
         """The data as (nested) Python lists."""
-        if _trace_hook is not None:
-            _trace_hook(self, "tolist()")
-        a = self._data
-        if a.dtype == _dt.bfloat16.np:
-            a = a.astype(np.float32)
-        return a.tolist()
+        hook = _trace_hook.get()
+        if hook is not None:
+            hook(self, "tolist()")
+        from .backend.host import to_list
+
+        return to_list(self._host())
 
     def __repr__(self) -> str:
-        a = self._data
-        if a.dtype in (_dt.bfloat16.np, _dt.float16.np):
-            a = a.astype(np.float32)
-        fixed = a.dtype.kind == "f" and a.size > 0
-        if fixed:
-            finite = a[np.isfinite(a)]
-            # PyTorch prints integral floats as "1.", anything else with 4 decimals
-            fixed = bool(finite.size) and not np.array_equal(finite, np.round(finite))
-        body = np.array2string(a, separator=", ", prefix="tensor(", precision=4,
-                               threshold=1000, edgeitems=3, suppress_small=True,
-                               floatmode="fixed" if fixed else "maxprec")
+        from .backend.host import format_array
+
+        if self.device.type == "meta":
+            body = f"..., size={tuple(self.shape)}"
+        else:
+            body = format_array(self._host())
         extra = []
-        if self.dtype not in (_dt.float32, _dt.int64, _dt.bool_) or a.size == 0:
+        if self.device.type != "cpu":
+            extra.append(f"device='{self.device}'")
+        if self.dtype not in (_dt.float32, _dt.int64, _dt.bool_) or self._data.size == 0:
             extra.append(f"dtype={self.dtype!r}")
         if self.grad_fn is not None:
             extra.append(f"grad_fn={self.grad_fn!r}")
@@ -297,12 +326,13 @@ class Tensor:
         return self.item()
 
     def __bool__(self) -> bool:
-        if _trace_hook is not None:
-            _trace_hook(self, "bool()")
+        hook = _trace_hook.get()
+        if hook is not None:
+            hook(self, "bool()")
         if self._data.size != 1:
             raise RuntimeError(f"bool value of a tensor with {self._data.size} elements is "
                                "ambiguous; use .any() or .all()")
-        return bool(self._data.reshape(()).item())
+        return bool(self._host().reshape(()).item())
 
     def __float__(self) -> float:
         return float(self._scalar("float()"))
@@ -311,23 +341,32 @@ class Tensor:
         return int(self._scalar("int()"))
 
     def __index__(self) -> int:
-        if _trace_hook is not None:
-            _trace_hook(self, "__index__")
+        hook = _trace_hook.get()
+        if hook is not None:
+            hook(self, "__index__")
         if self.dtype.is_floating_point or self._data.size != 1:
             raise TypeError("only integer tensors of one element can be used as an index")
-        return int(self._data.reshape(()).item())
+        return int(self._host().reshape(()).item())
 
     __hash__ = object.__hash__
 
     def __deepcopy__(self, memo):
-        t = Tensor._make(self._data.copy(), self._rg and self.grad_fn is None)
+        t = Tensor._make(_copy_array(self._data), self._rg and self.grad_fn is None)
         if self._grad is not None:
-            t._grad = Tensor._make(self._grad._data.copy())
+            t._grad = Tensor._make(_copy_array(self._grad._data))
         memo[id(self)] = t
         return t
 
 
 _new = object.__new__
+
+
+def _copy_array(a):
+    """A new row-major array with a's values, on a's device."""
+    B = backend_of(a)
+    out = B.empty(a.shape, a.dtype)
+    B.copy_(out, a)
+    return out
 
 
 class _HookHandle:

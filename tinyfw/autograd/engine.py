@@ -3,9 +3,8 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-import numpy as np
-
-from .function import Function, GradMode, _GradModeContext
+from ..backend import backend_of
+from .function import Function, GradMode, _ContextFlag, _GradModeContext
 
 
 def _as_list(x) -> list:
@@ -46,7 +45,9 @@ def _root_grads(outputs: list, grads: list | None, op: str) -> list:
                 raise RuntimeError(
                     f"{op}: grad can be implicitly created only for scalar outputs, this one "
                     f"has shape {tuple(out.shape)}; pass a gradient of that shape")
-            g = Tensor._make(np.ones(out._data.shape, out._data.dtype))
+            a = out._data
+            B = backend_of(a)
+            g = Tensor._make(B.full(a.shape, 1, a.dtype))
         else:
             if not isinstance(g, Tensor):
                 raise TypeError(f"{op}: gradients must be Tensors, got {type(g).__name__}")
@@ -57,43 +58,55 @@ def _root_grads(outputs: list, grads: list | None, op: str) -> list:
     return result
 
 
-def _owner(a: np.ndarray):
-    """The array that owns a's memory (numpy points a view's `base` at it, or at a
-    foreign buffer object; either identifies the memory)."""
-    b = a.base
-    while isinstance(b, np.ndarray) and b.base is not None:
-        b = b.base
-    return a if b is None else b
+def _owner(a):
+    """An object identifying the memory array `a` views."""
+    return backend_of(a).memory_owner(a)
 
 
 def _call_hooks(hooks, g):
+    """Run gradient hooks in order; a hook may return a replacement gradient, which must
+    be a tensor of the gradient's shape, dtype and device (as PyTorch checks): a wrong one
+    would otherwise be summed, broadcast or stored silently."""
+    Tensor = _tensor_class()
     for h in list(hooks):
         r = h(g)
-        if r is not None:
-            g = r
+        if r is None:
+            continue
+        name = getattr(h, "__name__", type(h).__name__)
+        if not isinstance(r, Tensor):
+            raise TypeError(f"backward hook {name!r} returned {type(r).__name__}; a hook "
+                            "returns a Tensor (the new gradient) or None")
+        if r.shape != g.shape:
+            raise RuntimeError(f"backward hook {name!r} changed the gradient's shape from "
+                               f"{tuple(g.shape)} to {tuple(r.shape)}")
+        if r.dtype is not g.dtype:
+            raise RuntimeError(f"backward hook {name!r} changed the gradient's dtype from "
+                               f"{g.dtype.name} to {r.dtype.name}")
+        if r.device != g.device:
+            raise RuntimeError(f"backward hook {name!r} moved the gradient from device "
+                               f"'{g.device}' to '{r.device}'")
+        g = r
     return g
 
 
-class RetainGraph:
-    """`retain_graph` of the backward pass now running (True outside one): when False, a
-    node holding large saved state (a traced graph's activations) may free each part as
-    soon as its backward has read it, as eager frees a saved tensor with its node."""
-
-    enabled = True
+#: `retain_graph` of the backward pass now running in this thread (True outside one): when
+#: False, a node holding large saved state (a traced graph's activations) may free each part
+#: as soon as its backward has read it, as eager frees a saved tensor with its node
+RetainGraph = _ContextFlag("tinyfw_retain_graph", True)
 
 
 class _RetainContext:
-    __slots__ = ("mode", "prev")
+    __slots__ = ("mode", "token")
 
     def __init__(self, mode: bool) -> None:
         self.mode = mode
 
     def __enter__(self) -> "_RetainContext":
-        self.prev, RetainGraph.enabled = RetainGraph.enabled, self.mode
+        self.token = RetainGraph._var.set(self.mode)
         return self
 
     def __exit__(self, *exc) -> bool:
-        RetainGraph.enabled = self.prev
+        RetainGraph._var.reset(self.token)
         return False
 
 
@@ -131,6 +144,10 @@ def run(outputs: Sequence, grads: Sequence, retain_graph: bool, create_graph: bo
     handed: set = {id(_owner(g._data)) for g in grads}
 
     def to_leaf(leaf: Tensor, g: Tensor) -> None:
+        if type(g._data) is not type(leaf._data) and g.device != leaf.device:
+            # a 0-d CPU leaf used in another device's op (it joins that device, as in
+            # PyTorch) gets its gradient back on the CPU
+            g = g.to(leaf.device)
         if leaf._hooks:
             handed.add(id(_owner(g._data)))
             g = _call_hooks(leaf._hooks, g)
@@ -142,11 +159,14 @@ def run(outputs: Sequence, grads: Sequence, retain_graph: bool, create_graph: bo
             return
         if not create_graph:
             d = g._data
-            key = id(_owner(d))
+            B = backend_of(d)
+            owner = B.memory_owner(d)
+            key = id(owner)
             # a view that is not one dense block may overlap itself (expand) or skip memory
-            if key in handed or not d.flags.writeable or (
-                    d.base is not None and not (d.flags.c_contiguous or d.flags.f_contiguous)):
-                d = d.copy()
+            if key in handed or not B.is_writeable(d) or (owner is not d and not B.is_dense(d)):
+                c = B.empty(d.shape, d.dtype)
+                B.copy_(c, d)
+                d = c
                 key = id(d)
             handed.add(key)
             g = Tensor._make(d)

@@ -7,30 +7,49 @@ running them with grad mode on builds a graph of its own (higher-order gradients
 """
 from __future__ import annotations
 
+import contextvars
+import math
+from collections.abc import Callable
 from typing import Any
 
 _FREED = object()
 
 
-class GradMode:
-    """Whether ops record the graph; a process-wide switch, like PyTorch's."""
+class _ContextFlag:
+    """A boolean mode held in a `contextvars.ContextVar`, so that each thread (and each
+    asyncio task) has its own: one thread under ``no_grad`` leaves another thread's
+    recording alone.  Read and written as ``.enabled``."""
 
-    enabled = True
+    __slots__ = ("_var",)
+
+    def __init__(self, name: str, default: bool):
+        self._var = contextvars.ContextVar(name, default=default)
+
+    @property
+    def enabled(self) -> bool:
+        return self._var.get()
+
+    @enabled.setter
+    def enabled(self, value: bool) -> None:
+        self._var.set(value)
+
+
+#: whether ops record the graph (PyTorch's grad mode); per thread
+GradMode = _ContextFlag("tinyfw_grad_enabled", True)
 
 
 class _GradModeContext:
-    __slots__ = ("mode", "prev")
+    __slots__ = ("mode", "token")
 
     def __init__(self, mode: bool):
         self.mode = mode
 
     def __enter__(self):
-        self.prev = GradMode.enabled
-        GradMode.enabled = self.mode
+        self.token = GradMode._var.set(self.mode)
         return self
 
     def __exit__(self, *exc):
-        GradMode.enabled = self.prev
+        GradMode._var.reset(self.token)
         return False
 
     def __call__(self, fn):
@@ -67,6 +86,10 @@ class set_grad_enabled(_GradModeContext):
     def __enter__(self):
         return self
 
+    def __exit__(self, *exc):
+        GradMode.enabled = self.prev
+        return False
+
     def __call__(self, fn):
         # as a decorator it must not switch the mode at decoration time
         GradMode.enabled = self.prev
@@ -88,15 +111,63 @@ class Function:
       with tinyfw ops.
 
     Class flags: ``save_inputs`` keeps the input Tensors for backward (checked against
-    in-place modification); ``save_output`` keeps the output; ``differentiable = False``
+    in-place modification): True for all of them, or a ``slice`` of the inputs (e.g.
+    ``slice(1, None)``: the index tensors of an indexing op, not the data); ``save_output``
+    keeps the output; ``save_aux`` keeps the side outputs (indices) that the backward
+    reads, also version-checked since the user holds them; ``differentiable = False``
     marks ops with no gradient (comparisons, argmax, floor ...); ``is_view`` marks ops
     whose output aliases the first input (reshape, permute, slicing ...).
+
+    Op metadata: what the jit, ONNX export and the profiler need to know about an op is
+    declared here, on the op, never in a table keyed by op name elsewhere.  The defaults
+    mean "no support": an op that sets none of them is never fused, its output is never
+    written over, export raises NotImplementedError naming it, and the profiler counts
+    one FLOP per output element.  ``tinyfw/ops/_opmeta.py`` has the helpers to write them
+    and ``tests/test_op_metadata.py`` checks every op's declarations.
+
+    - ``c_expr(args, ctype, attrs) -> str``: the C expression of one output element in a
+      generated elementwise kernel (jit/kernels.py), from the C names of the input
+      elements, the C type it computes in and the op's attributes; None: never fused.
+      Write it with ``_opmeta.c_template("({a} + {b})")``.
+    - ``c_type_input``: the input whose C type the expression computes in (``where``
+      computes in its values' type: 1).
+    - ``cost``: work units per element in a generated kernel, for the choice of running
+      its loop on all threads: 1 for a simple op, 4 for a division or square root, 16
+      for a transcendental function.
+    - ``fresh_output``: forward always returns a newly allocated array, never an input or
+      a view of one, so the memory plan may write a later kernel's output over it.
+    - ``epilogue_producer``: a following fused elementwise group may run as an epilogue
+      writing into this op's output buffer (matmul, conv2d); implies ``fresh_output``.
+    - ``unit`` and ``commutative`` (binary ops): ``op(x, unit)`` is ``x`` (and so is
+      ``op(unit, x)`` when commutative); jit simplification drops such nodes.
+    - ``onnx``: how export translates the op: the name of an ONNX operator taking the
+      same inputs and no attributes (``"Add"``), or ``onnx(b, node, ins, out)`` that adds
+      ONNX nodes through the builder ``b`` (tinyfw/onnx.py) for the traced ``node`` with
+      input names ``ins`` and output name ``out``; None: not exportable.
+    - ``flops(in_shapes, out_shapes, attrs) -> int``: estimated floating-point
+      operations of one call, from shapes alone (the profiler; works on any device).
     """
 
     save_inputs = False
     save_output = False
+    save_aux = False
     differentiable = True
     is_view = False  # output shares the first input's memory and version counter
+
+    # op metadata (see the class doc); the defaults mean "not supported"
+    c_expr: Callable[[list, str, dict], str] | None = None
+    c_type_input = 0
+    cost = 1
+    fresh_output = False
+    epilogue_producer = False
+    unit: float | None = None
+    commutative = False
+    onnx: str | Callable | None = None
+
+    @staticmethod
+    def flops(in_shapes: list, out_shapes: list, attrs: dict) -> int:
+        """One FLOP per element of the first output (right for plain elementwise ops)."""
+        return math.prod(out_shapes[0]) if out_shapes else 0
 
     # set by the dispatcher on nodes that are part of a graph
     next: tuple
@@ -104,6 +175,8 @@ class Function:
     _versions: tuple
     _out: Any
     _out_version: Any
+    _aux: Any
+    _aux_versions: tuple
     _pre_hooks: list | None = None
 
     @staticmethod
@@ -131,12 +204,30 @@ class Function:
                 "(its saved tensors were freed by the first backward); pass "
                 "retain_graph=True to the first backward() to keep them")
         for t, v in zip(saved, self._versions):
+            if t._version[0] != v:  # inline: this runs in most backward formulas
+                self._check_versions(saved, self._versions)
+        return saved
+
+    @property
+    def saved_aux(self) -> list:
+        """The side outputs (indices) as they were at forward time (error if since
+        modified)."""
+        aux = self._aux
+        if aux is _FREED:
+            raise RuntimeError(
+                f"{type(self).__name__}: trying to backward through the graph a second time "
+                "(its saved tensors were freed by the first backward); pass "
+                "retain_graph=True to the first backward() to keep them")
+        self._check_versions(aux, self._aux_versions)
+        return aux
+
+    def _check_versions(self, tensors, versions) -> None:
+        for t, v in zip(tensors, versions):
             if t._version[0] != v:
                 raise RuntimeError(
                     f"{type(self).__name__}: a tensor of shape {tuple(t.shape)} needed for the "
                     f"gradient was modified by an in-place operation (version {v} at forward, "
                     f"{t._version[0]} now); use an out-of-place op or clone() it first")
-        return saved
 
     @property
     def output(self):
@@ -161,6 +252,8 @@ class Function:
             self._saved = _FREED
         if self.save_output:
             self._out = _FREED
+        if self.save_aux:
+            self._aux = _FREED
 
     def register_prehook(self, hook) -> None:
         """Call ``hook(grad)`` on the gradient arriving at this node's output."""

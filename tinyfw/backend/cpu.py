@@ -75,3 +75,42 @@ if _C is not None:
     from ._cpu_bind import install as _install
 
     KERNELS = _install(globals(), _ref)
+
+
+if _C is not None:
+    # the caching allocator of the C++ kernels' outputs (csrc/pool.cpp); TINYFW_POOL=0
+    # turns it off, TINYFW_POOL_CAP caps the bytes it keeps cached
+    import os as _os
+
+    _C.pool_configure(enabled=_os.environ.get("TINYFW_POOL", "1") != "0",
+                      cap=int(_os.environ["TINYFW_POOL_CAP"]) if "TINYFW_POOL_CAP" in _os.environ
+                      else None)
+
+    def memory_allocated() -> int:
+        """Bytes of live arrays from the caching allocator (arrays below its 64 KiB floor
+        and numpy's own allocations are not counted)."""
+        return _C.pool_stats()["allocated"]
+
+    def max_memory_allocated() -> int:
+        """Peak of memory_allocated since start or the last reset_peak_memory_stats."""
+        return _C.pool_stats()["max_allocated"]
+
+    def memory_reserved() -> int:
+        """Bytes the allocator holds: live plus cached."""
+        return _C.pool_stats()["reserved"]
+
+    def empty_cache() -> None:
+        """Return the cached blocks to the system."""
+        _C.pool_empty_cache()
+
+    def reset_peak_memory_stats() -> None:
+        """Restart max_memory_allocated from the live bytes."""
+        _C.pool_reset_peak()
+
+    def memory_stats() -> dict:
+        """All counters of the caching allocator (bytes, hits, misses, cap, enabled)."""
+        return dict(_C.pool_stats())
+
+    def set_caching_allocator(enabled: bool | None = None, cap: int | None = None) -> None:
+        """Switch the caching allocator on/off and/or set its cap on cached bytes."""
+        _C.pool_configure(enabled=enabled, cap=cap)

@@ -186,17 +186,17 @@ def round(x):
 
 def logical_not(x):
     """not x, as bool"""
-    return np.logical_not(x)
+    return np.asarray(np.logical_not(x))
 
 
 def isnan(x):
     """x != x, as bool"""
-    return np.isnan(_up(x))
+    return np.asarray(np.isnan(_up(x)))
 
 
 def isinf(x):
     """|x| == inf, as bool"""
-    return np.isinf(_up(x))
+    return np.asarray(np.isinf(_up(x)))
 
 
 @np.errstate(over="ignore", invalid="ignore")
@@ -359,22 +359,22 @@ def ge(a, b):
 
 def logical_and(a, b):
     """a and b, as bool"""
-    return np.logical_and(a, b)
+    return np.asarray(np.logical_and(a, b))
 
 
 def logical_or(a, b):
     """a or b, as bool"""
-    return np.logical_or(a, b)
+    return np.asarray(np.logical_or(a, b))
 
 
 def logical_xor(a, b):
     """a xor b, as bool"""
-    return np.logical_xor(a, b)
+    return np.asarray(np.logical_xor(a, b))
 
 
 def where(cond, a, b):
     """a where cond else b, broadcasting all three"""
-    return np.where(cond, a, b)
+    return np.asarray(np.where(cond, a, b))  # 0-d array, not a numpy scalar
 
 
 # -- reductions -------------------------------------------------------------------------------
@@ -425,12 +425,12 @@ def argmin(x, dim: int, keepdim: bool):
 
 def any(x, dims: tuple, keepdim: bool):
     """True where any element along `dims` is non-zero."""
-    return np.any(x, axis=dims, keepdims=keepdim)
+    return np.asarray(np.any(x, axis=dims, keepdims=keepdim))
 
 
 def all(x, dims: tuple, keepdim: bool):
     """True where every element along `dims` is non-zero."""
-    return np.all(x, axis=dims, keepdims=keepdim)
+    return np.asarray(np.all(x, axis=dims, keepdims=keepdim))
 
 
 # -- copies, casts, matmul ---------------------------------------------------------------
@@ -447,8 +447,9 @@ def _same_dtype(v, dtype: np.dtype):
 
 
 def contiguous(x):
-    """A row-major copy of x."""
-    return np.ascontiguousarray(x)
+    """x itself when row-major, else a row-major copy (0-d arrays stay 0-d, unlike
+    np.ascontiguousarray)."""
+    return np.asarray(x, order="C")
 
 
 @np.errstate(over="ignore")
@@ -476,7 +477,7 @@ def pad(x, pads: tuple, value):
 
 def flip(x, dims: tuple):
     """A copy with `dims` reversed."""
-    return np.flip(x, axis=dims).copy()
+    return np.array(np.flip(x, axis=dims))  # a copy; 0-d array, not a numpy scalar
 
 
 def tile(x, reps: tuple):
@@ -492,11 +493,20 @@ def index(x, idx: tuple):
 def index_put(x, idx: tuple, values, accumulate: bool):
     """A copy of x with x[idx] = values (or += with `accumulate`, summing duplicates)."""
     out = x.copy()
-    if accumulate:
-        np.add.at(out, idx, values)
-    else:
-        out[idx] = _same_dtype(values, x.dtype)
+    index_put_(out, idx, values, accumulate)
     return out
+
+
+def index_put_(x, idx: tuple, values, accumulate: bool) -> None:
+    """In place: x[idx] = values (or += with `accumulate`, summing duplicates), values
+    broadcast to the indexed shape and cast to x's dtype; x must be writeable.  (Tensor
+    assignment ``x[mask] = v`` without autograd: only the addressed elements are touched.)"""
+    if accumulate:
+        # values broadcast explicitly: numpy 2.4's ufunc.at reads garbage when it has to
+        # broadcast them against a multi-dimensional index (seen: -5e23 from 4 small adds)
+        np.add.at(x, idx, np.broadcast_to(values, x[idx].shape))
+    else:
+        x[idx] = _same_dtype(values, x.dtype)
 
 
 def _corner(x, index, dim: int):
@@ -573,3 +583,4 @@ def sort(x, dim: int, descending: bool):
 
 from .ref_nn import *  # noqa: E402,F401,F403  (the nn primitives are part of this backend)
 from .ref_optim import *  # noqa: E402,F401,F403  (optimizer update primitives)
+from .ref_device import *  # noqa: E402,F401,F403  (allocation, host transfer, views)

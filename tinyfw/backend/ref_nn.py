@@ -364,7 +364,7 @@ def dropout(x, p: float, seed: int):
     -> (y, mask).  The draws are numpy's Generator(PCG64(seed)).random(x.shape), float64,
     in row-major order of x's shape (so a kernel must reproduce that stream exactly)."""
     u = np.random.Generator(np.random.PCG64(seed)).random(x.shape)
-    mask = u >= p
+    mask = np.asarray(u >= p)
     z = _up(x)
     y = np.where(mask, z * z.dtype.type(1 / (1 - p)), z.dtype.type(0))
     return y.astype(x.dtype, copy=False), mask

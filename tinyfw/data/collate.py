@@ -4,6 +4,10 @@ Tensors and numpy arrays are stacked along a new first dim; Python ints become a
 tensor, floats a float64 tensor, bools a bool tensor (PyTorch's rules); strings stay a
 list; dicts, namedtuples and sequences are collated field by field (sequences come back
 as lists, as in PyTorch).
+
+Batches are made with tinyfw ops (``tinyfw.stack``), so samples on a device give a batch
+on that device; numpy samples and Python numbers give CPU tensors (move them with
+``.to(device)`` in the training loop, as in PyTorch).
 """
 from __future__ import annotations
 
@@ -12,6 +16,8 @@ from typing import Any
 
 import numpy as np
 
+from ..creation import as_tensor, tensor
+from ..ops.index import stack
 from ..tensor import Tensor
 
 
@@ -25,15 +31,15 @@ def default_collate(batch: list) -> Any:
         if len(shapes) != 1:
             raise RuntimeError(f"default_collate: tensors in a batch must have equal shapes, got "
                                f"{sorted(shapes)}; pass a collate_fn that pads them")
-        return Tensor._make(np.stack([t._data for t in batch]))
+        return stack([t.detach() for t in batch])  # on the samples' device
     if isinstance(elem, np.ndarray):
-        return default_collate([Tensor._make(np.asarray(a)) for a in batch])
+        return as_tensor(np.stack(batch), device="cpu")
     if isinstance(elem, (bool, np.bool_)):
-        return Tensor._make(np.array(batch, dtype=np.bool_))
+        return tensor(batch, dtype="bool", device="cpu")
     if isinstance(elem, (int, np.integer)):
-        return Tensor._make(np.array(batch, dtype=np.int64))
+        return tensor(batch, dtype="int64", device="cpu")
     if isinstance(elem, (float, np.floating)):
-        return Tensor._make(np.array(batch, dtype=np.float64))
+        return tensor(batch, dtype="float64", device="cpu")
     if isinstance(elem, (str, bytes)):
         return list(batch)
     if isinstance(elem, collections.abc.Mapping):
@@ -51,9 +57,10 @@ def default_collate(batch: list) -> Any:
 
 
 def default_convert(sample: Any) -> Any:
-    """Used when batch_size is None: numpy arrays become tensors, the rest is unchanged."""
+    """Used when batch_size is None: numpy arrays become (CPU) tensors sharing their memory,
+    the rest is unchanged."""
     if isinstance(sample, np.ndarray):
-        return Tensor._make(sample)
+        return as_tensor(sample, device="cpu")
     if isinstance(sample, dict):
         return {k: default_convert(v) for k, v in sample.items()}
     if isinstance(sample, tuple) and not hasattr(sample, "_fields"):

@@ -19,9 +19,11 @@ from typing import Any, Callable, Iterator
 
 import numpy as np
 
+from ..creation import from_numpy
 from ..random import Generator, _gen, manual_seed
 from ..tensor import Tensor
 from .collate import default_collate, default_convert
+from .dataset import TensorDataset
 from .sampler import BatchSampler, RandomSampler, Sampler, SequentialSampler
 
 _POLL_S = 0.1
@@ -47,12 +49,13 @@ def get_worker_info() -> WorkerInfo | None:
 
 
 class _Packed:
-    """A tensor on its way between processes (only its array travels)."""
+    """A tensor on its way between processes: its host values and its device travel."""
 
-    __slots__ = ("a",)
+    __slots__ = ("a", "device")
 
-    def __init__(self, a: np.ndarray):
-        self.a = a
+    def __init__(self, t: Tensor):
+        self.a = t.detach().cpu().numpy()
+        self.device = str(t.device)
 
 
 def _map(obj: Any, f) -> Any:
@@ -70,11 +73,20 @@ def _map(obj: Any, f) -> Any:
 
 
 def _pack(obj):
-    return _map(obj, lambda x: _Packed(x._data) if isinstance(x, Tensor) else x)
+    return _map(obj, lambda x: _Packed(x) if isinstance(x, Tensor) else x)
 
 
 def _unpack(obj):
-    return _map(obj, lambda x: Tensor._make(x.a) if isinstance(x, _Packed) else x)
+    return _map(obj, lambda x: from_numpy(x.a).to(x.device) if isinstance(x, _Packed) else x)
+
+
+def _fetch(dataset, idx, collate, auto_collation: bool):
+    """One batch (auto_collation: `idx` is a list of indices) or one sample."""
+    if not auto_collation:
+        return collate(dataset[idx])
+    if collate is default_collate and type(dataset) is TensorDataset:
+        return dataset._collated(idx)  # the same batch, without a view per sample
+    return collate([dataset[i] for i in idx])
 
 
 def _worker_loop(wid: int, num_workers: int, seed: int, dataset, collate, auto_collation: bool,
@@ -98,10 +110,7 @@ def _worker_loop(wid: int, num_workers: int, seed: int, dataset, collate, auto_c
             return
         k, idx = task
         try:
-            if auto_collation:
-                out = collate([dataset[i] for i in idx])
-            else:
-                out = collate(dataset[idx])
+            out = _fetch(dataset, idx, collate, auto_collation)
             result_q.put((k, _pack(out), None))
         except Exception as e:
             result_q.put((k, None, (wid, type(e).__name__, traceback.format_exc())))
@@ -115,6 +124,12 @@ class DataLoader:
     single samples.  num_workers > 0 loads batches in worker processes (see module doc);
     `multiprocessing_context` picks 'fork' (default where available) or 'spawn'; `timeout`
     (seconds, 0 = none) bounds the wait for one batch.
+
+    Devices: batches are where the samples are (a TensorDataset on a device gives batches
+    on it); move CPU batches with ``.to(device)`` in the loop, as in PyTorch.
+    `pin_memory` (and `pin_memory_device`) are accepted and do nothing: tinyfw's CPU
+    memory is ordinary pageable memory and host-to-device copies are synchronous, so
+    there is nothing to pin for yet.
     """
 
     def __init__(self, dataset, batch_size: int | None = 1, shuffle: bool = False,
@@ -123,7 +138,8 @@ class DataLoader:
                  drop_last: bool = False, timeout: float = 0,
                  worker_init_fn: Callable[[int], None] | None = None,
                  multiprocessing_context: str | None = None,
-                 generator: Generator | None = None, prefetch_factor: int | None = None):
+                 generator: Generator | None = None, prefetch_factor: int | None = None,
+                 pin_memory: bool = False, pin_memory_device: str = ""):
         if not isinstance(num_workers, int) or num_workers < 0:
             raise ValueError(f"DataLoader: num_workers must be a non-negative int, got "
                              f"{num_workers}")
@@ -156,6 +172,8 @@ class DataLoader:
         self.timeout = timeout
         self.worker_init_fn = worker_init_fn
         self.generator = generator
+        self.pin_memory = bool(pin_memory)  # a no-op, see the class doc
+        self.pin_memory_device = pin_memory_device
         if multiprocessing_context is None:
             multiprocessing_context = "fork" if "fork" in mp.get_all_start_methods() else "spawn"
         self.multiprocessing_context = multiprocessing_context
@@ -180,10 +198,7 @@ class DataLoader:
 
     def _single(self, base_seed: int) -> Iterator:
         for idx in self._index_iter():
-            if self._auto_collation:
-                yield self.collate_fn([self.dataset[i] for i in idx])
-            else:
-                yield self.collate_fn(self.dataset[idx])
+            yield _fetch(self.dataset, idx, self.collate_fn, self._auto_collation)
 
 
 class _MultiIter:

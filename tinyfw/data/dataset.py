@@ -7,6 +7,8 @@ from typing import Any, Sequence
 
 import numpy as np
 
+from .. import dtypes as _dt
+from ..creation import tensor
 from ..random import Generator, _gen
 from ..tensor import Tensor
 
@@ -44,10 +46,20 @@ class TensorDataset(Dataset):
         self.tensors = tuple(tensors)
 
     def __getitem__(self, index: int) -> tuple:
-        return tuple(Tensor._make(t._data[index]) for t in self.tensors)
+        return tuple(t[index] for t in self.tensors)
 
     def __len__(self) -> int:
         return self.tensors[0].shape[0]
+
+    def _collated(self, indices: list) -> list:
+        """What ``default_collate([self[i] for i in indices])`` gives (a list of batched
+        tensors, each on its tensor's device), by one index_select per tensor instead of
+        one view per sample and a stack: the DataLoader's path for this class."""
+        out = []
+        for t in self.tensors:
+            idx = tensor(indices, dtype=_dt.int64, device=t.device)
+            out.append(t.detach().index_select(0, idx))
+        return out
 
 
 class Subset(Dataset):

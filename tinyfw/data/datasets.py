@@ -27,6 +27,7 @@ from typing import Any, Callable
 
 import numpy as np
 
+from ..creation import from_numpy
 from ..tensor import Tensor
 from .dataset import Dataset, TensorDataset
 
@@ -65,7 +66,7 @@ def load_digits(split: str = "train", test_fraction: float = 0.2, seed: int = 0,
         pick = np.sort(np.concatenate(train_idx if split == "train" else test_idx))
         x, y = x[pick], y[pick]
     x = x if flatten else x.reshape(-1, 1, 8, 8)
-    return TensorDataset(Tensor._make(np.ascontiguousarray(x)), Tensor._make(y))
+    return TensorDataset(from_numpy(np.ascontiguousarray(x)), from_numpy(y))
 
 
 # -- IDX (MNIST, Fashion-MNIST) ------------------------------------------------------------
@@ -158,15 +159,16 @@ class MNIST(Dataset):
                                f"{lbl_path} has {len(labels)} labels")
         if labels.size and labels.max() >= len(self.classes):
             raise DatasetError(f"{lbl_path}: label {int(labels.max())} out of range 0..9")
+        # uint8 as in PyTorch (tinyfw computes in no uint8 dtype: read it with .numpy())
         self.data = Tensor._make(images)
-        self.targets = Tensor._make(labels.astype(np.int64))
+        self.targets = from_numpy(labels.astype(np.int64))
 
     def __len__(self) -> int:
         return self.data.shape[0]
 
     def __getitem__(self, index: int) -> tuple[Any, Any]:
-        img = Tensor._make((self.data._data[index].astype(np.float32) / 255.0)[None])
-        target = int(self.targets._data[index])
+        img = from_numpy((self.data.numpy()[index].astype(np.float32) / 255.0)[None])
+        target = int(self.targets[index])
         if self.transform is not None:
             img = self.transform(img)
         if self.target_transform is not None:
@@ -281,14 +283,14 @@ class CIFAR10(Dataset):
             bad = next(p for p, (_, lab) in zip(paths, parts) if lab.min() < 0 or lab.max() > 9)
             raise DatasetError(f"{bad}: labels must be in 0..9, found {int(labels.max())}")
         self.data = Tensor._make(data.reshape(-1, 3, 32, 32))
-        self.targets = Tensor._make(labels)
+        self.targets = from_numpy(labels)
 
     def __len__(self) -> int:
         return self.data.shape[0]
 
     def __getitem__(self, index: int) -> tuple[Any, Any]:
-        img = Tensor._make(self.data._data[index].astype(np.float32) / 255.0)
-        target = int(self.targets._data[index])
+        img = from_numpy(self.data.numpy()[index].astype(np.float32) / 255.0)
+        target = int(self.targets[index])
         if self.transform is not None:
             img = self.transform(img)
         if self.target_transform is not None:

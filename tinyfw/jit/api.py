@@ -69,6 +69,25 @@ def _module_live(obj) -> tuple[dict, list]:
     return live, tensors
 
 
+def _value_key(a: Any, name: str):
+    """A cache-key part for a non-tensor argument, by value (lists and dicts included, so
+    mutating one between calls retraces); tensors nested in containers are traced as
+    constants, so they key by identity and version (an in-place write retraces)."""
+    if isinstance(a, Tensor):
+        return ("nested-tensor", id(a), a._version[0], a.shape, a.dtype.name, a.device)
+    if isinstance(a, (list, tuple)):
+        return (type(a).__name__, tuple(_value_key(v, name) for v in a))
+    if isinstance(a, dict):
+        return ("dict", tuple((k, _value_key(v, name)) for k, v in a.items()))
+    try:
+        hash(a)
+    except TypeError:
+        raise TraceError(f"jit.trace({name}): an argument of type {type(a).__name__} is not "
+                         "hashable, so a call cannot tell whether it changed since tracing; "
+                         "pass tensors, numbers, strings or tuples/lists/dicts of them") from None
+    return ("py", type(a).__name__, a)
+
+
 class TracedFunction:
     """A traced function or module: same call signature, replays compiled graphs.
 
@@ -89,18 +108,14 @@ class TracedFunction:
             fn, "__name__") else None
 
     def signature(self, args: tuple) -> tuple:
-        """The cache key of a call."""
+        """The cache key of a call: everything the traced graph was specialised on."""
         key: list = []
         for a in args:
             if isinstance(a, Tensor):
                 d = a._data
-                key.append((d.shape, d.dtype.str, d.strides, a._rg))
+                key.append((d.shape, d.dtype.str, d.strides, a._rg, a.device))
             else:
-                try:
-                    hash(a)
-                    key.append(("py", type(a).__name__, a))
-                except TypeError:
-                    key.append(("py-id", id(a)))
+                key.append(_value_key(a, self.name))
         if self._mods is None:
             # every submodule's flag, not only the top one: model.dropout.eval() alone
             # must retrace too (the module tree is taken as it is at the first call)
@@ -110,7 +125,11 @@ class TracedFunction:
             self._mods = list(f()) if callable(f) else []
         training = tuple([m.training for m in self._mods]) if self._mods \
             else getattr(self.fn, "training", None)
-        return (tuple(key), GradMode.enabled, id(dispatch.get_backend()), training)
+        # the parameters and buffers themselves: one replaced after tracing (m.weight =
+        # Parameter(...), load_state_dict(assign=True)) must not be served the old graph,
+        # which holds the old tensor (so its id cannot be reused while the entry lives)
+        live = tuple([id(t) for t in _module_live(self.fn)[1]])
+        return (tuple(key), GradMode.enabled, id(dispatch.get_backend()), training, live)
 
     def get_compiled(self, args: tuple) -> Compiled:
         """The compiled graph for these arguments, tracing it on a cache miss."""

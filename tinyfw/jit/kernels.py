@@ -2,9 +2,10 @@
 
 A group of elementwise nodes with one iteration shape becomes one C function: nested
 loops over the (collapsed) output shape, each input read at its broadcast offset, the
-whole expression evaluated in registers, each group output stored once.  Shapes are
-fixed per traced signature, so sizes and strides are compile-time constants; inputs are
-made C-contiguous first (a no-op for almost all of them).  Kernels are cached in memory
+whole expression evaluated in registers (each op's part is its Function's ``c_expr``),
+each group output stored once.  Shapes are fixed per traced signature, so sizes and
+strides are compile-time constants; inputs are made C-contiguous first (a no-op for
+almost all of them).  Kernels are cached in memory
 and on disk (``$TINYFW_JIT_CACHE``, default ``~/.cache/tinyfw/jit``) by a hash of their
 source, so a kernel is compiled once per machine (0.1–0.3 s).
 
@@ -18,16 +19,12 @@ from __future__ import annotations
 
 import hashlib
 import importlib.util
-import math
 import os
 import platform
 import shutil
 import tempfile
 
 import numpy as np
-
-from ..ops import convert as C
-from ..ops import elementwise as E
 
 _CTYPE = {np.dtype(np.float32): "float", np.dtype(np.float64): "double",
           np.dtype(np.bool_): "unsigned char"}
@@ -43,7 +40,8 @@ FUSABLE_DTYPES = frozenset(_CTYPE)
 # < 2e-8 absolute) for |x| < 0.75, else 1 - erfc with erfc from the Chebyshev-fitted
 # form t*exp(-x^2 + P(t)), t = 1/(1 + |x|/2), relative error < 1.2e-7 (Numerical
 # Recipes' erfcc).  Both are within a few float32 ulp of the correctly rounded values
-# (tests/test_jit_kernels.py checks them against float64 references).
+# (tests/test_jit_kernels.py checks them against float64 references).  An op's C
+# expression (its Function's ``c_expr``) reaches them through ops/_opmeta.cfun.
 _PRELUDE = r"""#include <math.h>
 #include <stdint.h>
 #include <string.h>
@@ -86,90 +84,16 @@ static inline float tf_erff(float x) {
 """
 
 
-def _f(name: str, t: str) -> str:
-    if t == "float" and name in ("exp", "erf"):
-        return "tf_" + name + "f"
-    return name + ("f" if t == "float" else "")
-
-
-def _lit(x: float, t: str) -> str:
-    return f"(({t}){float(x)!r})"
-
-
-def _sigmoid(a, t):
-    return (f"({a} >= 0 ? 1 / (1 + {_f('exp', t)}(-{a})) : "
-            f"{_f('exp', t)}({a}) / (1 + {_f('exp', t)}({a})))")
-
-
-def _gelu(a, t, approximate):
-    if approximate == "tanh":
-        k = _lit(math.sqrt(2 / math.pi), t)
-        return (f"({_lit(0.5, t)} * {a} * (1 + {_f('tanh', t)}({k} * ({a} + "
-                f"{_lit(0.044715, t)} * {a} * {a} * {a}))))")
-    return f"({_lit(0.5, t)} * {a} * (1 + {_f('erf', t)}({a} * {_lit(math.sqrt(0.5), t)})))"
-
-
-def _clamp(a, t, lo, hi):
-    e = a
-    if lo is not None:
-        e = f"({e} < {_lit(lo, t)} ? {_lit(lo, t)} : {e})"
-    if hi is not None:
-        e = f"({e} > {_lit(hi, t)} ? {_lit(hi, t)} : {e})"
-    return e
-
-
-# op class -> (C expression builder(args, ctype_of_first_input, attrs))
-TEMPLATES = {
-    E.Add: lambda a, t, k: f"({a[0]} + {a[1]})",
-    E.Sub: lambda a, t, k: f"({a[0]} - {a[1]})",
-    E.Mul: lambda a, t, k: f"({a[0]} * {a[1]})",
-    E.Div: lambda a, t, k: f"({a[0]} / {a[1]})",
-    # NaN wins, as numpy's maximum/minimum
-    E.Maximum: lambda a, t, k: f"(({a[0]} > {a[1]} || {a[0]} != {a[0]}) ? {a[0]} : {a[1]})",
-    E.Minimum: lambda a, t, k: f"(({a[0]} < {a[1]} || {a[0]} != {a[0]}) ? {a[0]} : {a[1]})",
-    E.Neg: lambda a, t, k: f"(-{a[0]})",
-    E.Exp: lambda a, t, k: f"{_f('exp', t)}({a[0]})",
-    E.Log: lambda a, t, k: f"{_f('log', t)}({a[0]})",
-    E.Sqrt: lambda a, t, k: f"{_f('sqrt', t)}({a[0]})",
-    E.Rsqrt: lambda a, t, k: f"(1 / {_f('sqrt', t)}({a[0]}))",
-    E.Reciprocal: lambda a, t, k: f"(1 / {a[0]})",
-    E.Tanh: lambda a, t, k: f"{_f('tanh', t)}({a[0]})",
-    E.Erf: lambda a, t, k: f"{_f('erf', t)}({a[0]})",
-    E.Sin: lambda a, t, k: f"{_f('sin', t)}({a[0]})",
-    E.Cos: lambda a, t, k: f"{_f('cos', t)}({a[0]})",
-    E.Abs: lambda a, t, k: f"{_f('fabs', t)}({a[0]})",
-    E.Sigmoid: lambda a, t, k: _sigmoid(a[0], t),
-    E.Silu: lambda a, t, k: f"({a[0]} * {_sigmoid(a[0], t)})",
-    E.Relu: lambda a, t, k: f"({a[0]} < 0 ? ({t})0 : {a[0]})",
-    E.LeakyRelu: lambda a, t, k: f"({a[0]} > 0 ? {a[0]} : {a[0]} * "
-                                 f"{_lit(k['negative_slope'], t)})",
-    E.Gelu: lambda a, t, k: _gelu(a[0], t, k["approximate"]),
-    E.Clamp: lambda a, t, k: _clamp(a[0], t, k["lo"], k["hi"]),
-    E.Where: lambda a, t, k: f"({a[0]} ? {a[1]} : {a[2]})",
-    E.Eq: lambda a, t, k: f"({a[0]} == {a[1]})",
-    E.Ne: lambda a, t, k: f"({a[0]} != {a[1]})",
-    E.Lt: lambda a, t, k: f"({a[0]} < {a[1]})",
-    E.Le: lambda a, t, k: f"({a[0]} <= {a[1]})",
-    E.Gt: lambda a, t, k: f"({a[0]} > {a[1]})",
-    E.Ge: lambda a, t, k: f"({a[0]} >= {a[1]})",
-    E.LogicalNot: lambda a, t, k: f"(!{a[0]})",
-    E.LogicalAnd: lambda a, t, k: f"({a[0]} && {a[1]})",
-    E.LogicalOr: lambda a, t, k: f"({a[0]} || {a[1]})",
-    C.Cast: lambda a, t, k: a[0],  # the store into the typed temporary converts
-}
-
-
-# work units of one element per op (see FusedKernel.cost); the rest count 1
-_OP_COST = {E.Exp: 16, E.Log: 16, E.Tanh: 16, E.Erf: 16, E.Sin: 16, E.Cos: 16,
-            E.Sigmoid: 16, E.Silu: 16, E.Gelu: 16, E.Div: 4, E.Sqrt: 4, E.Rsqrt: 4,
-            E.Reciprocal: 4}
 # elements x cost above which a kernel's outer loop runs on all OpenMP threads
 PARALLEL_WORK = 1 << 21
 
 
 def fusable(node) -> bool:
-    """True when the node can be part of a generated elementwise kernel."""
-    if node.fn not in TEMPLATES or node.kernel is not None or len(node.outputs) != 1:
+    """True when the node can be part of a generated elementwise kernel: its op declares
+    a C expression (``Function.c_expr``), it has one output, and every value is a
+    non-empty float32/float64/bool array."""
+    if getattr(node.fn, "c_expr", None) is None or node.kernel is not None \
+            or len(node.outputs) != 1:
         return False
     vals = list(node.inputs) + node.outputs
     if any(np.dtype(v.dtype) not in FUSABLE_DTYPES for v in vals):
@@ -257,10 +181,8 @@ class FusedKernel:
             body.append(f"const {t} x{j} = in{j}[{off(st[j])}];")
         for n in self.nodes:
             args = [names[v.id] for v in n.inputs]
-            t = _CTYPE[np.dtype(n.inputs[0].dtype)] if n.inputs else "float"
-            if n.fn in (E.Where,):
-                t = _CTYPE[np.dtype(n.inputs[1].dtype)]
-            expr = TEMPLATES[n.fn](args, t, n.attrs)
+            t = _CTYPE[np.dtype(n.inputs[n.fn.c_type_input].dtype)] if n.inputs else "float"
+            expr = n.fn.c_expr(args, t, n.attrs)
             out = n.outputs[0]
             ot = _CTYPE[np.dtype(out.dtype)]
             names[out.id] = f"t{out.id}"
@@ -298,9 +220,9 @@ class FusedKernel:
         return "\n".join(lines)
 
     def cost(self) -> int:
-        """Rough work units per element: one per simple op, operand read and store;
-        transcendental functions (a polynomial and more each) count 16, divisions 4."""
-        ops = sum(_OP_COST.get(n.fn, 1) for n in self.nodes)
+        """Rough work units per element: each op's ``cost`` (1 for a simple op, 4 for a
+        division, 16 for a transcendental function) plus one per operand read and store."""
+        ops = sum(n.fn.cost for n in self.nodes)
         return ops + len(self.inputs) + len(self.outputs)
 
     def __call__(self, *arrays, out=None) -> tuple:

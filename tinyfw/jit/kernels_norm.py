@@ -195,8 +195,8 @@ def replace_layer_norms(graph) -> list:
             make = lambda: LayerNormKernel(  # noqa: E731
                 x.shape[0], x.shape[1], n.attrs["eps"], n.attrs["has_w"],
                 n.attrs["has_b"], len(n.outputs))
-        elif n.fn is NormBackward and n.n_attr_inputs == 2 and len(n.outputs) == 3 \
-                and _slots(n.attrs) == (0, 1) and len(n.inputs) in (4, 5):
+        elif n.fn is NormBackward and not n.n_attr_inputs and len(n.outputs) == 3 \
+                and len(n.inputs) in (4, 5):
             x = n.inputs[1]
             make = lambda: LayerNormBackwardKernel(  # noqa: E731
                 x.shape[0], x.shape[1], len(n.inputs) == 5)
@@ -217,13 +217,3 @@ def replace_layer_norms(graph) -> list:
         graph.nodes[k] = fused
         placed.append(kern.describe())
     return placed
-
-
-def _slots(attrs: dict) -> tuple:
-    """The attribute-input positions of NormBackward's mean and rstd, or ()."""
-    from .ir import AttrSlot
-
-    m, r = attrs.get("mean"), attrs.get("rstd")
-    if isinstance(m, AttrSlot) and isinstance(r, AttrSlot):
-        return (m.k, r.k)
-    return ()

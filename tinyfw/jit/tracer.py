@@ -259,17 +259,18 @@ class Tracer:
                 "tinyfw.where / masks instead, or run this code eagerly")
 
     def __enter__(self) -> "Tracer":
-        if _tensor_mod._trace_hook is not None:
+        if _tensor_mod._trace_hook.get() is not None:
             raise TraceError("jit.trace: tracing inside a trace is not supported")
         self._default_state = default_generator.get_state()
         push_interceptor(self)
-        _tensor_mod._trace_hook = self.value_read
-        _inplace_mod._trace_write = self.inplace_write
+        # context-local: another thread running eagerly meanwhile is not traced
+        self._tokens = (_tensor_mod._trace_hook.set(self.value_read),
+                        _inplace_mod._trace_write.set(self.inplace_write))
         return self
 
     def __exit__(self, *exc) -> bool:
-        _tensor_mod._trace_hook = None
-        _inplace_mod._trace_write = None
+        _tensor_mod._trace_hook.reset(self._tokens[0])
+        _inplace_mod._trace_write.reset(self._tokens[1])
         pop_interceptor(self)
         try:
             if exc[0] is None:

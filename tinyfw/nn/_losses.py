@@ -2,10 +2,14 @@
 
 cross_entropy with class indices runs the fused kernel (``ops/nn.py``); the other losses
 are compositions of tinyfw ops, whose gradients of every order come for free.
+
+Input values are validated (probabilities in [0, 1], class indices in range) with tinyfw
+ops and one read of the result, so the checks run on any device; on the meta device
+there are no values and they are skipped.  The reads go through `_host`, not `item()`:
+checking an input is not a branch of the computation, so under `jit.trace` the example
+inputs are checked and the check stays out of the graph (as a plain numpy read did).
 """
 from __future__ import annotations
-
-import numpy as np
 
 from .. import dtypes as _dt
 from ..ops._util import Tensor, ensure_tensor
@@ -13,7 +17,20 @@ from ..ops.elementwise import where
 from ..ops.nn import check_float, check_same_dtype, cross_entropy_rows, log_softmax
 
 _REDUCTIONS = ("none", "mean", "sum")
-_INT64 = np.dtype(np.int64)
+
+
+def read(t: Tensor):
+    """The value of a 0-d tensor for a validity check (see the module doc)."""
+    return t._host().reshape(()).item()
+
+
+def int_bounds(t: Tensor) -> tuple[int, int] | None:
+    """(min, max) of an integer tensor as Python ints; None when it is empty or on the meta
+    device (no values to check)."""
+    if t.numel() == 0 or t.is_meta:
+        return None
+    t = t.detach()
+    return int(read(t.amin())), int(read(t.amax()))
 
 
 def _reduction(size_average, reduce, reduction: str, op: str) -> str:
@@ -78,8 +95,8 @@ def binary_cross_entropy(input, target, weight=None, size_average=None, reduce=N
     op = "binary_cross_entropy"
     x, t = _float_pair(input, target, op)
     _same_shape(x, t, op)
-    data = x._data.astype(np.float64) if x._data.dtype.kind == "V" else x._data
-    if data.size and ((data < 0) | (data > 1) | np.isnan(data)).any():
+    v = x.detach()
+    if v.numel() and not v.is_meta and read(((v < 0) | (v > 1) | v.isnan()).any()):
         raise ValueError(f"{op}: all elements of input (shape {tuple(x.shape)}) must lie in "
                          "[0, 1]")
     loss = -(t * x.log().clamp(min=-100) + (1 - t) * (1 - x).log().clamp(min=-100))
@@ -138,25 +155,25 @@ def _class_problem(input, target, weight, ignore_index: int, op: str) -> tuple:
     return (rows (M, C), targets (M,) int64, weight or None, target shape)."""
     x, t = ensure_tensor(input, op), ensure_tensor(target, op)
     check_float(x, op)
-    xs, ta = x._data.shape, t._data
+    xs = x.shape
     if not xs:
         raise RuntimeError(f"{op}: input must have at least 1 dim (C,), got a 0-d tensor")
-    if ta.dtype.kind not in "iu":  # bool, float and half (kind 'V') targets are not indices
+    if t.dtype.is_floating_point or t.dtype is _dt.bool_:  # not indices
         raise TypeError(f"{op}: class-index target must be an integer tensor, got "
                         f"{t.dtype.name} (shape {tuple(t.shape)})")
     expected = xs[:1] + xs[2:] if len(xs) > 1 else ()
-    if ta.shape != expected:
+    if t.shape != expected:
         raise RuntimeError(f"{op}: input {tuple(xs)} needs a target of shape {expected}, "
-                           f"got {tuple(ta.shape)}")
+                           f"got {tuple(t.shape)}")
     c = xs[1] if len(xs) > 1 else xs[0]
-    if ta.dtype != _INT64:
-        ta = ta.astype(np.int64)
-    # one reduction on the usual all-valid batch: negatives wrap to huge unsigned values
-    if ta.size and ta.view(np.uint64).max() >= c:
-        bad = (ta != ignore_index) & ((ta < 0) | (ta >= c))
-        if bad.any():
-            raise IndexError(f"{op}: target {ta[bad].ravel()[0]} is out of range for {c} "
-                             "classes")
+    t = t.detach().to(_dt.int64)
+    # the usual all-valid batch costs two reductions; the culprit is looked for only then
+    bounds = int_bounds(t)
+    if bounds is not None and (bounds[0] < 0 or bounds[1] >= c):
+        bad = (t != ignore_index) & ((t < 0) | (t >= c))
+        if read(bad.any()):
+            raise IndexError(f"{op}: target {read(t[bad].reshape(-1)[0])} is out of range "
+                             f"for {c} classes")
     w = None
     if weight is not None:
         w = ensure_tensor(weight, op)
@@ -170,19 +187,22 @@ def _class_problem(input, target, weight, ignore_index: int, op: str) -> tuple:
         rows = x
     else:
         rows = x.movedim(1, -1).reshape(-1, c)
-    return rows, t if ta.ndim == 1 and ta is t._data else Tensor._make(ta.reshape(-1)), w, \
-        ta.shape
+    return rows, t if t.ndim == 1 else t.reshape(-1), w, t.shape
 
 
-def _weighted_mean(total: Tensor, targets: np.ndarray, w, ignore_index: int) -> Tensor:
+def _weighted_mean(total: Tensor, targets: Tensor, w, ignore_index: int) -> Tensor:
     """PyTorch's 'mean' for class targets: the sum over the summed weights of the
-    non-ignored targets (NaN when there are none, with a zero gradient as PyTorch's)."""
+    non-ignored targets (NaN when there are none, with a zero gradient as PyTorch's).
+    The divisor is a tensor (summed in float64, rounded once to the loss dtype), so a
+    trace follows the targets of each call and nothing is read back."""
     valid = targets != ignore_index
     if w is None:
-        denom = float(np.count_nonzero(valid))
+        denom = valid.sum()
     else:
-        denom = float(np.asarray(w._data, np.float64)[targets[valid]].sum())
-    return total * 0.0 + float("nan") if denom == 0 else total / denom
+        denom = where(valid, w.detach().to(_dt.float64)[where(valid, targets, 0)], 0.0).sum()
+    denom = denom.to(total.dtype)
+    none = denom == 0
+    return where(none, float("nan"), total / where(none, 1.0, denom))
 
 
 def cross_entropy(input, target, weight=None, size_average=None, ignore_index: int = -100,
@@ -232,16 +252,15 @@ def nll_loss(input, target, weight=None, size_average=None, ignore_index: int = 
     op = "nll_loss"
     red = _reduction(size_average, reduce, reduction, op)
     rows, targets, w, tshape = _class_problem(input, target, weight, ignore_index, op)
-    ta = targets._data
-    valid = ta != ignore_index
-    safe = Tensor._make(np.where(valid, ta, 0)[:, None])
-    coef = valid.astype(np.float64)
+    valid = targets != ignore_index
+    safe = where(valid, targets, 0)
+    coef = valid.to(_dt.float64)
     if w is not None:
-        coef = coef * np.asarray(w._data, np.float64)[np.where(valid, ta, 0)]
-    picked = rows.gather(1, safe).squeeze(1)
-    loss = -picked * Tensor._make(coef.astype(rows._data.dtype))
+        coef = coef * w.detach().to(_dt.float64)[safe]
+    picked = rows.gather(1, safe.unsqueeze(1)).squeeze(1)
+    loss = -picked * coef.to(rows.dtype)
     if red == "none":
         return loss.reshape(tshape)
     if red == "sum":
         return loss.sum()
-    return _weighted_mean(loss.sum(), ta, w, ignore_index)
+    return _weighted_mean(loss.sum(), targets, w, ignore_index)

@@ -8,11 +8,11 @@ cross-entropy, norms, dropout) and ``tinyfw/ops/nn_conv.py`` (conv2d, pooling).
 from __future__ import annotations
 
 import math
-
-import numpy as np
+from numbers import Integral
 
 from .. import dtypes as _dt
 from ..autograd.function import no_grad
+from ..creation import arange, tensor
 from ..ops._util import Tensor, ensure_tensor
 from ..ops.elementwise import (gelu, leaky_relu, relu, sigmoid, silu, softplus,  # noqa: F401
                                tanh, where)
@@ -23,8 +23,8 @@ from ..ops.nn import (check_float, check_same_dtype, dropout_kernel, log_softmax
 from ..ops.nn_conv import avg_pool2d_raw, conv2d_nobias, max_pool2d_indices, pool_out_size
 from ..random import Generator
 from ._losses import (binary_cross_entropy, binary_cross_entropy_with_logits,  # noqa: F401
-                      cross_entropy, kl_div, l1_loss, mse_loss, nll_loss, smooth_l1_loss,
-                      softplus_neg)
+                      cross_entropy, int_bounds, kl_div, l1_loss, mse_loss, nll_loss, read,
+                      smooth_l1_loss, softplus_neg)
 
 
 # -- activations -----------------------------------------------------------------------------
@@ -74,10 +74,10 @@ def _maybe_inplace(x: Tensor, out: Tensor, inplace: bool) -> Tensor:
 # -- argument helpers ----------------------------------------------------------------------
 def _pair(v, op: str, name: str, minimum: int) -> tuple:
     """An int or a pair of ints as a validated 2-tuple."""
-    t = (v, v) if isinstance(v, (int, np.integer)) else tuple(v)
+    t = (v, v) if isinstance(v, Integral) else tuple(v)
     if len(t) == 1:
         t = (t[0], t[0])
-    if len(t) != 2 or not all(isinstance(i, (int, np.integer)) for i in t):
+    if len(t) != 2 or not all(isinstance(i, Integral) for i in t):
         raise ValueError(f"{op}: {name} must be an int or a pair of ints, got {v!r}")
     if any(i < minimum for i in t):
         raise ValueError(f"{op}: {name} must be >= {minimum}, got {v!r}")
@@ -105,7 +105,7 @@ def conv2d(input, weight, bias=None, stride=1, padding=0, dilation=1, groups: in
     if w.ndim != 4:
         raise RuntimeError(f"{op}: weight must be 4-d (out_channels, in_channels/groups, kh, "
                            f"kw), got shape {tuple(w.shape)}")
-    if not isinstance(groups, (int, np.integer)) or groups < 1:
+    if not isinstance(groups, Integral) or groups < 1:
         raise ValueError(f"{op}: groups must be a positive int, got {groups!r}")
     o, cg, kh, kw = w.shape
     c = x.shape[1]
@@ -190,7 +190,7 @@ def avg_pool2d(input, kernel_size, stride=None, padding=0, ceil_mode: bool = Fal
     x, unbatched = _image(input, op)
     kernel, stride, padding, _ = _pool_args(x, kernel_size, stride, padding, 1, ceil_mode, op)
     if divisor_override is not None:
-        if not isinstance(divisor_override, (int, np.integer)) or divisor_override == 0:
+        if not isinstance(divisor_override, Integral) or divisor_override == 0:
             raise ValueError(f"{op}: divisor_override must be a non-zero int, got "
                              f"{divisor_override!r}")
         divisor_override = int(divisor_override)
@@ -199,13 +199,14 @@ def avg_pool2d(input, kernel_size, stride=None, padding=0, ceil_mode: bool = Fal
     return y.squeeze(0) if unbatched else y
 
 
-def _adaptive_matrix(size: int, out: int, dtype) -> Tensor:
-    """(out, size) averaging matrix: row i averages [floor(i*size/out), ceil((i+1)*size/out))."""
-    m = np.zeros((out, size), dtype)
+def _adaptive_matrix(size: int, out: int, like: Tensor) -> Tensor:
+    """(out, size) averaging matrix in like's dtype and on its device: row i averages
+    [floor(i*size/out), ceil((i+1)*size/out))."""
+    rows = []
     for i in range(out):
         lo, hi = (i * size) // out, -((-(i + 1) * size) // out)
-        m[i, lo:hi] = 1.0 / (hi - lo)
-    return Tensor._make(m)
+        rows.append([1.0 / (hi - lo) if lo <= j < hi else 0.0 for j in range(size)])
+    return tensor(rows, dtype=like.dtype, device=like.device).reshape(out, size)
 
 
 def adaptive_avg_pool2d(input, output_size) -> Tensor:
@@ -213,16 +214,15 @@ def adaptive_avg_pool2d(input, output_size) -> Tensor:
     size); windows as PyTorch's, computed as two separable averaging matmuls."""
     op = "adaptive_avg_pool2d"
     x, unbatched = _image(input, op)
-    sizes = (output_size, output_size) if isinstance(output_size, (int, np.integer)) \
+    sizes = (output_size, output_size) if isinstance(output_size, Integral) \
         else tuple(output_size)
     if len(sizes) != 2:
         raise ValueError(f"{op}: output_size must be an int or a pair, got {output_size!r}")
     sizes = tuple(x.shape[2 + i] if s is None else int(s) for i, s in enumerate(sizes))
     if any(s < 1 for s in sizes) or x.shape[2] == 0 or x.shape[3] == 0:
         raise RuntimeError(f"{op}: cannot pool input {tuple(x.shape)} to size {sizes}")
-    dt = x._data.dtype
-    mh = _adaptive_matrix(x.shape[2], sizes[0], dt)
-    mw = _adaptive_matrix(x.shape[3], sizes[1], dt)
+    mh = _adaptive_matrix(x.shape[2], sizes[0], x)
+    mw = _adaptive_matrix(x.shape[3], sizes[1], x)
     y = (mh @ x) @ mw.mT
     return y.squeeze(0) if unbatched else y
 
@@ -244,16 +244,16 @@ def embedding(input, weight, padding_idx: int | None = None, max_norm=None,
         raise RuntimeError(f"{op}: weight must be 2-d (num_embeddings, dim), got shape "
                            f"{tuple(w.shape)}")
     n = w.shape[0]
-    a = idx._data
-    if a.size and (a.min() < 0 or a.max() >= n):
-        bad = a[(a < 0) | (a >= n)].ravel()[0]
-        raise IndexError(f"{op}: index {bad} is out of range for {n} embeddings")
+    bounds = int_bounds(idx)
+    if bounds is not None and (bounds[0] < 0 or bounds[1] >= n):
+        first = read(idx[(idx < 0) | (idx >= n)].reshape(-1)[0])
+        raise IndexError(f"{op}: index {first} is out of range for {n} embeddings")
     out = w[idx]
     if padding_idx is not None:
         if not -n <= padding_idx < n:
             raise ValueError(f"{op}: padding_idx {padding_idx} is out of range for {n} "
                              "embeddings")
-        hit = Tensor._make((a == padding_idx % n)[..., None])
+        hit = (idx == padding_idx % n).unsqueeze(-1)
         out = where(hit, out.detach(), out)
     return out
 
@@ -264,17 +264,21 @@ def one_hot(tensor, num_classes: int = -1) -> Tensor:
     t = ensure_tensor(tensor, op)
     if t.dtype is not _dt.int64:
         raise TypeError(f"{op}: only int64 index tensors are accepted, got {t.dtype.name}")
-    a = t._data
-    if a.size and a.min() < 0:
-        raise RuntimeError(f"{op}: class values must be non-negative, got {a.min()}")
+    bounds = int_bounds(t)
+    if bounds is not None and bounds[0] < 0:
+        raise RuntimeError(f"{op}: class values must be non-negative, got {bounds[0]}")
     if num_classes == -1:
-        if a.size == 0:
+        if t.numel() == 0:
             raise RuntimeError(f"{op}: cannot infer num_classes from an empty tensor")
-        num_classes = int(a.max()) + 1
-    if a.size and a.max() >= num_classes:
-        raise RuntimeError(f"{op}: class value {a.max()} is not smaller than num_classes "
+        if bounds is None:
+            raise RuntimeError(f"{op}: num_classes must be given for a tensor on the meta "
+                               "device (it has no values to infer it from)")
+        num_classes = bounds[1] + 1
+    if bounds is not None and bounds[1] >= num_classes:
+        raise RuntimeError(f"{op}: class value {bounds[1]} is not smaller than num_classes "
                            f"{num_classes}")
-    return Tensor._make((a[..., None] == np.arange(num_classes)).astype(np.int64))
+    classes = arange(num_classes, device=t.device)
+    return (t.detach().unsqueeze(-1) == classes).to(_dt.int64)
 
 
 def normalize(input, p: float = 2.0, dim: int = 1, eps: float = 1e-12) -> Tensor:
@@ -306,7 +310,7 @@ def layer_norm(input, normalized_shape, weight=None, bias=None, eps: float = 1e-
     op = "layer_norm"
     x = ensure_tensor(input, op)
     check_float(x, op)
-    shape = (normalized_shape,) if isinstance(normalized_shape, (int, np.integer)) \
+    shape = (normalized_shape,) if isinstance(normalized_shape, Integral) \
         else tuple(normalized_shape)
     k = len(shape)
     if k == 0 or x.ndim < k or tuple(x.shape[x.ndim - k:]) != shape:

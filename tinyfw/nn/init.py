@@ -2,13 +2,19 @@
 
 Every function fills its tensor in place without recording a graph and returns it.
 Random draws come from the tinyfw generator (the default one, or ``generator=``), so
-``tinyfw.manual_seed(s)`` makes a model's initial weights reproducible.
+``tinyfw.manual_seed(s)`` makes a model's initial weights reproducible.  Values are drawn
+on the host and moved to the tensor's device, as the factories do, so a seed gives the
+same weights on every device; on the meta device nothing is drawn (the generator does not
+advance) and the tensor is returned as it is.
 """
 from __future__ import annotations
 
 import math
 
+from .. import dtypes as _dt
 from ..autograd.function import no_grad
+from ..creation import randn
+from ..device import cpu
 from ..random import Generator
 from ..tensor import Tensor
 
@@ -88,18 +94,20 @@ def trunc_normal_(tensor: Tensor, mean: float = 0.0, std: float = 1.0, a: float 
     _check(tensor, "trunc_normal_")
     if not a < b:
         raise ValueError(f"trunc_normal_: the bounds must satisfy a < b, got a={a}, b={b}")
-    import numpy as np
+    if tensor.is_meta:
+        return tensor
 
-    from ..random import _gen
+    def draw(*shape) -> Tensor:
+        # mean + std * z in float64 on the host: the same numbers as numpy's normal()
+        return randn(*shape, generator=generator, dtype=_dt.float64, device=cpu) * std + mean
 
-    g = _gen(generator)
-    v = g.normal(mean, std, tensor.shape)
-    bad = (v < a) | (v > b)
-    while bad.any():
-        v[bad] = g.normal(mean, std, int(bad.sum()))
-        bad = (v < a) | (v > b)
     with no_grad():
-        return tensor.copy_(Tensor._make(np.asarray(v, tensor._data.dtype)))
+        v = draw(tensor.shape)
+        bad = (v < a) | (v > b)
+        while bad.any():  # redraw only the outliers, in order
+            v[bad] = draw(int(bad.sum()))
+            bad = (v < a) | (v > b)
+        return tensor.copy_(v)
 
 
 def constant_(tensor: Tensor, val: float) -> Tensor:

@@ -3,8 +3,6 @@ from __future__ import annotations
 
 from typing import Iterable
 
-import numpy as np
-
 from ..autograd.function import no_grad
 from ..tensor import Tensor
 
@@ -25,7 +23,8 @@ def parameters_to_vector(parameters: Iterable[Tensor]) -> Tensor:
 
 
 def vector_to_parameters(vec: Tensor, parameters: Iterable[Tensor]) -> None:
-    """Copy consecutive slices of the 1-d `vec` into the parameters (in place)."""
+    """Copy consecutive slices of the 1-d `vec` into the parameters (in place; each slice
+    is cast to its parameter's dtype and moved to its device)."""
     params = list(parameters)
     total = sum(p.numel() for p in params)
     if vec.ndim != 1 or vec.numel() != total:
@@ -35,6 +34,5 @@ def vector_to_parameters(vec: Tensor, parameters: Iterable[Tensor]) -> None:
     with no_grad():
         for p in params:
             n = p.numel()
-            np.copyto(p._data, vec._data[start:start + n].reshape(p.shape), casting="unsafe")
-            p._version[0] += 1
+            p.copy_(vec[start:start + n].reshape(p.shape))
             start += n

@@ -10,13 +10,66 @@ import math
 
 from ..autograd.function import Function
 from ._elementwise_binary import _unary, where
+from ._opmeta import (C_SIGMOID, COST_TRANSCENDENTAL, TRANSCENDENTAL_FLOPS, c_template, cfun,
+                      clit, per_output)
 from ._util import Tensor
 
 __all__ = ["Relu", "LeakyRelu", "Gelu", "Silu", "Softplus", "relu", "leaky_relu", "gelu",
            "silu", "softplus"]
 
 
+# -- metadata helpers (see Function) ----------------------------------------------------------
+def _leaky_relu_c(args: list, t: str, attrs: dict) -> str:
+    a = args[0]
+    return f"({a} > 0 ? {a} : {a} * {clit(attrs['negative_slope'], t)})"
+
+
+def _leaky_relu_onnx(b, n, ins: list, out: str) -> None:
+    b.add("LeakyRelu", ins, [out], alpha=float(n.attrs["negative_slope"]))
+
+
+def _gelu_c(args: list, t: str, attrs: dict) -> str:
+    a = args[0]
+    if attrs["approximate"] == "tanh":
+        k = clit(math.sqrt(2 / math.pi), t)
+        return (f"({clit(0.5, t)} * {a} * (1 + {cfun('tanh', t)}({k} * ({a} + "
+                f"{clit(0.044715, t)} * {a} * {a} * {a}))))")
+    return f"({clit(0.5, t)} * {a} * (1 + {cfun('erf', t)}({a} * {clit(math.sqrt(0.5), t)})))"
+
+
+def _gelu_onnx(b, n, ins: list, out: str) -> None:
+    # opset 17 has no Gelu: x/2 * (1 + erf(x/sqrt(2))), or the tanh form
+    x, dtype = ins[0], n.outputs[0].dtype
+    half, one = b.scalar(0.5, dtype), b.scalar(1.0, dtype)
+    t1, t2, t3 = b.tmp(), b.tmp(), b.tmp()
+    if n.attrs["approximate"] == "tanh":
+        c, k = b.scalar(0.044715, dtype), b.scalar(math.sqrt(2 / math.pi), dtype)
+        x3, u, v, w = b.tmp(), b.tmp(), b.tmp(), b.tmp()
+        b.add("Mul", [x, x], [x3 + "a"])
+        b.add("Mul", [x3 + "a", x], [x3])
+        b.add("Mul", [x3, c], [u])
+        b.add("Add", [x, u], [v])
+        b.add("Mul", [v, k], [w])
+        b.add("Tanh", [w], [t1])
+    else:
+        r, s = b.scalar(math.sqrt(0.5), dtype), b.tmp()
+        b.add("Mul", [x, r], [s])
+        b.add("Erf", [s], [t1])
+    b.add("Add", [t1, one], [t2])
+    b.add("Mul", [x, half], [t3])
+    b.add("Mul", [t3, t2], [out])
+
+
+def _silu_onnx(b, n, ins: list, out: str) -> None:
+    t = b.tmp()
+    b.add("Sigmoid", ins, [t])
+    b.add("Mul", [ins[0], t], [out])
+
+
 class Relu(Function):
+    c_expr = c_template("({a} < 0 ? ({t})0 : {a})")
+    fresh_output = True
+    onnx = "Relu"
     save_output = True
 
     @staticmethod
@@ -30,6 +83,8 @@ class Relu(Function):
 
 
 class LeakyRelu(Function):
+    c_expr = staticmethod(_leaky_relu_c)
+    onnx = staticmethod(_leaky_relu_onnx)
     save_inputs = True
 
     @staticmethod
@@ -45,6 +100,11 @@ class LeakyRelu(Function):
 
 
 class Gelu(Function):
+    c_expr = staticmethod(_gelu_c)
+    cost = COST_TRANSCENDENTAL
+    fresh_output = True
+    onnx = staticmethod(_gelu_onnx)
+    flops = per_output(TRANSCENDENTAL_FLOPS)
     save_inputs = True
 
     @staticmethod
@@ -66,6 +126,11 @@ class Gelu(Function):
 
 
 class Silu(Function):
+    c_expr = c_template("({a} * " + C_SIGMOID + ")")
+    cost = COST_TRANSCENDENTAL
+    fresh_output = True
+    onnx = staticmethod(_silu_onnx)
+    flops = per_output(TRANSCENDENTAL_FLOPS)
     save_inputs = True
 
     @staticmethod
@@ -79,6 +144,8 @@ class Silu(Function):
 
 
 class Softplus(Function):
+    c_expr = None  # no C template yet
+    flops = per_output(TRANSCENDENTAL_FLOPS)
     save_inputs = True
 
     @staticmethod

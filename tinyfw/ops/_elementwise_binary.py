@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from .. import dtypes as _dt
 from ..autograd.function import Function
+from ._opmeta import COST_DIVISION, TRANSCENDENTAL_FLOPS, c_template, per_output
 from ._util import (Tensor, _NOATTRS, apply, binary_operands, broadcast_shapes, ensure_tensor,
                     promote, unbroadcast)
 
@@ -43,6 +44,11 @@ def _unary(fn, x, op: str, floats: bool = True, **attrs):
 
 # -- arithmetic ---------------------------------------------------------------------------
 class Add(Function):
+    c_expr = c_template("({a} + {b})")
+    fresh_output = True
+    unit, commutative = 0.0, True
+    onnx = "Add"
+
     @staticmethod
     def forward(ctx, B, a, b):
         ctx.shapes = (a.shape, b.shape)
@@ -54,6 +60,11 @@ class Add(Function):
 
 
 class Sub(Function):
+    c_expr = c_template("({a} - {b})")
+    fresh_output = True
+    unit = 0.0
+    onnx = "Sub"
+
     @staticmethod
     def forward(ctx, B, a, b):
         ctx.shapes = (a.shape, b.shape)
@@ -65,6 +76,10 @@ class Sub(Function):
 
 
 class Mul(Function):
+    c_expr = c_template("({a} * {b})")
+    fresh_output = True
+    unit, commutative = 1.0, True
+    onnx = "Mul"
     save_inputs = True
 
     @staticmethod
@@ -79,6 +94,11 @@ class Mul(Function):
 
 
 class Div(Function):
+    c_expr = c_template("({a} / {b})")
+    cost = COST_DIVISION
+    fresh_output = True
+    unit = 1.0
+    onnx = "Div"
     save_inputs = True
 
     @staticmethod
@@ -94,6 +114,9 @@ class Div(Function):
 
 
 class Pow(Function):
+    c_expr = None  # no C template yet: runs as its own op in traced graphs
+    onnx = "Pow"
+    flops = per_output(TRANSCENDENTAL_FLOPS)
     save_inputs = True
 
     @staticmethod
@@ -114,6 +137,10 @@ class Pow(Function):
 
 
 class Maximum(Function):
+    # NaN wins, as numpy's maximum
+    c_expr = c_template("(({a} > {b} || {a} != {a}) ? {a} : {b})")
+    fresh_output = True
+    onnx = "Max"
     save_inputs = True
 
     @staticmethod
@@ -128,6 +155,9 @@ class Maximum(Function):
 
 
 class Minimum(Function):
+    c_expr = c_template("(({a} < {b} || {a} != {a}) ? {a} : {b})")
+    fresh_output = True
+    onnx = "Min"
     save_inputs = True
 
     @staticmethod
@@ -141,6 +171,7 @@ class Minimum(Function):
 
 
 class Atan2(Function):
+    c_expr = None  # no C template yet
     save_inputs = True
 
     @staticmethod
@@ -157,6 +188,7 @@ class Atan2(Function):
 
 
 class FloorDivide(Function):
+    c_expr = None  # no C template yet
     differentiable = False
 
     @staticmethod
@@ -165,6 +197,7 @@ class FloorDivide(Function):
 
 
 class Remainder(Function):
+    c_expr = None  # no C template yet
     save_inputs = True
 
     @staticmethod
@@ -243,11 +276,14 @@ def remainder(a, b) -> Tensor:
 
 
 # -- comparisons and logic (no gradient) -------------------------------------------------------
-def _no_grad_binary(name: str, doc: str):
+def _no_grad_binary(name: str, doc: str, c: str | None, onnx: str | None):
+    # c: the C template of the jit's kernels; onnx: the ONNX operator (see Function)
     cls = type(name.capitalize(), (Function,), {
         "differentiable": False,
         "forward": staticmethod(lambda ctx, B, a, b, _n=name: getattr(B, _n)(a, b)),
         "__doc__": doc,
+        "c_expr": c_template(c) if c is not None else None,
+        "onnx": onnx,
     })
 
     def op(a, b) -> Tensor:
@@ -257,18 +293,25 @@ def _no_grad_binary(name: str, doc: str):
     return cls, op
 
 
-Eq, eq = _no_grad_binary("eq", "a == b, elementwise, as bool.")
-Ne, ne = _no_grad_binary("ne", "a != b, elementwise, as bool.")
-Lt, lt = _no_grad_binary("lt", "a < b, elementwise, as bool.")
-Le, le = _no_grad_binary("le", "a <= b, elementwise, as bool.")
-Gt, gt = _no_grad_binary("gt", "a > b, elementwise, as bool.")
-Ge, ge = _no_grad_binary("ge", "a >= b, elementwise, as bool.")
-LogicalAnd, logical_and = _no_grad_binary("logical_and", "a and b, elementwise, as bool.")
-LogicalOr, logical_or = _no_grad_binary("logical_or", "a or b, elementwise, as bool.")
-LogicalXor, logical_xor = _no_grad_binary("logical_xor", "a xor b, elementwise, as bool.")
+Eq, eq = _no_grad_binary("eq", "a == b, elementwise, as bool.", "({a} == {b})", "Equal")
+# ONNX has no NotEqual (Not of Equal would do; not written yet)
+Ne, ne = _no_grad_binary("ne", "a != b, elementwise, as bool.", "({a} != {b})", None)
+Lt, lt = _no_grad_binary("lt", "a < b, elementwise, as bool.", "({a} < {b})", "Less")
+Le, le = _no_grad_binary("le", "a <= b, elementwise, as bool.", "({a} <= {b})", "LessOrEqual")
+Gt, gt = _no_grad_binary("gt", "a > b, elementwise, as bool.", "({a} > {b})", "Greater")
+Ge, ge = _no_grad_binary("ge", "a >= b, elementwise, as bool.", "({a} >= {b})",
+                         "GreaterOrEqual")
+LogicalAnd, logical_and = _no_grad_binary("logical_and", "a and b, elementwise, as bool.",
+                                          "({a} && {b})", "And")
+LogicalOr, logical_or = _no_grad_binary("logical_or", "a or b, elementwise, as bool.",
+                                        "({a} || {b})", "Or")
+LogicalXor, logical_xor = _no_grad_binary("logical_xor", "a xor b, elementwise, as bool.",
+                                          None, "Xor")
 
 
 class LogicalNot(Function):
+    c_expr = c_template("(!{a})")
+    onnx = "Not"
     differentiable = False
 
     @staticmethod
@@ -290,6 +333,7 @@ def _bitwise(a, b, logical, op: str) -> Tensor:
 
 
 class IsNan(Function):
+    c_expr = None  # no C template yet
     differentiable = False
 
     @staticmethod
@@ -298,6 +342,7 @@ class IsNan(Function):
 
 
 class IsInf(Function):
+    c_expr = None  # no C template yet
     differentiable = False
 
     @staticmethod
@@ -321,14 +366,19 @@ def isfinite(x) -> Tensor:
 
 
 class Where(Function):
+    save_inputs = slice(0, 1)  # the condition (version-checked), not the values
+    c_expr = c_template("({a} ? {b} : {c})")
+    c_type_input = 1  # computes in the values' type, not the condition's
+    fresh_output = True
+    onnx = "Where"
+
     @staticmethod
     def forward(ctx, B, cond, a, b):
-        ctx.cond = cond
         ctx.shapes = (a.shape, b.shape)
         return B.where(cond, a, b)
 
     def backward(self, g):
-        cond = Tensor._make(self.cond)
+        cond, = self.saved_inputs
         zero = g.new_zeros(())
         sa, sb = self.shapes
         _, na, nb = self.next

@@ -11,6 +11,8 @@ import math
 from .. import dtypes as _dt
 from ..autograd.function import Function
 from ._elementwise_binary import _unary, maximum, minimum, mul, where
+from ._opmeta import (C_SIGMOID, COST_DIVISION, COST_TRANSCENDENTAL, TRANSCENDENTAL_FLOPS,
+                      c_template, clit, per_output)
 from ._util import Tensor, apply, ensure_tensor
 
 __all__ = ["Neg", "Abs", "Exp", "Log", "Log1p", "Expm1", "Sqrt", "Rsqrt", "Reciprocal", "Sin",
@@ -20,8 +22,35 @@ __all__ = ["Neg", "Abs", "Exp", "Log", "Log1p", "Expm1", "Sqrt", "Rsqrt", "Recip
            "square"]
 
 
+# -- metadata helpers (see Function) ----------------------------------------------------------
+def _rsqrt_onnx(b, n, ins: list, out: str) -> None:
+    t = b.tmp()
+    b.add("Sqrt", ins, [t])
+    b.add("Reciprocal", [t], [out])
+
+
+def _clamp_c(args: list, t: str, attrs: dict) -> str:
+    e = args[0]
+    if attrs["lo"] is not None:
+        e = f"({e} < {clit(attrs['lo'], t)} ? {clit(attrs['lo'], t)} : {e})"
+    if attrs["hi"] is not None:
+        e = f"({e} > {clit(attrs['hi'], t)} ? {clit(attrs['hi'], t)} : {e})"
+    return e
+
+
+def _clamp_onnx(b, n, ins: list, out: str) -> None:
+    dtype = n.outputs[0].dtype
+    lo, hi = n.attrs["lo"], n.attrs["hi"]
+    b.add("Clip", [ins[0], b.scalar(lo, dtype) if lo is not None else "",
+                   b.scalar(hi, dtype) if hi is not None else ""], [out])
+
+
 # -- unary math -------------------------------------------------------------------------------
 class Neg(Function):
+    c_expr = c_template("(-{a})")
+    fresh_output = True
+    onnx = "Neg"
+
     @staticmethod
     def forward(ctx, B, x):
         return B.neg(x)
@@ -31,6 +60,8 @@ class Neg(Function):
 
 
 class Abs(Function):
+    c_expr = c_template("{fabs}({a})")
+    onnx = "Abs"
     save_inputs = True
 
     @staticmethod
@@ -42,6 +73,11 @@ class Abs(Function):
 
 
 class Exp(Function):
+    c_expr = c_template("{exp}({a})")
+    cost = COST_TRANSCENDENTAL
+    fresh_output = True
+    onnx = "Exp"
+    flops = per_output(TRANSCENDENTAL_FLOPS)
     save_output = True
 
     @staticmethod
@@ -53,6 +89,11 @@ class Exp(Function):
 
 
 class Log(Function):
+    c_expr = c_template("{log}({a})")
+    cost = COST_TRANSCENDENTAL
+    fresh_output = True
+    onnx = "Log"
+    flops = per_output(TRANSCENDENTAL_FLOPS)
     save_inputs = True
 
     @staticmethod
@@ -64,6 +105,8 @@ class Log(Function):
 
 
 class Log1p(Function):
+    c_expr = None  # no C template yet
+    flops = per_output(TRANSCENDENTAL_FLOPS)
     save_inputs = True
 
     @staticmethod
@@ -75,6 +118,8 @@ class Log1p(Function):
 
 
 class Expm1(Function):
+    c_expr = None  # no C template yet
+    flops = per_output(TRANSCENDENTAL_FLOPS)
     save_output = True
 
     @staticmethod
@@ -86,6 +131,10 @@ class Expm1(Function):
 
 
 class Sqrt(Function):
+    c_expr = c_template("{sqrt}({a})")
+    cost = COST_DIVISION
+    onnx = "Sqrt"
+    flops = per_output(TRANSCENDENTAL_FLOPS)
     save_output = True
 
     @staticmethod
@@ -97,6 +146,10 @@ class Sqrt(Function):
 
 
 class Rsqrt(Function):
+    c_expr = c_template("(1 / {sqrt}({a}))")
+    cost = COST_DIVISION
+    onnx = staticmethod(_rsqrt_onnx)
+    flops = per_output(TRANSCENDENTAL_FLOPS)
     save_output = True
 
     @staticmethod
@@ -109,6 +162,9 @@ class Rsqrt(Function):
 
 
 class Reciprocal(Function):
+    c_expr = c_template("(1 / {a})")
+    cost = COST_DIVISION
+    onnx = "Reciprocal"
     save_output = True
 
     @staticmethod
@@ -121,6 +177,10 @@ class Reciprocal(Function):
 
 
 class Sin(Function):
+    c_expr = c_template("{sin}({a})")
+    cost = COST_TRANSCENDENTAL
+    onnx = "Sin"
+    flops = per_output(TRANSCENDENTAL_FLOPS)
     save_inputs = True
 
     @staticmethod
@@ -132,6 +192,10 @@ class Sin(Function):
 
 
 class Cos(Function):
+    c_expr = c_template("{cos}({a})")
+    cost = COST_TRANSCENDENTAL
+    onnx = "Cos"
+    flops = per_output(TRANSCENDENTAL_FLOPS)
     save_inputs = True
 
     @staticmethod
@@ -143,6 +207,11 @@ class Cos(Function):
 
 
 class Tanh(Function):
+    c_expr = c_template("{tanh}({a})")
+    cost = COST_TRANSCENDENTAL
+    fresh_output = True
+    onnx = "Tanh"
+    flops = per_output(TRANSCENDENTAL_FLOPS)
     save_output = True
 
     @staticmethod
@@ -155,6 +224,11 @@ class Tanh(Function):
 
 
 class Sigmoid(Function):
+    c_expr = c_template(C_SIGMOID)
+    cost = COST_TRANSCENDENTAL
+    fresh_output = True
+    onnx = "Sigmoid"
+    flops = per_output(TRANSCENDENTAL_FLOPS)
     save_output = True
 
     @staticmethod
@@ -167,6 +241,11 @@ class Sigmoid(Function):
 
 
 class Erf(Function):
+    c_expr = c_template("{erf}({a})")
+    cost = COST_TRANSCENDENTAL
+    fresh_output = True
+    onnx = "Erf"
+    flops = per_output(TRANSCENDENTAL_FLOPS)
     save_inputs = True
 
     @staticmethod
@@ -179,6 +258,8 @@ class Erf(Function):
 
 
 class Clamp(Function):
+    c_expr = staticmethod(_clamp_c)
+    onnx = staticmethod(_clamp_onnx)
     save_inputs = True
 
     @staticmethod
@@ -196,14 +277,16 @@ class Clamp(Function):
         return g * keep.to(g.dtype)
 
 
-def _zero_grad_unary(name: str, doc: str):
+def _zero_grad_unary(name: str, doc: str, onnx: str | None):
     # piecewise-constant functions: PyTorch gives them a zero gradient, not an error
     def backward(self, g):
         return g.new_zeros(g.shape)
 
     cls = type(name.capitalize(), (Function,), {
         "forward": staticmethod(lambda ctx, B, x, _n=name: getattr(B, _n)(x)),
-        "backward": backward, "__doc__": doc})
+        "backward": backward, "__doc__": doc,
+        "c_expr": None,  # no C template yet
+        "onnx": onnx})
 
     def op(x) -> Tensor:
         return _unary(cls, x, name, floats=False)
@@ -212,10 +295,11 @@ def _zero_grad_unary(name: str, doc: str):
     return cls, op
 
 
-Sign, sign = _zero_grad_unary("sign", "-1, 0 or 1 by the sign of x (zero gradient).")
-Floor, floor = _zero_grad_unary("floor", "Round towards -inf (zero gradient).")
-Ceil, ceil = _zero_grad_unary("ceil", "Round towards +inf (zero gradient).")
-Round, round = _zero_grad_unary("round", "Round half to even (zero gradient).")
+Sign, sign = _zero_grad_unary("sign", "-1, 0 or 1 by the sign of x (zero gradient).", "Sign")
+Floor, floor = _zero_grad_unary("floor", "Round towards -inf (zero gradient).", "Floor")
+Ceil, ceil = _zero_grad_unary("ceil", "Round towards +inf (zero gradient).", "Ceil")
+# ONNX's Round is half to even too, but not written and tested yet
+Round, round = _zero_grad_unary("round", "Round half to even (zero gradient).", None)
 
 
 def trunc(x) -> Tensor:

@@ -1,9 +1,8 @@
 """Helpers shared by the op families: operand conversion, dims, broadcasting."""
 from __future__ import annotations
 
-import numpy as np
-
 from .. import dtypes as _dt
+from ..backend import host
 from ..dispatch import apply
 from ..tensor import Tensor, _wrap_dim
 
@@ -13,8 +12,9 @@ _SCALARS = (bool, int, float)
 
 
 def scalar_tensor(v, dtype: _dt.DType) -> Tensor:
-    """A 0-dim tensor holding Python number `v` in `dtype`."""
-    return _make(np.array(v, dtype.np))
+    """A 0-dim CPU tensor holding Python number `v` in `dtype` (it joins any device's
+    tensors in an op, as in PyTorch)."""
+    return _make(host.scalar(v, dtype))
 
 
 def ensure_tensor(x, op: str) -> Tensor:
@@ -22,8 +22,8 @@ def ensure_tensor(x, op: str) -> Tensor:
     if type(x) is Tensor or isinstance(x, Tensor):
         return x
     if isinstance(x, _SCALARS):
-        return _make(np.array(x, _dt.result_type(x).np))
-    if isinstance(x, (np.ndarray, np.generic)):
+        return _make(host.scalar(x, _dt.result_type(x)))
+    if host.is_host_array(x):
         from ..creation import tensor
 
         return tensor(x)
@@ -34,7 +34,7 @@ def promote(op: str, *xs) -> list:
     """Convert the operands of `op` to Tensors of their common dtype (PyTorch promotion)."""
     for x in xs:
         if not isinstance(x, (Tensor, _SCALARS)):
-            if isinstance(x, (np.ndarray, np.generic)):
+            if host.is_host_array(x):
                 return promote(op, *[ensure_tensor(v, op) for v in xs])
             raise TypeError(f"{op}: expected Tensors or numbers, got {type(x).__name__}")
     dt = _dt.result_type(*xs)
@@ -43,7 +43,7 @@ def promote(op: str, *xs) -> list:
         if isinstance(x, Tensor):
             out.append(x if x._data.dtype == dt.np else x.to(dt))
         else:
-            out.append(_make(np.array(x, dt.np)))
+            out.append(_make(host.scalar(x, dt)))
     return out
 
 
@@ -58,7 +58,7 @@ def dims_of(dim, ndim: int, op: str) -> tuple:
     """Normalise `dim` (None, an int, or a sequence of ints) to a sorted tuple."""
     if dim is None:
         return tuple(range(ndim))
-    if isinstance(dim, (int, np.integer)):
+    if host.is_integer(dim):
         return (_wrap_dim(int(dim), ndim, op),)
     dims = tuple(_wrap_dim(int(d), ndim, op) for d in dim)
     if len(set(dims)) != len(dims):
@@ -101,5 +101,12 @@ def unbroadcast(g: Tensor, shape: tuple) -> Tensor:
     return g.reshape(shape)
 
 
-__all__ = ["apply", "Tensor", "scalar_tensor", "ensure_tensor", "promote", "binary_operands",
+def reshape_array(B, a, shape: tuple):
+    """Backend array `a` seen with `shape` (a copy only when its strides do not allow a
+    view); for forwards that reshape an intermediate array."""
+    v = B.view(a, shape)
+    return v if v is not None else B.view(B.contiguous(a), shape)
+
+
+__all__ = ["reshape_array", "apply", "Tensor", "scalar_tensor", "ensure_tensor", "promote", "binary_operands",
            "dims_of", "broadcast_shapes", "unbroadcast", "_wrap_dim", "_make", "_NOATTRS"]

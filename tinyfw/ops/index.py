@@ -2,16 +2,23 @@
 masked_fill, triangles, sorting."""
 from __future__ import annotations
 
-import numpy as np
-
 from .. import dtypes as _dt
 from ..autograd.function import Function
+from ..backend import backend_of, host
 from ..tensor import register_method
-from ._util import Tensor, _wrap_dim, apply, ensure_tensor, promote, unbroadcast
+from ._opmeta import no_flops
+from ._util import Tensor, _wrap_dim, apply, ensure_tensor, promote, reshape_array, unbroadcast
 from .shape import _is_basic, slice_view
 
 
+def _cat_onnx(b, n, ins: list, out: str) -> None:
+    b.add("Concat", ins, [out], axis=int(n.attrs["dim"]))
+
+
 class Cat(Function):
+    onnx = staticmethod(_cat_onnx)
+    flops = no_flops
+
     @staticmethod
     def forward(ctx, B, *xs, dim):
         ctx.dim, ctx.sizes = dim, [x.shape[dim] for x in xs]
@@ -72,6 +79,8 @@ def vstack(tensors) -> Tensor:
 
 
 class Pad(Function):
+    flops = no_flops
+
     @staticmethod
     def forward(ctx, B, x, pads, value):
         ctx.index = tuple(slice(a, a + s) for (a, _), s in zip(pads, x.shape))
@@ -100,6 +109,8 @@ def pad(x, pad, mode: str = "constant", value: float = 0.0) -> Tensor:
 
 
 class Flip(Function):
+    flops = no_flops
+
     @staticmethod
     def forward(ctx, B, x, dims):
         ctx.dims = dims
@@ -109,14 +120,17 @@ class Flip(Function):
         return g.flip(self.dims)
 
 
-def flip(x, dims) -> Tensor:
-    """A copy with the order of elements reversed along `dims`."""
-    dims = (dims,) if isinstance(dims, int) else tuple(dims)
+def flip(x, *dims) -> Tensor:
+    """A copy with the order of elements reversed along `dims` (a sequence, or the dims
+    as separate arguments: ``x.flip(0, 1)``, as PyTorch's method)."""
+    dims = tuple(dims[0]) if len(dims) == 1 and isinstance(dims[0], (tuple, list)) else dims
     dims = tuple(_wrap_dim(d, x.ndim, "flip") for d in dims)
     return apply(Flip, (x,), {"dims": dims})
 
 
 class Tile(Function):
+    flops = no_flops
+
     @staticmethod
     def forward(ctx, B, x, reps):
         ctx.shape, ctx.reps = x.shape, reps
@@ -149,20 +163,46 @@ def _check_index_tensor(index: Tensor, op: str) -> None:
         raise TypeError(f"{op}: index must be an integer tensor, got {index.dtype.name}")
 
 
-def _check_range(index: np.ndarray, size: int, op: str, dim: int) -> None:
-    if index.size and (index.min() < -size or index.max() >= size):
-        bad = index[(index < -size) | (index >= size)].ravel()[0]
+def index_bounds(index: Tensor):
+    """(smallest, largest) value of an integer tensor as Python ints, read through its
+    backend (two reductions and one small copy to the host); None when it is empty or
+    on the meta device, which holds no values."""
+    a = index._data
+    if a.size == 0 or index.is_meta:
+        return None
+    B = backend_of(a)
+    flat = reshape_array(B, a, (a.size,))
+    lo = host.to_list(B.to_host(B.amin(flat, (0,), False)))
+    hi = host.to_list(B.to_host(B.amax(flat, (0,), False)))
+    return lo, hi
+
+
+def _check_range(index: Tensor, size: int, op: str, dim: int) -> None:
+    # negative indices wrap (the kernels accept [-size, size)); anything else is an error
+    # before a kernel runs
+    bounds = index_bounds(index)
+    if bounds is None:
+        return
+    lo, hi = bounds
+    if lo < -size or hi >= size:
+        bad = lo if lo < -size else hi
         raise IndexError(f"{op}: index {bad} is out of bounds for dim {dim} with size {size}")
 
 
 class Gather(Function):
+    # the index (backward scatters through it) and, as PyTorch, the input: a write into
+    # either before the backward is an error there, and tinyfw answers alike
+    save_inputs = True
+    flops = no_flops
+
     @staticmethod
     def forward(ctx, B, x, index, dim):
-        ctx.shape, ctx.dim, ctx.index = x.shape, dim, index
+        ctx.shape, ctx.dim = x.shape, dim
         return B.gather(x, dim, index)
 
     def backward(self, g):
-        return g.new_zeros(self.shape).scatter_add(self.dim, Tensor._make(self.index), g), None
+        idx = self.saved_inputs[1]
+        return apply(ScatterAdd, (g.new_zeros(self.shape), idx, g), {"dim": self.dim}), None
 
 
 def _check_gather_shapes(x: Tensor, index: Tensor, dim: int, op: str) -> None:
@@ -180,21 +220,24 @@ def gather(x, dim: int, index) -> Tensor:
     _check_index_tensor(index, "gather")
     d = _wrap_dim(dim, x.ndim, "gather")
     _check_gather_shapes(x, index, d, "gather")
-    _check_range(index._data, x.shape[d] if x.ndim else 1, "gather", d)
-    idx = index._data % max(x.shape[d], 1) if x.ndim else index._data
-    return apply(Gather, (x, Tensor._make(idx.astype(np.int64, copy=False))), {"dim": d})
+    _check_range(index, x.shape[d] if x.ndim else 1, "gather", d)
+    return apply(Gather, (x, index), {"dim": d})
 
 
 class ScatterAdd(Function):
+    save_inputs = slice(1, 2)  # the index: backward gathers through it
+    flops = no_flops
+
     @staticmethod
     def forward(ctx, B, x, index, src, dim):
-        ctx.dim, ctx.index, ctx.src_shape = dim, index, src.shape
+        ctx.dim, ctx.src_shape = dim, src.shape
         return B.scatter_add(x, dim, index, src)
 
     def backward(self, g):
         gsrc = None
         if self.next[2] is not None:
-            gsrc = g.gather(self.dim, Tensor._make(self.index))
+            idx, = self.saved_inputs
+            gsrc = apply(Gather, (g, idx), {"dim": self.dim})
             if gsrc.shape != self.src_shape:
                 gsrc = gsrc.new_zeros(self.src_shape).index_put_slice(gsrc)
         return g, None, gsrc
@@ -207,23 +250,25 @@ def scatter_add(x, dim: int, index, src) -> Tensor:
     d = _wrap_dim(dim, x.ndim, "scatter_add")
     _check_gather_shapes(x, index, d, "scatter_add")
     _check_gather_shapes(src, index, d if src.ndim else 0, "scatter_add")
-    _check_range(index._data, x.shape[d], "scatter_add", d)
+    _check_range(index, x.shape[d], "scatter_add", d)
     if src.dtype is not x.dtype:
         src = src.to(x.dtype)
-    idx = Tensor._make((index._data % max(x.shape[d], 1)).astype(np.int64, copy=False))
-    return apply(ScatterAdd, (x, idx, src), {"dim": d})
+    return apply(ScatterAdd, (x, index, src), {"dim": d})
 
 
 class Scatter(Function):
+    save_inputs = slice(1, 2)  # the index
+    flops = no_flops
+
     @staticmethod
     def forward(ctx, B, x, index, src, dim):
-        ctx.dim, ctx.index = dim, index
+        ctx.dim = dim
         return B.scatter(x, dim, index, src)
 
     def backward(self, g):
-        idx = Tensor._make(self.index)
-        gx = g.scatter(self.dim, idx, g.new_zeros(idx.shape))
-        gsrc = g.gather(self.dim, idx) if self.next[2] is not None else None
+        idx, = self.saved_inputs
+        gx = apply(Scatter, (g, idx, g.new_zeros(idx.shape)), {"dim": self.dim})
+        gsrc = apply(Gather, (g, idx), {"dim": self.dim}) if self.next[2] is not None else None
         return gx, None, gsrc
 
 
@@ -235,80 +280,150 @@ def scatter(x, dim: int, index, src) -> Tensor:
     _check_index_tensor(index, "scatter")
     d = _wrap_dim(dim, x.ndim, "scatter")
     _check_gather_shapes(x, index, d, "scatter")
-    _check_range(index._data, x.shape[d], "scatter", d)
-    idx = Tensor._make((index._data % max(x.shape[d], 1)).astype(np.int64, copy=False))
-    return apply(Scatter, (x, idx, src.to(x.dtype)), {"dim": d})
+    _check_range(index, x.shape[d], "scatter", d)
+    return apply(Scatter, (x, index, src.to(x.dtype)), {"dim": d})
 
 
 # -- advanced indexing -------------------------------------------------------------------
-def _np_index(x: Tensor, index, op: str) -> tuple:
-    """Turn a user index into a numpy index tuple of ints, slices and int/bool arrays."""
+class _IndexTensor:
+    """The marker of an index tensor's place in an index spec (see `index_spec`)."""
+
+    _instance = None
+
+    def __new__(cls):
+        if cls._instance is None:
+            cls._instance = super().__new__(cls)
+        return cls._instance
+
+    def __repr__(self) -> str:
+        return "TENSOR"
+
+    def __reduce__(self):
+        return (_IndexTensor, ())
+
+
+#: stands for "the next index tensor input" in an index spec
+TENSOR = _IndexTensor()
+
+
+def index_spec(x: Tensor, index, op: str) -> tuple:
+    """Split a user index into (spec, tensors): `spec` is a tuple of ints, slices, None,
+    Ellipsis and TENSOR (a plain value, kept in the op's attrs), `tensors` the integer or
+    bool index tensors in order (inputs of the op, so they move with the data and their
+    versions are checked when the backward reads them).  Lists and numpy arrays become
+    tensors on x's device."""
     idx = index if isinstance(index, tuple) else (index,)
-    out = []
+    spec, tensors = [], []
     for i in idx:
+        if i is None or i is Ellipsis or isinstance(i, slice):
+            spec.append(i)
+            continue
+        if host.is_integer(i):
+            spec.append(int(i))
+            continue
         if isinstance(i, Tensor):
-            i = i._data
-        elif isinstance(i, list):
-            i = np.asarray(i)
-            if i.dtype.kind == "f":
+            t = i
+        elif isinstance(i, (list, bool)) or host.is_host_array(i):
+            from ..creation import tensor
+
+            t = tensor(i, device=x.device)
+            if t.dtype.is_floating_point:
                 raise IndexError(f"{op}: index lists must hold integers or bools")
-        if isinstance(i, np.ndarray):
-            if i.dtype.kind not in "biu":
-                raise IndexError(f"{op}: tensors used as indices must be integer or bool, got "
-                                 f"{i.dtype}")
         elif isinstance(i, float):
             raise IndexError(f"{op}: float index {i}; indices must be integers")
-        out.append(i)
-    # numpy checks the ranges; re-raise its complaint with the tensor's shape in it
+        else:
+            raise IndexError(f"{op}: unsupported index of type {type(i).__name__}")
+        if t.dtype.is_floating_point:
+            raise IndexError(f"{op}: tensors used as indices must be integer or bool, got "
+                             f"{t.dtype.name}")
+        spec.append(TENSOR)
+        tensors.append(t)
+    return tuple(spec), tensors
+
+
+def _fill(spec: tuple, arrays) -> tuple:
+    """The backend's index tuple: spec with each TENSOR replaced by the next array."""
+    if len(arrays) == len(spec):  # tensors only (x[i], x[i, j]): the arrays as they are
+        return tuple(arrays)
+    it = iter(arrays)
+    return tuple(next(it) if s is TENSOR else s for s in spec)
+
+
+_ONE_TENSOR = (TENSOR,)
+
+
+def _indexed(run, x: Tensor, index, op: str):
+    # the kernels check the index values (bounds, mask shapes); say which tensor and index
     try:
-        np.empty(x.shape, np.bool_)[tuple(out)]
+        return run()
     except IndexError as e:
         raise IndexError(f"{op}: index {index!r} does not fit a tensor of shape "
                          f"{tuple(x.shape)}: {e}") from None
-    return tuple(out)
 
 
 class Index(Function):
+    """x[index] for an index with tensors in it; inputs (x, *index tensors), attrs
+    ``index`` (the spec, see `index_spec`)."""
+
+    save_inputs = slice(1, None)  # the index tensors, not the data
+    flops = no_flops
+
     @staticmethod
-    def forward(ctx, B, x, index):
+    def forward(ctx, B, x, *idx, index):
         ctx.shape, ctx.index = x.shape, index
-        return B.index(x, index)
+        return B.index(x, _fill(index, idx))
 
     def backward(self, g):
-        zeros = g.new_zeros(self.shape)
-        return apply(IndexPut, (zeros, g), {"index": self.index, "accumulate": True})
+        idx = self.saved_inputs
+        gx = apply(IndexPut, (g.new_zeros(self.shape), g, *idx),
+                   {"index": self.index, "accumulate": True})
+        return (gx,) + (None,) * len(idx)
 
 
 class IndexPut(Function):
+    """A copy of x with x[index] = values (or += with accumulate); inputs (x, values,
+    *index tensors), attrs ``index`` (the spec) and ``accumulate``."""
+
+    save_inputs = slice(2, None)  # the index tensors
+    flops = no_flops
+
     @staticmethod
-    def forward(ctx, B, x, values, index, accumulate):
+    def forward(ctx, B, x, values, *idx, index, accumulate):
         ctx.index, ctx.accumulate, ctx.vshape = index, accumulate, values.shape
-        return B.index_put(x, index, values, accumulate)
+        return B.index_put(x, _fill(index, idx), values, accumulate)
 
     def backward(self, g):
+        idx = self.saved_inputs
         gx = gv = None
         if self.next[0] is not None:
             gx = g if self.accumulate else apply(
-                IndexPut, (g, g.new_zeros(())), {"index": self.index, "accumulate": False})
+                IndexPut, (g, g.new_zeros(()), *idx), {"index": self.index, "accumulate": False})
         if self.next[1] is not None:
-            gv = unbroadcast(apply(Index, (g,), {"index": self.index}), self.vshape)
-        return gx, gv
+            gv = unbroadcast(apply(Index, (g, *idx), {"index": self.index}), self.vshape)
+        return (gx, gv) + (None,) * len(idx)
 
 
 def getitem(x, index) -> Tensor:
     """x[index]: basic indexing gives a view, integer/bool tensors give a copy."""
+    if type(index) is Tensor and index._data.dtype.kind in "biu":
+        # x[i], the common case (embedding lookups, masks): no spec to build
+        return _indexed(lambda: apply(Index, (x, index), {"index": _ONE_TENSOR}), x, index,
+                        "index")
     if _is_basic(index):
         return slice_view(x, index)
-    return apply(Index, (x,), {"index": _np_index(x, index, "index")})
+    spec, tensors = index_spec(x, index, "index")
+    return _indexed(lambda: apply(Index, (x, *tensors), {"index": spec}), x, index, "index")
 
 
 def index_put(x, indices, values, accumulate: bool = False) -> Tensor:
     """A copy of x with x[indices] = values (or += when accumulate)."""
-    idx = _np_index(x, indices, "index_put")
+    spec, tensors = index_spec(x, indices, "index_put")
     values = ensure_tensor(values, "index_put")
     if values.dtype is not x.dtype:
         values = values.to(x.dtype)
-    return apply(IndexPut, (x, values), {"index": idx, "accumulate": accumulate})
+    return _indexed(lambda: apply(IndexPut, (x, values, *tensors),
+                                  {"index": spec, "accumulate": accumulate}),
+                    x, indices, "index_put")
 
 
 def index_select(x, dim: int, index) -> Tensor:
@@ -348,6 +463,8 @@ def masked_select(x, mask) -> Tensor:
 
 
 class Tri(Function):
+    flops = no_flops
+
     @staticmethod
     def forward(ctx, B, x, k, upper):
         ctx.k, ctx.upper = k, upper
@@ -372,14 +489,18 @@ def tril(x, diagonal: int = 0) -> Tensor:
 
 
 class Sort(Function):
+    save_aux = True  # the indices (returned to the user too): backward scatters through them
+    flops = no_flops
+
     @staticmethod
     def forward(ctx, B, x, dim, descending):
         values, idx = B.sort(x, dim, descending)
-        ctx.shape, ctx.dim, ctx.idx = x.shape, dim, idx
+        ctx.shape, ctx.dim = x.shape, dim
         return values, idx
 
     def backward(self, g):
-        return g.new_zeros(self.shape).scatter_add(self.dim, Tensor._make(self.idx), g)
+        idx, = self.saved_aux
+        return apply(ScatterAdd, (g.new_zeros(self.shape), idx, g), {"dim": self.dim})
 
 
 def sort(x, dim: int = -1, descending: bool = False):
@@ -388,7 +509,7 @@ def sort(x, dim: int = -1, descending: bool = False):
 
     d = _wrap_dim(dim, x.ndim, "sort")
     if x.ndim == 0:
-        return values_indices(x, Tensor._make(np.zeros((), np.int64)))
+        return values_indices(x, x.new_zeros((), dtype=_dt.int64))
     return values_indices(*apply(Sort, (x,), {"dim": d, "descending": descending}))
 
 

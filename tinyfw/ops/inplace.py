@@ -8,15 +8,20 @@ rebased, as in PyTorch).
 """
 from __future__ import annotations
 
-import numpy as np
+import contextvars
 
 from .. import dtypes as _dt
-from ..autograd.function import GradMode
-from ..random import Generator, _gen
+from ..autograd.function import GradMode, no_grad as _no_grad
+from ..backend import backend_of, device_of
+from ..random import Generator
 from ..tensor import register_method
 from . import elementwise as E
-from ._util import Tensor, ensure_tensor
-from .index import _np_index, index_put, masked_fill, scatter, scatter_add
+from ._util import Tensor, broadcast_shapes, ensure_tensor, reshape_array
+from .index import _fill, _indexed, index_put, index_spec, masked_fill, scatter, scatter_add
+from .shape import _check_basic, _is_basic
+
+
+_grad_var = GradMode._var
 
 
 def _recording(x: Tensor, others=()) -> bool:
@@ -36,7 +41,7 @@ def _check_target(x: Tensor, op: str) -> None:
 
 # set by tinyfw.jit's tracer while tracing: told of every write, before it happens, so a
 # traced module's buffer updates (batch-norm running stats) become graph outputs
-_trace_write = None
+_trace_write: contextvars.ContextVar = contextvars.ContextVar("tinyfw_trace_write", default=None)
 
 
 def _write(x: Tensor, result: Tensor, op: str) -> Tensor:
@@ -48,12 +53,17 @@ def _write(x: Tensor, result: Tensor, op: str) -> Tensor:
     if src.category > dst.category:
         raise RuntimeError(f"{op}: result type {src.name} cannot be cast to the tensor's "
                            f"dtype {dst.name} in place")
-    if not x._data.flags.writeable:
+    B = backend_of(x._data)
+    if not B.is_writeable(x._data):
         raise RuntimeError(f"{op}: the tensor is a read-only (expanded/broadcast) view; "
                            "clone() it before writing")
-    if _trace_write is not None:
-        _trace_write(x, result, op)
-    np.copyto(x._data, result._data, casting="unsafe")
+    if result.device != x.device:
+        raise RuntimeError(f"{op}: the value is on device '{result.device}' and the tensor on "
+                           f"'{x.device}'; move it with .to(device) first")
+    hook = _trace_write.get()
+    if hook is not None:
+        hook(x, result, op)
+    B.copy_(x._data, result._data)
     x._version[0] += 1
     if GradMode.enabled and result._rg:
         x.grad_fn = result.grad_fn if src is dst else result.to(dst).grad_fn
@@ -93,8 +103,10 @@ def zero_(x: Tensor) -> Tensor:
 
 
 def copy_(x: Tensor, src) -> Tensor:
-    """Copy `src` (broadcast, cast to x's dtype) into x."""
+    """Copy `src` (broadcast, cast to x's dtype, moved from any device) into x."""
     src = ensure_tensor(src, "copy_")
+    if src.device != x.device:
+        src = src.to(x.device)
     try:
         return _overwrite(x, src, "copy_")
     except RuntimeError as e:
@@ -104,36 +116,107 @@ def copy_(x: Tensor, src) -> Tensor:
         raise
 
 
+# float64 draws (made on the host by the generator and moved to x's device, so that one
+# seed fills every device alike; nothing is drawn on meta, as in PyTorch), scaled in
+# float64 and rounded once to x's dtype: numpy's uniform/normal, bit for bit
 def uniform_(x: Tensor, a: float = 0.0, b: float = 1.0, generator: Generator | None = None) -> Tensor:
     """Fill with samples uniform in [a, b)."""
-    v = _gen(generator).uniform(a, b, x.shape)
-    return _overwrite(x, Tensor._make(v.astype(x._data.dtype)), "uniform_")
+    from ..creation import rand
+
+    with _no_grad():
+        u = rand(x.shape, generator=generator, dtype=_dt.float64, device=x.device)
+        u = (u * (b - a) + a).to(x.dtype)
+    return _overwrite(x, u, "uniform_")
 
 
 def normal_(x: Tensor, mean: float = 0.0, std: float = 1.0, generator: Generator | None = None) -> Tensor:
     """Fill with samples from N(mean, std**2)."""
-    v = _gen(generator).normal(mean, std, x.shape)
-    return _overwrite(x, Tensor._make(v.astype(x._data.dtype)), "normal_")
+    from ..creation import randn
+
+    with _no_grad():
+        u = randn(x.shape, generator=generator, dtype=_dt.float64, device=x.device)
+        u = (u * std + mean).to(x.dtype)
+    return _overwrite(x, u, "normal_")
+
+
+def _on_device_of(x: Tensor, t: Tensor, op: str):
+    """t's array on x's device: a 0-d CPU tensor is moved there, as in an op; a tensor on
+    another device is an error naming both."""
+    a = t._data
+    dev, xdev = device_of(a), device_of(x._data)
+    if dev is not xdev and dev != xdev:
+        if t.ndim or dev.type != "cpu":
+            raise RuntimeError(f"{op}: the value is on device '{t.device}' and the tensor "
+                               f"on '{x.device}'; move it with .to(device) first")
+        a = backend_of(x._data).from_host(t._host())
+    return a
+
+
+def _value_array(x: Tensor, value, op: str):
+    """`value` as an array of x's dtype on x's device (a 0-d CPU tensor joins x's device,
+    as in an op; a tensor on another device is an error)."""
+    if isinstance(value, Tensor):
+        a = _on_device_of(x, value, op)
+        return a if a.dtype == x._data.dtype else backend_of(a).cast(a, x._data.dtype)
+    from ..creation import tensor
+
+    return tensor(value, dtype=x.dtype, device=x.device)._data
 
 
 def setitem(x: Tensor, index, value) -> None:
-    """x[index] = value, broadcasting value; with autograd, history is rebased."""
-    if _recording(x, (value,)):
+    """x[index] = value, broadcasting value; with autograd, history is rebased.  Without
+    it, the backend writes into x's memory: a view of the addressed part filled or copied
+    into for basic indexing, ``index_put_`` for index tensors and masks."""
+    if _grad_var.get() and (x._rg or (isinstance(value, Tensor) and value._rg)):
         _check_target(x, "__setitem__")
         _write(x, index_put(x.clone(), index, value), "__setitem__")
         return
-    idx = _np_index(x, index, "__setitem__")
-    v = value._data if isinstance(value, Tensor) else value
-    if not x._data.flags.writeable:
+    a = x._data
+    B = backend_of(a)
+    if not B.is_writeable(a):
         raise RuntimeError("__setitem__: the tensor is a read-only (expanded/broadcast) view; "
                            "clone() it before writing")
-    try:
-        x._data[idx] = v
-    except ValueError as e:
-        raise RuntimeError(f"__setitem__: cannot assign a value of shape "
-                           f"{tuple(np.shape(v))} to index {index!r} of a tensor of shape "
-                           f"{tuple(x.shape)}: {e}") from None
+    if _is_basic(index):
+        dst = B.slice_view(a, _check_basic(x, index))
+        if type(value) in _NUMBERS:
+            B.fill_(dst, value)
+        else:
+            B.copy_(dst, _fitted(x, index, _value_array(x, value, "__setitem__"), dst.shape))
+    else:
+        spec, tensors = index_spec(x, index, "__setitem__")
+        arrays = [_on_device_of(x, t, "__setitem__") for t in tensors]
+        if type(value) in _NUMBERS:
+            v = B.empty((), a.dtype)  # (empty + fill_: B.full's error-state guard costs more)
+            B.fill_(v, value)
+        else:
+            v = _value_array(x, value, "__setitem__")
+        try:
+            _indexed(lambda: B.index_put_(a, _fill(spec, arrays), v, False), x, index,
+                     "__setitem__")
+        except ValueError as e:
+            raise RuntimeError(f"__setitem__: cannot assign a value of shape {tuple(v.shape)} to "
+                               f"index {index!r} of a tensor of shape {tuple(x.shape)}: {e}") from None
     x._version[0] += 1
+
+
+_NUMBERS = (int, float, bool)
+
+
+def _fitted(x: Tensor, index, v, shape: tuple):
+    """Value array `v` ready to copy into a part of `shape`: leading 1s beyond its dims
+    dropped (numpy's rule for assignment); an error naming the shapes if it does not
+    broadcast there."""
+    vshape = v.shape
+    while len(vshape) > len(shape) and vshape[0] == 1:
+        vshape = vshape[1:]
+    try:
+        fits = broadcast_shapes(vshape, shape) == shape
+    except RuntimeError:
+        fits = False
+    if not fits:
+        raise RuntimeError(f"__setitem__: cannot assign a value of shape {tuple(v.shape)} to "
+                           f"index {index!r} of a tensor of shape {tuple(x.shape)}")
+    return v if vshape == v.shape else reshape_array(backend_of(v), v, vshape)
 
 
 _INPLACE = {

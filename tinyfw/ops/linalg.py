@@ -1,12 +1,24 @@
 """Matrix products: matmul (1-d, 2-d, batched with broadcasting), mm, bmm, linear ..."""
 from __future__ import annotations
 
+import math
+
 from ..autograd.function import Function
 from ..tensor import register_method
 from ._util import Tensor, apply, binary_operands, broadcast_shapes, unbroadcast
 
 
+def _matmul_flops(in_shapes: list, out_shapes: list, attrs: dict) -> int:
+    # a multiply and an add per output element and step of the contracted dim
+    a = in_shapes[0]
+    return 2 * math.prod(out_shapes[0]) * (a[-1] if a else 1)
+
+
 class Matmul(Function):
+    fresh_output = True
+    epilogue_producer = True
+    onnx = "MatMul"
+    flops = staticmethod(_matmul_flops)
     save_inputs = True
 
     @staticmethod
@@ -30,14 +42,20 @@ def _transposed(t: Tensor) -> bool:
     weight.mT): its gradient is then computed in that layout, so that the gradient of the
     untransposed tensor comes out row-major and the leaf can keep it without a copy."""
     d = t._data
-    return d.ndim == 2 and not d.flags.c_contiguous and d.flags.f_contiguous
+    if d.ndim != 2:
+        return False
+    (m, n), (s0, s1), size = d.shape, d.strides, d.itemsize
+    # numpy's contiguity flags, from the strides (dims of size 1 may have any stride)
+    col = (m == 1 or s0 == size) and (n == 1 or s1 == size * m)
+    row = (n == 1 or s1 == size) and (m == 1 or s0 == size * n)
+    return col and not row
 
 
 def matmul(a, b) -> Tensor:
     """Matrix product as numpy/PyTorch define it: 1-d operands are vectors, leading dims
     of >2-d operands are batch dims and broadcast."""
     a, b = binary_operands(a, b, "matmul")
-    # the checks read the numpy arrays' own attributes: this wrapper runs before every
+    # the checks read the arrays' own attributes: this wrapper runs before every
     # product, and for the MLP's thin ones (~15 us) Tensor properties were a visible share
     ad, bd = a._data, b._data
     nda, ndb = ad.ndim, bd.ndim

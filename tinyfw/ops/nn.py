@@ -11,12 +11,13 @@ from __future__ import annotations
 
 import math
 
-import numpy as np
-
 from .. import dtypes as _dt
 from ..autograd.function import Function, GradMode
+from ..backend import device_of, host
 from ..random import Generator, default_generator
-from ._util import Tensor, _wrap_dim, apply, ensure_tensor
+from ._opmeta import no_flops, per_input, per_output
+from ._util import Tensor, _wrap_dim, apply, ensure_tensor, reshape_array
+from .elementwise import where
 
 _make = Tensor._make
 
@@ -36,7 +37,20 @@ def check_same_dtype(x: Tensor, other: Tensor, op: str, what: str) -> None:
 
 
 # -- softmax / log_softmax ----------------------------------------------------------------
+# FLOPs: about five per element (max, subtract, exp, sum, divide), backward likewise
+_SOFTMAX_FLOPS = per_input(5)
+
+
+def _softmax_onnx(op: str) -> staticmethod:
+    def to_onnx(b, n, ins: list, out: str) -> None:
+        b.add(op, ins, [out], axis=int(n.attrs["dim"]))
+
+    return staticmethod(to_onnx)
+
+
 class Softmax(Function):
+    onnx = _softmax_onnx("Softmax")
+    flops = _SOFTMAX_FLOPS
     save_output = True
 
     @staticmethod
@@ -51,6 +65,7 @@ class Softmax(Function):
 class SoftmaxBackward(Function):
     """gx = y * (g - sum(g * y)); inputs (y, g)."""
 
+    flops = _SOFTMAX_FLOPS
     save_inputs = True
 
     @staticmethod
@@ -72,6 +87,8 @@ class SoftmaxBackward(Function):
 
 
 class LogSoftmax(Function):
+    onnx = _softmax_onnx("LogSoftmax")
+    flops = _SOFTMAX_FLOPS
     save_output = True
 
     @staticmethod
@@ -86,6 +103,7 @@ class LogSoftmax(Function):
 class LogSoftmaxBackward(Function):
     """gx = g - exp(y) * sum(g); inputs (y, g)."""
 
+    flops = _SOFTMAX_FLOPS
     save_inputs = True
 
     @staticmethod
@@ -131,30 +149,41 @@ def log_softmax(x, dim: int | None = None, dtype=None) -> Tensor:
 
 
 # -- cross-entropy with class indices ----------------------------------------------------------
-def _ce_coefficients(target: np.ndarray, weight, ignore_index: int, label_smoothing: float,
-                     n_classes: int, dtype) -> np.ndarray:
-    """q of the loss sum_c q[n, c] * (lse[n] - z[n, c]) (see ref_nn.cross_entropy_forward)."""
+def _ce_coefficients(target: Tensor, weight: Tensor | None, ignore_index: int,
+                     label_smoothing: float, n_classes: int, dtype: _dt.DType) -> Tensor:
+    """q of the loss sum_c q[n, c] * (lse[n] - z[n, c]) (see ref_nn.cross_entropy_forward),
+    in tinyfw ops: (1 - eps) * w[t] at each row's target, plus eps / C * w, 0 on ignored
+    rows."""
     valid = target != ignore_index
-    t = np.where(valid, target, 0)
-    w = np.ones(n_classes, dtype) if weight is None else np.asarray(weight, dtype)
-    q = np.zeros((t.shape[0], n_classes), dtype)
-    q[np.arange(t.shape[0]), t] = (1 - label_smoothing) * w[t]
+    t = where(valid, target, 0)
+    w = (target.new_ones(n_classes, dtype=dtype) if weight is None
+         else weight.detach().to(dtype))
+    picked = (w[t] * (1 - label_smoothing)).unsqueeze(1)
+    q = target.new_zeros((t.shape[0], n_classes), dtype=dtype).scatter(1, t.unsqueeze(1), picked)
     if label_smoothing:
-        q += (label_smoothing / n_classes) * w
-    q[~valid] = 0
-    return q
+        q = q + w * (label_smoothing / n_classes)
+    return where(valid.unsqueeze(1), q, 0.0)
 
 
-def _mean_denominator(target: np.ndarray, weight, ignore_index: int) -> float:
-    """PyTorch's 'mean' divisor for class targets: the summed weights of the non-ignored
-    targets (their count without weights)."""
-    valid = target != ignore_index
+_F64 = _dt.float64.np
+_F32 = _dt.float32.np
+_I64 = _dt.int64.np
+
+
+def _mean_denominator(B, target, weight, ignore_index: int):
+    """PyTorch's 'mean' divisor for class targets, a 0-d array on the device: the summed
+    weights (float64) of the non-ignored targets, or their count (int64) without weights."""
+    valid = B.ne(target, B.full((), ignore_index, target.dtype))
     if weight is None:
-        return float(np.count_nonzero(valid))
-    return float(np.asarray(weight, np.float64)[target[valid]].sum())
+        return B.sum(valid, (0,), False)
+    t = B.where(valid, target, B.full((), 0, target.dtype))
+    picked = B.index(B.cast(weight, _F64), (t,))
+    return B.sum(B.where(valid, picked, B.full((), 0, _F64)), (0,), False)
 
 
-_F64 = np.dtype(np.float64)
+def _host_number(B, a):
+    """The value of 0-d array `a` as a Python number (a copy to the host)."""
+    return host.to_list(B.to_host(a))
 
 
 class CrossEntropy(Function):
@@ -163,6 +192,7 @@ class CrossEntropy(Function):
     tensor.  Folding the reduction in saves the Sum/Div nodes (forward and backward) that
     dominate a small batch's round trip."""
 
+    flops = _SOFTMAX_FLOPS
     save_inputs = True
 
     @staticmethod
@@ -174,32 +204,35 @@ class CrossEntropy(Function):
                      "has_weight": w is not None, "reduced": reduction != "none"}
         if reduction == "none":
             return loss
-        scale = 1.0
+        # half losses are summed in float32, as PyTorch
+        acc = _F64 if loss.dtype == _F64 else _F32
+        total = B.sum(loss if loss.dtype == acc else B.cast(loss, acc), (0,), False)
         if reduction == "mean":
-            denom = _mean_denominator(target, w, ignore_index)
-            # all targets ignored: the loss is NaN, the gradient 0 (as PyTorch's)
-            scale = 1.0 / denom if denom else 0.0
-        # a 0-d array (not a float) so that a jit trace reads this call's value
-        ctx.scale = np.array(scale)
-        acc = _F64 if loss.dtype == _F64 else np.float32
-        total = np.add.reduce(loss, dtype=acc) * scale if scale or reduction == "sum" \
-            else float("nan")
-        return np.asarray(total, loss.dtype)
+            # all targets ignored: the loss is 0/0 = NaN (the gradient 0, see the backward)
+            divisor = _mean_denominator(B, target, w, ignore_index)
+            total = B.div(total, divisor if divisor.dtype == acc else B.cast(divisor, acc))
+        else:
+            divisor = B.full((), 1, _I64)
+        # the divisor of the gradient, a 0-d array (not a number) so that a jit trace
+        # reads this call's value
+        ctx.divisor = divisor
+        return total if total.dtype == loss.dtype else B.cast(total, loss.dtype)
 
     def backward(self, g):
         ins = self.saved_inputs
         extra = (_make(self.lse),)
         if self.attrs["reduced"]:
-            extra += (_make(self.scale),)
+            extra += (_make(self.divisor),)
         gx = apply(CrossEntropyBackward, (*ins, *extra, g), self.attrs)
         return (gx,) + (None,) * (len(ins) - 1)
 
 
 class CrossEntropyBackward(Function):
     """gx[n, c] = g_n * (softmax(z)[n, c] * sum_k q[n, k] - q[n, c]); inputs
-    (logits, target[, weight], lse[, scale], g) where g_n = g[n] per sample, or
-    g_n = g * scale for a reduced loss (g and scale 0-d)."""
+    (logits, target[, weight], lse[, divisor], g) where g_n = g[n] per sample, or
+    g_n = g / divisor for a reduced loss (g and divisor 0-d; 0 when the divisor is 0)."""
 
+    flops = _SOFTMAX_FLOPS
     save_inputs = True
 
     @staticmethod
@@ -208,7 +241,14 @@ class CrossEntropyBackward(Function):
         weight = rest[0] if has_weight else None
         g = rest[-1]
         if reduced:
-            g = np.full(logits.shape[0], float(g) * float(rest[-2]), g.dtype)
+            # every sample's upstream gradient is g / divisor, computed in float64 on the
+            # host from the two scalars (one kernel fills the column)
+            n = logits.shape[0]
+            if device_of(logits).type == "meta":  # no values: the shape is what counts
+                g = B.empty((n,), g.dtype)
+            else:
+                d = _host_number(B, rest[-2])
+                g = B.full((n,), _host_number(B, g) / d if d else 0.0, g.dtype)
         ctx.ignore_index, ctx.label_smoothing = ignore_index, label_smoothing
         ctx.has_weight, ctx.reduced = has_weight, reduced
         return B.cross_entropy_backward(logits, target, weight, ignore_index, label_smoothing,
@@ -217,16 +257,17 @@ class CrossEntropyBackward(Function):
     def backward(self, v):
         ins = self.saved_inputs
         z, target, g = ins[0], ins[1], ins[-1]
-        weight = ins[2]._data if self.has_weight else None
-        dt = np.float64 if z.dtype is _dt.float64 else np.float32
-        q = _ce_coefficients(target._data, weight, self.ignore_index, self.label_smoothing,
+        weight = ins[2] if self.has_weight else None
+        dt = _dt.float64 if z.dtype is _dt.float64 else _dt.float32
+        q = _ce_coefficients(target, weight, self.ignore_index, self.label_smoothing,
                              z.shape[1], dt)
-        a = _make(q.sum(1, keepdims=True).astype(z._data.dtype))
-        qt = _make(q.astype(z._data.dtype))
+        a = q.sum(1, keepdim=True).to(z.dtype)
+        qt = q.to(z.dtype)
         p = softmax(z, 1)
         # per-sample upstream gradient as a column, differentiable w.r.t. g
         if self.reduced:
-            scale = ins[-2].to(g.dtype)
+            d = ins[-2].to(_dt.float64)
+            scale = where(d == 0, 0.0, 1 / where(d == 0, 1.0, d)).to(g.dtype)
             gcol = g * scale
         else:
             gcol = g.unsqueeze(1)
@@ -255,10 +296,24 @@ def cross_entropy_rows(logits: Tensor, target: Tensor, weight: Tensor | None,
 
 
 # -- layer norm / batch norm ------------------------------------------------------------------
+def _norm_onnx(b, n, ins: list, out: str) -> None:
+    a = n.attrs
+    if a["kind"] == "batch":
+        raise NotImplementedError("onnx.export: batch norm in training mode; call "
+                                  "model.eval() before exporting")
+    d, dtype = n.inputs[0].shape[-1], n.outputs[0].dtype
+    w = ins[1] if a["has_w"] else b.full((d,), 1.0, dtype)
+    bias = ins[-1] if a["has_b"] else b.full((d,), 0.0, dtype)
+    b.add("LayerNormalization", [ins[0], w, bias], [out], axis=-1, epsilon=float(a["eps"]))
+
+
 class Norm(Function):
     """Layer norm of x (M, N) over dim 1, or batch norm of x (N, C, L) over dims (0, 2);
     inputs (x[, weight][, bias])."""
 
+    fresh_output = True
+    onnx = staticmethod(_norm_onnx)
+    flops = per_input(1)
     save_inputs = True
 
     @staticmethod
@@ -275,8 +330,9 @@ class Norm(Function):
         ins = self.saved_inputs
         x = ins[0]
         w = ins[1] if self.has_w else None
-        attrs = {"kind": self.kind, "eps": self.eps, "mean": self.mean, "rstd": self.rstd}
-        gx, gw, gb = apply(NormBackward, (g, x) if w is None else (g, x, w), attrs)
+        stats = (_make(self.mean), _make(self.rstd))
+        gx, gw, gb = apply(NormBackward, ((g, x) if w is None else (g, x, w)) + stats,
+                           {"kind": self.kind, "eps": self.eps})
         want_w = self.has_w and self.next[1] is not None
         want_b = self.has_b and self.next[-1] is not None
         if (want_w or want_b) and (GradMode.enabled or gw.numel() == 0):
@@ -307,17 +363,21 @@ def _normalized(x: Tensor, dims: tuple, eps: float) -> Tensor:
 
 
 class NormBackward(Function):
-    """gx of layer / batch norm (fused kernel); inputs (g, x[, weight]).  gw and gb come
-    back as side outputs (empty when there is no weight)."""
+    """gx of layer / batch norm (fused kernel); inputs (g, x[, weight], mean, rstd), the
+    statistics being the forward's.  gw and gb come back as side outputs (empty when
+    there is no weight)."""
 
+    fresh_output = True
+    flops = per_input(1)
     save_inputs = True
 
     @staticmethod
-    def forward(ctx, B, g, x, *w, kind, eps, mean, rstd):
+    def forward(ctx, B, g, x, *rest, kind, eps):
         ctx.kind, ctx.eps = kind, eps
         bwd = B.layer_norm_backward if kind == "layer" else B.batch_norm_backward
-        gx, gw, gb = bwd(g, x, w[0] if w else None, mean, rstd)
-        empty = np.zeros(0, g.dtype)
+        w = rest[0] if len(rest) == 3 else None
+        gx, gw, gb = bwd(g, x, w, rest[-2], rest[-1])
+        empty = B.empty((0,), g.dtype)
         return gx, empty if gw is None else gw, empty if gb is None else gb
 
     def backward(self, v):
@@ -325,7 +385,7 @@ class NormBackward(Function):
         g, x = ins[0], ins[1]
         dims = _norm_dims(self.kind)
         wb = None
-        if len(ins) == 3:
+        if len(ins) == 5:
             wb = ins[2].reshape(1, -1) if self.kind == "layer" else ins[2].reshape(1, -1, 1)
         n = math.prod(x.shape[d] for d in dims)
         xc = x - x.mean(dims, keepdim=True)
@@ -339,7 +399,7 @@ class NormBackward(Function):
         mv, mvx = mean(v), mean(v * xh)
         # gx = r * P(h) with P(u) = u - mean(u) - xh * mean(u * xh), P symmetric
         grad_h = r * (v - mv - xh * mvx)
-        out = [None, None] + ([None] if wb is not None else [])
+        out = [None, None] + ([None] if wb is not None else []) + [None, None]
         if self.next[0] is not None:
             out[0] = grad_h if wb is None else grad_h * wb
         if self.next[1] is not None:
@@ -365,27 +425,35 @@ class DrawSeed(Function):
     """Draw a kernel seed (0-d int64) from `generator`, advancing it.  An op of its own so
     that traced mode records the draw as a node that draws again on every replay."""
 
+    flops = no_flops
     differentiable = False
 
     @staticmethod
     def forward(ctx, B, *order, generator):
-        # `order`: traced mode chains the draws of one generator through this unused input
-        return np.asarray(generator.next_seed(), np.int64)
+        # `order`: traced mode chains the draws of one generator through this unused input;
+        # the seed is a host (CPU) value: it joins any device's op as a 0-d CPU tensor
+        return host.scalar(generator.next_seed(), _dt.int64)
 
 
 class Dropout(Function):
+    """Inputs (x, seed): the seed is an input (a 0-d int64 tensor drawn by DrawSeed) so
+    that a traced graph draws a new one on every replay."""
+    flops = per_output(1)
+
     @staticmethod
-    def forward(ctx, B, x, p, seed):
-        y, mask = B.dropout(x, p, int(seed))
+    def forward(ctx, B, x, seed, p):
+        # meta arrays hold no values (nor does the seed moved there): the mask is a shape
+        seed = 0 if device_of(x).type == "meta" else host.to_list(B.to_host(seed))
+        y, mask = B.dropout(x, p, seed)
         ctx.mask, ctx.scale = mask, 1 / (1 - p)
         return y
 
     def backward(self, g):
-        return g * _make(self.mask).to(g.dtype) * self.scale
+        return g * _make(self.mask).to(g.dtype) * self.scale, None
 
 
 def dropout_kernel(x: Tensor, p: float, generator: Generator | None) -> Tensor:
     """x with elements zeroed with probability p (0 < p < 1), the rest scaled by 1/(1-p);
     the seed of the kernel's stream comes from `generator` (the default one when None)."""
     seed = apply(DrawSeed, (), {"generator": generator or default_generator})
-    return apply(Dropout, (x,), {"p": float(p), "seed": seed._data})
+    return apply(Dropout, (x, seed), {"p": float(p)})

@@ -7,12 +7,43 @@ gradients of any order available.  Arguments arrive validated (``tinyfw.nn.funct
 """
 from __future__ import annotations
 
-import numpy as np
+import math
 
 from ..autograd.function import Function
+from ._opmeta import per_first_input
 from ._util import Tensor, apply
+from .elementwise import where
+from .index import Gather
 
-_make = Tensor._make
+
+def _conv_flops(g_shape: tuple, w_shape: tuple) -> int:
+    # 2 FLOPs per (output-gradient element, weight element of one output channel)
+    return 2 * math.prod(g_shape) * math.prod(w_shape[1:])
+
+
+def _conv_onnx(b, n, ins: list, out: str) -> None:
+    a = n.attrs
+    ph, pw = a["padding"]
+    b.add("Conv", ins, [out], strides=list(a["stride"]), pads=[ph, pw, ph, pw],
+          dilations=list(a["dilation"]), group=int(a["groups"]))
+
+
+def _max_pool_onnx(b, n, ins: list, out: str) -> None:
+    a = n.attrs
+    ph, pw = a["padding"]
+    b.add("MaxPool", ins, [out], kernel_shape=list(a["kernel"]), strides=list(a["stride"]),
+          pads=[ph, pw, ph, pw], dilations=list(a["dilation"]), ceil_mode=int(a["ceil_mode"]))
+
+
+def _avg_pool_onnx(b, n, ins: list, out: str) -> None:
+    a = n.attrs
+    if a.get("divisor_override"):
+        raise NotImplementedError("onnx.export: avg_pool2d divisor_override has no ONNX "
+                                  "translation")
+    ph, pw = a["padding"]
+    b.add("AveragePool", ins, [out], kernel_shape=list(a["kernel"]), strides=list(a["stride"]),
+          pads=[ph, pw, ph, pw], ceil_mode=int(a["ceil_mode"]),
+          count_include_pad=int(a["count_include_pad"]))
 
 
 def _conv_attrs(node) -> dict:
@@ -23,6 +54,10 @@ def _conv_attrs(node) -> dict:
 class Conv2d(Function):
     """y = conv2d(x, w) (no bias); inputs (x, w)."""
 
+    fresh_output = True
+    epilogue_producer = True
+    onnx = staticmethod(_conv_onnx)
+    flops = staticmethod(lambda ins, outs, attrs: _conv_flops(outs[0], ins[1]))
     save_inputs = True
 
     @staticmethod
@@ -44,6 +79,8 @@ class Conv2d(Function):
 class Conv2dBackwardInput(Function):
     """gx = conv2d's input gradient (the transposed convolution of g by w); inputs (g, w)."""
 
+    fresh_output = True
+    flops = staticmethod(lambda ins, outs, attrs: _conv_flops(ins[0], ins[1]))
     save_inputs = True
 
     @staticmethod
@@ -64,6 +101,8 @@ class Conv2dBackwardInput(Function):
 class Conv2dBackwardWeight(Function):
     """gw = conv2d's weight gradient; inputs (g, x)."""
 
+    fresh_output = True
+    flops = staticmethod(lambda ins, outs, attrs: _conv_flops(ins[0], outs[0]))
     save_inputs = True
 
     @staticmethod
@@ -90,31 +129,42 @@ def conv2d_nobias(x: Tensor, w: Tensor, stride: tuple, padding: tuple, dilation:
 
 # -- max pooling ---------------------------------------------------------------------------------
 class MaxPool2d(Function):
+    save_aux = True  # the argmax indices (returned to the user too): backward reads them
+    onnx = staticmethod(_max_pool_onnx)
+    flops = per_first_input
+
     @staticmethod
     def forward(ctx, B, x, kernel, stride, padding, dilation, ceil_mode):
         y, idx = B.max_pool2d(x, kernel, stride, padding, dilation, ceil_mode)
-        ctx.idx, ctx.x_shape = idx, x.shape
+        ctx.x_shape = x.shape
         return y, idx
 
     def backward(self, g):
-        return apply(MaxPool2dBackward, (g,), {"indices": self.idx, "x_shape": self.x_shape})
+        idx, = self.saved_aux
+        return apply(MaxPool2dBackward, (g, idx), {"x_shape": self.x_shape})
 
 
 class MaxPool2dBackward(Function):
-    """Scatter g to the argmax positions; linear in g."""
+    """Scatter g to the argmax positions; linear in g.  Inputs (g, indices): the indices
+    (flat positions in each (H, W) plane, -1 for a window without input elements)."""
+
+    save_inputs = slice(1, 2)  # the indices
+
+    fresh_output = True
+    flops = per_first_input
 
     @staticmethod
     def forward(ctx, B, g, indices, x_shape):
-        ctx.idx = indices
         return B.max_pool2d_backward(g, indices, x_shape)
 
     def backward(self, v):
-        n, c, oh, ow = self.idx.shape
-        idx = self.idx.reshape(n, c, oh * ow)
-        picked = v.reshape(n, c, -1).gather(2, _make(np.maximum(idx, 0)))
-        if (idx < 0).any():  # windows without input elements (index -1) pass nothing back
-            picked = picked * _make((idx >= 0).astype(v._data.dtype))
-        return picked.reshape(n, c, oh, ow)
+        idx, = self.saved_inputs
+        n, c, oh, ow = idx.shape
+        flat = idx.reshape(n, c, oh * ow)
+        picked = apply(Gather, (v.reshape(n, c, -1), flat.clamp(min=0)), {"dim": 2})
+        # windows without input elements (index -1) pass nothing back
+        picked = where(flat >= 0, picked, 0.0)
+        return picked.reshape(n, c, oh, ow), None
 
 
 def max_pool2d_indices(x: Tensor, kernel: tuple, stride: tuple, padding: tuple,
@@ -139,6 +189,9 @@ def _keep_avg_attrs(ctx, kernel, stride, padding, ceil_mode, count_include_pad,
 
 
 class AvgPool2d(Function):
+    onnx = staticmethod(_avg_pool_onnx)
+    flops = per_first_input
+
     @staticmethod
     def forward(ctx, B, x, **attrs):
         _keep_avg_attrs(ctx, **attrs)
@@ -151,6 +204,9 @@ class AvgPool2d(Function):
 
 class AvgPool2dBackward(Function):
     """Spread g / divisor over each window; linear in g, the adjoint of avg_pool2d."""
+
+    fresh_output = True
+    flops = per_first_input
 
     @staticmethod
     def forward(ctx, B, g, x_shape, **attrs):

@@ -4,11 +4,12 @@ from __future__ import annotations
 import math
 from collections import namedtuple
 
-import numpy as np
-
+from .. import dtypes as _dt
 from ..autograd.function import Function
+from ..backend.host import is_integer
 from ..tensor import register_method
-from ._util import Tensor, _wrap_dim, apply, dims_of, ensure_tensor
+from ._opmeta import no_flops, per_input, per_output
+from ._util import Tensor, _wrap_dim, apply, dims_of, ensure_tensor, reshape_array
 
 values_indices = namedtuple("values_indices", ["values", "indices"])
 
@@ -32,7 +33,19 @@ def _check_nonempty(x: Tensor, dims: tuple, op: str) -> None:
             raise IndexError(f"{op}: the tensor is empty")
 
 
+def _sum_onnx(b, n, ins: list, out: str) -> None:
+    b.reduce("ReduceSum", ins[0], out, n.attrs["dims"], n.attrs["keepdim"])
+
+
+def _amax_onnx(b, n, ins: list, out: str) -> None:
+    b.reduce("ReduceMax" if n.attrs["largest"] else "ReduceMin", ins[0], out, n.attrs["dims"],
+             n.attrs["keepdim"])
+
+
 class Sum(Function):
+    onnx = staticmethod(_sum_onnx)
+    flops = per_input(1)
+
     @staticmethod
     def forward(ctx, B, x, dims, keepdim):
         ctx.shape, ctx.dims, ctx.keepdim = x.shape, dims, keepdim
@@ -47,20 +60,22 @@ class _SumGrad(Function):
     """Sum's backward as one view op: the reduced gradient broadcast back to the input's
     shape (one dispatch instead of a reshape and an expand); its own backward is the sum."""
 
+    flops = no_flops
     is_view = True
 
     @staticmethod
     def forward(ctx, B, g, shape, dims, keepdim):
         ctx.dims, ctx.keepdim = dims, keepdim
         if not keepdim:
-            g = g.reshape(_keep_shape(shape, dims))
-        return broadcast_view(g, shape)
+            g = reshape_array(B, g, _keep_shape(shape, dims))
+        return B.expand(g, shape)
 
     def backward(self, gg):
         return gg.sum(self.dims, keepdim=self.keepdim)
 
 
 class Prod(Function):
+    flops = per_input(1)
     save_inputs = True
     save_output = True
 
@@ -84,6 +99,8 @@ class Prod(Function):
 
 
 class Amax(Function):
+    onnx = staticmethod(_amax_onnx)
+    flops = per_input(1)
     save_inputs = True
     save_output = True
 
@@ -101,22 +118,30 @@ class Amax(Function):
 
 
 class MaxDim(Function):
+    save_aux = True  # the indices (returned to the user too): backward scatters through them
+    flops = per_input(1)
+
     @staticmethod
     def forward(ctx, B, x, dim, keepdim, largest):
         idx = (B.argmax if largest else B.argmin)(x, dim, True)
         values = B.gather(x, dim, idx)
-        ctx.shape, ctx.dim, ctx.keepdim, ctx.idx = x.shape, dim, keepdim, idx
+        ctx.shape, ctx.dim, ctx.keepdim = x.shape, dim, keepdim
         if not keepdim:
-            values, idx = np.squeeze(values, dim), np.squeeze(idx, dim)
+            shape = values.shape[:dim] + values.shape[dim + 1:]
+            values, idx = reshape_array(B, values, shape), reshape_array(B, idx, shape)
         return values, idx
 
     def backward(self, g):
-        g = g if self.keepdim else g.unsqueeze(self.dim)
-        idx = Tensor._make(self.idx)
-        return g.new_zeros(self.shape).scatter_add(self.dim, idx, g)
+        from .index import ScatterAdd
+
+        idx, = self.saved_aux
+        if not self.keepdim:
+            g, idx = g.unsqueeze(self.dim), idx.unsqueeze(self.dim)
+        return apply(ScatterAdd, (g.new_zeros(self.shape), idx, g), {"dim": self.dim})
 
 
 class ArgMax(Function):
+    flops = per_input(1)
     differentiable = False
 
     @staticmethod
@@ -125,6 +150,7 @@ class ArgMax(Function):
 
 
 class Any(Function):
+    flops = per_input(1)
     differentiable = False
 
     @staticmethod
@@ -133,6 +159,8 @@ class Any(Function):
 
 
 class Cumsum(Function):
+    flops = per_input(1)
+
     @staticmethod
     def forward(ctx, B, x, dim):
         ctx.dim = dim
@@ -191,12 +219,12 @@ def _max_min(x, dim, keepdim, largest: bool, op: str):
     x = ensure_tensor(x, op)
     if dim is None:
         return amax(x) if largest else amin(x)
-    if isinstance(dim, Tensor) or not isinstance(dim, (int, np.integer)):
+    if isinstance(dim, Tensor) or not is_integer(dim):
         fn = maximum_ if largest else minimum_
         return fn(x, ensure_tensor(dim, op))
     d = _wrap_dim(int(dim), x.ndim, op)
     if x.ndim == 0:
-        return values_indices(x, Tensor._make(np.zeros((), np.int64)))
+        return values_indices(x, x.new_zeros((), dtype=_dt.int64))
     _check_nonempty(x, (d,), op)
     v, i = apply(MaxDim, (x,), {"dim": d, "keepdim": keepdim, "largest": largest})
     return values_indices(v, i)
@@ -222,7 +250,7 @@ def _arg(x, dim, keepdim, largest, op):
     else:
         d = _wrap_dim(dim, x.ndim, op)
     if x.ndim == 0:
-        return Tensor._make(np.zeros((), np.int64))
+        return x.new_zeros((), dtype=_dt.int64)
     _check_nonempty(x, (d,), op)
     return apply(ArgMax, (x,), {"dim": d, "keepdim": keepdim, "largest": largest})
 
@@ -270,6 +298,7 @@ def var(x, dim=None, unbiased: bool | None = None, keepdim: bool = False, *,
 class _StdSqrt(Function):
     """sqrt with the subgradient 0 where the variance is 0 (PyTorch's std backward)."""
 
+    flops = per_output(1)
     save_output = True
 
     @staticmethod
@@ -323,6 +352,7 @@ def norm(x, p=2, dim=None, keepdim: bool = False) -> Tensor:
 
 
 class Norm2(Function):
+    flops = per_input(1)
     save_inputs = True
     save_output = True
 
@@ -352,7 +382,6 @@ def count_nonzero(x, dim=None) -> Tensor:
 
 
 from .elementwise import maximum as maximum_, minimum as minimum_, where  # noqa: E402
-from .shape import broadcast_view  # noqa: E402
 
 _METHODS = {
     "sum": sum, "mean": mean, "prod": prod, "amax": amax, "amin": amin, "max": max,

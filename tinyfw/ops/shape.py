@@ -8,10 +8,10 @@ from __future__ import annotations
 
 import math
 
-import numpy as np
-
 from ..autograd.function import Function
+from ..backend.host import is_integer
 from ..tensor import register_method
+from ._opmeta import no_flops
 from ._util import Tensor, _wrap_dim, apply, ensure_tensor
 
 
@@ -37,14 +37,34 @@ def _infer_shape(shape: tuple, numel: int, op: str, src: tuple) -> tuple:
     return shape
 
 
+# -- ONNX translations (see Function.onnx) ------------------------------------------------------
+def _onnx_with_shape(op: str) -> staticmethod:
+    # Reshape / Expand: the target shape is the second input
+    def to_onnx(b, n, ins: list, out: str) -> None:
+        b.add(op, [ins[0], b.ints(n.attrs["shape"])], [out])
+
+    return staticmethod(to_onnx)
+
+
+def _permute_onnx(b, n, ins: list, out: str) -> None:
+    b.add("Transpose", ins, [out], perm=list(n.attrs["dims"]))
+
+
+def _slice_onnx(b, n, ins: list, out: str) -> None:
+    b.basic_index(ins[0], out, tuple(n.attrs["index"]), tuple(n.inputs[0].shape))
+
+
 class View(Function):
+    onnx = _onnx_with_shape("Reshape")
+    flops = no_flops
     is_view = True
 
     @staticmethod
     def forward(ctx, B, x, shape):
         ctx.shape = x.shape
-        v = x.view()
-        v.shape = shape  # raises AttributeError when the strides do not allow a view
+        v = B.view(x, shape)
+        if v is None:
+            raise _NotAView
         return v
 
     def backward(self, g):
@@ -52,23 +72,28 @@ class View(Function):
 
 
 class ReshapeCopy(Function):
+    onnx = _onnx_with_shape("Reshape")
+    flops = no_flops
+
     @staticmethod
     def forward(ctx, B, x, shape):
         ctx.shape = x.shape
-        return B.contiguous(x).reshape(shape)
+        return B.view(B.contiguous(x), shape)
 
     def backward(self, g):
         return g.reshape(self.shape)
 
 
+class _NotAView(Exception):
+    """Raised by View's forward when the strides do not allow the new shape."""
+
+
 def view(x, *shape) -> Tensor:
     """The same data seen with a new shape; raises if the strides do not allow a view."""
     shape = _infer_shape(_shape_arg(shape), x._data.size, "view", x.shape)
-    if shape == x._data.shape:
-        return apply(View, (x,), {"shape": shape})
     try:
         return apply(View, (x,), {"shape": shape})
-    except AttributeError:
+    except _NotAView:
         raise RuntimeError(f"view: shape {shape} is not compatible with the strides of the "
                            f"input (shape {tuple(x.shape)}, strides {x.stride()}); use "
                            ".reshape(...) or .contiguous().view(...)") from None
@@ -78,11 +103,9 @@ def reshape(x, *shape) -> Tensor:
     """A tensor with the same data and a new shape: a view when possible, else a copy."""
     x = ensure_tensor(x, "reshape")
     shape = _infer_shape(_shape_arg(shape), x._data.size, "reshape", x.shape)
-    if x._data.flags.c_contiguous or shape == x._data.shape:
-        return apply(View, (x,), {"shape": shape})
     try:
         return apply(View, (x,), {"shape": shape})
-    except AttributeError:
+    except _NotAView:
         return apply(ReshapeCopy, (x,), {"shape": shape})
 
 
@@ -106,15 +129,20 @@ def unflatten(x, dim: int, sizes) -> Tensor:
 
 
 class Permute(Function):
+    onnx = staticmethod(_permute_onnx)
+    flops = no_flops
     is_view = True
 
     @staticmethod
     def forward(ctx, B, x, dims):
         ctx.dims = dims
-        return x.transpose(dims)
+        return B.permute(x, dims)
 
     def backward(self, g):
-        return g.permute(*np.argsort(self.dims).tolist())
+        inverse = [0] * len(self.dims)
+        for i, d in enumerate(self.dims):
+            inverse[d] = i
+        return g.permute(*inverse)
 
 
 def permute(x, *dims) -> Tensor:
@@ -156,30 +184,15 @@ def movedim(x, source: int, destination: int) -> Tensor:
     return permute(x, *order)
 
 
-def broadcast_view(x: np.ndarray, shape: tuple) -> np.ndarray:
-    """A read-only view of `x` broadcast to `shape` (stride 0 in the grown dims).
-
-    np.broadcast_to costs ~9 µs of argument handling; for the common contiguous case the
-    strides are written directly, which is ~1 µs and sits on every backward of sum/mean.
-    """
-    if not x.flags.c_contiguous or x.size == 0:
-        return np.broadcast_to(x, shape)
-    lead = len(shape) - x.ndim
-    strides = [0] * lead
-    for s, n, st in zip(shape[lead:], x.shape, x.strides):
-        strides.append(0 if n == 1 and s != 1 else st)
-    out = np.ndarray(shape, x.dtype, x, 0, tuple(strides))
-    out.flags.writeable = False
-    return out
-
-
 class Expand(Function):
+    onnx = _onnx_with_shape("Expand")
+    flops = no_flops
     is_view = True
 
     @staticmethod
     def forward(ctx, B, x, shape):
         ctx.shape = x.shape
-        return broadcast_view(x, shape)
+        return B.expand(x, shape)
 
     def backward(self, g):
         from ._util import unbroadcast
@@ -240,13 +253,14 @@ def unsqueeze(x, dim: int) -> Tensor:
 
 # -- basic slicing ----------------------------------------------------------------------
 class Slice(Function):
+    onnx = staticmethod(_slice_onnx)
+    flops = no_flops
     is_view = True
 
     @staticmethod
     def forward(ctx, B, x, index):
         ctx.shape, ctx.index = x.shape, index
-        # a trailing Ellipsis keeps numpy from turning a 0-d result into a scalar copy
-        return x[index if Ellipsis in index else index + (Ellipsis,)]
+        return B.slice_view(x, index)
 
     def backward(self, g):
         return apply(SliceGrad, (g,), {"shape": self.shape, "index": self.index})
@@ -255,11 +269,13 @@ class Slice(Function):
 class SliceGrad(Function):
     """Scatter a slice's gradient into zeros of the sliced tensor's shape."""
 
+    flops = no_flops
+
     @staticmethod
     def forward(ctx, B, g, shape, index):
         ctx.index = index
-        out = np.zeros(shape, g.dtype)
-        out[index] = g
+        out = B.full(shape, 0, g.dtype)
+        B.copy_(B.slice_view(out, index), g)
         return out
 
     def backward(self, gg):
@@ -272,7 +288,7 @@ def _is_basic(index) -> bool:
     for i in index:
         if i is None or i is Ellipsis or isinstance(i, slice):
             continue
-        if isinstance(i, (int, np.integer)) and not isinstance(i, bool):
+        if is_integer(i):
             continue
         return False
     return True
@@ -363,6 +379,9 @@ def unbind(x, dim: int = 0) -> tuple:
 
 
 class Contiguous(Function):
+    onnx = "Identity"
+    flops = no_flops
+
     @staticmethod
     def forward(ctx, B, x):
         return B.contiguous(x)
@@ -373,7 +392,7 @@ class Contiguous(Function):
 
 def contiguous(x) -> Tensor:
     """x itself when already row-major, else a row-major copy."""
-    if x._data.flags.c_contiguous:
+    if x.is_contiguous():
         return x
     return apply(Contiguous, (x,), {})
 

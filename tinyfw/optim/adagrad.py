@@ -3,8 +3,6 @@ from __future__ import annotations
 
 from typing import Any, Iterable
 
-import numpy as np
-
 from ..tensor import Tensor
 from .optimizer import _LOW, Optimizer, _check_nonneg
 
@@ -35,7 +33,7 @@ class Adagrad(Optimizer):
         if p not in self.state:
             state = self.state[p] = {}
             if p._data.dtype in _LOW:
-                state["master"] = Tensor._make(p._data.astype(np.float32))
+                state["master"] = p.detach().float()  # a copy: p is half
             self._init_state(state, p, group)
 
     def add_param_group(self, param_group: dict[str, Any]) -> None:
@@ -56,8 +54,7 @@ class Adagrad(Optimizer):
         state["sum"] = self._buffer(p, float(group["initial_accumulator_value"]))
 
     def _update(self, B, param, grad, state, group) -> None:
-        st = state["step"]._data
-        st += 1
-        B.adagrad_step(param, grad, state["sum"]._data, int(st), float(group["lr"]),
+        step = self._count(state)
+        B.adagrad_step(param, grad, state["sum"]._data, step, float(group["lr"]),
                        float(group["lr_decay"]), float(group["weight_decay"]),
                        float(group["eps"]), bool(group["maximize"]))

@@ -44,15 +44,14 @@ class Adam(Optimizer):
             state["max_exp_avg_sq"] = self._buffer(p)
 
     def _update(self, B, param, grad, state, group) -> None:
-        st = state["step"]._data
-        st += 1
+        step = self._count(state)
         beta1, beta2 = group["betas"]
         amsgrad = bool(group["amsgrad"])
         if amsgrad and "max_exp_avg_sq" not in state:  # amsgrad switched on later
             state["max_exp_avg_sq"] = self._zeros(param)
         mx = state["max_exp_avg_sq"]._data if amsgrad else None
         B.adam_step(param, grad, state["exp_avg"]._data, state["exp_avg_sq"]._data, mx,
-                    int(st), float(group["lr"]), float(beta1), float(beta2),
+                    step, float(group["lr"]), float(beta1), float(beta2),
                     float(group["eps"]), float(group["weight_decay"]), amsgrad,
                     bool(group["maximize"]), bool(group["decoupled_weight_decay"]))
 

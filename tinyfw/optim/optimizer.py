@@ -9,6 +9,11 @@ parameter needs (`_init_state`), and the call of their fused backend primitive
   counter is bumped afterwards so autograd notices the in-place write;
 - float16/bfloat16 parameters are updated through a float32 master copy kept in the
   state (``state[p]["master"]``), and rounded back once per step (mixed precision);
+- devices: the kernel is the parameter's backend's; state buffers are made on the
+  parameter's device (as PyTorch's ``zeros_like(param)``).  If a parameter moves after its
+  state exists (``model.to(device)`` between steps), the next step moves the state along
+  with it (PyTorch would fail with a device mismatch there); the step count stays a 0-d
+  CPU float32 tensor, as PyTorch keeps it;
 - ``state_dict()`` follows PyTorch's layout: ``{"state": {index: {...}}, "param_groups":
   [{..., "params": [index, ...]}]}`` with parameters numbered in group order.
 """
@@ -16,11 +21,11 @@ from __future__ import annotations
 
 from typing import Any, Callable, Iterable
 
-import numpy as np
-
 from .. import dtypes as _dt
 from ..autograd.function import GradMode, _GradModeContext
-from ..dispatch import get_backend
+from ..backend import backend_of, device_of
+from ..creation import full
+from ..device import cpu
 from ..tensor import Tensor
 
 _LOW = (_dt.float16.np, _dt.bfloat16.np)
@@ -121,10 +126,11 @@ class Optimizer:
                     g = p._grad
                     if g.grad_fn is not None:
                         p._grad = g = g.detach()
-                    if not g._data.flags.writeable:
-                        g._data = np.zeros_like(g._data)
-                    else:
-                        g._data[...] = 0
+                    B = backend_of(g._data)
+                    if B.is_writeable(g._data):
+                        B.fill_(g._data, 0)
+                    else:  # e.g. an expanded gradient: give it its own memory
+                        g._data = B.full(g.shape, 0, g._data.dtype)
                     g._version[0] += 1
 
     # -- the update -------------------------------------------------------------------
@@ -135,70 +141,90 @@ class Optimizer:
         if closure is not None:
             with _GradModeContext(True):
                 loss = closure()
-        B = get_backend()
         prev = GradMode.enabled
         GradMode.enabled = False
         try:
             for group in self.param_groups:
                 for p in group["params"]:
                     if p._grad is not None:
-                        self._step_param(B, p, group)
+                        self._step_param(p, group)
         finally:
             GradMode.enabled = prev
         return loss
 
-    def _step_param(self, B, p: Tensor, group: dict[str, Any]) -> None:
+    def _step_param(self, p: Tensor, group: dict[str, Any]) -> None:
         data = p._data
+        B = backend_of(data)
         low = data.dtype in _LOW
+        grad = p._grad._data
+        dev = device_of(data)
+        if device_of(grad) is not dev and device_of(grad) != dev:
+            raise RuntimeError(f"{type(self).__name__}.step: a parameter of shape "
+                               f"{tuple(p.shape)} is on {dev} but its gradient is on "
+                               f"{device_of(grad)}")
         state = self.state.get(p)
         if state is None:
             state = self.state[p] = {}
             if low:
-                state["master"] = Tensor._make(data.astype(np.float32))
+                state["master"] = p.detach().float()  # a copy: p is half
             self._init_state(state, p, group)
+        else:
+            _follow(state, dev)
         if low:
             work = state["master"]._data
-        elif data.flags.c_contiguous and data.flags.writeable:
+        elif B.is_contiguous(data) and B.is_writeable(data):
             work = data
         else:
-            work = np.ascontiguousarray(data)
-        grad = p._grad._data
-        if grad.dtype != work.dtype or not grad.flags.c_contiguous:
-            grad = np.ascontiguousarray(grad, dtype=work.dtype)
+            work = B.contiguous(data)
+        if grad.dtype != work.dtype:
+            grad = B.cast(grad, work.dtype)
+        if not B.is_contiguous(grad):
+            grad = B.contiguous(grad)
         self._update(B, work, grad, state, group)
         if work is not data:
-            if not data.flags.writeable:
+            if not B.is_writeable(data):
                 raise RuntimeError(f"{type(self).__name__}.step: parameter of shape "
                                    f"{tuple(p.shape)} is a read-only view and cannot be updated")
-            np.copyto(data, work, casting="unsafe")
+            B.copy_(data, work)
         p._version[0] += 1
 
     def _init_state(self, state: dict[str, Any], p: Tensor, group: dict[str, Any]) -> None:
         """Create the state buffers of parameter p (in the dtype its update runs in)."""
         raise NotImplementedError
 
-    def _update(self, B, param: np.ndarray, grad: np.ndarray, state: dict[str, Any],
-                group: dict[str, Any]) -> None:
-        """Apply one update to the contiguous array `param` (one backend call)."""
+    def _update(self, B, param, grad, state: dict[str, Any], group: dict[str, Any]) -> None:
+        """Apply one update to the contiguous array `param` of backend `B` (one call of
+        B's fused primitive; `grad` and the state buffers are B's arrays too)."""
         raise NotImplementedError
 
     @staticmethod
     def _buffer(p: Tensor, fill: float = 0.0) -> Tensor:
-        """A state buffer shaped like p, in p's update dtype (float32 for half types)."""
-        dt = np.float32 if p._data.dtype in _LOW else p._data.dtype
-        return Tensor._make(np.full(p.shape, fill, dtype=dt))
+        """A state buffer shaped like p, on p's device, in p's update dtype (float32 for
+        half types)."""
+        dt = _dt.float32 if p._data.dtype in _LOW else p.dtype
+        return full(p.shape, fill, dtype=dt, device=p.device)
 
     @staticmethod
-    def _zeros(arr: np.ndarray) -> Tensor:
-        """A zero state buffer shaped and typed like the raw update array `arr` (for
-        buffers created lazily inside `_update`)."""
-        return Tensor._make(np.zeros_like(arr))
+    def _zeros(arr) -> Tensor:
+        """A zero state buffer shaped and typed like the raw update array `arr`, on its
+        device (for buffers created lazily inside `_update`)."""
+        return Tensor._make(backend_of(arr).full(arr.shape, 0, arr.dtype))
 
     @staticmethod
-    def _step_tensor() -> Tensor:
-        # PyTorch keeps the step count as a float32 scalar tensor; so do we (state dicts
-        # look alike, and counts stay exact up to 2**24)
-        return Tensor._make(np.zeros((), np.float32))
+    def _step_tensor(count: float = 0.0) -> Tensor:
+        # PyTorch keeps the step count as a float32 scalar tensor on the CPU; so do we
+        # (state dicts look alike, counts stay exact up to 2**24, and reading it never
+        # waits for a device)
+        return full((), count, dtype=_dt.float32, device=cpu)
+
+    @staticmethod
+    def _count(state: dict[str, Any]) -> int:
+        """Add one to state["step"] and return the new count."""
+        st = state["step"]
+        n = st.item() + 1
+        backend_of(st._data).fill_(st._data, n)
+        st._version[0] += 1
+        return int(n)
 
     # -- checkpoints ------------------------------------------------------------------
     def state_dict(self) -> dict[str, Any]:
@@ -218,7 +244,7 @@ class Optimizer:
         for g in self.param_groups:
             for p in g["params"]:
                 if p in self.state:
-                    state[index[id(p)]] = {k: (Tensor._make(v._data.copy())
+                    state[index[id(p)]] = {k: (v.detach().clone()
                                                if isinstance(v, Tensor) else v)
                                            for k, v in self.state[p].items()}
         return {"state": state, "param_groups": groups}
@@ -261,16 +287,30 @@ class Optimizer:
                     g[k] = tuple(v) if isinstance(v, list) and k == "betas" else v
 
     def _load_value(self, key: str, value: Any, p: Tensor) -> Any:
+        # buffers are copied onto their parameter's device in its update dtype, as
+        # PyTorch's load_state_dict does
         if not isinstance(value, Tensor):
             return value
-        arr = value._data
         if key == "step":
-            return Tensor._make(np.array(arr, np.float32).reshape(()))
-        if tuple(arr.shape) != tuple(p.shape):
+            if value.numel() != 1:
+                raise ValueError(f"{type(self).__name__}.load_state_dict: state 'step' has "
+                                 f"shape {tuple(value.shape)}; expected one count")
+            return self._step_tensor(float(value.item()))
+        if tuple(value.shape) != tuple(p.shape):
             raise ValueError(f"{type(self).__name__}.load_state_dict: state '{key}' has shape "
-                             f"{tuple(arr.shape)} but its parameter has shape {tuple(p.shape)}")
-        dt = np.float32 if p._data.dtype in _LOW else p._data.dtype
-        return Tensor._make(np.array(arr, dtype=dt, copy=True))
+                             f"{tuple(value.shape)} but its parameter has shape {tuple(p.shape)}")
+        dt = _dt.float32 if p._data.dtype in _LOW else p.dtype
+        return value.detach().to(device=p.device, dtype=dt, copy=True)
+
+
+def _follow(state: dict[str, Any], dev) -> None:
+    """Move a parameter's state buffers to `dev`, its device now (after model.to(device));
+    the step count stays on the CPU."""
+    for k, v in state.items():
+        if type(v) is Tensor and k != "step":
+            d = device_of(v._data)
+            if d is not dev and d != dev:
+                state[k] = v.to(dev)
 
 
 def _check_nonneg(opt: str, **values: float) -> None:

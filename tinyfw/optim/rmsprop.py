@@ -35,7 +35,7 @@ class RMSprop(Optimizer):
             state["grad_avg"] = self._buffer(p)
 
     def _update(self, B, param, grad, state, group) -> None:
-        state["step"]._data += 1
+        self._count(state)
         momentum, centered = float(group["momentum"]), bool(group["centered"])
         for key, needed in (("momentum_buffer", momentum > 0), ("grad_avg", centered)):
             if needed and key not in state:  # option switched on after the first step

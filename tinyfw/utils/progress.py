@@ -9,7 +9,9 @@ the running loss and the throughput in samples/s::
     history["train_loss"], history["val_acc"]     # one value per epoch
 
 Each batch from the loader must be ``(inputs, targets)``; the model is called as
-``model(inputs)``.  A scheduler is stepped once per epoch, or once per batch when
+``model(inputs)``.  Batches are moved to the model's device (that of its first parameter,
+or `device=` when given), so a model moved with ``model.to(device)`` trains on CPU
+loaders as it is.  A scheduler is stepped once per epoch, or once per batch when
 ``scheduler_per_batch=True`` (OneCycleLR).  ReduceLROnPlateau is stepped with the
 validation loss (or the training loss without a validation loader).
 """
@@ -18,9 +20,10 @@ from __future__ import annotations
 import time
 from typing import Any, Callable, Iterable
 
-import numpy as np
-
 from ..autograd.function import no_grad
+from ..creation import as_tensor
+from ..device import as_device
+from ..tensor import Tensor
 
 
 def progress(iterable: Iterable, desc: str | None = None, total: int | None = None,
@@ -40,9 +43,34 @@ def _batch_size(x: Any) -> int:
     return int(x.shape[0]) if hasattr(x, "shape") and len(x.shape) else 1
 
 
-def evaluate(model, loss_fn: Callable, loader: Iterable) -> dict[str, float]:
+def _device(model, device):
+    """Where batches go: `device`, else the model's first parameter's device (None: leave
+    them where they are)."""
+    if device is not None:
+        return as_device(device)
+    params = getattr(model, "parameters", None)
+    p = next(iter(params()), None) if callable(params) else None
+    return None if p is None else p.device
+
+
+def _to(x: Any, device) -> Any:
+    return x.to(device) if device is not None and isinstance(x, Tensor) else x
+
+
+def _correct(out: Tensor, y: Any) -> int:
+    """How many rows of scores `out` have their argmax at the integer target (0 when the
+    outputs are not class scores for the targets)."""
+    t = y if isinstance(y, Tensor) else as_tensor(y, device=out.device)
+    if out.ndim != t.ndim + 1:
+        return 0
+    return int((out.detach().argmax(-1) == t).sum().item())
+
+
+def evaluate(model, loss_fn: Callable, loader: Iterable, device=None) -> dict[str, float]:
     """Mean loss and accuracy (argmax of the outputs vs integer targets) over `loader`,
-    with the model in eval mode and no graph recorded; restores the previous mode."""
+    with the model in eval mode and no graph recorded; restores the previous mode.
+    Batches are moved to `device` (default: the model's)."""
+    device = _device(model, device)
     was_training = getattr(model, "training", False)
     if hasattr(model, "eval"):
         model.eval()
@@ -50,13 +78,11 @@ def evaluate(model, loss_fn: Callable, loader: Iterable) -> dict[str, float]:
     try:
         with no_grad():
             for x, y in loader:
+                x, y = _to(x, device), _to(y, device)
                 out = model(x)
                 n = _batch_size(x)
                 loss_sum += float(loss_fn(out, y).item()) * n
-                o = out.detach().numpy()
-                t = y.numpy() if hasattr(y, "numpy") else np.asarray(y)
-                if o.ndim == t.ndim + 1:
-                    correct += int((o.argmax(-1) == t).sum())
+                correct += _correct(out, y)
                 total += n
     finally:
         if was_training and hasattr(model, "train"):
@@ -69,10 +95,11 @@ def evaluate(model, loss_fn: Callable, loader: Iterable) -> dict[str, float]:
 def fit(model, loss_fn: Callable, optimizer, train_loader: Iterable, epochs: int = 1,
         val_loader: Iterable | None = None, scheduler=None, scheduler_per_batch: bool = False,
         clip_grad_norm: float | None = None, show_progress: bool = True,
-        log: Callable[[str], None] | None = print) -> dict[str, list[float]]:
+        log: Callable[[str], None] | None = print, device=None) -> dict[str, list[float]]:
     """Train `model` for `epochs` (see module doc); returns the history: train_loss,
     train_acc, samples_per_s and, with a validation loader, val_loss and val_acc (one
-    entry per epoch).  `clip_grad_norm` clips the gradients' 2-norm before each step."""
+    entry per epoch).  `clip_grad_norm` clips the gradients' 2-norm before each step.
+    Batches are moved to `device` (default: the model's)."""
     from ..optim.clip import clip_grad_norm_
     from ..optim.lr_scheduler import ReduceLROnPlateau
 
@@ -82,6 +109,7 @@ def fit(model, loss_fn: Callable, optimizer, train_loader: Iterable, epochs: int
     if val_loader is not None:
         hist["val_loss"], hist["val_acc"] = [], []
     params = [p for g in optimizer.param_groups for p in g["params"]]
+    device = _device(model, device)
     for epoch in range(1, epochs + 1):
         if hasattr(model, "train"):
             model.train()
@@ -93,6 +121,7 @@ def fit(model, loss_fn: Callable, optimizer, train_loader: Iterable, epochs: int
         bar = progress(train_loader, desc=f"epoch {epoch}/{epochs}", total=n_batches,
                        disable=not show_progress, unit="batch")
         for x, y in bar:
+            x, y = _to(x, device), _to(y, device)
             optimizer.zero_grad()
             out = model(x)
             loss = loss_fn(out, y)
@@ -105,9 +134,7 @@ def fit(model, loss_fn: Callable, optimizer, train_loader: Iterable, epochs: int
             n = _batch_size(x)
             total += n
             loss_sum += float(loss.item()) * n
-            o, t = out.detach().numpy(), (y.numpy() if hasattr(y, "numpy") else np.asarray(y))
-            if o.ndim == t.ndim + 1:
-                correct += int((o.argmax(-1) == t).sum())
+            correct += _correct(out, y)
             if hasattr(bar, "set_postfix"):
                 rate = total / max(time.perf_counter() - t0, 1e-9)
                 bar.set_postfix(loss=f"{loss_sum / total:.4f}", samples_s=f"{rate:,.0f}")
@@ -121,7 +148,7 @@ def fit(model, loss_fn: Callable, optimizer, train_loader: Iterable, epochs: int
                f"({total / elapsed:,.0f} samples/s)")
         metric = loss_sum / total
         if val_loader is not None:
-            v = evaluate(model, loss_fn, val_loader)
+            v = evaluate(model, loss_fn, val_loader, device)
             hist["val_loss"].append(v["loss"])
             hist["val_acc"].append(v["acc"])
             metric = v["loss"]

@@ -12,28 +12,12 @@ Last, float32 layer-norm nodes (forward and backward) become generated kernels
 """
 from __future__ import annotations
 
-from ...ops import linalg as L
 from ...ops import shape as S
 from ..ir import Graph, Node
 from . import dce
-from .memory_plan import FRESH_OPS
+from .memory_plan import fresh_op
 from ..kernels import FusedKernel, fusable
 from ..kernels_norm import replace_layer_norms
-
-EPILOGUE_PRODUCERS = {L.Matmul}
-
-
-def _producers_for_epilogue() -> set:
-    s = set(EPILOGUE_PRODUCERS)
-    try:  # conv2d lives in nn.functional's op module when built
-        from ...nn import functional as F
-
-        for name in ("Conv2d", "Conv2dFn", "Conv"):
-            if hasattr(F, name):
-                s.add(getattr(F, name))
-    except ImportError:
-        pass
-    return s
 
 
 def run(graph: Graph) -> dict:
@@ -105,7 +89,6 @@ def run(graph: Graph) -> dict:
 
     consumers = graph.consumers()
     out_ids = {v.id for v in graph.outputs}
-    epi = _producers_for_epilogue()
     new_nodes: list = []
     groups_txt = []
     saved = 0
@@ -115,7 +98,8 @@ def run(graph: Graph) -> dict:
             continue
         gid = group[id(n)]
         nodes = members[gid]
-        if len(nodes) == 1 and not any(v.producer is not None and v.producer.fn in epi
+        if len(nodes) == 1 and not any(v.producer is not None and v.producer.kernel is None
+                                       and v.producer.fn.epilogue_producer
                                        for v in n.inputs) \
                 and not _overwrites(n, group, consumers, out_ids):
             new_nodes.append(n)
@@ -166,8 +150,7 @@ def _overwrites(n: Node, group: dict, consumers: dict, out_ids: set) -> bool:
         if p is None or w.id in out_ids or tuple(w.shape) != tuple(out.shape) \
                 or w.dtype != out.dtype or any(c is not n for c in consumers.get(w.id, [])):
             continue
-        if id(p) in group or (p.kernel is None and p.fn is not None
-                              and p.fn.__name__ in FRESH_OPS):
+        if id(p) in group or fresh_op(p):
             return True
     return False
 

@@ -1,6 +1,7 @@
-"""Epilogue fusion: matmul / conv2d followed by an elementwise group (bias, activation,
-residual ...) runs as one node whose elementwise part writes in place into the product's
-buffer, so the product is never stored twice and the epilogue allocates nothing.
+"""Epilogue fusion: matmul / conv2d (ops whose Function sets ``epilogue_producer``)
+followed by an elementwise group (bias, activation, residual ...) runs as one node whose
+elementwise part writes in place into the product's buffer, so the product is never
+stored twice and the epilogue allocates nothing.
 
 Fires when the product's output is read only by one fused elementwise node, is not a
 graph output, has the group's shape and the dtype of the group's first output.
@@ -9,21 +10,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from ...ops import linalg as L
 from ..ir import Graph, Node
 from ..executor import _Ctx
-
-
-def producers() -> set:
-    """Op classes whose output an epilogue may overwrite."""
-    s = {L.Matmul}
-    try:
-        from ...ops import nn_conv
-
-        s.add(nn_conv.Conv2d)
-    except ImportError:  # pragma: no cover - conv not built
-        pass
-    return s
 
 
 class EpilogueKernel:
@@ -50,7 +38,6 @@ class EpilogueKernel:
 
 def run(graph: Graph, backend) -> dict:
     """Merge each eligible product into the fused node that consumes it."""
-    prods = producers()
     consumers = graph.consumers()
     out_ids = {v.id for v in graph.outputs}
     merged: dict = {}  # id(product node) -> fused replacement (placed at the fused node)
@@ -61,7 +48,8 @@ def run(graph: Graph, backend) -> dict:
             continue
         for pos, v in enumerate(n.inputs):
             p = v.producer
-            if p is None or p.fn not in prods or id(p) in drop or v.id in out_ids:
+            if p is None or p.kernel is not None or not p.fn.epilogue_producer \
+                    or id(p) in drop or v.id in out_ids:
                 continue
             users = consumers.get(v.id, [])
             if len(users) != 1 or users[0] is not n:

@@ -15,9 +15,9 @@ safe, and the gradient of relu/GELU backward then costs no new buffer.  Argument
 saved by the forward, which a retained graph may replay) are never overwritten.
 
 Kernel nodes whose ``kernel.fresh`` is true (the layer-norm kernels) count as fresh
-producers like the ops in FRESH_OPS.  The arguments of the generated function are freed at
-their last use when the caller hands them over (executor's ``run.owned``), which these byte
-counts do not model.
+producers like the ops whose Function sets ``fresh_output``.  The arguments of the
+generated function are freed at their last use when the caller hands them over
+(executor's ``run.owned``), which these byte counts do not model.
 
 Reported: ``intermediate_bytes`` (every intermediate held at once, as if nothing were
 freed), ``peak_bytes`` (the most live at any point under this plan) and ``arena_bytes``.
@@ -28,12 +28,11 @@ import numpy as np
 
 from ..ir import Graph
 
-# ops whose forward always returns a newly allocated array (never an input or a view of
-# one), so overwriting their output cannot clobber another value
-FRESH_OPS = frozenset({"Matmul", "Conv2d", "Conv2dBackwardInput", "Conv2dBackwardWeight",
-                       "MaxPool2dBackward", "AvgPool2dBackward", "NormBackward", "Norm",
-                       "Add", "Sub", "Mul", "Div", "Neg", "Exp", "Log", "Tanh", "Erf",
-                       "Sigmoid", "Relu", "Gelu", "Silu", "Where", "Maximum", "Minimum"})
+def fresh_op(n) -> bool:
+    """True when op node `n` (not a kernel) always returns a newly allocated array, never
+    an input or a view of one (its Function's ``fresh_output``), so overwriting its output
+    cannot clobber another value."""
+    return n.kernel is None and n.fn is not None and n.fn.fresh_output
 
 
 def _fresh(n) -> bool:
@@ -41,7 +40,7 @@ def _fresh(n) -> bool:
         (n.kernel is not None and (getattr(n.kernel, "accepts_out", False)
                                    or getattr(n.kernel, "fresh", False))
          or getattr(n.kernel, "epi", None) is not None)
-        or (n.kernel is None and n.fn is not None and n.fn.__name__ in FRESH_OPS))
+        or fresh_op(n))
 
 
 def _roots(graph: Graph) -> dict:

@@ -1,4 +1,5 @@
-"""Algebraic simplification: x*1, x/1, x+0, x-0, double permute, reshape of reshape.
+"""Algebraic simplification: x*1, x/1, x+0, x-0 (ops declaring a ``unit``), double
+permute, reshape of reshape.
 
 An identity is only removed when the op would not change the shape or dtype of x (a
 broadcasting ``x * ones(4, 1)`` is not an identity), and never for an integer constant
@@ -8,7 +9,6 @@ from __future__ import annotations
 
 import numpy as np
 
-from ...ops import elementwise as E
 from ...ops import shape as S
 from ..ir import Graph
 
@@ -21,14 +21,14 @@ def _all_equal(v, x: float) -> bool:
 
 
 def _identity_operand(n):
-    """The operand the node passes through unchanged, or None."""
-    f = n.fn
-    if f not in (E.Add, E.Sub, E.Mul, E.Div):
+    """The operand the node passes through unchanged (its op's ``unit`` on the other
+    side), or None."""
+    unit = getattr(n.fn, "unit", None)
+    if unit is None or len(n.inputs) != 2:
         return None
     a, b = n.inputs
     out = n.outputs[0]
-    unit = 1.0 if f in (E.Mul, E.Div) else 0.0
-    cands = [(a, b)] + ([(b, a)] if f in (E.Add, E.Mul) else [])
+    cands = [(a, b)] + ([(b, a)] if n.fn.commutative else [])
     for x, c in cands:
         if _all_equal(c, unit) and x.shape == out.shape and x.dtype == out.dtype:
             return x

@@ -1,6 +1,6 @@
 """The Module methods that read or rewrite the tensors of the parameter and buffer tables
-as a whole: dtype conversion (``to``, ``float``, ``half``, ...) and the state dict
-(``state_dict``, ``load_state_dict``).
+as a whole: device and dtype conversion (``to``, ``cpu``, ``cuda``, ``to_empty``, ``float``,
+``half``, ...) and the state dict (``state_dict``, ``load_state_dict``).
 
 Part of `tinyfw.nn.modules.module`: `Module` inherits them from `_StateMixin`; import
 `Module` from there.
@@ -10,10 +10,11 @@ from __future__ import annotations
 from collections import OrderedDict
 from typing import TYPE_CHECKING, Callable, NamedTuple
 
-import numpy as np
-
 from ... import dtypes as _dt
 from ...autograd.function import no_grad
+from ...backend import host
+from ...creation import empty, tensor
+from ...device import Device, as_device
 from ...tensor import Tensor
 
 if TYPE_CHECKING:
@@ -32,54 +33,85 @@ class _IncompatibleKeys(NamedTuple):
 
 
 class _StateMixin:
-    """State dict and dtype conversion for `Module` (which defines the tables they walk)."""
+    """State dict and device/dtype conversion for `Module` (which defines the tables they
+    walk)."""
 
-    # -- dtype conversions ----------------------------------------------------------
+    # -- device and dtype conversions -----------------------------------------------
     def _convert(self, fn: Callable[[Tensor], Tensor]) -> "Module":
-        for m in self.modules():
-            for name, p in m._parameters.items():
-                if p is None:
-                    continue
-                new = fn(p)
-                if new is not p:
-                    # keep the Parameter object (optimizers hold it); swap its storage
-                    p._data = new._data
-                    p._version[0] += 1
+        """Apply fn to every parameter, gradient and buffer, in place (PyTorch's _apply)."""
+        with no_grad():
+            for m in self.modules():
+                for p in m._parameters.values():
+                    if p is None:
+                        continue
+                    new = fn(p)
+                    if new is not p:
+                        # keep the Parameter object (optimizers hold it); swap its storage
+                        p._data = new._data
+                        p._version[0] += 1
                     if p._grad is not None:
-                        p._grad = Tensor._make(fn(p._grad)._data)
-            for name, b in m._buffers.items():
-                if b is not None:
-                    m._buffers[name] = fn(b)
+                        g = fn(p._grad)
+                        if g is not p._grad:
+                            p._grad = Tensor._make(g._data)
+                for name, b in m._buffers.items():
+                    if b is not None:
+                        m._buffers[name] = fn(b)
         return self
 
-    def to(self, *args, dtype=None, device=None, **kwargs) -> "Module":
-        """Cast floating-point parameters and buffers to `dtype` (in place; returns self).
-        Accepts ``to(dtype)``, ``to(device)``, ``to(device, dtype)``, ``to(tensor)``."""
-        from ...device import as_device
-
+    def to(self, *args, dtype=None, device=None, non_blocking: bool = False) -> "Module":
+        """Move parameters and buffers to `device` and/or cast the floating-point ones to
+        `dtype`, in place (returns self): ``to(device)``, ``to(dtype)``,
+        ``to(device, dtype)``, ``to(tensor)`` (its device and dtype).  The Parameter objects
+        stay the same (an optimizer holding them keeps working); their data moves, as in
+        PyTorch.  A model on the meta device has no data to move: use `to_empty`."""
         for a in args:
             if isinstance(a, Tensor):
-                dtype = a.dtype
+                dtype, device = a.dtype, a.device
             elif isinstance(a, _dt.DType) or (isinstance(a, str) and a in _dt._by_name):
                 dtype = a
             else:
                 device = a
         if device is not None:
-            as_device(device)
-        if dtype is None:
+            device = as_device(device)
+        if dtype is not None:
+            dtype = _dt.as_dtype(dtype)
+            if not dtype.is_floating_point:
+                raise TypeError(f"Module.to: only floating-point dtypes are accepted, got "
+                                f"{dtype.name}")
+        if dtype is None and device is None:
             return self
-        dtype = _dt.as_dtype(dtype)
-        if not dtype.is_floating_point:
-            raise TypeError(f"Module.to: only floating-point dtypes are accepted, got "
-                            f"{dtype.name}")
 
-        def cast(t: Tensor) -> Tensor:
-            if not t.dtype.is_floating_point or t.dtype is dtype:
-                return t
-            with no_grad():
-                return t.to(dtype)
+        def convert(t: Tensor) -> Tensor:
+            if dtype is not None and t.dtype.is_floating_point and t.dtype is not dtype:
+                t = t.to(dtype)
+            if device is not None and t.device != device:
+                if t.device.type == "meta":
+                    raise RuntimeError(f"Module.to: a tensor of shape {tuple(t.shape)} is on "
+                                       "the meta device and has no data to move; use "
+                                       f"to_empty(device='{device}') and then initialise or "
+                                       "load_state_dict")
+                t = t.to(device)
+            return t
 
-        return self._convert(cast)
+        return self._convert(convert)
+
+    def to_empty(self, *, device, recurse: bool = True) -> "Module":
+        """Give every parameter and buffer new, uninitialised memory on `device` (zeros
+        here), keeping shapes and dtypes: how a model built on the meta device becomes
+        real.  Initialise it afterwards (``reset_parameters()`` of each layer, or
+        ``load_state_dict``).  `recurse` is accepted for PyTorch compatibility (sub-modules
+        are always included)."""
+        dev = as_device(device)
+        return self._convert(lambda t: empty(t.shape, dtype=t.dtype, device=dev))
+
+    def cpu(self) -> "Module":
+        """Move parameters and buffers to the CPU (in place; returns self)."""
+        return self.to(device="cpu")
+
+    def cuda(self, device: int | str | Device | None = None) -> "Module":
+        """Move parameters and buffers to a CUDA device (index 0 by default)."""
+        return self.to(device=Device("cuda", device) if isinstance(device, int) or device is None
+                       else device)
 
     def float(self) -> "Module":
         """Cast floating-point parameters and buffers to float32."""
@@ -96,10 +128,6 @@ class _StateMixin:
     def bfloat16(self) -> "Module":
         """Cast floating-point parameters and buffers to bfloat16."""
         return self.to(_dt.bfloat16)
-
-    def cpu(self) -> "Module":
-        """A no-op (tensors already live on the CPU)."""
-        return self
 
     # -- state dict -----------------------------------------------------------------
     def state_dict(self, destination: dict | None = None, prefix: str = "",
@@ -134,9 +162,10 @@ class _StateMixin:
 
     def load_state_dict(self, state_dict, strict: bool = True, assign: bool = False) -> _IncompatibleKeys:
         """Copy values from `state_dict` (tensors or numpy arrays) into the parameters and
-        buffers.  Shapes must match; with strict, keys must match exactly.  All checks run
-        before anything is written, so a failed load leaves the module unchanged.
-        Returns (missing_keys, unexpected_keys)."""
+        buffers, cast to their dtype and moved to their device (with `assign`, the given
+        tensors replace them instead, keeping their own device).  Shapes must match; with
+        strict, keys must match exactly.  All checks run before anything is written, so a
+        failed load leaves the module unchanged.  Returns (missing_keys, unexpected_keys)."""
         if not hasattr(state_dict, "items"):
             raise TypeError(f"load_state_dict: expected a dict, got {type(state_dict).__name__}")
         slots = self._state_slots()
@@ -155,10 +184,8 @@ class _StateMixin:
             if key not in state_dict:
                 continue
             v = state_dict[key]
-            if isinstance(v, np.ndarray):
-                from ...creation import tensor
-
-                v = tensor(v)
+            if host.is_host_array(v):
+                v = tensor(v, device="cpu")
             if not isinstance(v, Tensor):
                 errors.append(f'For "{key}": expected a Tensor or numpy array, got '
                               f"{type(v).__name__}.")
@@ -185,7 +212,5 @@ class _StateMixin:
                         v = Parameter(v, cur.requires_grad)
                     m.__dict__[table][name] = v
                 else:
-                    np.copyto(cur._data, v._data.astype(cur._data.dtype, copy=False),
-                              casting="unsafe")
-                    cur._version[0] += 1
+                    cur.copy_(v.detach())  # moves and casts
         return _IncompatibleKeys(missing, unexpected)

@@ -10,8 +10,9 @@ from .. import init
 from .module import Module, Parameter
 
 
-def _empty(*shape, dtype=None) -> Parameter:
-    return Parameter(creation.empty(*shape, dtype=dtype))
+def _empty(*shape, dtype=None, device=None) -> Parameter:
+    """A new parameter of `shape` (filled by the layer's reset_parameters)."""
+    return Parameter(creation.empty(*shape, dtype=dtype, device=device))
 
 
 class Identity(Module):
@@ -39,9 +40,9 @@ class Linear(Module):
                              f"{in_features}, out_features={out_features}")
         self.in_features = in_features
         self.out_features = out_features
-        self.weight = _empty(out_features, in_features, dtype=dtype)
+        self.weight = _empty(out_features, in_features, dtype=dtype, device=device)
         if bias:
-            self.bias = _empty(out_features, dtype=dtype)
+            self.bias = _empty(out_features, dtype=dtype, device=device)
         else:
             self.register_parameter("bias", None)
         self.reset_parameters()

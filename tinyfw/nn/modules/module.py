@@ -12,9 +12,7 @@ from __future__ import annotations
 from collections import OrderedDict
 from typing import Any, Callable, Iterator
 
-import numpy as np
-
-from ... import dtypes as _dt
+from ...creation import empty, zeros_like
 from ...tensor import Tensor
 from ._module_state import _IncompatibleKeys, _StateMixin  # noqa: F401
 
@@ -25,13 +23,13 @@ _IncompatibleKeys.__module__ = __name__
 class Parameter(Tensor):
     """A Tensor that is a module's learnable weight: assigning one to a Module attribute
     registers it, and it requires grad unless told otherwise.  It shares memory with the
-    tensor it is made from."""
+    tensor it is made from (and so lives on its device)."""
 
     __slots__ = ()
 
     def __init__(self, data: Tensor | None = None, requires_grad: bool = True):
         if data is None:
-            data = Tensor._make(np.zeros((0,), _dt.get_default_dtype().np))
+            data = empty(0)
         if not isinstance(data, Tensor):
             raise TypeError(f"Parameter: expected a Tensor, got {type(data).__name__}")
         self._data = data._data
@@ -49,9 +47,9 @@ class Parameter(Tensor):
         return "Parameter containing:\n" + Tensor.__repr__(self)
 
     def __deepcopy__(self, memo):
-        p = Parameter(Tensor._make(self._data.copy()), self._rg)
+        p = Parameter(self.detach().clone(), self._rg)
         if self._grad is not None:
-            p._grad = Tensor._make(self._grad._data.copy())
+            p._grad = self._grad.detach().clone()
         memo[id(self)] = p
         return p
 
@@ -346,7 +344,7 @@ class Module(_StateMixin):
             if set_to_none:
                 p._grad = None
             else:
-                p._grad = Tensor._make(np.zeros_like(p._grad._data))
+                p._grad = zeros_like(p._grad)
 
     def apply(self, fn: Callable[["Module"], Any]) -> "Module":
         """Call fn on every sub-module (children first) and then on self; e.g. custom init."""

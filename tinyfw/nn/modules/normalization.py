@@ -34,18 +34,21 @@ class _BatchNorm(Module):
         self.track_running_stats = track_running_stats
         self.use_bias = bias
         if affine:
-            self.weight = _empty(num_features, dtype=dtype)
+            self.weight = _empty(num_features, dtype=dtype, device=device)
             if bias:
-                self.bias = _empty(num_features, dtype=dtype)
+                self.bias = _empty(num_features, dtype=dtype, device=device)
             else:
                 self.register_parameter("bias", None)
         else:
             self.register_parameter("weight", None)
             self.register_parameter("bias", None)
         if track_running_stats:
-            self.register_buffer("running_mean", creation.zeros(num_features, dtype=dtype))
-            self.register_buffer("running_var", creation.ones(num_features, dtype=dtype))
-            self.register_buffer("num_batches_tracked", creation.zeros((), dtype=_dt.int64))
+            self.register_buffer("running_mean", creation.zeros(num_features, dtype=dtype,
+                                                                device=device))
+            self.register_buffer("running_var", creation.ones(num_features, dtype=dtype,
+                                                              device=device))
+            self.register_buffer("num_batches_tracked", creation.zeros((), dtype=_dt.int64,
+                                                                       device=device))
         else:
             self.register_buffer("running_mean", None)
             self.register_buffer("running_var", None)
@@ -128,9 +131,9 @@ class LayerNorm(Module):
         self.elementwise_affine = elementwise_affine
         self.use_bias = bias
         if elementwise_affine:
-            self.weight = _empty(*self.normalized_shape, dtype=dtype)
+            self.weight = _empty(*self.normalized_shape, dtype=dtype, device=device)
             if bias:
-                self.bias = _empty(*self.normalized_shape, dtype=dtype)
+                self.bias = _empty(*self.normalized_shape, dtype=dtype, device=device)
             else:
                 self.register_parameter("bias", None)
         else:

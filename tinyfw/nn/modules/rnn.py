@@ -47,17 +47,18 @@ def _gru_step(xp: Tensor, h: Tensor, w_hh: Tensor, b_hh) -> Tensor:
 class _CellBase(Module):
     _mode = "RNN_TANH"
 
-    def __init__(self, input_size: int, hidden_size: int, bias: bool = True, dtype=None):
+    def __init__(self, input_size: int, hidden_size: int, bias: bool = True, dtype=None,
+                 device=None):
         super().__init__()
         self.input_size = input_size
         self.hidden_size = hidden_size
         self.bias = bias
         g = _GATES[self._mode]
-        self.weight_ih = _empty(g * hidden_size, input_size, dtype=dtype)
-        self.weight_hh = _empty(g * hidden_size, hidden_size, dtype=dtype)
+        self.weight_ih = _empty(g * hidden_size, input_size, dtype=dtype, device=device)
+        self.weight_hh = _empty(g * hidden_size, hidden_size, dtype=dtype, device=device)
         if bias:
-            self.bias_ih = _empty(g * hidden_size, dtype=dtype)
-            self.bias_hh = _empty(g * hidden_size, dtype=dtype)
+            self.bias_ih = _empty(g * hidden_size, dtype=dtype, device=device)
+            self.bias_hh = _empty(g * hidden_size, dtype=dtype, device=device)
         else:
             self.register_parameter("bias_ih", None)
             self.register_parameter("bias_hh", None)
@@ -78,7 +79,8 @@ class _CellBase(Module):
         if unbatched:
             input = input.unsqueeze(0)
         if hx is None:
-            hx = creation.zeros(input.shape[0], self.hidden_size, dtype=input.dtype)
+            hx = creation.zeros(input.shape[0], self.hidden_size, dtype=input.dtype,
+                                device=input.device)
         else:
             if unbatched:
                 hx = hx.unsqueeze(0)
@@ -102,7 +104,7 @@ class RNNCell(_CellBase):
         if nonlinearity not in ("tanh", "relu"):
             raise ValueError(f"RNNCell: unknown nonlinearity {nonlinearity!r} (tanh or relu)")
         self.__dict__["nonlinearity"] = nonlinearity
-        super().__init__(input_size, hidden_size, bias, dtype)
+        super().__init__(input_size, hidden_size, bias, dtype, device)
 
     def forward(self, input: Tensor, hx: Tensor | None = None) -> Tensor:
         """One step: the new hidden state."""
@@ -123,7 +125,7 @@ class LSTMCell(_CellBase):
 
     def __init__(self, input_size: int, hidden_size: int, bias: bool = True, device=None,
                  dtype=None):
-        super().__init__(input_size, hidden_size, bias, dtype)
+        super().__init__(input_size, hidden_size, bias, dtype, device)
 
     def forward(self, input: Tensor, hx: tuple | None = None) -> tuple:
         """One step: (h', c')."""
@@ -142,7 +144,7 @@ class GRUCell(_CellBase):
 
     def __init__(self, input_size: int, hidden_size: int, bias: bool = True, device=None,
                  dtype=None):
-        super().__init__(input_size, hidden_size, bias, dtype)
+        super().__init__(input_size, hidden_size, bias, dtype, device)
 
     def forward(self, input: Tensor, hx: Tensor | None = None) -> Tensor:
         """One step: the new hidden state."""
@@ -157,7 +159,7 @@ class _RNNBase(Module):
 
     def __init__(self, input_size: int, hidden_size: int, num_layers: int = 1,
                  bias: bool = True, batch_first: bool = False, dropout: float = 0.0,
-                 bidirectional: bool = False, dtype=None):
+                 bidirectional: bool = False, dtype=None, device=None):
         super().__init__()
         name = type(self).__name__
         if num_layers < 1:
@@ -177,11 +179,12 @@ class _RNNBase(Module):
             in_size = input_size if layer == 0 else hidden_size * dirs
             for d in range(dirs):
                 sfx = f"_l{layer}" + ("_reverse" if d else "")
-                setattr(self, "weight_ih" + sfx, _empty(g * hidden_size, in_size, dtype=dtype))
-                setattr(self, "weight_hh" + sfx, _empty(g * hidden_size, hidden_size, dtype=dtype))
+                new = {"weight_ih": (g * hidden_size, in_size),
+                       "weight_hh": (g * hidden_size, hidden_size)}
                 if bias:
-                    setattr(self, "bias_ih" + sfx, _empty(g * hidden_size, dtype=dtype))
-                    setattr(self, "bias_hh" + sfx, _empty(g * hidden_size, dtype=dtype))
+                    new.update(bias_ih=(g * hidden_size,), bias_hh=(g * hidden_size,))
+                for name, shape in new.items():
+                    setattr(self, name + sfx, _empty(*shape, dtype=dtype, device=device))
         self.reset_parameters()
 
     def reset_parameters(self) -> None:
@@ -221,7 +224,7 @@ class _RNNBase(Module):
         dirs = 2 if self.bidirectional else 1
         shape = (self.num_layers * dirs, n, self.hidden_size)
         if hx is None:
-            h0 = creation.zeros(*shape, dtype=input.dtype)
+            h0 = creation.zeros(*shape, dtype=input.dtype, device=input.device)
             c0 = h0 if lstm else None
         elif lstm:
             h0, c0 = hx
@@ -251,7 +254,8 @@ class _RNNBase(Module):
                         h = _rnn_step(xp[t], h, w_hh, b_hh, self._mode == "RNN_RELU")
                     ys[t] = h
                 outs.append(stack(ys, 0) if seq else creation.zeros(0, n, self.hidden_size,
-                                                                     dtype=x.dtype))
+                                                                     dtype=x.dtype,
+                                                                     device=x.device))
                 h_n.append(h)
                 if lstm:
                     c_n.append(c)
@@ -294,7 +298,7 @@ class RNN(_RNNBase):
         self._mode = "RNN_TANH" if nonlinearity == "tanh" else "RNN_RELU"
         self.nonlinearity = nonlinearity
         super().__init__(input_size, hidden_size, num_layers, bias, batch_first, dropout,
-                         bidirectional, dtype)
+                         bidirectional, dtype, device)
 
     def forward(self, input: Tensor, hx: Tensor | None = None) -> tuple:
         """(output (L, N, D*H), h_n (D*num_layers, N, H))."""
@@ -317,7 +321,7 @@ class LSTM(_RNNBase):
         if proj_size:
             raise ValueError("LSTM: proj_size is not supported by tinyfw")
         super().__init__(input_size, hidden_size, num_layers, bias, batch_first, dropout,
-                         bidirectional, dtype)
+                         bidirectional, dtype, device)
 
     def forward(self, input: Tensor, hx: tuple | None = None) -> tuple:
         """(output, (h_n, c_n))."""
@@ -334,7 +338,7 @@ class GRU(_RNNBase):
                  bias: bool = True, batch_first: bool = False, dropout: float = 0.0,
                  bidirectional: bool = False, device=None, dtype=None):
         super().__init__(input_size, hidden_size, num_layers, bias, batch_first, dropout,
-                         bidirectional, dtype)
+                         bidirectional, dtype, device)
 
     def forward(self, input: Tensor, hx: Tensor | None = None) -> tuple:
         """(output, h_n)."""

@@ -30,7 +30,7 @@ class Embedding(Module):
         self.embedding_dim = embedding_dim
         self.padding_idx = padding_idx
         if _weight is None:
-            self.weight = _empty(num_embeddings, embedding_dim, dtype=dtype)
+            self.weight = _empty(num_embeddings, embedding_dim, dtype=dtype, device=device)
             self.reset_parameters()
         else:
             if tuple(_weight.shape) != (num_embeddings, embedding_dim):
@@ -43,7 +43,7 @@ class Embedding(Module):
         init.normal_(self.weight)
         if self.padding_idx is not None:
             with no_grad():
-                self.weight[self.padding_idx] = 0.0
+                self.weight[self.padding_idx].zero_()  # a view: writes the row
 
     @classmethod
     def from_pretrained(cls, embeddings: Tensor, freeze: bool = True,

@@ -5,8 +5,6 @@ import copy
 import math
 from typing import Callable
 
-import numpy as np
-
 from ... import creation
 from ... import dtypes as _dt
 from ...ops.linalg import linear
@@ -20,18 +18,17 @@ from .module import Module
 from .normalization import LayerNorm
 
 
-def generate_square_subsequent_mask(sz: int, dtype=None) -> Tensor:
+def generate_square_subsequent_mask(sz: int, device=None, dtype=None) -> Tensor:
     """A (sz, sz) float mask, -inf above the diagonal and 0 elsewhere: position i may
     attend to positions <= i (causal attention)."""
-    dt = _dt.get_default_dtype() if dtype is None else _dt.as_dtype(dtype)
-    m = np.triu(np.full((sz, sz), -np.inf, dt.np), k=1)
-    return creation.from_numpy(m)
+    return creation.full((sz, sz), float("-inf"), dtype=dtype or _dt.get_default_dtype(),
+                         device=device).triu(1)
 
 
 def _mask_to_additive(mask: Tensor, dtype, name: str) -> Tensor:
     """A boolean mask (True = may not attend) as 0/-inf; float masks pass through."""
     if mask.dtype is _dt.bool_:
-        zeros = creation.zeros(mask.shape, dtype=dtype)
+        zeros = creation.zeros(mask.shape, dtype=dtype, device=mask.device)
         return zeros.masked_fill(mask, float("-inf"))
     if not mask.dtype.is_floating_point:
         raise TypeError(f"MultiheadAttention: {name} must be bool or floating point, got "
@@ -69,12 +66,12 @@ class MultiheadAttention(Module):
         self.head_dim = embed_dim // num_heads
         self.dropout = dropout
         self.batch_first = batch_first
-        self.in_proj_weight = _empty(3 * embed_dim, embed_dim, dtype=dtype)
+        self.in_proj_weight = _empty(3 * embed_dim, embed_dim, dtype=dtype, device=device)
         if bias:
-            self.in_proj_bias = _empty(3 * embed_dim, dtype=dtype)
+            self.in_proj_bias = _empty(3 * embed_dim, dtype=dtype, device=device)
         else:
             self.register_parameter("in_proj_bias", None)
-        self.out_proj = Linear(embed_dim, embed_dim, bias=bias, dtype=dtype)
+        self.out_proj = Linear(embed_dim, embed_dim, bias=bias, device=device, dtype=dtype)
         self._reset_parameters()
 
     def _reset_parameters(self) -> None:
@@ -131,7 +128,7 @@ class MultiheadAttention(Module):
         v = v.reshape(n, s, h, hd).transpose(1, 2)
         scores = (q * (1.0 / math.sqrt(hd))) @ k.transpose(-2, -1)  # (N, H, L, S)
         if attn_mask is None and is_causal:
-            attn_mask = generate_square_subsequent_mask(lq, scores.dtype)
+            attn_mask = generate_square_subsequent_mask(lq, scores.device, scores.dtype)
         if attn_mask is not None:
             if attn_mask.ndim == 2:
                 if tuple(attn_mask.shape) != (lq, s):
@@ -193,13 +190,15 @@ class TransformerEncoderLayer(Module):
                  device=None, dtype=None):
         super().__init__()
         self.self_attn = MultiheadAttention(d_model, nhead, dropout=dropout, bias=bias,
-                                            batch_first=batch_first, dtype=dtype)
-        self.linear1 = Linear(d_model, dim_feedforward, bias=bias, dtype=dtype)
+                                            batch_first=batch_first, device=device,
+                                            dtype=dtype)
+        kw = dict(bias=bias, device=device, dtype=dtype)
+        self.linear1 = Linear(d_model, dim_feedforward, **kw)
         self.dropout = Dropout(dropout)
-        self.linear2 = Linear(dim_feedforward, d_model, bias=bias, dtype=dtype)
+        self.linear2 = Linear(dim_feedforward, d_model, **kw)
         self.norm_first = norm_first
-        self.norm1 = LayerNorm(d_model, eps=layer_norm_eps, bias=bias, dtype=dtype)
-        self.norm2 = LayerNorm(d_model, eps=layer_norm_eps, bias=bias, dtype=dtype)
+        self.norm1 = LayerNorm(d_model, eps=layer_norm_eps, **kw)
+        self.norm2 = LayerNorm(d_model, eps=layer_norm_eps, **kw)
         self.dropout1 = Dropout(dropout)
         self.dropout2 = Dropout(dropout)
         self.activation = _activation(activation)

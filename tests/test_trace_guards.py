@@ -1,0 +1,73 @@
+"""Traced mode never serves a stale graph (issue 14, item 4): every call's cache key holds
+what the graph was specialised on, and reading a traced value in Python is refused.
+Each case gave a wrong result silently before its fix."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+import tinyfw
+from tinyfw import jit, nn
+from tinyfw.jit import TraceError
+
+
+def test_numpy_conversion_of_a_traced_value_is_refused():
+    def branchy(x):
+        return x * 2 if np.asarray(x).sum() > 0 else x * -3
+
+    with pytest.raises(TraceError, match="__array__ reads the value of a traced tensor"):
+        jit.trace(branchy, tinyfw.ones(3))
+
+
+def test_a_dict_argument_mutated_between_calls_retraces():
+    def scaled(x, cfg):
+        return x * cfg["k"]
+
+    cfg = {"k": 2.0}
+    f = jit.trace(scaled, (tinyfw.ones(2), cfg))
+    cfg["k"] = 3.0
+    assert f(tinyfw.ones(2), cfg).tolist() == [3.0, 3.0]
+
+
+def test_a_list_argument_mutated_between_calls_retraces():
+    def pick(x, items):
+        return x * items[0] + items[1]
+
+    items = [2.0, 1.0]
+    f = jit.trace(pick, (tinyfw.ones(2), items))
+    items[0] = 5.0
+    assert f(tinyfw.ones(2), items).tolist() == [6.0, 6.0]
+
+
+def test_a_tensor_nested_in_a_list_written_in_place_retraces():
+    def add(x, extra):
+        return x + extra[0]
+
+    bias = [tinyfw.zeros(2)]
+    f = jit.trace(add, (tinyfw.ones(2), bias))
+    bias[0].add_(4.0)
+    assert f(tinyfw.ones(2), bias).tolist() == [5.0, 5.0]
+    bias[0] = tinyfw.full((2,), -1.0)
+    assert f(tinyfw.ones(2), bias).tolist() == [0.0, 0.0]
+
+
+def test_a_replaced_parameter_is_used():
+    m = nn.Linear(2, 1)
+    f = jit.trace(m, tinyfw.ones(1, 2))
+    m.weight = nn.Parameter(tinyfw.zeros(1, 2))
+    assert f(tinyfw.ones(1, 2)).tolist() == m(tinyfw.ones(1, 2)).tolist()
+
+
+def test_load_state_dict_with_assign_is_used():
+    m = nn.Linear(2, 1)
+    f = jit.trace(m, tinyfw.ones(1, 2))
+    m.load_state_dict({"weight": tinyfw.full((1, 2), 3.0), "bias": tinyfw.zeros(1)}, assign=True)
+    assert f(tinyfw.ones(1, 2)).tolist() == [[6.0]]
+
+
+def test_unhashable_arguments_are_refused_with_a_clear_error():
+    class Config:
+        __hash__ = None
+
+    with pytest.raises(TraceError, match="type Config is not hashable"):
+        jit.trace(lambda x, c: x * 2, (tinyfw.ones(2), Config()))
