@@ -2,9 +2,9 @@
 the processes, and how a worker notices that the main process is gone.
 
 A worker reads ``(k, indices)`` tasks from its own index queue and sends
-``(k, batch, error)`` back on its own result pipe, of which it holds the only write end:
-when it dies, even halfway through a message, the main process reads end-of-file
-instead of waiting forever.
+``(k, batch, error)`` back on its own result pipe (from a thread, so that it can load the
+next batch meanwhile), of which it holds the only write end: when it dies, even halfway
+through a message, the main process reads end-of-file instead of waiting forever.
 
 A worker must not outlive the main process (after ``kill -9`` of the main, orphaned
 workers would otherwise wait on their queue forever).  Two mechanisms, as in PyTorch:
@@ -25,6 +25,7 @@ import os
 import queue
 import signal
 import sys
+import threading
 import traceback
 from dataclasses import dataclass
 from multiprocessing.reduction import ForkingPickler
@@ -41,6 +42,8 @@ from .dataset import TensorDataset
 # how long an idle worker waits for a task before it checks on its parent: the upper
 # bound on how long an idle orphan lives
 _WATCH_S = 0.5
+# how long a worker whose worker_init_fn failed waits for its report to be written
+_FLUSH_S = 5.0
 _PR_SET_PDEATHSIG = 1
 
 
@@ -127,21 +130,47 @@ def _die_with_parent_thread() -> None:
         pass  # no prctl: the parent check alone remains
 
 
-def _send(conn, wid: int, msg: tuple) -> bool:
-    """Send one result; False when the main process no longer reads (stop working)."""
+def _payload(wid: int, msg: tuple) -> bytes:
+    """`msg` pickled; an unpicklable batch becomes an error naming it."""
     try:
-        payload = ForkingPickler.dumps(msg)
-    except Exception as e:  # an unpicklable batch: report it instead of the batch
+        return ForkingPickler.dumps(msg)
+    except Exception as e:
         k = msg[0]
-        payload = ForkingPickler.dumps((k, None, (wid, type(e).__name__, (
+        return ForkingPickler.dumps((k, None, (wid, type(e).__name__, (
             f"batch {k} could not be sent to the main process: {type(e).__name__}: {e}\n"
             "(a batch must be picklable: tensors, numpy arrays, numbers, str, "
             "containers of those)"))))
-    try:
-        conn.send_bytes(payload)
-        return True
-    except OSError:  # BrokenPipeError: the main process closed its end or is gone
-        return False
+
+
+class _Sender:
+    """Writes results to the pipe from a thread, so that the worker loads its next batch
+    while the main process has not read the last one yet (up to its prefetch_factor
+    tasks, as PyTorch's queue feeder threads allow)."""
+
+    def __init__(self, conn):
+        self.conn = conn
+        self.pending: queue.SimpleQueue = queue.SimpleQueue()
+        self.broken = False  # the main process closed its end or is gone
+        self.thread = threading.Thread(target=self._run, daemon=True)
+        self.thread.start()
+
+    def _run(self) -> None:
+        while (payload := self.pending.get()) is not None:
+            try:
+                self.conn.send_bytes(payload)
+            except OSError:  # BrokenPipeError
+                self.broken = True
+                return
+
+    def send(self, payload: bytes) -> bool:
+        """Queue one result; False once the main process no longer reads."""
+        self.pending.put(payload)
+        return not self.broken
+
+    def flush(self, timeout: float) -> None:
+        """Wait (at most `timeout` s) until everything queued is written."""
+        self.pending.put(None)
+        self.thread.join(timeout)
 
 
 def worker_loop(wid: int, num_workers: int, seed: int, dataset, collate, auto_collation: bool,
@@ -151,6 +180,7 @@ def worker_loop(wid: int, num_workers: int, seed: int, dataset, collate, auto_co
     if deathsig:
         _die_with_parent_thread()
     parent_gone = _parent_watch(main_pid, method)
+    sender = _Sender(conn)
     try:
         if parent_gone():  # the main process died before prctl could take effect
             return
@@ -161,7 +191,9 @@ def worker_loop(wid: int, num_workers: int, seed: int, dataset, collate, auto_co
             try:
                 init_fn(wid)
             except Exception:
-                _send(conn, wid, (-1, None, (wid, "worker_init_fn", traceback.format_exc())))
+                sender.send(_payload(wid, (-1, None, (wid, "worker_init_fn",
+                                                      traceback.format_exc()))))
+                sender.flush(_FLUSH_S)  # the main process reads it when it sees us exit
                 return
         while True:
             try:
@@ -179,9 +211,9 @@ def worker_loop(wid: int, num_workers: int, seed: int, dataset, collate, auto_co
                 msg = (k, pack(fetch(dataset, idx, collate, auto_collation)), None)
             except Exception as e:
                 msg = (k, None, (wid, type(e).__name__, traceback.format_exc()))
-            if parent_gone() or not _send(conn, wid, msg):
+            if parent_gone() or not sender.send(_payload(wid, msg)):
                 return
     except KeyboardInterrupt:
         return  # Ctrl-C reaches the whole process group: the main process handles it
-    finally:
-        conn.close()
+    # every other way out (the main process closing, gone, or not reading) wants no more
+    # results: the exit ends the sender thread and closes the pipe
