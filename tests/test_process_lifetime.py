@@ -22,7 +22,6 @@ from contextlib import contextmanager
 import numpy as np
 import pytest
 
-import tinyfw
 from tinyfw.data import DataLoader, Dataset, get_worker_info
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))

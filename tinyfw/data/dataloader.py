@@ -18,7 +18,7 @@ import signal
 import threading
 import time
 from multiprocessing.connection import wait as _wait_any
-from typing import Any, Callable, Iterator
+from typing import Callable, Iterator
 
 from ..random import Generator, _gen
 from ._worker import WorkerInfo, fetch, get_worker_info, unpack, worker_loop
