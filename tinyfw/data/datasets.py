@@ -135,31 +135,31 @@ class _ImageSet(Dataset):
     assigned, samples are read from that tensor, so changes to it show in the samples."""
 
     _pixels: np.ndarray | None = None
-    _data: Tensor | None = None
+    _data_tensor: Tensor | None = None
 
     @property
     def data(self) -> Tensor:
         """The whole split's images, int32 values 0..255 (see the class doc)."""
-        if self._data is None:
-            self._data = from_numpy(self._pixels.astype(np.int32))
+        if self._data_tensor is None:
+            self._data_tensor = from_numpy(self._pixels.astype(np.int32))
             self._pixels = None
-        return self._data
+        return self._data_tensor
 
     @data.setter
     def data(self, value: Tensor) -> None:
-        self._data, self._pixels = value, None
+        self._data_tensor, self._pixels = value, None
 
     def __len__(self) -> int:
-        return len(self._pixels) if self._data is None else self._data.shape[0]
+        return len(self._pixels) if self._data_tensor is None else self._data_tensor.shape[0]
 
     def _image(self, index: int) -> np.ndarray:
         """Image `index` as float32 values in [0, 1] (a host array)."""
-        if self._data is None:
+        if self._data_tensor is None:
             px = self._pixels[index]
-        elif self._data.device.type == "cpu":
-            px = self._data.numpy()[index]
+        elif self._data_tensor.device.type == "cpu":
+            px = self._data_tensor.numpy()[index]
         else:
-            px = self._data[index].cpu().numpy()
+            px = self._data_tensor[index].cpu().numpy()
         return px.astype(np.float32) / np.float32(255.0)
 
 
