@@ -239,6 +239,24 @@ def test_mnist_reader(tmp_path, gz, train):
     np.testing.assert_array_equal(ds.data.numpy(), imgs)
 
 
+def test_image_data_is_int32_that_computes_and_feeds_the_samples(tmp_path):
+    """PyTorch's uint8 `data` becomes int32 (tinyfw has no uint8); it used to be a tensor
+    whose .dtype raised KeyError."""
+    imgs, _ = _write_mnist(str(tmp_path))
+    ds = MNIST(str(tmp_path))
+    assert ds.data.dtype is tinyfw.int32 and ds.data.shape == (7, 28, 28)
+    assert ds.data.sum().item() == int(imgs.astype(np.int64).sum())  # exact, no wrap-around
+    assert abs(ds.data.float().mean().item() - imgs.mean()) < 1e-3
+    ds.data[2] = 255 - ds.data[2]  # in place: the samples follow, as in PyTorch
+    np.testing.assert_allclose(npy(ds[2][0])[0], (255 - imgs[2]) / np.float32(255), rtol=1e-7)
+    ds.data = ds.data[:3]  # assigned: a subset
+    assert len(ds) == 3 and len(list(DataLoader(ds, batch_size=2))) == 2
+    _write_cifar_py(str(tmp_path / "cifar-10-batches-py"), n=2)
+    c = CIFAR10(str(tmp_path), train=False)
+    assert len(c) == 2 and c.data.dtype is tinyfw.int32 and c.data.shape == (2, 3, 32, 32)
+    assert 0 <= c.data.min().item() and c.data.max().item() <= 255
+
+
 def test_fashion_mnist_reader_and_transforms(tmp_path):
     _write_mnist(str(tmp_path))
     ds = FashionMNIST(str(tmp_path), transform=lambda t: t.reshape(-1),

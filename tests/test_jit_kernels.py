@@ -11,6 +11,15 @@ from tinyfw import jit
 from tinyfw.jit import kernels
 
 
+@pytest.fixture(autouse=True)
+def _on_the_cpu():
+    """These tests inspect the CPU-only passes' products (generated C kernels, numpy arena
+    buffers), so their graphs are CPU graphs whatever the suite's device; on other devices
+    the jit skips those passes, which test_jit.py and test_jit_training*.py check there."""
+    with tinyfw.device("cpu"):
+        yield
+
+
 def _grid() -> np.ndarray:
     specials = [0.0, -0.0, 0.5, -0.5, 0.75, -0.75, 1e-30, -1e-30, 88.7, -86.9, -87.5, -103.0,
                 1000.0, -1000.0, np.nan, np.inf, -np.inf]

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import numpy as np
+import pytest
 
 import tinyfw
 from tinyfw import jit
@@ -10,6 +11,15 @@ from tinyfw.jit import executor
 from tinyfw.jit.compiler import DEFAULT_PASSES, trace_graph
 from tinyfw.jit.passes import (const_fold, cse, dce, fuse_elementwise, fuse_epilogue,
                                memory_plan, simplify)
+
+
+@pytest.fixture(autouse=True)
+def _on_the_cpu():
+    """These tests inspect the CPU-only passes' products (generated C kernels, numpy arena
+    buffers), so their graphs are CPU graphs whatever the suite's device; on other devices
+    the jit skips those passes, which test_jit.py and test_jit_training*.py check there."""
+    with tinyfw.device("cpu"):
+        yield
 
 
 def graph_of(fn, *args):

@@ -14,7 +14,7 @@ import tinyfw
 import tinyfw.nn.functional as F
 from tinyfw import jit, nn
 from tinyfw.jit import TraceError
-from tests.helpers import requires_torch, torch
+from tests.helpers import DEVICE, npy, requires_torch, torch
 
 F32 = dict(rtol=1e-5, atol=1e-6)
 # without the fusion passes the traced graph runs eager's very kernels: bit-exact; the
@@ -28,7 +28,7 @@ def _eq(a, b) -> None:
 
 
 def _arr(t):
-    return t._data if isinstance(t, tinyfw.Tensor) else np.asarray(t)
+    return npy(t) if isinstance(t, tinyfw.Tensor) else np.asarray(t)
 
 
 def _run_and_grads(fn, x, params=()):
@@ -81,7 +81,7 @@ def test_functional_dropout_matches_eager(p, backend):
     traced = jit.trace(f, (make(),))
     e, t = _compare_calls(f, traced, make)
     if p == 0.3:  # fresh masks on every call, not one baked in
-        assert not np.array_equal(t[0][0]._data != 0, t[1][0]._data != 0)
+        assert not np.array_equal(npy(t[0][0]) != 0, npy(t[1][0]) != 0)
 
 
 @pytest.mark.parametrize("p", [0.0, 0.3, 1.0])
@@ -241,7 +241,7 @@ def test_compiled_bound_method_retraces_on_eval():
 
 # -- batch norm ----------------------------------------------------------------------------
 def _buffers(m):
-    return [b._data.copy() for b in m.buffers()]
+    return [npy(b).copy() for b in m.buffers()]
 
 
 @pytest.mark.parametrize("momentum", [0.1, None])
@@ -256,9 +256,9 @@ def test_batchnorm1d_running_stats_match_eager(momentum):
         x = (tinyfw.randn(6, 4) * (i + 1)).requires_grad_(True)
         eo, eg = _run_and_grads(ref, x, list(ref.parameters()))
         to, tg = _run_and_grads(traced, x, list(m.parameters()))
-        np.testing.assert_allclose(to._data, eo._data, **F32)
+        np.testing.assert_allclose(npy(to), npy(eo), **F32)
         for a, b in zip(tg[1:], eg[1:]):
-            np.testing.assert_allclose(a._data, b._data, **F32)
+            np.testing.assert_allclose(npy(a), npy(b), **F32)
         for a, b in zip(_buffers(m), _buffers(ref)):
             np.testing.assert_allclose(a, b, **F32)
         # each replay bumps the buffers' versions as one eager call does
@@ -276,9 +276,9 @@ def test_batchnorm1d_cumulative_average_matches_torch():
     for i in range(3):
         x = tinyfw.randn(5, 3) * (i + 2) + i
         traced(x)
-        tm(torch.from_numpy(x._data.copy()))
-    np.testing.assert_allclose(m.running_mean._data, tm.running_mean.numpy(), **F32)
-    np.testing.assert_allclose(m.running_var._data, tm.running_var.numpy(), **F32)
+        tm(torch.from_numpy(npy(x).copy()))
+    np.testing.assert_allclose(npy(m.running_mean), tm.running_mean.numpy(), **F32)
+    np.testing.assert_allclose(npy(m.running_var), tm.running_var.numpy(), **F32)
     assert int(m.num_batches_tracked.item()) == int(tm.num_batches_tracked)
 
 
@@ -292,15 +292,15 @@ def test_eval_after_training_retraces_with_updated_stats():
     x = tinyfw.randn(8, 4)
     out = traced(x)
     assert len(traced.cache) == 2  # training flag is part of the signature
-    expect = (x._data - m.running_mean._data) / np.sqrt(m.running_var._data + m.eps)
-    np.testing.assert_allclose(out._data, expect, **F32)
+    expect = (npy(x) - npy(m.running_mean)) / np.sqrt(npy(m.running_var) + m.eps)
+    np.testing.assert_allclose(npy(out), expect, **F32)
     nbt = int(m.num_batches_tracked.item())
     traced(x)
     assert int(m.num_batches_tracked.item()) == nbt  # eval mode writes nothing back
     # running stats are live in eval too: a later update is seen without retracing
     with tinyfw.no_grad():
         m.running_mean.add_(1.0)
-    np.testing.assert_allclose(traced(x)._data, m(x)._data, **F32)
+    np.testing.assert_allclose(npy(traced(x)), npy(m(x)), **F32)
     assert len(traced.cache) == 2
 
 
@@ -336,7 +336,7 @@ class _ParamUpdate(nn.Module):
 
 def test_inplace_update_of_parameter_requiring_grad_raises():
     m = _ParamUpdate()
-    w = m.lin.weight._data.copy()
+    w = npy(m.lin.weight).copy()
     with pytest.raises(TraceError, match="requires grad"):
         jit.trace(m, (tinyfw.ones(2, 3),))
     _eq(m.lin.weight, w)  # nothing was written
@@ -382,7 +382,7 @@ def test_compiled_function_closing_over_a_training_module():
     xs = [tinyfw.randn(5, 3) for _ in range(3)]
     for model, fn in ((ref, lambda x: ref(x).sum(1)), (m, step)):
         tinyfw.manual_seed(8)
-        model.outs = [fn(x).detach()._data for x in xs]
+        model.outs = [npy(fn(x).detach()) for x in xs]
     for a, b in zip(m.outs, ref.outs):
         np.testing.assert_allclose(a, b, **F32)
     for a, b in zip(_buffers(m), _buffers(ref)):

@@ -13,6 +13,7 @@ import tinyfw.nn.functional as F
 from tinyfw import jit, nn
 from tinyfw.jit.compiler import DEFAULT_PASSES
 from tests.test_jit_training import F32, UNFUSED, _buffers, _close, _run_and_grads
+from tests.helpers import DEVICE, npy
 
 
 # -- whole models trained in both modes -----------------------------------------------------
@@ -61,7 +62,7 @@ def test_cnn_with_batchnorm_and_dropout_trains_like_eager(backend, passes, tol):
     traced_m.eval()
     eager_m.eval()
     x = tinyfw.randn(3, 2, 8, 8)
-    np.testing.assert_allclose(traced(x)._data, eager_m(x)._data, **F32)
+    np.testing.assert_allclose(npy(traced(x)), npy(eager_m(x)), **F32)
 
 
 @pytest.mark.parametrize("backend, passes, tol", MODES)
@@ -85,8 +86,8 @@ def test_transformer_layer_with_dropout_trains_like_eager(backend, passes, tol):
             out = fn(x)
             (out * out).mean().backward()
             opt.step()
-            outs.append(out.detach()._data)
-        results.append((outs, [p._data.copy() for p in m.parameters()]))
+            outs.append(npy(out.detach()))
+        results.append((outs, [npy(p).copy() for p in m.parameters()]))
     (eo, ep), (to, tp) = results
     for a, b in zip(to, eo):
         _close(a, b, tol)
@@ -178,7 +179,7 @@ def test_onnx_export_after_traced_training(tmp_path):
     tinyfw.onnx.export(m, (x,), path)
     onnx.checker.check_model(onnx.load(path))
     sess = ort.InferenceSession(path, providers=["CPUExecutionProvider"])
-    got = sess.run(None, {sess.get_inputs()[0].name: x._data})[0]
+    got = sess.run(None, {sess.get_inputs()[0].name: npy(x)})[0]
     # the exported model uses the running statistics the traced training wrote back
-    np.testing.assert_allclose(got, traced(x)._data, rtol=1e-4, atol=1e-5)
-    np.testing.assert_allclose(got, m(x)._data, rtol=1e-4, atol=1e-5)
+    np.testing.assert_allclose(got, npy(traced(x)), rtol=1e-4, atol=1e-5)
+    np.testing.assert_allclose(got, npy(m(x)), rtol=1e-4, atol=1e-5)

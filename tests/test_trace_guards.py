@@ -9,6 +9,7 @@ import pytest
 import tinyfw
 from tinyfw import jit, nn
 from tinyfw.jit import TraceError
+from tests.helpers import npy
 
 
 def test_numpy_conversion_of_a_traced_value_is_refused():
@@ -71,3 +72,28 @@ def test_unhashable_arguments_are_refused_with_a_clear_error():
 
     with pytest.raises(TraceError, match="type Config is not hashable"):
         jit.trace(lambda x, c: x * 2, (tinyfw.ones(2), Config()))
+
+
+def test_a_module_cast_after_tracing_retraces():
+    # Module.to casts the parameters' data in place (the Parameter objects stay): a graph
+    # specialised on float32 weights must not be replayed on float64 ones
+    tinyfw.manual_seed(0)
+    m = nn.Sequential(nn.Linear(4, 3), nn.GELU())
+    traced = jit.trace(m, tinyfw.randn(2, 4))
+    m.double()
+    x = tinyfw.randn(2, 4)
+    got, want = traced(x), m(x)
+    assert got.dtype == want.dtype == tinyfw.float64
+    np.testing.assert_allclose(npy(got), npy(want), rtol=1e-12, atol=1e-12)
+
+
+def test_a_module_moved_after_tracing_runs_on_its_new_device():
+    tinyfw.manual_seed(0)
+    m = nn.Sequential(nn.Linear(4, 3), nn.Tanh())
+    x = tinyfw.randn(2, 4, device="cpu")
+    traced = jit.trace(m, x)
+    m.to("check")
+    xc = x.to("check")
+    got = traced(xc)
+    assert got.device == tinyfw.device("check")
+    np.testing.assert_allclose(npy(got), npy(m(xc)), rtol=1e-6, atol=1e-6)

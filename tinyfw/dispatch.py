@@ -24,6 +24,7 @@ import contextvars
 import os
 
 from .autograd.function import GradMode
+from .autograd.views import refresh as _refresh_view
 from .tensor import Tensor
 from . import backend as _backends
 
@@ -110,11 +111,14 @@ def _run(fn, inputs, attrs):
     if type(out) is tuple:
         out, aux = out[0], out[1:]
     record = False
-    if fn.differentiable and _grad.get():
+    grad_on = _grad.get()
+    if fn.differentiable and grad_on:
         for t in inputs:
+            v = t._view
+            if v is not None and v[5] != t._version[0]:
+                _refresh_view(t)  # its base was written in place since (autograd/views.py)
             if t._rg:
                 record = True
-                break
     if record:
         node.next = tuple([(t.grad_fn or t) if t._rg else None for t in inputs])
         saves = fn.save_inputs
@@ -131,8 +135,15 @@ def _run(fn, inputs, attrs):
         result = _make(out, False, None)
     if fn.is_view:
         base = inputs[0]
-        result._version = base._version
+        version = base._version
+        result._version = version
         result._base = base._base if base._base is not None else base
+        # how the view derives from its autograd base (autograd/views.py)
+        parent = base._view
+        if parent is None:
+            result._view = [fn, attrs, None, not grad_on, base, version[0]]
+        else:
+            result._view = [fn, attrs, parent, parent[3] or not grad_on, parent[4], version[0]]
         if record and fn.save_output:
             node._out_version = base._version
             node._out_v = base._version[0]

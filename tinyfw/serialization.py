@@ -19,26 +19,36 @@ tensor.
 Keeping the structure in the header instead of a sidecar file means a checkpoint is one
 file, written atomically: to a temporary file in the same directory, flushed and
 fsynced, then renamed over the target with ``os.replace`` (a crash leaves either the old
-or the new checkpoint, never half of one).  A plain safetensors file written by another
-tool loads as a dict of tensors.
+or the new checkpoint, never half of one, plus the temporary file, which the next save of
+that target removes once its writer is gone).  A plain safetensors file written by
+another tool loads as a dict of tensors.
+
+Loading trusts nothing in the file: the container is parsed strictly (`_safetensors`),
+every node of the structure is checked before use and nesting is bounded (`MAX_DEPTH`),
+so a damaged or hostile file raises `CheckpointError` naming the problem.
 """
 from __future__ import annotations
 
+import hashlib
 import json
 import math
 import os
-import struct
+import re
+import socket
 import tempfile
 import zlib
 from numbers import Integral, Real
 from typing import Any, Callable, Union
 
+from . import _safetensors as st
 from . import dtypes as _dt
+from ._safetensors import CheckpointError
 from .backend import backend_for, host
 from .device import Device, as_device
 from .tensor import Tensor
 
 __all__ = ["save", "load", "CheckpointError"]
+CheckpointError.__module__ = __name__  # its public home
 
 _MAGIC = "tinyfw.structure"
 _CRC = "tinyfw.crc32"
@@ -49,17 +59,15 @@ _READS = ("1", "2")
 #: where load puts tensors: a device (or its name), a {saved: wanted} dict of device names,
 #: or a callable (cpu_tensor, saved_device_name) -> tensor or None
 MapLocation = Union[None, str, Device, dict, Callable[[Tensor, str], Any]]
-# a safetensors header is JSON of a few KB per thousand tensors; anything this large is
-# a corrupt length field, not a header
-_MAX_HEADER = 100 * 1024 * 1024
-
-
-class CheckpointError(RuntimeError):
-    """A checkpoint file is missing, truncated, corrupt, or holds something unsupported."""
+# how many dicts, lists and tuples may nest in a checkpoint (state dicts: about 4): save
+# refuses deeper objects, load calls deeper structures corrupt, so neither can run out of
+# Python's stack
+MAX_DEPTH = 100
+_NONFINITE = {"inf", "-inf", "nan"}
 
 
 # -- encoding the structure ---------------------------------------------------------------
-def _encode(obj: Any, tensors: dict, where: str) -> Any:
+def _encode(obj: Any, tensors: dict, where: str, depth: int = 0) -> Any:
     if isinstance(obj, Tensor):
         t = obj.detach()
         dev = t.device
@@ -79,6 +87,9 @@ def _encode(obj: Any, tensors: dict, where: str) -> Any:
     if host.is_host_array(obj):
         raise CheckpointError(f"save: {where} is a numpy array; wrap it with "
                               "tinyfw.from_numpy() so it is stored as a tensor")
+    if isinstance(obj, (dict, list, tuple)) and depth >= MAX_DEPTH:
+        raise CheckpointError(f"save: {where} is nested more than {MAX_DEPTH} levels deep "
+                              "(or the object contains itself), which a checkpoint cannot hold")
     if isinstance(obj, dict):
         items = []
         for k, v in obj.items():
@@ -86,10 +97,10 @@ def _encode(obj: Any, tensors: dict, where: str) -> Any:
                 raise CheckpointError(f"save: {where} has a key of type {type(k).__name__}; "
                                       "only str and int keys are supported")
             key = k if isinstance(k, str) else int(k)
-            items.append([key, _encode(v, tensors, f"{where}[{k!r}]")])
+            items.append([key, _encode(v, tensors, f"{where}[{k!r}]", depth + 1)])
         return {"D": items}
     if isinstance(obj, (list, tuple)):
-        vals = [_encode(v, tensors, f"{where}[{i}]") for i, v in enumerate(obj)]
+        vals = [_encode(v, tensors, f"{where}[{i}]", depth + 1) for i, v in enumerate(obj)]
         return {"L": vals} if isinstance(obj, list) else {"U": vals}
     raise CheckpointError(f"save: {where} is a {type(obj).__name__}, which a checkpoint "
                           "cannot hold (tensors, dicts, lists, tuples, numbers, str, bool, None)")
@@ -108,49 +119,97 @@ def _place(arr, saved: str, map_location: MapLocation, path: str) -> Tensor:
         target = saved
     elif isinstance(map_location, dict):
         names = {str(Device(k)): v for k, v in map_location.items()}
-        target = names.get(str(Device(saved)), saved)
+        target = names.get(saved, saved)
     else:
         target = saved if map_location is None else map_location
     try:
         dev = as_device(target)
     except RuntimeError as e:
-        raise RuntimeError(f"load: {path}: a tensor was saved on '{saved}' and cannot be "
-                           f"restored there ({e}); pass map_location (e.g. "
-                           "map_location='cpu') to load it elsewhere") from None
+        # the saved device is missing here (a CheckpointError: what the file holds cannot
+        # be loaded as it is), or the one map_location asks for is (the caller's error)
+        err = CheckpointError if str(target) == saved else RuntimeError
+        raise err(f"load: {path}: a tensor was saved on '{saved}' and cannot be restored "
+                  f"on '{target}' ({e}); pass map_location (e.g. map_location='cpu') to "
+                  "load it elsewhere") from None
     return Tensor._make(backend_for(dev).from_host(arr))
 
 
-def _decode(node: Any, tensors: dict, path: str, map_location: MapLocation = None) -> Any:
-    if node is None or isinstance(node, (bool, int, float, str)):
-        return node
-    if isinstance(node, dict) and len(node) == 1:
+class _Decoder:
+    """Rebuilds the object of a checkpoint's structure, checking every node: each tensor
+    is referenced exactly once, tags hold what `_encode` writes, nesting is bounded."""
+
+    def __init__(self, tensors: dict, path: str, map_location: MapLocation):
+        self.tensors, self.path, self.map_location = tensors, path, map_location
+        self.used: set = set()
+
+    def corrupt(self, why: str) -> CheckpointError:
+        return CheckpointError(f"load: {self.path}: corrupt structure entry: {why}")
+
+    def tensor(self, val) -> Tensor:
+        if isinstance(val, str):  # format 1: a CPU tensor
+            name, saved = val, "cpu"
+        elif isinstance(val, list) and len(val) == 2 and all(isinstance(v, str) for v in val):
+            name, saved = val
+        else:
+            raise self.corrupt(f"a tensor reference must be a name or [name, device], got "
+                               f"{st.short(val)}")
+        if name not in self.tensors:
+            raise self.corrupt(f"it refers to tensor {st.short(name)}, which the file does not "
+                               "contain")
+        if name in self.used:
+            raise self.corrupt(f"tensor {st.short(name)} is referred to twice")
+        self.used.add(name)
+        try:
+            saved = str(Device(saved))
+        except (ValueError, TypeError, RuntimeError) as e:
+            raise self.corrupt(f"tensor {st.short(name)} has device {st.short(saved)} "
+                               f"({e})") from None
+        return _place(self.tensors[name], saved, self.map_location, self.path)
+
+    def meta(self, val) -> Tensor:
+        if not (isinstance(val, list) and len(val) == 2 and st.valid_shape(val[0])
+                and isinstance(val[1], str) and val[1] in {d.name for d in _dt.ALL}):
+            raise self.corrupt(f"a meta tensor must be [shape, dtype name], got {st.short(val)}")
+        if math.prod(val[0]) >= 2 ** 63:
+            raise self.corrupt(f"meta tensor of shape {tuple(val[0])} has too many elements")
+        dtype = _dt.as_dtype(val[1])
+        return Tensor._make(backend_for(Device("meta")).empty(tuple(val[0]), dtype.np))
+
+    def __call__(self, node: Any, depth: int = 0) -> Any:
+        if node is None or isinstance(node, (bool, int, float, str)):
+            return node
+        if not (isinstance(node, dict) and len(node) == 1):
+            raise self.corrupt(f"unrecognised node {st.short(node)}")
         (tag, val), = node.items()
         if tag == "T":
-            if isinstance(val, str):  # format 1: a CPU tensor
-                name, saved = val, "cpu"
-            elif isinstance(val, list) and len(val) == 2 and all(isinstance(v, str) for v in val):
-                name, saved = val
-            else:
-                name, saved = None, None
-            if name not in tensors:
-                raise CheckpointError(f"load: {path}: the structure refers to tensor {name!r}, "
-                                      "which the file does not contain (corrupt file)")
-            return _place(tensors[name], saved, map_location, path)
+            return self.tensor(val)
         if tag == "M":
-            try:
-                shape, dtype = tuple(int(n) for n in val[0]), _dt.as_dtype(val[1])
-            except (TypeError, ValueError, IndexError, KeyError):
-                raise CheckpointError(f"load: {path}: corrupt meta tensor entry {val!r}") from None
-            return Tensor._make(backend_for(Device("meta")).empty(shape, dtype.np))
+            return self.meta(val)
         if tag == "F":
+            if not (isinstance(val, str) and val in _NONFINITE):
+                raise self.corrupt(f"a non-finite float must be 'inf', '-inf' or 'nan', got "
+                                   f"{st.short(val)}")
             return float(val)
+        if tag in ("D", "L", "U") and depth >= MAX_DEPTH:
+            raise self.corrupt(f"nested more than {MAX_DEPTH} levels deep")
         if tag == "D":
-            return {k: _decode(v, tensors, path, map_location) for k, v in val}
-        if tag == "L":
-            return [_decode(v, tensors, path, map_location) for v in val]
-        if tag == "U":
-            return tuple(_decode(v, tensors, path, map_location) for v in val)
-    raise CheckpointError(f"load: {path}: unrecognised entry in the structure (corrupt file)")
+            if not (isinstance(val, list) and all(
+                    isinstance(kv, list) and len(kv) == 2
+                    and (isinstance(kv[0], str) or st.is_int(kv[0])) for kv in val)):
+                raise self.corrupt(f"a dict must be a list of [str or int key, value] pairs, "
+                                   f"got {st.short(val)}")
+            out = {}
+            for k, v in val:
+                if k in out:
+                    raise self.corrupt(f"a dict has the key {st.short(k)} twice")
+                out[k] = self(v, depth + 1)
+            return out
+        if tag in ("L", "U"):
+            if not isinstance(val, list):
+                raise self.corrupt(f"a list or tuple must be a JSON list, got {st.short(val)}")
+            vals = [self(v, depth + 1) for v in val]
+            return vals if tag == "L" else tuple(vals)
+        raise self.corrupt(f"unknown tag {tag!r:.100}")
 
 
 def _checksum(structure: str, tensors: dict) -> str:
@@ -163,10 +222,62 @@ def _checksum(structure: str, tensors: dict) -> str:
 
 
 # -- public API ---------------------------------------------------------------------------
+# -- temporary files ------------------------------------------------------------------------
+def _writer_tag() -> str:
+    """Names the machine and pid namespace of this process, so that a temporary file's
+    pid can be checked only where it means this process table (not on another host
+    sharing the directory, nor in another container)."""
+    try:
+        ns = os.readlink("/proc/self/ns/pid")
+    except OSError:
+        ns = ""
+    return hashlib.sha1(f"{socket.gethostname()}/{ns}".encode()).hexdigest()[:8]
+
+
+def _temp_prefix(base: str) -> str:
+    # .tmp-<target>.<writer tag>.<pid>.<8 random chars from mkstemp>
+    return f".tmp-{base}.{_writer_tag()}.{os.getpid()}."
+
+
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except OSError:  # PermissionError: it exists, owned by someone else
+        return True
+    return True
+
+
+def _remove_stale_temps(directory: str, base: str) -> None:
+    """Delete the temporary files that interrupted saves of `base` left in `directory`:
+    exactly our naming pattern, written on this machine and pid namespace by a process
+    that no longer exists.  A live writer's file (another thread or process saving the
+    same target right now) is never touched; a reused pid only keeps a stale file."""
+    pattern = re.compile(re.escape(f".tmp-{base}.{_writer_tag()}.") + r"(\d+)\.[a-z0-9_]{8}")
+    try:
+        names = os.listdir(directory)
+    except OSError:
+        return
+    for name in names:
+        m = pattern.fullmatch(name)
+        if m is None or _pid_alive(int(m.group(1))):
+            continue
+        try:
+            os.unlink(os.path.join(directory, name))
+        except OSError:  # removed by another cleaner meanwhile, or not ours to remove
+            pass
+
+
+# -- public API ---------------------------------------------------------------------------
 def save(obj: Any, path: str | os.PathLike) -> None:
     """Write `obj` (a Tensor, or nested dicts/lists/tuples of tensors and plain values,
     such as model/optimizer/scheduler state dicts) to `path` atomically; each tensor's
-    values and device are recorded (meta tensors: shape and dtype only)."""
+    values and device are recorded (meta tensors: shape and dtype only).
+
+    The file is written under a temporary name in the same directory and renamed over
+    `path`; temporary files that earlier, interrupted saves of the same `path` left
+    behind are removed (only those whose writing process is gone)."""
     from safetensors.numpy import save as st_save
 
     path = os.fspath(path)
@@ -175,9 +286,10 @@ def save(obj: Any, path: str | os.PathLike) -> None:
     meta = {_FORMAT: _VERSION, _MAGIC: structure, _CRC: _checksum(structure, tensors)}
     blob = st_save(tensors, metadata=meta)
     directory = os.path.dirname(os.path.abspath(path))
+    base = os.path.basename(path)
     if not os.path.isdir(directory):
         raise FileNotFoundError(f"save: directory {directory!r} does not exist")
-    fd, tmp = tempfile.mkstemp(prefix=".tmp-" + os.path.basename(path) + "-", dir=directory)
+    fd, tmp = tempfile.mkstemp(prefix=_temp_prefix(base), dir=directory)
     try:
         with os.fdopen(fd, "wb") as f:
             f.write(blob)
@@ -196,75 +308,12 @@ def save(obj: Any, path: str | os.PathLike) -> None:
             os.close(dfd)
     except OSError:
         pass
-
-
-def _read_header(data: bytes, path: str) -> dict:
-    if len(data) < 8:
-        raise CheckpointError(f"load: {path} is truncated ({len(data)} bytes; a checkpoint "
-                              "starts with an 8-byte header length)")
-    (n,) = struct.unpack("<Q", data[:8])
-    if n > _MAX_HEADER or 8 + n > len(data):
-        raise CheckpointError(f"load: {path} is truncated or not a safetensors checkpoint "
-                              f"(header length field says {n} bytes, the file has "
-                              f"{len(data)} bytes in all)")
-    try:
-        header = json.loads(data[8:8 + n].decode("utf-8"))
-    except (UnicodeDecodeError, json.JSONDecodeError) as e:
-        raise CheckpointError(f"load: {path} has a corrupt header ({e})") from None
-    if not isinstance(header, dict):
-        raise CheckpointError(f"load: {path} has a corrupt header (not a JSON object)")
-    end = 0
-    for name, info in header.items():
-        if name == "__metadata__":
-            continue
-        try:
-            end = max(end, int(info["data_offsets"][1]))
-        except (TypeError, KeyError, IndexError, ValueError):
-            raise CheckpointError(f"load: {path} has a corrupt header entry for {name!r}") from None
-    if 8 + n + end > len(data):
-        raise CheckpointError(f"load: {path} is truncated: its tensors need {8 + n + end} bytes "
-                              f"but the file has {len(data)}")
-    return header
-
-
-_DTYPES = {"F64": _dt.float64, "F32": _dt.float32, "F16": _dt.float16, "BF16": _dt.bfloat16,
-           "I64": _dt.int64, "I32": _dt.int32, "I8": _dt.int8, "BOOL": _dt.bool_}
-
-
-def _dtype(code: str, name: str, path: str) -> _dt.DType:
-    if code not in _DTYPES:
-        raise CheckpointError(f"load: {path}: tensor {name!r} has dtype {code!r}, which tinyfw "
-                              f"has no type for (it reads {', '.join(_DTYPES)})")
-    return _DTYPES[code]
-
-
-def _read_tensors(data: bytes, header: dict, path: str) -> dict:
-    """name -> host array of every tensor in the file (each a writable copy)."""
-    (n,) = struct.unpack("<Q", data[:8])
-    base = 8 + n
-    out = {}
-    for name, info in header.items():
-        if name == "__metadata__":
-            continue
-        try:
-            shape = tuple(int(d) for d in info["shape"])
-            start, stop = (int(x) for x in info["data_offsets"])
-            code = info["dtype"]
-        except (TypeError, KeyError, ValueError):
-            raise CheckpointError(f"load: {path} has a corrupt header entry for {name!r}") from None
-        dt = _dtype(code, name, path)
-        count = math.prod(shape)
-        if min(shape, default=0) < 0 or stop - start != count * dt.itemsize or start < 0:
-            raise CheckpointError(f"load: {path}: tensor {name!r} of shape {shape} and dtype "
-                                  f"{code} does not fit its byte range [{start}, {stop}) "
-                                  "(corrupt header)")
-        out[name] = host.from_bytes(data, base + start, dt, shape)
-    return out
+    _remove_stale_temps(directory, base)
 
 
 def load(path: str | os.PathLike, map_location: MapLocation = None) -> Any:
     """Read a checkpoint written by `save` (or any safetensors file, as a dict of CPU
-    tensors).
+    tensors; integer types tinyfw has no dtype for are widened, see `_safetensors`).
 
     Tensors go back to the device they were saved from unless `map_location` says
     otherwise (PyTorch's forms): a device or its name (every tensor goes there), a dict
@@ -272,18 +321,16 @@ def load(path: str | os.PathLike, map_location: MapLocation = None) -> Any:
     ``f(cpu_tensor, saved_device_name)`` returning the tensor to use (None: the saved
     device).  A device that is not available here is an error suggesting map_location.
     Raises FileNotFoundError if `path` does not exist and `CheckpointError` (naming the
-    file) if it is truncated, corrupt or fails its checksum.
+    file and the problem) for anything wrong with its contents: truncated, corrupt,
+    failing its checksum, or holding what tinyfw cannot represent.  Nothing is unpickled.
     """
     path = os.fspath(path)
     if not os.path.exists(path):
         raise FileNotFoundError(f"load: checkpoint {path!r} does not exist")
     with open(path, "rb") as f:
         data = f.read()
-    header = _read_header(data, path)
-    tensors = _read_tensors(data, header, path)
-    meta = header.get("__metadata__") or {}
-    if not isinstance(meta, dict):
-        raise CheckpointError(f"load: {path} has a corrupt header (__metadata__ is not a dict)")
+    meta, entries, base = st.parse(data, path)
+    tensors = {e.name: st.read(data, base, e, path) for e in entries}
     if _MAGIC not in meta:
         if _CRC in meta or _FORMAT in meta:
             raise CheckpointError(f"load: {path} is a tinyfw checkpoint whose structure entry "
@@ -292,16 +339,19 @@ def load(path: str | os.PathLike, map_location: MapLocation = None) -> Any:
         return {k: _place(v, "cpu", map_location, path) for k, v in tensors.items()}
     # the checksum cannot cover the metadata it lives in, so check that part by its shape
     if set(meta) != {_FORMAT, _MAGIC, _CRC} or meta[_FORMAT] not in _READS:
-        raise CheckpointError(f"load: {path} has unexpected metadata {sorted(meta)} (format "
-                              f"{meta.get(_FORMAT)!r}; this tinyfw reads formats "
+        raise CheckpointError(f"load: {path} has unexpected metadata {st.short(sorted(meta))} "
+                              f"(format {st.short(meta.get(_FORMAT))}; this tinyfw reads formats "
                               f"{' and '.join(_READS)}): corrupt file or a newer tinyfw's "
                               "checkpoint")
     structure = meta[_MAGIC]
-    if meta.get(_CRC) != _checksum(structure, tensors):
+    if meta[_CRC] != _checksum(structure, tensors):
         raise CheckpointError(f"load: {path} failed its checksum: the file was modified or "
                               "damaged after it was written")
-    try:
-        tree = json.loads(structure)
-    except json.JSONDecodeError as e:
-        raise CheckpointError(f"load: {path} has a corrupt structure entry ({e})") from None
-    return _decode(tree, tensors, path, map_location)
+    decode = _Decoder(tensors, path, map_location)
+    out = decode(st.parse_json(structure, "structure entry", path))
+    unused = sorted(set(tensors) - decode.used)
+    if unused:
+        raise CheckpointError(f"load: {path}: corrupt structure entry: tensors "
+                              f"{', '.join(map(repr, unused[:5]))} are in the file but not in "
+                              "the structure")
+    return out

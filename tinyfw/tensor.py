@@ -12,6 +12,7 @@ import contextvars
 
 from . import dtypes as _dt
 from .autograd.function import GradMode
+from .autograd.views import refresh as _refresh_view
 from .backend import CPU_ARRAY as _ndarray, backend_of, device_of
 from .device import Device
 
@@ -24,7 +25,9 @@ _trace_hook: contextvars.ContextVar = contextvars.ContextVar("tinyfw_trace_hook"
 class Tensor:
     """An n-dimensional array that can record the ops applied to it for autograd."""
 
-    __slots__ = ("_data", "_rg", "grad_fn", "_grad", "_version", "_base", "_hooks",
+    # _view: for a view made by a view op (reshape, permute, expand, slicing), how it was
+    # derived from its autograd base (see tinyfw/autograd/views.py); None otherwise
+    __slots__ = ("_data", "_rg", "grad_fn", "_grad", "_version", "_base", "_view", "_hooks",
                  "_retains_grad", "__weakref__")
     __array_priority__ = 1000  # numpy defers `ndarray op Tensor` to our reflected ops
 
@@ -37,6 +40,7 @@ class Tensor:
         self._grad = None
         self._version = [0]
         self._base = None
+        self._view = None
         self._hooks = None
         self._retains_grad = False
         if requires_grad:
@@ -52,6 +56,7 @@ class Tensor:
         t._grad = None
         t._version = [0]
         t._base = None
+        t._view = None
         t._hooks = None
         t._retains_grad = False
         return t
@@ -118,11 +123,17 @@ class Tensor:
     @property
     def is_leaf(self) -> bool:
         """True for tensors not produced by a recorded op (their .grad is filled)."""
+        v = self._view
+        if v is not None and v[5] != self._version[0]:
+            _refresh_view(self)
         return self.grad_fn is None
 
     @property
     def requires_grad(self) -> bool:
         """Whether ops on this tensor are recorded for autograd."""
+        v = self._view
+        if v is not None and v[5] != self._version[0]:
+            _refresh_view(self)
         return self._rg
 
     @requires_grad.setter
@@ -204,6 +215,8 @@ class Tensor:
     def register_hook(self, hook) -> "_HookHandle":
         """Call ``hook(grad)`` when this tensor's gradient is computed; it may return a
         replacement gradient.  Returns a handle whose ``remove()`` unregisters it."""
+        if self._view is not None:
+            _refresh_view(self)
         if not self._rg:
             raise RuntimeError("register_hook: cannot register a hook on a tensor that does "
                                "not require grad")
@@ -220,6 +233,8 @@ class Tensor:
 
     def retain_grad(self) -> None:
         """Keep `.grad` for this non-leaf tensor after backward."""
+        if self._view is not None:
+            _refresh_view(self)
         if self.grad_fn is None or self._retains_grad:
             return
         import weakref

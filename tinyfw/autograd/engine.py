@@ -5,6 +5,7 @@ from collections.abc import Sequence
 
 from ..backend import backend_of
 from .function import Function, GradMode, _ContextFlag, _GradModeContext
+from .views import refresh as refresh_view
 
 
 def _as_list(x) -> list:
@@ -37,6 +38,8 @@ def _root_grads(outputs: list, grads: list | None, op: str) -> list:
     for out, g in zip(outputs, grads):
         if not isinstance(out, Tensor):
             raise TypeError(f"{op}: outputs must be Tensors, got {type(out).__name__}")
+        if out._view is not None:
+            refresh_view(out)
         if not out._rg:
             raise RuntimeError(f"{op}: the tensor (shape {tuple(out.shape)}) does not require "
                                "grad and has no grad_fn; was requires_grad set on an input?")
@@ -234,6 +237,8 @@ def grad(outputs, inputs, grad_outputs=None, retain_graph: bool | None = None,
         retain_graph = create_graph
     keys = []
     for t in inputs:
+        if t._view is not None:
+            refresh_view(t)
         if not t._rg:
             raise RuntimeError(f"autograd.grad: an input (shape {tuple(t.shape)}) does not "
                                "require grad")

@@ -208,6 +208,19 @@ class Function:
                 self._check_versions(saved, self._versions)
         return saved
 
+    def saved_input(self, i: int):
+        """Saved input `i` alone, checked against in-place modification alone: a backward
+        that needs only some inputs for the gradients it computes (``self.next``) reads
+        them this way, so a write into an input it does not need is no error (PyTorch
+        saves only what the gradient needs: ``(x * 2)`` then ``x.add_(1)`` is fine)."""
+        saved = self._saved
+        if saved is _FREED:
+            self.saved_inputs  # noqa: B018 - raises the freed-graph error
+        t = saved[i]
+        if t._version[0] != self._versions[i]:
+            self._check_versions((t,), (self._versions[i],))
+        return t
+
     @property
     def saved_aux(self) -> list:
         """The side outputs (indices) as they were at forward time (error if since

@@ -79,6 +79,11 @@ def backend_of(a):
     return _cpu if type(a) is CPU_ARRAY else a.backend
 
 
+def is_array(a) -> bool:
+    """Whether `a` is an array of some backend (a numpy array or a device array)."""
+    return type(a) is CPU_ARRAY or isinstance(getattr(type(a), "device", None), Device)
+
+
 def primitives(module) -> dict:
     """The primitive functions a backend module defines, by name."""
     return {k: v for k, v in vars(module).items()

@@ -117,8 +117,27 @@ def to_bytes(a: np.ndarray) -> memoryview:
     return memoryview(np.ascontiguousarray(a).reshape(-1).view(np.uint8))
 
 
-def from_bytes(buffer, offset: int, dtype: _dt.DType, shape: tuple) -> np.ndarray:
+def from_bytes(buffer, offset: int, dtype: _dt.DType, shape: tuple,
+               stored: str | None = None) -> np.ndarray:
     """A new, writable row-major host array of `dtype` and `shape` read from `buffer`
-    (little-endian values, as checkpoints store them) starting at byte `offset`."""
+    (little-endian values, as checkpoints store them) starting at byte `offset`.
+
+    `stored`: the element type in the buffer when tinyfw has no dtype for it, a
+    little-endian integer type code ('u1', 'i2', 'u2', 'u4', 'u8'); its values are
+    converted to the integer `dtype`, and one that `dtype` cannot hold raises
+    OverflowError.  Bools must be stored as bytes 0 or 1 (ValueError otherwise: numpy
+    would keep any other byte as a bool that is neither True nor False bit for bit).
+    """
     count = math.prod(shape)
-    return np.frombuffer(buffer, dtype=dtype.np, count=count, offset=offset).reshape(shape).copy()
+    if stored is None:
+        a = np.frombuffer(buffer, dtype=dtype.np, count=count, offset=offset)
+        if dtype is _dt.bool_ and count and int(a.view(np.uint8).max()) > 1:
+            raise ValueError(f"bool bytes must be 0 or 1, found {int(a.view(np.uint8).max())}")
+        return a.reshape(shape).copy()
+    raw = np.frombuffer(buffer, dtype=np.dtype("<" + stored), count=count, offset=offset)
+    if count:
+        lo, hi, info = int(raw.min()), int(raw.max()), np.iinfo(dtype.np)
+        if lo < info.min or hi > info.max:
+            bad = hi if hi > info.max else lo
+            raise OverflowError(f"value {bad} does not fit {dtype.name}")
+    return raw.reshape(shape).astype(dtype.np)

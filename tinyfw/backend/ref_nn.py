@@ -44,13 +44,15 @@ def _lse(z: np.ndarray, axis: int) -> np.ndarray:
 def softmax(x, dim: int):
     """exp(x) / sum(exp(x)) along `dim`, computed as exp(x - logsumexp(x))."""
     z = _up(x)
-    return np.exp(z - _lse(z, dim)).astype(x.dtype, copy=False)
+    with np.errstate(invalid="ignore"):  # inf - inf: rows holding +inf or only -inf are NaN
+        return np.exp(z - _lse(z, dim)).astype(x.dtype, copy=False)
 
 
 def log_softmax(x, dim: int):
     """x - logsumexp(x) along `dim`."""
     z = _up(x)
-    return (z - _lse(z, dim)).astype(x.dtype, copy=False)
+    with np.errstate(invalid="ignore"):  # as in softmax
+        return (z - _lse(z, dim)).astype(x.dtype, copy=False)
 
 
 def softmax_backward(y, g, dim: int):

@@ -4,116 +4,33 @@ With ``num_workers > 0`` the main process still owns the sampler: it hands batch
 indices to worker ``k % num_workers`` and yields results strictly in order k = 0, 1, ...,
 so the batches are exactly those of ``num_workers=0`` (same seed, same order).  Each
 worker keeps up to `prefetch_factor` batches in flight.  While waiting, the main process
-polls the workers: one that died (killed, crashed, out of memory) raises a RuntimeError
-naming it and its exit code instead of hanging, and an exception inside a worker is
-re-raised in the main process with the worker's traceback.
+watches every worker: one that dies (killed, crashed, out of memory, exited), even while
+sending a batch, raises a RuntimeError naming it and its exit code or signal instead of
+hanging; an exception inside a worker is re-raised, when its batch is due, with the
+worker's traceback.  Workers exit by themselves when the main process dies
+(see `_worker`).
 """
 from __future__ import annotations
 
 import multiprocessing as mp
-import queue
+import os
+import signal
+import threading
 import time
-import traceback
-from dataclasses import dataclass
-from typing import Any, Callable, Iterator
+from multiprocessing.connection import wait as _wait_any
+from typing import Callable, Iterator
 
-import numpy as np
-
-from ..creation import from_numpy
-from ..random import Generator, _gen, manual_seed
-from ..tensor import Tensor
+from ..random import Generator, _gen
+from ._worker import WorkerInfo, fetch, get_worker_info, unpack, worker_loop
 from .collate import default_collate, default_convert
-from .dataset import TensorDataset
 from .sampler import BatchSampler, RandomSampler, Sampler, SequentialSampler
 
+__all__ = ["DataLoader", "WorkerInfo", "get_worker_info"]
+
+# the main process wakes this often while waiting for a batch, to apply `timeout`
 _POLL_S = 0.1
-
-
-@dataclass
-class WorkerInfo:
-    """What `get_worker_info()` returns inside a worker process."""
-
-    id: int
-    num_workers: int
-    seed: int
-    dataset: Any
-
-
-_worker_info: WorkerInfo | None = None
-
-
-def get_worker_info() -> WorkerInfo | None:
-    """Inside a DataLoader worker: its id, the worker count, its seed and its copy of the
-    dataset; None in the main process."""
-    return _worker_info
-
-
-class _Packed:
-    """A tensor on its way between processes: its host values and its device travel."""
-
-    __slots__ = ("a", "device")
-
-    def __init__(self, t: Tensor):
-        self.a = t.detach().cpu().numpy()
-        self.device = str(t.device)
-
-
-def _map(obj: Any, f) -> Any:
-    r = f(obj)
-    if r is not obj:
-        return r
-    if isinstance(obj, dict):
-        return {k: _map(v, f) for k, v in obj.items()}
-    if isinstance(obj, list):
-        return [_map(v, f) for v in obj]
-    if isinstance(obj, tuple):
-        vals = [_map(v, f) for v in obj]
-        return type(obj)(*vals) if hasattr(obj, "_fields") else tuple(vals)
-    return obj
-
-
-def _pack(obj):
-    return _map(obj, lambda x: _Packed(x) if isinstance(x, Tensor) else x)
-
-
-def _unpack(obj):
-    return _map(obj, lambda x: from_numpy(x.a).to(x.device) if isinstance(x, _Packed) else x)
-
-
-def _fetch(dataset, idx, collate, auto_collation: bool):
-    """One batch (auto_collation: `idx` is a list of indices) or one sample."""
-    if not auto_collation:
-        return collate(dataset[idx])
-    if collate is default_collate and type(dataset) is TensorDataset:
-        return dataset._collated(idx)  # the same batch, without a view per sample
-    return collate([dataset[i] for i in idx])
-
-
-def _worker_loop(wid: int, num_workers: int, seed: int, dataset, collate, auto_collation: bool,
-                 index_q, result_q, init_fn) -> None:
-    global _worker_info
-    _worker_info = WorkerInfo(wid, num_workers, seed, dataset)
-    manual_seed(seed)
-    np.random.seed(seed & 0xFFFFFFFF)
-    try:
-        if init_fn is not None:
-            init_fn(wid)
-    except Exception:
-        result_q.put((-1, None, (wid, "worker_init_fn", traceback.format_exc())))
-        return
-    while True:
-        try:
-            task = index_q.get()
-        except (KeyboardInterrupt, EOFError):
-            return
-        if task is None:
-            return
-        k, idx = task
-        try:
-            out = _fetch(dataset, idx, collate, auto_collation)
-            result_q.put((k, _pack(out), None))
-        except Exception as e:
-            result_q.put((k, None, (wid, type(e).__name__, traceback.format_exc())))
+# how long closing waits for workers to exit after each step (ask, SIGTERM, SIGKILL)
+_JOIN_S = 1.0
 
 
 class DataLoader:
@@ -198,33 +115,53 @@ class DataLoader:
 
     def _single(self, base_seed: int) -> Iterator:
         for idx in self._index_iter():
-            yield _fetch(self.dataset, idx, self.collate_fn, self._auto_collation)
+            yield fetch(self.dataset, idx, self.collate_fn, self._auto_collation)
 
 
 class _MultiIter:
-    """The iterator of a DataLoader with worker processes."""
+    """The iterator of a DataLoader with worker processes.
+
+    Batch k is loaded by worker ``k % num_workers`` and each worker answers its tasks in
+    order on its own pipe, so batch k is the next message on that pipe.  Every wait is
+    bounded: it watches the pipe and every worker's exit at once and wakes each `_POLL_S`
+    to apply `timeout`.
+    """
 
     def __init__(self, loader: DataLoader, base_seed: int):
         self.loader = loader
-        ctx = mp.get_context(loader.multiprocessing_context)
-        self.result_q = ctx.Queue()
-        self.index_qs = []
-        self.workers = []
-        for wid in range(loader.num_workers):
-            iq = ctx.Queue()
-            w = ctx.Process(target=_worker_loop, daemon=True, name=f"tinyfw-dataloader-{wid}",
-                            args=(wid, loader.num_workers, base_seed + wid, loader.dataset,
-                                  loader.collate_fn, loader._auto_collation, iq,
-                                  self.result_q, loader.worker_init_fn))
-            w.start()
-            self.index_qs.append(iq)
-            self.workers.append(w)
+        self.owner = os.getpid()
+        self.index_qs: list = []
+        self.conns: list = []
+        self.workers: list = []
+        self.closed = False
+        method = loader.multiprocessing_context
+        ctx = mp.get_context(method)
+        # PR_SET_PDEATHSIG follows the thread that starts a worker: only the main thread
+        # lives as long as the process (see _worker's module doc)
+        deathsig = threading.current_thread() is threading.main_thread()
+        try:
+            for wid in range(loader.num_workers):
+                iq = ctx.Queue()
+                reader, writer = ctx.Pipe(duplex=False)
+                w = ctx.Process(target=worker_loop, daemon=True,
+                                name=f"tinyfw-dataloader-{wid}",
+                                args=(wid, loader.num_workers, base_seed + wid, loader.dataset,
+                                      loader.collate_fn, loader._auto_collation, iq, writer,
+                                      loader.worker_init_fn, self.owner, method, deathsig))
+                self.index_qs.append(iq)
+                self.conns.append(reader)
+                w.start()
+                self.workers.append(w)
+                # the worker now holds the only write end (made before the next worker
+                # is forked, so no other process inherits it): its death reads as EOF
+                writer.close()
+        except BaseException:
+            self.close()
+            raise
         self.indices = loader._index_iter()
         self.sent = 0
         self.next_k = 0
-        self.buffer: dict[int, Any] = {}
         self.exhausted = False
-        self.closed = False
         for _ in range(loader.prefetch_factor * loader.num_workers):
             self._dispatch()
 
@@ -248,42 +185,73 @@ class _MultiIter:
         if self.next_k >= self.sent and self.exhausted:
             self.close()
             raise StopIteration
-        start = time.monotonic()
-        while self.next_k not in self.buffer:
-            try:
-                k, data, err = self.result_q.get(timeout=_POLL_S)
-            except queue.Empty:
-                self._check_workers()
-                if self.loader.timeout and time.monotonic() - start > self.loader.timeout:
-                    self.close()
-                    raise RuntimeError(f"DataLoader timed out after {self.loader.timeout} s "
-                                       f"waiting for batch {self.next_k}") from None
-                continue
-            if err is not None:
-                self.close()
-                wid, kind, tb = err
-                raise RuntimeError(f"DataLoader worker {wid} raised {kind} while loading "
-                                   f"batch {k}. Original traceback:\n{tb}")
-            self.buffer[k] = data
-        data = self.buffer.pop(self.next_k)
+        k, data, err = self._receive(self.next_k % len(self.workers))
+        if err is not None:
+            self._raise_worker_error(err, k)
+        if k != self.next_k:  # cannot happen unless a worker's pipe was corrupted
+            self.close()
+            raise RuntimeError(f"DataLoader: expected batch {self.next_k} from worker "
+                               f"{self.next_k % len(self.workers)}, got batch {k}")
         self.next_k += 1
         self._dispatch()
-        return _unpack(data)
+        return unpack(data)
 
-    def _check_workers(self) -> None:
-        for wid, w in enumerate(self.workers):
-            if not w.is_alive():
-                code = w.exitcode
-                how = (f"was killed by signal {-code}" if code is not None and code < 0
-                       else f"exited with code {code}")
+    def _receive(self, wid: int) -> tuple:
+        """The next message of worker `wid`, or an error if any worker dies first or the
+        loader's timeout passes."""
+        conn = self.conns[wid]
+        watch = [conn] + [w.sentinel for w in self.workers]
+        start = time.monotonic()
+        while True:
+            ready = _wait_any(watch, timeout=_POLL_S)
+            if conn in ready:
+                try:
+                    return conn.recv()
+                except (EOFError, OSError):  # it exited, maybe halfway through a message
+                    self._raise_dead(wid)
+            for j, w in enumerate(self.workers):
+                if w.sentinel in ready:
+                    self._raise_dead(j)
+            if self.loader.timeout and time.monotonic() - start > self.loader.timeout:
                 self.close()
-                raise RuntimeError(f"DataLoader worker {wid} (pid {w.pid}) {how} unexpectedly "
-                                   f"while batch {self.next_k} was pending; if it was killed "
-                                   "for memory, lower batch_size or num_workers")
+                raise RuntimeError(f"DataLoader timed out after {self.loader.timeout} s "
+                                   f"waiting for batch {self.next_k}")
+
+    def _raise_worker_error(self, err: tuple, k: int) -> None:
+        self.close()
+        wid, kind, tb = err
+        where = "in worker_init_fn" if k < 0 else f"while loading batch {k}"
+        raise RuntimeError(f"DataLoader worker {wid} raised {kind} {where}. Original "
+                           f"traceback:\n{tb}")
+
+    def _raise_dead(self, wid: int) -> None:
+        """Raise for worker `wid`, which has exited: the error it reported before exiting
+        (worker_init_fn failed), else how it ended."""
+        conn, w = self.conns[wid], self.workers[wid]
+        try:
+            while conn.poll(0):
+                k, _, err = conn.recv()
+                if err is not None:
+                    self._raise_worker_error(err, k)
+        except (EOFError, OSError):
+            pass
+        w.join(timeout=_JOIN_S)
+        code = w.exitcode
+        if code is None:
+            how = "closed its result pipe while still running"
+        elif code < 0:
+            how = f"was killed by signal {-code} ({_signal_name(-code)})"
+        else:
+            how = f"exited with code {code}"
+        self.close()
+        raise RuntimeError(f"DataLoader worker {wid} (pid {w.pid}) {how} unexpectedly while "
+                           f"batch {self.next_k} was pending; if it was killed for memory, "
+                           "lower batch_size or num_workers")
 
     def close(self) -> None:
-        """Stop the workers (called at the end of the epoch, on error, or on deletion)."""
-        if self.closed:
+        """Stop the workers (at the end of the epoch, on error, or on deletion): ask them
+        to exit, then SIGTERM, then SIGKILL, each step waiting at most `_JOIN_S`."""
+        if self.closed or os.getpid() != self.owner:  # not in a forked copy
             return
         self.closed = True
         for q in self.index_qs:
@@ -291,12 +259,17 @@ class _MultiIter:
                 q.put(None)
             except (OSError, ValueError):
                 pass
-        for w in self.workers:
-            w.join(timeout=1.0)
-            if w.is_alive():
-                w.terminate()
-                w.join(timeout=1.0)
-        for q in self.index_qs + [self.result_q]:
+        for stop in (None, "terminate", "kill"):
+            alive = [w for w in self.workers if w.is_alive()]
+            if stop is not None:
+                for w in alive:
+                    getattr(w, stop)()
+            deadline = time.monotonic() + _JOIN_S
+            for w in alive:
+                w.join(timeout=max(0.0, deadline - time.monotonic()))
+        for c in self.conns:
+            c.close()
+        for q in self.index_qs:
             q.cancel_join_thread()
             q.close()
 
@@ -305,3 +278,10 @@ class _MultiIter:
             self.close()
         except Exception:
             pass
+
+
+def _signal_name(sig: int) -> str:
+    try:
+        return signal.Signals(sig).name
+    except ValueError:
+        return "unknown signal"

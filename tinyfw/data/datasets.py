@@ -126,10 +126,48 @@ def _find(root: str, candidates: list[str], names: list[str], what: str, hint: s
                        f"(searched {', '.join(repr(c) for c in candidates)}). {hint}")
 
 
-class MNIST(Dataset):
+class _ImageSet(Dataset):
+    """The image datasets' `data`: the file's uint8 pixels are kept as they are (a quarter
+    of the memory of int32) until `data` is first read, which makes it an int32 tensor
+    of the values 0..255: PyTorch has uint8 here, a dtype tinyfw does not have, and int32
+    is the narrowest tinyfw dtype that holds every uint8 value (the rule for unsigned
+    tensors in checkpoints too, docs/semantics.md).  From then on, and after `data` is
+    assigned, samples are read from that tensor, so changes to it show in the samples."""
+
+    _pixels: np.ndarray | None = None
+    _data_tensor: Tensor | None = None
+
+    @property
+    def data(self) -> Tensor:
+        """The whole split's images, int32 values 0..255 (see the class doc)."""
+        if self._data_tensor is None:
+            self._data_tensor = from_numpy(self._pixels.astype(np.int32))
+            self._pixels = None
+        return self._data_tensor
+
+    @data.setter
+    def data(self, value: Tensor) -> None:
+        self._data_tensor, self._pixels = value, None
+
+    def __len__(self) -> int:
+        return len(self._pixels) if self._data_tensor is None else self._data_tensor.shape[0]
+
+    def _image(self, index: int) -> np.ndarray:
+        """Image `index` as float32 values in [0, 1] (a host array)."""
+        if self._data_tensor is None:
+            px = self._pixels[index]
+        elif self._data_tensor.device.type == "cpu":
+            px = self._data_tensor.numpy()[index]
+        else:
+            px = self._data_tensor[index].cpu().numpy()
+        return px.astype(np.float32) / np.float32(255.0)
+
+
+class MNIST(_ImageSet):
     """MNIST from local IDX files.  Samples are (image, label): a float32 tensor
     (1, 28, 28) in [0, 1] (then `transform`) and an int (then `target_transform`).
-    `data` (uint8, N x 28 x 28) and `targets` (int64) hold the whole split."""
+    `data` (int32 values 0..255, N x 28 x 28; uint8 in PyTorch) and `targets` (int64)
+    hold the whole split."""
 
     name = "MNIST"
     classes = [str(i) for i in range(10)]
@@ -159,15 +197,11 @@ class MNIST(Dataset):
                                f"{lbl_path} has {len(labels)} labels")
         if labels.size and labels.max() >= len(self.classes):
             raise DatasetError(f"{lbl_path}: label {int(labels.max())} out of range 0..9")
-        # uint8 as in PyTorch (tinyfw computes in no uint8 dtype: read it with .numpy())
-        self.data = Tensor._make(images)
+        self._pixels = images
         self.targets = from_numpy(labels.astype(np.int64))
 
-    def __len__(self) -> int:
-        return self.data.shape[0]
-
     def __getitem__(self, index: int) -> tuple[Any, Any]:
-        img = from_numpy((self.data.numpy()[index].astype(np.float32) / 255.0)[None])
+        img = from_numpy(self._image(index)[None])
         target = int(self.targets[index])
         if self.transform is not None:
             img = self.transform(img)
@@ -250,10 +284,11 @@ def _load_cifar_bin(path: str) -> tuple[np.ndarray, np.ndarray]:
     return rec[:, 1:].copy(), rec[:, 0].astype(np.int64)
 
 
-class CIFAR10(Dataset):
+class CIFAR10(_ImageSet):
     """CIFAR-10 from its local python (or binary) batches.  Samples are (image, label):
     a float32 tensor (3, 32, 32) in [0, 1] (then `transform`) and an int.  `data` holds
-    the uint8 images as (N, 3, 32, 32), `targets` the int64 labels."""
+    the images as (N, 3, 32, 32) int32 values 0..255 (uint8 in PyTorch), `targets` the
+    int64 labels."""
 
     classes = ["airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse",
                "ship", "truck"]
@@ -282,14 +317,11 @@ class CIFAR10(Dataset):
         if labels.size and (labels.min() < 0 or labels.max() > 9):
             bad = next(p for p, (_, lab) in zip(paths, parts) if lab.min() < 0 or lab.max() > 9)
             raise DatasetError(f"{bad}: labels must be in 0..9, found {int(labels.max())}")
-        self.data = Tensor._make(data.reshape(-1, 3, 32, 32))
+        self._pixels = data.reshape(-1, 3, 32, 32)
         self.targets = from_numpy(labels)
 
-    def __len__(self) -> int:
-        return self.data.shape[0]
-
     def __getitem__(self, index: int) -> tuple[Any, Any]:
-        img = from_numpy(self.data.numpy()[index].astype(np.float32) / 255.0)
+        img = from_numpy(self._image(index))
         target = int(self.targets[index])
         if self.transform is not None:
             img = self.transform(img)

@@ -5,13 +5,14 @@ import functools
 from collections.abc import Callable
 from typing import Any
 
-import numpy as np
 
 from .. import dispatch
+from ..backend import backend_for, device_of
+from ..device import Device
 from ..autograd.function import Function, GradMode
 from ..autograd.engine import RetainGraph
 from ..tensor import Tensor
-from .compiler import DEFAULT_PASSES, Compiled, optimize, trace_graph, unflatten
+from .compiler import CPU_ONLY_PASSES, DEFAULT_PASSES, Compiled, optimize, trace_graph, unflatten
 from .tracer import TraceError
 
 _make = Tensor._make
@@ -37,7 +38,7 @@ class _GraphBackward(Function):
                 gs.append(g)
             else:
                 shape, dtype = self.other_meta[k]
-                gs.append(np.zeros(shape, dtype))
+                gs.append(c.backend.full(shape, 0, dtype))
         args = list(self.saved) + gs
         if not RetainGraph.enabled:
             self.saved = None  # the backward graph then frees each saved array at last use
@@ -88,6 +89,15 @@ def _value_key(a: Any, name: str):
     return ("py", type(a).__name__, a)
 
 
+def _graph_device(args: tuple, live: dict) -> Device:
+    """The device a call runs on: that of its first tensor argument or live tensor with
+    at least one dimension (0-d CPU tensors mix with any device, as in eager)."""
+    for t in [a for a in args if isinstance(a, Tensor)] + list(live.values()):
+        if t._data.ndim or t.device.type != "cpu":
+            return t.device
+    return Device("cpu")
+
+
 class TracedFunction:
     """A traced function or module: same call signature, replays compiled graphs.
 
@@ -128,7 +138,9 @@ class TracedFunction:
         # the parameters and buffers themselves: one replaced after tracing (m.weight =
         # Parameter(...), load_state_dict(assign=True)) must not be served the old graph,
         # which holds the old tensor (so its id cannot be reused while the entry lives)
-        live = tuple([id(t) for t in _module_live(self.fn)[1]])
+        # (with dtype and device: Module.to moves and casts their data in place)
+        live = tuple([(id(t), t._data.dtype, device_of(t._data))
+                      for t in _module_live(self.fn)[1]])
         return (tuple(key), GradMode.enabled, id(dispatch.get_backend()), training, live)
 
     def get_compiled(self, args: tuple) -> Compiled:
@@ -140,7 +152,11 @@ class TracedFunction:
             # tracing restores the buffers and generators it touched (tracer.restore), so
             # the first replay below updates and draws exactly what one eager call would
             tr = trace_graph(self.fn, args, live, op=f"jit.trace({self.name})")
-            c = optimize(tr, passes=self.passes)
+            device = _graph_device(args, live)
+            passes = self.passes if device.type == "cpu" else \
+                tuple(p for p in self.passes if p not in CPU_ONLY_PASSES)
+            c = optimize(tr, backend=backend_for(device) if device.type != "cpu" else None,
+                         passes=passes)
             self.cache[key] = c
         return c
 
@@ -153,7 +169,7 @@ class TracedFunction:
         if c.state:
             for (t, bumps), a in zip(c.state, res[n:]):
                 if t is not None:  # a buffer the function updates in place, as eager does
-                    np.copyto(t._data, a, casting="unsafe")
+                    c.backend.copy_(t._data, a)
                     t._version[0] += bumps
         outs = [_make(a) for a in res[:n]]
         if c.backward is not None and GradMode.enabled:

@@ -13,9 +13,9 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-import numpy as np
 
 from .. import dispatch
+from ..backend import backend_of
 from ..autograd.engine import grad as _autograd_grad
 from ..autograd.function import GradMode
 from ..tensor import Tensor
@@ -27,6 +27,9 @@ from .tracer import TraceError, Tracer
 
 DEFAULT_PASSES = ("dce", "cse", "const_fold", "simplify", "shrink_saved", "fuse_elementwise",
                   "fuse_epilogue", "memory_plan")
+# passes whose kernels and buffers are CPU code (generated C, numpy arena buffers): a
+# graph on another device runs its ops' own forwards through that device's backend
+CPU_ONLY_PASSES = ("fuse_elementwise", "fuse_epilogue", "memory_plan")
 
 
 @dataclass
@@ -105,7 +108,7 @@ def trace_graph(fn, args: tuple, live: dict, op: str = "jit.trace") -> Traced:
             gouts = []
             for i in diff:
                 t = flat[i]
-                gt = Tensor._make(np.ones(t._data.shape, t._data.dtype))
+                gt = Tensor._make(backend_of(t._data).full(t._data.shape, 1, t._data.dtype))
                 tracer.new_leaf(gt, "grad")
                 gouts.append(gt)
             grads = _autograd_grad([flat[i] for i in diff], wrt_tensors, gouts,
@@ -136,6 +139,7 @@ class Compiled:
     bwd_graph: Graph | None
     stats: list = field(default_factory=list)
     state: list = field(default_factory=list)  # as Traced.state: forward outputs after n_out
+    backend: Any = None                         # the backend module the executors call
 
 
 def _ancestors(outputs: list) -> set:
@@ -232,4 +236,4 @@ def optimize(tr: Traced, backend=None, passes=DEFAULT_PASSES) -> Compiled:
         else:
             wrt_index.append(("param", tr.graph.params.index(v)))
     return Compiled(f_run, b_run, tr.n_out, len(saved), tr.out_struct, tr.diff_outputs,
-                    [h for _, h in tr.wrt], wrt_index, tr.params, fwd, bwd, stats, tr.state)
+                    [h for _, h in tr.wrt], wrt_index, tr.params, fwd, bwd, stats, tr.state, B)

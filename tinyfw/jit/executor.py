@@ -20,7 +20,8 @@ class _Ctx:
 
 
 def _as_array(x):
-    return x if type(x) is np.ndarray else np.asarray(x)
+    """An array for a 0-d result (numpy ops may return numpy scalars)."""
+    return np.asarray(x) if isinstance(x, (np.generic, float, int, bool)) else x
 
 
 def build(graph: Graph, backend, args: list | None = None) -> Callable:
@@ -43,7 +44,9 @@ def build(graph: Graph, backend, args: list | None = None) -> Callable:
             if v.kind != "const":
                 raise RuntimeError(f"jit executor: leaf {v} ({v.kind}) is not an argument")
             names[v.id] = f"c{v.id}"
-            env[f"c{v.id}"] = v.data
+            # a CPU constant (a 0-d one mixes with any device in eager) moves to the
+            # graph's device once, here (from_host is the identity on the CPU)
+            env[f"c{v.id}"] = backend.from_host(v.data) if type(v.data) is np.ndarray else v.data
     arena = getattr(graph, "arena", {})
 
     last_use: dict[int, int] = {}
@@ -108,6 +111,10 @@ def build(graph: Graph, backend, args: list | None = None) -> Callable:
                     lines.append(f"    {names[v.id]} = _c.{name}")
             elif len(n.outputs) == 1:
                 wrap = "_as_array(" + call + ")" if n.outputs[0].shape == () else call
+                if getattr(n.fn, "host_output", False):
+                    # a host value (a drawn seed) joins the device's ops as eager's 0-d
+                    # CPU tensors do: moved there (from_host is the identity on the CPU)
+                    wrap = f"B.from_host({wrap})"
                 lines.append(f"    {outs} = {wrap}")
             else:
                 lines.append(f"    _r = {call}")

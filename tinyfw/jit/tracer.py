@@ -26,9 +26,9 @@ from __future__ import annotations
 import os
 import sys
 
-import numpy as np
 
 import importlib
+from .. import backend as _backends
 from ..autograd.function import GradMode
 from ..dispatch import pop_interceptor, push_interceptor
 from ..ops import inplace as _inplace_mod
@@ -36,6 +36,14 @@ from ..ops.nn import DrawSeed
 from ..random import default_generator
 from ..tensor import Tensor
 from .ir import AttrSlot, Graph, Value
+
+def _clone(a):
+    """A copy of backend array `a` on its device."""
+    B = _backends.backend_of(a)
+    out = B.empty(a.shape, a.dtype)
+    B.copy_(out, a)
+    return out
+
 
 _tensor_mod = importlib.import_module("tinyfw.tensor")
 
@@ -143,7 +151,7 @@ class Tracer:
             # arrays the forward computed for its backward: make them node outputs, so
             # the traced backward reads this call's values, not the trace's
             for name, a in vars(gf).items():
-                if type(a) is np.ndarray and not name.startswith("_") \
+                if _backends.is_array(a) and not name.startswith("_") \
                         and self.traced_value(Tensor._make(a)) is None:
                     v = self.graph.new_value(a.shape, a.dtype, "node", node)
                     node.outputs.append(v)
@@ -207,7 +215,7 @@ class Tracer:
         rec = self.mutated.get(id(x))
         if rec is None:
             self._make_live(x)
-            rec = self.mutated[id(x)] = [x, x._data.copy(), x._version[0], v, 0]
+            rec = self.mutated[id(x)] = [x, _clone(x._data), x._version[0], v, 0]
         rec[3] = v
         rec[4] += 1
         # later reads of x in this trace see the new value (the write bumps the version)
@@ -235,7 +243,7 @@ class Tracer:
     def _slot_attrs(self, a, extra: list):
         """Attributes with traced arrays/Tensors replaced by AttrSlots (their values go
         to `extra`, to become the node's trailing inputs)."""
-        if isinstance(a, (Tensor, np.ndarray)):
+        if isinstance(a, Tensor) or _backends.is_array(a):
             t = a if isinstance(a, Tensor) else Tensor._make(a)
             v = self.traced_value(t)
             if v is None:
@@ -291,7 +299,7 @@ class Tracer:
         for gen, before, _, _ in self.generators.values():
             gen.set_state(before)
         for t, before, version, _, _ in self.mutated.values():
-            np.copyto(t._data, before)
+            _backends.backend_of(t._data).copy_(t._data, before)
             t._version[0] = version
 
     def check_unmodified(self) -> None:

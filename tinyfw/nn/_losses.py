@@ -95,10 +95,12 @@ def binary_cross_entropy(input, target, weight=None, size_average=None, reduce=N
     op = "binary_cross_entropy"
     x, t = _float_pair(input, target, op)
     _same_shape(x, t, op)
-    v = x.detach()
-    if v.numel() and not v.is_meta and read(((v < 0) | (v > 1) | v.isnan()).any()):
-        raise ValueError(f"{op}: all elements of input (shape {tuple(x.shape)}) must lie in "
-                         "[0, 1]")
+    for name, v in (("input", x.detach()), ("target", t.detach())):
+        # PyTorch refuses both (NaN included): a target outside [0, 1] gives a finite,
+        # meaningless loss and gradient
+        if v.numel() and not v.is_meta and read(((v < 0) | (v > 1) | v.isnan()).any()):
+            raise ValueError(f"{op}: all elements of {name} (shape {tuple(v.shape)}) must lie "
+                             "in [0, 1]")
     loss = -(t * x.log().clamp(min=-100) + (1 - t) * (1 - x).log().clamp(min=-100))
     if weight is not None:
         loss = loss * ensure_tensor(weight, op)

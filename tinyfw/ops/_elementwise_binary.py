@@ -87,10 +87,17 @@ class Mul(Function):
         return B.mul(a, b)
 
     def backward(self, g):
-        a, b = self.saved_inputs
+        # each gradient reads the other input only: a write into an input whose partner
+        # needs no gradient (x * 2, then x.add_(1)) is no error, as in PyTorch
         na, nb = self.next
-        return (unbroadcast(g * b, a.shape) if na is not None else None,
-                unbroadcast(g * a, b.shape) if nb is not None else None)
+        ga = gb = None
+        if na is not None:
+            b = self.saved_input(1)
+            ga = unbroadcast(g * b, self._saved[0].shape)
+        if nb is not None:
+            a = self.saved_input(0)
+            gb = unbroadcast(g * a, self._saved[1].shape)
+        return ga, gb
 
 
 class Div(Function):
@@ -106,8 +113,12 @@ class Div(Function):
         return B.div(a, b)
 
     def backward(self, g):
-        a, b = self.saved_inputs
         na, nb = self.next
+        if nb is None:  # a is not needed (as in Mul)
+            b = self.saved_input(1)
+            a = self._saved[0]
+        else:
+            a, b = self.saved_inputs
         ga = unbroadcast(g / b, a.shape) if na is not None else None
         gb = unbroadcast(-g * a / (b * b), b.shape) if nb is not None else None
         return ga, gb

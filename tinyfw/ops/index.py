@@ -178,15 +178,17 @@ def index_bounds(index: Tensor):
 
 
 def _check_range(index: Tensor, size: int, op: str, dim: int) -> None:
-    # negative indices wrap (the kernels accept [-size, size)); anything else is an error
-    # before a kernel runs
+    """Refuse an index outside [0, size) before a kernel runs.  Negative indices are
+    refused too, as PyTorch's gather, scatter, scatter_add and index_select do (the
+    kernels would wrap them, as Python does, and give numbers where PyTorch raises)."""
     bounds = index_bounds(index)
     if bounds is None:
         return
     lo, hi = bounds
-    if lo < -size or hi >= size:
-        bad = lo if lo < -size else hi
-        raise IndexError(f"{op}: index {bad} is out of bounds for dim {dim} with size {size}")
+    if lo < 0 or hi >= size:
+        bad = lo if lo < 0 else hi
+        raise IndexError(f"{op}: index {bad} is out of bounds for dim {dim} with size {size}"
+                         + (" (negative indices are not accepted by this op)" if bad < 0 else ""))
 
 
 class Gather(Function):
@@ -433,6 +435,7 @@ def index_select(x, dim: int, index) -> Tensor:
     if index.ndim > 1:
         raise RuntimeError(f"index_select: index must be 1-d, got shape {tuple(index.shape)}")
     d = _wrap_dim(dim, x.ndim, "index_select")
+    _check_range(index, x.shape[d] if x.ndim else 1, "index_select", d)
     return getitem(x, (slice(None),) * d + (index.reshape(-1),))
 
 
@@ -510,6 +513,15 @@ def sort(x, dim: int = -1, descending: bool = False):
     d = _wrap_dim(dim, x.ndim, "sort")
     if x.ndim == 0:
         return values_indices(x, x.new_zeros((), dtype=_dt.int64))
+    if descending and x.dtype.is_floating_point:
+        # PyTorch counts NaN as larger than every number (max() agrees: it returns NaN),
+        # so a descending sort puts NaNs first; the kernels' descending order puts them
+        # last.  The ascending sort of the reversed input, reversed, is the stable
+        # descending order with NaNs first (equal values keep their order); three O(n)
+        # flips, no host sync.
+        n = x.shape[d]
+        v, i = apply(Sort, (x.flip(d),), {"dim": d, "descending": False})
+        return values_indices(v.flip(d), (n - 1) - i.flip(d))
     return values_indices(*apply(Sort, (x,), {"dim": d, "descending": descending}))
 
 

@@ -4,14 +4,17 @@ Each is its out-of-place op followed by a write into the tensor's own memory, so
 the change.  The write bumps the shared version counter: a node that saved this tensor
 for backward then refuses to use it.  When autograd records, the op is computed from a
 clone of the old value and the tensor takes the new node as its grad_fn (history is
-rebased, as in PyTorch).
+rebased, as in PyTorch); a write through a view rebases its base's history instead, and
+the view becomes a view of the new base (`tinyfw/autograd/views.py`).
 """
 from __future__ import annotations
 
 import contextvars
 
 from .. import dtypes as _dt
+from ..autograd import views as _views
 from ..autograd.function import GradMode, no_grad as _no_grad
+from ..autograd.views import refresh as _refresh_view
 from ..backend import backend_of, device_of
 from ..random import Generator
 from ..tensor import register_method
@@ -25,18 +28,27 @@ _grad_var = GradMode._var
 
 
 def _recording(x: Tensor, others=()) -> bool:
+    """True when the write into x is recorded: grad mode is on and x or a value requires
+    grad (views among them first catch up with writes into their base)."""
     if not GradMode.enabled:
         return False
-    return x._rg or any(isinstance(o, Tensor) and o._rg for o in others)
+    if x._view is not None:
+        _refresh_view(x)
+    rec = x._rg
+    for o in others:
+        if isinstance(o, Tensor):
+            if o._view is not None:
+                _refresh_view(o)
+            rec = rec or o._rg
+    return rec
 
 
 def _check_target(x: Tensor, op: str) -> None:
+    if x._view is not None:
+        _views.check_write(x, op)
     if x.grad_fn is None and x._rg:
         raise RuntimeError(f"{op}: a leaf tensor that requires grad is used in an in-place "
                            "operation; do it under tinyfw.no_grad() or use the out-of-place op")
-    if x._base is not None and (x._rg or x._base._rg):
-        raise RuntimeError(f"{op}: in-place ops on a view of a tensor that is part of the "
-                           "autograd graph are not supported; use the out-of-place op")
 
 
 # set by tinyfw.jit's tracer while tracing: told of every write, before it happens, so a
@@ -66,8 +78,13 @@ def _write(x: Tensor, result: Tensor, op: str) -> Tensor:
     B.copy_(x._data, result._data)
     x._version[0] += 1
     if GradMode.enabled and result._rg:
-        x.grad_fn = result.grad_fn if src is dst else result.to(dst).grad_fn
-        x._rg = True
+        if src is not dst:
+            result = result.to(dst)
+        if x._view is None:
+            x.grad_fn = result.grad_fn
+            x._rg = True
+        else:  # a view: its base takes the write into its history (autograd/views.py)
+            _views.rebase(x, result)
     return x
 
 
@@ -167,7 +184,7 @@ def setitem(x: Tensor, index, value) -> None:
     """x[index] = value, broadcasting value; with autograd, history is rebased.  Without
     it, the backend writes into x's memory: a view of the addressed part filled or copied
     into for basic indexing, ``index_put_`` for index tensors and masks."""
-    if _grad_var.get() and (x._rg or (isinstance(value, Tensor) and value._rg)):
+    if _grad_var.get() and _recording(x, (value,)):
         _check_target(x, "__setitem__")
         _write(x, index_put(x.clone(), index, value), "__setitem__")
         return

@@ -427,6 +427,7 @@ class DrawSeed(Function):
 
     flops = no_flops
     differentiable = False
+    host_output = True  # its value is a host array whatever the device (see forward)
 
     @staticmethod
     def forward(ctx, B, *order, generator):

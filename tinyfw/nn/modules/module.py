@@ -38,6 +38,7 @@ class Parameter(Tensor):
         self.grad_fn = None
         self._grad = None
         self._base = None
+        self._view = None
         self._hooks = None
         self._retains_grad = False
         if requires_grad:
