@@ -41,16 +41,22 @@ TF_UNARY(Cos, "cos", VNone, std::cos(x))
 TF_UNARY(Tanh, "tanh", VTanh, std::tanh(x))
 TF_UNARY(Sigmoid, "sigmoid", VSigmoid, sigmoid_of(x))
 TF_UNARY(Silu, "silu", VSilu, x* sigmoid_of(x))
-TF_UNARY(Erf, "erf", VErf, std::erf(x))  // float32 goes to vm_unary (erf in double, as scipy)
+TF_UNARY(Erf, "erf", VErf, std::erf(x))
+TF_UNARY(Erfc, "erfc", VErfc, std::erfc(x))
 TF_UNARY(Sign, "sign", VNone, (x > C(0) ? C(1) : x < C(0) ? C(-1) : x == C(0) ? C(0) : x))
 TF_UNARY(Floor, "floor", VNone, std::floor(x))
 TF_UNARY(Ceil, "ceil", VNone, std::ceil(x))
 TF_UNARY(Round, "round", VNone, std::nearbyint(x))
 // relu with numpy's tie rule: maximum(x, 0) picks 0 on ties
 TF_UNARY(Relu0, "relu", VNone, max_nan(x, C(0)))
-TF_UNARY(GeluErf, "gelu", VGeluErf, C(0.5) * x * (C(1) + std::erf(x / C(1.4142135623730951))))
-TF_UNARY(GeluTanh, "gelu", VGeluTanh,
-         C(0.5) * x * (C(1) + std::tanh(C(0.7978845608028654) * (x + C(0.044715) * C(std::pow(x, C(3)))))))
+// GELU as ref writes it (float64 here; float32 and the half types run vm_unary):
+// x Phi(x) with Phi from erfc, which does not cancel for x << 0 as 1 + erf does, and the
+// tanh form as x sigmoid(2u), 2u = 2 sqrt(2/pi) (x + 0.044715 x^3)
+template <class C> inline C sigmoid_2u(C x) {
+    return C(1) / (C(1) + std::exp(-(C(kK2) * x * (C(1) + C(0.044715) * x * x))));
+}
+TF_UNARY(GeluErf, "gelu", VGeluErf, C(0.5) * x * std::erfc(-x * C(kSqrt1_2)))
+TF_UNARY(GeluTanh, "gelu", VGeluTanh, x * sigmoid_2u(x))
 #undef TF_UNARY
 
 #define TF_PREDICATE(NAME, PRIM, EXPR)                      \
@@ -112,6 +118,36 @@ py::object gelu(const py::array& xa, const std::string& approximate) {
         return call_ref("gelu", xa, approximate);
     if (approximate == "tanh") return unary<GeluTanh, kFloat>(xa);
     return unary<GeluErf, kFloat>(xa);
+}
+
+// GELU's backward g * gelu'(x) (float64 functors; float32 and the half types run vm_binary)
+template <class C> struct GeluBwdErf {
+    inline C operator()(C g, C x) const {
+        return g * (C(0.5) * std::erfc(-x * C(kSqrt1_2)) + x * (std::exp(C(-0.5) * x * x) * C(kInvSqrt2Pi)));
+    }
+};
+template <class C> struct GeluBwdTanh {
+    inline C operator()(C g, C x) const {
+        const C w = C(kK2) * x * (C(1) + C(3 * 0.044715) * x * x);
+        const C s = sigmoid_2u(x), sm = sigmoid_2u(-x);
+        return g * (s + w * s * sm);
+    }
+};
+
+py::object gelu_backward(const py::array& ga, const py::array& xa, const std::string& approximate) {
+    View g = view_of(ga, "gelu_backward"), x = view_of(xa, "gelu_backward");
+    if (g.dtype != x.dtype || !accepts(x.dtype, kFloat) || (approximate != "none" && approximate != "tanh"))
+        return call_ref("gelu_backward", ga, xa, approximate);
+    const bool t = approximate == "tanh";
+    if (x.dtype == DType::Float64) {
+        static const GeluBwdErf<double> erf_op{};
+        static const GeluBwdTanh<double> tanh_op{};
+        Row row = t ? Row{&row2<double, double, GeluBwdTanh<double>>, &tanh_op}
+                    : Row{&row2<double, double, GeluBwdErf<double>>, &erf_op};
+        return map2("gelu_backward", g, x, x.dtype, row);
+    }
+    static const VCtx erf_v{VGeluBwdErf, {0.f, 0.f}}, tanh_v{VGeluBwdTanh, {0.f, 0.f}};
+    return map2("gelu_backward", g, x, x.dtype, {&vm_row2, t ? &tanh_v : &erf_v});
 }
 
 py::object clamp(const py::array& xa, py::object lo, py::object hi) {
@@ -181,6 +217,7 @@ void register_unary(py::module_& m) {
     U1(Relu0, FI)
     U1(Silu, F)
     U1(Erf, F)
+    U1(Erfc, F)
     U1(Sign, FI)
     U1(Floor, F)
     U1(Ceil, F)
@@ -190,6 +227,9 @@ void register_unary(py::module_& m) {
     m.def("isinf", &unary<IsInf, F, true>, py::arg("x"), "isinf (C++ kernel)");
     m.def("logical_not", &unary<LogicalNot, ALL, true>, py::arg("x"), "logical_not (C++ kernel)");
     m.def("gelu", &gelu, py::arg("x"), py::arg("approximate") = "none", "gelu (C++ kernel)");
+    m.def("gelu_backward", &gelu_backward, py::arg("grad"), py::arg("x"), py::arg("approximate") = "none",
+          "g * gelu'(x), GELU's backward (C++ kernel)");
+    m.def("_vmath_isa", &vm_isa, "the instruction set of the float32 vector math: avx512, avx2 or scalar");
     m.def("leaky_relu", &leaky_relu, py::arg("x"), py::arg("negative_slope"), "leaky_relu (C++ kernel)");
     m.def("softplus", &softplus, py::arg("x"), py::arg("beta"), py::arg("threshold"), "softplus (C++ kernel)");
     m.def("clamp", &clamp, py::arg("x"), py::arg("lo"), py::arg("hi"), "clamp (C++ kernel)");

@@ -12,8 +12,8 @@ from ..autograd.function import Function
 from ._elementwise_binary import _unary, where
 from ._util import Tensor
 
-__all__ = ["Relu", "LeakyRelu", "Gelu", "Silu", "Softplus", "relu", "leaky_relu", "gelu",
-           "silu", "softplus"]
+__all__ = ["Relu", "LeakyRelu", "Gelu", "GeluBackward", "Silu", "Softplus", "relu", "leaky_relu",
+           "gelu", "silu", "softplus"]
 
 
 class Relu(Function):
@@ -53,16 +53,46 @@ class Gelu(Function):
         return B.gelu(x, approximate)
 
     def backward(self, g):
-        x = self.saved_inputs[0]
-        if self.approximate == "tanh":
-            k = math.sqrt(2 / math.pi)
-            inner = (x + x * x * x * 0.044715) * k
-            t = inner.tanh()
-            dinner = (x * x * (3 * 0.044715) + 1) * k
-            return g * ((t + 1) * 0.5 + x * 0.5 * (1 - t * t) * dinner)
-        cdf = ((x * (1 / math.sqrt(2))).erf() + 1) * 0.5
-        pdf = (x * x * -0.5).exp() * (1 / math.sqrt(2 * math.pi))
-        return g * (cdf + x * pdf)
+        # one kernel (B.gelu_backward) instead of ~10 elementwise passes
+        return GeluBackward.apply(g, self.saved_inputs[0], approximate=self.approximate)
+
+
+class GeluBackward(Function):
+    """g * gelu'(x), GELU's backward as one op; its own backward (double backward) is
+    composed from tinyfw ops."""
+
+    save_inputs = True
+
+    @staticmethod
+    def forward(ctx, B, g, x, approximate):
+        ctx.approximate = approximate
+        return B.gelu_backward(g, x, approximate)
+
+    def backward(self, gg):
+        g, x = self.saved_inputs
+        # d/dg: gelu'(x), the same kernel with gg for g; d/dx: gg g gelu''(x)
+        dg = dx = None
+        if self.next[0] is not None:
+            dg = GeluBackward.apply(gg, x, approximate=self.approximate)
+        if self.next[1] is not None:
+            dx = gg * g * _gelu_second(x, self.approximate)
+        return dg, dx
+
+
+def _gelu_second(x: Tensor, approximate: str) -> Tensor:
+    """gelu''(x) in tinyfw ops (differentiable again)."""
+    if approximate == "tanh":
+        # gelu = x s, s = sigmoid(a), a = 2u = 2 sqrt(2/pi) (x + 0.044715 x^3):
+        # gelu'' = 2 s' + x s'', s' = a' s (1 - s), s'' = a'' s (1 - s) + a'^2 s (1 - s) (1 - 2 s)
+        k2 = 2 * math.sqrt(2 / math.pi)
+        s = (x * (x * x * 0.044715 + 1) * k2).sigmoid()
+        s1 = s * (1 - s)
+        a1 = (x * x * (3 * 0.044715) + 1) * k2
+        a2 = x * (6 * 0.044715 * k2)
+        return a1 * s1 * 2 + x * (a2 * s1 + a1 * a1 * s1 * (1 - s * 2))
+    # (Phi + x phi)' = 2 phi - x^2 phi
+    phi = (x * x * -0.5).exp() * (1 / math.sqrt(2 * math.pi))
+    return phi * (2 - x * x)
 
 
 class Silu(Function):

@@ -14,10 +14,10 @@ from ._elementwise_binary import _unary, maximum, minimum, mul, where
 from ._util import Tensor, apply, ensure_tensor
 
 __all__ = ["Neg", "Abs", "Exp", "Log", "Log1p", "Expm1", "Sqrt", "Rsqrt", "Reciprocal", "Sin",
-           "Cos", "Tanh", "Sigmoid", "Erf", "Clamp", "Sign", "sign", "Floor", "floor", "Ceil",
-           "ceil", "Round", "round", "trunc", "neg", "abs", "exp", "log", "log1p", "expm1",
-           "sqrt", "rsqrt", "reciprocal", "sin", "cos", "tanh", "sigmoid", "erf", "clamp",
-           "square"]
+           "Cos", "Tanh", "Sigmoid", "Erf", "Erfc", "Clamp", "Sign", "sign", "Floor", "floor",
+           "Ceil", "ceil", "Round", "round", "trunc", "neg", "abs", "exp", "log", "log1p", "expm1",
+           "sqrt", "rsqrt", "reciprocal", "sin", "cos", "tanh", "sigmoid", "erf", "erfc",
+           "clamp", "square"]
 
 
 # -- unary math -------------------------------------------------------------------------------
@@ -178,6 +178,18 @@ class Erf(Function):
         return g * (-(x * x)).exp() * (2 / math.sqrt(math.pi))
 
 
+class Erfc(Function):
+    save_inputs = True
+
+    @staticmethod
+    def forward(ctx, B, x):
+        return B.erfc(x)
+
+    def backward(self, g):
+        x = self.saved_inputs[0]
+        return g * (-(x * x)).exp() * (-2 / math.sqrt(math.pi))
+
+
 class Clamp(Function):
     save_inputs = True
 
@@ -292,6 +304,11 @@ def sigmoid(x) -> Tensor:
 def erf(x) -> Tensor:
     """The error function."""
     return _unary(Erf, x, "erf")
+
+
+def erfc(x) -> Tensor:
+    """The complementary error function 1 - erf(x), accurate where erf(x) is near 1."""
+    return _unary(Erfc, x, "erfc")
 
 
 def clamp(x, min=None, max=None) -> Tensor:
