@@ -120,36 +120,6 @@ py::object gelu(const py::array& xa, const std::string& approximate) {
     return unary<GeluErf, kFloat>(xa);
 }
 
-// GELU's backward g * gelu'(x) (float64 functors; float32 and the half types run vm_binary)
-template <class C> struct GeluBwdErf {
-    inline C operator()(C g, C x) const {
-        return g * (C(0.5) * std::erfc(-x * C(kSqrt1_2)) + x * (std::exp(C(-0.5) * x * x) * C(kInvSqrt2Pi)));
-    }
-};
-template <class C> struct GeluBwdTanh {
-    inline C operator()(C g, C x) const {
-        const C w = C(kK2) * x * (C(1) + C(3 * 0.044715) * x * x);
-        const C s = sigmoid_2u(x), sm = sigmoid_2u(-x);
-        return g * (s + w * s * sm);
-    }
-};
-
-py::object gelu_backward(const py::array& ga, const py::array& xa, const std::string& approximate) {
-    View g = view_of(ga, "gelu_backward"), x = view_of(xa, "gelu_backward");
-    if (g.dtype != x.dtype || !accepts(x.dtype, kFloat) || (approximate != "none" && approximate != "tanh"))
-        return call_ref("gelu_backward", ga, xa, approximate);
-    const bool t = approximate == "tanh";
-    if (x.dtype == DType::Float64) {
-        static const GeluBwdErf<double> erf_op{};
-        static const GeluBwdTanh<double> tanh_op{};
-        Row row = t ? Row{&row2<double, double, GeluBwdTanh<double>>, &tanh_op}
-                    : Row{&row2<double, double, GeluBwdErf<double>>, &erf_op};
-        return map2("gelu_backward", g, x, x.dtype, row);
-    }
-    static const VCtx erf_v{VGeluBwdErf, {0.f, 0.f}}, tanh_v{VGeluBwdTanh, {0.f, 0.f}};
-    return map2("gelu_backward", g, x, x.dtype, {&vm_row2, t ? &tanh_v : &erf_v});
-}
-
 py::object clamp(const py::array& xa, py::object lo, py::object hi) {
     View x = view_of(xa, "clamp");
     const bool has_lo = !lo.is_none(), has_hi = !hi.is_none();
@@ -227,8 +197,6 @@ void register_unary(py::module_& m) {
     m.def("isinf", &unary<IsInf, F, true>, py::arg("x"), "isinf (C++ kernel)");
     m.def("logical_not", &unary<LogicalNot, ALL, true>, py::arg("x"), "logical_not (C++ kernel)");
     m.def("gelu", &gelu, py::arg("x"), py::arg("approximate") = "none", "gelu (C++ kernel)");
-    m.def("gelu_backward", &gelu_backward, py::arg("grad"), py::arg("x"), py::arg("approximate") = "none",
-          "g * gelu'(x), GELU's backward (C++ kernel)");
     m.def("_vmath_isa", &vm_isa, "the instruction set of the float32 vector math: avx512, avx2 or scalar");
     m.def("leaky_relu", &leaky_relu, py::arg("x"), py::arg("negative_slope"), "leaky_relu (C++ kernel)");
     m.def("softplus", &softplus, py::arg("x"), py::arg("beta"), py::arg("threshold"), "softplus (C++ kernel)");

@@ -25,16 +25,16 @@ namespace {
 
 // ------------------------------------------------------------------ scalar (float64) path
 inline double sigmoid_d(double x) { return 1.0 / (1.0 + std::exp(-x)); }
-// gelu'(x) = Phi(x) + x phi(x)
+// gelu'(x) = Phi(x) + x phi(x) (both terms underflow past x = -38: the zero keeps the sign)
 inline double dgelu_erf_d(double x) {
-    return 0.5 * std::erfc(-x * kSqrt1_2) + x * (std::exp(-0.5 * x * x) * kInvSqrt2Pi);
+    const double d = 0.5 * std::erfc(-x * kSqrt1_2) + x * (std::exp(-0.5 * x * x) * kInvSqrt2Pi);
+    return d != 0 ? d : std::copysign(0.0, x - kGeluRoot);
 }
-// tanh form: d/dx x sigmoid(2u) = s + w s (1 - s), s = sigmoid(2u), w = 2 x u'
+// tanh form: d/dx x sigmoid(2u) = s (1 + w (1 - s)), s = sigmoid(2u), w = 2 x u'
 inline double dgelu_tanh_d(double x) {
     const double u2 = kK2 * x * (1.0 + 0.044715 * x * x);
     const double w = kK2 * x * (1.0 + 3 * 0.044715 * x * x);
-    const double s = sigmoid_d(u2), sm = sigmoid_d(-u2);
-    return s + w * s * sm;
+    return sigmoid_d(u2) * (1.0 + w * sigmoid_d(-u2));
 }
 
 // f(x) in float64 (the caller rounds once)
@@ -59,6 +59,10 @@ double scalar_of(VFn f, float xf, const float* prm) {
         }
         case VGeluBwdErf: return dgelu_erf_d(x);
         case VGeluBwdTanh: return dgelu_tanh_d(x);
+        case VSiluBwd: {  // ref's float32 formula on the rounded sigmoid
+            const float s = float(sigmoid_d(x));
+            return s * (1.f + xf * (1.f - s));
+        }
         case VNone: break;
     }
     return x;
@@ -99,6 +103,10 @@ template <VFn F> inline V vapply(V x, const float* prm) {
     else if constexpr (F == VGeluTanh) return Ge::gelu_tanh(x);
     else if constexpr (F == VGeluBwdErf) return Ge::dgelu_erf(x);
     else if constexpr (F == VGeluBwdTanh) return Ge::dgelu_tanh(x);
+    else if constexpr (F == VSiluBwd) {
+        const V s = Ex::sigmoid(x);
+        return s * (1.f + x * (1.f - s));
+    }
     else return Ex::softplus(x, prm);
 }
 
@@ -146,6 +154,7 @@ void vm_unary(VFn f, const float* x, float* y, int64_t n, const float* prm) {
 void vm_binary(VFn f, const float* g, const float* x, float* y, int64_t n) {
     if (f == VGeluBwdErf) return TF_VLOOP2<VGeluBwdErf>(g, x, y, n);
     if (f == VGeluBwdTanh) return TF_VLOOP2<VGeluBwdTanh>(g, x, y, n);
+    if (f == VSiluBwd) return TF_VLOOP2<VSiluBwd>(g, x, y, n);
 }
 
 void vm_row(int64_t n, char** p, const int64_t* s, const void* ctx) {

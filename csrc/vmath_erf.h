@@ -24,16 +24,30 @@ template <class S> struct ErfFns {
     using E = ExpFns<S>;
     static V c(float f) { return S::set(f); }
 
-    /// The polynomial of y's interval in table `tab` (rows: mid, c0 lo, c0 hi, c1..c10;
-    /// the interval [0,1) [1,2) [2,4) [4,8) [8,..] is y's float exponent, clamped).
-    static V table(const float (*tab)[16], V y) {
-        I idx = S::isub(S::template srl<23>(S::bits(y)), S::iset(126));
-        idx = S::imin(S::imax(idx, S::iset(0)), S::iset(4));
+    /// The polynomial of y's interval in `tab` (rows: mid, c0 lo, c0 hi, c1..; y in [0, 15)):
+    /// the interval is the quarter (16 columns, AVX-512) or half (8 columns, AVX2) octave
+    /// of y + 1, read off its exponent and top mantissa bits.
+    template <int Rows, int Cols> static V table(const float (&tab)[Rows][Cols], V y) {
+        static_assert(Cols == S::W, "one column per lane of a permute");
+        constexpr int shift = Cols == 16 ? 21 : 22, bias = Cols == 16 ? 127 * 4 : 127 * 2;
+        I idx = S::isub(S::template srl<shift>(S::bits(y + 1.f)), S::iset(bias));
         V t = y - S::lookup(tab[0], idx);
-        V p = S::lookup(tab[12], idx);
-        for (int k = 11; k >= 3; --k) p = S::fma(p, t, S::lookup(tab[k], idx));
+        V p = S::lookup(tab[Rows - 1], idx);
+        for (int k = Rows - 2; k >= 3; --k) p = S::fma(p, t, S::lookup(tab[k], idx));
         p = S::fma(p, t, S::lookup(tab[1], idx));
         return p + S::lookup(tab[2], idx);
+    }
+    static const auto& tabR() {
+        if constexpr (S::W == 16) return kTabR16;
+        else return kTabR8;
+    }
+    static const auto& tabS() {
+        if constexpr (S::W == 16) return kTabS16;
+        else return kTabS8;
+    }
+    static const auto& tabQ() {
+        if constexpr (S::W == 16) return kTabQ16;
+        else return kTabQ8;
     }
     /// One polynomial (mid, c0 lo, c0 hi, c1.. c[n-3]) at z.
     template <int N> static V poly(const float (&cf)[N], V z) {
@@ -48,12 +62,12 @@ template <class S> struct ErfFns {
     /// e^(-y^2) would otherwise amplify by y^2 (~100 ulp at y = 10).
     static V exp_neg_sq(V y, float d, V& n) {
         V h = y * y;
-        V l = S::fma(y, y, c(0.f) - h);
-        V v = c(0.f) - h * (1.f / d);
+        V l = S::fms(y, y, h);  // y^2 - h, exactly
+        V v = h * (-1.f / d);
         n = S::round(v * 1.44269504088896341f);
         V r = S::fnma(n, c(0.693359375f), v);
         r = S::fnma(n, c(-2.12194440e-4f), r);
-        return E::expm1_poly(r - l * (1.f / d));
+        return E::expm1_poly(S::fnma(l, c(1.f / d), r));
     }
 
     /// erfc(|x|) for |x| clamped to kErfcClamp, where it has rounded to 0.
@@ -61,7 +75,7 @@ template <class S> struct ErfFns {
         V y = S::min(S::abs(x), c(kErfcClamp));
         V n;
         V q = exp_neg_sq(y, 1.f, n);
-        V r = table(kTabR, y);
+        V r = table(tabR(), y);
         return S::ldexp(S::fma(r, q, r), n);
     }
 

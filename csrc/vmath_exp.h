@@ -18,10 +18,9 @@ template <class S> struct ExpFns {
     using M = typename S::M;
     static V c(float f) { return S::set(f); }
 
-    /// e^r - 1 for |r| <= ln2/2 (Taylor to r^8: the truncation is below 1e-9 relative).
+    /// e^r - 1 for |r| <= ln2/2 (Taylor to r^7: the truncation is below 8e-9 relative).
     static V expm1_poly(V r) {
-        V p = c(1.f / 40320.f);
-        p = S::fma(p, r, c(1.f / 5040.f));
+        V p = c(1.f / 5040.f);
         p = S::fma(p, r, c(1.f / 720.f));
         p = S::fma(p, r, c(1.f / 120.f));
         p = S::fma(p, r, c(1.f / 24.f));
@@ -38,22 +37,24 @@ template <class S> struct ExpFns {
         return expm1_poly(r);
     }
 
+    // Clamps are written min(c, max(c', x)): x86 min/max return their second operand when
+    // one is NaN, so a NaN x passes through the whole computation.
     static V exp(V x) {
         // clamped to [-104, 89]: e^89 overflows, e^-104 underflows, both in ldexp
         V n;
-        V q = exp_q(S::min(S::max(x, c(-104.f)), c(89.f)), n);
-        return S::sel(S::isnan(x), x, S::ldexp(q + 1.f, n));
+        V q = exp_q(S::min(c(89.f), S::max(c(-104.f), x)), n);
+        return S::ldexp(q + 1.f, n);
     }
 
     static V expm1(V x) {
         V n;
-        V q = exp_q(S::min(S::max(x, c(-30.f)), c(30.f)), n);
+        V q = exp_q(S::min(c(30.f), S::max(c(-30.f), x)), n);
         V sc = S::pow2(n);
         // 2^n (1 + q) - 1 = 2^n q + (2^n - 1): 2^n - 1 is exact for n in [-30, 44]
         V res = S::fma(sc, q, sc - 1.f);
         M big = S::gt(x, c(20.f));
         if (S::any(big)) res = S::sel(big, exp(x), res);  // e^x - 1 rounds to e^x
-        return S::sel(S::mor(S::isnan(x), S::eq(x, c(0.f))), x, res);  // -0 stays -0
+        return S::sel(S::eq(x, c(0.f)), x, res);          // -0 stays -0
     }
 
     static V log(V x) {
@@ -100,19 +101,15 @@ template <class S> struct ExpFns {
     }
 
     static V tanh(V x) {
-        V a = S::abs(x);
-        // |x| < 0.625: odd polynomial (Cephes' tanhf coefficients)
-        V z = x * x;
-        V p = c(-5.70498872745e-3f);
-        p = S::fma(p, z, c(2.06390887954e-2f));
-        p = S::fma(p, z, c(-5.37397155531e-2f));
-        p = S::fma(p, z, c(1.33314422036e-1f));
-        p = S::fma(p, z, c(-3.33332819422e-1f));
-        V small = S::fma(p * z, x, x);
-        // otherwise 1 - 2 / (e^2|x| + 1) (inf -> 1, NaN stays NaN); tanh(x) has the sign of
-        // x, -0 included
-        V big = c(1.f) - c(2.f) / (exp(a + a) + 1.f);
-        return S::bor(S::abs(S::sel(S::lt(a, c(0.625f)), small, big)), S::signbit(x));
+        // tanh|x| = t / (t + 2) with t = e^2|x| - 1: no cancellation near 0, one formula for
+        // all |x| (clamped at 9.1, past which tanh rounds to 1); the sign of x is put back
+        // (-0 included)
+        V a = S::min(c(9.1f), S::abs(x));
+        V n;
+        V q = exp_q(a + a, n);
+        V sc = S::pow2(n);
+        V t = S::fma(sc, q, sc - 1.f);
+        return S::bor(t / (t + 2.f), S::signbit(x));
     }
 
     /// k sigmoid(x): k / (1 + e) for x >= 0, k e / (1 + e) for x < 0, with e = e^-|x| =
@@ -121,13 +118,14 @@ template <class S> struct ExpFns {
     /// x < -120 the result is k * 0 (-0 for silu, and NaN at -inf: -inf * 0, as ref).
     static V k_sigmoid(V x, V k) {
         V n;
-        V q = exp_q(S::max(c(0.f) - S::abs(x), c(-120.f)), n);
+        V q = exp_q(S::max(c(-120.f), S::nabs(x)), n);
         V e = S::ldexp(q + 1.f, n);
         M neg = S::lt(x, c(0.f));
         V num = S::sel(neg, S::fma(k, q, k), k);
         V res = S::ldexp(num / (e + 1.f), S::sel(neg, n, c(0.f)));
-        res = S::sel(S::lt(x, c(-120.f)), k * 0.f, res);
-        return S::sel(S::isnan(x), x, res);
+        M far = S::lt(x, c(-120.f));
+        if (S::any(far)) res = S::sel(far, k * 0.f, res);
+        return res;
     }
     static V sigmoid(V x) { return k_sigmoid(x, c(1.f)); }
     static V silu(V x) { return k_sigmoid(x, x); }

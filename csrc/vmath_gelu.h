@@ -33,31 +33,35 @@ template <class S> struct GeluFns {
     static constexpr double kC = 0.044715;
 
     static V gelu_erf(V x) {
-        V y = S::min(S::abs(x), c(kGeluClamp));
+        V ax = S::abs(x);
+        V y = S::min(ax, c(kGeluClamp));
         V n;
         V q = Er::exp_neg_sq(y, 2.f, n);
-        V s = Er::table(kTabS, y);
-        M neg = S::lt(x, c(0.f));
-        V m = x * s;  // x < 0: x e S(y), 2^n applied last
-        V lo = S::ldexp(S::fma(m, q, m), n);
-        V hi = S::fnma(x, S::ldexp(S::fma(s, q, s), n), x);  // x - x Phi(-x), one rounding
-        V res = S::sel(neg, lo, hi);
+        V s = Er::table(Er::tabS(), y);
+        V u = S::fma(s, q, s);  // S(y) (1 + q): Phi(-y) = u 2^n
+        // x < 0: x u 2^n (2^n applied last); x >= 0: x - x Phi(-x), one rounding.  The sign
+        // bit picks the branch, so -0 gives -0.
+        M neg = S::signneg(x);
+        V res = S::sel(neg, S::ldexp(x * u, n), S::fnma(x, S::ldexp(u, n), x));
         // past the clamp Phi(x) is 0 or 1: x * 0 (-0, and NaN at -inf as in ref) or x
-        res = S::sel(S::gt(S::abs(x), c(kGeluClamp)), S::sel(neg, x * 0.f, x), res);
-        // gelu(x) has the sign of x, -0 included
-        return S::sel(S::isnan(x), x, S::bor(S::abs(res), S::signbit(x)));
+        M far = S::gt(ax, c(kGeluClamp));
+        if (S::any(far)) res = S::sel(far, S::sel(neg, x * 0.f, x), res);
+        return res;
     }
 
     /// gelu'(x) for the exact form.
     static V dgelu_erf(V x) {
-        V y = S::min(S::abs(x), c(kGeluClamp));
+        V ax = S::abs(x);
+        V y = S::min(ax, c(kGeluClamp));
         V n;
         V q = Er::exp_neg_sq(y, 2.f, n);
-        V d = ((y - kY0[0]) - kY0[1]) * Er::table(kTabQ, y);
+        V d = ((y - kY0[0]) - kY0[1]) * Er::table(Er::tabQ(), y);
         V ed = S::ldexp(S::fma(d, q, d), n);
         V res = S::sel(S::lt(x, c(0.f)), ed, c(1.f) - ed);
-        // +-inf: Phi(x) + x phi(x) is inf * 0 there (NaN), as in ref and PyTorch
-        return S::sel(S::mor(S::isnan(x), S::eq(S::abs(x), c(INFINITY))), x - x, res);
+        // NaN, +-inf: Phi(x) + x phi(x) is inf * 0 at +-inf (NaN), as in ref and PyTorch
+        M bad = S::nlt(ax, c(INFINITY));
+        if (S::any(bad)) res = S::sel(bad, x - x, res);
+        return res;
     }
 
     /// e^(-|2u|) = (1 + q) 2^n (returns q, sets n) and 1 + w = 1 + 2x u' (in `w1`), from
@@ -90,11 +94,12 @@ template <class S> struct GeluFns {
         V n, w1;
         V q = exp_2u(x, n, w1);
         V e = S::ldexp(q + 1.f, n);
-        M neg = S::lt(x, c(0.f));
+        M neg = S::signneg(x);
         V num = S::sel(neg, S::fma(x, q, x), x);
         V res = S::ldexp(num / (e + 1.f), S::sel(neg, n, c(0.f)));
-        res = S::sel(S::mand(neg, S::le(n, c(-173.f))), x * 0.f, res);  // -0; NaN at -inf
-        return S::sel(S::isnan(x), x, res);
+        M far = S::mand(neg, S::le(n, c(-173.f)));  // |2u| clamped: -0, and NaN at -inf
+        if (S::any(far)) res = S::sel(far, x * 0.f, res);
+        return res;
     }
 
     /// gelu_tanh'(x).
@@ -110,8 +115,11 @@ template <class S> struct GeluFns {
         V res = S::sel(is_neg, neg, pos);
         M root = S::mand(S::ge(x, c(-1.25f)), S::le(x, c(-0.5f)));
         if (S::any(root)) res = S::sel(root, ((x - kX1[0]) - kX1[1]) * Er::poly(kQt, x), res);
-        res = S::sel(S::mand(is_neg, S::le(n, c(-173.f))), x * 0.f, res);
-        return S::sel(S::mor(S::isnan(x), S::eq(S::abs(x), c(INFINITY))), x - x, res);
+        M far = S::mand(is_neg, S::le(n, c(-173.f)));
+        if (S::any(far)) res = S::sel(far, x * 0.f, res);
+        M bad = S::nlt(S::abs(x), c(INFINITY));  // NaN, +-inf (inf * 0 in ref's formula)
+        if (S::any(bad)) res = S::sel(bad, x - x, res);
+        return res;
     }
 };
 

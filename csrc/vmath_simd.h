@@ -48,11 +48,13 @@ struct Avx2 {
     static V div(V a, V b) { return _mm256_div_ps(a, b); }
     static V fma(V a, V b, V c) { return _mm256_fmadd_ps(a, b, c); }   // a b + c
     static V fnma(V a, V b, V c) { return _mm256_fnmadd_ps(a, b, c); } // c - a b
+    static V fms(V a, V b, V c) { return _mm256_fmsub_ps(a, b, c); }   // a b - c
     // min/max return their SECOND operand when either is NaN (x86 semantics)
     static V min(V a, V b) { return _mm256_min_ps(a, b); }
     static V max(V a, V b) { return _mm256_max_ps(a, b); }
     static V abs(V x) { return _mm256_andnot_ps(_mm256_set1_ps(-0.0f), x); }
     static V signbit(V x) { return _mm256_and_ps(x, _mm256_set1_ps(-0.0f)); }
+    static V nabs(V x) { return _mm256_or_ps(x, _mm256_set1_ps(-0.0f)); }  // -|x|
     static V bor(V a, V b) { return _mm256_or_ps(a, b); }
     static V round(V x) { return _mm256_round_ps(x, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC); }
 
@@ -62,6 +64,8 @@ struct Avx2 {
     static M ge(V a, V b) { return _mm256_cmp_ps(a, b, _CMP_GE_OQ); }
     static M eq(V a, V b) { return _mm256_cmp_ps(a, b, _CMP_EQ_OQ); }
     static M isnan(V x) { return _mm256_cmp_ps(x, x, _CMP_UNORD_Q); }
+    static M nlt(V a, V b) { return _mm256_cmp_ps(a, b, _CMP_NLT_UQ); }  // !(a < b): NaN too
+    static M signneg(V x) { return x; }  // lanes with the sign bit set (blendv reads only it)
     static M mor(M a, M b) { return _mm256_or_ps(a, b); }
     static M mand(M a, M b) { return _mm256_and_ps(a, b); }
     static bool any(M m) { return _mm256_movemask_ps(m) != 0; }
@@ -138,6 +142,7 @@ struct Avx512 {
     static V div(V a, V b) { return _mm512_div_ps(a, b); }
     static V fma(V a, V b, V c) { return _mm512_fmadd_ps(a, b, c); }
     static V fnma(V a, V b, V c) { return _mm512_fnmadd_ps(a, b, c); }
+    static V fms(V a, V b, V c) { return _mm512_fmsub_ps(a, b, c); }
     static V min(V a, V b) { return _mm512_min_ps(a, b); }
     static V max(V a, V b) { return _mm512_max_ps(a, b); }
     static V abs(V x) { return _mm512_abs_ps(x); }
@@ -145,6 +150,7 @@ struct Avx512 {
         return _mm512_castsi512_ps(_mm512_and_si512(_mm512_castps_si512(x), _mm512_set1_epi32(INT32_MIN)));
     }
     static V bor(V a, V b) { return _mm512_castsi512_ps(_mm512_or_si512(_mm512_castps_si512(a), _mm512_castps_si512(b))); }
+    static V nabs(V x) { return bor(x, _mm512_set1_ps(-0.0f)); }
     static V round(V x) { return _mm512_roundscale_ps(x, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC); }
 
     static M lt(V a, V b) { return _mm512_cmp_ps_mask(a, b, _CMP_LT_OQ); }
@@ -153,6 +159,8 @@ struct Avx512 {
     static M ge(V a, V b) { return _mm512_cmp_ps_mask(a, b, _CMP_GE_OQ); }
     static M eq(V a, V b) { return _mm512_cmp_ps_mask(a, b, _CMP_EQ_OQ); }
     static M isnan(V x) { return _mm512_cmp_ps_mask(x, x, _CMP_UNORD_Q); }
+    static M nlt(V a, V b) { return _mm512_cmp_ps_mask(a, b, _CMP_NLT_UQ); }
+    static M signneg(V x) { return _mm512_cmplt_epi32_mask(_mm512_castps_si512(x), _mm512_setzero_si512()); }
     static M mor(M a, M b) { return M(a | b); }
     static M mand(M a, M b) { return M(a & b); }
     static bool any(M m) { return m != 0; }

@@ -152,14 +152,18 @@ BINARY = {
     "logical_and": ("small", ALL, "exact"), "logical_or": ("small", ALL, "exact"),
     "logical_xor": ("small", ALL, "exact"),
     "atan2": ("special", FLOATS, "ulp"),
+    # the composed backward formulas in one pass: the same float operations as ref
+    "tanh_backward": ("normal", FLOATS, "exact"), "sigmoid_backward": ("normal", FLOATS, "exact"),
 }
-# binary primitives with attributes: name -> (kinds of a|b, dtypes, comparison, args).  GELU's
-# derivative has a root (x = -0.75): there float64 kernel and ref, which round the two
-# cancelling terms (Phi, x phi; exp from libm vs numpy) differently, agree to ulps of g
-# ("ulpx" with g's scale), not of the tiny result (float32 accuracy: test_vmath.py)
+# binary primitives with attributes: name -> (kinds of a|b, dtypes, comparison, args).  The
+# derivatives of GELU and SiLU have roots (x = -0.75, -1.28): there kernel and ref, which
+# round the two cancelling terms differently (exp from libm vs numpy, the vector sigmoid),
+# agree to ulps of g ("ulpx" with g's scale), not of the tiny result (the float32 accuracy
+# of gelu_backward against exact values: test_vmath.py)
 BINARY_ATTR = {
     "gelu_backward": ("normal", FLOATS, "ulpx", ("none",)),
     "gelu_backward/tanh": ("normal", FLOATS, "ulpx", ("tanh",)),
+    "silu_backward": ("normal", FLOATS, "ulpx", ()),
 }
 REDUCE = {  # name -> (kind, dtypes, comparison)
     "sum": ("normal", ALL, "sum"), "prod": ("near1", FLOATS + INTS[:1], "ulp"),

@@ -1,5 +1,5 @@
 """Activation functions: relu, leaky_relu, gelu, silu, softplus (sigmoid and tanh live
-with the unary math).
+with the unary math), and the one-kernel backward ops of gelu, silu, tanh and sigmoid.
 
 Part of `tinyfw.ops.elementwise` (import from there); `tinyfw.nn.functional` re-exports
 them.
@@ -12,8 +12,8 @@ from ..autograd.function import Function
 from ._elementwise_binary import _unary, where
 from ._util import Tensor
 
-__all__ = ["Relu", "LeakyRelu", "Gelu", "GeluBackward", "Silu", "Softplus", "relu", "leaky_relu",
-           "gelu", "silu", "softplus"]
+__all__ = ["Relu", "LeakyRelu", "Gelu", "GeluBackward", "Silu", "SiluBackward", "Softplus",
+           "TanhBackward", "SigmoidBackward", "relu", "leaky_relu", "gelu", "silu", "softplus"]
 
 
 class Relu(Function):
@@ -103,9 +103,60 @@ class Silu(Function):
         return B.silu(x)
 
     def backward(self, g):
-        x = self.saved_inputs[0]
-        s = x.sigmoid()
-        return g * (s * (1 + x * (1 - s)))
+        return SiluBackward.apply(g, self.saved_inputs[0])
+
+
+# -- backward ops: g * f'(.) in one kernel; their own backward (double backward) in tinyfw ops
+class SiluBackward(Function):
+    """g * (s * (1 + x * (1 - s))), s = sigmoid(x): silu's backward."""
+
+    save_inputs = True
+
+    @staticmethod
+    def forward(ctx, B, g, x):
+        return B.silu_backward(g, x)
+
+    def backward(self, gg):
+        g, x = self.saved_inputs
+        dg = dx = None
+        if self.next[0] is not None:
+            dg = SiluBackward.apply(gg, x)
+        if self.next[1] is not None:  # silu'' = s (1 - s) (2 + x (1 - 2 s))
+            s = x.sigmoid()
+            dx = gg * g * (s * (1 - s) * (x * (1 - s * 2) + 2))
+        return dg, dx
+
+
+class TanhBackward(Function):
+    """g * (1 - y * y) from tanh's output y."""
+
+    save_inputs = True
+
+    @staticmethod
+    def forward(ctx, B, g, y):
+        return B.tanh_backward(g, y)
+
+    def backward(self, gg):
+        g, y = self.saved_inputs
+        dg = TanhBackward.apply(gg, y) if self.next[0] is not None else None
+        dy = gg * g * y * -2 if self.next[1] is not None else None
+        return dg, dy
+
+
+class SigmoidBackward(Function):
+    """g * y * (1 - y) from sigmoid's output y."""
+
+    save_inputs = True
+
+    @staticmethod
+    def forward(ctx, B, g, y):
+        return B.sigmoid_backward(g, y)
+
+    def backward(self, gg):
+        g, y = self.saved_inputs
+        dg = SigmoidBackward.apply(gg, y) if self.next[0] is not None else None
+        dy = gg * g * (1 - y * 2) if self.next[1] is not None else None
+        return dg, dy
 
 
 class Softplus(Function):

@@ -10,6 +10,7 @@ import math
 
 from .. import dtypes as _dt
 from ..autograd.function import Function
+from ._elementwise_activation import SigmoidBackward, TanhBackward
 from ._elementwise_binary import _unary, maximum, minimum, mul, where
 from ._util import Tensor, apply, ensure_tensor
 
@@ -150,8 +151,7 @@ class Tanh(Function):
         return B.tanh(x)
 
     def backward(self, g):
-        out = self.output
-        return g * (1 - out * out)
+        return TanhBackward.apply(g, self.output)
 
 
 class Sigmoid(Function):
@@ -162,8 +162,7 @@ class Sigmoid(Function):
         return B.sigmoid(x)
 
     def backward(self, g):
-        out = self.output
-        return g * out * (1 - out)
+        return SigmoidBackward.apply(g, self.output)
 
 
 class Erf(Function):

@@ -13,7 +13,8 @@ from __future__ import annotations
 from ..tensor import register_method
 from . import _elementwise_activation, _elementwise_binary, _elementwise_unary
 from ._elementwise_activation import (Gelu, gelu, GeluBackward, leaky_relu, LeakyRelu, Relu,
-                                      relu, Silu, silu, Softplus, softplus)
+                                      relu, SigmoidBackward, Silu, silu, SiluBackward, Softplus,
+                                      softplus, TanhBackward)
 from ._elementwise_binary import (_binary, _bitwise, _float_operand, _unary, Add, add, Atan2,
                                   atan2, Div, div, Eq, eq, floor_divide, FloorDivide, Ge, ge,
                                   Gt, gt, isfinite, IsInf, isinf, IsNan, isnan, Le, le,
