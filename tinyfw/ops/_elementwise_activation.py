@@ -84,12 +84,14 @@ def _gelu_second(x: Tensor, approximate: str) -> Tensor:
     if approximate == "tanh":
         # gelu = x s, s = sigmoid(a), a = 2u = 2 sqrt(2/pi) (x + 0.044715 x^3):
         # gelu'' = 2 s' + x s'', s' = a' s (1 - s), s'' = a'' s (1 - s) + a'^2 s (1 - s) (1 - 2 s)
+        # with 1 - s = sigmoid(-a) (1 - s cancels to 0 in float32 for x > 4.5)
         k2 = 2 * math.sqrt(2 / math.pi)
-        s = (x * (x * x * 0.044715 + 1) * k2).sigmoid()
-        s1 = s * (1 - s)
+        a = x * (x * x * 0.044715 + 1) * k2
+        s, sm = a.sigmoid(), (-a).sigmoid()
+        s1 = s * sm
         a1 = (x * x * (3 * 0.044715) + 1) * k2
         a2 = x * (6 * 0.044715 * k2)
-        return a1 * s1 * 2 + x * (a2 * s1 + a1 * a1 * s1 * (1 - s * 2))
+        return a1 * s1 * 2 + x * (a2 * s1 + a1 * a1 * s1 * (sm - s))
     # (Phi + x phi)' = 2 phi - x^2 phi
     phi = (x * x * -0.5).exp() * (1 / math.sqrt(2 * math.pi))
     return phi * (2 - x * x)
@@ -121,9 +123,9 @@ class SiluBackward(Function):
         dg = dx = None
         if self.next[0] is not None:
             dg = SiluBackward.apply(gg, x)
-        if self.next[1] is not None:  # silu'' = s (1 - s) (2 + x (1 - 2 s))
-            s = x.sigmoid()
-            dx = gg * g * (s * (1 - s) * (x * (1 - s * 2) + 2))
+        if self.next[1] is not None:  # silu'' = s (1 - s) (2 + x (1 - 2 s)), 1 - s = sigmoid(-x)
+            s, sm = x.sigmoid(), (-x).sigmoid()
+            dx = gg * g * (s * sm * (x * (sm - s) + 2))
         return dg, dx
 
 
