@@ -76,7 +76,7 @@ template <class S> struct ErfFns {
         V n;
         V q = exp_neg_sq(y, 1.f, n);
         V r = table(tabR(), y);
-        return S::ldexp(S::fma(r, q, r), n);
+        return S::ldexp(S::fma(r, q, r), S::scale(n));
     }
 
     static V erfc(V x) {

@@ -43,7 +43,7 @@ template <class S> struct ExpFns {
         // clamped to [-104, 89]: e^89 overflows, e^-104 underflows, both in ldexp
         V n;
         V q = exp_q(S::min(c(89.f), S::max(c(-104.f), x)), n);
-        return S::ldexp(q + 1.f, n);
+        return S::ldexp(q + 1.f, S::scale(n));
     }
 
     static V expm1(V x) {
@@ -119,10 +119,11 @@ template <class S> struct ExpFns {
     static V k_sigmoid(V x, V k) {
         V n;
         V q = exp_q(S::max(c(-120.f), S::nabs(x)), n);
-        V e = S::ldexp(q + 1.f, n);
+        auto sc = S::scale(n);
+        V e = S::ldexp(q + 1.f, sc);
         M neg = S::lt(x, c(0.f));
-        V num = S::sel(neg, S::fma(k, q, k), k);
-        V res = S::ldexp(num / (e + 1.f), S::sel(neg, n, c(0.f)));
+        V m = S::sel(neg, S::fma(k, q, k), k) / (e + 1.f);
+        V res = S::sel(neg, S::ldexp(m, sc), m);
         M far = S::lt(x, c(-120.f));
         if (S::any(far)) res = S::sel(far, k * 0.f, res);
         return res;

@@ -42,7 +42,8 @@ template <class S> struct GeluFns {
         // x < 0: x u 2^n (2^n applied last); x >= 0: x - x Phi(-x), one rounding.  The sign
         // bit picks the branch, so -0 gives -0.
         M neg = S::signneg(x);
-        V res = S::sel(neg, S::ldexp(x * u, n), S::fnma(x, S::ldexp(u, n), x));
+        auto sc = S::scale(n);
+        V res = S::sel(neg, S::ldexp(x * u, sc), S::fnma(x, S::ldexp(u, sc), x));
         // past the clamp Phi(x) is 0 or 1: x * 0 (-0, and NaN at -inf as in ref) or x
         M far = S::gt(ax, c(kGeluClamp));
         if (S::any(far)) res = S::sel(far, S::sel(neg, x * 0.f, x), res);
@@ -56,7 +57,7 @@ template <class S> struct GeluFns {
         V n;
         V q = Er::exp_neg_sq(y, 2.f, n);
         V d = ((y - kY0[0]) - kY0[1]) * Er::table(Er::tabQ(), y);
-        V ed = S::ldexp(S::fma(d, q, d), n);
+        V ed = S::ldexp(S::fma(d, q, d), S::scale(n));
         V res = S::sel(S::lt(x, c(0.f)), ed, c(1.f) - ed);
         // NaN, +-inf: Phi(x) + x phi(x) is inf * 0 at +-inf (NaN), as in ref and PyTorch
         M bad = S::nlt(ax, c(INFINITY));
@@ -64,9 +65,10 @@ template <class S> struct GeluFns {
         return res;
     }
 
-    /// e^(-|2u|) = (1 + q) 2^n (returns q, sets n) and 1 + w = 1 + 2x u' (in `w1`), from
-    /// 2u and w formed in float64; |2u| is clamped to 120 (e^-120 x 12 rounds to 0).
-    static V exp_2u(V x, V& n, V& w1) {
+    /// e^(-|2u|) = (1 + q) 2^n (returns q, sets n) from 2u formed and reduced in float64;
+    /// |2u| is clamped to 120 (e^-120 x 12 rounds to 0).  With `w1`, also 1 + w = 1 + 2x u'
+    /// in float64 (clamped to +-1e30, which keeps it finite in float32).
+    static V exp_2u(V x, V& n, typename S::D2* w1 = nullptr) {
         auto xd = S::widen(x);
         typename S::D2 nd, rd, wd;
         auto half = [](D v, D& nn, D& r, D& w) {
@@ -74,7 +76,7 @@ template <class S> struct GeluFns {
             D k2x = S::dmul(S::dset(kK2), v);
             D u2 = S::dmul(k2x, S::dfma(v2, S::dset(kC), S::dset(1.0)));
             w = S::dfma(k2x, S::dfma(v2, S::dset(3 * kC), S::dset(1.0)), S::dset(1.0));
-            w = S::dmax(S::dmin(w, S::dset(1e30)), S::dset(-1e30));  // finite in float32
+            w = S::dmax(S::dmin(w, S::dset(1e30)), S::dset(-1e30));
             D neg = S::dmax(S::dsub(S::dset(0.0), S::dmax(u2, S::dsub(S::dset(0.0), u2))), S::dset(-120.0));
             nn = S::dround(S::dmul(neg, S::dset(1.4426950408889634)));
             r = S::dfma(nn, S::dset(-0.6931471805599453), neg);
@@ -82,7 +84,7 @@ template <class S> struct GeluFns {
         half(xd.lo, nd.lo, rd.lo, wd.lo);
         half(xd.hi, nd.hi, rd.hi, wd.hi);
         n = S::narrow(nd);
-        w1 = S::narrow(wd);
+        if (w1) *w1 = wd;
         V rh = S::narrow(rd);
         auto rh_d = S::widen(rh);
         V rl = S::narrow({S::dsub(rd.lo, rh_d.lo), S::dsub(rd.hi, rh_d.hi)});
@@ -91,12 +93,13 @@ template <class S> struct GeluFns {
     }
 
     static V gelu_tanh(V x) {
-        V n, w1;
-        V q = exp_2u(x, n, w1);
-        V e = S::ldexp(q + 1.f, n);
+        V n;
+        V q = exp_2u(x, n);
+        auto sc = S::scale(n);
+        V e = S::ldexp(q + 1.f, sc);
         M neg = S::signneg(x);
-        V num = S::sel(neg, S::fma(x, q, x), x);
-        V res = S::ldexp(num / (e + 1.f), S::sel(neg, n, c(0.f)));
+        V m = S::sel(neg, S::fma(x, q, x), x) / (e + 1.f);
+        V res = S::sel(neg, S::ldexp(m, sc), m);
         M far = S::mand(neg, S::le(n, c(-173.f)));  // |2u| clamped: -0, and NaN at -inf
         if (S::any(far)) res = S::sel(far, x * 0.f, res);
         return res;
@@ -104,15 +107,23 @@ template <class S> struct GeluFns {
 
     /// gelu_tanh'(x).
     static V dgelu_tanh(V x) {
-        V n, w1;
-        V q = exp_2u(x, n, w1);
-        V e = S::ldexp(q + 1.f, n);
-        V d2 = S::fma(e, e + 2.f, c(1.f));  // (1 + e)^2 in one rounding
-        V pos = S::fma(e, w1, c(1.f)) / d2;  // (D + w E) / D^2 = (1 + E (1 + w)) / D^2
-        V s = w1 + e;                         // D + w
-        V neg = S::ldexp(S::fma(s, q, s) / d2, n);
-        M is_neg = S::lt(x, c(0.f));
-        V res = S::sel(is_neg, neg, pos);
+        V n;
+        typename S::D2 w1;
+        V q = exp_2u(x, n, &w1);
+        auto sc = S::scale(n);
+        V e = S::ldexp(q + 1.f, sc);
+        // combined in float64 and rounded once: x >= 0: (1 + E (1 + w)) / D^2, x < 0:
+        // (1 + q) ((1 + w) + E) / D^2, scaled by 2^n after (E = (1 + q) 2^n, D = 1 + E)
+        auto xd = S::widen(x), ed = S::widen(e), qd = S::widen(q);
+        auto half = [](D xx, D ee, D qq, D ww) {
+            D den = S::dadd(S::dset(1.0), ee);
+            D pos = S::dfma(ee, ww, S::dset(1.0));
+            D neg = S::dmul(S::dadd(ww, ee), S::dadd(S::dset(1.0), qq));
+            return S::ddiv(S::dsel_neg(xx, neg, pos), S::dmul(den, den));
+        };
+        V r = S::narrow({half(xd.lo, ed.lo, qd.lo, w1.lo), half(xd.hi, ed.hi, qd.hi, w1.hi)});
+        M is_neg = S::signneg(x);
+        V res = S::sel(is_neg, S::ldexp(r, sc), r);
         M root = S::mand(S::ge(x, c(-1.25f)), S::le(x, c(-0.5f)));
         if (S::any(root)) res = S::sel(root, ((x - kX1[0]) - kX1[1]) * Er::poly(kQt, x), res);
         M far = S::mand(is_neg, S::le(n, c(-173.f)));

@@ -87,16 +87,25 @@ struct Avx2 {
     static I to_int(V x) { return _mm256_cvtps_epi32(x); }  // x holds integers
     static V to_float(I i) { return _mm256_cvtepi32_ps(i); }
 
+    static V pow2i(I n) { return from_bits(sll<23>(iadd(n, iset(127)))); }
     /// 2^n for integral n in [-126, 127], exact.
-    static V pow2(V n) { return from_bits(sll<23>(iadd(to_int(n), iset(127)))); }
-    /// m 2^n for integral n in [-252, 254], rounded once (into the subnormals too):
-    /// m 2^(n/2) is exact for the m the callers pass (|m| in [2^-2, 2^8]).
-    static V ldexp(V m, V n) {
-        I ni = to_int(n), n1 = sra<1>(ni);
-        V s1 = from_bits(sll<23>(iadd(n1, iset(127))));
-        V s2 = from_bits(sll<23>(iadd(isub(ni, n1), iset(127))));
-        return mul(mul(m, s1), s2);
+    static V pow2(V n) { return pow2i(to_int(n)); }
+    /// 2^n for integral n in [-252, 254] as factors for ldexp: one when every lane's n is in
+    /// [-126, 126] (a normal 2^n: m 2^n rounds once, into the subnormals too), else the two
+    /// halves 2^(n/2), 2^(n - n/2) (m 2^(n/2) is exact for the m the callers pass, normal).
+    /// One Scale serves several ldexp of the same n.
+    struct Scale {
+        V s1, s2;
+        bool two;
+    };
+    static Scale scale(V n) {
+        I ni = to_int(n);
+        if (!_mm256_movemask_ps(_mm256_castsi256_ps(_mm256_cmpgt_epi32(_mm256_abs_epi32(ni), iset(126)))))
+            return {pow2i(ni), set(1.f), false};
+        I n1 = sra<1>(ni);
+        return {pow2i(n1), pow2i(isub(ni, n1)), true};
     }
+    static V ldexp(V m, const Scale& s) { return s.two ? mul(mul(m, s.s1), s.s2) : mul(m, s.s1); }
     /// Per-lane tab[idx] for idx in [0, W) (the first W entries of a 16-float row).
     static V lookup(const float* tab, I idx) { return _mm256_permutevar8x32_ps(_mm256_load_ps(tab), idx); }
 
@@ -115,6 +124,8 @@ struct Avx2 {
     static D dfma(D a, D b, D c) { return _mm256_fmadd_pd(a, b, c); }
     static D dmax(D a, D b) { return _mm256_max_pd(a, b); }
     static D dmin(D a, D b) { return _mm256_min_pd(a, b); }
+    static D ddiv(D a, D b) { return _mm256_div_pd(a, b); }
+    static D dsel_neg(D x, D yes, D no) { return _mm256_blendv_pd(no, yes, x); }  // by x's sign bit
     static D dround(D x) { return _mm256_round_pd(x, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC); }
 };
 #endif
@@ -183,7 +194,9 @@ struct Avx512 {
 
     static V pow2(V n) { return _mm512_scalef_ps(_mm512_set1_ps(1.f), n); }
     // scalef: m 2^floor(n) in one rounding, overflow to inf and underflow handled by the unit
-    static V ldexp(V m, V n) { return _mm512_scalef_ps(m, n); }
+    using Scale = V;
+    static Scale scale(V n) { return n; }
+    static V ldexp(V m, Scale n) { return _mm512_scalef_ps(m, n); }
     static V lookup(const float* tab, I idx) { return _mm512_permutexvar_ps(idx, _mm512_load_ps(tab)); }
 
     struct D2 {
@@ -209,6 +222,10 @@ struct Avx512 {
     static D dfma(D a, D b, D c) { return _mm512_fmadd_pd(a, b, c); }
     static D dmax(D a, D b) { return _mm512_max_pd(a, b); }
     static D dmin(D a, D b) { return _mm512_min_pd(a, b); }
+    static D ddiv(D a, D b) { return _mm512_div_pd(a, b); }
+    static D dsel_neg(D x, D yes, D no) {
+        return _mm512_mask_blend_pd(_mm512_cmplt_epi64_mask(_mm512_castpd_si512(x), _mm512_setzero_si512()), no, yes);
+    }
     static D dround(D x) { return _mm512_roundscale_pd(x, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC); }
 };
 #endif
