@@ -26,6 +26,7 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 # script -> extra arguments for one thread count (scripts that start their own per-thread
 # subprocesses take --threads N; the others read OMP_NUM_THREADS)
 SCRIPTS: dict[str, list[str]] = {
+    "bench_activations": ["--threads", "{t}"],
     "bench_gemm": ["--threads", "{t}"],
     "bench_kernels": ["--threads", "{t}"],
     "bench_nn": ["--threads", "{t}"],

@@ -15,7 +15,8 @@ namespace tf {
 TINYFW_ISA_BEGIN  // one copy per ISA level (isa.h)
 namespace ew {
 
-void register_unary(py::module_& m);  // elementwise_unary.cpp
+void register_unary(py::module_& m);     // elementwise_unary.cpp
+void register_backward(py::module_& m);  // elementwise_backward.cpp
 
 namespace {
 
@@ -218,6 +219,7 @@ void register_elementwise(pybind11::module_& m) {
     namespace py = pybind11;
     using namespace tf::ew;
     register_unary(m);
+    register_backward(m);
     constexpr int F = kFloat, FI = kFloat | kInt, ALL = kFloat | kInt | kBool;
     // plain function pointers of one signature: pybind11 instantiates its wrapper once
 #define B2(OP, KINDS, BOOL) \

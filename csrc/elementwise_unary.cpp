@@ -42,16 +42,22 @@ TF_UNARY(Cos, "cos", VNone, std::cos(x))
 TF_UNARY(Tanh, "tanh", VTanh, std::tanh(x))
 TF_UNARY(Sigmoid, "sigmoid", VSigmoid, sigmoid_of(x))
 TF_UNARY(Silu, "silu", VSilu, x* sigmoid_of(x))
-TF_UNARY(Erf, "erf", VErf, std::erf(x))  // float32 goes to vm_unary (erf in double, as scipy)
+TF_UNARY(Erf, "erf", VErf, std::erf(x))
+TF_UNARY(Erfc, "erfc", VErfc, std::erfc(x))
 TF_UNARY(Sign, "sign", VNone, (x > C(0) ? C(1) : x < C(0) ? C(-1) : x == C(0) ? C(0) : x))
 TF_UNARY(Floor, "floor", VNone, std::floor(x))
 TF_UNARY(Ceil, "ceil", VNone, std::ceil(x))
 TF_UNARY(Round, "round", VNone, std::nearbyint(x))
 // relu with numpy's tie rule: maximum(x, 0) picks 0 on ties
 TF_UNARY(Relu0, "relu", VNone, max_nan(x, C(0)))
-TF_UNARY(GeluErf, "gelu", VGeluErf, C(0.5) * x * (C(1) + std::erf(x / C(1.4142135623730951))))
-TF_UNARY(GeluTanh, "gelu", VGeluTanh,
-         C(0.5) * x * (C(1) + std::tanh(C(0.7978845608028654) * (x + C(0.044715) * C(std::pow(x, C(3)))))))
+// GELU as ref writes it (float64 here; float32 and the half types run vm_unary):
+// x Phi(x) with Phi from erfc, which does not cancel for x << 0 as 1 + erf does, and the
+// tanh form as x sigmoid(2u), 2u = 2 sqrt(2/pi) (x + 0.044715 x^3)
+template <class C> inline C sigmoid_2u(C x) {
+    return C(1) / (C(1) + std::exp(-(C(kK2) * x * (C(1) + C(0.044715) * x * x))));
+}
+TF_UNARY(GeluErf, "gelu", VGeluErf, C(0.5) * x * std::erfc(-x * C(kSqrt1_2)))
+TF_UNARY(GeluTanh, "gelu", VGeluTanh, x * sigmoid_2u(x))
 #undef TF_UNARY
 
 #define TF_PREDICATE(NAME, PRIM, EXPR)                      \
@@ -182,6 +188,7 @@ void register_unary(py::module_& m) {
     U1(Relu0, FI)
     U1(Silu, F)
     U1(Erf, F)
+    U1(Erfc, F)
     U1(Sign, FI)
     U1(Floor, F)
     U1(Ceil, F)
@@ -191,6 +198,7 @@ void register_unary(py::module_& m) {
     m.def("isinf", &unary<IsInf, F, true>, py::arg("x"), "isinf (C++ kernel)");
     m.def("logical_not", &unary<LogicalNot, ALL, true>, py::arg("x"), "logical_not (C++ kernel)");
     m.def("gelu", &gelu, py::arg("x"), py::arg("approximate") = "none", "gelu (C++ kernel)");
+    m.def("_vmath_isa", &vm_isa, "the instruction set of the float32 vector math: avx512, avx2 or scalar");
     m.def("leaky_relu", &leaky_relu, py::arg("x"), py::arg("negative_slope"), "leaky_relu (C++ kernel)");
     m.def("softplus", &softplus, py::arg("x"), py::arg("beta"), py::arg("threshold"), "softplus (C++ kernel)");
     m.def("clamp", &clamp, py::arg("x"), py::arg("lo"), py::arg("hi"), "clamp (C++ kernel)");

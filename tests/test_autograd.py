@@ -313,6 +313,8 @@ GRADGRAD = {
     "tanh": (lambda a: a.tanh(), lambda: (_x(2, 3),)),
     "sigmoid": (lambda a: a.sigmoid(), lambda: (_x(2, 3),)),
     "softplus": (lambda a: tinyfw.softplus(a), lambda: (_x(2, 3),)),
+    "erf": (lambda a: a.erf(), lambda: (_x(2, 3),)),
+    "erfc": (lambda a: a.erfc(), lambda: (_x(2, 3),)),
     "gelu": (lambda a: tinyfw.gelu(a), lambda: (_x(2, 3),)),
     "gelu_tanh": (lambda a: tinyfw.gelu(a, approximate="tanh"), lambda: (_x(2, 3),)),
     "silu": (lambda a: tinyfw.silu(a), lambda: (_x(2, 3),)),

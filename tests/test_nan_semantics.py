@@ -3,7 +3,7 @@
 PyTorch counts NaN as larger than every number: max/argmax return it, a descending sort
 and topk put NaNs first (before +inf), an ascending sort puts them last.  tinyfw matches
 (before the fix, topk and descending sorts put NaNs last while max returned NaN).  Two
-intentional differences are documented in docs/semantics_autograd.md and tested here as
+intentional differences are documented in docs/semantics.md and tested here as
 documented: softmax/log_softmax of a row holding +inf, and sign(NaN).
 """
 from __future__ import annotations

@@ -29,6 +29,7 @@ UNARY = {
     "tanh": (tinyfw.tanh, lambda x: x.tanh(), "any", True),
     "sigmoid": (tinyfw.sigmoid, lambda x: x.sigmoid(), "any", True),
     "erf": (tinyfw.erf, lambda x: x.erf(), "any", True),
+    "erfc": (tinyfw.erfc, lambda x: x.erfc(), "any", True),
     "relu": (tinyfw.relu, lambda x: x.relu(), "any", True),
     "leaky_relu": (lambda x: tinyfw.leaky_relu(x, 0.2), lambda x: F.leaky_relu(x, 0.2), "any", True),
     "gelu": (tinyfw.gelu, lambda x: F.gelu(x), "any", True),

@@ -160,6 +160,25 @@ def erf(x):
     return _erf(x)
 
 
+# GELU's constants, and erfc in float64 from libm (math.erfc): scipy's float64 erfc is off
+# by up to ~10^2 ulp in the tail, which a float64 kernel cannot be checked against
+_SQRT1_2 = 0.7071067811865476      # 1 / sqrt(2)
+_INV_SQRT_2PI = 0.3989422804014327  # 1 / sqrt(2 pi) = phi(0)
+_K2 = 1.5957691216057308            # 2 sqrt(2 / pi): tanh(u) = 2 sigmoid(2u) - 1
+_GELU_ROOT = -0.7517915246935645    # gelu'(root) = 0
+_erfc64 = np.vectorize(math.erfc, otypes=[np.float64])
+
+
+def _sigmoid_2u(v):
+    # sigmoid(2u) for GELU's tanh form, u = sqrt(2/pi) (v + 0.044715 v^3)
+    return 1 / (1 + np.exp(-(_K2 * v * (1 + 0.044715 * v * v))))
+
+
+def erfc(x):
+    """1 - erf(x), without its cancellation: float64 erfc rounded once to x's dtype"""
+    return np.asarray(_erfc64(x.astype(np.float64))).astype(x.dtype)
+
+
 @_unary
 def sign(x):
     """-1, 0 or 1"""
@@ -201,12 +220,38 @@ def isinf(x):
 
 @np.errstate(over="ignore", invalid="ignore")
 def gelu(x, approximate: str = "none"):
-    """x * Phi(x); 'tanh' uses the tanh approximation of Phi"""
-    def f(x):
-        if approximate == "tanh":
-            return 0.5 * x * (1 + np.tanh(math.sqrt(2 / math.pi) * (x + 0.044715 * x ** 3)))
-        return 0.5 * x * (1 + _erf(x / math.sqrt(2)))
-    return _unary(f)(x)
+    """x * Phi(x), Phi the standard normal CDF; 'tanh': 0.5 x (1 + tanh(u)) with
+    u = sqrt(2/pi) (x + 0.044715 x^3).
+
+    Evaluated in float64 and rounded once to x's dtype, in forms without cancellation:
+    Phi(x) = erfc(-x / sqrt2) / 2 (1 + erf(..) loses every digit for x << 0) and
+    0.5 (1 + tanh(u)) = sigmoid(2u).  -inf gives NaN (-inf * 0), as PyTorch.
+    """
+    v = x.astype(np.float64)
+    if approximate == "tanh":
+        out = v * _sigmoid_2u(v)
+    else:
+        out = 0.5 * v * _erfc64(-v * _SQRT1_2)
+    return np.asarray(out).astype(x.dtype)
+
+
+@np.errstate(over="ignore", invalid="ignore")
+def gelu_backward(grad, x, approximate: str = "none"):
+    """grad * gelu'(x): Phi(x) + x phi(x), or for 'tanh' s (1 + w (1 - s)) with
+    s = sigmoid(2u), w = 2 x u' (and 1 - s computed as sigmoid(-2u)).
+
+    Evaluated in float64 and rounded once to the result dtype (grad and x broadcast);
+    +-inf give NaN (inf * 0), as PyTorch's formula.  gelu' < 0 below its root -0.7518: a
+    zero from float64 underflow there (x < -38) is -0.
+    """
+    g, v = grad.astype(np.float64), x.astype(np.float64)
+    if approximate == "tanh":
+        w = _K2 * v * (1 + 3 * 0.044715 * v * v)
+        d = _sigmoid_2u(v) * (1 + w * _sigmoid_2u(-v))
+    else:
+        d = 0.5 * _erfc64(-v * _SQRT1_2) + v * (np.exp(-0.5 * v * v) * _INV_SQRT_2PI)
+        d = np.where(d == 0, np.copysign(0.0, v - _GELU_ROOT), d)
+    return np.asarray(g * d).astype(np.result_type(grad, x))
 
 
 @np.errstate(invalid="ignore")
@@ -375,6 +420,30 @@ def logical_xor(a, b):
 def where(cond, a, b):
     """a where cond else b, broadcasting all three"""
     return np.asarray(np.where(cond, a, b))  # 0-d array, not a numpy scalar
+
+
+# activation backwards from the op's output or input (one pass instead of the composed
+# formula's several; the same float operations)
+@np.errstate(over="ignore", invalid="ignore")
+@_binary
+def tanh_backward(grad, y):
+    """grad * (1 - y * y): tanh's backward from its output y"""
+    return grad * (1 - y * y)
+
+
+@np.errstate(over="ignore", invalid="ignore")
+@_binary
+def sigmoid_backward(grad, y):
+    """grad * y * (1 - y): sigmoid's backward from its output y"""
+    return grad * y * (1 - y)
+
+
+@np.errstate(over="ignore", invalid="ignore")
+@_binary
+def silu_backward(grad, x):
+    """grad * (s * (1 + x * (1 - s))), s = sigmoid(x): silu's backward"""
+    s = sigmoid(x)
+    return grad * (s * (1 + x * (1 - s)))
 
 
 # -- reductions -------------------------------------------------------------------------------

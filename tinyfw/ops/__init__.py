@@ -1,12 +1,12 @@
 """The op families; importing this package attaches every op to Tensor."""
 from . import convert, elementwise, index, inplace, linalg, reduce, shape  # noqa: F401
 from .convert import clone
-from .elementwise import (abs, add, atan2, ceil, clamp, cos, div, eq, erf, exp, expm1, floor,
-                          floor_divide, ge, gelu, gt, isfinite, isinf, isnan, le, leaky_relu,
-                          log, log1p, logical_and, logical_not, logical_or, logical_xor, lt,
-                          maximum, minimum, mul, ne, neg, pow, reciprocal, relu, remainder,
-                          round, rsqrt, sigmoid, sign, silu, sin, softplus, sqrt, square, sub,
-                          tanh, trunc, where)
+from .elementwise import (abs, add, atan2, ceil, clamp, cos, div, eq, erf, erfc, exp, expm1,
+                          floor, floor_divide, ge, gelu, gt, isfinite, isinf, isnan, le,
+                          leaky_relu, log, log1p, logical_and, logical_not, logical_or,
+                          logical_xor, lt, maximum, minimum, mul, ne, neg, pow, reciprocal, relu,
+                          remainder, round, rsqrt, sigmoid, sign, silu, sin, softplus, sqrt,
+                          square, sub, tanh, trunc, where)
 from .index import (argsort, cat, flip, gather, hstack, index_put, index_select, masked_fill,
                     masked_select, pad, repeat, scatter, scatter_add, sort, stack, topk, tril,
                     triu, vstack)

@@ -1,5 +1,5 @@
 """Activation functions: relu, leaky_relu, gelu, silu, softplus (sigmoid and tanh live
-with the unary math).
+with the unary math), and the one-kernel backward ops of gelu, silu, tanh and sigmoid.
 
 Part of `tinyfw.ops.elementwise` (import from there); `tinyfw.nn.functional` re-exports
 them.
@@ -14,8 +14,8 @@ from ._opmeta import (C_SIGMOID, COST_TRANSCENDENTAL, TRANSCENDENTAL_FLOPS, c_te
                       clit, per_output)
 from ._util import Tensor
 
-__all__ = ["Relu", "LeakyRelu", "Gelu", "Silu", "Softplus", "relu", "leaky_relu", "gelu",
-           "silu", "softplus"]
+__all__ = ["Relu", "LeakyRelu", "Gelu", "GeluBackward", "Silu", "SiluBackward", "Softplus",
+           "TanhBackward", "SigmoidBackward", "relu", "leaky_relu", "gelu", "silu", "softplus"]
 
 
 # -- metadata helpers (see Function) ----------------------------------------------------------
@@ -113,16 +113,48 @@ class Gelu(Function):
         return B.gelu(x, approximate)
 
     def backward(self, g):
-        x = self.saved_inputs[0]
-        if self.approximate == "tanh":
-            k = math.sqrt(2 / math.pi)
-            inner = (x + x * x * x * 0.044715) * k
-            t = inner.tanh()
-            dinner = (x * x * (3 * 0.044715) + 1) * k
-            return g * ((t + 1) * 0.5 + x * 0.5 * (1 - t * t) * dinner)
-        cdf = ((x * (1 / math.sqrt(2))).erf() + 1) * 0.5
-        pdf = (x * x * -0.5).exp() * (1 / math.sqrt(2 * math.pi))
-        return g * (cdf + x * pdf)
+        # one kernel (B.gelu_backward) instead of ~10 elementwise passes
+        return GeluBackward.apply(g, self.saved_inputs[0], approximate=self.approximate)
+
+
+class GeluBackward(Function):
+    """g * gelu'(x), GELU's backward as one op; its own backward (double backward) is
+    composed from tinyfw ops."""
+
+    save_inputs = True
+
+    @staticmethod
+    def forward(ctx, B, g, x, approximate):
+        ctx.approximate = approximate
+        return B.gelu_backward(g, x, approximate)
+
+    def backward(self, gg):
+        g, x = self.saved_inputs
+        # d/dg: gelu'(x), the same kernel with gg for g; d/dx: gg g gelu''(x)
+        dg = dx = None
+        if self.next[0] is not None:
+            dg = GeluBackward.apply(gg, x, approximate=self.approximate)
+        if self.next[1] is not None:
+            dx = gg * g * _gelu_second(x, self.approximate)
+        return dg, dx
+
+
+def _gelu_second(x: Tensor, approximate: str) -> Tensor:
+    """gelu''(x) in tinyfw ops (differentiable again)."""
+    if approximate == "tanh":
+        # gelu = x s, s = sigmoid(a), a = 2u = 2 sqrt(2/pi) (x + 0.044715 x^3):
+        # gelu'' = 2 s' + x s'', s' = a' s (1 - s), s'' = a'' s (1 - s) + a'^2 s (1 - s) (1 - 2 s)
+        # with 1 - s = sigmoid(-a) (1 - s cancels to 0 in float32 for x > 4.5)
+        k2 = 2 * math.sqrt(2 / math.pi)
+        a = x * (x * x * 0.044715 + 1) * k2
+        s, sm = a.sigmoid(), (-a).sigmoid()
+        s1 = s * sm
+        a1 = (x * x * (3 * 0.044715) + 1) * k2
+        a2 = x * (6 * 0.044715 * k2)
+        return a1 * s1 * 2 + x * (a2 * s1 + a1 * a1 * s1 * (sm - s))
+    # (Phi + x phi)' = 2 phi - x^2 phi
+    phi = (x * x * -0.5).exp() * (1 / math.sqrt(2 * math.pi))
+    return phi * (2 - x * x)
 
 
 class Silu(Function):
@@ -138,9 +170,60 @@ class Silu(Function):
         return B.silu(x)
 
     def backward(self, g):
-        x = self.saved_inputs[0]
-        s = x.sigmoid()
-        return g * (s * (1 + x * (1 - s)))
+        return SiluBackward.apply(g, self.saved_inputs[0])
+
+
+# -- backward ops: g * f'(.) in one kernel; their own backward (double backward) in tinyfw ops
+class SiluBackward(Function):
+    """g * (s * (1 + x * (1 - s))), s = sigmoid(x): silu's backward."""
+
+    save_inputs = True
+
+    @staticmethod
+    def forward(ctx, B, g, x):
+        return B.silu_backward(g, x)
+
+    def backward(self, gg):
+        g, x = self.saved_inputs
+        dg = dx = None
+        if self.next[0] is not None:
+            dg = SiluBackward.apply(gg, x)
+        if self.next[1] is not None:  # silu'' = s (1 - s) (2 + x (1 - 2 s)), 1 - s = sigmoid(-x)
+            s, sm = x.sigmoid(), (-x).sigmoid()
+            dx = gg * g * (s * sm * (x * (sm - s) + 2))
+        return dg, dx
+
+
+class TanhBackward(Function):
+    """g * (1 - y * y) from tanh's output y."""
+
+    save_inputs = True
+
+    @staticmethod
+    def forward(ctx, B, g, y):
+        return B.tanh_backward(g, y)
+
+    def backward(self, gg):
+        g, y = self.saved_inputs
+        dg = TanhBackward.apply(gg, y) if self.next[0] is not None else None
+        dy = gg * g * y * -2 if self.next[1] is not None else None
+        return dg, dy
+
+
+class SigmoidBackward(Function):
+    """g * y * (1 - y) from sigmoid's output y."""
+
+    save_inputs = True
+
+    @staticmethod
+    def forward(ctx, B, g, y):
+        return B.sigmoid_backward(g, y)
+
+    def backward(self, gg):
+        g, y = self.saved_inputs
+        dg = SigmoidBackward.apply(gg, y) if self.next[0] is not None else None
+        dy = gg * g * (1 - y * 2) if self.next[1] is not None else None
+        return dg, dy
 
 
 class Softplus(Function):

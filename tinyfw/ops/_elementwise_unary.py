@@ -10,16 +10,17 @@ import math
 
 from .. import dtypes as _dt
 from ..autograd.function import Function
+from ._elementwise_activation import SigmoidBackward, TanhBackward
 from ._elementwise_binary import _unary, maximum, minimum, mul, where
 from ._opmeta import (C_SIGMOID, COST_DIVISION, COST_TRANSCENDENTAL, TRANSCENDENTAL_FLOPS,
                       c_template, clit, per_output)
 from ._util import Tensor, apply, ensure_tensor
 
 __all__ = ["Neg", "Abs", "Exp", "Log", "Log1p", "Expm1", "Sqrt", "Rsqrt", "Reciprocal", "Sin",
-           "Cos", "Tanh", "Sigmoid", "Erf", "Clamp", "Sign", "sign", "Floor", "floor", "Ceil",
-           "ceil", "Round", "round", "trunc", "neg", "abs", "exp", "log", "log1p", "expm1",
-           "sqrt", "rsqrt", "reciprocal", "sin", "cos", "tanh", "sigmoid", "erf", "clamp",
-           "square"]
+           "Cos", "Tanh", "Sigmoid", "Erf", "Erfc", "Clamp", "Sign", "sign", "Floor", "floor",
+           "Ceil", "ceil", "Round", "round", "trunc", "neg", "abs", "exp", "log", "log1p", "expm1",
+           "sqrt", "rsqrt", "reciprocal", "sin", "cos", "tanh", "sigmoid", "erf", "erfc",
+           "clamp", "square"]
 
 
 # -- metadata helpers (see Function) ----------------------------------------------------------
@@ -219,8 +220,7 @@ class Tanh(Function):
         return B.tanh(x)
 
     def backward(self, g):
-        out = self.output
-        return g * (1 - out * out)
+        return TanhBackward.apply(g, self.output)
 
 
 class Sigmoid(Function):
@@ -236,8 +236,7 @@ class Sigmoid(Function):
         return B.sigmoid(x)
 
     def backward(self, g):
-        out = self.output
-        return g * out * (1 - out)
+        return SigmoidBackward.apply(g, self.output)
 
 
 class Erf(Function):
@@ -255,6 +254,18 @@ class Erf(Function):
     def backward(self, g):
         x = self.saved_inputs[0]
         return g * (-(x * x)).exp() * (2 / math.sqrt(math.pi))
+
+
+class Erfc(Function):
+    save_inputs = True
+
+    @staticmethod
+    def forward(ctx, B, x):
+        return B.erfc(x)
+
+    def backward(self, g):
+        x = self.saved_inputs[0]
+        return g * (-(x * x)).exp() * (-2 / math.sqrt(math.pi))
 
 
 class Clamp(Function):
@@ -376,6 +387,11 @@ def sigmoid(x) -> Tensor:
 def erf(x) -> Tensor:
     """The error function."""
     return _unary(Erf, x, "erf")
+
+
+def erfc(x) -> Tensor:
+    """The complementary error function 1 - erf(x), accurate where erf(x) is near 1."""
+    return _unary(Erfc, x, "erfc")
 
 
 def clamp(x, min=None, max=None) -> Tensor:

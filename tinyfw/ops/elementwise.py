@@ -12,8 +12,9 @@ from __future__ import annotations
 
 from ..tensor import register_method
 from . import _elementwise_activation, _elementwise_binary, _elementwise_unary
-from ._elementwise_activation import (Gelu, gelu, leaky_relu, LeakyRelu, Relu, relu, Silu,
-                                      silu, Softplus, softplus)
+from ._elementwise_activation import (Gelu, gelu, GeluBackward, leaky_relu, LeakyRelu, Relu,
+                                      relu, SigmoidBackward, Silu, silu, SiluBackward, Softplus,
+                                      softplus, TanhBackward)
 from ._elementwise_binary import (_binary, _bitwise, _float_operand, _unary, Add, add, Atan2,
                                   atan2, Div, div, Eq, eq, floor_divide, FloorDivide, Ge, ge,
                                   Gt, gt, isfinite, IsInf, isinf, IsNan, isnan, Le, le,
@@ -21,11 +22,11 @@ from ._elementwise_binary import (_binary, _bitwise, _float_operand, _unary, Add
                                   LogicalAnd, LogicalNot, LogicalOr, LogicalXor, Lt, lt,
                                   Maximum, maximum, Minimum, minimum, Mul, mul, Ne, ne, Pow,
                                   pow, Remainder, remainder, Sub, sub, Where, where)
-from ._elementwise_unary import (Abs, abs, Ceil, ceil, Clamp, clamp, Cos, cos, Erf, erf, Exp,
-                                 exp, Expm1, expm1, Floor, floor, Log, log, Log1p, log1p, Neg,
-                                 neg, Reciprocal, reciprocal, Round, round, Rsqrt, rsqrt,
-                                 Sigmoid, sigmoid, Sign, sign, Sin, sin, Sqrt, sqrt, square,
-                                 Tanh, tanh, trunc)
+from ._elementwise_unary import (Abs, abs, Ceil, ceil, Clamp, clamp, Cos, cos, Erf, erf, Erfc,
+                                 erfc, Exp, exp, Expm1, expm1, Floor, floor, Log, log, Log1p,
+                                 log1p, Neg, neg, Reciprocal, reciprocal, Round, round, Rsqrt,
+                                 rsqrt, Sigmoid, sigmoid, Sign, sign, Sin, sin, Sqrt, sqrt,
+                                 square, Tanh, tanh, trunc)
 
 # the ops live in three files by idea but are one public module: they keep its name, so
 # reprs and pickles still say tinyfw.ops.elementwise.X
@@ -75,8 +76,8 @@ _METHODS = {
     "where": lambda self, cond, other: where(cond, self, other),
     "neg": neg, "abs": abs, "exp": exp, "log": log, "log1p": log1p, "expm1": expm1,
     "sqrt": sqrt, "rsqrt": rsqrt, "reciprocal": reciprocal, "sin": sin, "cos": cos,
-    "tanh": tanh, "sigmoid": sigmoid, "erf": erf, "relu": relu, "sign": sign, "floor": floor,
-    "ceil": ceil, "round": round, "trunc": trunc, "clamp": clamp, "clip": clamp,
+    "tanh": tanh, "sigmoid": sigmoid, "erf": erf, "erfc": erfc, "relu": relu, "sign": sign,
+    "floor": floor, "ceil": ceil, "round": round, "trunc": trunc, "clamp": clamp, "clip": clamp,
     "square": square,
 }
 for _name, _fn in _METHODS.items():
