@@ -289,7 +289,7 @@ def adagrad(draw, rng):
 
 
 _UNARY_FLOAT = ["exp", "log", "log1p", "expm1", "sqrt", "rsqrt", "reciprocal", "sin", "cos",
-                "tanh", "sigmoid", "silu", "erf", "relu", "ceil", "floor", "round"]
+                "tanh", "sigmoid", "silu", "erf", "erfc", "relu", "ceil", "floor", "round"]
 CASES = {n: unary("pos" if n in ("log", "sqrt", "rsqrt") else "normal") for n in _UNARY_FLOAT}
 CASES.update({
     "neg": unary(floats=False, dtypes=ALL[:7]), "abs": unary(floats=False),
@@ -320,7 +320,8 @@ CASES.update({
 for _n in ("add", "sub", "mul", "pow", "maximum", "minimum", "eq", "ne", "lt", "le", "gt", "ge",
            "logical_and", "logical_or", "logical_xor"):
     CASES[_n] = binary()
-for _n in ("div", "atan2", "floor_divide", "remainder"):
+for _n in ("div", "atan2", "floor_divide", "remainder", "tanh_backward", "sigmoid_backward",
+           "silu_backward", "gelu_backward"):
     CASES[_n] = binary(floats=True)
 
 

@@ -69,7 +69,7 @@ CASES = {
     # elementwise: unary, activations, binary, comparisons, logic
     **{name: (getattr(tinyfw, name), [A23]) for name in (
         "neg", "abs", "exp", "log", "log1p", "expm1", "sqrt", "rsqrt", "reciprocal", "sin",
-        "cos", "tanh", "sigmoid", "erf", "sign", "floor", "ceil", "round", "trunc", "square",
+        "cos", "tanh", "sigmoid", "erf", "erfc", "sign", "floor", "ceil", "round", "trunc", "square",
         "relu", "silu", "isnan", "isinf", "isfinite", "logical_not")},
     "clamp": (lambda x: x.clamp(0.7, 1.5), [A23]),
     "gelu": (lambda x: tinyfw.gelu(x), [A23]),

@@ -241,8 +241,11 @@ def cumsum(x, dim: int) -> MetaArray:
 
 
 def gelu_backward(g, x, *a, **k) -> MetaArray:
-    """x's shape and dtype."""
-    return _new(x.shape, x.dtype)
+    """The broadcast of g and x, in g's dtype (the activations' one-kernel backwards)."""
+    return _new(_bshape(g.shape, x.shape), g.dtype)
+
+
+tanh_backward = sigmoid_backward = silu_backward = gelu_backward
 
 
 def softmax_backward(y, g, dim: int) -> MetaArray:

@@ -91,7 +91,7 @@ def _float_to_int(x: np.ndarray, dtype: np.dtype) -> np.ndarray:
     lim = 2.0 ** (63 if wide is np.int64 else 31)
     with np.errstate(invalid="ignore"):
         ok = (f >= -lim) & (f < lim)  # False for NaN
-    w = np.trunc(np.where(ok, f, 0.0)).astype(wide)
+    w = np.asarray(np.trunc(np.where(ok, f, 0.0))).astype(wide)  # 0-d stays an array
     w[~ok] = np.iinfo(wide).min
     return w.astype(dtype)  # int32 -> int8 keeps the low bits
 

@@ -120,7 +120,9 @@ class Gelu(Function):
 class GeluBackward(Function):
     """g * gelu'(x), GELU's backward as one op; its own backward (double backward) is
     composed from tinyfw ops."""
-
+    # one vectorised kernel in eager (csrc/elementwise_backward.cpp): traced graphs keep it
+    c_expr = None
+    fresh_output = True
     save_inputs = True
 
     @staticmethod
@@ -176,7 +178,9 @@ class Silu(Function):
 # -- backward ops: g * f'(.) in one kernel; their own backward (double backward) in tinyfw ops
 class SiluBackward(Function):
     """g * (s * (1 + x * (1 - s))), s = sigmoid(x): silu's backward."""
-
+    # one vectorised kernel in eager (csrc/elementwise_backward.cpp): traced graphs keep it
+    c_expr = None
+    fresh_output = True
     save_inputs = True
 
     @staticmethod
@@ -196,7 +200,9 @@ class SiluBackward(Function):
 
 class TanhBackward(Function):
     """g * (1 - y * y) from tanh's output y."""
-
+    # one vectorised kernel in eager (csrc/elementwise_backward.cpp): traced graphs keep it
+    c_expr = None
+    fresh_output = True
     save_inputs = True
 
     @staticmethod
@@ -212,7 +218,9 @@ class TanhBackward(Function):
 
 class SigmoidBackward(Function):
     """g * y * (1 - y) from sigmoid's output y."""
-
+    # one vectorised kernel in eager (csrc/elementwise_backward.cpp): traced graphs keep it
+    c_expr = None
+    fresh_output = True
     save_inputs = True
 
     @staticmethod

@@ -257,6 +257,10 @@ class Erf(Function):
 
 
 class Erfc(Function):
+    c_expr = None  # eager's kernel is the vectorised erfc (csrc/vmath_erf.h); C's is scalar
+    cost = COST_TRANSCENDENTAL
+    fresh_output = True
+    flops = per_output(TRANSCENDENTAL_FLOPS)
     save_inputs = True
 
     @staticmethod
