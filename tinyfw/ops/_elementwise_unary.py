@@ -74,6 +74,7 @@ class Abs(Function):
 
 class Exp(Function):
     c_expr = c_template("{exp}({a})")
+    vector_kernel = True  # eager: csrc vector math (see _opmeta.vector_kernel_when)
     cost = COST_TRANSCENDENTAL
     fresh_output = True
     onnx = "Exp"
@@ -90,6 +91,7 @@ class Exp(Function):
 
 class Log(Function):
     c_expr = c_template("{log}({a})")
+    vector_kernel = True  # eager: csrc vector math (see _opmeta.vector_kernel_when)
     cost = COST_TRANSCENDENTAL
     fresh_output = True
     onnx = "Log"
@@ -106,6 +108,7 @@ class Log(Function):
 
 class Log1p(Function):
     c_expr = None  # no C template yet
+    vector_kernel = True  # eager: csrc vector math (see _opmeta.vector_kernel_when)
     flops = per_output(TRANSCENDENTAL_FLOPS)
     save_inputs = True
 
@@ -119,6 +122,7 @@ class Log1p(Function):
 
 class Expm1(Function):
     c_expr = None  # no C template yet
+    vector_kernel = True  # eager: csrc vector math (see _opmeta.vector_kernel_when)
     flops = per_output(TRANSCENDENTAL_FLOPS)
     save_output = True
 
@@ -208,6 +212,7 @@ class Cos(Function):
 
 class Tanh(Function):
     c_expr = c_template("{tanh}({a})")
+    vector_kernel = True  # eager: csrc vector math (see _opmeta.vector_kernel_when)
     cost = COST_TRANSCENDENTAL
     fresh_output = True
     onnx = "Tanh"
@@ -225,6 +230,7 @@ class Tanh(Function):
 
 class Sigmoid(Function):
     c_expr = c_template(C_SIGMOID)
+    vector_kernel = True  # eager: csrc vector math (see _opmeta.vector_kernel_when)
     cost = COST_TRANSCENDENTAL
     fresh_output = True
     onnx = "Sigmoid"
