@@ -34,6 +34,7 @@ SCRIPTS: dict[str, list[str]] = {
     "bench_overhead": [],
     "bench_train": [],
     "bench_jit": [],
+    "bench_jit_sweep": ["--threads", "{t}"],
     "bench_charlm": [],
 }
 

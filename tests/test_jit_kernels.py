@@ -27,9 +27,15 @@ def _grid() -> np.ndarray:
                            -np.logspace(-38, 1.9, 20_000), specials]).astype(np.float32)
 
 
-def _fused(op):
+def _fused(op, monkeypatch):
     """A traced x -> op(x * 2) * 0.5 whose graph is one compiled fused kernel (the
-    scalings are exact in binary floating point, so the reference is op(2x) / 2)."""
+    scalings are exact in binary floating point, so the reference is op(2x) / 2).
+    Float32 exp stays an eager op in traced graphs (its eager kernel is hand-vectorised,
+    kernels.eager_reason), but the kernels' own exp serves erf and GELU: that rule is
+    lifted here so that exp itself is measured."""
+    from tinyfw.jit.passes import fuse_elementwise
+
+    monkeypatch.setattr(fuse_elementwise, "eager_reason", lambda node: None)
     x = tinyfw.tensor(_grid())
     f = jit.trace(lambda t: op(t * 2.0) * 0.5, (x,))
     fwd, _ = f.graph(x)
@@ -45,10 +51,10 @@ def _ulps(got: np.ndarray, want: np.ndarray) -> np.ndarray:
 
 
 @pytest.mark.parametrize("name", ["exp", "erf"])
-def test_exp_and_erf_within_a_few_ulp(name):
+def test_exp_and_erf_within_a_few_ulp(name, monkeypatch):
     x = _grid().astype(np.float64)
     if name == "exp":
-        got = _fused(lambda t: t.exp())
+        got = _fused(lambda t: t.exp(), monkeypatch)
         with np.errstate(over="ignore"):
             want = np.exp(2 * x) * 0.5
         # float32 overflows above ~88.72: compare finite float32 results; below 2^-125 the
@@ -56,7 +62,7 @@ def test_exp_and_erf_within_a_few_ulp(name):
         ok = np.isfinite(want) & (2 * x < 88.72) & (np.abs(want) > 2.0 ** -124)
         tol = 1.5
     else:
-        got = _fused(lambda t: t.erf())
+        got = _fused(lambda t: t.erf(), monkeypatch)
         want = np.array([math.erf(2 * v) if np.isfinite(v) else np.sign(v) for v in x]) * 0.5
         want[np.isnan(x)] = np.nan
         ok = np.isfinite(x) & (np.abs(want) > 1e-37)
@@ -107,16 +113,18 @@ def _ln_case(shape, affine, dtype=np.float32):
 
 @pytest.mark.parametrize("shape,affine", [((256, 512), True), ((7, 33), False),
                                           ((3, 1), True), ((300, 200), True),
-                                          ((520, 512), True)])  # threaded rows
-def test_layer_norm_kernel_matches_eager(shape, affine):
+                                          ((520, 512), True)])
+def test_layer_norm_stays_eager_and_matches(shape, affine):
+    """Eager's layer norm is a hand-vectorised row kernel (Norm.vector_kernel): the traced
+    graphs keep it as the op itself, forward and backward, with eager's numbers."""
     ln, x = _ln_case(shape, affine)
     f = jit.trace(lambda t: ln(t * 2.0), (x,))
-    fwd, _ = f.graph(x)
-    kern = [n for n in fwd.nodes if n.op == "LayerNorm"]
-    if not kern:
-        pytest.skip("no C compiler for the jit kernels")
-    assert len(kern[0].outputs) == 3  # y and the statistics the backward reads
-    assert "LayerNormBackward" in [n.op for n in f.graph(x)[1].nodes]
+    fwd, bwd = f.graph(x)
+    (norm,) = [n for n in fwd.nodes if n.op == "Norm"]
+    assert norm.kernel is None and len(norm.outputs) == 3  # y and the saved statistics
+    (nb,) = [n for n in bwd.nodes if n.op == "NormBackward"]
+    assert nb.kernel is None
+    assert "kept eager: Norm float32" in jit.explain(lambda t: ln(t * 2.0), x, file=_Null())
     y = f(x)
     y.sum().backward()
     g = x.grad.numpy().copy()
@@ -126,25 +134,21 @@ def test_layer_norm_kernel_matches_eager(shape, affine):
         p.grad = None
     ye = ln(x * 2.0)
     ye.sum().backward()
-    np.testing.assert_allclose(y.detach().numpy(), ye.detach().numpy(), rtol=1e-5, atol=1e-5)
-    np.testing.assert_allclose(g, x.grad.numpy(), rtol=1e-5, atol=1e-5)
+    # the same kernels on the same inputs: the same bits
+    np.testing.assert_array_equal(y.detach().numpy(), ye.detach().numpy())
+    np.testing.assert_array_equal(g, x.grad.numpy())
     for a, p in zip(params, ln.parameters()):
-        np.testing.assert_allclose(a, p.grad.numpy(), rtol=1e-5, atol=1e-4)
-    with tinyfw.no_grad():  # no backward: the kernel returns y alone
+        np.testing.assert_array_equal(a, p.grad.numpy())
+    with tinyfw.no_grad():
         f2 = jit.trace(lambda t: ln(t * 2.0), (x,))
-        np.testing.assert_allclose(f2(x).numpy(), ye.detach().numpy(), rtol=1e-5, atol=1e-5)
+        np.testing.assert_array_equal(f2(x).numpy(), ye.detach().numpy())
 
 
-def test_layer_norm_kernel_only_for_float32_layer_norm(monkeypatch):
-    ln, x = _ln_case((8, 16), True, np.float64)
-    fwd, _ = jit.trace(lambda t: ln(t), (x,)).graph(x)
-    assert "LayerNorm" not in [n.op for n in fwd.nodes]  # float64: eager's op
-    bn = tinyfw.nn.BatchNorm1d(4).eval()
-    xb = tinyfw.randn(8, 4)
-    fwd, _ = jit.trace(bn, (xb,)).graph(xb)
-    assert "LayerNorm" not in [n.op for n in fwd.nodes]
-    monkeypatch.setenv("TINYFW_JIT_CC", "0")  # no compiler: eager's op, same numbers
-    ln, x = _ln_case((8, 16), True)
-    f = jit.trace(lambda t: ln(t), (x,))
-    assert "LayerNorm" not in [n.op for n in f.graph(x)[0].nodes]
-    np.testing.assert_allclose(f(x).detach().numpy(), ln(x).detach().numpy(), rtol=1e-6)
+class _Null:
+    """A file that drops what explain prints."""
+
+    def write(self, s: str) -> int:
+        return len(s)
+
+    def flush(self) -> None:
+        pass

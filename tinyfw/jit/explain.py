@@ -14,8 +14,9 @@ def _fmt_bytes(n: int) -> str:
 
 def explain(fn: Callable, *inputs, print_graphs: bool = False, file=None) -> str:
     """Trace and optimize `fn` on `inputs`, print (and return) a report of every pass:
-    nodes before/after, what was removed/folded/rewritten, fused groups and the bytes
-    they save, memory plan peaks.  `print_graphs` appends the optimized graphs."""
+    nodes before/after, what was removed/folded/rewritten, memory plan peaks, and each
+    fusion decision with its reason: the groups fused (and the intermediate bytes they
+    never write) and the ops kept as eager kernels (why: alone, or hand-vectorised).  `print_graphs` appends the optimized graphs."""
     from .api import TracedFunction
 
     tf = fn if isinstance(fn, TracedFunction) else TracedFunction(fn)
@@ -26,12 +27,14 @@ def explain(fn: Callable, *inputs, print_graphs: bool = False, file=None) -> str
                f"{s['nodes_after']:<4}"
         extra = []
         for k, v in s.items():
-            if k in ("pass", "graph", "nodes_before", "nodes_after", "groups"):
+            if k in ("pass", "graph", "nodes_before", "nodes_after", "groups", "decisions"):
                 continue
             extra.append(f"{k}={_fmt_bytes(v) if k.endswith('bytes') else v}")
         lines.append(head + " " + " ".join(extra))
-        for grp in s.get("groups", []):
-            lines.append(f"      fused: {grp}")
+        if "decisions" in s:  # one line per choice: "fused: ...: why", "kept eager: ...: why"
+            lines += [f"      {d}" for d in s["decisions"]]
+        else:
+            lines += [f"      fused: {grp}" for grp in s.get("groups", [])]
     if print_graphs:
         lines.append("forward graph:")
         lines.append(str(c.fwd_graph))

@@ -11,7 +11,7 @@ import math
 from ..autograd.function import Function
 from ._elementwise_binary import _unary, where
 from ._opmeta import (C_SIGMOID, COST_TRANSCENDENTAL, TRANSCENDENTAL_FLOPS, c_template, cfun,
-                      clit, per_output)
+                      clit, per_output, vector_kernel_when)
 from ._util import Tensor
 
 __all__ = ["Relu", "LeakyRelu", "Gelu", "GeluBackward", "Silu", "SiluBackward", "Softplus",
@@ -101,6 +101,9 @@ class LeakyRelu(Function):
 
 class Gelu(Function):
     c_expr = staticmethod(_gelu_c)
+    # the tanh form runs csrc's vector math; the exact form computes erf in scalar code
+    # (a generated kernel's vectorised erf beats it) until erf is vectorised in csrc
+    vector_kernel = vector_kernel_when(approximate="tanh")
     cost = COST_TRANSCENDENTAL
     fresh_output = True
     onnx = staticmethod(_gelu_onnx)
@@ -161,6 +164,7 @@ def _gelu_second(x: Tensor, approximate: str) -> Tensor:
 
 class Silu(Function):
     c_expr = c_template("({a} * " + C_SIGMOID + ")")
+    vector_kernel = True  # eager: csrc vector math (see _opmeta.vector_kernel_when)
     cost = COST_TRANSCENDENTAL
     fresh_output = True
     onnx = staticmethod(_silu_onnx)
@@ -236,6 +240,7 @@ class SigmoidBackward(Function):
 
 class Softplus(Function):
     c_expr = None  # no C template yet
+    vector_kernel = True  # eager: csrc vector math (see _opmeta.vector_kernel_when)
     flops = per_output(TRANSCENDENTAL_FLOPS)
     save_inputs = True
 

@@ -75,6 +75,7 @@ class Abs(Function):
 
 class Exp(Function):
     c_expr = c_template("{exp}({a})")
+    vector_kernel = True  # eager: csrc vector math (see _opmeta.vector_kernel_when)
     cost = COST_TRANSCENDENTAL
     fresh_output = True
     onnx = "Exp"
@@ -91,6 +92,7 @@ class Exp(Function):
 
 class Log(Function):
     c_expr = c_template("{log}({a})")
+    vector_kernel = True  # eager: csrc vector math (see _opmeta.vector_kernel_when)
     cost = COST_TRANSCENDENTAL
     fresh_output = True
     onnx = "Log"
@@ -107,6 +109,7 @@ class Log(Function):
 
 class Log1p(Function):
     c_expr = None  # no C template yet
+    vector_kernel = True  # eager: csrc vector math (see _opmeta.vector_kernel_when)
     flops = per_output(TRANSCENDENTAL_FLOPS)
     save_inputs = True
 
@@ -120,6 +123,7 @@ class Log1p(Function):
 
 class Expm1(Function):
     c_expr = None  # no C template yet
+    vector_kernel = True  # eager: csrc vector math (see _opmeta.vector_kernel_when)
     flops = per_output(TRANSCENDENTAL_FLOPS)
     save_output = True
 
@@ -209,6 +213,7 @@ class Cos(Function):
 
 class Tanh(Function):
     c_expr = c_template("{tanh}({a})")
+    vector_kernel = True  # eager: csrc vector math (see _opmeta.vector_kernel_when)
     cost = COST_TRANSCENDENTAL
     fresh_output = True
     onnx = "Tanh"
@@ -225,6 +230,7 @@ class Tanh(Function):
 
 class Sigmoid(Function):
     c_expr = c_template(C_SIGMOID)
+    vector_kernel = True  # eager: csrc vector math (see _opmeta.vector_kernel_when)
     cost = COST_TRANSCENDENTAL
     fresh_output = True
     onnx = "Sigmoid"

@@ -51,6 +51,7 @@ def _softmax_onnx(op: str) -> staticmethod:
 class Softmax(Function):
     onnx = _softmax_onnx("Softmax")
     flops = _SOFTMAX_FLOPS
+    vector_kernel = True  # eager: a vectorised row kernel (csrc/nn_rows.h)
     save_output = True
 
     @staticmethod
@@ -66,6 +67,7 @@ class SoftmaxBackward(Function):
     """gx = y * (g - sum(g * y)); inputs (y, g)."""
 
     flops = _SOFTMAX_FLOPS
+    vector_kernel = True  # eager: a vectorised row kernel (csrc/nn_rows.h)
     save_inputs = True
 
     @staticmethod
@@ -89,6 +91,7 @@ class SoftmaxBackward(Function):
 class LogSoftmax(Function):
     onnx = _softmax_onnx("LogSoftmax")
     flops = _SOFTMAX_FLOPS
+    vector_kernel = True  # eager: a vectorised row kernel (csrc/nn_rows.h)
     save_output = True
 
     @staticmethod
@@ -104,6 +107,7 @@ class LogSoftmaxBackward(Function):
     """gx = g - exp(y) * sum(g); inputs (y, g)."""
 
     flops = _SOFTMAX_FLOPS
+    vector_kernel = True  # eager: a vectorised row kernel (csrc/nn_rows.h)
     save_inputs = True
 
     @staticmethod
@@ -193,6 +197,7 @@ class CrossEntropy(Function):
     dominate a small batch's round trip."""
 
     flops = _SOFTMAX_FLOPS
+    vector_kernel = True  # eager: a vectorised row kernel (csrc/nn_rows.h)
     save_inputs = True
 
     @staticmethod
@@ -233,6 +238,7 @@ class CrossEntropyBackward(Function):
     g_n = g / divisor for a reduced loss (g and divisor 0-d; 0 when the divisor is 0)."""
 
     flops = _SOFTMAX_FLOPS
+    vector_kernel = True  # eager: a vectorised row kernel (csrc/nn_rows.h)
     save_inputs = True
 
     @staticmethod
@@ -314,6 +320,7 @@ class Norm(Function):
     fresh_output = True
     onnx = staticmethod(_norm_onnx)
     flops = per_input(1)
+    vector_kernel = True  # eager: a vectorised row kernel (csrc/nn_rows.h)
     save_inputs = True
 
     @staticmethod
@@ -369,6 +376,7 @@ class NormBackward(Function):
 
     fresh_output = True
     flops = per_input(1)
+    vector_kernel = True  # eager: a vectorised row kernel (csrc/nn_rows.h)
     save_inputs = True
 
     @staticmethod

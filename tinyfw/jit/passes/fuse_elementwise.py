@@ -7,8 +7,11 @@ group's outputs are its values read outside it; the other values never exist in 
 ("bytes saved").  Groups of one node stay ordinary ops, unless a matmul produces their
 input (then the epilogue pass can still take them) or they can write their output over a
 dying freshly allocated input (memory_plan's in-place rule; an eager op would allocate).
-Last, float32 layer-norm nodes (forward and backward) become generated kernels
-(kernels_norm.py): not elementwise, but the same trade of a compiled loop for an op.
+
+Traced mode must never be slower than eager, so a fusable op whose float32 eager kernel
+is hand-vectorised stays an eager op (kernels.eager_reason; docs/jit.md).  Every choice is
+recorded for ``jit.explain`` in the ``decisions`` list: each group fused (ops, the
+intermediate arrays it never writes and their bytes), each op kept eager and why.
 """
 from __future__ import annotations
 
@@ -16,8 +19,7 @@ from ...ops import shape as S
 from ..ir import Graph, Node
 from . import dce
 from .memory_plan import fresh_op
-from ..kernels import FusedKernel, fusable
-from ..kernels_norm import replace_layer_norms
+from ..kernels import FusedKernel, eager_reason, fusable
 
 
 def run(graph: Graph) -> dict:
@@ -37,10 +39,14 @@ def run(graph: Graph) -> dict:
     def dset(v) -> set:
         return {find(x) for x in deps.get(v.id, ())}
 
+    decisions: list = []
     for n in graph.nodes:
         in_deps = [dset(v) for v in n.inputs]
         gid = None
-        if fusable(n):
+        why = eager_reason(n)
+        if why is not None:
+            decisions.append(f"kept eager: {_describe(n)}: {why}")
+        elif fusable(n):
             shape = tuple(n.outputs[0].shape)
             direct = [find(group[id(v.producer)]) if v.producer is not None
                       and id(v.producer) in group else None for v in n.inputs]
@@ -102,6 +108,8 @@ def run(graph: Graph) -> dict:
                                        and v.producer.fn.epilogue_producer
                                        for v in n.inputs) \
                 and not _overwrites(n, group, consumers, out_ids):
+            decisions.append(f"kept eager: {_describe(n)}: alone, a generated kernel would "
+                             f"save no memory pass")
             new_nodes.append(n)
             continue
         if id(n) != id(nodes[-1]):
@@ -131,12 +139,31 @@ def run(graph: Graph) -> dict:
         b = sum(v.nbytes for v in internal)
         saved += b
         groups_txt.append(kernel.describe() + f", saves {b} bytes")
+        if internal:
+            why = f"saves {len(internal)} intermediate array(s), {_fmt_bytes(b)} written and " \
+                  f"read back"
+        elif any(v.producer is not None and v.producer.kernel is None
+                 and v.producer.fn.epilogue_producer for v in n.inputs):
+            why = "alone, for the epilogue of the product it reads (written into its buffer)"
+        else:
+            why = "alone, written over a dying input: no output allocated (eager allocates)"
+        decisions.append(f"fused: {kernel.describe()} ({len(nodes)} ops): {why}")
     graph.nodes = new_nodes
     graph.toposort()  # a group's outside readers may sit between its members
     dce.run(graph)  # expands read through by the kernels are dead now
-    norms = replace_layer_norms(graph)
-    return {"groups": groups_txt + norms, "fused_groups": len(groups_txt),
-            "bytes_saved": saved, "norm_kernels": len(norms)}
+    return {"groups": groups_txt, "decisions": decisions, "fused_groups": len(groups_txt),
+            "bytes_saved": saved}
+
+
+def _describe(n: Node) -> str:
+    """'Tanh float32[256, 64]' for a decision line."""
+    out = n.outputs[0]
+    return f"{n.op} {out.dtype}{list(out.shape)}"
+
+
+def _fmt_bytes(n: int) -> str:
+    return f"{n / 2**20:.2f} MiB" if n >= 2**20 else f"{n / 2**10:.1f} KiB" if n >= 1024 \
+        else f"{n} B"
 
 
 
