@@ -11,7 +11,7 @@ import math
 from ..autograd.function import Function
 from ._elementwise_binary import _unary, where
 from ._opmeta import (C_SIGMOID, COST_TRANSCENDENTAL, TRANSCENDENTAL_FLOPS, c_template, cfun,
-                      clit, per_output, vector_kernel_when)
+                      clit, per_output)
 from ._util import Tensor
 
 __all__ = ["Relu", "LeakyRelu", "Gelu", "GeluBackward", "Silu", "SiluBackward", "Softplus",
@@ -101,9 +101,7 @@ class LeakyRelu(Function):
 
 class Gelu(Function):
     c_expr = staticmethod(_gelu_c)
-    # the tanh form runs csrc's vector math; the exact form computes erf in scalar code
-    # (a generated kernel's vectorised erf beats it) until erf is vectorised in csrc
-    vector_kernel = vector_kernel_when(approximate="tanh")
+    vector_kernel = True  # eager: csrc vector math, both forms (csrc/vmath_gelu.h)
     cost = COST_TRANSCENDENTAL
     fresh_output = True
     onnx = staticmethod(_gelu_onnx)
@@ -125,6 +123,7 @@ class GeluBackward(Function):
     composed from tinyfw ops."""
     # one vectorised kernel in eager (csrc/elementwise_backward.cpp): traced graphs keep it
     c_expr = None
+    vector_kernel = True
     fresh_output = True
     save_inputs = True
 
@@ -184,6 +183,7 @@ class SiluBackward(Function):
     """g * (s * (1 + x * (1 - s))), s = sigmoid(x): silu's backward."""
     # one vectorised kernel in eager (csrc/elementwise_backward.cpp): traced graphs keep it
     c_expr = None
+    vector_kernel = True
     fresh_output = True
     save_inputs = True
 
@@ -206,6 +206,7 @@ class TanhBackward(Function):
     """g * (1 - y * y) from tanh's output y."""
     # one vectorised kernel in eager (csrc/elementwise_backward.cpp): traced graphs keep it
     c_expr = None
+    vector_kernel = True
     fresh_output = True
     save_inputs = True
 
@@ -224,6 +225,7 @@ class SigmoidBackward(Function):
     """g * y * (1 - y) from sigmoid's output y."""
     # one vectorised kernel in eager (csrc/elementwise_backward.cpp): traced graphs keep it
     c_expr = None
+    vector_kernel = True
     fresh_output = True
     save_inputs = True
 

@@ -247,6 +247,7 @@ class Sigmoid(Function):
 
 class Erf(Function):
     c_expr = c_template("{erf}({a})")
+    vector_kernel = True  # eager: csrc vector math (csrc/vmath_erf.h)
     cost = COST_TRANSCENDENTAL
     fresh_output = True
     onnx = "Erf"
@@ -264,6 +265,7 @@ class Erf(Function):
 
 class Erfc(Function):
     c_expr = None  # eager's kernel is the vectorised erfc (csrc/vmath_erf.h); C's is scalar
+    vector_kernel = True
     cost = COST_TRANSCENDENTAL
     fresh_output = True
     flops = per_output(TRANSCENDENTAL_FLOPS)
