@@ -25,3 +25,14 @@ def _keep_backend():
     yield
     if dispatch.get_backend().__name__.rsplit(".", 1)[-1] != before:
         dispatch.set_backend(before)
+
+
+@pytest.fixture
+def on_the_cpu():
+    """Run a test with the CPU as the default device whatever the suite's device: for tests
+    of the traced mode's CPU-only passes (generated C kernels, numpy arena buffers), which
+    graphs on other devices skip (test_jit.py and test_jit_training*.py check those)."""
+    import tinyfw
+
+    with tinyfw.device("cpu"):
+        yield

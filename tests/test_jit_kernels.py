@@ -11,13 +11,8 @@ from tinyfw import jit
 from tinyfw.jit import kernels
 
 
-@pytest.fixture(autouse=True)
-def _on_the_cpu():
-    """These tests inspect the CPU-only passes' products (generated C kernels, numpy arena
-    buffers), so their graphs are CPU graphs whatever the suite's device; on other devices
-    the jit skips those passes, which test_jit.py and test_jit_training*.py check there."""
-    with tinyfw.device("cpu"):
-        yield
+# the CPU-only passes' products (generated C kernels, numpy arena buffers): CPU graphs
+pytestmark = pytest.mark.usefixtures("on_the_cpu")
 
 
 def _grid() -> np.ndarray:

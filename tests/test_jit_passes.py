@@ -13,13 +13,8 @@ from tinyfw.jit.passes import (const_fold, cse, dce, fuse_elementwise, fuse_epil
                                memory_plan, simplify)
 
 
-@pytest.fixture(autouse=True)
-def _on_the_cpu():
-    """These tests inspect the CPU-only passes' products (generated C kernels, numpy arena
-    buffers), so their graphs are CPU graphs whatever the suite's device; on other devices
-    the jit skips those passes, which test_jit.py and test_jit_training*.py check there."""
-    with tinyfw.device("cpu"):
-        yield
+# the CPU-only passes' products (generated C kernels, numpy arena buffers): CPU graphs
+pytestmark = pytest.mark.usefixtures("on_the_cpu")
 
 
 def graph_of(fn, *args):
