@@ -321,6 +321,7 @@ def test_errors_name_the_kernel():
 
 # ------------------------------------------------------------------------------ op level vs PyTorch
 @requires_torch
+@pytest.mark.usefixtures("on_the_cpu")  # the cpu backend's kernels, on CPU tensors
 def test_ops_against_torch():
     """The ops that reach these kernels, on the cpu backend, agree with PyTorch (float32,
     no NaNs: torch puts NaNs first in a descending sort where numpy/ref put them last)."""

@@ -149,7 +149,7 @@ def test_traced_kernels_follow_the_level(level, tmp_path):
             "fwd, _ = f.graph(x)\n"
             "assert fwd.nodes[0].kernel is not None and fwd.nodes[0].kernel.compiled\n"
             "print(float(f(x).numpy().sum()))")
-    r = _run({"TINYFW_ISA": level, "TINYFW_JIT_CACHE": str(tmp_path)}, code)
+    r = _run({"TINYFW_ISA": level, "TINYFW_JIT_CACHE": str(tmp_path), "TINYFW_DEVICE": "cpu"}, code)
     if r.returncode != 0 and "compiled" in r.stderr:
         pytest.skip("no C compiler for the traced kernels")
     assert r.returncode == 0, r.stderr[-2000:]

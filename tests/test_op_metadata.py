@@ -16,6 +16,7 @@ import tinyfw
 import tinyfw.jit
 import tinyfw.nn  # noqa: F401 - defines no ops today, imported so that any it adds are seen
 from tinyfw.autograd.function import Function
+from tests.helpers import npy
 
 ROOT = pathlib.Path(tinyfw.__file__).parent
 
@@ -187,9 +188,9 @@ def _onnx_roundtrip(fn, args, tmp_path):
     tinyfw.onnx.export(fn, args, path)
     onnx.checker.check_model(onnx.load(path), full_check=True)
     sess = ort.InferenceSession(path, providers=["CPUExecutionProvider"])
-    (got,) = sess.run(None, {f"input_{i}": a._data for i, a in enumerate(args)})
+    (got,) = sess.run(None, {f"input_{i}": npy(a) for i, a in enumerate(args)})
     with tinyfw.no_grad():
-        want = fn(*args)._data
+        want = npy(fn(*args))
     return got, want
 
 

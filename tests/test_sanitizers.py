@@ -14,6 +14,9 @@ import tinyfw
 import tinyfw.dispatch as dispatch
 import tinyfw.nn.functional as F
 
+# numpy arrays at chosen misalignments, through the cpu backend's kernels: CPU tensors
+pytestmark = pytest.mark.usefixtures("on_the_cpu")
+
 
 def _unaligned(shape: tuple, dtype) -> np.ndarray:
     """A numpy array of `shape` whose data pointer is one byte off its element alignment."""

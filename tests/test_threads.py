@@ -141,7 +141,7 @@ def test_tracing_in_one_thread_does_not_guard_another():
         started.wait(30)
         t = tinyfw.tensor([1.0, -1.0])
         out["branch"] = "pos" if (t.sum() >= 0).item() else "neg"  # a value read: allowed here
-        out["np"] = np.asarray(t).tolist()
+        out["np"] = np.asarray(t.cpu()).tolist()
         finish.set()
 
     _run_threads(tracer, eager)

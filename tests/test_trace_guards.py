@@ -89,8 +89,9 @@ def test_a_module_cast_after_tracing_retraces():
 
 def test_a_module_moved_after_tracing_runs_on_its_new_device():
     tinyfw.manual_seed(0)
-    m = nn.Sequential(nn.Linear(4, 3), nn.Tanh())
-    x = tinyfw.randn(2, 4, device="cpu")
+    with tinyfw.device("cpu"):
+        m = nn.Sequential(nn.Linear(4, 3), nn.Tanh())
+        x = tinyfw.randn(2, 4)
     traced = jit.trace(m, x)
     m.to("check")
     xc = x.to("check")
