@@ -99,3 +99,26 @@ def test_half_types_round_once_from_float32():
         x = tinyfw.tensor(a, dtype=name)
         expect = (npy(x).astype(np.float32) * np.float32(3.0)).astype(npy(x).dtype)
         np.testing.assert_array_equal(npy(x * 3.0), expect)
+
+
+def test_scalars_said_to_store_quietly_do():
+    """host.stores_quietly lets the hot paths skip np.errstate: every value it accepts must
+    store without a warning (the suite turns warnings into errors), in every dtype."""
+    import warnings
+
+    from tinyfw.backend.host import stores_quietly
+
+    values = [True, 0, 127, -128, 128, 0.5, 1e300, -1e300, 3.0e38, 3.3e38, 3.5e38,
+              float("inf"), float("nan"), -0.0, 1e-50, 70000.0]
+    accepted = 0
+    for dt in [tinyfw.float64, tinyfw.float32, tinyfw.float16, tinyfw.bfloat16, tinyfw.int8,
+               tinyfw.int32, tinyfw.int64, tinyfw.bool]:
+        for v in values:
+            if stores_quietly(v, dt.np):
+                accepted += 1
+                with warnings.catch_warnings():
+                    warnings.simplefilter("error")
+                    a = np.empty(3, dt.np)
+                    a[...] = v
+                    np.array(v, dt.np)
+    assert accepted > 40  # the common cases do take the fast path

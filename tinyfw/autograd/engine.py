@@ -160,6 +160,9 @@ def run(outputs: Sequence, grads: Sequence, retain_graph: bool, create_graph: bo
                 prev = capture[leaf]
                 capture[leaf] = g if prev is None else prev + g
             return
+        if leaf._grad is not None:  # accumulation makes a new array: g's memory stays free
+            leaf._grad = leaf._grad + g
+            return
         if not create_graph:
             d = g._data
             B = backend_of(d)
@@ -173,7 +176,7 @@ def run(outputs: Sequence, grads: Sequence, retain_graph: bool, create_graph: bo
                 key = id(d)
             handed.add(key)
             g = Tensor._make(d)
-        leaf._grad = g if leaf._grad is None else leaf._grad + g
+        leaf._grad = g
 
     for out, root, g in zip(outputs, roots, grads):
         if root is None:

@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from .host import stores_quietly
+
 __all__ = ["unavailable", "from_host", "to_host", "empty", "full", "view", "permute", "expand",
            "slice_view", "is_contiguous", "is_writeable", "memory_owner", "is_dense", "synchronize",
            "memory_allocated", "max_memory_allocated", "memory_reserved", "empty_cache",
@@ -37,8 +39,11 @@ def empty(shape: tuple, dtype: np.dtype) -> np.ndarray:
 def full(shape: tuple, value, dtype: np.dtype) -> np.ndarray:
     """A new row-major array with every element `value` (cast to dtype)."""
     out = np.empty(shape, dtype)
-    with np.errstate(all="ignore"):
+    if stores_quietly(value, out.dtype):
         out[...] = value
+    else:
+        with np.errstate(all="ignore"):
+            out[...] = value
     return out
 
 
