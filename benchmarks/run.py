@@ -68,6 +68,7 @@ def summarise(lines: list[dict]) -> list[tuple]:
 
 def machine() -> str:
     """The CPU and the ISA level of the kernels (every figure depends on both)."""
+    sys.path.insert(0, os.path.dirname(HERE))  # this checkout's tinyfw, as the scripts use
     try:
         from tinyfw.backend import cpu
     except ImportError:
