@@ -213,8 +213,9 @@ template <class T, class F> inline void for_vectors(int64_t n, F&& f) {
 
 // -- threads ----------------------------------------------------------------------------
 /// Element-passes one thread should have before a row loop is split.  A parallel region
-/// wakes sleeping workers (OMP_WAIT_POLICY=PASSIVE, see backend/cpu.py): some 5-20 us, more
-/// on a busy machine.  These kernels run at ~0.12-0.16 ns per element-pass (CPU time,
+/// costs a few us while the workers still spin after the last one (GOMP_SPINCOUNT, see
+/// backend/cpu.py) and a wake-up of 5-50 us once they sleep (after a pause in the work, or
+/// on a busy machine): the threshold assumes the wake-up.  These kernels run at ~0.12-0.16 ns per element-pass (CPU time,
 /// Sapphire Rapids: layer_norm / softmax of 4096x64 float32), so 2^17 is ~15-20 us of
 /// work per thread: a 4096x64 softmax or layer norm (3-4 passes) splits in two, a 512x64
 /// one stays on one thread.
