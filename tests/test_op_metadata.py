@@ -67,9 +67,7 @@ def test_declarations_are_well_formed(op):
     if op.unit is not None or op.commutative:
         assert op.unit is not None and _arity(op) == 2
     assert op.onnx is None or isinstance(op.onnx, str) or callable(op.onnx)
-    # jit: True, or (attrs) -> bool; not a Function default yet, absent means False
-    vk = getattr(op, "vector_kernel", False)
-    assert isinstance(vk, bool) or (callable(vk) and isinstance(vk({}), bool))
+    assert isinstance(op.vector_kernel, bool)
     shapes = [(2, 3, 4, 5)] * max(_arity(op), 2)
     n = op.flops(shapes, [(2, 3, 4, 5)], {})
     assert isinstance(n, int) and n >= 0

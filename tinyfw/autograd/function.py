@@ -146,6 +146,9 @@ class Function:
       input names ``ins`` and output name ``out``; None: not exportable.
     - ``flops(in_shapes, out_shapes, attrs) -> int``: estimated floating-point
       operations of one call, from shapes alone (the profiler; works on any device).
+    - ``vector_kernel``: the op's float32 CPU kernel is hand-vectorised (csrc's vector
+      math, a vectorised row kernel), so traced mode keeps it eager instead of putting it
+      into a generated kernel (jit/kernels.py, ``eager_reason``).
     """
 
     save_inputs = False
@@ -163,6 +166,7 @@ class Function:
     unit: float | None = None
     commutative = False
     onnx: str | Callable | None = None
+    vector_kernel = False
 
     @staticmethod
     def flops(in_shapes: list, out_shapes: list, attrs: dict) -> int:

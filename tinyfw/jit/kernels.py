@@ -104,11 +104,9 @@ def fusable(node) -> bool:
 
 
 def vector_kernel(node) -> bool:
-    """The op's ``vector_kernel`` declaration for this node's attributes (ops/_opmeta.py):
-    its float32 eager kernel is hand-vectorised.  Not a Function default (yet): read with
-    getattr, absent means False."""
-    vk = getattr(node.fn, "vector_kernel", False)
-    return bool(vk(node.attrs) if callable(vk) else vk)
+    """The op's ``vector_kernel`` declaration (Function, ops/_opmeta.py): its float32
+    eager kernel is hand-vectorised."""
+    return node.fn.vector_kernel
 
 
 def eager_reason(node) -> str | None:

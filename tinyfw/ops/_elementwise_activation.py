@@ -163,7 +163,7 @@ def _gelu_second(x: Tensor, approximate: str) -> Tensor:
 
 class Silu(Function):
     c_expr = c_template("({a} * " + C_SIGMOID + ")")
-    vector_kernel = True  # eager: csrc vector math (see _opmeta.vector_kernel_when)
+    vector_kernel = True  # eager: csrc vector math (see _opmeta)
     cost = COST_TRANSCENDENTAL
     fresh_output = True
     onnx = staticmethod(_silu_onnx)
@@ -242,7 +242,7 @@ class SigmoidBackward(Function):
 
 class Softplus(Function):
     c_expr = None  # no C template yet
-    vector_kernel = True  # eager: csrc vector math (see _opmeta.vector_kernel_when)
+    vector_kernel = True  # eager: csrc vector math (see _opmeta)
     flops = per_output(TRANSCENDENTAL_FLOPS)
     save_inputs = True
 

@@ -75,7 +75,7 @@ class Abs(Function):
 
 class Exp(Function):
     c_expr = c_template("{exp}({a})")
-    vector_kernel = True  # eager: csrc vector math (see _opmeta.vector_kernel_when)
+    vector_kernel = True  # eager: csrc vector math (see _opmeta)
     cost = COST_TRANSCENDENTAL
     fresh_output = True
     onnx = "Exp"
@@ -92,7 +92,7 @@ class Exp(Function):
 
 class Log(Function):
     c_expr = c_template("{log}({a})")
-    vector_kernel = True  # eager: csrc vector math (see _opmeta.vector_kernel_when)
+    vector_kernel = True  # eager: csrc vector math (see _opmeta)
     cost = COST_TRANSCENDENTAL
     fresh_output = True
     onnx = "Log"
@@ -109,7 +109,7 @@ class Log(Function):
 
 class Log1p(Function):
     c_expr = None  # no C template yet
-    vector_kernel = True  # eager: csrc vector math (see _opmeta.vector_kernel_when)
+    vector_kernel = True  # eager: csrc vector math (see _opmeta)
     flops = per_output(TRANSCENDENTAL_FLOPS)
     save_inputs = True
 
@@ -123,7 +123,7 @@ class Log1p(Function):
 
 class Expm1(Function):
     c_expr = None  # no C template yet
-    vector_kernel = True  # eager: csrc vector math (see _opmeta.vector_kernel_when)
+    vector_kernel = True  # eager: csrc vector math (see _opmeta)
     flops = per_output(TRANSCENDENTAL_FLOPS)
     save_output = True
 
@@ -213,7 +213,7 @@ class Cos(Function):
 
 class Tanh(Function):
     c_expr = c_template("{tanh}({a})")
-    vector_kernel = True  # eager: csrc vector math (see _opmeta.vector_kernel_when)
+    vector_kernel = True  # eager: csrc vector math (see _opmeta)
     cost = COST_TRANSCENDENTAL
     fresh_output = True
     onnx = "Tanh"
@@ -230,7 +230,7 @@ class Tanh(Function):
 
 class Sigmoid(Function):
     c_expr = c_template(C_SIGMOID)
-    vector_kernel = True  # eager: csrc vector math (see _opmeta.vector_kernel_when)
+    vector_kernel = True  # eager: csrc vector math (see _opmeta)
     cost = COST_TRANSCENDENTAL
     fresh_output = True
     onnx = "Sigmoid"

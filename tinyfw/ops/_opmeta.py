@@ -98,20 +98,11 @@ per_first_input = staticmethod(_per_first_input)
 
 
 # -- vector_kernel: eager's float32 kernel is hand-vectorised ---------------------------------
-# ``vector_kernel`` (True, or a function ``(attrs) -> bool`` when it depends on the op's
-# attributes) says that the op's float32 CPU kernel is a hand-vectorised loop: csrc's
-# vector math (elementwise_vmath.cpp: exp, log, tanh, sigmoid, silu, the tanh form of
+# ``vector_kernel = True`` says that the op's float32 CPU kernel is a hand-vectorised loop:
+# csrc's vector math (elementwise_vmath.cpp, vmath_*.h: exp, log, tanh, sigmoid, silu, erf,
 # GELU ...) or a vectorised row kernel (nn_rows.h: norms, softmax, cross-entropy).  The
 # jit never puts such an op into a generated kernel in a float32 graph (jit/kernels.py,
 # ``eager_reason``): what GCC makes of the op's C expression is at best as fast, and for
 # libm calls (tanhf, logf) it is scalar, ~15x slower, and keeps the whole fused loop from
-# vectorising.  Absent or False: eager runs the op with scalar code or plain
+# vectorising.  False (the Function default): eager runs the op with scalar code or plain
 # compiler-vectorised arithmetic, which a generated kernel matches.
-def vector_kernel_when(**attrs) -> staticmethod:
-    """A ``vector_kernel`` that holds when the op's attributes have the given values,
-    e.g. ``vector_kernel_when(approximate="tanh")`` (only that form is vectorised)."""
-
-    def vector_kernel(op_attrs: dict) -> bool:
-        return all(op_attrs.get(k) == v for k, v in attrs.items())
-
-    return staticmethod(vector_kernel)
