@@ -34,16 +34,8 @@ from ..dispatch import pop_interceptor, push_interceptor
 from ..ops import inplace as _inplace_mod
 from ..ops.nn import DrawSeed
 from ..random import default_generator
-from ..tensor import Tensor
+from ..tensor import Tensor, _copy_array
 from .ir import AttrSlot, Graph, Value
-
-def _clone(a):
-    """A copy of backend array `a` on its device."""
-    B = _backends.backend_of(a)
-    out = B.empty(a.shape, a.dtype)
-    B.copy_(out, a)
-    return out
-
 
 _tensor_mod = importlib.import_module("tinyfw.tensor")
 
@@ -215,7 +207,7 @@ class Tracer:
         rec = self.mutated.get(id(x))
         if rec is None:
             self._make_live(x)
-            rec = self.mutated[id(x)] = [x, _clone(x._data), x._version[0], v, 0]
+            rec = self.mutated[id(x)] = [x, _copy_array(x._data), x._version[0], v, 0]
         rec[3] = v
         rec[4] += 1
         # later reads of x in this trace see the new value (the write bumps the version)
