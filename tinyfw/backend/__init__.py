@@ -1,6 +1,6 @@
 """Backends: one per device type, each a module of primitive kernels on its own arrays.
 
-- ``ref`` — numpy, the readable specification (`ref.py`, `ref_nn.py`, `ref_optim.py`);
+- ``ref`` — numpy, the readable specification (`ref.py`, `ref_data.py`, `ref_nn.py`, `ref_optim.py`);
 - ``cpu`` — the C++ kernels of ``tinyfw._C`` where they exist, ``ref`` for the rest;
 - ``meta`` — shapes and dtypes only (`meta.py`);
 - ``check`` — the reference kernels behind arrays that are not numpy arrays (`check.py`),

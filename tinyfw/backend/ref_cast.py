@@ -22,7 +22,19 @@ from __future__ import annotations
 import ml_dtypes
 import numpy as np
 
+from ..dtypes import COMPUTE
+
 BF16 = np.dtype(ml_dtypes.bfloat16)
+# numpy dtype -> the dtype it is computed in (float32 for float16/bfloat16)
+HALF_COMPUTE = {d.np: c.np for d, c in COMPUTE.items()}
+
+
+def up(x):
+    """x in its compute dtype (float32 for the half types; exact); None stays None."""
+    if x is None:
+        return None
+    c = HALF_COMPUTE.get(x.dtype)
+    return x if c is None else x.astype(c)
 
 
 def _is_bf16(dt: np.dtype) -> bool:

@@ -12,7 +12,7 @@ from __future__ import annotations
 import numpy as np
 from numpy.lib.stride_tricks import as_strided
 
-from ..dtypes import COMPUTE
+from .ref_cast import up as _up
 
 __all__ = ["softmax", "log_softmax", "softmax_backward", "log_softmax_backward",
            "cross_entropy_forward", "cross_entropy_backward",
@@ -21,15 +21,6 @@ __all__ = ["softmax", "log_softmax", "softmax_backward", "log_softmax_backward",
            "layer_norm", "layer_norm_backward", "batch_norm_forward", "batch_norm_backward",
            "dropout"]
 
-_HALF = {d.np: c.np for d, c in COMPUTE.items()}
-
-
-def _up(x):
-    """x in its compute dtype (float32 for half types); None stays None."""
-    if x is None:
-        return None
-    c = _HALF.get(x.dtype)
-    return x if c is None else x.astype(c)
 
 
 # -- softmax family -----------------------------------------------------------------------
