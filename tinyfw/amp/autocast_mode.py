@@ -138,6 +138,13 @@ class _Interceptor:
         st.cache[key] = (t, out, t._version[0])  # holds t: its id stays unique meanwhile
         return out
 
+    def trace_key(self) -> tuple:
+        """What a traced graph made under the current region is specialised on (jit)."""
+        st = _state.get()
+        if st is None:
+            return ()
+        return tuple(sorted((k, v.name) for k, v in st.dtypes.items() if v is not None))
+
     def casts_inputs(self, fn, t) -> bool:
         """True when op `fn` under the current region casts the floating tensor `t`."""
         st = _state.get()
