@@ -44,7 +44,10 @@ class ReduceOp(enum.Enum):
 
 class _State:
     group = None           # ShmGroup | MpiGroup
-    executor: Executor | None = None
+    executor: Executor | None = None  # the collectives, in call order
+    # point-to-point messages: one queue per (direction, peer), so an isend to one rank
+    # never waits behind a recv from another (isend then recv round a ring must not deadlock)
+    p2p: dict = {}
     seq = 0                # collectives called so far (tags the messages of the next one)
 
 
@@ -148,7 +151,7 @@ def init_process_group(backend: str | None = None, timeout=None, rank: int | Non
     else:
         raise ValueError(f"init_process_group: unknown backend {backend!r}; choose 'shm' or "
                          "'mpi'")
-    _S.group, _S.executor, _S.seq = group, Executor(), 0
+    _S.group, _S.executor, _S.seq, _S.p2p = group, Executor(), 0, {}
 
 
 def destroy_process_group() -> None:
@@ -158,8 +161,11 @@ def destroy_process_group() -> None:
         return
     _S.group = _S.executor = None
     try:
+        for q in _S.p2p.values():
+            q.stop()
         ex.stop()
     finally:
+        _S.p2p = {}
         group.close()
 
 
@@ -191,7 +197,14 @@ def get_backend() -> str:
 def barrier() -> None:
     """Return once every rank has called barrier (after this rank's queued collectives)."""
     g = _group()
+    _drain_p2p()
     _S.executor.run(g.barrier)
+
+
+def _drain_p2p() -> None:
+    # collectives and point-to-point messages share the pipes: program order between them
+    for q in _S.p2p.values():
+        q.drain()
 
 
 # -- tensors in, flat arrays out ------------------------------------------------------
@@ -224,6 +237,7 @@ def _bump(*tensors) -> None:
 
 def _launch(fn, async_op: bool):
     g = _group()
+    _drain_p2p()
     _S.seq += 1
     seq = _S.seq
     if async_op:
@@ -338,7 +352,7 @@ def send(tensor, dst: int, tag: int = 0, async_op: bool = False):
 
     def run(g, seq):
         g.send(_flat(a)[0], dst, tag)
-    return _p2p(run, async_op)
+    return _p2p(run, ("send", dst), async_op)
 
 
 def recv(tensor, src: int, tag: int = 0, async_op: bool = False):
@@ -354,13 +368,17 @@ def recv(tensor, src: int, tag: int = 0, async_op: bool = False):
         flat, back = _flat(a)
         g.recv(flat, src, tag)
         back()
-    return _p2p(run, async_op)
+    return _p2p(run, ("recv", src), async_op)
 
 
-def _p2p(fn, async_op: bool):
+def _p2p(fn, key: tuple, async_op: bool):
     # point-to-point messages do not advance the collective count: only two ranks see them
     g = _group()
+    _S.executor.drain()
+    ex = _S.p2p.get(key)
+    if ex is None:
+        ex = _S.p2p[key] = Executor()
     if async_op:
-        return _S.executor.submit(lambda: fn(g, 0))
-    _S.executor.run(lambda: fn(g, 0))
+        return ex.submit(lambda: fn(g, 0))
+    ex.run(lambda: fn(g, 0))
     return None
