@@ -185,21 +185,33 @@ class Segment:
         self._mm = None
 
     # -- waiting ---------------------------------------------------------------------------
-    def check_peer(self, r: int, what: str, check_state: bool = True) -> None:
-        """Raise a DistributedError naming rank `r` if it died, left or stopped beating."""
+    def _trouble(self, r: int, check_state: bool) -> str | None:
+        """What is wrong with rank r (None: nothing seen)."""
         base = self._rank_word(r, 0)
         pid, state, beat = (int(v) for v in self.ctl[base:base + 3])
-        if check_state and state == LEFT:
-            raise DistributedError(f"{what}: rank {r} (pid {pid}) left the process group "
-                                   f"(it exited or called destroy_process_group) while rank "
-                                   f"{self.rank} waited for it", rank=r)
         if pid and not pid_alive(pid):
-            raise DistributedError(f"{what}: rank {r} (pid {pid}) died while rank {self.rank} "
-                                   "waited for it", rank=r)
+            return f"rank {r} (pid {pid}) died"
+        if check_state and state == LEFT:
+            return (f"rank {r} (pid {pid}) left the process group (it exited or called "
+                    "destroy_process_group)")
         age = (time.monotonic_ns() - beat) / 1e9
         if pid and beat and age > self.heartbeat_limit:
-            raise DistributedError(f"{what}: rank {r} (pid {pid}) is not responding: its "
-                                   f"heartbeat is {age:.1f} s old", rank=r)
+            return f"rank {r} (pid {pid}) is not responding: its heartbeat is {age:.1f} s old"
+        return None
+
+    def check_peer(self, r: int, what: str, check_state: bool = True) -> None:
+        """Raise a DistributedError if rank `r` died, left or stopped beating.  A rank that
+        died is blamed first: in a ring the neighbour of a dead rank raises and leaves, and
+        the rank waiting for that neighbour should name the cause, not the messenger."""
+        trouble = self._trouble(r, check_state)
+        if trouble is None:
+            return
+        for q in range(self.world):
+            if q not in (r, self.rank) and "died" in (self._trouble(q, False) or ""):
+                raise DistributedError(f"{what}: {self._trouble(q, False)} (rank {self.rank} "
+                                       f"was waiting for rank {r}: {trouble})", rank=q)
+        raise DistributedError(f"{what}: {trouble} while rank {self.rank} waited for it",
+                               rank=r)
 
     def wait_ge(self, word: int, value: int, peer: int, what: str,
                 deadline: float | None = None, check_state: bool = True) -> None:

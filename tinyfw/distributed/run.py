@@ -132,18 +132,43 @@ def main(argv: list | None = None) -> int:
     return status
 
 
+def _cause(failed: list, codes: list, errdir: str) -> int:
+    """Which of the failed ranks to report: workers that fail together usually fail
+    because of one of them, so a killed worker first, then one whose error is not a
+    DistributedError (the peers' reaction to it), then the lowest rank."""
+    for r in failed:
+        if codes[r] < 0:
+            return r
+    for r in failed:
+        if not _is_reaction(r, errdir):
+            return r
+    return failed[0]
+
+
+def _is_reaction(r: int, errdir: str) -> bool:
+    """Whether rank r failed with a DistributedError (a peer failed first)."""
+    path = os.path.join(errdir, f"rank{r}.txt")
+    if not os.path.exists(path):
+        return False
+    with open(path) as f:
+        return "DistributedError" in f.read()
+
+
 def _watch(procs: list, errdir: str) -> int:
     """Wait for the workers; on the first failure stop the rest and report it."""
     while True:
         codes = [p.poll() for p in procs]
         failed = [r for r, c in enumerate(codes) if c not in (None, 0)]
         if failed:
-            # the first to fail is the cause; the others usually fail because of it
-            r = failed[0]
-            for q in failed:
-                if codes[q] < 0:  # a killed worker explains its peers' errors
-                    r = q
-                    break
+            r = _cause(failed, codes, errdir)
+            if _is_reaction(r, errdir):
+                # a peer's reaction to a failure: give the cause a moment to exit too
+                end = time.monotonic() + 1.0
+                while time.monotonic() < end and any(p.poll() is None for p in procs):
+                    time.sleep(0.02)
+                codes = [p.poll() for p in procs]
+                r = _cause([q for q, c in enumerate(codes) if c not in (None, 0)], codes,
+                           errdir)
             code = codes[r]
             _stop(procs, signal.SIGTERM)
             msg = [f"tinyfw.distributed.run: rank {r} (pid {procs[r].pid}) failed: "
@@ -156,7 +181,7 @@ def _watch(procs: list, errdir: str) -> int:
             return code if code > 0 else 128 - code
         if all(c == 0 for c in codes):
             return 0
-        time.sleep(0.05)
+        time.sleep(0.02)
 
 
 if __name__ == "__main__":
