@@ -20,6 +20,8 @@ the bytes; the sum is computed in float32 and rounded at each ring step).
 """
 from __future__ import annotations
 
+import time
+
 import numpy as np
 
 from ..autograd.engine import queue_callback
@@ -180,10 +182,12 @@ class Reducer:
         while self.next_launch < len(self.buckets) and \
                 self.buckets[self.next_launch].pending == 0:
             nb = self.buckets[self.next_launch]
+            nb.queued = time.perf_counter()  # for traces
             nb.work = all_reduce(_tensor(nb.flat), ReduceOp.AVG, async_op=True)
             self.next_launch += 1
 
     def _finish(self) -> None:
+        self.backward_end = time.perf_counter()  # for traces: buckets' Work times vs this
         self.armed = False
         for i, left in enumerate(self.remaining):
             if left > 0:  # an edge that delivered no gradient (None): the grad is complete

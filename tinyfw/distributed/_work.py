@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import queue
 import threading
+import time
 from typing import Callable
 
 from ._segment import DistributedError
@@ -22,6 +23,10 @@ class Work:
     def __init__(self) -> None:
         self._done = threading.Event()
         self._error: BaseException | None = None
+        #: time.perf_counter() when the communication thread started / finished it (for
+        #: traces of communication overlapping computation); None until then
+        self.start_time: float | None = None
+        self.end_time: float | None = None
 
     def is_completed(self) -> bool:
         """Whether the collective has finished (successfully or not)."""
@@ -102,10 +107,12 @@ class Executor:
             if fn is None:
                 return
             error = None
+            work.start_time = time.perf_counter()
             try:
                 self._guarded(fn)
             except BaseException as e:  # handed to whoever waits on the Work
                 error = e
+            work.end_time = time.perf_counter()
             work._finish(error)
             with self._cv:
                 self._pending -= 1
