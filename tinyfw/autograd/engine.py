@@ -132,10 +132,16 @@ def register_post_accumulate_grad_hook(leaf, hook) -> _PostHookHandle:
     key = id(leaf)
     entry = _post_hooks.get(key)
     if entry is None or entry[0]() is not leaf:
-        entry = (weakref.ref(leaf, lambda _r, k=key: _post_hooks.pop(k, None)), [])
+        entry = (weakref.ref(leaf, lambda ref, k=key, d=_post_hooks: _drop(d, k, ref)), [])
         _post_hooks[key] = entry
     entry[1].append(hook)
     return _PostHookHandle(key, hook)
+
+
+def _drop(table: dict, key: int, ref) -> None:
+    # the leaf died: forget its hooks (the dict is bound early: this may run at shutdown)
+    if table.get(key, (None,))[0] is ref:
+        del table[key]
 
 
 def queue_callback(fn) -> None:
