@@ -38,7 +38,8 @@ _PIPE_WORDS = 128     # 1 KiB per pipe control block
 _TAIL = 120           # the receiver's word in a pipe block (byte 960: its own cache line)
 _META = 8             # per-slot metadata (kind, seq, nbytes) from word 8 on
 MAX_SLOTS = 32        # 8 + 3 * 32 < 120
-YIELD_S = 0.005       # how long a wait yields the core before it starts to sleep
+# how long a wait yields the core before it starts to sleep (TINYFW_SHM_YIELD_US)
+YIELD_S = float(os.environ.get("TINYFW_SHM_YIELD_US", 5000)) * 1e-6
 
 
 class DistributedError(RuntimeError):

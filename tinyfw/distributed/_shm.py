@@ -7,9 +7,10 @@ the chunk its left neighbour sends to its own and passes the sum on) then an all
 block runs the whole ring, and a rank goes on to the next block while its neighbour still
 works on this one (the pipes hold `nslots` messages), which pipelines the steps.
 
-The reduction is the C++ elementwise kernels of the cpu backend (`add`, `maximum`,
-`minimum`, `div`: float16/bfloat16 computed in float32 and rounded once per step, the GIL
-released), and every copy into or out of a slot is its `copy_` kernel.  The sum of chunk j
+The reduction is the C++ kernels of the cpu backend, with the GIL released: a float32/
+float64 sum accumulates in place with `sgd_step` (lr -1, no momentum: p + g in one pass);
+other sums and max/min use `add`/`maximum`/`minimum` (float16/bfloat16 computed in float32
+and rounded once per step) and a copy back; every copy into or out of a slot is `copy_`.  The sum of chunk j
 is accumulated in the fixed ring order starting at rank j + 1 and then copied to everyone,
 so every rank ends with the same bits.
 """
@@ -24,6 +25,17 @@ ALL_REDUCE, BROADCAST, ALL_GATHER, REDUCE_SCATTER, P2P = 1, 2, 3, 4, 5
 _NAMES = {ALL_REDUCE: "all_reduce", BROADCAST: "broadcast", ALL_GATHER: "all_gather",
           REDUCE_SCATTER: "reduce_scatter", P2P: "send/recv"}
 _REDUCE = {"sum": _K.add, "avg": _K.add, "max": _K.maximum, "min": _K.minimum}
+_SGD_DTYPES = (np.dtype(np.float32), np.dtype(np.float64))
+
+
+def _accumulate(mine: np.ndarray, inc: np.ndarray, op: str) -> None:
+    """mine <- op(mine, inc), in place, by the C++ kernels."""
+    if op in ("sum", "avg") and mine.dtype in _SGD_DTYPES:
+        # sgd_step with lr -1 and no momentum or decay is p + 1 * g = p + g exactly, in one
+        # pass over memory: 30 % less traffic than add (a new array) and a copy back
+        _K.sgd_step(mine, inc, None, -1.0, 0.0, 0.0, 0.0, False, False, True)
+    else:
+        _K.copy_(mine, _REDUCE[op](mine, inc))
 
 
 class ShmGroup:
@@ -77,10 +89,9 @@ class ShmGroup:
                              kind: int, seq: int) -> None:
         """Reduce segs[j] over the ranks into `dst` where j = `owned` (dst None: into
         segs[owned]); with `gather` the reduced segment is also sent on, starting the
-        all-gather."""
+        all-gather.  The segments are scratch: partial sums are written into them."""
         n, r = self.world, self.rank
         right, left = (r + 1) % n, (r - 1) % n
-        reduce = _REDUCE[op]
         # step s receives segment owned - 2 - s (the last one: `owned`), so the first
         # send is the segment the right neighbour receives first: its owned - 2 = owned - 1
         self._send(right, segs[(owned - 1) % n], kind, seq)
@@ -88,18 +99,18 @@ class ShmGroup:
             j = (owned - 2 - s) % n
             mine = segs[j]
             inc = self._recv(left, mine.dtype, mine.size, kind, seq)
-            t = reduce(mine, inc) if mine.size else mine
+            if mine.size:
+                _accumulate(mine, inc, op)  # the partial sum lands in segs[j]
             self._release(left)
             if s < n - 2:
-                self._send(right, t, kind, seq)
+                self._send(right, mine, kind, seq)
                 continue
-            if op == "avg" and t.size:
-                t = _K.div(t, np.array(n, t.dtype))
-            out = mine if dst is None else dst
-            if out.size:
-                _K.copy_(out, t)
+            if op == "avg" and mine.size:
+                _K.copy_(mine, _K.div(mine, np.array(n, mine.dtype)))
+            if dst is not None and mine.size:
+                _K.copy_(dst, mine)
             if gather:
-                self._send(right, t, kind, seq)
+                self._send(right, mine, kind, seq)
 
     def _all_gather_ring(self, segs: list, owned: int, kind: int, seq: int,
                          start: bool) -> None:
