@@ -109,12 +109,16 @@ def case_collectives() -> None:
     dist.barrier()
 
 
-def _mlp(seed: int, bn: bool = False, extra: bool = False) -> nn.Module:
+def _mlp(seed: int, bn: bool = False, extra: bool = False, tied: bool = False) -> nn.Module:
     tf.manual_seed(seed)
     layers = [nn.Linear(6, 16), nn.Tanh()]
     if bn:
         layers.append(nn.BatchNorm1d(16))
-    layers += [nn.Linear(16, 16), nn.ReLU(), nn.Linear(16, 3)]
+    hidden = nn.Linear(16, 16)
+    layers += [hidden, nn.ReLU()]
+    if tied:  # the same weights twice: two gradients reach them in one backward
+        layers += [hidden, nn.Tanh()]
+    layers.append(nn.Linear(16, 3))
     m = nn.Sequential(*layers)
     return _WithUnused(m) if extra else m
 
@@ -174,6 +178,9 @@ def case_ddp() -> None:
     for kw in [{}, {"bucket_cap_mb": 0.0005}, {"gradient_as_bucket_view": True}]:
         model = DDP(_mlp(r), **kw)
         _close(_train(model, x, y, steps, mine), ref)
+    # a layer applied twice: its bucket waits for both gradients
+    tied_ref = _train(_mlp(0, tied=True), x, y, steps, slice(None))
+    _close(_train(DDP(_mlp(r, tied=True), bucket_cap_mb=0.0005), x, y, steps, mine), tied_ref)
     # no_sync: three micro-batches per step, two of them accumulated locally
     model = DDP(_mlp(r), bucket_cap_mb=0.0005)
     _close(_train(model, x, y, steps, mine, micro=3), ref)
