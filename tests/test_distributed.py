@@ -34,7 +34,8 @@ def test_mpi(n):
 
 
 @pytest.fixture
-def group_of_one(monkeypatch):
+def group_of_one(monkeypatch, on_the_cpu):
+    # collectives run on CPU tensors, whatever device the suite runs on
     for k in ("RANK", "WORLD_SIZE", "TINYFW_DIST_RDZV", "PMI_RANK", "PMI_SIZE"):
         monkeypatch.delenv(k, raising=False)
     dist.init_process_group(backend="shm", timeout=5)
@@ -75,7 +76,7 @@ def test_errors_name_the_problem(group_of_one):
         dist.send(tf.zeros(2), 0)
 
 
-def test_not_initialized_and_bad_arguments(monkeypatch):
+def test_not_initialized_and_bad_arguments(monkeypatch, on_the_cpu):
     assert not dist.is_initialized()
     with pytest.raises(RuntimeError, match="not initialized"):
         dist.get_rank()

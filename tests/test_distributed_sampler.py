@@ -82,5 +82,5 @@ def test_dataloader_takes_it_as_sampler():
     seen = []
     for r in range(3):
         loader = DataLoader(ds, batch_size=2, sampler=DistributedSampler(ds, 3, r, seed=1))
-        seen += [int(v) for (b,) in loader for v in b.numpy()]
+        seen += [int(v) for (b,) in loader for v in b.tolist()]
     assert sorted(set(seen)) == list(range(10)) and len(seen) == 12

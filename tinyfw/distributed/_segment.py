@@ -177,6 +177,8 @@ class Segment:
             return
         self.ctl[self._rank_word(self.rank, 1)] = LEFT
         self._closed.set()
+        if self._hb is not threading.current_thread():
+            self._hb.join()  # it writes into the mapping: stop it before unmapping
         if self.rank == 0:
             _unlink(self.path)
         self.ctl = self._bytes = None
