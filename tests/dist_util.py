@@ -18,8 +18,8 @@ WORKER = str(ROOT / "tests" / "dist_worker.py")
 def env(**extra) -> dict:
     """The environment of a worker: this checkout's tinyfw first on the path."""
     e = dict(os.environ)
-    e["PYTHONPATH"] = os.pathsep.join([str(ROOT)] + [p for p in
-                                                     e.get("PYTHONPATH", "").split(os.pathsep) if p])
+    rest = [p for p in e.get("PYTHONPATH", "").split(os.pathsep) if p]
+    e["PYTHONPATH"] = os.pathsep.join([str(ROOT)] + rest)
     e.pop("TINYFW_DEVICE", None)
     e.update({k: str(v) for k, v in extra.items()})
     return e

@@ -10,9 +10,9 @@ works on this one (the pipes hold `nslots` messages), which pipelines the steps.
 The reduction is the C++ kernels of the cpu backend, with the GIL released: a float32/
 float64 sum accumulates in place with `sgd_step` (lr -1, no momentum: p + g in one pass);
 other sums and max/min use `add`/`maximum`/`minimum` (float16/bfloat16 computed in float32
-and rounded once per step) and a copy back; every copy into or out of a slot is `copy_`.  The sum of chunk j
-is accumulated in the fixed ring order starting at rank j + 1 and then copied to everyone,
-so every rank ends with the same bits.
+and rounded once per step) and a copy back; every copy into or out of a slot is `copy_`.
+The sum of each segment is accumulated in one fixed ring order and then copied to
+everyone, so every rank ends with the same bits.
 """
 from __future__ import annotations
 
