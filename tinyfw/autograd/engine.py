@@ -218,6 +218,8 @@ def run(outputs: Sequence, grads: Sequence, retain_graph: bool, create_graph: bo
             return
         if leaf._grad is not None:  # accumulation makes a new array: g's memory stays free
             leaf._grad = leaf._grad + g
+            if _post_hooks:
+                _run_post_hooks(leaf)
             return
         if not create_graph:
             d = g._data
@@ -233,25 +235,29 @@ def run(outputs: Sequence, grads: Sequence, retain_graph: bool, create_graph: bo
             handed.add(key)
             g = Tensor._make(d)
         leaf._grad = g
+        if _post_hooks:
+            _run_post_hooks(leaf)
 
-    def to_leaf_post(leaf: Tensor, g: Tensor) -> None:
-        to_leaf(leaf, g)
-        entry = _post_hooks.get(id(leaf)) if _post_hooks and capture is None else None
-        if entry is not None and entry[0]() is leaf:
-            for h in list(entry[1]):
-                h(leaf)
-
-    stack = getattr(_callbacks, "stack", None)
-    if stack is None:
-        stack = _callbacks.stack = []
-    stack.append([])
     try:
-        _propagate(outputs, roots, grads, deps, pending, handed, to_leaf_post, capture,
+        stack = _callbacks.stack
+    except AttributeError:
+        stack = _callbacks.stack = []
+    queued: list = []
+    stack.append(queued)
+    try:
+        _propagate(outputs, roots, grads, deps, pending, handed, to_leaf, capture,
                    retain_graph, create_graph)
     finally:
-        queued = stack.pop()
+        stack.pop()
     for fn in queued:
         fn()
+
+
+def _run_post_hooks(leaf) -> None:
+    entry = _post_hooks.get(id(leaf))
+    if entry is not None and entry[0]() is leaf:
+        for h in list(entry[1]):
+            h(leaf)
 
 
 def _propagate(outputs, roots, grads, deps, pending, handed, to_leaf, capture, retain_graph,
