@@ -157,3 +157,23 @@ except dist.DistributedError as e:
     msgs = " ".join(o[1] for o in outs)
     assert any(o[0] == 3 for o in outs), outs
     assert "different collectives" in msgs
+
+
+def test_a_forked_child_exiting_does_not_take_the_rank_away(tmp_path):
+    # a DataLoader worker is a fork of a rank; its atexit must not mark the rank as gone
+    script = write_script(tmp_path, """
+import atexit
+if r == 0:
+    pid = os.fork()
+    if pid == 0:
+        atexit._run_exitfuncs()  # what a child leaving through sys.exit would run
+        os._exit(0)
+    os.waitpid(pid, 0)
+    time.sleep(0.5)  # rank 1 waits, checking on rank 0 every 50 ms
+x = tf.ones(1000)
+dist.all_reduce(x)
+assert x.tolist() == [float(n)] * 1000
+print("ok", flush=True)
+""")
+    outs = _finish(start_by_hand(2, script, DIST_TIMEOUT=10))
+    assert all(code == 0 and "ok" in out for code, out, _ in outs), outs

@@ -49,6 +49,7 @@ class _State:
     # never waits behind a recv from another (isend then recv round a ring must not deadlock)
     p2p: dict = {}
     seq = 0                # collectives called so far (tags the messages of the next one)
+    pid = 0                # the process that joined
 
 
 _S = _State()
@@ -152,6 +153,7 @@ def init_process_group(backend: str | None = None, timeout=None, rank: int | Non
         raise ValueError(f"init_process_group: unknown backend {backend!r}; choose 'shm' or "
                          "'mpi'")
     _S.group, _S.executor, _S.seq, _S.p2p = group, Executor(), 0, {}
+    _S.pid = os.getpid()
 
 
 def destroy_process_group() -> None:
@@ -160,6 +162,11 @@ def destroy_process_group() -> None:
     if group is None:
         return
     _S.group = _S.executor = None
+    if _S.pid != os.getpid():
+        # a forked child (a DataLoader worker, say) exiting through atexit: the group is
+        # its parent's; marking the rank as gone would stop the peers
+        _S.p2p = {}
+        return
     try:
         for q in _S.p2p.values():
             q.stop()
