@@ -241,7 +241,10 @@ setup(
     install_requires=["numpy>=1.24", "ml_dtypes>=0.3", "scipy>=1.10", "safetensors>=0.4",
                       "tqdm>=4.60", "scikit-learn>=1.2", "matplotlib>=3.6", "cffi>=1.15"],
     extras_require={
-        "test": ["pytest>=7", "hypothesis>=6.80", "torch==2.13.0", "onnx", "onnxruntime"],
+        # mpi4py + the MPICH wheel: the mpi backend of tinyfw.distributed and its tests
+        "test": ["pytest>=7", "hypothesis>=6.80", "torch==2.13.0", "onnx", "onnxruntime",
+                 "mpi4py>=4", "mpich"],
+        "mpi": ["mpi4py>=4", "mpich"],
     },
     ext_modules=ext_modules,
     cmdclass={"build_ext": _BuildExt},
