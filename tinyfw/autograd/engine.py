@@ -1,6 +1,8 @@
 """The backward pass: walk the graph from the outputs in reverse topological order."""
 from __future__ import annotations
 
+import threading
+import weakref
 from collections.abc import Sequence
 
 from ..backend import backend_of
@@ -97,6 +99,54 @@ def _call_hooks(hooks, g):
 #: as soon as its backward has read it, as eager frees a saved tensor with its node
 RetainGraph = _ContextFlag("tinyfw_retain_graph", True)
 
+# Hooks run after a leaf's `.grad` was updated (`register_post_accumulate_grad_hook`),
+# keyed by id(leaf) with a weak reference that drops the entry with the leaf: a
+# WeakKeyDictionary would compare tensors with `==`, which is elementwise here.
+_post_hooks: dict = {}
+# the end-of-backward callbacks of the passes running in this thread (innermost last)
+_callbacks = threading.local()
+
+
+class _PostHookHandle:
+    """Returned by register_post_accumulate_grad_hook; remove() unregisters the hook."""
+
+    def __init__(self, key: int, hook) -> None:
+        self._key, self._hook = key, hook
+
+    def remove(self) -> None:
+        entry = _post_hooks.get(self._key)
+        if entry is not None and self._hook in entry[1]:
+            entry[1].remove(self._hook)
+            if not entry[1]:
+                del _post_hooks[self._key]
+
+
+def register_post_accumulate_grad_hook(leaf, hook) -> _PostHookHandle:
+    """Call ``hook(leaf)`` each time backward has stored a gradient into the leaf's
+    ``.grad`` (once per gradient that reaches it: a leaf used twice in a graph calls it
+    twice, the second time with the sum).  Used by DistributedDataParallel to start a
+    bucket's all-reduce while the rest of backward still runs."""
+    if leaf.grad_fn is not None or not leaf._rg:
+        raise RuntimeError("register_post_accumulate_grad_hook: only leaf tensors that "
+                           "require grad have an accumulated gradient")
+    key = id(leaf)
+    entry = _post_hooks.get(key)
+    if entry is None or entry[0]() is not leaf:
+        entry = (weakref.ref(leaf, lambda _r, k=key: _post_hooks.pop(k, None)), [])
+        _post_hooks[key] = entry
+    entry[1].append(hook)
+    return _PostHookHandle(key, hook)
+
+
+def queue_callback(fn) -> None:
+    """Run ``fn()`` when the backward pass now running in this thread has finished (after
+    every leaf's gradient was stored); PyTorch's ``queue_callback``.  Outside a backward
+    pass it is an error."""
+    stack = getattr(_callbacks, "stack", None)
+    if not stack:
+        raise RuntimeError("queue_callback: no backward pass is running in this thread")
+    stack[-1].append(fn)
+
 
 class _RetainContext:
     __slots__ = ("mode", "token")
@@ -178,6 +228,29 @@ def run(outputs: Sequence, grads: Sequence, retain_graph: bool, create_graph: bo
             g = Tensor._make(d)
         leaf._grad = g
 
+    def to_leaf_post(leaf: Tensor, g: Tensor) -> None:
+        to_leaf(leaf, g)
+        entry = _post_hooks.get(id(leaf)) if _post_hooks and capture is None else None
+        if entry is not None and entry[0]() is leaf:
+            for h in list(entry[1]):
+                h(leaf)
+
+    stack = getattr(_callbacks, "stack", None)
+    if stack is None:
+        stack = _callbacks.stack = []
+    stack.append([])
+    try:
+        _propagate(outputs, roots, grads, deps, pending, handed, to_leaf_post, capture,
+                   retain_graph, create_graph)
+    finally:
+        queued = stack.pop()
+    for fn in queued:
+        fn()
+
+
+def _propagate(outputs, roots, grads, deps, pending, handed, to_leaf, capture, retain_graph,
+               create_graph) -> None:
+    """The walk itself: run each node once all its gradients have arrived."""
     for out, root, g in zip(outputs, roots, grads):
         if root is None:
             to_leaf(out, g)

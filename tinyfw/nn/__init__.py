@@ -11,5 +11,6 @@ from . import init  # noqa: F401
 from .modules import *  # noqa: F401,F403
 from .modules import __all__ as _modules_all
 from . import utils  # noqa: F401
+from . import parallel  # noqa: F401
 
-__all__ = list(_modules_all) + ["functional", "init", "utils"]
+__all__ = list(_modules_all) + ["functional", "init", "utils", "parallel"]
