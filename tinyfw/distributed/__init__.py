@@ -382,3 +382,8 @@ def _p2p(fn, key: tuple, async_op: bool):
         return ex.submit(lambda: fn(g, 0))
     ex.run(lambda: fn(g, 0))
     return None
+
+
+from .trainer import Trainer  # noqa: E402  (the trainer sits on the API above)
+
+__all__ += ["Trainer"]
