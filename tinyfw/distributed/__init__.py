@@ -384,6 +384,7 @@ def _p2p(fn, key: tuple, async_op: bool):
     return None
 
 
-from .trainer import Trainer  # noqa: E402  (the trainer sits on the API above)
+from .trainer import Trainer  # noqa: E402  (the trainer and pipeline sit on the API above)
+from .pipeline import Pipeline  # noqa: E402
 
-__all__ += ["Trainer"]
+__all__ += ["Trainer", "Pipeline"]
