@@ -36,6 +36,7 @@ SCRIPTS: dict[str, list[str]] = {
     "bench_jit": [],
     "bench_jit_sweep": ["--threads", "{t}"],
     "bench_charlm": [],
+    "bench_amp": [],
 }
 
 

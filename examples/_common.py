@@ -29,6 +29,21 @@ def device_arg(ap) -> None:
                     help="where the model trains: cpu, cuda[:N], check (default: %(default)s)")
 
 
+def amp_arg(ap) -> None:
+    """Add --amp bf16|fp16 (mixed precision; default float32) to a parser."""
+    ap.add_argument("--amp", choices=["bf16", "fp16"], default=None,
+                    help="mixed precision: bf16 autocast, or fp16 autocast with a GradScaler")
+
+
+def amp_tools(amp: str | None, device) -> tuple:
+    """(autocast region, GradScaler) for --amp: a disabled region and scaler without it;
+    fp16 scales the loss (its gradients would underflow), bf16 has float32's range."""
+    kind = "cuda" if tinyfw.device(device).type == "cuda" else "cpu"
+    dtype = tinyfw.float16 if amp == "fp16" else tinyfw.bfloat16
+    return (tinyfw.autocast(kind, dtype=dtype, enabled=amp is not None),
+            tinyfw.amp.GradScaler(enabled=amp == "fp16"))
+
+
 def model_device(model: nn.Module) -> tinyfw.device:
     """The device of the model's parameters."""
     return next(model.parameters()).device

@@ -4,6 +4,7 @@ ships with the repo (examples/data/tiny_corpus.txt, public domain).
     python examples/char_lm.py            # ~400 steps, then samples some text
     python examples/char_lm.py --quick    # 30 steps, for tests
     python examples/char_lm.py --device cuda
+    python examples/char_lm.py --amp bf16  # mixed precision (fp16: + GradScaler)
 
 Each training example is a random window of `block` characters; the model predicts every
 next character under a causal mask (position i sees positions <= i).  Prints the loss
@@ -25,7 +26,8 @@ import tinyfw  # noqa: E402
 import tinyfw.nn as nn  # noqa: E402
 import tinyfw.nn.functional as F  # noqa: E402
 from tinyfw.utils.progress import progress  # noqa: E402
-from _common import Timer, device_arg, model_device, num_parameters  # noqa: E402
+from _common import (Timer, amp_arg, amp_tools, device_arg, model_device,  # noqa: E402
+                     num_parameters)
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 
@@ -111,6 +113,7 @@ def main(argv=None) -> tuple[float, float]:
     ap.add_argument("--quick", action="store_true", help="30 steps (smoke test)")
     ap.add_argument("--no-progress", action="store_true")
     device_arg(ap)
+    amp_arg(ap)
     args = ap.parse_args(argv)
     if args.quick:
         args.steps = 30
@@ -127,6 +130,7 @@ def main(argv=None) -> tuple[float, float]:
     model = CharTransformer(len(chars), args.block, args.d_model, num_layers=args.layers)
     model.to(args.device)
     opt = tinyfw.optim.AdamW(model.parameters(), lr=args.lr, weight_decay=0.01)
+    region, scaler = amp_tools(args.amp, args.device)
     gen = tinyfw.Generator(args.seed + 1)
     print(f"{len(text)} characters, vocabulary {len(chars)}, model "
           f"{num_parameters(model):,} parameters (uniform guess: {math.log(len(chars)):.3f} "
@@ -137,12 +141,15 @@ def main(argv=None) -> tuple[float, float]:
                    leave=False)
     for step in bar:
         x, y = get_batch(train, args.block, args.batch_size, gen, args.device)
-        logits = model(x)
-        loss = F.cross_entropy(logits.reshape(-1, len(chars)), y.reshape(-1))
+        with region:
+            logits = model(x)
+            loss = F.cross_entropy(logits.reshape(-1, len(chars)), y.reshape(-1))
         opt.zero_grad()
-        loss.backward()
+        scaler.scale(loss).backward()
+        scaler.unscale_(opt)  # clip the true gradients
         tinyfw.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
-        opt.step()
+        scaler.step(opt)
+        scaler.update()
         if not args.no_progress:
             bar.set_postfix(loss=f"{loss.item():.3f}",
                             chars_s=f"{(step + 1) * x.numel() / clock():.0f}")

@@ -4,6 +4,7 @@
     python examples/train_digits.py --model mlp
     python examples/train_digits.py --quick         # 2 epochs, for tests
     python examples/train_digits.py --device cuda   # on a GPU (model and batches moved)
+    python examples/train_digits.py --amp bf16      # mixed precision (fp16: + GradScaler)
 
 Runs offline (the digits ship with scikit-learn), holds out 20% as a test set with a
 fixed seed, trains with Adam (cosine learning-rate decay) showing a tqdm bar (loss, samples/s), then writes to --out:
@@ -24,8 +25,8 @@ import tinyfw.nn.functional as F  # noqa: E402
 from tinyfw.metrics import accuracy, confusion_matrix  # noqa: E402
 from tinyfw.plot import confusion_matrix_png, curves_png  # noqa: E402
 from tinyfw.utils.progress import progress  # noqa: E402
-from _common import (Timer, device_arg, digits_loaders, ensure_dir, num_parameters,  # noqa: E402
-                     predict)
+from _common import (Timer, amp_arg, amp_tools, device_arg, digits_loaders,  # noqa: E402
+                     ensure_dir, num_parameters, predict)
 
 
 def make_model(kind: str) -> nn.Module:
@@ -59,6 +60,7 @@ def main(argv=None) -> float:
     ap.add_argument("--quick", action="store_true", help="2 epochs (smoke test)")
     ap.add_argument("--no-progress", action="store_true")
     device_arg(ap)
+    amp_arg(ap)
     args = ap.parse_args(argv)
     if args.quick:
         args.epochs = 2
@@ -68,6 +70,7 @@ def main(argv=None) -> float:
     loader, x_tr, y_tr, x_te, y_te = digits_loaders(args.seed, args.batch_size)
     model = make_model(args.model).to(device)
     opt = tinyfw.optim.Adam(model.parameters(), lr=args.lr)
+    region, scaler = amp_tools(args.amp, device)
     # cosine decay to zero: large steps early, a settled model at the end
     sched = tinyfw.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=args.epochs)
     print(f"{args.model}: {num_parameters(model):,} parameters on {device}; {x_tr.shape[0]} "
@@ -83,17 +86,20 @@ def main(argv=None) -> float:
         t_epoch = Timer()
         for xb, yb in bar:
             xb, yb = xb.to(device), yb.to(device)
-            loss = F.cross_entropy(model(xb), yb)
+            with region:
+                loss = F.cross_entropy(model(xb), yb)
             opt.zero_grad()
-            loss.backward()
-            opt.step()
+            scaler.scale(loss).backward()
+            scaler.step(opt)
+            scaler.update()
             total += loss.item() * xb.shape[0]
             seen += xb.shape[0]
             if not args.no_progress:
                 bar.set_postfix(loss=f"{total / seen:.4f}", samples_s=f"{seen / t_epoch():.0f}")
         sched.step()
-        train_acc = accuracy(y_tr, predict(model, x_tr))
-        test_acc = accuracy(y_te, predict(model, x_te))
+        with region:
+            train_acc = accuracy(y_tr, predict(model, x_tr))
+            test_acc = accuracy(y_te, predict(model, x_te))
         history["train loss"].append(total / seen)
         history["train accuracy"].append(train_acc)
         history["test accuracy"].append(test_acc)
@@ -103,10 +109,12 @@ def main(argv=None) -> float:
     out = ensure_dir(args.out)
     ckpt = os.path.join(out, f"digits_{args.model}.tinyfw")
     tinyfw.save({"model": model.state_dict(), "optimizer": opt.state_dict(),
-                 "scheduler": sched.state_dict(), "epoch": args.epochs}, ckpt)
+                 "scheduler": sched.state_dict(), "scaler": scaler.state_dict(),
+                 "epoch": args.epochs}, ckpt)
     restored = make_model(args.model).to(device)
     restored.load_state_dict(tinyfw.load(ckpt)["model"])  # tensors come back on `device`
-    pred = predict(restored, x_te)
+    with region:
+        pred = predict(restored, x_te)
     test_acc = accuracy(y_te, pred)
     curves_png(history, os.path.join(out, f"curves_{args.model}.png"),
                title=f"digits {args.model}")

@@ -89,6 +89,19 @@ def test_every_other_op_states_its_flops():
     assert not missing, f"ops without a flops rule: {missing}"
 
 
+def test_every_op_declares_its_autocast_policy():
+    """Each op's own class body says what autocast does to it (tinyfw/amp), None on
+    purpose included, so that a new op cannot silently skip the mixed-precision policy."""
+    undecided = [c.__name__ for c in OPS if "autocast" not in vars(c)]
+    assert not undecided, f"ops without an autocast declaration: {undecided}"
+    bad = [(c.__name__, c.autocast) for c in OPS
+           if c.autocast not in (None, "lower", "float32", "promote")]
+    assert not bad, f"unknown autocast policies: {bad}"
+    # the policy's facts: products run low, their backward kernels as they are called
+    assert {c.__name__ for c in OPS if c.autocast == "lower"} == {"Matmul", "Conv2d"}
+    assert all(c.autocast is None for c in OPS if c.__name__.endswith("Backward"))
+
+
 def test_onnx_names_are_operators_of_the_exported_opset():
     onnx = pytest.importorskip("onnx", reason="onnx is not installed (pip install onnx)")
     for op in OPS:

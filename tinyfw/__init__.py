@@ -30,6 +30,8 @@ from . import ops
 from .ops import *  # noqa: F401,F403
 from .ops import clone
 from . import nn, optim, data, jit  # noqa: E402,F401  (the layers above the core)
+from . import amp  # noqa: E402  (mixed precision)
+from .amp import autocast, get_autocast_dtype, is_autocast_enabled  # noqa: E402,F401
 from . import onnx  # noqa: E402,F401  (export; needs the onnx package only when called)
 from .serialization import load, save  # noqa: E402,F401  (checkpoints)
 from . import memory, profiler  # noqa: E402,F401  (allocator statistics; per-op profiles)

@@ -49,8 +49,17 @@ def get_backend():
 
 def push_interceptor(obj) -> None:
     """Install an interceptor in this context (see module doc); the last pushed runs
-    outermost."""
-    _interceptors.set(_interceptors.get() + (obj,))
+    outermost, except that those with a true ``rewrites_inputs`` attribute (autocast) stay
+    outside the others: the tracer and the profiler, pushed later, still see the op with
+    its inputs already cast, and the casts as ops of their own."""
+    ics = _interceptors.get()
+    if getattr(obj, "rewrites_inputs", False):
+        _interceptors.set(ics + (obj,))
+        return
+    n = len(ics)
+    while n and getattr(ics[n - 1], "rewrites_inputs", False):
+        n -= 1
+    _interceptors.set(ics[:n] + (obj,) + ics[n:])
 
 
 def pop_interceptor(obj) -> None:
@@ -63,6 +72,17 @@ def pop_interceptor(obj) -> None:
 def interceptors() -> tuple:
     """The interceptors installed in this context, innermost first."""
     return _interceptors.get()
+
+
+def casts_inputs(fn, t: Tensor) -> bool:
+    """True when an installed interceptor (autocast) will cast the floating tensor `t`
+    when it is an input of op `fn`: the op's wrapper then lets mixed float dtypes through
+    to it instead of rejecting or promoting them first."""
+    for ic in _interceptors.get():
+        f = getattr(ic, "casts_inputs", None)
+        if f is not None and f(fn, t):
+            return True
+    return False
 
 
 def apply(fn, inputs: tuple, attrs: dict):

@@ -148,18 +148,25 @@ def queue_callback(fn) -> None:
     stack[-1].append(fn)
 
 
-class _RetainContext:
-    __slots__ = ("mode", "token")
+#: True while this context runs backward formulas: autocast leaves their ops alone (their
+#: dtypes follow the forward's, as in PyTorch, where backward runs outside autocast)
+InBackward = _ContextFlag("tinyfw_in_backward", False)
 
-    def __init__(self, mode: bool) -> None:
-        self.mode = mode
 
-    def __enter__(self) -> "_RetainContext":
-        self.token = RetainGraph._var.set(self.mode)
+class _FlagContext:
+    """Set a `_ContextFlag` for the block, restore it after."""
+
+    __slots__ = ("flag", "mode", "token")
+
+    def __init__(self, flag: _ContextFlag, mode: bool) -> None:
+        self.flag, self.mode = flag, mode
+
+    def __enter__(self) -> "_FlagContext":
+        self.token = self.flag._var.set(self.mode)
         return self
 
     def __exit__(self, *exc) -> bool:
-        RetainGraph._var.reset(self.token)
+        self.flag._var.reset(self.token)
         return False
 
 
@@ -257,7 +264,8 @@ def _propagate(outputs, roots, grads, deps, pending, handed, to_leaf, capture, r
         else:
             pending[root] = pending[root] + g if root in pending else g
 
-    with _GradModeContext(create_graph), _RetainContext(retain_graph):
+    with _GradModeContext(create_graph), _FlagContext(RetainGraph, retain_graph), \
+            _FlagContext(InBackward, True):
         ready = [r for r in dict.fromkeys(roots) if r is not None and deps[r] == 0]
         while ready:
             node = ready.pop()

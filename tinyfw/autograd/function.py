@@ -149,6 +149,12 @@ class Function:
     - ``vector_kernel``: the op's float32 CPU kernel is hand-vectorised (csrc's vector
       math, a vectorised row kernel), so traced mode keeps it eager instead of putting it
       into a generated kernel (jit/kernels.py, ``eager_reason``).
+    - ``autocast``: what `tinyfw.autocast` does to the op's floating inputs (float64
+      inputs are never touched, as in PyTorch): ``"lower"`` casts them to the region's
+      low dtype (products: matmul, conv), ``"float32"`` to float32 (exp/log/pow, softmax,
+      norms, sums, losses), ``"promote"`` to the widest of them when they differ;
+      ``None`` runs the op on its inputs as they are.  Every op declares it
+      (tests/test_op_metadata.py); the policy itself is docs/amp.md.
     """
 
     save_inputs = False
@@ -167,6 +173,7 @@ class Function:
     commutative = False
     onnx: str | Callable | None = None
     vector_kernel = False
+    autocast: str | None = None
 
     @staticmethod
     def flops(in_shapes: list, out_shapes: list, attrs: dict) -> int:

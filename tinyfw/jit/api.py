@@ -102,9 +102,9 @@ class TracedFunction:
     """A traced function or module: same call signature, replays compiled graphs.
 
     One compiled graph is kept per input signature (shapes, strides, dtypes,
-    requires_grad of tensor arguments, the other arguments, grad mode, backend and the
-    training flags of the module and its submodules); a call with a new signature traces
-    again.  Dropout draws afresh on every call and buffers written in place (batch-norm
+    requires_grad of tensor arguments, the other arguments, grad mode, backend, the
+    autocast state and the training flags of the module and its submodules); a call with
+    a new signature traces again.  Dropout draws afresh on every call and buffers written in place (batch-norm
     running statistics) are updated after every call, as in eager.
     """
 
@@ -141,7 +141,12 @@ class TracedFunction:
         # (with dtype and device: Module.to moves and casts their data in place)
         live = tuple([(id(t), t._data.dtype, device_of(t._data))
                       for t in _module_live(self.fn)[1]])
-        return (tuple(key), GradMode.enabled, id(dispatch.get_backend()), training, live)
+        # modes of interceptors that change what an op computes (autocast's casts are
+        # baked into the graph: a call outside the region must not replay them)
+        modes = tuple([ic.trace_key() for ic in dispatch.interceptors()
+                       if hasattr(ic, "trace_key")])
+        return (tuple(key), GradMode.enabled, id(dispatch.get_backend()), training, live,
+                modes)
 
     def get_compiled(self, args: tuple) -> Compiled:
         """The compiled graph for these arguments, tracing it on a cache miss."""

@@ -14,7 +14,8 @@ from __future__ import annotations
 from .. import dtypes as _dt
 from ..ops._util import Tensor, ensure_tensor
 from ..ops.elementwise import where
-from ..ops.nn import check_float, check_same_dtype, cross_entropy_rows, log_softmax
+from ..ops.nn import (CrossEntropy, check_float, check_same_dtype, cross_entropy_rows,
+                      log_softmax)
 
 _REDUCTIONS = ("none", "mean", "sum")
 
@@ -182,7 +183,7 @@ def _class_problem(input, target, weight, ignore_index: int, op: str) -> tuple:
         if w.shape != (c,):
             raise RuntimeError(f"{op}: weight must have shape ({c},) for {c} classes, got "
                                f"{tuple(w.shape)}")
-        check_same_dtype(x, w, op, "weight")
+        check_same_dtype(x, w, op, "weight", CrossEntropy)
     if x.ndim == 1:
         rows = x.unsqueeze(0)
     elif x.ndim == 2:
@@ -241,7 +242,7 @@ def _cross_entropy_probs(x: Tensor, t: Tensor, weight, red: str, label_smoothing
         if w.shape != (c,):
             raise RuntimeError(f"{op}: weight must have shape ({c},) for {c} classes, got "
                                f"{tuple(w.shape)}")
-        check_same_dtype(x, w, op, "weight")
+        check_same_dtype(x, w, op, "weight", CrossEntropy)
         prod = prod * w.reshape((c,) + (1,) * (x.ndim - cdim - 1))
     loss = -prod.sum(cdim)
     return _reduce(loss, red)

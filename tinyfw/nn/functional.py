@@ -13,6 +13,7 @@ from numbers import Integral
 from .. import dtypes as _dt
 from ..autograd.function import no_grad
 from ..creation import arange, tensor
+from ..dispatch import casts_inputs
 from ..ops._util import Tensor, ensure_tensor
 from ..ops.elementwise import (gelu, leaky_relu, relu, sigmoid, silu, softplus,  # noqa: F401
                                tanh, where)
@@ -20,7 +21,9 @@ from ..ops.index import pad  # noqa: F401
 from ..ops.linalg import linear  # noqa: F401
 from ..ops.nn import (check_float, check_same_dtype, dropout_kernel, log_softmax,  # noqa: F401
                       norm_rows, softmax)
-from ..ops.nn_conv import avg_pool2d_raw, conv2d_nobias, max_pool2d_indices, pool_out_size
+from ..ops.nn import Norm as NormRows
+from ..ops.nn_conv import (Conv2d, avg_pool2d_raw, conv2d_nobias, max_pool2d_indices,
+                            pool_out_size)
 from ..random import Generator
 from ._losses import (binary_cross_entropy, binary_cross_entropy_with_logits,  # noqa: F401
                       cross_entropy, int_bounds, kl_div, l1_loss, mse_loss, nll_loss, read,
@@ -101,7 +104,7 @@ def conv2d(input, weight, bias=None, stride=1, padding=0, dilation=1, groups: in
     op = "conv2d"
     x, unbatched = _image(input, op)
     w = ensure_tensor(weight, op)
-    check_same_dtype(x, w, op, "weight")
+    check_same_dtype(x, w, op, "weight", Conv2d)
     if w.ndim != 4:
         raise RuntimeError(f"{op}: weight must be 4-d (out_channels, in_channels/groups, kh, "
                            f"kw), got shape {tuple(w.shape)}")
@@ -144,7 +147,10 @@ def conv2d(input, weight, bias=None, stride=1, padding=0, dilation=1, groups: in
         b = ensure_tensor(bias, op)
         if b.shape != (o,):
             raise RuntimeError(f"{op}: bias must have shape ({o},), got {tuple(b.shape)}")
-        check_same_dtype(x, b, op, "bias")
+        check_same_dtype(x, b, op, "bias", Conv2d)
+        if b.dtype is not y.dtype and casts_inputs(Conv2d, b):
+            # autocast: the bias joins the convolution's precision (one op in PyTorch)
+            b = b.to(y.dtype)
         y = y + b.reshape(1, o, 1, 1)
     return y.squeeze(0) if unbatched else y
 
@@ -324,7 +330,7 @@ def layer_norm(input, normalized_shape, weight=None, bias=None, eps: float = 1e-
             if tuple(t.shape) != shape:
                 raise RuntimeError(f"{op}: {name} must have shape {shape}, got "
                                    f"{tuple(t.shape)}")
-            check_same_dtype(x, t, op, name)
+            check_same_dtype(x, t, op, name, NormRows)
             t = t.reshape(n)
         wb.append(t)
     y = norm_rows(x.reshape(-1, n), wb[0], wb[1], eps, "layer")
@@ -352,7 +358,7 @@ def batch_norm(input, running_mean, running_var, weight=None, bias=None,
                 raise RuntimeError(f"{op}: {name} must have shape ({c},) for input "
                                    f"{tuple(x.shape)}, got {tuple(t.shape)}")
             if name in ("weight", "bias"):
-                check_same_dtype(x, t, op, name)
+                check_same_dtype(x, t, op, name, NormRows)
         params[name] = t
     bshape = (1, c) + (1,) * (x.ndim - 2)
     if not training:

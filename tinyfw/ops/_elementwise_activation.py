@@ -67,6 +67,7 @@ def _silu_onnx(b, n, ins: list, out: str) -> None:
 
 
 class Relu(Function):
+    autocast = None
     c_expr = c_template("({a} < 0 ? ({t})0 : {a})")
     fresh_output = True
     onnx = "Relu"
@@ -83,6 +84,7 @@ class Relu(Function):
 
 
 class LeakyRelu(Function):
+    autocast = None
     c_expr = staticmethod(_leaky_relu_c)
     onnx = staticmethod(_leaky_relu_onnx)
     save_inputs = True
@@ -100,6 +102,7 @@ class LeakyRelu(Function):
 
 
 class Gelu(Function):
+    autocast = None
     c_expr = staticmethod(_gelu_c)
     vector_kernel = True  # eager: csrc vector math, both forms (csrc/vmath_gelu.h)
     cost = COST_TRANSCENDENTAL
@@ -121,6 +124,7 @@ class Gelu(Function):
 class GeluBackward(Function):
     """g * gelu'(x), GELU's backward as one op; its own backward (double backward) is
     composed from tinyfw ops."""
+    autocast = None
     # one vectorised kernel in eager (csrc/elementwise_backward.cpp): traced graphs keep it
     c_expr = None
     vector_kernel = True
@@ -162,6 +166,7 @@ def _gelu_second(x: Tensor, approximate: str) -> Tensor:
 
 
 class Silu(Function):
+    autocast = None
     c_expr = c_template("({a} * " + C_SIGMOID + ")")
     vector_kernel = True  # eager: csrc vector math (see _opmeta)
     cost = COST_TRANSCENDENTAL
@@ -181,6 +186,7 @@ class Silu(Function):
 # -- backward ops: g * f'(.) in one kernel; their own backward (double backward) in tinyfw ops
 class SiluBackward(Function):
     """g * (s * (1 + x * (1 - s))), s = sigmoid(x): silu's backward."""
+    autocast = None
     # one vectorised kernel in eager (csrc/elementwise_backward.cpp): traced graphs keep it
     c_expr = None
     vector_kernel = True
@@ -204,6 +210,7 @@ class SiluBackward(Function):
 
 class TanhBackward(Function):
     """g * (1 - y * y) from tanh's output y."""
+    autocast = None
     # one vectorised kernel in eager (csrc/elementwise_backward.cpp): traced graphs keep it
     c_expr = None
     vector_kernel = True
@@ -223,6 +230,7 @@ class TanhBackward(Function):
 
 class SigmoidBackward(Function):
     """g * y * (1 - y) from sigmoid's output y."""
+    autocast = None
     # one vectorised kernel in eager (csrc/elementwise_backward.cpp): traced graphs keep it
     c_expr = None
     vector_kernel = True
@@ -241,6 +249,7 @@ class SigmoidBackward(Function):
 
 
 class Softplus(Function):
+    autocast = "float32"
     c_expr = None  # no C template yet
     vector_kernel = True  # eager: csrc vector math (see _opmeta)
     flops = per_output(TRANSCENDENTAL_FLOPS)

@@ -44,6 +44,7 @@ def _unary(fn, x, op: str, floats: bool = True, **attrs):
 
 # -- arithmetic ---------------------------------------------------------------------------
 class Add(Function):
+    autocast = "promote"
     c_expr = c_template("({a} + {b})")
     fresh_output = True
     unit, commutative = 0.0, True
@@ -60,6 +61,7 @@ class Add(Function):
 
 
 class Sub(Function):
+    autocast = "promote"
     c_expr = c_template("({a} - {b})")
     fresh_output = True
     unit = 0.0
@@ -76,6 +78,7 @@ class Sub(Function):
 
 
 class Mul(Function):
+    autocast = "promote"
     c_expr = c_template("({a} * {b})")
     fresh_output = True
     unit, commutative = 1.0, True
@@ -101,6 +104,7 @@ class Mul(Function):
 
 
 class Div(Function):
+    autocast = "promote"
     c_expr = c_template("({a} / {b})")
     cost = COST_DIVISION
     fresh_output = True
@@ -125,6 +129,7 @@ class Div(Function):
 
 
 class Pow(Function):
+    autocast = "float32"
     c_expr = None  # no C template yet: runs as its own op in traced graphs
     onnx = "Pow"
     flops = per_output(TRANSCENDENTAL_FLOPS)
@@ -149,6 +154,7 @@ class Pow(Function):
 
 class Maximum(Function):
     # NaN wins, as numpy's maximum
+    autocast = "promote"
     c_expr = c_template("(({a} > {b} || {a} != {a}) ? {a} : {b})")
     fresh_output = True
     onnx = "Max"
@@ -166,6 +172,7 @@ class Maximum(Function):
 
 
 class Minimum(Function):
+    autocast = "promote"
     c_expr = c_template("(({a} < {b} || {a} != {a}) ? {a} : {b})")
     fresh_output = True
     onnx = "Min"
@@ -182,6 +189,7 @@ class Minimum(Function):
 
 
 class Atan2(Function):
+    autocast = "promote"
     c_expr = None  # no C template yet
     save_inputs = True
 
@@ -199,6 +207,7 @@ class Atan2(Function):
 
 
 class FloorDivide(Function):
+    autocast = "promote"
     c_expr = None  # no C template yet
     differentiable = False
 
@@ -208,6 +217,7 @@ class FloorDivide(Function):
 
 
 class Remainder(Function):
+    autocast = "promote"
     c_expr = None  # no C template yet
     save_inputs = True
 
@@ -295,6 +305,7 @@ def _no_grad_binary(name: str, doc: str, c: str | None, onnx: str | None):
         "__doc__": doc,
         "c_expr": c_template(c) if c is not None else None,
         "onnx": onnx,
+        "autocast": "promote",  # mixed float dtypes compare in the wider one
     })
 
     def op(a, b) -> Tensor:
@@ -321,6 +332,7 @@ LogicalXor, logical_xor = _no_grad_binary("logical_xor", "a xor b, elementwise, 
 
 
 class LogicalNot(Function):
+    autocast = None
     c_expr = c_template("(!{a})")
     onnx = "Not"
     differentiable = False
@@ -344,6 +356,7 @@ def _bitwise(a, b, logical, op: str) -> Tensor:
 
 
 class IsNan(Function):
+    autocast = None
     c_expr = None  # no C template yet
     differentiable = False
 
@@ -353,6 +366,7 @@ class IsNan(Function):
 
 
 class IsInf(Function):
+    autocast = None
     c_expr = None  # no C template yet
     differentiable = False
 
@@ -377,6 +391,7 @@ def isfinite(x) -> Tensor:
 
 
 class Where(Function):
+    autocast = "promote"
     save_inputs = slice(0, 1)  # the condition (version-checked), not the values
     c_expr = c_template("({a} ? {b} : {c})")
     c_type_input = 1  # computes in the values' type, not the condition's

@@ -48,6 +48,7 @@ def _clamp_onnx(b, n, ins: list, out: str) -> None:
 
 # -- unary math -------------------------------------------------------------------------------
 class Neg(Function):
+    autocast = None
     c_expr = c_template("(-{a})")
     fresh_output = True
     onnx = "Neg"
@@ -61,6 +62,7 @@ class Neg(Function):
 
 
 class Abs(Function):
+    autocast = None
     c_expr = c_template("{fabs}({a})")
     onnx = "Abs"
     save_inputs = True
@@ -74,6 +76,7 @@ class Abs(Function):
 
 
 class Exp(Function):
+    autocast = "float32"
     c_expr = c_template("{exp}({a})")
     vector_kernel = True  # eager: csrc vector math (see _opmeta)
     cost = COST_TRANSCENDENTAL
@@ -91,6 +94,7 @@ class Exp(Function):
 
 
 class Log(Function):
+    autocast = "float32"
     c_expr = c_template("{log}({a})")
     vector_kernel = True  # eager: csrc vector math (see _opmeta)
     cost = COST_TRANSCENDENTAL
@@ -108,6 +112,7 @@ class Log(Function):
 
 
 class Log1p(Function):
+    autocast = "float32"
     c_expr = None  # no C template yet
     vector_kernel = True  # eager: csrc vector math (see _opmeta)
     flops = per_output(TRANSCENDENTAL_FLOPS)
@@ -122,6 +127,7 @@ class Log1p(Function):
 
 
 class Expm1(Function):
+    autocast = "float32"
     c_expr = None  # no C template yet
     vector_kernel = True  # eager: csrc vector math (see _opmeta)
     flops = per_output(TRANSCENDENTAL_FLOPS)
@@ -136,6 +142,7 @@ class Expm1(Function):
 
 
 class Sqrt(Function):
+    autocast = None
     c_expr = c_template("{sqrt}({a})")
     cost = COST_DIVISION
     onnx = "Sqrt"
@@ -151,6 +158,7 @@ class Sqrt(Function):
 
 
 class Rsqrt(Function):
+    autocast = "float32"
     c_expr = c_template("(1 / {sqrt}({a}))")
     cost = COST_DIVISION
     onnx = staticmethod(_rsqrt_onnx)
@@ -167,6 +175,7 @@ class Rsqrt(Function):
 
 
 class Reciprocal(Function):
+    autocast = "float32"
     c_expr = c_template("(1 / {a})")
     cost = COST_DIVISION
     onnx = "Reciprocal"
@@ -182,6 +191,7 @@ class Reciprocal(Function):
 
 
 class Sin(Function):
+    autocast = None
     c_expr = c_template("{sin}({a})")
     cost = COST_TRANSCENDENTAL
     onnx = "Sin"
@@ -197,6 +207,7 @@ class Sin(Function):
 
 
 class Cos(Function):
+    autocast = None
     c_expr = c_template("{cos}({a})")
     cost = COST_TRANSCENDENTAL
     onnx = "Cos"
@@ -212,6 +223,7 @@ class Cos(Function):
 
 
 class Tanh(Function):
+    autocast = None
     c_expr = c_template("{tanh}({a})")
     vector_kernel = True  # eager: csrc vector math (see _opmeta)
     cost = COST_TRANSCENDENTAL
@@ -229,6 +241,7 @@ class Tanh(Function):
 
 
 class Sigmoid(Function):
+    autocast = None
     c_expr = c_template(C_SIGMOID)
     vector_kernel = True  # eager: csrc vector math (see _opmeta)
     cost = COST_TRANSCENDENTAL
@@ -246,6 +259,7 @@ class Sigmoid(Function):
 
 
 class Erf(Function):
+    autocast = None
     c_expr = c_template("{erf}({a})")
     vector_kernel = True  # eager: csrc vector math (csrc/vmath_erf.h)
     cost = COST_TRANSCENDENTAL
@@ -264,6 +278,7 @@ class Erf(Function):
 
 
 class Erfc(Function):
+    autocast = None
     c_expr = None  # eager's kernel is the vectorised erfc (csrc/vmath_erf.h); C's is scalar
     vector_kernel = True
     cost = COST_TRANSCENDENTAL
@@ -281,6 +296,7 @@ class Erfc(Function):
 
 
 class Clamp(Function):
+    autocast = None
     c_expr = staticmethod(_clamp_c)
     onnx = staticmethod(_clamp_onnx)
     save_inputs = True
@@ -309,7 +325,7 @@ def _zero_grad_unary(name: str, doc: str, onnx: str | None):
         "forward": staticmethod(lambda ctx, B, x, _n=name: getattr(B, _n)(x)),
         "backward": backward, "__doc__": doc,
         "c_expr": None,  # no C template yet
-        "onnx": onnx})
+        "onnx": onnx, "autocast": None})
 
     def op(x) -> Tensor:
         return _unary(cls, x, name, floats=False)

@@ -22,6 +22,7 @@ def _cast_onnx(b, n, ins: list, out: str) -> None:
 
 
 class Cast(Function):
+    autocast = None
     c_expr = staticmethod(_cast_c)
     onnx = staticmethod(_cast_onnx)
     flops = no_flops
@@ -36,6 +37,7 @@ class Cast(Function):
 
 
 class Clone(Function):
+    autocast = None
     onnx = "Identity"
     flops = no_flops
 
@@ -51,6 +53,7 @@ class Clone(Function):
 
 class ToDevice(Function):
     """A copy on another device; the gradient goes back to the source device."""
+    autocast = None
 
     flops = no_flops
 

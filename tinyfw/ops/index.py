@@ -16,6 +16,7 @@ def _cat_onnx(b, n, ins: list, out: str) -> None:
 
 
 class Cat(Function):
+    autocast = "promote"
     onnx = staticmethod(_cat_onnx)
     flops = no_flops
 
@@ -79,6 +80,7 @@ def vstack(tensors) -> Tensor:
 
 
 class Pad(Function):
+    autocast = None
     flops = no_flops
 
     @staticmethod
@@ -109,6 +111,7 @@ def pad(x, pad, mode: str = "constant", value: float = 0.0) -> Tensor:
 
 
 class Flip(Function):
+    autocast = None
     flops = no_flops
 
     @staticmethod
@@ -129,6 +132,7 @@ def flip(x, *dims) -> Tensor:
 
 
 class Tile(Function):
+    autocast = None
     flops = no_flops
 
     @staticmethod
@@ -194,6 +198,7 @@ def _check_range(index: Tensor, size: int, op: str, dim: int) -> None:
 class Gather(Function):
     # the index (backward scatters through it) and, as PyTorch, the input: a write into
     # either before the backward is an error there, and tinyfw answers alike
+    autocast = None
     save_inputs = True
     flops = no_flops
 
@@ -227,6 +232,7 @@ def gather(x, dim: int, index) -> Tensor:
 
 
 class ScatterAdd(Function):
+    autocast = None
     save_inputs = slice(1, 2)  # the index: backward gathers through it
     flops = no_flops
 
@@ -259,6 +265,7 @@ def scatter_add(x, dim: int, index, src) -> Tensor:
 
 
 class Scatter(Function):
+    autocast = None
     save_inputs = slice(1, 2)  # the index
     flops = no_flops
 
@@ -366,6 +373,7 @@ def _indexed(run, x: Tensor, index, op: str):
 class Index(Function):
     """x[index] for an index with tensors in it; inputs (x, *index tensors), attrs
     ``index`` (the spec, see `index_spec`)."""
+    autocast = None
 
     save_inputs = slice(1, None)  # the index tensors, not the data
     flops = no_flops
@@ -385,6 +393,7 @@ class Index(Function):
 class IndexPut(Function):
     """A copy of x with x[index] = values (or += with accumulate); inputs (x, values,
     *index tensors), attrs ``index`` (the spec) and ``accumulate``."""
+    autocast = None
 
     save_inputs = slice(2, None)  # the index tensors
     flops = no_flops
@@ -466,6 +475,7 @@ def masked_select(x, mask) -> Tensor:
 
 
 class Tri(Function):
+    autocast = None
     flops = no_flops
 
     @staticmethod
@@ -492,6 +502,7 @@ def tril(x, diagonal: int = 0) -> Tensor:
 
 
 class Sort(Function):
+    autocast = None
     save_aux = True  # the indices (returned to the user too): backward scatters through them
     flops = no_flops
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 import math
 
 from ..autograd.function import Function
+from ..dispatch import casts_inputs
 from ..tensor import register_method
 from ._util import Tensor, apply, binary_operands, broadcast_shapes, unbroadcast
 
@@ -15,6 +16,7 @@ def _matmul_flops(in_shapes: list, out_shapes: list, attrs: dict) -> int:
 
 
 class Matmul(Function):
+    autocast = "lower"
     fresh_output = True
     epilogue_producer = True
     onnx = "MatMul"
@@ -54,7 +56,11 @@ def _transposed(t: Tensor) -> bool:
 def matmul(a, b) -> Tensor:
     """Matrix product as numpy/PyTorch define it: 1-d operands are vectors, leading dims
     of >2-d operands are batch dims and broadcast."""
-    a, b = binary_operands(a, b, "matmul")
+    if not (type(a) is Tensor and type(b) is Tensor and a._data.dtype != b._data.dtype
+            and casts_inputs(Matmul, a) and casts_inputs(Matmul, b)):
+        # (under autocast mixed floats go to the interceptor as they are: promoting first
+        # would cast a low-precision operand up only for autocast to cast it back down)
+        a, b = binary_operands(a, b, "matmul")
     # the checks read the arrays' own attributes: this wrapper runs before every
     # product, and for the MLP's thin ones (~15 us) Tensor properties were a visible share
     ad, bd = a._data, b._data
@@ -123,7 +129,13 @@ def linear(x, weight, bias=None) -> Tensor:
         raise RuntimeError(f"linear: input {tuple(x.shape)} has {x.shape[-1] if x.ndim else 0} "
                            f"features but weight {tuple(weight.shape)} expects {weight.shape[1]}")
     out = matmul(x, weight.mT)
-    return out if bias is None else out + bias
+    if bias is None:
+        return out
+    if bias.dtype is not out.dtype and casts_inputs(Matmul, bias):
+        # autocast: the bias joins the product's precision (PyTorch's linear is one op),
+        # through the interceptor's weight cache
+        bias = bias.to(out.dtype)
+    return out + bias
 
 
 _METHODS = {"matmul": matmul, "__matmul__": matmul, "__rmatmul__": lambda a, b: matmul(b, a),

@@ -16,6 +16,7 @@ from ..autograd.function import Function, GradMode
 from ..backend import device_of, host
 from ..random import Generator, default_generator
 from ._opmeta import no_flops, per_input, per_output
+from ..dispatch import casts_inputs
 from ._util import Tensor, _wrap_dim, apply, ensure_tensor, reshape_array
 from .elementwise import where
 
@@ -29,9 +30,11 @@ def check_float(x: Tensor, op: str, what: str = "input") -> None:
                         f"(shape {tuple(x.shape)})")
 
 
-def check_same_dtype(x: Tensor, other: Tensor, op: str, what: str) -> None:
-    """Raise TypeError unless `other` has x's dtype (no silent promotion inside kernels)."""
-    if other.dtype is not x.dtype:
+def check_same_dtype(x: Tensor, other: Tensor, op: str, what: str, fn=None) -> None:
+    """Raise TypeError unless `other` has x's dtype (no silent promotion inside kernels);
+    mixed float dtypes pass when autocast will cast both for op `fn`."""
+    if other.dtype is not x.dtype and not (
+            fn is not None and casts_inputs(fn, x) and casts_inputs(fn, other)):
         raise TypeError(f"{op}: {what} dtype {other.dtype.name} does not match the input's "
                         f"{x.dtype.name}")
 
@@ -49,6 +52,7 @@ def _softmax_onnx(op: str) -> staticmethod:
 
 
 class Softmax(Function):
+    autocast = "float32"
     onnx = _softmax_onnx("Softmax")
     flops = _SOFTMAX_FLOPS
     vector_kernel = True  # eager: a vectorised row kernel (csrc/nn_rows.h)
@@ -65,6 +69,7 @@ class Softmax(Function):
 
 class SoftmaxBackward(Function):
     """gx = y * (g - sum(g * y)); inputs (y, g)."""
+    autocast = None
 
     flops = _SOFTMAX_FLOPS
     vector_kernel = True  # eager: a vectorised row kernel (csrc/nn_rows.h)
@@ -89,6 +94,7 @@ class SoftmaxBackward(Function):
 
 
 class LogSoftmax(Function):
+    autocast = "float32"
     onnx = _softmax_onnx("LogSoftmax")
     flops = _SOFTMAX_FLOPS
     vector_kernel = True  # eager: a vectorised row kernel (csrc/nn_rows.h)
@@ -105,6 +111,7 @@ class LogSoftmax(Function):
 
 class LogSoftmaxBackward(Function):
     """gx = g - exp(y) * sum(g); inputs (y, g)."""
+    autocast = None
 
     flops = _SOFTMAX_FLOPS
     vector_kernel = True  # eager: a vectorised row kernel (csrc/nn_rows.h)
@@ -195,6 +202,7 @@ class CrossEntropy(Function):
     loss (N,) for reduction 'none', else its sum or PyTorch's weighted mean as a 0-d
     tensor.  Folding the reduction in saves the Sum/Div nodes (forward and backward) that
     dominate a small batch's round trip."""
+    autocast = "float32"
 
     flops = _SOFTMAX_FLOPS
     vector_kernel = True  # eager: a vectorised row kernel (csrc/nn_rows.h)
@@ -236,6 +244,7 @@ class CrossEntropyBackward(Function):
     """gx[n, c] = g_n * (softmax(z)[n, c] * sum_k q[n, k] - q[n, c]); inputs
     (logits, target[, weight], lse[, divisor], g) where g_n = g[n] per sample, or
     g_n = g / divisor for a reduced loss (g and divisor 0-d; 0 when the divisor is 0)."""
+    autocast = None
 
     flops = _SOFTMAX_FLOPS
     vector_kernel = True  # eager: a vectorised row kernel (csrc/nn_rows.h)
@@ -316,6 +325,7 @@ def _norm_onnx(b, n, ins: list, out: str) -> None:
 class Norm(Function):
     """Layer norm of x (M, N) over dim 1, or batch norm of x (N, C, L) over dims (0, 2);
     inputs (x[, weight][, bias])."""
+    autocast = "float32"
 
     fresh_output = True
     onnx = staticmethod(_norm_onnx)
@@ -373,6 +383,7 @@ class NormBackward(Function):
     """gx of layer / batch norm (fused kernel); inputs (g, x[, weight], mean, rstd), the
     statistics being the forward's.  gw and gb come back as side outputs (empty when
     there is no weight)."""
+    autocast = None
 
     fresh_output = True
     flops = per_input(1)
@@ -432,6 +443,7 @@ def norm_rows(x: Tensor, weight, bias, eps: float, kind: str) -> Tensor:
 class DrawSeed(Function):
     """Draw a kernel seed (0-d int64) from `generator`, advancing it.  An op of its own so
     that traced mode records the draw as a node that draws again on every replay."""
+    autocast = None
 
     flops = no_flops
     differentiable = False
@@ -447,6 +459,7 @@ class DrawSeed(Function):
 class Dropout(Function):
     """Inputs (x, seed): the seed is an input (a 0-d int64 tensor drawn by DrawSeed) so
     that a traced graph draws a new one on every replay."""
+    autocast = None
     flops = per_output(1)
 
     @staticmethod

@@ -53,6 +53,7 @@ def _conv_attrs(node) -> dict:
 
 class Conv2d(Function):
     """y = conv2d(x, w) (no bias); inputs (x, w)."""
+    autocast = "lower"
 
     fresh_output = True
     epilogue_producer = True
@@ -78,6 +79,7 @@ class Conv2d(Function):
 
 class Conv2dBackwardInput(Function):
     """gx = conv2d's input gradient (the transposed convolution of g by w); inputs (g, w)."""
+    autocast = None
 
     fresh_output = True
     flops = staticmethod(lambda ins, outs, attrs: _conv_flops(ins[0], ins[1]))
@@ -100,6 +102,7 @@ class Conv2dBackwardInput(Function):
 
 class Conv2dBackwardWeight(Function):
     """gw = conv2d's weight gradient; inputs (g, x)."""
+    autocast = None
 
     fresh_output = True
     flops = staticmethod(lambda ins, outs, attrs: _conv_flops(ins[0], outs[0]))
@@ -129,6 +132,7 @@ def conv2d_nobias(x: Tensor, w: Tensor, stride: tuple, padding: tuple, dilation:
 
 # -- max pooling ---------------------------------------------------------------------------------
 class MaxPool2d(Function):
+    autocast = None
     save_aux = True  # the argmax indices (returned to the user too): backward reads them
     onnx = staticmethod(_max_pool_onnx)
     flops = per_first_input
@@ -147,6 +151,7 @@ class MaxPool2d(Function):
 class MaxPool2dBackward(Function):
     """Scatter g to the argmax positions; linear in g.  Inputs (g, indices): the indices
     (flat positions in each (H, W) plane, -1 for a window without input elements)."""
+    autocast = None
 
     save_inputs = slice(1, 2)  # the indices
 
@@ -189,6 +194,7 @@ def _keep_avg_attrs(ctx, kernel, stride, padding, ceil_mode, count_include_pad,
 
 
 class AvgPool2d(Function):
+    autocast = None
     onnx = staticmethod(_avg_pool_onnx)
     flops = per_first_input
 
@@ -204,6 +210,7 @@ class AvgPool2d(Function):
 
 class AvgPool2dBackward(Function):
     """Spread g / divisor over each window; linear in g, the adjoint of avg_pool2d."""
+    autocast = None
 
     fresh_output = True
     flops = per_first_input

@@ -43,6 +43,7 @@ def _amax_onnx(b, n, ins: list, out: str) -> None:
 
 
 class Sum(Function):
+    autocast = "float32"
     onnx = staticmethod(_sum_onnx)
     flops = per_input(1)
 
@@ -59,6 +60,7 @@ class Sum(Function):
 class _SumGrad(Function):
     """Sum's backward as one view op: the reduced gradient broadcast back to the input's
     shape (one dispatch instead of a reshape and an expand); its own backward is the sum."""
+    autocast = None
 
     flops = no_flops
     is_view = True
@@ -75,6 +77,7 @@ class _SumGrad(Function):
 
 
 class Prod(Function):
+    autocast = "float32"
     flops = per_input(1)
     save_inputs = True
     save_output = True
@@ -99,6 +102,7 @@ class Prod(Function):
 
 
 class Amax(Function):
+    autocast = None
     onnx = staticmethod(_amax_onnx)
     flops = per_input(1)
     save_inputs = True
@@ -118,6 +122,7 @@ class Amax(Function):
 
 
 class MaxDim(Function):
+    autocast = None
     save_aux = True  # the indices (returned to the user too): backward scatters through them
     flops = per_input(1)
 
@@ -141,6 +146,7 @@ class MaxDim(Function):
 
 
 class ArgMax(Function):
+    autocast = None
     flops = per_input(1)
     differentiable = False
 
@@ -150,6 +156,7 @@ class ArgMax(Function):
 
 
 class Any(Function):
+    autocast = None
     flops = per_input(1)
     differentiable = False
 
@@ -159,6 +166,7 @@ class Any(Function):
 
 
 class Cumsum(Function):
+    autocast = "float32"
     flops = per_input(1)
 
     @staticmethod
@@ -297,6 +305,7 @@ def var(x, dim=None, unbiased: bool | None = None, keepdim: bool = False, *,
 
 class _StdSqrt(Function):
     """sqrt with the subgradient 0 where the variance is 0 (PyTorch's std backward)."""
+    autocast = None
 
     flops = per_output(1)
     save_output = True
@@ -352,6 +361,7 @@ def norm(x, p=2, dim=None, keepdim: bool = False) -> Tensor:
 
 
 class Norm2(Function):
+    autocast = "float32"
     flops = per_input(1)
     save_inputs = True
     save_output = True

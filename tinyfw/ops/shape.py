@@ -55,6 +55,7 @@ def _slice_onnx(b, n, ins: list, out: str) -> None:
 
 
 class View(Function):
+    autocast = None
     onnx = _onnx_with_shape("Reshape")
     flops = no_flops
     is_view = True
@@ -72,6 +73,7 @@ class View(Function):
 
 
 class ReshapeCopy(Function):
+    autocast = None
     onnx = _onnx_with_shape("Reshape")
     flops = no_flops
 
@@ -129,6 +131,7 @@ def unflatten(x, dim: int, sizes) -> Tensor:
 
 
 class Permute(Function):
+    autocast = None
     onnx = staticmethod(_permute_onnx)
     flops = no_flops
     is_view = True
@@ -185,6 +188,7 @@ def movedim(x, source: int, destination: int) -> Tensor:
 
 
 class Expand(Function):
+    autocast = None
     onnx = _onnx_with_shape("Expand")
     flops = no_flops
     is_view = True
@@ -253,6 +257,7 @@ def unsqueeze(x, dim: int) -> Tensor:
 
 # -- basic slicing ----------------------------------------------------------------------
 class Slice(Function):
+    autocast = None
     onnx = staticmethod(_slice_onnx)
     flops = no_flops
     is_view = True
@@ -268,6 +273,7 @@ class Slice(Function):
 
 class SliceGrad(Function):
     """Scatter a slice's gradient into zeros of the sliced tensor's shape."""
+    autocast = None
 
     flops = no_flops
 
@@ -379,6 +385,7 @@ def unbind(x, dim: int = 0) -> tuple:
 
 
 class Contiguous(Function):
+    autocast = None
     onnx = "Identity"
     flops = no_flops
 

@@ -14,6 +14,11 @@ or `device=` when given), so a model moved with ``model.to(device)`` trains on C
 loaders as it is.  A scheduler is stepped once per epoch, or once per batch when
 ``scheduler_per_batch=True`` (OneCycleLR).  ReduceLROnPlateau is stepped with the
 validation loss (or the training loss without a validation loader).
+
+Mixed precision: ``amp="bf16"`` runs the forward and the loss under
+``tinyfw.autocast(dtype=bfloat16)``; ``amp="fp16"`` under float16 autocast with a
+``tinyfw.amp.GradScaler`` (pass ``grad_scaler=`` to keep its state across calls or in a
+checkpoint).  Validation runs under the same autocast.  docs/amp.md.
 """
 from __future__ import annotations
 
@@ -66,11 +71,29 @@ def _correct(out: Tensor, y: Any) -> int:
     return int((out.detach().argmax(-1) == t).sum().item())
 
 
-def evaluate(model, loss_fn: Callable, loader: Iterable, device=None) -> dict[str, float]:
+_AMP = {"bf16": "bfloat16", "fp16": "float16"}
+
+
+def _autocast(amp: str | None, device):
+    """The autocast region of `amp` ('bf16', 'fp16' or None: a disabled one) for the
+    device type the batches go to."""
+    from .. import dtypes as _dt
+    from ..amp import autocast
+
+    if amp is not None and amp not in _AMP:
+        raise ValueError(f"amp must be 'bf16', 'fp16' or None, got {amp!r}")
+    kind = "cuda" if device is not None and device.type == "cuda" else "cpu"
+    return autocast(kind, dtype=_dt.as_dtype(_AMP.get(amp, "bfloat16")),
+                    enabled=amp is not None)
+
+
+def evaluate(model, loss_fn: Callable, loader: Iterable, device=None,
+             amp: str | None = None) -> dict[str, float]:
     """Mean loss and accuracy (argmax of the outputs vs integer targets) over `loader`,
     with the model in eval mode and no graph recorded; restores the previous mode.
-    Batches are moved to `device` (default: the model's)."""
+    Batches are moved to `device` (default: the model's); `amp` as in `fit`."""
     device = _device(model, device)
+    region = _autocast(amp, device)
     was_training = getattr(model, "training", False)
     if hasattr(model, "eval"):
         model.eval()
@@ -79,9 +102,11 @@ def evaluate(model, loss_fn: Callable, loader: Iterable, device=None) -> dict[st
         with no_grad():
             for x, y in loader:
                 x, y = _to(x, device), _to(y, device)
-                out = model(x)
+                with region:
+                    out = model(x)
+                    loss = loss_fn(out, y)
                 n = _batch_size(x)
-                loss_sum += float(loss_fn(out, y).item()) * n
+                loss_sum += float(loss.item()) * n
                 correct += _correct(out, y)
                 total += n
     finally:
@@ -95,11 +120,15 @@ def evaluate(model, loss_fn: Callable, loader: Iterable, device=None) -> dict[st
 def fit(model, loss_fn: Callable, optimizer, train_loader: Iterable, epochs: int = 1,
         val_loader: Iterable | None = None, scheduler=None, scheduler_per_batch: bool = False,
         clip_grad_norm: float | None = None, show_progress: bool = True,
-        log: Callable[[str], None] | None = print, device=None) -> dict[str, list[float]]:
+        log: Callable[[str], None] | None = print, device=None, amp: str | None = None,
+        grad_scaler=None) -> dict[str, list[float]]:
     """Train `model` for `epochs` (see module doc); returns the history: train_loss,
     train_acc, samples_per_s and, with a validation loader, val_loss and val_acc (one
-    entry per epoch).  `clip_grad_norm` clips the gradients' 2-norm before each step.
-    Batches are moved to `device` (default: the model's)."""
+    entry per epoch).  `clip_grad_norm` clips the gradients' 2-norm before each step
+    (after unscaling them under fp16).  Batches are moved to `device` (default: the
+    model's).  `amp`: 'bf16', 'fp16' (with `grad_scaler`, a new GradScaler by default)
+    or None (float32)."""
+    from ..amp import GradScaler
     from ..optim.clip import clip_grad_norm_
     from ..optim.lr_scheduler import ReduceLROnPlateau
 
@@ -110,6 +139,8 @@ def fit(model, loss_fn: Callable, optimizer, train_loader: Iterable, epochs: int
         hist["val_loss"], hist["val_acc"] = [], []
     params = [p for g in optimizer.param_groups for p in g["params"]]
     device = _device(model, device)
+    region = _autocast(amp, device)
+    scaler = grad_scaler if grad_scaler is not None else GradScaler(enabled=amp == "fp16")
     for epoch in range(1, epochs + 1):
         if hasattr(model, "train"):
             model.train()
@@ -123,12 +154,15 @@ def fit(model, loss_fn: Callable, optimizer, train_loader: Iterable, epochs: int
         for x, y in bar:
             x, y = _to(x, device), _to(y, device)
             optimizer.zero_grad()
-            out = model(x)
-            loss = loss_fn(out, y)
-            loss.backward()
+            with region:
+                out = model(x)
+                loss = loss_fn(out, y)
+            scaler.scale(loss).backward()
             if clip_grad_norm is not None:
+                scaler.unscale_(optimizer)
                 clip_grad_norm_(params, clip_grad_norm)
-            optimizer.step()
+            scaler.step(optimizer)
+            scaler.update()
             if scheduler is not None and scheduler_per_batch:
                 scheduler.step()
             n = _batch_size(x)
@@ -148,7 +182,7 @@ def fit(model, loss_fn: Callable, optimizer, train_loader: Iterable, epochs: int
                f"({total / elapsed:,.0f} samples/s)")
         metric = loss_sum / total
         if val_loader is not None:
-            v = evaluate(model, loss_fn, val_loader, device)
+            v = evaluate(model, loss_fn, val_loader, device, amp)
             hist["val_loss"].append(v["loss"])
             hist["val_acc"].append(v["acc"])
             metric = v["loss"]

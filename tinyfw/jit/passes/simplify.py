@@ -1,5 +1,5 @@
 """Algebraic simplification: x*1, x/1, x+0, x-0 (ops declaring a ``unit``), double
-permute, reshape of reshape.
+permute, reshape of reshape, casts through an exact intermediate dtype.
 
 An identity is only removed when the op would not change the shape or dtype of x (a
 broadcasting ``x * ones(4, 1)`` is not an identity), and never for an integer constant
@@ -10,9 +10,45 @@ from __future__ import annotations
 import numpy as np
 
 from ...ops import shape as S
+from ...ops.convert import Cast
 from ..ir import Graph
 
 _RESHAPES = (S.View, S.ReshapeCopy)
+
+
+def _exact(src: np.dtype, dst: np.dtype) -> bool:
+    """Every value of dtype `src` is a value of `dst` (the cast loses nothing).  Integers
+    fit a float whose significand holds all their bits (int8 in float16 and bfloat16,
+    int32 in float64); half types and float32 widen to the wider floats; bool fits all."""
+    src, dst = np.dtype(src), np.dtype(dst)
+    if src == dst or src.kind == "b":
+        return True
+    if src.kind in "iu":
+        if dst.kind in "iu":
+            return dst.itemsize >= src.itemsize and src.kind == dst.kind
+        return dst.kind in "fV" and _significand_bits(dst) >= 8 * src.itemsize - (src.kind == "i")
+    if src.kind in "fV" and dst.kind in "fV":
+        # float16 -> bfloat16 loses precision, bfloat16 -> float16 range: only strict widening
+        return dst.itemsize > src.itemsize and _significand_bits(dst) >= _significand_bits(src)
+    return False
+
+
+def _significand_bits(dt: np.dtype) -> int:
+    """Bits of a float's significand, the implicit one included (bfloat16 is 'V' to numpy
+    when ml_dtypes is not imported, kind 'f' with it)."""
+    return int(np.finfo(dt).nmant) + 1
+
+
+def _cast_source(n):
+    """For a Cast node: the value it may read instead of its input (the input of a cast
+    before it that lost nothing), or None."""
+    if n.fn is not Cast:
+        return None
+    x = n.inputs[0]
+    inner = x.producer
+    if inner is None or inner.fn is not Cast or not _exact(inner.inputs[0].dtype, x.dtype):
+        return None
+    return inner.inputs[0]
 
 
 def _all_equal(v, x: float) -> bool:
@@ -37,8 +73,19 @@ def _identity_operand(n):
 
 def run(graph: Graph) -> dict:
     """Rewrite in place; dead producers are left for DCE.  Returns counts per rule."""
-    stats = {"identity": 0, "permute": 0, "reshape": 0}
+    stats = {"identity": 0, "permute": 0, "reshape": 0, "cast": 0}
     for n in list(graph.nodes):
+        if n.fn is Cast:
+            # x.to(bf16).to(f32).to(bf16) is x.to(bf16); x.to(f32).to(bf16) is not x
+            src = _cast_source(n)
+            while src is not None:
+                n.inputs = [src]
+                stats["cast"] += 1
+                src = _cast_source(n)
+            if n.inputs[0].dtype == n.outputs[0].dtype:
+                graph.replace_all_uses(n.outputs[0], n.inputs[0])
+                stats["cast"] += 1
+            continue
         x = _identity_operand(n)
         if x is not None:
             graph.replace_all_uses(n.outputs[0], x)
