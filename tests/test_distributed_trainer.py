@@ -51,7 +51,8 @@ _WORKER = _COMMON + textwrap.dedent("""
     import tinyfw.distributed as dist
     dist.init_process_group("shm")
     epochs, ckpt, resume, out = int(sys.argv[1]), sys.argv[2], sys.argv[3] == "1", sys.argv[4]
-    m, hist = train(epochs, None if ckpt == "-" else ckpt, resume)
+    amp = sys.argv[5] if len(sys.argv) > 5 else None
+    m, hist = train(epochs, None if ckpt == "-" else ckpt, resume, amp)
     if dist.get_rank() == 0:
         np.savez(out, **{k: v.numpy() for k, v in m.state_dict().items()})
         with open(out + ".json", "w") as f:
@@ -70,10 +71,10 @@ def _launch(tmp_path, nproc: int, script: str, *args: str) -> None:
     assert r.returncode == 0, f"workers failed:\n{r.stdout}\n{r.stderr}"
 
 
-def _single(epochs: int, ckpt=None, resume=False):
+def _single(epochs: int, ckpt=None, resume=False, amp=None):
     ns: dict = {}
     exec(_COMMON, ns)
-    return ns["train"](epochs, ckpt, resume)
+    return ns["train"](epochs, ckpt, resume, amp)
 
 
 def _assert_same_params(model, npz_path) -> None:
@@ -101,6 +102,24 @@ def test_trainer_resumes_exactly_on_another_world_size(tmp_path):
     _launch(tmp_path, 3, _WORKER, "3", ckpt, "1", out)      # two more on 3 ranks
     _assert_same_params(ref_model, out)
     assert len(json.load(open(out + ".json"))["train_loss"]) == 3
+
+
+@pytest.mark.parametrize("amp", ["bf16", "fp16"])
+def test_trainer_mixed_precision_on_two_ranks(tmp_path, amp):
+    # half-precision products differ from one process's only by rounding; the scaler's
+    # state (fp16) travels in the checkpoint
+    ref_model, ref_hist = _single(2, amp=amp)
+    ckpt, out = str(tmp_path / "ckpt.tfw"), str(tmp_path / "params.npz")
+    _launch(tmp_path, 2, _WORKER, "2", ckpt, "0", out, amp)
+    got = np.load(out)
+    for k, v in ref_model.state_dict().items():
+        np.testing.assert_allclose(got[k], v.numpy(), rtol=5e-2, atol=5e-3, err_msg=k)
+    hist = json.load(open(out + ".json"))
+    assert hist["train_loss"][-1] < hist["train_loss"][0]
+    state = tinyfw.load(ckpt)
+    assert (state["scaler"] is not None) == (amp == "fp16")
+    if amp == "fp16":
+        assert state["scaler"]["scale"] > 0
 
 
 def test_trainer_checkpoint_of_another_run_is_refused(tmp_path):
