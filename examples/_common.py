@@ -4,6 +4,8 @@ tinyfw.metrics, tinyfw.plot, tinyfw.utils.progress), so the examples show that A
 from __future__ import annotations
 
 import os
+import subprocess
+import sys
 import time
 
 import tinyfw
@@ -42,6 +44,31 @@ def amp_tools(amp: str | None, device) -> tuple:
     dtype = tinyfw.float16 if amp == "fp16" else tinyfw.bfloat16
     return (tinyfw.autocast(kind, dtype=dtype, enabled=amp is not None),
             tinyfw.amp.GradScaler(enabled=amp == "fp16"))
+
+
+def nproc_arg(ap) -> None:
+    """Add --nproc N (data-parallel worker processes on this machine) to a parser."""
+    ap.add_argument("--nproc", type=int, default=1,
+                    help="train data-parallel in N processes (tinyfw.distributed, shared "
+                         "memory); under mpiexec the MPI world is used instead")
+
+
+def in_distributed_run() -> bool:
+    """Whether this process is a worker of a distributed run (the launcher's or mpiexec's)."""
+    return any(k in os.environ for k in ("RANK", "PMI_RANK", "OMPI_COMM_WORLD_RANK"))
+
+
+def relaunch(nproc: int, script: str, argv: list[str] | None) -> None:
+    """With nproc > 1 outside a distributed run, run `script` with `argv` (default: this
+    command line's) again as `nproc` workers through ``python -m tinyfw.distributed.run``
+    and exit with its status; else return."""
+    if nproc < 1:
+        raise SystemExit(f"--nproc must be >= 1, got {nproc}")
+    if nproc == 1 or in_distributed_run():
+        return
+    args = sys.argv[1:] if argv is None else list(argv)
+    cmd = [sys.executable, "-m", "tinyfw.distributed.run", "--nproc", str(nproc), script, *args]
+    raise SystemExit(subprocess.call(cmd))
 
 
 def model_device(model: nn.Module) -> tinyfw.device:

@@ -5,6 +5,8 @@ ships with the repo (examples/data/tiny_corpus.txt, public domain).
     python examples/char_lm.py --quick    # 30 steps, for tests
     python examples/char_lm.py --device cuda
     python examples/char_lm.py --amp bf16  # mixed precision (fp16: + GradScaler)
+    python examples/char_lm.py --nproc 2   # data-parallel: each of 2 processes draws half
+                                           # of every batch, DistributedDataParallel
 
 Each training example is a random window of `block` characters; the model predicts every
 next character under a causal mask (position i sees positions <= i).  Prints the loss
@@ -26,8 +28,8 @@ import tinyfw  # noqa: E402
 import tinyfw.nn as nn  # noqa: E402
 import tinyfw.nn.functional as F  # noqa: E402
 from tinyfw.utils.progress import progress  # noqa: E402
-from _common import (Timer, amp_arg, amp_tools, device_arg, model_device,  # noqa: E402
-                     num_parameters)
+from _common import (Timer, amp_arg, amp_tools, device_arg, in_distributed_run,  # noqa: E402
+                     model_device, nproc_arg, num_parameters, relaunch)
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 
@@ -114,9 +116,32 @@ def main(argv=None) -> tuple[float, float]:
     ap.add_argument("--no-progress", action="store_true")
     device_arg(ap)
     amp_arg(ap)
+    nproc_arg(ap)
     args = ap.parse_args(argv)
     if args.quick:
         args.steps = 30
+    relaunch(args.nproc, os.path.abspath(__file__), argv)
+    if in_distributed_run():
+        import tinyfw.distributed as dist
+        dist.init_process_group()
+        try:
+            return train(args)
+        finally:
+            dist.destroy_process_group()
+    return train(args)
+
+
+def train(args) -> tuple[float, float]:
+    """The training run of main(); in a distributed run every rank draws its share of
+    each batch and DistributedDataParallel averages the gradients; rank 0 reports."""
+    rank, world = 0, 1
+    if in_distributed_run():
+        import tinyfw.distributed as dist
+        rank, world = dist.get_rank(), dist.get_world_size()
+        if args.batch_size % world:
+            raise SystemExit(f"--batch-size {args.batch_size} must be a multiple of the "
+                             f"{world} workers")
+    say = print if rank == 0 else (lambda *a, **k: None)
 
     with open(args.text, encoding="utf-8") as fh:
         text = fh.read()
@@ -131,18 +156,21 @@ def main(argv=None) -> tuple[float, float]:
     model.to(args.device)
     opt = tinyfw.optim.AdamW(model.parameters(), lr=args.lr, weight_decay=0.01)
     region, scaler = amp_tools(args.amp, args.device)
-    gen = tinyfw.Generator(args.seed + 1)
-    print(f"{len(text)} characters, vocabulary {len(chars)}, model "
+    step_model = model
+    if world > 1:
+        step_model = tinyfw.nn.parallel.DistributedDataParallel(model)
+    gen = tinyfw.Generator(args.seed + 1 + 1000 * rank)  # each rank its own windows
+    say(f"{len(text)} characters, vocabulary {len(chars)}, model "
           f"{num_parameters(model):,} parameters (uniform guess: {math.log(len(chars)):.3f} "
           "nats/char)")
     before = estimate_loss(model, val, args.block, tinyfw.Generator(123))
     clock = Timer()
-    bar = progress(range(args.steps), "training", args.steps, disable=args.no_progress,
-                   leave=False)
+    bar = progress(range(args.steps), "training", args.steps,
+                   disable=args.no_progress or rank != 0, leave=False)
     for step in bar:
-        x, y = get_batch(train, args.block, args.batch_size, gen, args.device)
+        x, y = get_batch(train, args.block, args.batch_size // world, gen, args.device)
         with region:
-            logits = model(x)
+            logits = step_model(x)
             loss = F.cross_entropy(logits.reshape(-1, len(chars)), y.reshape(-1))
         opt.zero_grad()
         scaler.scale(loss).backward()
@@ -150,15 +178,15 @@ def main(argv=None) -> tuple[float, float]:
         tinyfw.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
         scaler.step(opt)
         scaler.update()
-        if not args.no_progress:
+        if not args.no_progress and rank == 0:
             bar.set_postfix(loss=f"{loss.item():.3f}",
-                            chars_s=f"{(step + 1) * x.numel() / clock():.0f}")
+                            chars_s=f"{(step + 1) * x.numel() * world / clock():.0f}")
     after = estimate_loss(model, val, args.block, tinyfw.Generator(123))
-    print(f"validation loss: {before:.3f} -> {after:.3f} nats/char after {args.steps} steps "
+    say(f"validation loss: {before:.3f} -> {after:.3f} nats/char after {args.steps} steps "
           f"({clock():.1f} s)")
     prompt = np.array([stoi[c] for c in "The keeper "], np.int64)
     text_out = "".join(chars[i] for i in sample(model, prompt, 160, tinyfw.Generator(7)))
-    print("sample:", text_out.replace("\n", " "))
+    say("sample:", text_out.replace("\n", " "))
     return before, after
 
 

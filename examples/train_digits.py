@@ -5,6 +5,7 @@
     python examples/train_digits.py --quick         # 2 epochs, for tests
     python examples/train_digits.py --device cuda   # on a GPU (model and batches moved)
     python examples/train_digits.py --amp bf16      # mixed precision (fp16: + GradScaler)
+    python examples/train_digits.py --nproc 2       # data-parallel, 2 processes
 
 Runs offline (the digits ship with scikit-learn), holds out 20% as a test set with a
 fixed seed, trains with Adam (cosine learning-rate decay) showing a tqdm bar (loss, samples/s), then writes to --out:
@@ -26,7 +27,8 @@ from tinyfw.metrics import accuracy, confusion_matrix  # noqa: E402
 from tinyfw.plot import confusion_matrix_png, curves_png  # noqa: E402
 from tinyfw.utils.progress import progress  # noqa: E402
 from _common import (Timer, amp_arg, amp_tools, device_arg, digits_loaders,  # noqa: E402
-                     ensure_dir, num_parameters, predict)
+                     ensure_dir, in_distributed_run, nproc_arg, num_parameters, predict,
+                     relaunch)
 
 
 def make_model(kind: str) -> nn.Module:
@@ -61,9 +63,13 @@ def main(argv=None) -> float:
     ap.add_argument("--no-progress", action="store_true")
     device_arg(ap)
     amp_arg(ap)
+    nproc_arg(ap)
     args = ap.parse_args(argv)
     if args.quick:
         args.epochs = 2
+    relaunch(args.nproc, os.path.abspath(__file__), argv)
+    if in_distributed_run():
+        return train_parallel(args)
 
     device = tinyfw.device(args.device)
     tinyfw.manual_seed(args.seed)
@@ -124,6 +130,45 @@ def main(argv=None) -> float:
     print(f"checkpoint: {ckpt}")
     print(f"final test accuracy: {test_acc:.4f}  (trained in {clock():.1f} s)")
     return test_acc
+
+
+def train_parallel(args) -> float:
+    """The same training in every worker of a distributed run, through
+    tinyfw.distributed.Trainer (global batch --batch-size split over the ranks, metrics
+    over the whole test set); rank 0 reports and writes the checkpoint and curves."""
+    import tinyfw.distributed as dist
+    from tinyfw.data import TensorDataset
+
+    dist.init_process_group()
+    try:
+        tinyfw.manual_seed(args.seed)  # every rank builds the same model; DDP checks it
+        _, x_tr, y_tr, x_te, y_te = digits_loaders(args.seed, args.batch_size)
+        model = make_model(args.model)
+        opt = tinyfw.optim.Adam(model.parameters(), lr=args.lr)
+        sched = tinyfw.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=args.epochs)
+        rank0 = dist.get_rank() == 0
+        out = ensure_dir(args.out) if rank0 else args.out
+        trainer = dist.Trainer(model, opt, nn.CrossEntropyLoss(), TensorDataset(x_tr, y_tr),
+                               val_data=TensorDataset(x_te, y_te), epochs=args.epochs,
+                               batch_size=args.batch_size, amp=args.amp, scheduler=sched,
+                               seed=args.seed, show_progress=not args.no_progress,
+                               checkpoint=os.path.join(out, f"digits_{args.model}_ddp.tinyfw"))
+        if rank0:
+            print(f"{args.model}: {num_parameters(model):,} parameters, "
+                  f"{dist.get_world_size()} data-parallel workers ({dist.get_backend()}); "
+                  f"{x_tr.shape[0]} train / {x_te.shape[0]} test images")
+        clock = Timer()
+        hist = trainer.fit()
+        test_acc = hist["val_acc"][-1]
+        if rank0:
+            curves_png({"train loss": hist["train_loss"], "train accuracy": hist["train_acc"],
+                        "test accuracy": hist["val_acc"]},
+                       os.path.join(out, f"curves_{args.model}_ddp.png"),
+                       title=f"digits {args.model}, {dist.get_world_size()} workers")
+            print(f"final test accuracy: {test_acc:.4f}  (trained in {clock():.1f} s)")
+        return test_acc
+    finally:
+        dist.destroy_process_group()
 
 
 if __name__ == "__main__":

@@ -51,6 +51,24 @@ def test_train_digits_full_reaches_97_percent(tmp_path):
     assert acc >= 0.97, out
 
 
+def test_train_digits_data_parallel_quick(tmp_path):
+    out = run("train_digits.py", "--quick", "--nproc", "2", "--out", str(tmp_path))
+    assert "2 data-parallel workers (shm)" in out, out
+    assert out.count("final test accuracy") == 1, "rank 0 alone reports"
+    acc = float(re.search(r"final test accuracy: ([0-9.]+)", out).group(1))
+    assert acc >= 0.85, out
+    state = tinyfw.load(tmp_path / "digits_cnn_ddp.tinyfw")  # the Trainer's checkpoint
+    assert state["epoch"] == 2 and "0.weight" in state["model"]
+    assert _is_png(tmp_path / "curves_cnn_ddp.png")
+
+
+def test_char_lm_data_parallel_quick():
+    out = run("char_lm.py", "--quick", "--nproc", "2")
+    before, after = map(float, re.search(r"validation loss: ([0-9.]+) -> ([0-9.]+)", out).groups())
+    assert after < before - 0.5, out
+    assert out.count("sample:") == 1, "rank 0 alone reports"
+
+
 def test_char_lm_quick_learns():
     out = run("char_lm.py", "--quick")
     before, after = map(float, re.search(r"validation loss: ([0-9.]+) -> ([0-9.]+)", out).groups())

@@ -44,6 +44,20 @@ def test_precision_recall_f1_multiclass(tp, average, zd):
         np.testing.assert_allclose(a, b, atol=1e-12, equal_nan=True)
 
 
+@given(_labels(), st.integers(1, 4), st.sampled_from(["macro", "micro", "weighted"]))
+def test_scores_from_summed_confusion_matrices(tp, shards, average):
+    # the distributed Trainer sums per-shard matrices: the scores must be the whole set's
+    t, p = tp
+    k = int(max(t.max(), p.max())) + 1
+    cuts = np.linspace(0, len(t), shards + 1).astype(int)
+    cm = sum(metrics.confusion_matrix(t[a:b], p[a:b], labels=list(range(k)))
+             for a, b in zip(cuts[:-1], cuts[1:]))
+    got = metrics.scores_from_confusion(cm, average=average, zero_division=0.0)
+    want = skm.precision_recall_fscore_support(t, p, average=average, zero_division=0.0,
+                                               labels=list(range(k)))[:3]
+    np.testing.assert_allclose(got, want, atol=1e-12)
+
+
 @given(_labels(max_classes=2), st.sampled_from([0, 1]), st.sampled_from([0.0, 1.0]))
 def test_binary(tp, pos_label, zd):
     t, p = tp

@@ -17,7 +17,7 @@ import numpy as np
 from .tensor import Tensor
 
 __all__ = ["accuracy", "precision", "recall", "f1_score", "precision_recall_fscore",
-           "confusion_matrix", "top_k_accuracy"]
+           "confusion_matrix", "scores_from_confusion", "top_k_accuracy"]
 
 
 def _arr(x: Any, name: str, op: str) -> np.ndarray:
@@ -129,7 +129,20 @@ def precision_recall_fscore(y_true, y_pred, average: str | None = "binary",
         labels = present
     cm_labels = sorted(set(labels) | set(present))
     cm = confusion_matrix(t, p, labels=cm_labels)
-    idx = [cm_labels.index(c) for c in labels]
+    return scores_from_confusion(cm, [cm_labels.index(c) for c in labels], average,
+                                 zero_division, beta)
+
+
+def scores_from_confusion(cm: np.ndarray, classes: list[int] | None = None,
+                          average: str | None = "macro", zero_division: str | float = "warn",
+                          beta: float = 1.0) -> tuple:
+    """(precision, recall, F-beta) from a confusion matrix (rows: truth, columns:
+    prediction), over the rows/columns `classes` (default: all), averaged as in
+    precision_recall_fscore ('binary' is one class given in `classes`).  Confusion
+    matrices add up across data shards, so this gives the scores of a dataset split over
+    several processes exactly (tinyfw.distributed.Trainer sums them across ranks)."""
+    cm = np.asarray(cm)
+    idx = list(range(cm.shape[0])) if classes is None else list(classes)
     tp = np.diag(cm)[idx].astype(np.float64)
     pred_pos = cm.sum(axis=0)[idx].astype(np.float64)
     true_pos = cm.sum(axis=1)[idx].astype(np.float64)

@@ -389,3 +389,9 @@ def _p2p(fn, key: tuple, async_op: bool):
         return ex.submit(lambda: fn(g, 0))
     ex.run(lambda: fn(g, 0))
     return None
+
+
+from .trainer import Trainer  # noqa: E402  (the trainer and pipeline sit on the API above)
+from .pipeline import Pipeline  # noqa: E402
+
+__all__ += ["Trainer", "Pipeline"]
