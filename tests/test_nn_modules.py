@@ -371,3 +371,15 @@ def test_nn_utils_vector_round_trip():
     assert all((npy(p) == 1).all() for p in net.parameters())
     with pytest.raises(ValueError, match="does not hold"):
         nn.utils.vector_to_parameters(tinyfw.zeros(3), net.parameters())
+
+
+def test_reassigned_child_and_parameter_keep_their_position():
+    # PyTorch keeps the order: a Sequential whose middle layer is replaced still runs it
+    # in the middle (it used to move to the end)
+    seq = nn.Sequential(nn.Linear(3, 4), nn.ReLU(), nn.Linear(4, 2))
+    setattr(seq, "0", nn.Linear(3, 4, bias=False))
+    assert [type(m).__name__ for m in seq] == ["Linear", "ReLU", "Linear"]
+    assert seq(tinyfw.ones(5, 3)).shape == (5, 2)
+    lin = nn.Linear(2, 2)
+    lin.weight = nn.Parameter(tinyfw.zeros(2, 2))
+    assert list(dict(lin.named_parameters())) == ["weight", "bias"]

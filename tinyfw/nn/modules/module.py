@@ -134,7 +134,7 @@ class Module(_StateMixin):
         params = d.get("_parameters")
         if isinstance(value, Parameter):
             self._check_ready("parameters")
-            self._discard(name)
+            self._discard(name, keep="_parameters")
             self.register_parameter(name, value)
         elif params is not None and name in params:
             if value is not None:
@@ -143,7 +143,7 @@ class Module(_StateMixin):
             params[name] = None
         elif isinstance(value, Module):
             self._check_ready("a sub-module")
-            self._discard(name)
+            self._discard(name, keep="_modules")
             d["_modules"][name] = value
         elif d.get("_modules") is not None and name in d["_modules"]:
             if value is not None:
@@ -158,11 +158,14 @@ class Module(_StateMixin):
         else:
             object.__setattr__(self, name, value)
 
-    def _discard(self, name: str) -> None:
+    def _discard(self, name: str, keep: str) -> None:
+        # `keep` is the table about to receive `name`: its entry is overwritten in place,
+        # so a replaced child keeps its position (a Sequential's order), as in PyTorch
         d = self.__dict__
         d.pop(name, None)
         for table in ("_parameters", "_buffers", "_modules"):
-            d[table].pop(name, None)
+            if table != keep:
+                d[table].pop(name, None)
         d["_non_persistent_buffers"].discard(name)
 
     def __getattr__(self, name: str):
