@@ -111,14 +111,20 @@ class _QWeighted(_QOut):
     relu = False
 
     def _set_weight(self, codes: np.ndarray, scale: np.ndarray, bias) -> None:
+        # the per-channel constants of the epilogue in one float32 (2, out) buffer: row 0
+        # the weight scales, row 1 the bias (zeros and unused without one); a buffer per
+        # row would cost a header entry each in the saved file
         self.register_buffer("weight", from_numpy(np.ascontiguousarray(codes)))
-        self.register_buffer("weight_scale", from_numpy(scale.astype(np.float32)))
-        self.register_buffer("bias", None if bias is None else
-                             from_numpy(_host(bias)))
+        rows = np.zeros((2, codes.shape[0]), np.float32)
+        rows[0] = scale
+        self.has_bias = bias is not None
+        if bias is not None:
+            rows[1] = _host(bias)
+        self.register_buffer("channel_params", from_numpy(rows))
 
     def _args(self) -> tuple:
-        b = self.bias.numpy() if self.bias is not None else None
-        return self.weight.numpy(), self.weight_scale.numpy(), b
+        rows = self.channel_params.numpy()
+        return self.weight.numpy(), rows[0], rows[1] if self.has_bias else None
 
 
 def _float_parts(mod: nn.Module) -> tuple:
@@ -135,17 +141,19 @@ def _float_parts(mod: nn.Module) -> tuple:
 class QuantizedLinear(_QWeighted):
     """y = qlinear(x, W): uint8 in, uint8 out (``relu`` fused in the epilogue)."""
 
-    def __init__(self, in_features: int, out_features: int, relu: bool = False):
+    def __init__(self, in_features: int, out_features: int, relu: bool = False,
+                 bias: bool = True):
         super().__init__()
         self.in_features, self.out_features, self.relu = in_features, out_features, relu
         self._set_weight(np.zeros((out_features, in_features), np.int8),
-                         np.ones(out_features, np.float32), None)
+                         np.ones(out_features, np.float32),
+                         np.zeros(out_features, np.float32) if bias else None)
         self._set_out(1.0, 0)
 
     @classmethod
     def from_float(cls, mod: nn.Module) -> "QuantizedLinear":
         lin, relu = _float_parts(mod)
-        q = cls(lin.in_features, lin.out_features, relu)
+        q = cls(lin.in_features, lin.out_features, relu, lin.bias is not None)
         q._set_weight(*quantize_weight(lin.weight, mod.qconfig.weight()), lin.bias)
         q._set_out(*_qparams_of(mod))
         return q
@@ -167,7 +175,7 @@ class QuantizedConv2d(_QWeighted):
     """qconv2d: uint8 (N, C, H, W) in, uint8 out (``relu`` fused in the epilogue)."""
 
     def __init__(self, in_channels: int, out_channels: int, kernel_size, stride=1, padding=0,
-                 dilation=1, groups: int = 1, relu: bool = False):
+                 dilation=1, groups: int = 1, relu: bool = False, bias: bool = True):
         super().__init__()
         from ..nn.modules.conv import _pair
 
@@ -178,7 +186,8 @@ class QuantizedConv2d(_QWeighted):
         self.dilation = _pair(dilation, "dilation", "QuantizedConv2d")
         self.relu = relu
         self._set_weight(np.zeros((out_channels, in_channels // groups) + self.kernel_size,
-                                  np.int8), np.ones(out_channels, np.float32), None)
+                                  np.int8), np.ones(out_channels, np.float32),
+                         np.zeros(out_channels, np.float32) if bias else None)
         self._set_out(1.0, 0)
 
     @classmethod
@@ -187,7 +196,7 @@ class QuantizedConv2d(_QWeighted):
         if isinstance(conv.padding, str):
             raise ValueError("QuantizedConv2d: string padding is not supported; give numbers")
         q = cls(conv.in_channels, conv.out_channels, conv.kernel_size, conv.stride,
-                conv.padding, conv.dilation, conv.groups, relu)
+                conv.padding, conv.dilation, conv.groups, relu, conv.bias is not None)
         q._set_weight(*quantize_weight(conv.weight, mod.qconfig.weight()), conv.bias)
         q._set_out(*_qparams_of(mod))
         return q
@@ -299,17 +308,18 @@ class DynamicQuantizedLinear(_QWeighted):
     """Dynamic quantization: int8 weights stored, each input batch quantized to uint8
     with its own min/max at run time, float32 output (qlinear without out_scale)."""
 
-    def __init__(self, in_features: int, out_features: int):
+    def __init__(self, in_features: int, out_features: int, bias: bool = True):
         super().__init__()
         self.in_features, self.out_features = in_features, out_features
         self._set_weight(np.zeros((out_features, in_features), np.int8),
-                         np.ones(out_features, np.float32), None)
+                         np.ones(out_features, np.float32),
+                         np.zeros(out_features, np.float32) if bias else None)
 
     @classmethod
     def from_float(cls, mod: nn.Linear, weight_observer=None) -> "DynamicQuantizedLinear":
         from .observer import MinMaxObserver, PerChannelMinMaxObserver
 
-        q = cls(mod.in_features, mod.out_features)
+        q = cls(mod.in_features, mod.out_features, mod.bias is not None)
         q._set_weight(*quantize_weight(mod.weight, (weight_observer or
                                                     PerChannelMinMaxObserver)()), mod.bias)
         return q
