@@ -317,6 +317,43 @@ CASES.update({
     "index": index_case(index_cases.index_args), "index_put": index_case(index_cases.index_put_args),
     "index_put_": index_case(index_cases.index_put_args),
 })
+# -- int8 quantization primitives (values: tests/test_quant_ref.py) ---------------------------
+def _codes(rng, shape, dtype=np.uint8):
+    info = np.iinfo(dtype)
+    return rng.integers(info.min, info.max + 1, shape).astype(dtype)
+
+
+def _qconv(draw, rng):
+    x, w = _codes(rng, (2, 4, draw(st.integers(3, 6)), 5)), _codes(rng, (6, 2, 3, 3), np.int8)
+    out_scale = draw(st.sampled_from([None, 0.05]))
+    return (x, 0.02, 128, w, rng.uniform(0.01, 0.1, 6).astype(np.float32),
+            _arr(rng, (6,)), (1, 2), (1, 0), (1, 1), 2, out_scale, 3, draw(st.booleans())), {}
+
+
+CASES.update({
+    "quantize_per_tensor": lambda d, r: ((_arr(r, d(nonempty)), 0.1, 3,
+                                          d(st.sampled_from(["uint8", "int8"]))), {}),
+    "quantize_per_channel": lambda d, r: ((_arr(r, (3, 4)), np.float32([0.1, 0.2, 0.3]),
+                                           np.int32([0, 1, -2]), 0, "int8"), {}),
+    "dequantize_per_tensor": lambda d, r: ((_codes(r, d(nonempty)), 0.1, 7), {}),
+    "dequantize_per_channel": lambda d, r: ((_codes(r, (3, 4), np.int8),
+                                             np.float32([0.1, 0.2, 0.3, 0.4]),
+                                             np.int32([0, 1, -2, 3]), 1), {}),
+    "fake_quantize": lambda d, r: ((_arr(r, (3, 4)), np.float32([0.05]), np.int32([1]),
+                                    None, 0, 255), {}),
+    "qlinear": lambda d, r: ((_codes(r, (3, 5)), 0.02, 100, _codes(r, (4, 5), np.int8),
+                              r.uniform(0.01, 0.1, 4).astype(np.float32), _arr(r, (4,)),
+                              d(st.sampled_from([None, 0.07])), 5, d(st.booleans())), {}),
+    "qconv2d": _qconv,
+    "qadd": lambda d, r: ((_codes(r, (2, 3)), 0.1, 120, _codes(r, (2, 3)), 0.2, 130, 0.25, 128,
+                           d(st.booleans())), {}),
+    "qmax_pool2d": lambda d, r: ((_codes(r, (2, 3, 5, 6)), (2, 2), (2, 2), (1, 0), (1, 1),
+                                  d(st.booleans())), {}),
+    "qavg_pool2d": lambda d, r: ((_codes(r, (2, 3, 5, 6)), 128, (3, 3), (2, 2), (1, 1),
+                                  d(st.booleans()), d(st.booleans())), {}),
+})
+
+
 for _n in ("add", "sub", "mul", "pow", "maximum", "minimum", "eq", "ne", "lt", "le", "gt", "ge",
            "logical_and", "logical_or", "logical_xor"):
     CASES[_n] = binary()

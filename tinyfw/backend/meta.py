@@ -480,6 +480,8 @@ def _optimizer_step(*a, **k) -> None:
 
 sgd_step = adam_step = rmsprop_step = adagrad_step = _optimizer_step
 
+from .meta_quant import *  # noqa: E402,F401,F403  (int8 quantization primitives)
+
 import sys as _sys  # noqa: E402
 
 _this = _sys.modules[__name__]

@@ -3,18 +3,18 @@ from __future__ import annotations
 
 from typing import Iterable
 
-from ..autograd.function import no_grad
-from ..tensor import Tensor
+from ...autograd.function import no_grad
+from ...tensor import Tensor
 
 try:  # clipping lives with the optimizers; re-exported here under PyTorch's names
-    from ..optim.clip import clip_grad_norm_, clip_grad_value_  # noqa: F401
+    from ...optim.clip import clip_grad_norm_, clip_grad_value_  # noqa: F401
 except ImportError:  # pragma: no cover - the optim package is being built alongside
     pass
 
 
 def parameters_to_vector(parameters: Iterable[Tensor]) -> Tensor:
     """All parameters flattened and concatenated into one 1-d tensor (a copy)."""
-    from ..ops.index import cat
+    from ...ops.index import cat
 
     params = list(parameters)
     if not params:
