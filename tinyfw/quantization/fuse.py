@@ -70,11 +70,10 @@ def set_submodule(model: nn.Module, name: str, new: nn.Module) -> None:
 
 
 def replace_child(parent: nn.Module, name: str, new: nn.Module) -> None:
-    """parent.<name> = new, keeping its place among the children (setattr moves a
-    replaced child to the end, which reorders a Sequential)."""
+    """parent.<name> = new for an existing child (it keeps its place among the children)."""
     if name not in parent._modules:
         raise KeyError(f"{type(parent).__name__} has no sub-module {name!r}")
-    parent._modules[name] = new
+    setattr(parent, name, new)
 
 
 def _fuse(mods: list, training: bool) -> nn.Module:
