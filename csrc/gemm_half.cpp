@@ -9,6 +9,7 @@
 // a float32 copy of A or B.
 #include "gemm_half.h"
 
+#include <immintrin.h>
 #include <omp.h>
 
 #include <algorithm>
@@ -28,7 +29,27 @@ using gemm_simd::RegionError;
 
 thread_local Buffers half_buffers;  // packed A, packed B, partial sums
 
+#if defined(__AVX512F__)
+// 16 floats rounded to bf16 (nearest, ties to even; NaN stays a quiet NaN) as core.h's
+// float_to_bf16, inline: the epilogue of every tile calls it.
+inline __m256i bf16x16(__m512 v) {
+    const __m512i u = _mm512_castps_si512(v);
+    const __m512i odd = _mm512_and_si512(_mm512_srli_epi32(u, 16), _mm512_set1_epi32(1));
+    const __m512i r = _mm512_srli_epi32(_mm512_add_epi32(u, _mm512_add_epi32(odd, _mm512_set1_epi32(0x7fff))), 16);
+    const __m512i abs = _mm512_and_si512(u, _mm512_set1_epi32(0x7fffffff));
+    const __mmask16 nan = _mm512_cmpgt_epu32_mask(abs, _mm512_set1_epi32(0x7f800000));
+    const __m512i q = _mm512_or_si512(_mm512_srli_epi32(u, 16), _mm512_set1_epi32(0x40));
+    return _mm512_cvtepi32_epi16(_mm512_mask_blend_epi32(nan, r, q));
+}
+inline void row_from_f32(const float* s, int64_t n, bhalf* d) {
+    int64_t j = 0;
+    for (; j + 16 <= n; j += 16)
+        _mm256_storeu_si256(reinterpret_cast<__m256i*>(d + j), bf16x16(_mm512_loadu_ps(s + j)));
+    if (j < n) tf::float_to_bhalf_n(s + j, d + j, n - j);
+}
+#else
 inline void row_from_f32(const float* s, int64_t n, bhalf* d) { tf::float_to_bhalf_n(s, d, n); }
+#endif
 inline void row_from_f32(const float* s, int64_t n, half* d) { tf::float_to_half_n(s, d, n); }
 inline bhalf from_f32(float v, bhalf*) { return bhalf{tf::float_to_bf16(v)}; }
 inline half from_f32(float v, half*) { return half{tf::float_to_f16(v)}; }
@@ -42,23 +63,23 @@ template <class H> struct Out {
     bool accumulate = false;  // the first slice adds to c (float32 output only)
 };
 
-// tile[mr][nr] (rows `ld` apart) + the partial sums in c (unless `first`), stored to c or,
-// when `last` and there is a half output, rounded to h.
-template <class H>
-void finish_tile(float* tile, int ld, int64_t mr, int64_t nr, float* c, int64_t rsc, int64_t csc, H* h,
-                 int64_t rsh, int64_t csh, bool first, bool last) {
-    for (int64_t i = 0; i < mr; ++i) {
-        float* t = tile + i * ld;
-        float* ci = c + i * rsc;
-        if (!first)
-            for (int64_t j = 0; j < nr; ++j) t[j] += ci[j * csc];
-        if (last && h) {
-            H* hi = h + i * rsh;
-            if (csh == 1) row_from_f32(t, nr, hi);
-            else for (int64_t j = 0; j < nr; ++j) hi[j * csh] = from_f32(t[j], hi);
-        } else {
-            for (int64_t j = 0; j < nr; ++j) ci[j * csc] = t[j];
+// tile[mr][nr] (rows `ld` apart) + the float32 C (unless `first`), stored to C: the
+// edge tiles and strided C of a float32 output.
+inline void finish_tile(const float* tile, int ld, int64_t mr, int64_t nr, float* c, int64_t rsc, int64_t csc,
+                        bool first) {
+    for (int64_t i = 0; i < mr; ++i)
+        for (int64_t j = 0; j < nr; ++j) {
+            float& d = c[i * rsc + j * csc];
+            d = first ? tile[i * ld + j] : d + tile[i * ld + j];
         }
+}
+
+// The finished sums t[mr][nr] (rows `ld` apart) rounded once to h.
+template <class H>
+void round_tile(const float* t, int64_t ld, int64_t mr, int64_t nr, H* h, int64_t rsh, int64_t csh) {
+    for (int64_t i = 0; i < mr; ++i, t += ld, h += rsh) {
+        if (csh == 1) row_from_f32(t, nr, h);
+        else for (int64_t j = 0; j < nr; ++j) h[j * csh] = from_f32(t[j], h);
     }
 }
 
@@ -76,8 +97,10 @@ void serial(int64_t m, int64_t n, int64_t k, const H* a, int64_t rsa, int64_t cs
     const int64_t nc_max = std::min<int64_t>(Path::NC, round_up(n, NR));
     P* pa = half_buffers.get<P>(0, mc_max * kstep);
     P* pb = half_buffers.get<P>(1, nc_max * kstep);
-    const bool partial = o.h && k > kstep;  // a half output needing float32 partial sums
-    float* sums = partial ? half_buffers.get<float>(2, m * nc_max) : nullptr;
+    // a half output needing several k slices keeps its float32 partial sums in whole tiles
+    const bool partial = o.h && k > kstep;
+    const int64_t ld_sums = nc_max;
+    float* sums = partial ? half_buffers.get<float>(2, round_up(m, MR) * ld_sums) : nullptr;
     alignas(64) float tile[MR * NR];
     Path::begin();
     for (int64_t jc = 0; jc < n; jc += Path::NC) {
@@ -93,11 +116,19 @@ void serial(int64_t m, int64_t n, int64_t k, const H* a, int64_t rsa, int64_t cs
                     const int64_t nr = std::min<int64_t>(NR, nc - jr);
                     for (int64_t ir = 0; ir < mc; ir += MR) {
                         const int64_t mr = std::min<int64_t>(MR, mc - ir), i = ic + ir, j = jc + jr;
-                        Path::kernel(kcp, pa + ir * kcp, pb + jr * kcp, tile);
-                        float* c = partial ? sums + i * nc_max + jr : o.c ? o.c + i * o.rsc + j * o.csc : nullptr;
-                        const int64_t rsc = partial ? nc_max : o.rsc, csc = partial ? 1 : o.csc;
-                        H* h = o.h ? o.h + i * o.rsh + j * o.csh : nullptr;
-                        finish_tile(tile, NR, mr, nr, c, rsc, csc, h, o.rsh, o.csh, first, last);
+                        const P* pap = pa + ir * kcp;
+                        const P* pbp = pb + jr * kcp;
+                        if (o.h) {  // the sums stay in float32 tiles until the last slice
+                            float* t = partial ? sums + i * ld_sums + jr : tile;
+                            const int64_t ld = partial ? ld_sums : NR;
+                            Path::kernel(kcp, pap, pbp, t, ld, !first);
+                            if (last) round_tile(t, ld, mr, nr, o.h + i * o.rsh + j * o.csh, o.rsh, o.csh);
+                        } else if (mr == MR && nr == NR && o.csc == 1) {
+                            Path::kernel(kcp, pap, pbp, o.c + i * o.rsc + j, o.rsc, !first);
+                        } else {  // edge tile or strided C
+                            Path::kernel(kcp, pap, pbp, tile, NR, false);
+                            finish_tile(tile, NR, mr, nr, o.c + i * o.rsc + j * o.csc, o.rsc, o.csc, first);
+                        }
                     }
                 }
             }

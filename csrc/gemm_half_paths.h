@@ -8,7 +8,8 @@
 //   KC, MC, NC        the cache blocking (k slice, rows of A, columns of B)
 //   pack_a(mc, kc, kcp, a, rsa, csa, dst)   MR-row panels of MR * kcp elements each
 //   pack_b(kc, kcp, nc, b, rsb, csb, dst)   NR-column panels of NR * kcp elements each
-//   kernel(kcp, pa, pb, tile)               tile[MR][NR] = panel A @ panel B
+//   kernel(kcp, pa, pb, c, ldc, acc)        c[MR][NR] (rows ldc apart) = (or += when acc)
+//                                           panel A @ panel B
 //   begin(), end()                          per-thread set-up (the AMX tile configuration)
 // Zero padding of rows, columns and k makes every tile full: the driver keeps mr x nr.
 #pragma once
@@ -75,17 +76,21 @@ template <class H> struct F32Pack {
         }
     }
 
-    static void kernel(int64_t kcp, const float* pa, const float* pb, float* tile) {
-        gemm_simd::micro_kernel<float>(kcp, pa, pb, tile, NR, false);
+    static void kernel(int64_t kcp, const float* pa, const float* pb, float* c, int64_t ldc, bool acc) {
+        gemm_simd::micro_kernel<float>(kcp, pa, pb, c, ldc, acc);
     }
 };
 
 #if defined(__AVX512F__)
 // ---- bf16 pairs (VNNI layout): what VDPBF16PS and TDPBF16PS read ------------------------
-// B panel of 32 columns: for each k pair q, 32 columns x {b[2q][j], b[2q+1][j]}.  An AMX
-// B tile is 16 pairs x 16 columns of it (rows 128 bytes apart).
-inline void pack_b_pairs(int64_t kc, int64_t kcp, int64_t nc, const bhalf* b, int64_t rsb, int64_t csb,
-                         uint16_t* dst) {
+// A B panel of 32 columns holds, for each k pair q, 32 columns x {b[2q][j], b[2q+1][j]}:
+// columns 0-15 in the 32 bf16 at lo(q), columns 16-31 at hi(q).  Rows (`Tiled` false):
+// lo(q) = 64 q, hi = lo + 32, what VDPBF16PS reads.  `Tiled`: each AMX B tile (16 pairs x
+// 16 columns) is 1 KiB of contiguous memory, [k block][column half][16 pairs][32 bf16], so a
+// tile load reads 16 consecutive cache lines instead of every other line of 32 (which mapped
+// the two column halves' loads onto the same few L1 sets).
+template <bool Tiled>
+void pack_b_pairs(int64_t kc, int64_t kcp, int64_t nc, const bhalf* b, int64_t rsb, int64_t csb, uint16_t* dst) {
     constexpr int NR = 32;
     alignas(64) static const uint16_t kLo[32] = {0, 32, 1, 33, 2, 34, 3, 35, 4, 36, 5, 37, 6, 38, 7, 39,
                                                  8, 40, 9, 41, 10, 42, 11, 43, 12, 44, 13, 45, 14, 46, 15, 47};
@@ -96,16 +101,18 @@ inline void pack_b_pairs(int64_t kc, int64_t kcp, int64_t nc, const bhalf* b, in
         const uint16_t* src = bb + j0 * csb;
         for (int64_t q = 0; q < kcp / 2; ++q) {
             const int64_t p0 = 2 * q, p1 = 2 * q + 1;
-            uint16_t* d = dst + q * 2 * NR;
+            uint16_t* d0 = Tiled ? dst + (q / 16) * 1024 + (q % 16) * 32 : dst + q * 64;
+            uint16_t* d1 = Tiled ? d0 + 512 : d0 + 32;
             if (nr == NR && csb == 1 && p1 < kc) {  // row-major B: interleave two rows
                 const __m512i r0 = _mm512_loadu_si512(src + p0 * rsb), r1 = _mm512_loadu_si512(src + p1 * rsb);
-                _mm512_storeu_si512(d, _mm512_permutex2var_epi16(r0, lo, r1));
-                _mm512_storeu_si512(d + NR, _mm512_permutex2var_epi16(r0, hi, r1));
+                _mm512_storeu_si512(d0, _mm512_permutex2var_epi16(r0, lo, r1));
+                _mm512_storeu_si512(d1, _mm512_permutex2var_epi16(r0, hi, r1));
                 continue;
             }
             for (int64_t j = 0; j < NR; ++j) {
-                d[2 * j] = j < nr && p0 < kc ? src[j * csb + p0 * rsb] : 0;
-                d[2 * j + 1] = j < nr && p1 < kc ? src[j * csb + p1 * rsb] : 0;
+                uint16_t* d = (j < 16 ? d0 : d1) + 2 * (j % 16);
+                d[0] = j < nr && p0 < kc ? src[j * csb + p0 * rsb] : 0;
+                d[1] = j < nr && p1 < kc ? src[j * csb + p1 * rsb] : 0;
             }
         }
     }
@@ -133,11 +140,12 @@ struct DpBf16 {
         }
     }
     static void pack_b(int64_t kc, int64_t kcp, int64_t nc, const bhalf* b, int64_t rsb, int64_t csb, uint16_t* dst) {
-        pack_b_pairs(kc, kcp, nc, b, rsb, csb, dst);
+        pack_b_pairs<false>(kc, kcp, nc, b, rsb, csb, dst);
     }
 
     __attribute__((target("avx512bf16"), noinline)) static void kernel(int64_t kcp, const uint16_t* pa,
-                                                                       const uint16_t* pb, float* tile) {
+                                                                       const uint16_t* pb, float* c, int64_t ldc,
+                                                                       bool acc) {
         __m512 r[MR][2];
         for (int i = 0; i < MR; ++i) r[i][0] = r[i][1] = _mm512_setzero_ps();
         for (int64_t q = 0; q < kcp / 2; ++q, pa += 2 * MR, pb += 2 * NR) {
@@ -152,8 +160,9 @@ struct DpBf16 {
             }
         }
         for (int i = 0; i < MR; ++i) {
-            _mm512_storeu_ps(tile + i * NR, r[i][0]);
-            _mm512_storeu_ps(tile + i * NR + 16, r[i][1]);
+            float* ci = c + i * ldc;
+            _mm512_storeu_ps(ci, acc ? _mm512_add_ps(_mm512_loadu_ps(ci), r[i][0]) : r[i][0]);
+            _mm512_storeu_ps(ci + 16, acc ? _mm512_add_ps(_mm512_loadu_ps(ci + 16), r[i][1]) : r[i][1]);
         }
     }
 };
@@ -165,7 +174,7 @@ struct AmxBf16 {
     using P = uint16_t;
     static constexpr int MR = 32, NR = 32, KU = 32;
     // B micro-panel (KC x 32 bf16) 32 KiB of L1; the A block (MC x KC) 512 KiB of L2
-    static constexpr int64_t KC = 512, MC = 512, NC = 4096;
+    static constexpr int64_t KC = 256, MC = 512, NC = 4096;
 
     struct alignas(64) Config {
         uint8_t palette = 1, start_row = 0, reserved[14] = {};
@@ -181,49 +190,67 @@ struct AmxBf16 {
     }
     __attribute__((target("amx-tile"), noinline)) static void end() { _tile_release(); }
 
-    // A panel: 32 rows of kcp bf16 (row-major); tile r of k block kb starts at row 16 r
+    // A panel: [k block][row half r][16 rows][32 k]: each A tile is 1 KiB of contiguous
+    // memory (see pack_b_pairs); row i, column p at tile_of(i, p) + (i % 16) * 32 + p % 32
+    static uint16_t* at(uint16_t* dst, int64_t i, int64_t p) {
+        return dst + ((p / 32) * 2 + i / 16) * 512 + (i % 16) * 32 + p % 32;
+    }
     static void pack_a(int64_t mc, int64_t kc, int64_t kcp, const bhalf* a, int64_t rsa, int64_t csa, uint16_t* dst) {
         const uint16_t* aa = reinterpret_cast<const uint16_t*>(a);
         for (int64_t i0 = 0; i0 < mc; i0 += MR, dst += MR * kcp) {
             const int64_t mr = std::min<int64_t>(MR, mc - i0);
             const uint16_t* src = aa + i0 * rsa;
-            if (csa == 1) {
-                for (int64_t i = 0; i < mr; ++i) std::memcpy(dst + i * kcp, src + i * rsa, size_t(kc) * 2);
+            if (csa == 1) {  // row-major A: 64-byte pieces of each row
+                for (int64_t i = 0; i < mr; ++i) {
+                    int64_t p = 0;
+                    for (; p + 32 <= kc; p += 32) std::memcpy(at(dst, i, p), src + i * rsa + p, 64);
+                    for (; p < kcp; ++p) *at(dst, i, p) = p < kc ? src[i * rsa + p] : 0;
+                }
             } else {  // column-major A (a transposed operand): read down its columns
-                for (int64_t p = 0; p < kc; ++p)
-                    for (int64_t i = 0; i < mr; ++i) dst[i * kcp + p] = src[i * rsa + p * csa];
+                for (int64_t p = 0; p < kcp; ++p)
+                    for (int64_t i = 0; i < mr; ++i) *at(dst, i, p) = p < kc ? src[i * rsa + p * csa] : 0;
             }
-            for (int64_t i = 0; i < MR; ++i) {
-                const int64_t from = i < mr ? kc : 0;
-                std::memset(dst + i * kcp + from, 0, size_t(kcp - from) * 2);
-            }
+            for (int64_t i = mr; i < MR; ++i)
+                for (int64_t p = 0; p < kcp; p += 32) std::memset(at(dst, i, p), 0, 64);
         }
     }
     static void pack_b(int64_t kc, int64_t kcp, int64_t nc, const bhalf* b, int64_t rsb, int64_t csb, uint16_t* dst) {
-        pack_b_pairs(kc, kcp, nc, b, rsb, csb, dst);
+        pack_b_pairs<true>(kc, kcp, nc, b, rsb, csb, dst);
     }
 
     __attribute__((target("amx-tile,amx-bf16"), noinline)) static void kernel(int64_t kcp, const uint16_t* pa,
-                                                                              const uint16_t* pb, float* tile) {
-        const long sa = long(kcp) * 2, sb = 2 * NR * 2;  // row strides in bytes
-        _tile_zero(0);
-        _tile_zero(1);
-        _tile_zero(2);
-        _tile_zero(3);
-        for (int64_t kb = 0; kb < kcp / 32; ++kb) {
-            _tile_loadd(4, pa + kb * 32, sa);
-            _tile_loadd(5, pa + 16 * kcp + kb * 32, sa);
-            _tile_loadd(6, pb + kb * 16 * 2 * NR, sb);
-            _tile_loadd(7, pb + kb * 16 * 2 * NR + 32, sb);
+                                                                              const uint16_t* pb, float* c,
+                                                                              int64_t ldc, bool acc) {
+        const long sc = long(ldc) * 4;  // C's row stride in bytes
+        if (acc) {
+            _tile_loadd(0, c, sc);
+            _tile_loadd(1, c + 16, sc);
+            _tile_loadd(2, c + 16 * ldc, sc);
+            _tile_loadd(3, c + 16 * ldc + 16, sc);
+        } else {
+            _tile_zero(0);
+            _tile_zero(1);
+            _tile_zero(2);
+            _tile_zero(3);
+        }
+        // the next A panel (the next call's) follows this one: fetch it into L1 meanwhile, a
+        // cache line per TDPBF16PS, so that only this call's B panel competes for L1
+        const char* next = reinterpret_cast<const char*>(pa + MR * kcp);
+        for (int64_t kb = 0; kb < kcp / 32; ++kb, pa += 1024, pb += 1024, next += 2048) {
+            for (int l = 0; l < 32; ++l) _mm_prefetch(next + 64 * l, _MM_HINT_T0);
+            _tile_loadd(4, pa, 64);
+            _tile_loadd(5, pa + 512, 64);
+            _tile_loadd(6, pb, 64);
+            _tile_loadd(7, pb + 512, 64);
             _tile_dpbf16ps(0, 4, 6);
             _tile_dpbf16ps(1, 4, 7);
             _tile_dpbf16ps(2, 5, 6);
             _tile_dpbf16ps(3, 5, 7);
         }
-        _tile_stored(0, tile, NR * 4);
-        _tile_stored(1, tile + 16, NR * 4);
-        _tile_stored(2, tile + 16 * NR, NR * 4);
-        _tile_stored(3, tile + 16 * NR + 16, NR * 4);
+        _tile_stored(0, c, sc);
+        _tile_stored(1, c + 16, sc);
+        _tile_stored(2, c + 16 * ldc, sc);
+        _tile_stored(3, c + 16 * ldc + 16, sc);
     }
 };
 #endif  // __AVX512F__
