@@ -70,3 +70,24 @@ def test_layer_norm_staged_equals_float32_rounded(m, n, dtype, affine, seed):
         same_bits(gb, gb32, dtype)
     else:
         assert gw is None and gb is None
+
+
+@given(n=st.integers(0, 3), c=st.integers(1, 4), h=st.integers(2, 12), w=st.integers(2, 12),
+       k=st.integers(1, 3), s=st.integers(1, 2), dtype=st.sampled_from(HALVES), seed=st.integers(0, 2**16))
+def test_pools_staged_equal_float32_rounded(n, c, h, w, k, s, dtype, seed):
+    x = data((n, c, h, w), dtype, seed)
+    x32 = x.astype(np.float32)
+    pad = k // 2
+    y, idx = _C.max_pool2d(x, (k, k), (s, s), (pad, pad), (1, 1), False)
+    y32, idx32 = _C.max_pool2d(x32, (k, k), (s, s), (pad, pad), (1, 1), False)
+    same_bits(y, y32, dtype)
+    np.testing.assert_array_equal(idx, idx32)
+    g = data(y.shape, dtype, seed + 1, 1.0)
+    same_bits(_C.max_pool2d_backward(g, idx, x.shape), _C.max_pool2d_backward(g.astype(np.float32), idx, x.shape),
+              dtype)
+    a = _C.avg_pool2d(x, (k, k), (s, s), (pad, pad), False, True, None)
+    same_bits(a, _C.avg_pool2d(x32, (k, k), (s, s), (pad, pad), False, True, None), dtype)
+    ga = data(a.shape, dtype, seed + 2, 1.0)
+    same_bits(_C.avg_pool2d_backward(ga, x.shape, (k, k), (s, s), (pad, pad), False, True, None),
+              _C.avg_pool2d_backward(ga.astype(np.float32), x.shape, (k, k), (s, s), (pad, pad), False, True, None),
+              dtype)
