@@ -264,8 +264,9 @@ void install(py::module_& m, const Level* levels, int n) {
         half["bfloat16"] = half_gemm_path(true, avx512);
         half["float16"] = half_gemm_path(false, avx512);
         d["half_gemm"] = half;
-        const char* amx = amx_refusal();
-        d["amx"] = *amx ? py::object(py::str(amx)) : py::object(py::none());
+        const std::string amx = avx512 ? amx_refusal()
+                                       : std::string("the ") + c.level->name + " level has no AMX code (only avx512 has)";
+        d["amx"] = amx.empty() ? py::object(py::none()) : py::object(py::str(amx));
         py::dict req;
         for (const Level& lv : c.levels) req[lv.name] = names_of(lv.required());
         d["levels"] = req;
