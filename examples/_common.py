@@ -58,6 +58,14 @@ def in_distributed_run() -> bool:
     return any(k in os.environ for k in ("RANK", "PMI_RANK", "OMPI_COMM_WORLD_RANK"))
 
 
+def require_cpu_for_parallel(device) -> None:
+    """Data-parallel runs exchange gradients with collectives on CPU tensors: refuse other
+    devices with a clear message (``--device cpu`` under TINYFW_DEVICE=check)."""
+    if tinyfw.device(device).type != "cpu":
+        raise SystemExit(f"--nproc: data-parallel training runs on the CPU (the collectives "
+                         f"take CPU tensors); got --device {device}")
+
+
 def relaunch(nproc: int, script: str, argv: list[str] | None) -> None:
     """With nproc > 1 outside a distributed run, run `script` with `argv` (default: this
     command line's) again as `nproc` workers through ``python -m tinyfw.distributed.run``

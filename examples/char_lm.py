@@ -29,7 +29,8 @@ import tinyfw.nn as nn  # noqa: E402
 import tinyfw.nn.functional as F  # noqa: E402
 from tinyfw.utils.progress import progress  # noqa: E402
 from _common import (Timer, amp_arg, amp_tools, device_arg, in_distributed_run,  # noqa: E402
-                     model_device, nproc_arg, num_parameters, relaunch)
+                     model_device, nproc_arg, num_parameters, relaunch,
+                     require_cpu_for_parallel)
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 
@@ -120,6 +121,8 @@ def main(argv=None) -> tuple[float, float]:
     args = ap.parse_args(argv)
     if args.quick:
         args.steps = 30
+    if args.nproc > 1 or in_distributed_run():
+        require_cpu_for_parallel(args.device)
     relaunch(args.nproc, os.path.abspath(__file__), argv)
     if in_distributed_run():
         import tinyfw.distributed as dist

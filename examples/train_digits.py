@@ -28,7 +28,7 @@ from tinyfw.plot import confusion_matrix_png, curves_png  # noqa: E402
 from tinyfw.utils.progress import progress  # noqa: E402
 from _common import (Timer, amp_arg, amp_tools, device_arg, digits_loaders,  # noqa: E402
                      ensure_dir, in_distributed_run, nproc_arg, num_parameters, predict,
-                     relaunch)
+                     relaunch, require_cpu_for_parallel)
 
 
 def make_model(kind: str) -> nn.Module:
@@ -67,6 +67,8 @@ def main(argv=None) -> float:
     args = ap.parse_args(argv)
     if args.quick:
         args.epochs = 2
+    if args.nproc > 1 or in_distributed_run():
+        require_cpu_for_parallel(args.device)
     relaunch(args.nproc, os.path.abspath(__file__), argv)
     if in_distributed_run():
         return train_parallel(args)
@@ -143,7 +145,7 @@ def train_parallel(args) -> float:
     try:
         tinyfw.manual_seed(args.seed)  # every rank builds the same model; DDP checks it
         _, x_tr, y_tr, x_te, y_te = digits_loaders(args.seed, args.batch_size)
-        model = make_model(args.model)
+        model = make_model(args.model).to("cpu")
         opt = tinyfw.optim.Adam(model.parameters(), lr=args.lr)
         sched = tinyfw.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=args.epochs)
         rank0 = dist.get_rank() == 0

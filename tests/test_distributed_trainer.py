@@ -54,7 +54,7 @@ _WORKER = _COMMON + textwrap.dedent("""
     amp = sys.argv[5] if len(sys.argv) > 5 else None
     m, hist = train(epochs, None if ckpt == "-" else ckpt, resume, amp)
     if dist.get_rank() == 0:
-        np.savez(out, **{k: v.numpy() for k, v in m.state_dict().items()})
+        np.savez(out, **{k: v.cpu().numpy() for k, v in m.state_dict().items()})
         with open(out + ".json", "w") as f:
             json.dump(hist, f)
     dist.destroy_process_group()
@@ -64,8 +64,9 @@ _WORKER = _COMMON + textwrap.dedent("""
 def _launch(tmp_path, nproc: int, script: str, *args: str) -> None:
     path = tmp_path / f"worker_{abs(hash(script)) % 10**8}.py"
     path.write_text(script)
+    # collectives run on CPU tensors, whatever device the suite runs on
     env = dict(os.environ, PYTHONPATH=ROOT + os.pathsep + os.environ.get("PYTHONPATH", ""),
-               OMP_NUM_THREADS="1")
+               OMP_NUM_THREADS="1", TINYFW_DEVICE="cpu")
     r = subprocess.run([sys.executable, "-m", "tinyfw.distributed.run", "--nproc", str(nproc),
                         str(path), *args], env=env, capture_output=True, text=True, timeout=120)
     assert r.returncode == 0, f"workers failed:\n{r.stdout}\n{r.stderr}"
@@ -80,11 +81,11 @@ def _single(epochs: int, ckpt=None, resume=False, amp=None):
 def _assert_same_params(model, npz_path) -> None:
     got = np.load(npz_path)
     for k, v in model.state_dict().items():
-        np.testing.assert_allclose(got[k], v.numpy(), rtol=2e-5, atol=2e-6, err_msg=k)
+        np.testing.assert_allclose(got[k], v.cpu().numpy(), rtol=2e-5, atol=2e-6, err_msg=k)
 
 
 @pytest.mark.parametrize("nproc", [2, 3])
-def test_trainer_equals_one_process_on_the_global_batch(tmp_path, nproc):
+def test_trainer_equals_one_process_on_the_global_batch(on_the_cpu, tmp_path, nproc):
     ref_model, ref_hist = _single(2)
     out = str(tmp_path / "params.npz")
     _launch(tmp_path, nproc, _WORKER, "2", "-", "0", out)
@@ -95,7 +96,7 @@ def test_trainer_equals_one_process_on_the_global_batch(tmp_path, nproc):
         np.testing.assert_allclose(hist[k], ref_hist[k], rtol=1e-5, err_msg=k)
 
 
-def test_trainer_resumes_exactly_on_another_world_size(tmp_path):
+def test_trainer_resumes_exactly_on_another_world_size(on_the_cpu, tmp_path):
     ref_model, _ = _single(3)
     ckpt, out = str(tmp_path / "ckpt.tfw"), str(tmp_path / "params.npz")
     _launch(tmp_path, 2, _WORKER, "1", ckpt, "0", out)      # one epoch on 2 ranks
@@ -105,7 +106,7 @@ def test_trainer_resumes_exactly_on_another_world_size(tmp_path):
 
 
 @pytest.mark.parametrize("amp", ["bf16", "fp16"])
-def test_trainer_mixed_precision_on_two_ranks(tmp_path, amp):
+def test_trainer_mixed_precision_on_two_ranks(on_the_cpu, tmp_path, amp):
     # half-precision products differ from one process's only by rounding; the scaler's
     # state (fp16) travels in the checkpoint
     ref_model, ref_hist = _single(2, amp=amp)
@@ -113,7 +114,7 @@ def test_trainer_mixed_precision_on_two_ranks(tmp_path, amp):
     _launch(tmp_path, 2, _WORKER, "2", ckpt, "0", out, amp)
     got = np.load(out)
     for k, v in ref_model.state_dict().items():
-        np.testing.assert_allclose(got[k], v.numpy(), rtol=5e-2, atol=5e-3, err_msg=k)
+        np.testing.assert_allclose(got[k], v.cpu().numpy(), rtol=5e-2, atol=5e-3, err_msg=k)
     hist = json.load(open(out + ".json"))
     assert hist["train_loss"][-1] < hist["train_loss"][0]
     state = tinyfw.load(ckpt)
@@ -193,7 +194,7 @@ _PIPE_WORKER = textwrap.dedent("""
         opt.zero_grad()
         losses.append(pipe.train_step(x, y, nn.CrossEntropyLoss()))
         opt.step()
-    mine = {k: v.numpy() for k, v in model.state_dict().items()
+    mine = {k: v.cpu().numpy() for k, v in model.state_dict().items()
             if int(k.split(".")[0]) in pipe.layers}
     np.savez(sys.argv[2] + f".{dist.get_rank()}.npz", losses=np.array(losses), **mine)
     dist.destroy_process_group()
@@ -201,7 +202,7 @@ _PIPE_WORKER = textwrap.dedent("""
 
 
 @pytest.mark.parametrize("nproc,chunks", [(2, 3), (3, 2)])
-def test_pipeline_equals_one_process(tmp_path, nproc, chunks):
+def test_pipeline_equals_one_process(on_the_cpu, tmp_path, nproc, chunks):
     rng = np.random.default_rng(1)
     tinyfw.manual_seed(0)
     model = nn.Sequential(nn.Linear(6, 16), nn.Tanh(), nn.Linear(16, 16), nn.GELU(),
@@ -226,7 +227,7 @@ def test_pipeline_equals_one_process(tmp_path, nproc, chunks):
     ref = model.state_dict()
     assert set(got) == set(ref)
     for k, v in ref.items():
-        np.testing.assert_allclose(got[k], v.numpy(), rtol=2e-5, atol=2e-6, err_msg=k)
+        np.testing.assert_allclose(got[k], v.cpu().numpy(), rtol=2e-5, atol=2e-6, err_msg=k)
 
 
 def test_pipeline_rejects_bad_splits():

@@ -52,7 +52,8 @@ def test_train_digits_full_reaches_97_percent(tmp_path):
 
 
 def test_train_digits_data_parallel_quick(tmp_path):
-    out = run("train_digits.py", "--quick", "--nproc", "2", "--out", str(tmp_path))
+    out = run("train_digits.py", "--quick", "--nproc", "2", "--device", "cpu", "--out",
+              str(tmp_path))
     assert "2 data-parallel workers (shm)" in out, out
     assert out.count("final test accuracy") == 1, "rank 0 alone reports"
     acc = float(re.search(r"final test accuracy: ([0-9.]+)", out).group(1))
@@ -63,7 +64,7 @@ def test_train_digits_data_parallel_quick(tmp_path):
 
 
 def test_char_lm_data_parallel_quick():
-    out = run("char_lm.py", "--quick", "--nproc", "2")
+    out = run("char_lm.py", "--quick", "--nproc", "2", "--device", "cpu")
     before, after = map(float, re.search(r"validation loss: ([0-9.]+) -> ([0-9.]+)", out).groups())
     assert after < before - 0.5, out
     assert out.count("sample:") == 1, "rank 0 alone reports"

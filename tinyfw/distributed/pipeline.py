@@ -22,6 +22,7 @@ from typing import Callable
 
 from .. import dtypes as _dt
 from ..creation import empty, tensor
+from ..device import get_default_device
 from ..nn.modules.container import Sequential
 from ..tensor import Tensor
 
@@ -37,19 +38,20 @@ def _send(t: Tensor, dst: int) -> None:
         raise ValueError(f"Pipeline: activations of more than {_MAX_DIMS} dims cannot be sent "
                          f"(got shape {tuple(t.shape)})")
     header = [_dt.ALL.index(t.dtype), t.ndim, *t.shape] + [0] * (_MAX_DIMS - t.ndim)
-    send(tensor(header, dtype=_dt.int64), dst)
-    send(t.detach().contiguous(), dst)
+    # collectives run on CPU tensors: a stage on another device sends through the host
+    send(tensor(header, dtype=_dt.int64, device="cpu"), dst)
+    send(t.detach().cpu().contiguous(), dst)
 
 
-def _recv(src: int) -> Tensor:
+def _recv(src: int, device) -> Tensor:
     from . import recv
 
-    header = empty((_MAX_DIMS + 2,), dtype=_dt.int64)
+    header = empty((_MAX_DIMS + 2,), dtype=_dt.int64, device="cpu")
     recv(header, src)
     h = [int(v) for v in header.tolist()]
-    out = empty(tuple(h[2:2 + h[1]]), dtype=_dt.ALL[h[0]])
+    out = empty(tuple(h[2:2 + h[1]]), dtype=_dt.ALL[h[0]], device="cpu")
     recv(out, src)
-    return out
+    return out.to(device)
 
 
 def _split_even(n_layers: int, world: int) -> list[int]:
@@ -79,6 +81,8 @@ class Pipeline:
         self.layers = range(start, start + balance[self.rank])  # indices into the model
         self.stage = Sequential(*layers[start:start + balance[self.rank]])
         self.chunks = chunks
+        first_param = next(iter(self.stage.parameters()), None)
+        self.device = first_param.device if first_param is not None else get_default_device()
         self.first, self.last = self.rank == 0, self.rank == self.world - 1
 
     def parameters(self):
@@ -105,7 +109,7 @@ class Pipeline:
     def _input(self, x_chunk) -> Tensor:
         if self.first:
             return x_chunk
-        return _recv(self.rank - 1).requires_grad_()
+        return _recv(self.rank - 1, self.device).requires_grad_()
 
     def train_step(self, x: Tensor | None, y: Tensor | None, loss_fn: Callable) -> float:
         """Forward and backward of one batch (x used on rank 0, y on the last rank; pass
@@ -132,11 +136,11 @@ class Pipeline:
             if self.last:
                 outs[i].backward()
             else:
-                outs[i].backward(_recv(self.rank + 1))
+                outs[i].backward(_recv(self.rank + 1, self.device))
             if not self.first:
                 g = ins[i].grad
                 _send(g if g is not None else ins[i].detach() * 0, self.rank - 1)
-        total = tensor([sum(losses)], dtype=_dt.float64)
+        total = tensor([sum(losses)], dtype=_dt.float64, device="cpu")
         if self.world > 1:
             broadcast(total, src=self.world - 1)
         return float(total.item())
@@ -144,7 +148,7 @@ class Pipeline:
     def __call__(self, x: Tensor | None) -> Tensor | None:
         """Forward only (whole batch, no micro-batches): the output on the last rank, None
         on the others."""
-        inp = x if self.first else _recv(self.rank - 1)
+        inp = x if self.first else _recv(self.rank - 1, self.device)
         out = self.stage(inp)
         if self.last:
             return out

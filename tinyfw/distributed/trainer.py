@@ -48,7 +48,7 @@ from ..data.dataloader import DataLoader
 from ..dtypes import bfloat16, float16, float64
 from ..random import manual_seed
 from ..serialization import load, save
-from ..utils.progress import _correct, progress
+from ..utils.progress import _correct, _device, _to, progress
 
 __all__ = ["Trainer"]
 
@@ -98,13 +98,14 @@ def _across_ranks(values, world: int, op: str = "sum") -> np.ndarray:
     from . import ReduceOp, all_reduce
     from ..creation import tensor
 
-    t = tensor(values, dtype=float64)
+    t = tensor(values, dtype=float64, device="cpu")  # collectives run on CPU tensors
     all_reduce(t, op=ReduceOp.SUM if op == "sum" else ReduceOp.MAX)
     return t.numpy().copy()
 
 
 class Trainer:
-    """Data-parallel training loop (see the module doc)."""
+    """Data-parallel training loop (see the module doc); batches are moved to the model's
+    device."""
 
     def __init__(self, model, optimizer, loss_fn: Callable, train_data, *, epochs: int = 1,
                  batch_size: int = 32, val_data=None, amp: str | None = None,
@@ -124,6 +125,7 @@ class Trainer:
             raise ValueError(f"Trainer: the global batch_size ({batch_size}) is smaller than "
                              f"the world size ({self.world}): some ranks would get no samples")
         self.module, self.optimizer, self.loss_fn = model, optimizer, loss_fn
+        self.device = _device(model, None)  # batches are moved where the model is
         self.model = model
         if self.world > 1:
             from ..nn.parallel import DistributedDataParallel
@@ -187,8 +189,8 @@ class Trainer:
         acc["correct"] += _correct(out, y)
         if out.ndim == 2 and y.ndim == 1 and not y.dtype.is_floating_point:
             k = self.num_classes or int(out.shape[1])
-            pred = out.detach().argmax(-1).numpy()
-            cm = _metrics.confusion_matrix(y.numpy(), pred, labels=list(range(k)))
+            pred = out.detach().argmax(-1).cpu().numpy()
+            cm = _metrics.confusion_matrix(y.cpu().numpy(), pred, labels=list(range(k)))
             acc["cm"] = cm if acc["cm"] is None else acc["cm"] + cm
 
     def _global(self, acc: dict) -> dict[str, float]:
@@ -269,6 +271,7 @@ class Trainer:
                        disable=not self.show_progress or self.rank != 0, unit="batch")
         step = start
         for x, y in bar:
+            x, y = _to(x, self.device), _to(y, self.device)
             n_global = self._global_batch_size(step)
             self._reseed(epoch, step)
             out, loss = self._step(x, y, n_global)
@@ -324,6 +327,7 @@ class Trainer:
         shard = [list(range(a, min(a + bs, hi))) for a in range(lo, hi, bs)]
         try:
             for x, y in DataLoader(data, batch_sampler=shard):
+                x, y = _to(x, self.device), _to(y, self.device)
                 with self._autocast():
                     out = self.module(x)
                     loss = self.loss_fn(out, y)
