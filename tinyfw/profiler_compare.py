@@ -193,7 +193,8 @@ def compare_chart(rows: list[dict], path: str | os.PathLike,
         if "accuracy" in label:
             lo = min(vals)
             ax.set_ylim(max(0.0, lo - 5), 100)
-        ax.bar_label(bars, fmt="%.3g", fontsize=7)
+        ax.bar_label(bars, labels=[f"{v:,.0f}" if v >= 100 else f"{v:.3g}" for v in vals],
+                     fontsize=7)
     fig.suptitle(title)
     fig.tight_layout()
     fig.savefig(os.fspath(path), dpi=120)
