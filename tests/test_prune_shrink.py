@@ -151,6 +151,21 @@ def test_unread_input_channels_go_too():
     _close(_out(model, x), masked)
 
 
+def test_float64_model_stays_float64():
+    tinyfw.manual_seed(8)
+    f64 = tinyfw.float64
+    model = nn.Sequential(nn.Linear(5, 6, dtype=f64), nn.BatchNorm1d(6, dtype=f64), nn.ReLU(),
+                          nn.Linear(6, 2, dtype=f64))
+    x = tinyfw.randn(9, 5, dtype=tinyfw.float64)
+    _settled(model, x)
+    P.prune_channels(model, 0.5, zero_outputs=False)
+    masked = _out(model, x)
+    P.shrink(model)
+    assert {p.dtype for p in model.parameters()} == {tinyfw.float64}
+    assert model[1].running_mean.dtype == tinyfw.float64
+    np.testing.assert_allclose(_out(model, x), masked, rtol=0, atol=1e-12)
+
+
 def test_every_channel_pruned_is_an_error():
     model = nn.Sequential(nn.Linear(5, 4), nn.ReLU(), nn.Linear(4, 3))
     P.ln_structured(model[0], "weight", 4, 2, dim=0)

@@ -179,8 +179,10 @@ def shrink(model: Module) -> Module:
     return model
 
 
-def _param(t: Tensor, like) -> Parameter:
-    p = Parameter(t.to(dtypes.float32).contiguous())
+def _param(t: Tensor, like, dtype) -> Parameter:
+    """A Parameter of `t` in the layer's dtype, trainable as `like` was (a bias that a
+    folded constant creates has no `like`: trainable)."""
+    p = Parameter(t.to(dtype).contiguous())
     p.requires_grad_(like.requires_grad if like is not None else True)
     return p
 
@@ -191,14 +193,16 @@ def _rebuild(e: dict) -> Module:
     ref_w = getattr(m, "weight_orig" if "weight" in pruned else "weight")
     ref_b = getattr(m, "bias_orig" if "bias" in pruned else "bias")
     out = e["out"]
+    dt = next((t.dtype for t in (ref_w, ref_b, getattr(m, "running_mean", None))
+               if t is not None), dtypes.float32)
     if isinstance(m, _BN):
         new = type(m)(len(out), m.eps, m.momentum, m.affine, m.track_running_stats,
-                      bias=b is not None or not m.affine)
+                      bias=b is not None or not m.affine, dtype=dt)
         with no_grad():
             if m.affine:
-                new.weight = _param(w[out], ref_w)
+                new.weight = _param(w[out], ref_w, dt)
                 if b is not None:
-                    new.bias = _param(b[out], ref_b)
+                    new.bias = _param(b[out], ref_b, dt)
             if m.running_mean is not None:
                 for k in ("running_mean", "running_var"):
                     getattr(new, k).copy_(getattr(m, k).detach().cpu()[out])
@@ -208,13 +212,13 @@ def _rebuild(e: dict) -> Module:
         cols = arange(w.shape[1]) if e["in"] is None else e["in"]
         w = w.index_select(0, out).index_select(1, cols)
         if type(m) is nn.Linear:
-            new = nn.Linear(len(cols), len(out), bias=b is not None)
+            new = nn.Linear(len(cols), len(out), bias=b is not None, dtype=dt)
         else:
             new = nn.Conv2d(len(cols), len(out), m.kernel_size, m.stride, m.padding,
-                            m.dilation, 1, bias=b is not None)
-        new.weight = _param(w, ref_w)
+                            m.dilation, 1, bias=b is not None, dtype=dt)
+        new.weight = _param(w, ref_w, dt)
         if b is not None:
-            new.bias = _param(b[out], ref_b)  # a folded constant may create a bias
+            new.bias = _param(b[out], ref_b, dt)  # a folded constant may create a bias
     held = list(m.parameters()) + [t for t in m.buffers() if t is not None]
     return (new.to(held[0].device) if held else new).train(m.training)
 
