@@ -21,11 +21,10 @@ The steps, each a copy of the trained float CNN (examples/train_digits.py's):
 Writes to --out: compare.txt (the table), compare.json (its rows), compare.png (the
 chart), and sparsity.txt (the per-layer sparsity of the 90% model).
 
-Things to try: calibrate PTQ on 32 images instead of 512, or with
-`Q.HistogramObserver` (a QConfig); prune 90% in one round instead of three
-(`--rounds 1`) and see the fine-tuning no longer recover; prune the channels without
-zeroing their outputs (`zero_outputs=False`) and read why `shrink` refuses; distil with
-`--temperature 1` (plain labels, almost).
+Things to try: calibrate PTQ on 32 images instead of 512, or with a `Q.QConfig` whose
+activation observer is `Q.HistogramObserver`; prune 90% in one round (`--rounds 1`)
+instead of three and compare the accuracy; prune the channels with
+`zero_outputs=False` and read why `shrink` refuses; distil at `--temperature 1` and 8.
 """
 from __future__ import annotations
 
