@@ -10,7 +10,7 @@ the same models as the anchor.
 2. The digits CNN's second conv (16 -> 32 channels, 8x8, 3x3, batch 64), int8 with BN
    folded and ReLU fused, against the same fused conv in float32; then the whole CNN.
 3. The digits CNN trained (--epochs), then: PTQ int8 (512 calibration images), QAT (2
-   epochs), channel pruning 50% + 3 epochs of fine-tuning + shrink (batch-64 inference
+   epochs), channel pruning 50% + 5 epochs of fine-tuning + shrink (batch-64 inference
    time against the unpruned CNN), torch's PTQ of the same trained weights.
 The script prints which implementation ran the int8 primitives (the C++ kernels of
 tinyfw._C, or the numpy reference of backend/ref_quant.py while they are missing): the
@@ -196,7 +196,7 @@ def main() -> None:
     tinyfw.manual_seed(1)
     q_qat = qat(model, loader, 2, True)
     tinyfw.manual_seed(2)
-    shrunk = structured(model, 0.5, 3, loader, True)
+    shrunk = structured(model, 0.5, 5, loader, True)
     with tinyfw.no_grad():
         acc = {"float32": base, "int8 PTQ": accuracy(y_te, q_ptq(x_te).argmax(1)),
                "int8 QAT": accuracy(y_te, q_qat(x_te).argmax(1)),

@@ -14,7 +14,8 @@ The steps, each a copy of the trained float CNN (examples/train_digits.py's):
    cubic schedule, one epoch of fine-tuning after each round), masks made permanent.
    The file does not shrink (zeros are stored), only the non-zero count does.
 4. Structured pruning: half of the channels of every conv and hidden Linear by L2 norm
-   (`prune.prune_channels`: pruned channels emit zero), fine-tuning, `prune.shrink`:
+   (`prune.prune_channels`: pruned channels emit zero), fine-tuning (5 epochs, the
+   learning rate decaying to zero), `prune.shrink`:
    a model with fewer channels, really smaller and faster.
 5. Distillation: a CNN with a quarter of the channels trained on the teacher's
    softened outputs (`nn.DistillationLoss`).
@@ -59,9 +60,12 @@ def small_cnn() -> nn.Module:
 
 
 def train(model: nn.Module, loader, epochs: int, lr: float, name: str, quiet: bool,
-          teacher: nn.Module | None = None, temperature: float = 4.0) -> nn.Module:
-    """Adam on cross-entropy, or on the distillation loss when a teacher is given."""
+          teacher: nn.Module | None = None, temperature: float = 4.0,
+          cosine: bool = False) -> nn.Module:
+    """Adam on cross-entropy, or on the distillation loss when a teacher is given; with
+    `cosine` the learning rate decays to zero over the epochs."""
     opt = tinyfw.optim.Adam(model.parameters(), lr=lr)
+    sched = tinyfw.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=epochs) if cosine else None
     distil = nn.DistillationLoss(temperature, alpha=0.7)
     model.train()
     for epoch in range(epochs):
@@ -77,6 +81,8 @@ def train(model: nn.Module, loader, epochs: int, lr: float, name: str, quiet: bo
             opt.zero_grad()
             loss.backward()
             opt.step()
+        if sched is not None:
+            sched.step()
     return model.eval()
 
 
@@ -108,9 +114,12 @@ def unstructured(model: nn.Module, target: float, rounds: int, loader, quiet: bo
 
 
 def structured(model: nn.Module, amount: float, epochs: int, loader, quiet: bool):
-    """Channel pruning, fine-tuning with the masks, then physical shrinking."""
+    """Channel pruning, fine-tuning with the masks, then physical shrinking.  The
+    fine-tuning decays its learning rate to zero: with a constant one the accuracy after
+    shrinking wandered 0.3-2 points below the float model's (3 seeds, 3-5 epochs); with
+    the decay, 0.3-0.6."""
     pruned = prune.prune_channels(copy.deepcopy(model), amount, n=2)
-    train(pruned, loader, epochs, 5e-4, f"channels {amount:.0%}", quiet)
+    train(pruned, loader, epochs, 1e-3, f"channels {amount:.0%}", quiet, cosine=True)
     return prune.shrink(pruned.eval())
 
 
@@ -120,7 +129,7 @@ def main(argv=None) -> list[dict]:
     ap.add_argument("--epochs", type=int, default=15, help="teacher training epochs")
     ap.add_argument("--qat-epochs", type=int, default=2)
     ap.add_argument("--rounds", type=int, default=3, help="pruning rounds (unstructured)")
-    ap.add_argument("--finetune-epochs", type=int, default=3, help="after channel pruning")
+    ap.add_argument("--finetune-epochs", type=int, default=5, help="after channel pruning")
     ap.add_argument("--student-epochs", type=int, default=20)
     ap.add_argument("--temperature", type=float, default=4.0)
     ap.add_argument("--seed", type=int, default=0)
