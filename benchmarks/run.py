@@ -37,6 +37,7 @@ SCRIPTS: dict[str, list[str]] = {
     "bench_jit_sweep": ["--threads", "{t}"],
     "bench_charlm": [],
     "bench_amp": [],
+    "bench_quant": [],
 }
 
 

@@ -96,3 +96,23 @@ def test_distill_quick():
     params = [int(ln.split()[-3].replace(",", "")) for ln in rows.values()]
     assert params[0] > 10 * params[1] and params[1] == params[2] == 64 * 16 + 16 + 16 * 10 + 10
     assert re.search(r"student is [0-9.]+x smaller", out)
+
+
+def test_compress_digits_quick(tmp_path):
+    import json
+
+    out = run("compress_digits.py", "--quick", "--out", str(tmp_path))
+    assert "int8 PTQ" in out and "channels 50% shrunk" in out, out
+    rows = {r["model"]: r for r in json.loads((tmp_path / "compare.json").read_text())}
+    assert list(rows) == ["float32", "int8 PTQ", "int8 QAT", "pruned 50%", "pruned 80%",
+                          "pruned 90%", "channels 50% shrunk", "student (distilled)"]
+    assert rows["float32"]["accuracy"] > 0.85, out  # a broken training stays near 0.1
+    assert rows["int8 PTQ"]["compression"] >= 3.8, out
+    # three rounds shrink to one in quick mode: the global threshold still hits the target
+    assert rows["pruned 90%"]["nonzero"] <= 0.11 * rows["float32"]["nonzero"]
+    assert rows["channels 50% shrunk"]["parameters"] < 0.3 * rows["float32"]["parameters"]
+    assert all(r["accuracy"] > 0.5 for r in rows.values()), out
+    table = (tmp_path / "compare.txt").read_text().splitlines()
+    assert [ln.split("  ")[0] for ln in table[3:11]] == list(rows)  # title, head, rule
+    assert "total" in (tmp_path / "sparsity.txt").read_text()
+    assert _is_png(tmp_path / "compare.png")

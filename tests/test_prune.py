@@ -90,6 +90,18 @@ def test_global_unstructured_equals_torch():
     TP.global_unstructured([(b1, "weight"), (b2, "weight")], TP.L1Unstructured, amount=0.6)
     _same_mask(a1, b1)
     _same_mask(a2, b2)
+    # again, on what is left, then with a layer pruned before: the masks multiply
+    P.global_unstructured([(a1, "weight"), (a2, "weight")], P.L1Unstructured, amount=0.5)
+    TP.global_unstructured([(b1, "weight"), (b2, "weight")], TP.L1Unstructured, amount=0.5)
+    _same_mask(a1, b1)
+    _same_mask(a2, b2)
+    a3, b3 = _pair((4, 6), 3)
+    P.l1_unstructured(a3, "weight", 0.5)
+    TP.l1_unstructured(b3, "weight", 0.5)
+    P.global_unstructured([(a3, "weight"), (a2, "weight")], P.L1Unstructured, amount=3)
+    TP.global_unstructured([(b3, "weight"), (b2, "weight")], TP.L1Unstructured, amount=3)
+    _same_mask(a3, b3)
+    _same_mask(a2, b2)
 
 
 def test_bad_amounts_are_refused():

@@ -4,7 +4,8 @@ The model is traced (inference: grad mode off) and cleaned by the jit's DCE, CSE
 constant-folding and simplification passes; every remaining node is translated to ONNX
 operators as its op's ``onnx`` attribute says (see `Function`; parameters and constants
 become initializers).  An op with no translation raises an error naming it.  Requires the
-`onnx` package.
+`onnx` package.  A converted int8 model (`tinyfw.quantization.convert`) is exported in
+QDQ form instead (tinyfw/quantization/onnx_qdq.py).
 """
 from __future__ import annotations
 
@@ -154,6 +155,15 @@ def export(model, example_inputs: Any, path: str, opset_version: int = 17,
                          f"(17 has LayerNormalization; every opset of the range is tested "
                          f"against onnxruntime), got {opset_version}")
     args = example_inputs if isinstance(example_inputs, tuple) else (example_inputs,)
+    from .quantization.onnx_qdq import export_qdq, is_quantized
+
+    if is_quantized(model):  # QTensor activations: walked module by module, not traced
+        if len(args) != 1:
+            raise ValueError("onnx.export: a quantized model takes one input")
+        export_qdq(model, args[0], path, opset_version,
+                   *((input_names[0],) if input_names else ()),
+                   *((output_names[0],) if output_names else ()))
+        return
     live, _ = _module_live(model)
     with no_grad():
         tr = trace_graph(model, args, live, op="onnx.export")

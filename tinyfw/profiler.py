@@ -5,6 +5,7 @@
         loss.backward()
     print(prof.table(sort_by="time"))
     tinyfw.profiler.model_size(model)   # {'parameters': ..., 'bytes': ...}
+    tinyfw.profiler.compare({"float": model, "int8": qmodel}, (x, y))  # profiler_compare.py
 
 `profile` installs a dispatch interceptor, so every op that reaches a kernel (forward
 ops, and the ops backward formulas run) is timed with ``time.perf_counter``.  For each op
@@ -27,7 +28,8 @@ import numpy as np
 from . import dispatch
 from .tensor import Tensor
 
-__all__ = ["profile", "OpStats", "model_size", "flops_of", "summary", "model_flops"]
+__all__ = ["profile", "OpStats", "model_size", "flops_of", "summary", "model_flops",
+           "compare", "compare_table", "compare_chart"]
 
 
 def _outputs(result) -> list[np.ndarray]:
@@ -186,4 +188,8 @@ def __getattr__(name: str):
         from .summary import model_flops, summary
 
         return {"summary": summary, "model_flops": model_flops}[name]
+    if name in ("compare", "compare_table", "compare_chart"):  # the compression report
+        from . import profiler_compare
+
+        return getattr(profiler_compare, name)
     raise AttributeError(f"module 'tinyfw.profiler' has no attribute {name!r}")

@@ -10,7 +10,9 @@ quantization-aware training, shaped like ``torch.ao.quantization`` (docs/quantiz
 from .fake_quantize import *  # noqa: F401,F403
 from .fuse import *  # noqa: F401,F403
 from .observer import *  # noqa: F401,F403
+from .onnx_qdq import export_qdq  # noqa: F401
 from .qat import *  # noqa: F401,F403
 from .qmodules import *  # noqa: F401,F403
+from .qrnn import *  # noqa: F401,F403
 from .qtensor import QTensor  # noqa: F401
 from .quantize import *  # noqa: F401,F403

@@ -131,24 +131,28 @@ def convert(model: nn.Module, inplace: bool = False) -> nn.Module:
 
 def quantize_dynamic(model: nn.Module, qconfig_spec=None, inplace: bool = False) -> nn.Module:
     """A copy of the model with each module of the types in `qconfig_spec` (default
-    ``{nn.Linear}``) replaced by its dynamically quantized form: int8 weights, the input
-    quantized per batch at run time, float output.  nn.LSTM is not supported yet."""
-    types = set(qconfig_spec or {nn.Linear})
-    unsupported = types - {nn.Linear}
+    ``{nn.Linear, nn.LSTM}``) replaced by its dynamically quantized form: int8 weights,
+    each input quantized when it arrives (per batch; per time step for the LSTM's hidden
+    state), float output."""
+    from .qrnn import DynamicQuantizedLSTM
+
+    swap = {nn.Linear: DynamicQuantizedLinear, nn.LSTM: DynamicQuantizedLSTM}
+    types = set(qconfig_spec or swap)
+    unsupported = types - set(swap)
     if unsupported:
         raise NotImplementedError(f"quantize_dynamic: {sorted(t.__name__ for t in unsupported)} "
-                                  "not supported (nn.Linear is)")
+                                  "not supported (nn.Linear and nn.LSTM are)")
     if not inplace:
         model = copy.deepcopy(model)
 
     def walk(m):
         for name, child in list(m._modules.items()):
-            if type(child) is nn.Linear:
-                replace_child(m, name, DynamicQuantizedLinear.from_float(child))
+            if type(child) in types:
+                replace_child(m, name, swap[type(child)].from_float(child))
             elif child is not None:
                 walk(child)
 
-    if type(model) is nn.Linear:
-        return DynamicQuantizedLinear.from_float(model)
+    if type(model) in types:
+        return swap[type(model)].from_float(model)
     walk(model)
     return model

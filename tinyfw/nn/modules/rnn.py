@@ -23,21 +23,23 @@ from .module import Module
 _GATES = {"RNN_TANH": 1, "RNN_RELU": 1, "LSTM": 4, "GRU": 3}
 
 
-def _rnn_step(xp: Tensor, h: Tensor, w_hh: Tensor, b_hh, relu: bool) -> Tensor:
-    pre = xp + linear(h, w_hh, b_hh)
+# The steps take both projections computed (xp = x W_ih^T + b_ih, hp = h W_hh^T + b_hh),
+# so that a layer with other projections (dynamic int8: tinyfw.quantization) reuses them.
+def _rnn_step(xp: Tensor, hp: Tensor, relu: bool) -> Tensor:
+    pre = xp + hp
     return E.relu(pre) if relu else E.tanh(pre)
 
 
-def _lstm_step(xp: Tensor, h: Tensor, c: Tensor, w_hh: Tensor, b_hh):
-    gates = xp + linear(h, w_hh, b_hh)
+def _lstm_step(xp: Tensor, hp: Tensor, c: Tensor):
+    gates = xp + hp
     i, f, g, o = gates.chunk(4, dim=-1)
     c = E.sigmoid(f) * c + E.sigmoid(i) * E.tanh(g)
     return E.sigmoid(o) * E.tanh(c), c
 
 
-def _gru_step(xp: Tensor, h: Tensor, w_hh: Tensor, b_hh) -> Tensor:
+def _gru_step(xp: Tensor, hp: Tensor, h: Tensor) -> Tensor:
     xr, xz, xn = xp.chunk(3, dim=-1)
-    hr, hz, hn = linear(h, w_hh, b_hh).chunk(3, dim=-1)
+    hr, hz, hn = hp.chunk(3, dim=-1)
     r = E.sigmoid(xr + hr)
     z = E.sigmoid(xz + hz)
     n = E.tanh(xn + r * hn)
@@ -109,8 +111,8 @@ class RNNCell(_CellBase):
     def forward(self, input: Tensor, hx: Tensor | None = None) -> Tensor:
         """One step: the new hidden state."""
         x, h, unbatched = self._prepare(input, hx)
-        out = _rnn_step(linear(x, self.weight_ih, self.bias_ih), h, self.weight_hh,
-                        self.bias_hh, self.nonlinearity == "relu")
+        out = _rnn_step(linear(x, self.weight_ih, self.bias_ih),
+                        linear(h, self.weight_hh, self.bias_hh), self.nonlinearity == "relu")
         return out.squeeze(0) if unbatched else out
 
     def extra_repr(self) -> str:
@@ -132,8 +134,8 @@ class LSTMCell(_CellBase):
         h0, c0 = (None, None) if hx is None else hx
         x, h, unbatched = self._prepare(input, h0)
         _, c, _ = self._prepare(input, c0)
-        h, c = _lstm_step(linear(x, self.weight_ih, self.bias_ih), h, c, self.weight_hh,
-                          self.bias_hh)
+        h, c = _lstm_step(linear(x, self.weight_ih, self.bias_ih),
+                          linear(h, self.weight_hh, self.bias_hh), c)
         return (h.squeeze(0), c.squeeze(0)) if unbatched else (h, c)
 
 
@@ -149,8 +151,8 @@ class GRUCell(_CellBase):
     def forward(self, input: Tensor, hx: Tensor | None = None) -> Tensor:
         """One step: the new hidden state."""
         x, h, unbatched = self._prepare(input, hx)
-        out = _gru_step(linear(x, self.weight_ih, self.bias_ih), h, self.weight_hh,
-                        self.bias_hh)
+        out = _gru_step(linear(x, self.weight_ih, self.bias_ih),
+                        linear(h, self.weight_hh, self.bias_hh), h)
         return out.squeeze(0) if unbatched else out
 
 
@@ -199,6 +201,11 @@ class _RNNBase(Module):
         return (p["weight_ih" + sfx], p["weight_hh" + sfx], p.get("bias_ih" + sfx),
                 p.get("bias_hh" + sfx))
 
+    def _projections(self, layer: int, d: int) -> tuple:
+        """(x -> x W_ih^T + b_ih, h -> h W_hh^T + b_hh) of one layer and direction."""
+        w_ih, w_hh, b_ih, b_hh = self._weights(layer, d)
+        return (lambda x: linear(x, w_ih, b_ih)), (lambda h: linear(h, w_hh, b_hh))
+
     def _check_hidden(self, h: Tensor, n: int, what: str) -> None:
         want = (self.num_layers * (2 if self.bidirectional else 1), n, self.hidden_size)
         if tuple(h.shape) != want:
@@ -238,8 +245,8 @@ class _RNNBase(Module):
         for layer in range(self.num_layers):
             outs = []
             for d in range(dirs):
-                w_ih, w_hh, b_ih, b_hh = self._weights(layer, d)
-                xp = linear(x, w_ih, b_ih)  # (L, N, G*H): every time step at once
+                proj_ih, proj_hh = self._projections(layer, d)
+                xp = proj_ih(x)  # (L, N, G*H): every time step at once
                 idx = layer * dirs + d
                 h = h0[idx]
                 c = c0[idx] if lstm else None
@@ -247,11 +254,11 @@ class _RNNBase(Module):
                 ys = [None] * seq
                 for t in steps:
                     if lstm:
-                        h, c = _lstm_step(xp[t], h, c, w_hh, b_hh)
+                        h, c = _lstm_step(xp[t], proj_hh(h), c)
                     elif self._mode == "GRU":
-                        h = _gru_step(xp[t], h, w_hh, b_hh)
+                        h = _gru_step(xp[t], proj_hh(h), h)
                     else:
-                        h = _rnn_step(xp[t], h, w_hh, b_hh, self._mode == "RNN_RELU")
+                        h = _rnn_step(xp[t], proj_hh(h), self._mode == "RNN_RELU")
                     ys[t] = h
                 outs.append(stack(ys, 0) if seq else creation.zeros(0, n, self.hidden_size,
                                                                      dtype=x.dtype,

@@ -5,17 +5,18 @@ Pruning parameter ``name`` of a module moves it to ``name + "_orig"``, stores a
 ``name + "_mask"`` buffer and registers a forward pre-hook that sets ``module.<name> =
 <name>_orig * <name>_mask`` before every forward; pruning again combines the new mask
 with the old one, computed on what is left (`PruningContainer`); `remove` makes the
-pruning permanent.  Physical shrinking after structured pruning is `shrink.py`.
+pruning permanent.  Physical shrinking after structured pruning is `shrink.py`; the
+iterative schedule and the sparsity report are `schedule.py`.
 """
 from __future__ import annotations
 
 import numbers
 
-from ...autograd.function import no_grad
-from ...creation import ones_like, zeros_like
-from ...ops.index import topk
-from ...tensor import Tensor
-from ..modules.module import Module, Parameter
+from ....autograd.function import no_grad
+from ....creation import ones_like, zeros_like
+from ....ops.index import topk
+from ....tensor import Tensor
+from ...modules.module import Module, Parameter
 
 __all__ = ["BasePruningMethod", "PruningContainer", "Identity", "RandomUnstructured",
            "L1Unstructured", "LnStructured", "CustomFromMask", "identity",
@@ -41,7 +42,7 @@ def _n_to_prune(amount, size: int) -> int:
 
 def _where(flags: Tensor) -> Tensor:
     """The int64 positions where the 1-d bool `flags` is true, in order."""
-    from ...creation import arange
+    from ....creation import arange
 
     return arange(flags.shape[0], device=flags.device)[flags]
 
@@ -137,6 +138,8 @@ class PruningContainer(BasePruningMethod):
 
     def compute_mask(self, t: Tensor, default_mask: Tensor) -> Tensor:
         method = self._pruning_methods[-1]
+        if method.PRUNING_TYPE == "global":  # a whole-tensor mask (custom_from_mask)
+            return method.compute_mask(t, default_mask)
         mask = default_mask.clone()
         if method.PRUNING_TYPE == "unstructured":
             keep = (default_mask == 1).reshape(-1)
@@ -170,7 +173,7 @@ class RandomUnstructured(BasePruningMethod):
         self.amount = amount
 
     def compute_mask(self, t, default_mask):
-        from ...creation import rand_like
+        from ....creation import rand_like
 
         n = _n_to_prune(self.amount, t.numel())
         mask = default_mask.clone()
@@ -225,7 +228,10 @@ class LnStructured(BasePruningMethod):
 
 
 class CustomFromMask(BasePruningMethod):
-    """Prunes where a given mask is zero."""
+    """Prunes where a given mask is zero (a mask over the whole tensor, as PyTorch's
+    "global" type: pruning an already pruned tensor multiplies the masks)."""
+
+    PRUNING_TYPE = "global"
 
     def __init__(self, mask: Tensor):
         self.mask = mask
@@ -269,7 +275,7 @@ def global_unstructured(parameters, pruning_method=L1Unstructured, importance_sc
                         **kwargs) -> None:
     """Prune the (module, name) pairs together: the entries of smallest score over all of
     them (``amount=0.8`` prunes 80% of their entries in total, unevenly per tensor)."""
-    from ...ops.index import cat
+    from ....ops.index import cat
 
     parameters = list(parameters)
     scores = importance_scores or {}
