@@ -86,9 +86,12 @@ open(os.path.join({str(pids)!r}, str(os.getpid())), "w").close()
 dist.barrier()
 time.sleep(600)
 """)
+    # started with SIGINT ignored, as a background job (`cmd &`) is: the launcher must
+    # still stop on it
     p = subprocess.Popen([sys.executable, "-m", "tinyfw.distributed.run", "--nproc", "2",
                           script], env=env(DIST_TIMEOUT=30), stdout=subprocess.PIPE,
-                         stderr=subprocess.PIPE, text=True, cwd=ROOT)
+                         stderr=subprocess.PIPE, text=True, cwd=ROOT,
+                         preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_IGN))
     deadline = time.time() + 30
     while len(os.listdir(pids)) < 2 and time.time() < deadline:
         time.sleep(0.05)

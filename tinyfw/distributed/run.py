@@ -104,6 +104,9 @@ def main(argv: list | None = None) -> int:
         raise _Stop(signum)
 
     old_term = signal.signal(signal.SIGTERM, on_term)
+    # Ctrl-C must stop the run even where SIGINT arrives ignored (a job started in the
+    # background with `&` inherits SIG_IGN, and Python then installs no handler)
+    old_int = signal.signal(signal.SIGINT, on_term)
     status = 0
     try:
         for r in range(ns.nproc):
@@ -121,6 +124,7 @@ def main(argv: list | None = None) -> int:
         status = 128 + signum
     finally:
         signal.signal(signal.SIGTERM, old_term)
+        signal.signal(signal.SIGINT, old_int)
         for path in glob.glob(os.path.join(shm_dir(), rdzv + "*")):
             try:
                 os.unlink(path)
