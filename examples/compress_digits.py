@@ -125,6 +125,9 @@ def structured(model: nn.Module, amount: float, epochs: int, loader, quiet: bool
 
 def main(argv=None) -> list[dict]:
     """The lab (see module doc); returns compare()'s rows."""
+    # int8 models run on the CPU (tinyfw.quantization holds numpy codes), so every
+    # variant is built there whatever the default device (TINYFW_DEVICE) says
+    tinyfw.set_default_device("cpu")
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--epochs", type=int, default=15, help="teacher training epochs")
     ap.add_argument("--qat-epochs", type=int, default=2)

@@ -16,6 +16,14 @@ from tinyfw.metrics import accuracy, f1_score
 from tinyfw.nn.utils import prune as P
 
 
+@pytest.fixture(autouse=True, scope="module")
+def _on_the_cpu():
+    """The report compares int8 models, and tinyfw.quantization is CPU-only: these tests
+    run on the CPU whatever the suite's device."""
+    with tinyfw.device("cpu"):
+        yield
+
+
 def _data(n=96):
     g = np.random.default_rng(0)
     x = g.standard_normal((n, 6)).astype(np.float32)

@@ -9,6 +9,13 @@ from hypothesis import given, settings, strategies as st
 import tinyfw
 from tinyfw.nn.utils import prune as P
 
+
+@pytest.fixture(autouse=True, scope="module")
+def _on_the_cpu():
+    """Pruning masks are compared with torch's on CPU tensors, whatever device the suite runs on."""
+    with tinyfw.device("cpu"):
+        yield
+
 torch = pytest.importorskip("torch")
 TP = pytest.importorskip("torch.nn.utils.prune")
 
@@ -24,13 +31,13 @@ def _pair(shape, seed):
         a.weight.copy_(tinyfw.from_numpy(w))
     with torch.no_grad():
         b.weight.copy_(torch.from_numpy(w))
-        b.bias.copy_(torch.from_numpy(a.bias.detach().numpy()))
+        b.bias.copy_(torch.from_numpy(a.bias.detach().cpu().numpy()))
     return a, b
 
 
 def _same_mask(a, b, name="weight"):
-    np.testing.assert_array_equal(getattr(a, name + "_mask").numpy(),
-                                  getattr(b, name + "_mask").numpy())
+    np.testing.assert_array_equal(getattr(a, name + "_mask").cpu().numpy(),
+                                  getattr(b, name + "_mask").cpu().numpy())
 
 
 shapes = st.sampled_from([(6, 4, 3, 3), (5, 7), (8, 3, 1, 1), (1, 9)])
@@ -61,8 +68,8 @@ def test_masks_equal_torch(shape, seed, steps):
         _same_mask(a, b)
     x = np.random.default_rng(seed + 1).standard_normal((2,) + ((shape[1], 5, 5) if len(shape) == 4
                                                               else (shape[1],))).astype(np.float32)
-    np.testing.assert_allclose(a(tinyfw.from_numpy(x)).detach().numpy(),
-                               b(torch.from_numpy(x)).detach().numpy(), rtol=1e-5, atol=1e-5)
+    np.testing.assert_allclose(a(tinyfw.from_numpy(x)).detach().cpu().numpy(),
+                               b(torch.from_numpy(x)).detach().cpu().numpy(), rtol=1e-5, atol=1e-5)
 
 
 def test_reparametrisation_and_remove():

@@ -35,7 +35,7 @@ def _settled(model, x):
 
 def _out(model, x):
     with tinyfw.no_grad():
-        return model(x).numpy().astype(np.float64)
+        return model(x).cpu().numpy().astype(np.float64)
 
 
 def _nparams(model):
@@ -196,7 +196,7 @@ def test_iterative_prune_reaches_the_target(scope):
     assert [h["target"] for h in hist] == pytest.approx(P.sparsity_schedule(0.9, 4))
     for h in hist:  # each round's count is rounded to whole entries
         assert h["sparsity"] == pytest.approx(h["target"], abs=0.01)
-    w0 = model[0].weight.detach().numpy()
+    w0 = model[0].weight.detach().cpu().numpy()
     assert np.mean(w0 == 0) == pytest.approx(0.9, abs=0.01 if scope == "layer" else 0.1)
 
 

@@ -11,6 +11,14 @@ from tinyfw import nn
 from tinyfw import quantization as Q
 from tinyfw.onnx import MAX_OPSET, MIN_OPSET
 
+
+@pytest.fixture(autouse=True, scope="module")
+def _on_the_cpu():
+    """tinyfw.quantization is CPU-only (QTensor holds numpy int8/uint8 codes, see
+    docs/quantization.md): its tests run on the CPU whatever the suite's device."""
+    with tinyfw.device("cpu"):
+        yield
+
 onnx = pytest.importorskip("onnx", reason="onnx is not installed")
 ort = pytest.importorskip("onnxruntime", reason="onnxruntime is not installed")
 

@@ -5,10 +5,20 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+
+import tinyfw
 from hypothesis import given, settings, strategies as st
 
 from tinyfw.backend import ref
 from tinyfw.backend.ref_quant import QRANGE
+
+
+@pytest.fixture(autouse=True, scope="module")
+def _on_the_cpu():
+    """tinyfw.quantization is CPU-only (QTensor holds numpy int8/uint8 codes, see
+    docs/quantization.md): its tests run on the CPU whatever the suite's device."""
+    with tinyfw.device("cpu"):
+        yield
 
 torch = pytest.importorskip("torch")
 pytestmark = pytest.mark.filterwarnings("ignore::UserWarning")  # torch's deprecation notes

@@ -20,6 +20,14 @@ sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "examples"))
 from _common import digits_loaders, predict  # noqa: E402
 from train_digits import make_model  # noqa: E402
 
+
+@pytest.fixture(autouse=True, scope="module")
+def _on_the_cpu():
+    """tinyfw.quantization is CPU-only (QTensor holds numpy int8/uint8 codes, see
+    docs/quantization.md): its tests run on the CPU whatever the suite's device."""
+    with tinyfw.device("cpu"):
+        yield
+
 FUSE = [["0", "1", "2"], ["3", "4", "5"], ["9", "10"]]
 
 

@@ -97,7 +97,7 @@ def _dead_rows(w: Tensor) -> Tensor:
 def _channel_constant(between: list, bias: Tensor | None, dead: Tensor) -> tuple:
     """(the constant each dead channel emits at the consumer's input, whether it is the
     same at every position: not after an average pool that counts zero padding)."""
-    v = zeros(int(dead.sum().item()), dtype=dtypes.float64) if bias is None else bias[dead]
+    v = zeros(int(dead.sum().item()), dtype=dtypes.float64, device="cpu") if bias is None else bias[dead]
     uniform = True
     with no_grad():
         for m in between:
@@ -165,10 +165,10 @@ def shrink(model: Module) -> Module:
                 delta = (reads[:, dead].sum(dim=2) * v).sum(dim=1)
                 if bool((delta != 0).any().item()):
                     ec["bias"] = delta if ec["bias"] is None else ec["bias"] + delta
-            keep = arange(width)[~gone]
+            keep = arange(width, device="cpu")[~gone]
             ep["out"] = keep
             per = reads.shape[2] if type(c) is nn.Linear else 1
-            ec["in"] = (keep[:, None] * per + arange(per)[None, :]).reshape(-1)
+            ec["in"] = (keep[:, None] * per + arange(per, device="cpu")[None, :]).reshape(-1)
             for m in between:
                 if isinstance(m, _BN):
                     entry(m)["out"] = keep
@@ -208,8 +208,8 @@ def _rebuild(e: dict) -> Module:
                     getattr(new, k).copy_(getattr(m, k).detach().cpu()[out])
                 new.num_batches_tracked.copy_(m.num_batches_tracked.cpu())
     else:
-        out = arange(w.shape[0]) if out is None else out
-        cols = arange(w.shape[1]) if e["in"] is None else e["in"]
+        out = arange(w.shape[0], device="cpu") if out is None else out
+        cols = arange(w.shape[1], device="cpu") if e["in"] is None else e["in"]
         w = w.index_select(0, out).index_select(1, cols)
         if type(m) is nn.Linear:
             new = nn.Linear(len(cols), len(out), bias=b is not None, dtype=dt)
