@@ -68,6 +68,7 @@ struct Array {
         return t;
     }
     bool contiguous() const {
+        if (numel() == 0) return true;  // as numpy: an empty array is contiguous
         int64_t expect = dtype_size(dtype);
         for (int i = static_cast<int>(shape.size()) - 1; i >= 0; --i) {
             if (shape[i] != 1 && strides[i] != expect) return false;

@@ -23,7 +23,7 @@ def upload(a: np.ndarray):
     from tinyfw.backend import cuda as B
 
     if a.size == 0 or a.ndim == 0 or a.flags.c_contiguous:
-        return B.from_host(np.ascontiguousarray(a))
+        return B.from_host(np.array(a, order="C"))
     # the view of a that starts at its lowest address: negative-stride dims flipped
     low = a[tuple(slice(None, None, -1) if s < 0 else slice(None) for s in a.strides)]
     span = sum((n - 1) * abs(s) for n, s in zip(a.shape, a.strides)) + a.itemsize

@@ -244,7 +244,7 @@ def memory_owner(x):
 
 def is_dense(x) -> bool:
     """True when x covers one gap-free block of memory (row- or column-major)."""
-    if x.contiguous:
+    if x.contiguous:  # empty arrays included
         return True
     s = x.itemsize
     for n, st in zip(x.shape, x.strides):
