@@ -72,7 +72,7 @@ template <class K> __device__ __forceinline__ bool before(K a, int ia, K b, int 
     return ia < ib;
 }
 
-template <class T> __global__ void sort_kernel(int64_t rows, int n, int n2, Rows in_rows, int64_t in_step,
+template <class T> __global__ void __launch_bounds__(512) sort_kernel(int64_t rows, int n, int n2, Rows in_rows, int64_t in_step,
                                                const T* in, T* values, int64_t* indices, bool desc) {
     using K = std::conditional_t<std::is_integral<T>::value, int64_t, double>;
     extern __shared__ unsigned char smem[];

@@ -33,14 +33,22 @@ struct Philox {
 // the top 24 bits: a float32 in [0, 1) with every value exactly representable
 __device__ __forceinline__ float uniform01(uint32_t x) { return (x >> 8) * (1.0f / 16777216.0f); }
 
+// as many random bits as T's significand holds, so the draw converts exactly and stays
+// below 1 (24 bits rounded to float16 could round up to 1.0)
+template <class T> constexpr int uniform_bits() {
+    return std::is_same<T, f16>::value ? 11 : std::is_same<T, bf16>::value ? 8 : 24;
+}
+
 template <class T> __global__ void uniform_kernel(int64_t n, uint64_t seed, uint64_t offset, T* out) {
+    constexpr int bits = uniform_bits<T>();
+    const float scale = 1.0f / static_cast<float>(1u << bits);
     const int64_t groups = (n + 3) / 4;
     for (int64_t g = blockIdx.x * static_cast<int64_t>(blockDim.x) + threadIdx.x; g < groups;
          g += static_cast<int64_t>(gridDim.x) * blockDim.x) {
         Philox p(seed, offset, static_cast<uint64_t>(g));
 #pragma unroll
         for (int k = 0; k < 4; ++k)
-            if (g * 4 + k < n) out[g * 4 + k] = convert<T>(uniform01(p.c[k]));
+            if (g * 4 + k < n) out[g * 4 + k] = convert<T>((p.c[k] >> (32 - bits)) * scale);
     }
 }
 

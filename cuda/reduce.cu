@@ -141,19 +141,37 @@ template <class R> __device__ typename R::acc block_reduce(const R& red, typenam
     return v;
 }
 
-template <class R>
-__global__ void reduce_inner(R red, int64_t K, int64_t n, Dims kept, const typename R::in_t* in,
+template <class T, int V> struct alignas(sizeof(T) * V) VecOf {
+    T v[V];
+};
+
+// VEC: every row starts 16-byte aligned, so each thread reads 16 bytes per load
+template <class R, bool VEC>
+__global__ void __launch_bounds__(512) reduce_inner(R red, int64_t K, int64_t n, Dims kept, const typename R::in_t* in,
                              typename R::out_t* out) {
     using A = typename R::acc;
+    using T = typename R::in_t;
+    constexpr int V = 16 / sizeof(T) > 0 ? 16 / sizeof(T) : 1;
     __shared__ A shared[32];
     for (int64_t o = blockIdx.x; o < K; o += gridDim.x) {
-        const typename R::in_t* row = in + kept.at(o);
+        const T* row = in + kept.at(o);
         A p[4] = {red.identity(), red.identity(), red.identity(), red.identity()};
-        int64_t r = threadIdx.x;
         const int64_t step = blockDim.x;
-        for (; r + 3 * step < n; r += 4 * step) {
+        int64_t r = threadIdx.x;
+        if constexpr (VEC) {
+            const int64_t chunks = n / V;
+            const auto* vrow = reinterpret_cast<const VecOf<T, V>*>(row);
+            for (int64_t c = threadIdx.x; c < chunks; c += step) {
+                VecOf<T, V> x = vrow[c];
 #pragma unroll
-            for (int u = 0; u < 4; ++u) p[u] = red.combine(p[u], red.map(row[r + u * step], r + u * step));
+                for (int k = 0; k < V; ++k) p[k % 4] = red.combine(p[k % 4], red.map(x.v[k], c * V + k));
+            }
+            r = chunks * V + threadIdx.x;  // the tail, fewer than V elements
+        } else {
+            for (; r + 3 * step < n; r += 4 * step) {
+#pragma unroll
+                for (int u = 0; u < 4; ++u) p[u] = red.combine(p[u], red.map(row[r + u * step], r + u * step));
+            }
         }
         for (; r < n; r += step) p[0] = red.combine(p[0], red.map(row[r], r));
         A v = red.combine(red.combine(p[0], p[1]), red.combine(p[2], p[3]));
@@ -162,10 +180,12 @@ __global__ void reduce_inner(R red, int64_t K, int64_t n, Dims kept, const typen
     }
 }
 
-constexpr int kOuterX = 32, kOuterY = 16;
+constexpr int kOuterX = 32, kOuterY = 32;
 
+// columns: x over 32 adjacent outputs (coalesced), y splitting the reduction 32 ways, each
+// thread with four partial results in flight (fixed combination order: deterministic)
 template <class R>
-__global__ void reduce_outer(R red, int64_t K, int64_t n, Dims kept, Dims reduced,
+__global__ void __launch_bounds__(kOuterX * kOuterY) reduce_outer(R red, int64_t K, int64_t n, Dims kept, Dims reduced,
                              const typename R::in_t* in, typename R::out_t* out) {
     using A = typename R::acc;
     __shared__ A shared[kOuterY][kOuterX + 1];
@@ -174,7 +194,17 @@ __global__ void reduce_outer(R red, int64_t K, int64_t n, Dims kept, Dims reduce
         A v = red.identity();
         if (o < K) {
             const typename R::in_t* col = in + kept.at(o);
-            for (int64_t r = threadIdx.y; r < n; r += kOuterY) v = red.combine(v, red.map(col[reduced.at(r)], r));
+            A p[4] = {red.identity(), red.identity(), red.identity(), red.identity()};
+            int64_t r = threadIdx.y;
+            for (; r + 3 * kOuterY < n; r += 4 * kOuterY) {
+#pragma unroll
+                for (int u = 0; u < 4; ++u) {
+                    const int64_t q = r + u * kOuterY;
+                    p[u] = red.combine(p[u], red.map(col[reduced.at(q)], q));
+                }
+            }
+            for (; r < n; r += kOuterY) p[0] = red.combine(p[0], red.map(col[reduced.at(r)], r));
+            v = red.combine(red.combine(p[0], p[1]), red.combine(p[2], p[3]));
         }
         shared[threadIdx.y][threadIdx.x] = v;
         __syncthreads();
@@ -199,7 +229,14 @@ template <class R> void run(const char* name, R red, const TensorArg& out, const
     if (reduced.single && reduced.stride0 == 1 && n >= 256) {
         int threads = n >= 4096 ? 512 : 256;
         int64_t blocks = K < int64_t(sms) * 32 ? K : int64_t(sms) * 32;
-        reduce_inner<R><<<static_cast<int>(blocks), threads, 0, as_stream(s)>>>(red, K, n, kept, src, dst);
+        // 16-byte loads when every row starts 16-byte aligned (the base, and the step
+        // between rows when there are several)
+        const int64_t row_bytes = (kept.single ? kept.stride0 : 1) * static_cast<int64_t>(sizeof(typename R::in_t));
+        const bool vec = reinterpret_cast<uintptr_t>(src) % 16 == 0 && kept.single && (K == 1 || row_bytes % 16 == 0);
+        if (vec)
+            reduce_inner<R, true><<<static_cast<int>(blocks), threads, 0, as_stream(s)>>>(red, K, n, kept, src, dst);
+        else
+            reduce_inner<R, false><<<static_cast<int>(blocks), threads, 0, as_stream(s)>>>(red, K, n, kept, src, dst);
     } else {
         int64_t blocks = (K + kOuterX - 1) / kOuterX;
         if (blocks > int64_t(sms) * 16) blocks = int64_t(sms) * 16;

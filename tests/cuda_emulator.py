@@ -221,6 +221,14 @@ def dropout(y, mask, x, p, seed):
     _set(y, np.where(m, x.np() * x.dtype.type(1 / (1 - p)), 0))
 
 
+def uniform(out, seed, offset):
+    _set(out, np.random.default_rng(seed).random(out.shape))
+
+
+def normal(out, seed, offset):
+    _set(out, np.random.default_rng(seed).standard_normal(out.shape))
+
+
 def memory_stats(device):
     return {k: 0 for k in ("allocated", "max_allocated", "reserved", "max_reserved", "allocations",
                            "cuda_mallocs", "splits", "free_blocks", "ooms", "pinned_reserved")}

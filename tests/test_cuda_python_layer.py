@@ -45,8 +45,8 @@ def _reload_backend(cuda_module):
 @pytest.fixture(scope="module")
 def K():
     real = sys.modules.get("tinyfw._cuda")
-    _reload_backend(cuda_emulator)
-    try:
+    try:  # restored even when installing the emulator fails halfway
+        _reload_backend(cuda_emulator)
         yield CudaUnderTest()
     finally:
         _reload_backend(real)
@@ -113,3 +113,26 @@ def test_tensor_api_over_the_emulator(K):
     with pytest.raises(NotImplementedError, match="matmul: not implemented on the cuda device"):
         x @ x.T
     assert x.float().to("cpu").device.type == "cpu"
+
+
+def test_rand_draws_on_the_device_from_the_seed(K):
+    """tinyfw.rand/randn on cuda call the backend's device generator with a seed from
+    tinyfw's generator: the same seed gives the same numbers, the stream advances."""
+    tinyfw.manual_seed(7)
+    a, b = tinyfw.rand(3, 4, device="cuda"), tinyfw.randn(5, device="cuda")
+    tinyfw.manual_seed(7)
+    a2, b2 = tinyfw.rand(3, 4, device="cuda"), tinyfw.randn(5, device="cuda")
+    np.testing.assert_array_equal(a.cpu().numpy(), a2.cpu().numpy())
+    np.testing.assert_array_equal(b.cpu().numpy(), b2.cpu().numpy())
+    assert not np.array_equal(a.cpu().numpy(), tinyfw.rand(3, 4, device="cuda").cpu().numpy())
+    assert a.dtype is tinyfw.float32 and a.device.type == "cuda"
+    assert tinyfw.randint(0, 5, (3,), device="cuda").dtype is tinyfw.int64  # ints: host draws
+
+
+def test_cuda_arrays_are_backend_arrays(K):
+    """The core recognises cuda arrays as device arrays (their device is per instance)."""
+    from tinyfw.backend import backend_of, device_of, is_array
+
+    a = K.B.from_host(np.ones(3, np.float32))
+    assert is_array(a) and not is_array(tinyfw.ones(3))
+    assert device_of(a).type == "cuda" and backend_of(a) is K.B

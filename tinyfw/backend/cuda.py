@@ -47,8 +47,11 @@ CODE = {d: i for i, d in enumerate(DTYPES)}
 _this = sys.modules[__name__]
 
 if not _why:
+    from . import DEVICE_ARRAY_TYPES
+
     _cuda.register(DTYPES, [Device("cuda", i) for i in range(_cuda.device_count())], _this)
     Array = _cuda.Array
+    DEVICE_ARRAY_TYPES.add(Array)
 else:
     Array = None
 

@@ -15,7 +15,8 @@ from .cuda import _cuda, empty, fill_, full, permute, slice_view, view, _strided
 from .cuda_ops import _operands, contiguous, cast_if
 
 __all__ = ["copy_", "cat", "pad", "flip", "tile", "triu", "tril", "cumsum", "sort", "gather",
-           "scatter", "scatter_add", "dropout", "index", "index_put", "index_put_"]
+           "scatter", "scatter_add", "dropout", "index", "index_put", "index_put_",
+           "random_uniform", "random_normal"]
 
 _I64 = np.dtype(np.int64)
 _BOOL = np.dtype(np.bool_)
@@ -211,6 +212,21 @@ def dropout(x, p: float, seed: int):
     y, mask = empty(x.shape, x.dtype), empty(x.shape, _BOOL)
     _cuda.dropout(y, mask, xc, float(p), int(seed) & ((1 << 64) - 1))
     return y, mask
+
+
+def random_uniform(shape: tuple, dtype, seed: int):
+    """Uniform [0, 1) draws of Philox4x32-10 (cuda/random.cu) from `seed`: what
+    tinyfw.rand makes on this device (tinyfw/creation.py takes the seed from the generator)."""
+    out = empty(tuple(shape), np.dtype(dtype))
+    _cuda.uniform(out, int(seed) & ((1 << 64) - 1), 0)
+    return out
+
+
+def random_normal(shape: tuple, dtype, seed: int):
+    """Standard normal draws (Box-Muller on Philox4x32-10 pairs) from `seed` (tinyfw.randn)."""
+    out = empty(tuple(shape), np.dtype(dtype))
+    _cuda.normal(out, int(seed) & ((1 << 64) - 1), 0)
+    return out
 
 
 def _advanced(x, idx):

@@ -117,7 +117,8 @@ def _binary(name: str, op_name: str | None = None):
 
     def prim(a, b):
         a, b = _same_dtype(a, b, name)
-        shape = np.broadcast_shapes(a.shape, b.shape)
+        sa, sb = a.shape, b.shape
+        shape = sa if sa == sb else np.broadcast_shapes(sa, sb)  # ~3 us saved on equal shapes
         out = empty(shape, _BOOL if pred else a.dtype)
         a, b = _operands([a, b], shape)
         _cuda.binary(op, out, a, b)
