@@ -66,6 +66,8 @@ class Array:
 
     def np(self) -> np.ndarray:
         """The numpy view of this array's elements (writes go to the storage)."""
+        if self.size == 0:  # an empty view's offset may point past its block
+            return np.empty(self._shape, self.dtype)
         return np.ndarray(self._shape, self.dtype, self.storage.buf, self.offset, self._strides)
 
 

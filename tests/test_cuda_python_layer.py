@@ -113,6 +113,9 @@ def test_tensor_api_over_the_emulator(K):
     with pytest.raises(NotImplementedError, match="matmul: not implemented on the cuda device"):
         x @ x.T
     assert x.float().to("cpu").device.type == "cpu"
+    h = x.detach().cpu().numpy()
+    for idx in [(Ellipsis, 1), (None, slice(None), slice(None, None, 2)), (1, Ellipsis, None), (-1, slice(0, 3, 2))]:
+        np.testing.assert_array_equal(x.detach()[idx].cpu().numpy(), h[idx])
 
 
 def test_rand_draws_on_the_device_from_the_seed(K):

@@ -13,6 +13,7 @@ live on the current device (`tinyfw.cuda.set_device`); naming another index is a
 """
 from __future__ import annotations
 
+import builtins
 import math
 import sys
 
@@ -203,7 +204,8 @@ def slice_view(x, index: tuple):
     index = tuple(index)
     if Ellipsis in index:
         k = index.index(Ellipsis)
-        used = sum(1 for i in index if i is not None and i is not Ellipsis)
+        # builtins.sum: this module's `sum` is the reduction primitive (cuda_ops)
+        used = builtins.sum(1 for i in index if i is not None and i is not Ellipsis)
         index = index[:k] + (slice(None),) * (x.ndim - used) + index[k + 1:]
     shape, strides, offset, d = [], [], x.offset, 0
     for i in index:
