@@ -65,15 +65,22 @@ def code(dtype) -> int:
     return c
 
 
+#: devices in this process (counted once: every op asks `unavailable`, and the driver's
+#: count does not change while a process runs)
+_COUNT = 0 if _why else _cuda.device_count()
+
+
 def unavailable(device) -> str:
     """Why `device` cannot run here ('' when it can)."""
     if _why:
         return _why
-    count = _cuda.device_count()
     index = device.index
-    if index is not None and index >= count:
+    if index is None or (index == 0 and _COUNT == 1):  # the common case, without a driver call
+        return ""
+    count = _COUNT
+    if index >= count:
         return f"CUDA device index {index} is out of range ({count} device(s))"
-    if index is not None and index != _cuda.current_device():
+    if index != _cuda.current_device():
         return (f"cuda:{index} is not the current device (cuda:{_cuda.current_device()}); "
                 f"call tinyfw.cuda.set_device({index}) first: arrays are made on the current device")
     return ""
