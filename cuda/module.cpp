@@ -166,10 +166,10 @@ PYBIND11_MODULE(_cuda, m) {
     py::register_exception_translator([](std::exception_ptr p) {
         try {
             if (p) std::rethrow_exception(p);
-        } catch (const CudaError& e) {
-            py::set_error(cuda_error, e.what());
+        } catch (const CudaError& e) {  // PyErr_SetString: works with pybind11 before 2.12 too
+            PyErr_SetString(cuda_error.ptr(), e.what());
         } catch (const OutOfMemory& e) {
-            py::set_error(oom, e.what());
+            PyErr_SetString(oom.ptr(), e.what());
         } catch (const Unsupported& e) {
             PyErr_SetString(PyExc_NotImplementedError, e.what());
         }
