@@ -8,6 +8,8 @@ wait for the device), so a bad index is an IndexError from the call that passed 
 """
 from __future__ import annotations
 
+import builtins
+
 import numpy as np
 
 from . import ref as _ref
@@ -229,69 +231,118 @@ def random_normal(shape: tuple, dtype, seed: int):
     return out
 
 
+def _is_dev(v) -> bool:
+    return hasattr(v, "storage")
+
+
 def _advanced(x, idx):
-    """x[idx] for the case the CUDA kernels cover: integer index arrays (and full slices
-    after them); the flat element offsets of the indexed rows and the trailing shape."""
-    idx = idx if isinstance(idx, tuple) else (idx,)
-    arrays = [i for i in idx if hasattr(i, "storage")]
-    if not arrays or any(not hasattr(i, "storage") and i != slice(None) for i in idx) \
-            or any(hasattr(i, "storage") for i in idx[len(arrays):]) \
-            or any(i.dtype == _BOOL for i in arrays):
-        raise NotImplementedError(
-            "index/index_put on cuda: only integer index arrays on the leading dims (x[i], x[i, j], "
-            "x[i, j, :]) are implemented yet; bool masks, slices before or between index arrays "
-            "and ints are not (see docs/cuda.md); use .cpu() for this indexing")
+    """numpy's advanced indexing x[idx] reduced to the kernels' one form.
+
+    Slices are applied as a view; bool masks become integer arrays (their nonzero
+    positions: this waits for the device and copies the mask to the host, as the result's
+    shape depends on it); Python ints among index arrays count as 0-d index arrays.  The
+    view is permuted so the indexed dims come first, and their index arrays become one
+    array of flat element offsets.  Returns (x view permuted, offsets broadcast to the
+    index shape, the index shape, where numpy puts the index dims in the result: 0 or
+    the position of the first indexed dim when they are adjacent, the number of indexed
+    dims)."""
+    from .cuda import expand, from_host, to_host
     from .cuda_ops import add, mul
 
-    shape = np.broadcast_shapes(*[a.shape for a in arrays])
+    idx = idx if isinstance(idx, tuple) else (idx,)
+    if Ellipsis in idx:
+        k = idx.index(Ellipsis)
+        used = builtins.sum(v.ndim if _is_dev(v) and v.dtype == _BOOL else 1 for v in idx if v is not Ellipsis)
+        idx = idx[:k] + (slice(None),) * (x.ndim - used) + idx[k + 1:]
+    if any(v is None for v in idx):
+        raise NotImplementedError("index on cuda: None (new axes) among advanced indices is not "
+                                  "implemented; index in two steps")
+    items = []  # per dim of x: a slice, or an int64 device array
+    for v in idx:
+        if _is_dev(v) and v.dtype == _BOOL:
+            if v.ndim == 0:
+                raise NotImplementedError("index on cuda: a 0-d bool mask is not implemented")
+            nz = np.nonzero(to_host(v))
+            items += [from_host(np.ascontiguousarray(n.astype(np.int64))) for n in nz]
+        elif _is_dev(v):
+            items.append(cast_if(v, _I64))
+        elif isinstance(v, slice):
+            items.append(v)
+        else:
+            items.append(full((), int(v), _I64))
+    items += [slice(None)] * (x.ndim - len(items))
+    xv = slice_view(x, tuple(i if isinstance(i, slice) else slice(None) for i in items))
+    adv = [d for d, i in enumerate(items) if not isinstance(i, slice)]
+    if not adv:  # slices only: the view is the selection
+        return xv, None, (), 0, 0
+    order = adv + [d for d in range(xv.ndim) if d not in adv]
+    xp = permute(xv, tuple(order))
+    arrays = [items[d] for d in adv]
+    shape = tuple(np.broadcast_shapes(*[a.shape for a in arrays]))
     offsets = None
-    for d, a in enumerate(arrays):
-        a = cast_if(a, _I64)
-        _check_range(a, x.shape[d], "index")
-        a = _wrap(a, x.shape[d])
-        term = mul(a, full((), x.strides[d] // x.itemsize, _I64))
+    for a, d in zip(arrays, adv):
+        _check_range(a, xv.shape[d], "index")
+        term = mul(_wrap(a, xv.shape[d]), full((), xv.strides[d] // xv.itemsize, _I64))
         offsets = term if offsets is None else add(offsets, term)
-    from .cuda import expand
-
-    return expand(offsets, shape), shape, x.shape[len(arrays):], x.strides[len(arrays):]
+    adjacent = adv == list(range(adv[0], adv[0] + len(adv)))
+    return xp, expand(offsets, shape), shape, adv[0] if adjacent else 0, len(adv)
 
 
 def _wrap(a, size: int):
     """Negative indices counted from the end."""
     from .cuda_ops import add, lt, where
 
-    zero = full((), 0, _I64)
-    return where(lt(a, zero), add(a, full((), size, _I64)), a)
+    return where(lt(a, full((), 0, _I64)), add(a, full((), size, _I64)), a)
 
 
 def index(x, idx: tuple):
-    """Advanced indexing x[idx] with integer index arrays on the leading dims: a copy."""
-    offsets, shape, rest, rest_strides = _advanced(x, idx)
-    out = empty(tuple(shape) + tuple(rest), x.dtype)
-    if out.size == 0:
+    """Advanced indexing x[idx] (integer arrays, bool masks, slices, ints): a copy."""
+    xp, offsets, shape, at, k = _advanced(x, idx)
+    if offsets is None:
+        return _copy(xp)
+    rest = tuple(xp.shape[k:])
+    full_shape = tuple(shape) + rest
+    out = empty(full_shape, xp.dtype)
+    if out.size:
+        xv = _strided(xp, full_shape, [0] * len(shape) + list(xp.strides[k:]), xp.offset)
+        off = _strided(offsets, full_shape, list(offsets.strides) + [0] * len(rest), offsets.offset)
+        _cuda.gather(out, xv, off, 0, 1 << 62, 1)
+    return _move_index_dims(out, len(shape), at)
+
+
+def _move_index_dims(out, n: int, at: int):
+    """numpy puts adjacent index dims where the first indexed dim was."""
+    if at == 0 or n == 0:
         return out
-    nd = len(shape)
-    full_shape = tuple(shape) + tuple(rest)
-    # gather along a new leading dim of x's flat memory: the offsets are in elements
-    xv = _strided(x, full_shape, [0] * nd + list(rest_strides), x.offset)
-    off = _strided(offsets, full_shape, list(offsets.strides) + [0] * len(rest), offsets.offset)
-    _cuda.gather(out, xv, off, 0, 1 << 62, 1)
-    return out
+    rest = list(range(n, out.ndim))
+    order = rest[:at] + list(range(n)) + rest[at:]
+    return contiguous(permute(out, tuple(order)))
 
 
 def index_put_(x, idx: tuple, values, accumulate: bool) -> None:
     """In place: x[idx] = values (or += with `accumulate`, duplicates summed)."""
     _writeable(x, "index_put_")
-    offsets, shape, rest, rest_strides = _advanced(x, idx)
-    full_shape = tuple(shape) + tuple(rest)
-    if 0 in full_shape:
-        return
-    nd = len(shape)
-    if not hasattr(values, "storage"):
+    xp, offsets, shape, at, k = _advanced(x, idx)
+    if not _is_dev(values):
         values = full((), values, x.dtype)
     values = cast_if(values, x.dtype)
-    (values,) = _operands([values], full_shape)
-    xv = _strided(x, full_shape, [0] * nd + list(rest_strides), x.offset)
+    if offsets is None:  # slices only: write through the view
+        from .cuda_ops import add
+
+        copy_(xp, add(xp, values) if accumulate else values)
+        return
+    rest = tuple(xp.shape[k:])
+    full_shape = tuple(shape) + rest
+    if 0 in full_shape:
+        return
+    n = len(shape)
+    # values broadcast to numpy's result shape, then seen in the kernels' order
+    res_shape = full_shape if at == 0 else rest[:at] + tuple(shape) + rest[at:]
+    (values,) = _operands([values], res_shape)
+    if at:
+        back = list(range(at, at + n)) + list(range(at)) + list(range(at + n, len(res_shape)))
+        values = permute(values, tuple(back))
+    xv = _strided(xp, full_shape, [0] * n + list(xp.strides[k:]), xp.offset)
     off = _strided(offsets, full_shape, list(offsets.strides) + [0] * len(rest), offsets.offset)
     _cuda.scatter(xv, off, values, 0, 1 << 62, 1, bool(accumulate))
 
