@@ -16,6 +16,10 @@ Environment switches:
   TINYFW_DEBUG=1     -O0 -g
   TINYFW_UNITY=0     compile each csrc/*.cpp on its own (the default groups them into one
                      translation unit per build job: faster from scratch, coarser rebuilds)
+  TINYFW_CUDA=1|0    build the CUDA kernels (tinyfw._cuda, from cuda/) always / never; unset:
+                     when nvcc is found and a CUDA driver is installed
+  TINYFW_CUDA_ARCH   the GPU architectures to compile for, default "80;90" (sm_80, sm_90,
+                     and PTX of the last for newer GPUs)
 """
 import glob
 import os
@@ -230,6 +234,14 @@ ext_modules = [
         extra_link_args=link,
     ),
 ]
+
+# ==== CUDA: tinyfw._cuda from cuda/ (docs/cuda.md) =====================================
+_CUDA = runpy.run_path(os.path.join(os.path.dirname(os.path.abspath(__file__)), "tools", "cuda_build.py"))
+_cuda_build = _CUDA["CudaBuild"].from_environment()
+if _cuda_build is not None:
+    ext_modules.append(_cuda_build.extension(Pybind11Extension, flags=["-O2", "-g0"]))
+    _BuildExt = _cuda_build.build_ext_class(_BuildExt)
+# ==== end CUDA ==========================================================================
 
 setup(
     name="tinyfw",

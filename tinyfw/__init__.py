@@ -35,6 +35,7 @@ from .amp import autocast, get_autocast_dtype, is_autocast_enabled  # noqa: E402
 from . import onnx  # noqa: E402,F401  (export; needs the onnx package only when called)
 from .serialization import load, save  # noqa: E402,F401  (checkpoints)
 from . import memory, profiler  # noqa: E402,F401  (allocator statistics; per-op profiles)
+from . import cuda  # noqa: E402,F401  (CUDA devices, streams, events, pinned memory)
 from .summary import summary  # noqa: E402,F401  (layer table on the meta device)
 
 half = float16

@@ -3,7 +3,10 @@
 Every factory takes ``device=`` (the default device when None, see
 `tinyfw.set_default_device`).  Values that are computed rather than filled (ranges,
 random draws, data) are made on the host and moved by the device's backend, so a seed
-gives the same numbers on every device; the meta device computes and draws nothing.
+gives the same numbers on every device; the meta device computes and draws nothing.  The
+exception: a backend with a generator of its own (CUDA's Philox: ``random_uniform`` /
+``random_normal``) draws `rand`/`randn` on the device, seeded from the generator, so the
+seed reproduces them there but they differ from the CPU's numbers (as in PyTorch).
 """
 from __future__ import annotations
 
@@ -67,6 +70,21 @@ def _host_made(device, shape: tuple, dtype: _dt.DType, make_host) -> object:
     if dev.type == "meta":
         return B.empty(shape, dtype.np)
     return B.from_host(make_host())
+
+
+def _device_drawn(device, kind: str, shape: tuple, dtype: _dt.DType, generator):
+    """Floating draws made on the device by its own counter-based generator (the CUDA
+    backend's Philox: `kind` is random_uniform or random_normal), seeded from `generator`
+    so that tinyfw.manual_seed reproduces them; None where the device draws on the host."""
+    if not dtype.is_floating_point:
+        return None
+    B = backend_for(_device(device))
+    draw = getattr(B, kind, None)
+    if draw is None:
+        return None
+    from .random import default_generator
+
+    return draw(shape, dtype.np, (generator or default_generator).next_seed())
 
 
 def _dtype_or_default(dtype) -> _dt.DType:
@@ -202,7 +220,9 @@ def rand(*size, generator: Generator | None = None, dtype=None, device=None,
          requires_grad: bool = False) -> Tensor:
     """Uniform samples in [0, 1)."""
     shape, dt = _size(size, "rand"), _dtype_or_default(dtype)
-    arr = _host_made(device, shape, dt, lambda: host.cast(_gen(generator).random(shape), dt))
+    arr = _device_drawn(device, "random_uniform", shape, dt, generator)
+    if arr is None:
+        arr = _host_made(device, shape, dt, lambda: host.cast(_gen(generator).random(shape), dt))
     return _finish(arr, requires_grad)
 
 
@@ -210,8 +230,10 @@ def randn(*size, generator: Generator | None = None, dtype=None, device=None,
           requires_grad: bool = False) -> Tensor:
     """Standard normal samples."""
     shape, dt = _size(size, "randn"), _dtype_or_default(dtype)
-    arr = _host_made(device, shape, dt,
-                     lambda: host.cast(_gen(generator).standard_normal(shape), dt))
+    arr = _device_drawn(device, "random_normal", shape, dt, generator)
+    if arr is None:
+        arr = _host_made(device, shape, dt,
+                         lambda: host.cast(_gen(generator).standard_normal(shape), dt))
     return _finish(arr, requires_grad)
 
 

@@ -79,9 +79,15 @@ def backend_of(a):
     return _cpu if type(a) is CPU_ARRAY else a.backend
 
 
+#: array classes of backends whose arrays' device is per instance (cuda:0, cuda:1, ...), so
+#: not a class attribute; a backend adds its class when it loads
+DEVICE_ARRAY_TYPES: set = set()
+
+
 def is_array(a) -> bool:
     """Whether `a` is an array of some backend (a numpy array or a device array)."""
-    return type(a) is CPU_ARRAY or isinstance(getattr(type(a), "device", None), Device)
+    t = type(a)
+    return t is CPU_ARRAY or isinstance(getattr(t, "device", None), Device) or t in DEVICE_ARRAY_TYPES
 
 
 def primitives(module) -> dict:

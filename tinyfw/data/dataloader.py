@@ -44,9 +44,10 @@ class DataLoader:
 
     Devices: batches are where the samples are (a TensorDataset on a device gives batches
     on it); move CPU batches with ``.to(device)`` in the loop, as in PyTorch.
-    `pin_memory` (and `pin_memory_device`) are accepted and do nothing: tinyfw's CPU
-    memory is ordinary pageable memory and host-to-device copies are synchronous, so
-    there is nothing to pin for yet.
+    `pin_memory=True` puts each batch's CPU tensors in page-locked (pinned) host memory
+    when a CUDA device is available (`tinyfw.cuda.pin_memory`): their ``.to('cuda')``
+    copies are then asynchronous DMA transfers.  Without CUDA it does nothing.
+    `pin_memory_device` is accepted for PyTorch compatibility.
     """
 
     def __init__(self, dataset, batch_size: int | None = 1, shuffle: bool = False,
@@ -89,7 +90,7 @@ class DataLoader:
         self.timeout = timeout
         self.worker_init_fn = worker_init_fn
         self.generator = generator
-        self.pin_memory = bool(pin_memory)  # a no-op, see the class doc
+        self.pin_memory = bool(pin_memory)
         self.pin_memory_device = pin_memory_device
         if multiprocessing_context is None:
             multiprocessing_context = "fork" if "fork" in mp.get_all_start_methods() else "spawn"
@@ -109,9 +110,13 @@ class DataLoader:
         # drawn in both modes so that the sampler's random stream is the same with and
         # without workers (PyTorch does the same)
         base_seed = int(_gen(self.generator).integers(0, 1 << 62))
-        if self.num_workers == 0:
-            return self._single(base_seed)
-        return _MultiIter(self, base_seed)
+        it = self._single(base_seed) if self.num_workers == 0 else _MultiIter(self, base_seed)
+        if self.pin_memory:
+            from .. import cuda
+
+            if cuda.is_available():
+                return map(cuda.pin_memory, it)
+        return it
 
     def _single(self, base_seed: int) -> Iterator:
         for idx in self._index_iter():
