@@ -17,131 +17,14 @@
 #include <exception>
 #include <type_traits>
 
+#include "gemm_simd.h"
 #include "nn_common.h"
 
 namespace tinyfw {
 TINYFW_ISA_BEGIN  // one copy per ISA level (isa.h)
 namespace {
 
-// ---- SIMD traits: a vector type and the five operations the micro-kernel needs --------
-template <typename T> struct Simd;
-
-#if defined(__AVX512F__)
-template <> struct Simd<float> {
-    using V = __m512;
-    static constexpr int W = 16, MR = 12, NV = 2;
-    static V zero() { return _mm512_setzero_ps(); }
-    static V load(const float* p) { return _mm512_loadu_ps(p); }
-    static V bcast(const float* p) { return _mm512_set1_ps(*p); }
-    static V fma(V a, V b, V c) { return _mm512_fmadd_ps(a, b, c); }
-    static V add(V a, V b) { return _mm512_add_ps(a, b); }
-    static void store(float* p, V v) { _mm512_storeu_ps(p, v); }
-    static float hsum(V v) { return _mm512_reduce_add_ps(v); }
-};
-template <> struct Simd<double> {
-    using V = __m512d;
-    static constexpr int W = 8, MR = 12, NV = 2;
-    static V zero() { return _mm512_setzero_pd(); }
-    static V load(const double* p) { return _mm512_loadu_pd(p); }
-    static V bcast(const double* p) { return _mm512_set1_pd(*p); }
-    static V fma(V a, V b, V c) { return _mm512_fmadd_pd(a, b, c); }
-    static V add(V a, V b) { return _mm512_add_pd(a, b); }
-    static void store(double* p, V v) { _mm512_storeu_pd(p, v); }
-    static double hsum(V v) { return _mm512_reduce_add_pd(v); }
-};
-#elif defined(__AVX2__) && defined(__FMA__)
-// 6 x 16 floats: 12 accumulators + 2 B vectors + 1 broadcast fit the 16 ymm registers.
-template <> struct Simd<float> {
-    using V = __m256;
-    static constexpr int W = 8, MR = 6, NV = 2;
-    static V zero() { return _mm256_setzero_ps(); }
-    static V load(const float* p) { return _mm256_loadu_ps(p); }
-    static V bcast(const float* p) { return _mm256_broadcast_ss(p); }
-    static V fma(V a, V b, V c) { return _mm256_fmadd_ps(a, b, c); }
-    static V add(V a, V b) { return _mm256_add_ps(a, b); }
-    static void store(float* p, V v) { _mm256_storeu_ps(p, v); }
-    static float hsum(V v) {
-        __m128 x = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
-        x = _mm_add_ps(x, _mm_movehl_ps(x, x));
-        return _mm_cvtss_f32(_mm_add_ss(x, _mm_movehdup_ps(x)));
-    }
-};
-template <> struct Simd<double> {
-    using V = __m256d;
-    static constexpr int W = 4, MR = 6, NV = 2;
-    static V zero() { return _mm256_setzero_pd(); }
-    static V load(const double* p) { return _mm256_loadu_pd(p); }
-    static V bcast(const double* p) { return _mm256_broadcast_sd(p); }
-    static V fma(V a, V b, V c) { return _mm256_fmadd_pd(a, b, c); }
-    static V add(V a, V b) { return _mm256_add_pd(a, b); }
-    static void store(double* p, V v) { _mm256_storeu_pd(p, v); }
-    static double hsum(V v) {
-        __m128d x = _mm_add_pd(_mm256_castpd256_pd128(v), _mm256_extractf128_pd(v, 1));
-        return _mm_cvtsd_f64(_mm_add_sd(x, _mm_unpackhi_pd(x, x)));
-    }
-};
-#else
-// Portable build: scalar "vectors"; the compiler auto-vectorises what it can.
-template <typename T> struct ScalarSimd {
-    using V = T;
-    static constexpr int W = 1, MR = 4, NV = 8;
-    static V zero() { return T(0); }
-    static V load(const T* p) { return *p; }
-    static V bcast(const T* p) { return *p; }
-    static V fma(V a, V b, V c) { return a * b + c; }
-    static V add(V a, V b) { return a + b; }
-    static void store(T* p, V v) { *p = v; }
-    static T hsum(V v) { return v; }
-};
-template <> struct Simd<float> : ScalarSimd<float> {};
-template <> struct Simd<double> : ScalarSimd<double> {};
-#endif
-
-template <typename T> struct Blocking {
-    static constexpr int MR = Simd<T>::MR;
-    static constexpr int NR = Simd<T>::NV * Simd<T>::W;
-    // KC: the B micro-panel (KC x NR) takes about 16 KiB of L1.
-    static constexpr int64_t KC = 256;
-    // MC: the packed A block (MC x KC) about 128 KiB of L2, a multiple of MR.
-    static constexpr int64_t MC = std::max<int64_t>(MR, (131072 / (KC * (int64_t)sizeof(T))) / MR * MR);
-    // NC: the packed B block (KC x NC) a few MiB of L3, a multiple of NR.
-    static constexpr int64_t NC = 4096 / NR * NR;
-};
-
-// C tile (MR x NR) = (or +=) packed A panel (MR x kc) @ packed B panel (kc x NR).
-template <typename T>
-inline void micro_kernel(int64_t kc, const T* __restrict pa, const T* __restrict pb,
-                         T* __restrict c, int64_t rsc, bool acc) {
-    using S = Simd<T>;
-    using V = typename S::V;
-    constexpr int MR = S::MR, NV = S::NV, W = S::W, NR = NV * W;
-    V r[MR][NV];
-#pragma GCC unroll 16
-    for (int i = 0; i < MR; ++i)
-#pragma GCC unroll 4
-        for (int j = 0; j < NV; ++j) r[i][j] = S::zero();
-#pragma GCC unroll 2
-    for (int64_t p = 0; p < kc; ++p) {
-        V bv[NV];
-#pragma GCC unroll 4
-        for (int j = 0; j < NV; ++j) bv[j] = S::load(pb + j * W);
-#pragma GCC unroll 16
-        for (int i = 0; i < MR; ++i) {
-            const V ai = S::bcast(pa + i);
-#pragma GCC unroll 4
-            for (int j = 0; j < NV; ++j) r[i][j] = S::fma(ai, bv[j], r[i][j]);
-        }
-        pa += MR;
-        pb += NR;
-    }
-#pragma GCC unroll 16
-    for (int i = 0; i < MR; ++i)
-#pragma GCC unroll 4
-        for (int j = 0; j < NV; ++j) {
-            T* cp = c + i * rsc + j * W;
-            S::store(cp, acc ? S::add(S::load(cp), r[i][j]) : r[i][j]);
-        }
-}
+using namespace gemm_simd;  // Simd, Blocking, micro_kernel (gemm_simd.h)
 
 // Pack rows [0, mc) x cols [0, kc) of A into MR-high panels, zero-padding the last one.
 template <typename T>
@@ -189,40 +72,8 @@ void pack_b(int64_t kc, int64_t nc, const T* b, int64_t rsb, int64_t csb, T* dst
     }
 }
 
-// Per-thread packing buffers, kept across calls so page faults are paid once.
-struct Buffers {
-    void* p[2] = {nullptr, nullptr};
-    size_t cap[2] = {0, 0};
-    ~Buffers() {
-        std::free(p[0]);
-        std::free(p[1]);
-    }
-    template <typename T> T* get(int which, int64_t n) {
-        const size_t bytes = ((size_t)n * sizeof(T) + 63) / 64 * 64;
-        if (cap[which] < bytes) {
-            std::free(p[which]);
-            p[which] = std::aligned_alloc(64, bytes);
-            if (!p[which]) throw std::bad_alloc();
-            cap[which] = bytes;
-        }
-        return static_cast<T*>(p[which]);
-    }
-};
-thread_local Buffers tls_buffers;
+thread_local Buffers tls_buffers;  // gemm_simd.h
 
-// The first exception thrown by any thread of a parallel region (a packing buffer that
-// could not be allocated), rethrown by the calling thread after the region: an exception
-// that escapes a region terminates the process instead of becoming a MemoryError.
-struct RegionError {
-    std::exception_ptr first;
-    void record() {
-#pragma omp critical(tinyfw_gemm_region_error)
-        if (!first) first = std::current_exception();
-    }
-    void rethrow() const {
-        if (first) std::rethrow_exception(first);
-    }
-};
 
 template <typename T>
 void gemm_serial(int64_t m, int64_t n, int64_t k, const T* a, int64_t rsa, int64_t csa,
@@ -386,11 +237,6 @@ void gemm_thin(int64_t m, int64_t n, int64_t k, const T* a, int64_t rsa, const T
 // The least work (flops) that pays for one more thread in gemm_threads.
 constexpr double kMinWorkPerThread = 2.5e5;
 
-// Split n units into `parts` contiguous ranges; range `i` is [lo, hi) in units.
-inline void split(int64_t units, int parts, int i, int64_t& lo, int64_t& hi) {
-    lo = units * i / parts;
-    hi = units * (i + 1) / parts;
-}
 
 }  // namespace
 
@@ -408,6 +254,25 @@ int gemm_threads(int64_t m, int64_t n, int64_t k) {
 
 int gemm_tile_rows() { return Blocking<float>::MR; }
 int gemm_tile_cols() { return Blocking<float>::NR; }
+
+void gemm_grid(int nt, int64_t m, int64_t n, int64_t mu, int64_t nu, int& tm, int& tn) {
+    // A tm x tn grid of C blocks, one per thread.  Each thread packs its own rows of A and
+    // columns of B, so the grid minimises the total packed volume k * (m * tn + n * tm),
+    // subject to every thread having at least one tile.
+    tm = 1, tn = nt;
+    double best = -1;
+    for (int d = 1; d <= nt; ++d) {
+        if (nt % d) continue;
+        const int e = nt / d;
+        if (d > mu || e > nu) continue;
+        const double cost = (double)m * e + (double)n * d;
+        if (best < 0 || cost < best) best = cost, tm = d, tn = e;
+    }
+    if (best < 0) {  // no exact factorisation fits: fall back to splitting the larger side
+        if (mu >= nu) tm = (int)std::min<int64_t>(nt, mu), tn = 1;
+        else tm = 1, tn = (int)std::min<int64_t>(nt, nu);
+    }
+}
 
 template <typename T>
 void gemm(int64_t m, int64_t n, int64_t k, const T* a, int64_t rsa, int64_t csa, const T* b,
@@ -442,29 +307,15 @@ void gemm(int64_t m, int64_t n, int64_t k, const T* a, int64_t rsa, int64_t csa,
         gemm_serial(m, n, k, a, rsa, csa, b, rsb, csb, c, rsc, csc, accumulate);
         return;
     }
-    // A tm x tn grid of C blocks, one per thread.  Each thread packs its own rows of A and
-    // columns of B, so the grid minimises the total packed volume k * (m * tn + n * tm),
-    // subject to every thread having at least one tile.
-    int tm = 1, tn = nt;
-    double best = -1;
-    for (int d = 1; d <= nt; ++d) {
-        if (nt % d) continue;
-        const int e = nt / d;
-        if (d > mu || e > nu) continue;
-        const double cost = (double)m * e + (double)n * d;
-        if (best < 0 || cost < best) best = cost, tm = d, tn = e;
-    }
-    if (best < 0) {  // no exact factorisation fits: fall back to splitting the larger side
-        if (mu >= nu) tm = (int)std::min<int64_t>(nt, mu), tn = 1;
-        else tm = 1, tn = (int)std::min<int64_t>(nt, nu);
-    }
+    int tm, tn;
+    gemm_grid(nt, m, n, mu, nu, tm, tn);
     RegionError err;
 #pragma omp parallel num_threads(tm * tn)
     {
         const int t = omp_get_thread_num();
         int64_t i0, i1, j0, j1;
-        split(mu, tm, t / tn, i0, i1);
-        split(nu, tn, t % tn, j0, j1);
+        gemm_split(mu, tm, t / tn, i0, i1);
+        gemm_split(nu, tn, t % tn, j0, j1);
         i0 *= MR, j0 *= NR;
         i1 = std::min(i1 * MR, m), j1 = std::min(j1 * NR, n);
         try {

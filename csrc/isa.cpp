@@ -15,6 +15,14 @@
 #include <cpuid.h>
 #define TF_X86 1
 #endif
+#if defined(__linux__) && defined(__x86_64__)
+#include <sys/syscall.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+#define TF_LINUX_X86_64 1
+#endif
 
 namespace tf {
 namespace isa {
@@ -26,7 +34,7 @@ const char* const kNames[kNumFeatures] = {
     "sse3", "ssse3", "sse4_1", "sse4_2", "popcnt", "avx", "avx2", "fma", "f16c", "bmi1", "bmi2",
     "lzcnt", "movbe", "avx512f", "avx512cd", "avx512bw", "avx512dq", "avx512vl", "avx512_vnni",
     "avx512_bf16", "avx512_fp16", "avx512ifma", "avx512vbmi", "avx512_vbmi2", "avx512_bitalg",
-    "avx512_vpopcntdq", "gfni", "vaes", "vpclmulqdq", "avx_vnni", "os_ymm_state", "os_zmm_state"};
+    "avx512_vpopcntdq", "gfni", "vaes", "vpclmulqdq", "avx_vnni", "amx_tile", "amx_bf16", "amx_int8", "os_ymm_state", "os_zmm_state"};
 
 struct Machine {
     uint64_t features = 0;  // CPU features and OS state (OS_YMM, OS_ZMM) together
@@ -52,6 +60,7 @@ const CpuBit kBits[] = {
     {7, 0, 2, 1, AVX512VBMI},  {7, 0, 2, 6, AVX512VBMI2},  {7, 0, 2, 8, GFNI},
     {7, 0, 2, 9, VAES},        {7, 0, 2, 10, VPCLMULQDQ},  {7, 0, 2, 11, AVX512VNNI},
     {7, 0, 2, 12, AVX512BITALG}, {7, 0, 2, 14, AVX512VPOPCNTDQ}, {7, 0, 3, 23, AVX512FP16},
+    {7, 0, 3, 22, AMX_BF16},   {7, 0, 3, 24, AMX_TILE},   {7, 0, 3, 25, AMX_INT8},
     {7, 1, 0, 4, AVXVNNI},     {7, 1, 0, 5, AVX512BF16},   {0x80000001u, 0, 2, 5, LZCNT},
 };
 
@@ -149,6 +158,58 @@ Chosen g_chosen;
 
 }  // namespace
 
+uint64_t machine_features() { return g_chosen.machine.features; }
+
+namespace {
+// XCR0 bits 17 (XTILECFG) and 18 (XTILEDATA): the OS saves the AMX tile state; Linux
+// (5.16+) still allocates the 8 KiB of tile data per thread only for a process that asked
+// for it with arch_prctl(ARCH_REQ_XCOMP_PERM, XFEATURE_XTILEDATA); without that the first
+// tile instruction raises SIGILL.
+constexpr uint64_t kXcr0Tile = (uint64_t(1) << 17) | (uint64_t(1) << 18);
+constexpr int kArchReqXcompPerm = 0x1023, kArchGetXcompPerm = 0x1022, kXfeatureXtiledata = 18;
+
+std::string request_amx() {
+    const uint64_t f = g_chosen.machine.features;
+    if (!(f & bit(AMX_TILE)) || !(f & bit(AMX_BF16))) {
+        std::string lack = !(f & bit(AMX_TILE)) ? "amx_tile" : "";
+        if (!(f & bit(AMX_BF16))) lack += std::string(lack.empty() ? "" : ", ") + "amx_bf16";
+        return "the CPU lacks " + lack;
+    }
+    const char* env = std::getenv("TINYFW_AMX");
+    if (env && std::string(env) == "0") return "disabled by TINYFW_AMX=0";
+    if ((g_chosen.machine.xcr0 & kXcr0Tile) != kXcr0Tile) {
+        char x[32];
+        std::snprintf(x, sizeof x, "0x%llx", static_cast<unsigned long long>(g_chosen.machine.xcr0));
+        return std::string("the OS has not enabled the AMX tile state (XCR0 = ") + x + ")";
+    }
+#ifdef TF_LINUX_X86_64
+    if (syscall(SYS_arch_prctl, kArchReqXcompPerm, kXfeatureXtiledata) != 0)
+        return std::string("Linux refused arch_prctl(ARCH_REQ_XCOMP_PERM, XTILEDATA): ") + std::strerror(errno);
+    unsigned long long perm = 0;
+    if (syscall(SYS_arch_prctl, kArchGetXcompPerm, &perm) != 0 || !((perm >> kXfeatureXtiledata) & 1u))
+        return "arch_prctl(ARCH_GET_XCOMP_PERM) does not list XTILEDATA after the request";
+    return "";
+#else
+    return "tinyfw requests the AMX tile state only on x86-64 Linux";
+#endif
+}
+}  // namespace
+
+const char* amx_refusal() {
+    static const std::string why = request_amx();  // once per process (thread-safe init)
+    return why.c_str();
+}
+
+const char* half_gemm_path(bool bf16, bool avx512_level) {
+    // float16 has no dot-product instruction with a float32 accumulator on these CPUs
+    // (AVX512-FP16 accumulates in float16, AMX-FP16 is a later generation): it converts
+    // while packing, as every dtype does below the AVX-512 level
+    if (!bf16 || !avx512_level) return "f32-pack";
+    if (!*amx_refusal()) return "amx-bf16";
+    if (machine_features() & bit(AVX512BF16)) return "avx512-bf16";
+    return "f32-pack";
+}
+
 void install(py::module_& m, const Level* levels, int n) {
     Chosen& c = g_chosen;
     c = Chosen{};  // a failed import may be retried in the same process
@@ -198,6 +259,13 @@ void install(py::module_& m, const Level* levels, int n) {
         d["features"] = names_of(c.machine.features);
         d["required"] = names_of(c.level->required());
         d["xcr0"] = c.machine.xcr0;
+        const bool avx512 = (c.level->required() & bit(AVX512F)) != 0;
+        py::dict half;
+        half["bfloat16"] = half_gemm_path(true, avx512);
+        half["float16"] = half_gemm_path(false, avx512);
+        d["half_gemm"] = half;
+        const char* amx = amx_refusal();
+        d["amx"] = *amx ? py::object(py::str(amx)) : py::object(py::none());
         py::dict req;
         for (const Level& lv : c.levels) req[lv.name] = names_of(lv.required());
         d["levels"] = req;

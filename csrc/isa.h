@@ -66,12 +66,28 @@ enum Feature : int {
     SSE3, SSSE3, SSE4_1, SSE4_2, POPCNT, AVX, AVX2, FMA, F16C, BMI1, BMI2, LZCNT, MOVBE,
     AVX512F, AVX512CD, AVX512BW, AVX512DQ, AVX512VL, AVX512VNNI, AVX512BF16, AVX512FP16,
     AVX512IFMA, AVX512VBMI, AVX512VBMI2, AVX512BITALG, AVX512VPOPCNTDQ, GFNI, VAES,
-    VPCLMULQDQ, AVXVNNI,
+    VPCLMULQDQ, AVXVNNI, AMX_TILE, AMX_BF16, AMX_INT8,
     OS_YMM,  // XCR0: the OS saves the AVX (YMM) state
     OS_ZMM,  // XCR0: ... and the AVX-512 opmask and ZMM state
     kNumFeatures
 };
 constexpr uint64_t bit(Feature f) { return uint64_t(1) << f; }
+
+/// The machine's features (cpuid and the OS's register state, less TINYFW_ISA_HIDE) as
+/// install() found them; 0 before.  Kernels read it for instructions their level's
+/// compiler flags do not assume (AVX512-BF16, AMX), whose code has function-level targets.
+uint64_t machine_features();
+
+/// "" when this process may run AMX tile instructions, else why not (the CPU lacks
+/// amx_tile/amx_bf16, TINYFW_AMX=0, the OS does not enable the tile state in XCR0, or
+/// Linux refused the arch_prctl(ARCH_REQ_XCOMP_PERM) request).  The first call makes the
+/// request (once per process; Linux grants it to the whole process).
+const char* amx_refusal();
+
+/// The bf16 (`bf16`) or float16 GEMM path at a level with or without AVX-512:
+/// "amx-bf16", "avx512-bf16" or "f32-pack" (converted while packing into the float32
+/// micro-kernel).  The one rule both gemm_half.cpp and isa_info() follow.
+const char* half_gemm_path(bool bf16, bool avx512_level);
 
 }  // namespace isa
 TINYFW_ISA_BEGIN

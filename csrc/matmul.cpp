@@ -1,6 +1,7 @@
 // The `matmul` primitive: numpy's matmul semantics (1-D promotion, broadcast batch dims,
 // integer products that wrap around) on top of the GEMM in gemm.cpp.
 #include "gemm.h"
+#include "gemm_half.h"
 
 #include <omp.h>
 
@@ -83,7 +84,9 @@ void run_matmul(const View& va, const View& vb, const std::vector<int64_t>& bsha
     const int64_t rsa = va.strides[va.ndim() - 2], csa = va.strides[va.ndim() - 1];
     const int64_t rsb = vb.strides[vb.ndim() - 2], csb = vb.strides[vb.ndim() - 1];
     batched<T>(va, vb, bshape, out, m, n, k, [&](const T* a, const T* b, T* c, int nt) {
-        if constexpr (std::is_floating_point_v<T>)
+        if constexpr (std::is_same_v<T, tf::half> || std::is_same_v<T, tf::bhalf>)
+            gemm_half<T>(m, n, k, a, rsa, csa, b, rsb, csb, c, n, 1, nt);
+        else if constexpr (std::is_floating_point_v<T>)
             gemm<T>(m, n, k, a, rsa, csa, b, rsb, csb, c, n, 1, false, nt);
         else
             int_gemm<T>(m, n, k, a, rsa, csa, b, rsb, csb, c);
@@ -103,11 +106,6 @@ py::object matmul(py::object a_obj, py::object b_obj) {
     if (a.shape(a.ndim() - 1) != b.shape(b.ndim() - 2))
         throw py::value_error("matmul: " + shape_str(a) + " @ " + shape_str(b) +
                               ": inner dimensions differ");
-    const py::dtype out_dt = a.dtype();
-    if (kd == Kind::Half) {
-        a = to_compute(a);
-        b = to_compute(b);
-    }
     const View va = view_of(a, "matmul"), vb = view_of(b, "matmul");
     // broadcast batch shape
     const int64_t nda = va.ndim() - 2, ndb = vb.ndim() - 2, nd = std::max(nda, ndb);
@@ -129,14 +127,16 @@ py::object matmul(py::object a_obj, py::object b_obj) {
     const auto item = a.itemsize();
     {
         py::gil_scoped_release nogil;
-        if (code == 'f' && item == 4) run_matmul(va, vb, bshape, (float*)po);
+        if (kd == Kind::Half && code == 'f') run_matmul(va, vb, bshape, (tf::half*)po);
+        else if (kd == Kind::Half) run_matmul(va, vb, bshape, (tf::bhalf*)po);
+        else if (code == 'f' && item == 4) run_matmul(va, vb, bshape, (float*)po);
         else if (code == 'f' && item == 8) run_matmul(va, vb, bshape, (double*)po);
         else if (item == 1) run_matmul(va, vb, bshape, (int8_t*)po);
         else if (item == 2) run_matmul(va, vb, bshape, (int16_t*)po);
         else if (item == 4) run_matmul(va, vb, bshape, (int32_t*)po);
         else run_matmul(va, vb, bshape, (int64_t*)po);
     }
-    return from_compute(out, out_dt);
+    return out;
 }
 
 }  // namespace
@@ -144,7 +144,7 @@ py::object matmul(py::object a_obj, py::object b_obj) {
 void register_gemm(py::module_& m) {
     m.def("matmul", &tinyfw::matmul, py::arg("a"), py::arg("b"),
           "Batched matrix product with broadcast batch dims (a: ...xmxk, b: ...xkxn); "
-          "half inputs are accumulated in float32.");
+          "half inputs are accumulated in float32 (gemm_half.h) and rounded once.");
 }
 
 TINYFW_ISA_END

@@ -1,0 +1,232 @@
+// The half-precision GEMM (gemm_half.h): one cache-blocking driver (the loop nest of
+// gemm.cpp: NC columns of B, KC-deep slices, MC rows of A, MR x NR tiles) over the paths of
+// gemm_half_paths.h, and the choice of path at run time.
+//
+// Each tile is computed into a float32 scratch tile and then finished: added to the
+// partial sums of the previous k slices, and either stored as float32 or, after the last
+// slice, rounded once to the half output.  A half output whose k needs several slices
+// keeps its partial sums in a per-thread float32 block (m x NC of the thread's rows), never
+// a float32 copy of A or B.
+#include "gemm_half.h"
+
+#include <immintrin.h>
+#include <omp.h>
+
+#include <algorithm>
+#include <type_traits>
+
+#include "gemm.h"
+#include "gemm_half_paths.h"
+#include "gemm_simd.h"
+
+namespace tinyfw {
+TINYFW_ISA_BEGIN  // one copy per ISA level (isa.h)
+namespace {
+
+using namespace gemm_half_paths;
+using gemm_simd::Buffers;
+using gemm_simd::RegionError;
+
+thread_local Buffers half_buffers;  // packed A, packed B, partial sums
+
+#if defined(__AVX512F__)
+// 16 floats rounded to bf16 (nearest, ties to even; NaN stays a quiet NaN) as core.h's
+// float_to_bf16, inline: the epilogue of every tile calls it.
+inline __m256i bf16x16(__m512 v) {
+    const __m512i u = _mm512_castps_si512(v);
+    const __m512i odd = _mm512_and_si512(_mm512_srli_epi32(u, 16), _mm512_set1_epi32(1));
+    const __m512i r = _mm512_srli_epi32(_mm512_add_epi32(u, _mm512_add_epi32(odd, _mm512_set1_epi32(0x7fff))), 16);
+    const __m512i abs = _mm512_and_si512(u, _mm512_set1_epi32(0x7fffffff));
+    const __mmask16 nan = _mm512_cmpgt_epu32_mask(abs, _mm512_set1_epi32(0x7f800000));
+    const __m512i q = _mm512_or_si512(_mm512_srli_epi32(u, 16), _mm512_set1_epi32(0x40));
+    return _mm512_cvtepi32_epi16(_mm512_mask_blend_epi32(nan, r, q));
+}
+inline void row_from_f32(const float* s, int64_t n, bhalf* d) {
+    int64_t j = 0;
+    for (; j + 16 <= n; j += 16)
+        _mm256_storeu_si256(reinterpret_cast<__m256i*>(d + j), bf16x16(_mm512_loadu_ps(s + j)));
+    if (j < n) tf::float_to_bhalf_n(s + j, d + j, n - j);
+}
+#else
+inline void row_from_f32(const float* s, int64_t n, bhalf* d) { tf::float_to_bhalf_n(s, d, n); }
+#endif
+inline void row_from_f32(const float* s, int64_t n, half* d) { tf::float_to_half_n(s, d, n); }
+inline bhalf from_f32(float v, bhalf*) { return bhalf{tf::float_to_bf16(v)}; }
+inline half from_f32(float v, half*) { return half{tf::float_to_f16(v)}; }
+
+/// Where finished tiles go: float32 C (`c`), or H (`h`) after the last k slice.
+template <class H> struct Out {
+    float* c = nullptr;
+    int64_t rsc = 0, csc = 0;
+    H* h = nullptr;
+    int64_t rsh = 0, csh = 0;
+    bool accumulate = false;  // the first slice adds to c (float32 output only)
+};
+
+// tile[mr][nr] (rows `ld` apart) + the float32 C (unless `first`), stored to C: the
+// edge tiles and strided C of a float32 output.
+inline void finish_tile(const float* tile, int ld, int64_t mr, int64_t nr, float* c, int64_t rsc, int64_t csc,
+                        bool first) {
+    for (int64_t i = 0; i < mr; ++i)
+        for (int64_t j = 0; j < nr; ++j) {
+            float& d = c[i * rsc + j * csc];
+            d = first ? tile[i * ld + j] : d + tile[i * ld + j];
+        }
+}
+
+// The finished sums t[mr][nr] (rows `ld` apart) rounded once to h.
+template <class H>
+void round_tile(const float* t, int64_t ld, int64_t mr, int64_t nr, H* h, int64_t rsh, int64_t csh) {
+    for (int64_t i = 0; i < mr; ++i, t += ld, h += rsh) {
+        if (csh == 1) row_from_f32(t, nr, h);
+        else for (int64_t j = 0; j < nr; ++j) h[j * csh] = from_f32(t[j], h);
+    }
+}
+
+constexpr int64_t round_up(int64_t x, int64_t to) { return (x + to - 1) / to * to; }
+
+template <class Path, class H>
+void serial(int64_t m, int64_t n, int64_t k, const H* a, int64_t rsa, int64_t csa, const H* b, int64_t rsb,
+            int64_t csb, const Out<H>& o) {
+    using P = typename Path::P;
+    constexpr int MR = Path::MR, NR = Path::NR, KU = Path::KU;
+    // k in equal slices of at most KC, each a multiple of KU (see gemm_serial)
+    const int64_t kchunks = (k + Path::KC - 1) / Path::KC;
+    const int64_t kstep = round_up((k + kchunks - 1) / kchunks, KU);
+    const int64_t mc_max = std::min<int64_t>(Path::MC, round_up(m, MR));
+    const int64_t nc_max = std::min<int64_t>(Path::NC, round_up(n, NR));
+    P* pa = half_buffers.get<P>(0, mc_max * kstep);
+    P* pb = half_buffers.get<P>(1, nc_max * kstep);
+    // a half output needing several k slices keeps its float32 partial sums in whole tiles
+    const bool partial = o.h && k > kstep;
+    const int64_t ld_sums = nc_max;
+    float* sums = partial ? half_buffers.get<float>(2, round_up(m, MR) * ld_sums) : nullptr;
+    alignas(64) float tile[MR * NR];
+    Path::begin();
+    for (int64_t jc = 0; jc < n; jc += Path::NC) {
+        const int64_t nc = std::min<int64_t>(Path::NC, n - jc);
+        for (int64_t pc = 0; pc < k; pc += kstep) {
+            const int64_t kc = std::min<int64_t>(kstep, k - pc), kcp = round_up(kc, KU);
+            const bool first = pc == 0 && !o.accumulate, last = pc + kc >= k;
+            Path::pack_b(kc, kcp, nc, b + pc * rsb + jc * csb, rsb, csb, pb);
+            for (int64_t ic = 0; ic < m; ic += Path::MC) {
+                const int64_t mc = std::min<int64_t>(Path::MC, m - ic);
+                Path::pack_a(mc, kc, kcp, a + ic * rsa + pc * csa, rsa, csa, pa);
+                for (int64_t jr = 0; jr < nc; jr += NR) {
+                    const int64_t nr = std::min<int64_t>(NR, nc - jr);
+                    for (int64_t ir = 0; ir < mc; ir += MR) {
+                        const int64_t mr = std::min<int64_t>(MR, mc - ir), i = ic + ir, j = jc + jr;
+                        const P* pap = pa + ir * kcp;
+                        const P* pbp = pb + jr * kcp;
+                        if (o.h) {  // the sums stay in float32 tiles until the last slice
+                            float* t = partial ? sums + i * ld_sums + jr : tile;
+                            const int64_t ld = partial ? ld_sums : NR;
+                            Path::kernel(kcp, pap, pbp, t, ld, !first);
+                            if (last) round_tile(t, ld, mr, nr, o.h + i * o.rsh + j * o.csh, o.rsh, o.csh);
+                        } else if (mr == MR && nr == NR && o.csc == 1) {
+                            Path::kernel(kcp, pap, pbp, o.c + i * o.rsc + j, o.rsc, !first);
+                        } else {  // edge tile or strided C
+                            Path::kernel(kcp, pap, pbp, tile, NR, false);
+                            finish_tile(tile, NR, mr, nr, o.c + i * o.rsc + j * o.csc, o.rsc, o.csc, first);
+                        }
+                    }
+                }
+            }
+        }
+    }
+    Path::end();
+}
+
+// C = A @ B over a grid of threads (gemm.cpp's gemm_grid), each running `serial` on its block.
+template <class Path, class H>
+void run(int64_t m, int64_t n, int64_t k, const H* a, int64_t rsa, int64_t csa, const H* b, int64_t rsb,
+         int64_t csb, const Out<H>& o, int nthreads) {
+    constexpr int MR = Path::MR, NR = Path::NR;
+    const int64_t mu = (m + MR - 1) / MR, nu = (n + NR - 1) / NR;
+    int nt = (int)std::min<int64_t>(nthreads > 0 ? nthreads : gemm_threads(m, n, k), mu * nu);
+    if (nt <= 1) {
+        serial<Path>(m, n, k, a, rsa, csa, b, rsb, csb, o);
+        return;
+    }
+    int tm, tn;
+    gemm_grid(nt, m, n, mu, nu, tm, tn);
+    RegionError err;
+#pragma omp parallel num_threads(tm * tn)
+    {
+        const int t = omp_get_thread_num();
+        int64_t i0, i1, j0, j1;
+        gemm_split(mu, tm, t / tn, i0, i1);
+        gemm_split(nu, tn, t % tn, j0, j1);
+        i0 *= MR, j0 *= NR;
+        i1 = std::min(i1 * MR, m), j1 = std::min(j1 * NR, n);
+        Out<H> r = o;
+        if (r.c) r.c += i0 * o.rsc + j0 * o.csc;
+        if (r.h) r.h += i0 * o.rsh + j0 * o.csh;
+        try {
+            if (i1 > i0 && j1 > j0)
+                serial<Path>(i1 - i0, j1 - j0, k, a + i0 * rsa, rsa, csa, b + j0 * csb, rsb, csb, r);
+        } catch (...) {
+            err.record();  // an exception leaving a parallel region would terminate
+        }
+    }
+    err.rethrow();
+}
+
+constexpr bool kAvx512 = (tf::isa_compiled_features() & tf::isa::bit(tf::isa::AVX512F)) != 0;
+
+template <class H>
+void dispatch(int64_t m, int64_t n, int64_t k, const H* a, int64_t rsa, int64_t csa, const H* b, int64_t rsb,
+              int64_t csb, const Out<H>& o, int nthreads) {
+    if (m <= 0 || n <= 0) return;
+    if (k <= 0) {  // an empty sum: zeros (or C unchanged when accumulating)
+        for (int64_t i = 0; i < m; ++i)
+            for (int64_t j = 0; j < n; ++j) {
+                if (o.h) o.h[i * o.rsh + j * o.csh] = H{0};
+                else if (!o.accumulate) o.c[i * o.rsc + j * o.csc] = 0.f;
+            }
+        return;
+    }
+#if defined(__AVX512F__)
+    if constexpr (std::is_same_v<H, bhalf>) {
+        static const std::string path = tf::isa::half_gemm_path(true, kAvx512);
+        if (path == "amx-bf16") return run<AmxBf16>(m, n, k, a, rsa, csa, b, rsb, csb, o, nthreads);
+        if (path == "avx512-bf16") return run<DpBf16>(m, n, k, a, rsa, csa, b, rsb, csb, o, nthreads);
+    }
+#endif
+    run<F32Pack<H>>(m, n, k, a, rsa, csa, b, rsb, csb, o, nthreads);
+}
+
+}  // namespace
+
+template <class H>
+void gemm_half(int64_t m, int64_t n, int64_t k, const H* a, int64_t rsa, int64_t csa, const H* b, int64_t rsb,
+               int64_t csb, float* c, int64_t rsc, int64_t csc, bool accumulate, int nthreads) {
+    Out<H> o;
+    o.c = c, o.rsc = rsc, o.csc = csc, o.accumulate = accumulate;
+    dispatch(m, n, k, a, rsa, csa, b, rsb, csb, o, nthreads);
+}
+
+template <class H>
+void gemm_half(int64_t m, int64_t n, int64_t k, const H* a, int64_t rsa, int64_t csa, const H* b, int64_t rsb,
+               int64_t csb, H* c, int64_t rsc, int64_t csc, int nthreads) {
+    Out<H> o;
+    o.h = c, o.rsh = rsc, o.csh = csc;
+    dispatch(m, n, k, a, rsa, csa, b, rsb, csb, o, nthreads);
+}
+
+template <class H> const char* gemm_half_path() {
+    return tf::isa::half_gemm_path(std::is_same_v<H, bhalf>, kAvx512);
+}
+
+#define TF_GEMM_HALF(H)                                                                                          \
+    template void gemm_half<H>(int64_t, int64_t, int64_t, const H*, int64_t, int64_t, const H*, int64_t, int64_t, \
+                               float*, int64_t, int64_t, bool, int);                                             \
+    template void gemm_half<H>(int64_t, int64_t, int64_t, const H*, int64_t, int64_t, const H*, int64_t, int64_t, \
+                               H*, int64_t, int64_t, int);                                                       \
+    template const char* gemm_half_path<H>();
+TF_GEMM_HALF(tf::half)
+TF_GEMM_HALF(tf::bhalf)
+#undef TF_GEMM_HALF
+
+TINYFW_ISA_END
+}  // namespace tinyfw
