@@ -263,3 +263,14 @@ def test_quantized_pools_equal_ref(n, c, h, w, k, ceil, cip, dil, signed, zp, se
 def test_qmax_pool_refuses_padding_beyond_half_the_kernel():
     with pytest.raises(ValueError, match="half the kernel"):
         cpu.qmax_pool2d(np.zeros((1, 1, 4, 4), np.uint8), (2, 2), (1, 1), (2, 0), (1, 1), False)
+
+
+@pytest.mark.parametrize("m, k, n", [(0, 3, 2), (2, 0, 3), (2, 3, 0)])
+def test_empty_operands_equal_ref(path, m, k, n):
+    x, w = np.full((m, k), 7, np.uint8), np.ones((n, k), np.int8)
+    ws, b = np.ones(n, np.float32), np.arange(n, dtype=np.float32)
+    for out in (None, 0.1):
+        same(cpu.qlinear(x, 0.1, 3, w, ws, b, out, 2, False), ref.qlinear(x, 0.1, 3, w, ws, b, out, 2, False))
+    x4, w4 = np.zeros((0, 2, 4, 4), np.uint8), np.ones((3, 2, 3, 3), np.int8)
+    args = (x4, 0.1, 3, w4, np.ones(3, np.float32), None, (1, 1), (1, 1), (1, 1), 1, 0.1, 0, False)
+    same(cpu.qconv2d(*args), ref.qconv2d(*args))
