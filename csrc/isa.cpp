@@ -343,10 +343,10 @@ void install(py::module_& m, const Level* levels, int n) {
         half["float16"] = half_gemm_path(false, avx512);
         d["half_gemm"] = half;
         d["int8_gemm"] = int8_gemm_path(c.level->required());
-        const char* amx8 = amx_int8_refusal();
-        d["amx_int8"] = *amx8 ? py::object(py::str(amx8)) : py::object(py::none());
-        const char* amx = amx_refusal();
-        d["amx"] = *amx ? py::object(py::str(amx)) : py::object(py::none());
+        const std::string no_amx = std::string("the ") + c.level->name + " level has no AMX code (only avx512 has)";
+        const std::string amx = avx512 ? amx_refusal() : no_amx, amx8 = avx512 ? amx_int8_refusal() : no_amx;
+        d["amx"] = amx.empty() ? py::object(py::none()) : py::object(py::str(amx));
+        d["amx_int8"] = amx8.empty() ? py::object(py::none()) : py::object(py::str(amx8));
         py::dict req;
         for (const Level& lv : c.levels) req[lv.name] = names_of(lv.required());
         d["levels"] = req;

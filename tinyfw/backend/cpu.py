@@ -27,7 +27,10 @@ def isa_info() -> dict:
     ``features`` (CPU features from cpuid, plus ``os_ymm_state``/``os_zmm_state`` when the
     OS saves those registers; ``TINYFW_ISA_HIDE=avx512f,...`` hides some, for tests),
     ``required`` (what the chosen level needs), ``levels`` (what each built level needs),
-    ``cpu`` (the CPU's brand string) and ``xcr0``.  Empty without ``_C``."""
+    ``cpu`` (the CPU's brand string), ``xcr0``, ``half_gemm`` (the bf16 / float16 GEMM
+    path per dtype: ``"amx-bf16"``, ``"avx512-bf16"`` or ``"f32-pack"``) and ``amx`` (None
+    when AMX tiles are used, else why not: the CPU, ``TINYFW_AMX=0``, XCR0, or Linux's
+    refusal of the tile state).  Empty without ``_C``."""
     return dict(_C.isa_info()) if _C is not None else {}
 
 
