@@ -168,13 +168,9 @@ namespace {
 constexpr uint64_t kXcr0Tile = (uint64_t(1) << 17) | (uint64_t(1) << 18);
 constexpr int kArchReqXcompPerm = 0x1023, kArchGetXcompPerm = 0x1022, kXfeatureXtiledata = 18;
 
-std::string request_amx() {
-    const uint64_t f = g_chosen.machine.features;
-    if (!(f & bit(AMX_TILE)) || !(f & bit(AMX_BF16))) {
-        std::string lack = !(f & bit(AMX_TILE)) ? "amx_tile" : "";
-        if (!(f & bit(AMX_BF16))) lack += std::string(lack.empty() ? "" : ", ") + "amx_bf16";
-        return "the CPU lacks " + lack;
-    }
+// The tile state itself: TINYFW_AMX, XCR0 and Linux's permission (one request serves the
+// bf16 and int8 tile instructions alike).
+std::string request_tile_state() {
     const char* env = std::getenv("TINYFW_AMX");
     if (env && std::string(env) == "0") return "disabled by TINYFW_AMX=0";
     if ((g_chosen.machine.xcr0 & kXcr0Tile) != kXcr0Tile) {
@@ -193,12 +189,80 @@ std::string request_amx() {
     return "tinyfw requests the AMX tile state only on x86-64 Linux";
 #endif
 }
+
+const std::string& tile_state_refusal() {
+    static const std::string why = request_tile_state();  // once per process (thread-safe init)
+    return why;
+}
+
+// "" when the CPU has amx_tile and `unit` (AMX_BF16 or AMX_INT8) and the tile state is granted
+std::string request_amx(Feature unit) {
+    const uint64_t f = g_chosen.machine.features;
+    if (!(f & bit(AMX_TILE)) || !(f & bit(unit))) {
+        std::string lack = !(f & bit(AMX_TILE)) ? "amx_tile" : "";
+        if (!(f & bit(unit))) lack += std::string(lack.empty() ? "" : ", ") + kNames[unit];
+        return "the CPU lacks " + lack;
+    }
+    return tile_state_refusal();
+}
+
+// TINYFW_INT8_GEMM's or _set_int8_gemm_path's choice ("": the fastest path)
+std::string g_int8_forced;
+constexpr const char* kInt8Paths[] = {"amx-int8", "avx512-vnni", "avx-vnni", "avx2", "scalar"};
 }  // namespace
 
 const char* amx_refusal() {
-    static const std::string why = request_amx();  // once per process (thread-safe init)
+    static const std::string why = request_amx(AMX_BF16);
     return why.c_str();
 }
+
+const char* amx_int8_refusal() {
+    static const std::string why = request_amx(AMX_INT8);
+    return why.c_str();
+}
+
+std::string int8_gemm_refusal(const std::string& path, uint64_t compiled) {
+    const bool avx512 = compiled & bit(AVX512F), avx2 = compiled & bit(AVX2);
+    const uint64_t f = machine_features();
+    if (path == "scalar") return "";
+    if (path == "avx2") return avx2 ? "" : "needs the avx2 ISA level";
+    if (path == "avx-vnni") {
+        if (!avx2) return "needs the avx2 ISA level";
+        return f & bit(AVXVNNI) ? "" : "the CPU lacks avx_vnni";
+    }
+    if (path == "avx512-vnni") {
+        if (!avx512) return "needs the avx512 ISA level";
+        return f & bit(AVX512VNNI) ? "" : "the CPU lacks avx512_vnni";
+    }
+    if (path == "amx-int8") {
+        if (!avx512) return "needs the avx512 ISA level";
+        return amx_int8_refusal();
+    }
+    return "unknown int8 GEMM path '" + path + "' (amx-int8, avx512-vnni, avx-vnni, avx2, scalar)";
+}
+
+const char* int8_gemm_path(uint64_t compiled) {
+    if (!g_int8_forced.empty() && int8_gemm_refusal(g_int8_forced, compiled).empty())
+        for (const char* p : kInt8Paths)
+            if (g_int8_forced == p) return p;
+    for (const char* p : kInt8Paths)  // fastest first
+        if (int8_gemm_refusal(p, compiled).empty()) return p;
+    return "scalar";
+}
+
+namespace {
+// A checked choice of the chosen level's int8 path: TINYFW_INT8_GEMM at import, and the
+// private _C._set_int8_gemm_path(name or None) that lets tests run every path in one process.
+void force_int8_path(const std::string& name) {
+    if (!name.empty()) {
+        const std::string why = int8_gemm_refusal(name, g_chosen.level->required());
+        if (!why.empty())
+            throw std::runtime_error("int8 GEMM path '" + name + "' cannot run at the " + g_chosen.level->name +
+                                     " level here: " + why);
+    }
+    g_int8_forced = name;
+}
+}  // namespace
 
 const char* half_gemm_path(bool bf16, bool avx512_level) {
     // float16 has no dot-product instruction with a float32 accumulator on these CPUs
@@ -239,6 +303,15 @@ void install(py::module_& m, const Level* levels, int n) {
             throw std::runtime_error("tinyfw._C was built for another CPU: " + missing(levels[0], c.machine) +
                                      " (rebuild without TINYFW_NATIVE=1)");
     }
+    const char* int8 = std::getenv("TINYFW_INT8_GEMM");
+    g_int8_forced.clear();
+    if (int8 && *int8) {
+        try {
+            force_int8_path(int8);
+        } catch (const std::runtime_error& e) {
+            throw std::runtime_error(std::string("TINYFW_INT8_GEMM=") + int8 + ": " + e.what());
+        }
+    }
     c.level->reg(m);
     // the AVX2/AVX-512 levels send integer and bool inputs to the scalar level's kernels
     // (core.h, level_has): those are registered here, out of the way of the primitives
@@ -246,6 +319,11 @@ void install(py::module_& m, const Level* levels, int n) {
         py::module_ sub = m.def_submodule("_scalar_level", "the scalar ISA level's kernels (integer and bool inputs)");
         levels[0].reg(sub);
     }
+    m.def("_set_int8_gemm_path", [](py::object name) {
+        const std::string prev = g_int8_forced;
+        force_int8_path(name.is_none() ? std::string() : name.cast<std::string>());
+        return prev.empty() ? py::object(py::none()) : py::object(py::str(prev));
+    }, py::arg("name"), "Force an int8 GEMM path of this level (None: the fastest); returns the previous choice.");
     m.def("isa", [] { return std::string(g_chosen.level->name); },
           "The ISA level whose kernels this process runs (scalar, avx2, avx512 or native).");
     m.def("isa_info", [] {
@@ -264,9 +342,11 @@ void install(py::module_& m, const Level* levels, int n) {
         half["bfloat16"] = half_gemm_path(true, avx512);
         half["float16"] = half_gemm_path(false, avx512);
         d["half_gemm"] = half;
-        const std::string amx = avx512 ? amx_refusal()
-                                       : std::string("the ") + c.level->name + " level has no AMX code (only avx512 has)";
+        d["int8_gemm"] = int8_gemm_path(c.level->required());
+        const std::string no_amx = std::string("the ") + c.level->name + " level has no AMX code (only avx512 has)";
+        const std::string amx = avx512 ? amx_refusal() : no_amx, amx8 = avx512 ? amx_int8_refusal() : no_amx;
         d["amx"] = amx.empty() ? py::object(py::none()) : py::object(py::str(amx));
+        d["amx_int8"] = amx8.empty() ? py::object(py::none()) : py::object(py::str(amx8));
         py::dict req;
         for (const Level& lv : c.levels) req[lv.name] = names_of(lv.required());
         d["levels"] = req;

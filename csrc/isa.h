@@ -56,6 +56,7 @@
 #define TINYFW_ISA_END }
 
 #include <cstdint>
+#include <string>
 
 namespace tf {
 namespace isa {
@@ -83,6 +84,20 @@ uint64_t machine_features();
 /// Linux refused the arch_prctl(ARCH_REQ_XCOMP_PERM) request).  The first call makes the
 /// request (once per process; Linux grants it to the whole process).
 const char* amx_refusal();
+
+/// "" when this process may run AMX-INT8 tile instructions (TDPBUSD), else why not: as
+/// amx_refusal, with amx_int8 in place of amx_bf16 (one tile-state request serves both).
+const char* amx_int8_refusal();
+
+/// The int8 GEMM path (u8 x s8 -> s32) that code compiled with the features `compiled`
+/// (isa_compiled_features of a level) runs: "amx-int8", "avx512-vnni" (avx512 level),
+/// "avx-vnni", "avx2" (avx2 level and up), "scalar" -- the fastest this machine runs,
+/// or the one TINYFW_INT8_GEMM / set_int8_gemm_path chose when this level has it.
+const char* int8_gemm_path(uint64_t compiled);
+
+/// "" when `path` is an int8 GEMM path that code compiled with `compiled` can run on
+/// this machine, else why not.
+std::string int8_gemm_refusal(const std::string& path, uint64_t compiled);
 
 /// The bf16 (`bf16`) or float16 GEMM path at a level with or without AVX-512:
 /// "amx-bf16", "avx512-bf16" or "f32-pack" (converted while packing into the float32

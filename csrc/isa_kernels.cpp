@@ -9,6 +9,7 @@ namespace tinyfw {
 TINYFW_ISA_BEGIN
 void register_gemm(pybind11::module_& m);  // matmul.cpp
 void register_nn(pybind11::module_& m);    // nn.cpp
+void register_quant(pybind11::module_& m);  // quant.cpp
 TINYFW_ISA_END
 }  // namespace tinyfw
 
@@ -30,6 +31,7 @@ void isa_register_kernels(pybind11::module_& m) {
     register_optim(m);
     tinyfw::register_gemm(m);
     tinyfw::register_nn(m);
+    tinyfw::register_quant(m);
 }
 
 TINYFW_ISA_END

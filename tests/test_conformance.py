@@ -206,6 +206,9 @@ INDEX = {
 ELSEWHERE: set = set()  # compiled primitives tested by another file (part B's nn kernels)
 # the shape kernels (cat, pad, flip, ...) are checked in test_conformance_shape_kernels.py
 ELSEWHERE |= {"cat", "pad", "flip", "tile", "masked_fill", "fill_", "triu", "tril", "sort"}
+# the int8 kernels are checked bit for bit, on every int8 GEMM path, in test_quant_kernels.py
+ELSEWHERE |= {"qlinear", "qconv2d", "qadd", "qmax_pool2d", "qavg_pool2d", "quantize_per_tensor",
+              "quantize_per_channel", "dequantize_per_tensor", "dequantize_per_channel"}
 WHERE = {"where"}
 COPIES = {"contiguous", "copy_", "argmax", "argmin", "cumsum"}
 
