@@ -53,7 +53,7 @@ Pool geometry(const py::array& x, const py::object& kernel, const py::object& st
     return g;
 }
 
-bool small_codes(const py::array& q) {
+bool nchw_codes(const py::array& q) {
     return q.ndim() == 4 && q.itemsize() == 1 && (q.dtype().kind() == 'u' || q.dtype().kind() == 'i');
 }
 
@@ -82,7 +82,7 @@ py::object qmax_pool2d(py::object x_obj, py::object kernel, py::object stride, p
                        py::object dilation, bool ceil_mode) {
     const char* op = "qmax_pool2d";
     py::array x = as_array(x_obj, op, "x_q");
-    if (!small_codes(x)) return tf::call_ref(op, x, kernel, stride, padding, dilation, ceil_mode);
+    if (!nchw_codes(x)) return tf::call_ref(op, x, kernel, stride, padding, dilation, ceil_mode);
     const Pool g = geometry(x, kernel, stride, padding, &dilation, ceil_mode, op);
     if (g.ph > g.kh / 2 || g.pw > g.kw / 2)
         throw py::value_error("qmax_pool2d: padding (" + std::to_string(g.ph) + ", " + std::to_string(g.pw) +
@@ -139,7 +139,7 @@ py::object qavg_pool2d(py::object x_obj, int64_t zero_point, py::object kernel, 
                        py::object padding, bool ceil_mode, bool count_include_pad) {
     const char* op = "qavg_pool2d";
     py::array x = as_array(x_obj, op, "x_q");
-    if (!small_codes(x) || zero_point < -(1 << 20) || zero_point > (1 << 20))
+    if (!nchw_codes(x) || zero_point < -(1 << 20) || zero_point > (1 << 20))
         return tf::call_ref(op, x, zero_point, kernel, stride, padding, ceil_mode, count_include_pad);
     const Pool g = geometry(x, kernel, stride, padding, nullptr, ceil_mode, op);
     x = py::array::ensure(x, py::array::c_style);
