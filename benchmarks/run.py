@@ -37,7 +37,9 @@ SCRIPTS: dict[str, list[str]] = {
     "bench_jit_sweep": ["--threads", "{t}"],
     "bench_charlm": [],
     "bench_amp": [],
+    "bench_half_gemm": ["--threads", "{t}"],
     "bench_quant": [],
+    "bench_qgemm": [],
 }
 
 
