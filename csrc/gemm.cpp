@@ -307,26 +307,10 @@ void gemm(int64_t m, int64_t n, int64_t k, const T* a, int64_t rsa, int64_t csa,
         gemm_serial(m, n, k, a, rsa, csa, b, rsb, csb, c, rsc, csc, accumulate);
         return;
     }
-    int tm, tn;
-    gemm_grid(nt, m, n, mu, nu, tm, tn);
-    RegionError err;
-#pragma omp parallel num_threads(tm * tn)
-    {
-        const int t = omp_get_thread_num();
-        int64_t i0, i1, j0, j1;
-        gemm_split(mu, tm, t / tn, i0, i1);
-        gemm_split(nu, tn, t % tn, j0, j1);
-        i0 *= MR, j0 *= NR;
-        i1 = std::min(i1 * MR, m), j1 = std::min(j1 * NR, n);
-        try {
-            if (i1 > i0 && j1 > j0)
-                gemm_serial(i1 - i0, j1 - j0, k, a + i0 * rsa, rsa, csa, b + j0 * csb, rsb,
-                            csb, c + i0 * rsc + j0 * csc, rsc, csc, accumulate);
-        } catch (...) {
-            err.record();  // an exception leaving a parallel region would terminate
-        }
-    }
-    err.rethrow();
+    gemm_simd::parallel_tiles(nt, m, n, MR, NR, [&](int64_t i0, int64_t i1, int64_t j0, int64_t j1) {
+        gemm_serial(i1 - i0, j1 - j0, k, a + i0 * rsa, rsa, csa, b + j0 * csb, rsb, csb,
+                    c + i0 * rsc + j0 * csc, rsc, csc, accumulate);
+    });
 }
 
 template void gemm<float>(int64_t, int64_t, int64_t, const float*, int64_t, int64_t,

@@ -148,28 +148,12 @@ void run(int64_t m, int64_t n, int64_t k, const H* a, int64_t rsa, int64_t csa, 
         serial<Path>(m, n, k, a, rsa, csa, b, rsb, csb, o);
         return;
     }
-    int tm, tn;
-    gemm_grid(nt, m, n, mu, nu, tm, tn);
-    RegionError err;
-#pragma omp parallel num_threads(tm * tn)
-    {
-        const int t = omp_get_thread_num();
-        int64_t i0, i1, j0, j1;
-        gemm_split(mu, tm, t / tn, i0, i1);
-        gemm_split(nu, tn, t % tn, j0, j1);
-        i0 *= MR, j0 *= NR;
-        i1 = std::min(i1 * MR, m), j1 = std::min(j1 * NR, n);
+    gemm_simd::parallel_tiles(nt, m, n, MR, NR, [&](int64_t i0, int64_t i1, int64_t j0, int64_t j1) {
         Out<H> r = o;
         if (r.c) r.c += i0 * o.rsc + j0 * o.csc;
         if (r.h) r.h += i0 * o.rsh + j0 * o.csh;
-        try {
-            if (i1 > i0 && j1 > j0)
-                serial<Path>(i1 - i0, j1 - j0, k, a + i0 * rsa, rsa, csa, b + j0 * csb, rsb, csb, r);
-        } catch (...) {
-            err.record();  // an exception leaving a parallel region would terminate
-        }
-    }
-    err.rethrow();
+        serial<Path>(i1 - i0, j1 - j0, k, a + i0 * rsa, rsa, csa, b + j0 * csb, rsb, csb, r);
+    });
 }
 
 constexpr bool kAvx512 = (tf::isa_compiled_features() & tf::isa::bit(tf::isa::AVX512F)) != 0;

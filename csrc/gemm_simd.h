@@ -14,6 +14,7 @@
 #include <exception>
 #include <new>
 
+#include "gemm.h"
 #include "isa.h"
 
 namespace tinyfw {
@@ -172,6 +173,32 @@ struct RegionError {
         if (first) std::rethrow_exception(first);
     }
 };
+
+/// Run `block(i0, i1, j0, j1)` (row and column ranges of C, never empty) on `nt` threads:
+/// C's mr x nr tiles split over the grid gemm_grid chooses.  Shared by the float, half and
+/// int8 GEMMs; an exception thrown in a block is rethrown here, after the region.
+template <class Block>
+void parallel_tiles(int nt, int64_t m, int64_t n, int64_t mr, int64_t nr, const Block& block) {
+    const int64_t mu = (m + mr - 1) / mr, nu = (n + nr - 1) / nr;
+    int tm, tn;
+    gemm_grid(nt, m, n, mu, nu, tm, tn);
+    RegionError err;
+#pragma omp parallel num_threads(tm * tn)
+    {
+        const int t = omp_get_thread_num();
+        int64_t i0, i1, j0, j1;
+        gemm_split(mu, tm, t / tn, i0, i1);
+        gemm_split(nu, tn, t % tn, j0, j1);
+        i0 *= mr, j0 *= nr;
+        i1 = std::min(i1 * mr, m), j1 = std::min(j1 * nr, n);
+        try {
+            if (i1 > i0 && j1 > j0) block(i0, i1, j0, j1);
+        } catch (...) {
+            err.record();  // an exception leaving a parallel region would terminate
+        }
+    }
+    err.rethrow();
+}
 
 }  // namespace gemm_simd
 TINYFW_ISA_END

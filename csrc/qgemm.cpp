@@ -206,29 +206,12 @@ void run(int64_t m, const uint8_t* a, int64_t rsa, int64_t csa, int32_t a_zp, co
     int nt = nthreads > 0 ? nthreads : gemm_threads(m, n, std::max<int64_t>(1, w.k / 4));
     nt = (int)std::min<int64_t>(nt, mu * nu);
     if (nt <= 1) return serial<P>(m, a, rsa, csa, a_zp, w, 0, n, e, o);
-    int tm, tn;
-    gemm_grid(nt, m, n, mu, nu, tm, tn);
-    gemm_simd::RegionError err;
-#pragma omp parallel num_threads(tm * tn)
-    {
-        const int t = omp_get_thread_num();
-        int64_t i0, i1, q0, q1;
-        gemm_split(mu, tm, t / tn, i0, i1);
-        gemm_split(nu, tn, t % tn, q0, q1);
-        i0 *= MR, i1 = std::min(i1 * MR, m);
-        const int64_t j0 = q0 * NR, j1 = std::min(q1 * NR, n);
+    gemm_simd::parallel_tiles(nt, m, n, MR, NR, [&](int64_t i0, int64_t i1, int64_t j0, int64_t j1) {
         QOut r = o;
-        try {
-            if (i1 > i0 && j1 > j0) {
-                if (r.u8) r.u8 += i0 * o.rs;
-                else r.f32 += i0 * o.rs;
-                serial<P>(i1 - i0, a + i0 * rsa, rsa, csa, a_zp, w, j0, j1, e, r);
-            }
-        } catch (...) {
-            err.record();  // an exception leaving a parallel region would terminate
-        }
-    }
-    err.rethrow();
+        if (r.u8) r.u8 += i0 * o.rs;
+        else r.f32 += i0 * o.rs;
+        serial<P>(i1 - i0, a + i0 * rsa, rsa, csa, a_zp, w, j0, j1, e, r);
+    });
 }
 
 }  // namespace
