@@ -158,6 +158,16 @@ class PruningContainer(BasePruningMethod):
         return moved.movedim(0, dim).contiguous()
 
 
+def _zero_extremes(default_mask, scores, n: int, largest: bool):
+    """A copy of `default_mask` with zeros at the `n` largest (or smallest) `scores`."""
+    mask = default_mask.clone()
+    if n:
+        flat = mask.reshape(-1)
+        flat[topk(scores.reshape(-1), n, largest=largest)[1]] = 0
+        mask = flat.reshape(default_mask.shape)
+    return mask
+
+
 class Identity(BasePruningMethod):
     """Prunes nothing (a mask of ones)."""
 
@@ -175,13 +185,8 @@ class RandomUnstructured(BasePruningMethod):
     def compute_mask(self, t, default_mask):
         from ....creation import rand_like
 
-        n = _n_to_prune(self.amount, t.numel())
-        mask = default_mask.clone()
-        if n:
-            flat = mask.reshape(-1)
-            flat[topk(rand_like(t.float()).reshape(-1), n)[1]] = 0
-            mask = flat.reshape(t.shape)
-        return mask
+        return _zero_extremes(default_mask, rand_like(t.float()),
+                              _n_to_prune(self.amount, t.numel()), largest=True)
 
 
 class L1Unstructured(BasePruningMethod):
@@ -192,13 +197,8 @@ class L1Unstructured(BasePruningMethod):
         self.amount = amount
 
     def compute_mask(self, t, default_mask):
-        n = _n_to_prune(self.amount, t.numel())
-        mask = default_mask.clone()
-        if n:
-            flat = mask.reshape(-1)
-            flat[topk(t.abs().reshape(-1), n, largest=False)[1]] = 0
-            mask = flat.reshape(t.shape)
-        return mask
+        return _zero_extremes(default_mask, t.abs(), _n_to_prune(self.amount, t.numel()),
+                              largest=False)
 
 
 class LnStructured(BasePruningMethod):
