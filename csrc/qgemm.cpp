@@ -127,25 +127,40 @@ void epilogue(const int32_t* t, int64_t ldt, int64_t i0, int64_t j0, int64_t mr,
     const int32_t* rs = w.rowsum.get() + j0;
     const float* mul = e.mul + j0;
     const float* bias = e.bias ? e.bias + j0 : nullptr;
-    alignas(64) float y[64];
-    alignas(64) uint8_t q[64];
-    for (int64_t i = 0; i < mr; ++i, t += ldt) {
-        if (o.f32) {
-            float* d = o.f32 + (i0 + i) * o.rs + j0 * o.cs;
-            if (o.cs == 1) {
-                re.row(t, rs, mul, bias, nr, d, nullptr);
-            } else {
-                re.row(t, rs, mul, bias, nr, y, nullptr);
-                for (int64_t j = 0; j < nr; ++j) d[j * o.cs] = y[j];
-            }
+    // the offset of row i0 + i, stepped row by row (a division per row cost more than the
+    // row's epilogue)
+    int64_t blk = 0, rem = o.row0 + i0;
+    if (o.block_rows > 0) blk = rem / o.block_rows, rem %= o.block_rows;
+    auto row_offset = [&o, &blk, &rem] {
+        const int64_t off = blk * o.block_stride + rem * o.rs;
+        if (++rem == o.block_rows) rem = 0, ++blk;
+        return off;
+    };
+    if (o.cs == 1) {
+        for (int64_t i = 0; i < mr; ++i, t += ldt) {
+            const int64_t off = row_offset() + j0;
+            if (o.f32) re.row(t, rs, mul, bias, nr, o.f32 + off, nullptr);
+            else re.row(t, rs, mul, bias, nr, nullptr, o.u8 + off);
+        }
+        return;
+    }
+    // columns apart in memory (an NCHW output: rs 1, cs the plane size): the tile's rows
+    // are finished into y / q first, then scattered a row at a time
+    alignas(64) float y[64 * 64];
+    alignas(64) uint8_t q[64 * 64];
+    for (int64_t i = 0; i < mr; ++i, t += ldt)
+        re.row(t, rs, mul, bias, nr, o.f32 ? y + i * 64 : nullptr, o.f32 ? nullptr : q + i * 64);
+    // (locals, not o's fields: a byte store may alias them, which reloads them every store)
+    const int64_t cs = o.cs;
+    for (int64_t i = 0; i < mr; ++i) {
+        const int64_t off = row_offset() + j0 * cs;
+        if (float* d = o.f32 ? o.f32 + off : nullptr) {
+            const float* src = y + i * 64;
+            for (int64_t j = 0; j < nr; ++j, d += cs) *d = src[j];
         } else {
-            uint8_t* d = o.u8 + (i0 + i) * o.rs + j0 * o.cs;
-            if (o.cs == 1) {
-                re.row(t, rs, mul, bias, nr, nullptr, d);
-            } else {
-                re.row(t, rs, mul, bias, nr, nullptr, q);
-                for (int64_t j = 0; j < nr; ++j) d[j * o.cs] = q[j];
-            }
+            uint8_t* du = o.u8 + off;
+            const uint8_t* src = q + i * 64;
+            for (int64_t j = 0; j < nr; ++j, du += cs) *du = src[j];
         }
     }
 }
@@ -173,6 +188,7 @@ void serial(int64_t m, const uint8_t* a, int64_t rsa, int64_t csa, int32_t a_zp,
     using AE = typename P::AE;
     using BE = typename P::BE;
     constexpr int MR = P::MR, NR = P::NR;
+    static_assert(MR <= 64 && NR <= 64, "epilogue() finishes a tile in 64 x 64 buffers");
     const int64_t kp = w.kp;
     // rows of A per packed block: its panels ~256 KiB of L2, at least one panel
     const int64_t mc_max = std::max<int64_t>(MR, std::min<int64_t>(round_up(m, MR),
@@ -208,8 +224,7 @@ void run(int64_t m, const uint8_t* a, int64_t rsa, int64_t csa, int32_t a_zp, co
     if (nt <= 1) return serial<P>(m, a, rsa, csa, a_zp, w, 0, n, e, o);
     gemm_simd::parallel_tiles(nt, m, n, MR, NR, [&](int64_t i0, int64_t i1, int64_t j0, int64_t j1) {
         QOut r = o;
-        if (r.u8) r.u8 += i0 * o.rs;
-        else r.f32 += i0 * o.rs;
+        r.row0 += i0;
         serial<P>(i1 - i0, a + i0 * rsa, rsa, csa, a_zp, w, j0, j1, e, r);
     });
 }

@@ -38,11 +38,16 @@ struct QEpilogue {
     int32_t out_zp = 0;
 };
 
-/// Where the epilogue writes: exactly one of u8 / f32, element (i, j) at i * rs + j * cs.
+/// Where the epilogue writes: exactly one of u8 / f32, element (i, j) at
+/// row_offset(i) + j * cs.  Rows may come in blocks (`block_rows` > 0): row i is then row
+/// i % block_rows of block i / block_rows, blocks `block_stride` apart, so that one GEMM
+/// over the im2col rows of several images writes each image's NCHW output in place.
 struct QOut {
     uint8_t* u8 = nullptr;
     float* f32 = nullptr;
     int64_t rs = 0, cs = 0;
+    int64_t block_rows = 0, block_stride = 0;
+    int64_t row0 = 0;  // the GEMM's row 0 is row row0 of this layout (a thread's share)
 };
 
 /// Weights w [n, k] packed for one int8 GEMM path, with their row sums.

@@ -2,8 +2,8 @@
 // tinyfw/backend/ref_quant.py, with its names, signatures and exact results.
 //
 // qconv2d runs one GEMM per chunk of images and group over im2col rows of uint8 codes
-// (padding holds x_zp, the code of 0.0, as in ref_quant); a 1x1 / stride 1 / unpadded
-// convolution reads each input plane in place.  Inputs outside the kernels' cases (other code
+// (padding holds x_zp, the code of 0.0, as in ref_quant), writing each image's NCHW output
+// in place; a 1x1 / stride 1 / unpadded convolution reads each input plane in place.  Inputs outside the kernels' cases (other code
 // dtypes, x of another rank, zero points outside 0..255) go to the reference primitive.
 #include <omp.h>
 
@@ -100,33 +100,34 @@ py::object qlinear(py::object x_obj, double x_scale, int64_t x_zp, py::object w_
     return out;
 }
 
-// im2col of one image's group (Cg channels, strides in elements): the image is first
-// copied into `padded` (Hp x Wp per channel, already filled with the x_zp code) so that
-// the copy loop has no bounds checks; row p = (oh, ow) of d holds columns (c, kh, kw).
-// Everything arrives by value: through a lambda's captures every uint8 store (which may
-// alias anything) made the compiler reload them all, ten times the GEMM's time.
+// im2col of one image's group (Cg channels, strides in elements) in channels-last order:
+// the image is first copied into `padded` as [Hp][Wp][Cg] (already filled with the x_zp
+// code, so the copy loop has no bounds checks); row p = (oh, ow) of d then holds columns
+// (kh, kw, c), and each kernel row's KW x Cg codes are one contiguous run of `padded` when
+// dw is 1.  (The weights are permuted to the same column order, and integer sums do not
+// depend on it.)  Everything arrives by value: through a lambda's captures every uint8
+// store (which may alias anything) made the compiler reload them all.
 void im2col_codes(const uint8_t* x, int64_t sC, int64_t sH, int64_t sW, int64_t Cg, int64_t H, int64_t W, int64_t ph,
-                  int64_t pw, uint8_t* padded, int64_t Hp, int64_t Wp, int64_t OH, int64_t OW, int64_t KH, int64_t KW,
+                  int64_t pw, uint8_t* padded, int64_t Wp, int64_t OH, int64_t OW, int64_t KH, int64_t KW,
                   int64_t sh, int64_t sw, int64_t dh, int64_t dw, uint8_t* d) {
-    for (int64_t ci = 0; ci < Cg; ++ci)
-        for (int64_t i = 0; i < H; ++i) {
-            uint8_t* row = padded + (ci * Hp + i + ph) * Wp + pw;
-            const uint8_t* src = x + ci * sC + i * sH;
-            for (int64_t j = 0; j < W; ++j) row[j] = src[j * sW];
+    for (int64_t i = 0; i < H; ++i)
+        for (int64_t j = 0; j < W; ++j) {
+            uint8_t* px = padded + ((i + ph) * Wp + j + pw) * Cg;
+            const uint8_t* src = x + i * sH + j * sW;
+            for (int64_t ci = 0; ci < Cg; ++ci) px[ci] = src[ci * sC];
         }
+    const int64_t run = KW * Cg;
     for (int64_t oh = 0; oh < OH; ++oh)
         for (int64_t ow = 0; ow < OW; ++ow)
-            for (int64_t ci = 0; ci < Cg; ++ci)
-                for (int64_t a = 0; a < KH; ++a, d += KW) {
-                    const uint8_t* src = padded + (ci * Hp + oh * sh + a * dh) * Wp + ow * sw;
-                    for (int64_t b = 0; b < KW; ++b) d[b] = src[b * dw];
+            for (int64_t a = 0; a < KH; ++a) {
+                const uint8_t* src = padded + ((oh * sh + a * dh) * Wp + ow * sw) * Cg;
+                if (dw == 1) {
+                    std::memcpy(d, src, size_t(run));
+                    d += run;
+                } else {
+                    for (int64_t b = 0; b < KW; ++b, d += Cg) std::memcpy(d, src + b * dw * Cg, size_t(Cg));
                 }
-}
-
-// dst[j, p] = src[p, j] for a [P, Og] block
-template <class T> void transpose(const T* src, int64_t P, int64_t Og, T* dst) {
-    for (int64_t j = 0; j < Og; ++j)
-        for (int64_t p = 0; p < P; ++p) dst[j * P + p] = src[p * Og + j];
+            }
 }
 
 int64_t pair_at(const py::object& t, int i, const char* op, const char* what) {
@@ -173,15 +174,26 @@ py::object qconv2d(py::object x_obj, double x_scale, int64_t x_zp, py::object w_
     // a 1x1 / stride 1 / unpadded convolution's column matrix is the input plane itself
     const bool direct = KH == 1 && KW == 1 && sh == 1 && sw == 1 && ph == 0 && pw == 0 && (H == 1 || sH == W * sW);
     auto compute = [&] {
+        // the weights with their columns in im2col's (kh, kw, c) order (for a 1x1 kernel,
+        // the direct path's, that is the order they are stored in)
         std::vector<QWeights> pk(groups);
-        for (int64_t g = 0; g < groups; ++g) qpack_weights(wp + g * Og * K, K, 1, Og, K, pk[g]);
+        {
+            std::vector<int8_t> wt(Og * K);
+            for (int64_t g = 0; g < groups; ++g) {
+                const int8_t* wg = wp + g * Og * K;
+                for (int64_t o = 0; o < Og; ++o)
+                    for (int64_t ci = 0; ci < Cg; ++ci)
+                        for (int64_t t = 0; t < KH * KW; ++t) wt[o * K + t * Cg + ci] = wg[(o * Cg + ci) * KH * KW + t];
+                qpack_weights(wt.data(), K, 1, Og, K, pk[g]);
+            }
+        }
         const uint8_t pad = uint8_t(x_zp);
-        // im2col of image n, group g into cols [P, K] (im2col_codes)
+        // im2col of image n, group g into cols [P, K] (im2col_codes), padded [Hp][Wp][Cg]
         const int64_t Hp = H + 2 * ph, Wp = W + 2 * pw;
         auto im2col = [&](int64_t n, int64_t g, uint8_t* d, std::vector<uint8_t>& padded) {
-            padded.assign(Cg * Hp * Wp, pad);
-            im2col_codes(xp + n * sN + g * Cg * sC, sC, sH, sW, Cg, H, W, ph, pw, padded.data(), Hp, Wp, OH, OW, KH,
-                         KW, sh, sw, dh, dw, d);
+            padded.assign(Hp * Wp * Cg, pad);
+            im2col_codes(xp + n * sN + g * Cg * sC, sC, sH, sW, Cg, H, W, ph, pw, padded.data(), Wp, OH, OW, KH, KW,
+                         sh, sw, dh, dw, d);
         };
         auto epi_of = [&](int64_t g) {
             QEpilogue e = c.e;
@@ -203,11 +215,10 @@ py::object qconv2d(py::object x_obj, double x_scale, int64_t x_zp, py::object w_
             return;
         }
         // Images in chunks of ~16K positions: one GEMM per chunk and group over their im2col
-        // rows (small images alone make GEMMs too small to run at speed), into a [positions,
-        // Og] block that is then transposed into the NCHW output
+        // rows (small images alone make GEMMs too small to run at speed), each image's rows
+        // written in place into its NCHW output (QOut's row blocks)
         const int64_t nb_max = std::max<int64_t>(1, std::min<int64_t>(N, 16384 / P));
         std::vector<uint8_t> cols(nb_max * P * K);
-        std::vector<uint8_t> tmp(nb_max * P * Og * (f32 ? sizeof(float) : 1));
         for (int64_t n0 = 0; n0 < N; n0 += nb_max) {
             const int64_t nb = std::min(nb_max, N - n0);
             for (int64_t g = 0; g < groups; ++g) {
@@ -218,16 +229,11 @@ py::object qconv2d(py::object x_obj, double x_scale, int64_t x_zp, py::object w_
                     for (int64_t b = 0; b < nb; ++b) im2col(n0 + b, g, cols.data() + b * P * K, padded);
                 }
                 QOut o;
-                if (f32) o.f32 = reinterpret_cast<float*>(tmp.data());
-                else o.u8 = tmp.data();
-                o.rs = Og, o.cs = 1;
+                const int64_t off = (n0 * O + g * Og) * P;
+                if (f32) o.f32 = out_f32 + off;
+                else o.u8 = out_u8 + off;
+                o.rs = 1, o.cs = P, o.block_rows = P, o.block_stride = O * P;
                 qgemm(nb * P, cols.data(), K, 1, int32_t(x_zp), pk[g], epi_of(g), o, 0);
-    #pragma omp parallel for schedule(static) num_threads(threads) if (nb > 1 && threads > 1)
-                for (int64_t b = 0; b < nb; ++b) {
-                    const int64_t off = ((n0 + b) * O + g * Og) * P;
-                    if (f32) transpose(reinterpret_cast<const float*>(tmp.data()) + b * P * Og, P, Og, out_f32 + off);
-                    else transpose(tmp.data() + b * P * Og, P, Og, out_u8 + off);
-                }
             }
         }
     };

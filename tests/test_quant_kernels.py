@@ -13,6 +13,7 @@ import numpy as np
 import pytest
 from hypothesis import HealthCheck, given, settings, strategies as st
 
+import tinyfw
 from tinyfw.backend import cpu, ref
 
 from quant_kernel_cases import battery, layout, qconv_case, qlinear_case, same
@@ -125,6 +126,25 @@ def test_qconv2d_digits_cnn_layers_with_threads(path):
     for geo in [(64, 1, 1, 8, 8, 3, 3, (1, 1), (1, 1), (1, 1)), (64, 16, 1, 4, 4, 3, 3, (1, 1), (1, 1), (1, 1))]:
         args = qconv_case(rng, *geo, x_zp=0, out=(0.1, 0), relu=True, has_bias=True, o_per_group=32)
         same(cpu.qconv2d(*args), ref.qconv2d(*args))
+
+
+def test_qconv2d_images_in_chunks_and_thread_shares_cut_mid_image(path):
+    # 5 x 7 = 35 output positions per image (not a multiple of any path's row tile), 500
+    # images: two GEMM chunks (16384 // 35 = 468 images), each image's rows written in
+    # place into its NCHW block, with the threads' row shares starting inside an image
+    rng = np.random.default_rng(7)
+    args = qconv_case(rng, 500, 3, 1, 7, 9, 3, 3, (1, 1), (0, 0), (1, 1), x_zp=17, out=(0.2, 3), relu=False,
+                      has_bias=True, o_per_group=20)
+    before = tinyfw.get_num_threads()
+    try:
+        for threads in (1, 2):
+            tinyfw.set_num_threads(threads)
+            same(cpu.qconv2d(*args), ref.qconv2d(*args))
+            f32 = list(args)
+            f32[-3:-1] = [None, 0]  # float output
+            same(cpu.qconv2d(*f32), ref.qconv2d(*f32))
+    finally:
+        tinyfw.set_num_threads(before)
 
 
 def test_qconv2d_rejects_bad_geometry():
