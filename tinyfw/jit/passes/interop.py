@@ -173,8 +173,9 @@ class _Planner:
             self.decisions.append(f"kept in order: {len(comps)} independent parts "
                                   f"({', '.join(_us(u) for u in sorted(us, reverse=True))}): "
                                   f"{why}")
-            everything = [x for c in comps for x in c]
-            return sorted(everything, key=lambda x: self._pos[id(x)])
+            # the rest of a cut component may still hold parallel parts of its own
+            head = sorted(seq, key=lambda x: self._pos[id(x)])
+            return head + self.schedule(rest)
         for b in branches:
             b.sort(key=lambda x: self._pos[id(x)])
         return [branches] + self.schedule(rest)
@@ -277,8 +278,18 @@ def run(graph: Graph, backend, passes: tuple = ("fuse_epilogue", "memory_plan"))
     from ...threads import get_num_threads
 
     nt = get_num_threads()
+    # views of the graph's leaves (a backward's transposed weights and saved inputs) are
+    # free and have no producer here: left in, they would be incomparable with every
+    # node before their reader and hide every cut node; they go first instead
+    here = {id(n) for n in graph.nodes}
+    free: set = set()
+    for n in graph.nodes:
+        if n.is_view and all(v.producer is None or id(v.producer) not in here
+                             or id(v.producer) in free for v in n.inputs):
+            free.add(id(n))
     p = _Planner(graph.nodes, nt, width, mode == "force")
-    items = p.schedule(graph.nodes)
+    items = [n for n in graph.nodes if id(n) in free] \
+        + p.schedule([n for n in graph.nodes if id(n) not in free])
     reads = {v.id for n in graph.nodes for v in n.inputs} | {v.id for v in graph.outputs}
     nodes: list = []
     regions = 0
