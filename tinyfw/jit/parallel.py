@@ -213,12 +213,12 @@ class ParallelRegion:
         del arrays
         if threads is None:
             results = []
-            for b, r in zip(self.branches, runs):
+            for j, (b, r) in enumerate(zip(self.branches, runs)):
                 try:
                     results.append(r())
                 except BaseException as e:
-                    e.add_note(f"jit: raised by op {_failed_op(e, b)} in branch "
-                               f"{self.branches.index(b)} of a parallel region (run in order)")
+                    e.add_note(f"jit: raised by op {_failed_op(e, b)} in branch {j} of a "
+                               "parallel region (run in order)")
                     raise
             return tuple(v for res in results for v in res)
         tasks = [_Task(r, t) for r, t in zip(runs[:-1], threads[:-1])]

@@ -45,6 +45,7 @@ REGION_US = 30.0        # handing a branch to the pool and waiting for it
 MIN_BRANCH_US = 100.0   # smaller branches are not worth a hand-off
 MIN_GAIN = 1.05         # predicted in-order / parallel time
 SPLIT_SLACK = 1.25      # a component heavier than this x the next branch is cut
+MAX_KEPT_SHOWN = 12     # "kept in order" lines explain() shows per graph
 
 
 def node_us(n: Node) -> float:
@@ -168,7 +169,7 @@ class _Planner:
             bus[heavy] = sum(self.cost[id(x)] for x in bins[heavy])
         branches = [b for b in bins if b]
         seq = [x for b in branches for x in b]
-        ok, why = self._worth([sum(self.cost[id(x)] for x in b) for b in branches], seq)
+        ok, why = self._worth(branches, seq)
         if not ok:
             self.decisions.append(f"kept in order: {len(comps)} independent parts "
                                   f"({', '.join(_us(u) for u in sorted(us, reverse=True))}): "
@@ -178,17 +179,19 @@ class _Planner:
             return head + self.schedule(rest)
         for b in branches:
             b.sort(key=lambda x: self._pos[id(x)])
-        return [branches] + self.schedule(rest)
+        return [(branches, why)] + self.schedule(rest)
 
-    def _worth(self, bus: list, seq: list) -> tuple[bool, str]:
+    def _worth(self, branches: list, seq: list) -> tuple[bool, str]:
         if self.force:
-            return True, ""
+            return True, "TINYFW_INTEROP=force"
+        bus = [sum(self.cost[id(x)] for x in b) for b in branches]
         if min(bus) < MIN_BRANCH_US:
             return False, f"a branch under {_us(MIN_BRANCH_US)}"
         nt = max(2, self.nt)
         t_seq = sum(at_threads(self.cost[id(x)], nt) for x in seq)
         ts = parallel.split_threads(nt, bus)
-        t_par = max(u / (1.0 + (t - 1) * SCALING) for u, t in zip(bus, ts)) + REGION_US
+        t_par = max(sum(at_threads(self.cost[id(x)], t) for x in b)
+                    for b, t in zip(branches, ts)) + REGION_US
         if t_seq < MIN_GAIN * t_par:
             return False, (f"predicted {_us(t_seq)} in order vs {_us(t_par)} in parallel "
                            f"at {nt} threads")
@@ -216,14 +219,16 @@ def _hoist_views(branch: list) -> tuple[list, list] | None:
 
 
 def _collapse(graph: Graph, branches: list, B, passes: tuple, force: bool,
-              later_reads: set) -> tuple[list, Node] | None:
-    """(hoisted views, region node) for `branches`, or None when they cannot form one."""
+              later_reads: set) -> tuple[list, Node] | str:
+    """(hoisted views, region node) for `branches`, or why they cannot form one."""
     hoisted: list = []
     kept_branches = []
     for b in branches:
         r = _hoist_views(b)
-        if r is None or not r[1]:
-            return None
+        if r is None:
+            return "a view in a branch reads both a branch value and an outside one"
+        if not r[1]:
+            return "a branch holds only views of outside values"
         hoisted += r[0]
         kept_branches.append(r[1])
     region_inputs: list = []
@@ -239,7 +244,7 @@ def _collapse(graph: Graph, branches: list, B, passes: tuple, force: bool,
                     ext.append(v)
         outs = [v for n in b for v in n.outputs if v.id in later_reads]
         if not outs:
-            return None
+            return "a branch computes nothing read after it"
         sub = Graph()
         sub.nodes, sub.inputs, sub.outputs = list(b), ext, outs
         if "fuse_epilogue" in passes:
@@ -297,6 +302,7 @@ def run(graph: Graph, backend, passes: tuple = ("fuse_epilogue", "memory_plan"))
         if isinstance(it, Node):
             nodes.append(it)
             continue
+        it, why = it
         # a value is read after the region when a node outside this branch reads it
         later = set()
         inside = {id(x) for b in it for x in b}
@@ -305,9 +311,8 @@ def run(graph: Graph, backend, passes: tuple = ("fuse_epilogue", "memory_plan"))
                 later.update(v.id for v in n.inputs)
         later |= {v.id for v in graph.outputs}
         got = _collapse(graph, it, backend, tuple(passes), mode == "force", later & reads)
-        if got is None:
-            p.decisions.append("kept in order: a branch reads a view of its own value "
-                               "and an outside one")
+        if isinstance(got, str):
+            p.decisions.append(f"kept in order: {got}")
             nodes += sorted((x for b in it for x in b), key=lambda x: p._pos[id(x)])
             continue
         hoisted, node = got
@@ -317,9 +322,18 @@ def run(graph: Graph, backend, passes: tuple = ("fuse_epilogue", "memory_plan"))
         threads = parallel.split_threads(max(2, nt), [b.cost_us for b in node.kernel.branches])
         p.decisions.append(f"parallel region {regions - 1}: " + " || ".join(
             f"[{b.describe()}, {t} thread{'s' * (t != 1)}]"
-            for b, t in zip(node.kernel.branches, threads)))
+            for b, t in zip(node.kernel.branches, threads)) + f": {why}")
     _check_order(nodes, graph)
     graph.nodes = nodes
+    shown, kept, hidden = [], 0, 0  # a large graph has many small independent parts
+    for d in p.decisions:
+        if d.startswith("kept"):
+            kept += 1
+            if kept > MAX_KEPT_SHOWN:
+                hidden += 1
+                continue
+        shown.append(d)
+    p.decisions = shown + ([f"... and {hidden} more kept in order"] if hidden else [])
     if regions and nt < 2 and mode != "force":
         p.decisions.append("(the kernels have 1 thread now: the regions run in order until "
                            "tinyfw.set_num_threads(2) or more)")
