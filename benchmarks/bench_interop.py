@@ -16,7 +16,7 @@ Workloads (float32):
   between) on one image, joined by an add: the conv kernel splits its work over the
   batch, so at batch 1 each conv runs on one thread whatever the setting;
 - heads: 8 per-head projections x (256, 512) @ W_h (512, 64), concatenated;
-- backward: a 3-layer MLP (512-512-512-512, ReLU, batch 64), forward + backward: each
+- backward: a 3-layer MLP (512-512-512-512, ReLU, batch 128), forward + backward: each
   layer's weight gradient beside the input gradient and what follows it.
 Target (issue 18): the two-branch block at 2 threads >= 1.2x over its branches in order.
 """
@@ -84,15 +84,16 @@ def _workloads(rng) -> dict:
                                   + [_arr(rng, 32, 32, 3, 3, scale=c) for _ in range(6)], False),
         "heads": (heads, [_arr(rng, 256, 512)] + [_arr(rng, 512, 64, scale=s)
                                                   for _ in range(8)], False),
-        "backward (mlp)": (mlp_step, [_arr(rng, 64, 512)] + [_arr(rng, 512, 512, scale=s)
+        "backward (mlp)": (mlp_step, [_arr(rng, 128, 512)] + [_arr(rng, 512, 512, scale=s)
                                                              for _ in range(3)], True),
     }
 
 
 def _regions(tf, args) -> str:
+    """The regions of `tf`'s graphs as explain() lists them (without the prediction)."""
     c = tf.get_compiled(tuple(args))
-    lines = [d for s in c.stats if s["pass"] == "interop" for d in s["decisions"]
-             if d.startswith("parallel")]
+    lines = [d.rsplit("]: ", 1)[0] + "]" for s in c.stats if s["pass"] == "interop"
+             for d in s["decisions"] if d.startswith("parallel")]
     return "; ".join(lines) if lines else "none"
 
 
