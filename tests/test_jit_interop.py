@@ -422,3 +422,34 @@ def test_cost_model_counts_products():
     mm, view = g.nodes
     assert interop.node_us(view) == interop.NODE_US
     assert interop.node_us(mm) > interop.NODE_US + 2 * 64 ** 3 / interop.FLOPS_PER_US * 0.99
+
+
+def test_a_forked_child_gets_a_fresh_pool(force, two_threads):
+    import os
+
+    rng = np.random.default_rng(12)
+    args = [_t(rng, 16, 16) for _ in range(5)]
+    tf = jit.compile(block)
+    want = tf(*args).numpy()  # the parent's worker is started
+    r, w = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # the child: the same call must complete and agree
+        ok = False
+        try:
+            ok = np.array_equal(tf(*args).numpy(), want)
+        finally:
+            os.write(w, b"1" if ok else b"0")
+            os._exit(0)
+    os.close(w)
+    import select
+    import signal
+
+    try:
+        ready, _, _ = select.select([r], [], [], 120)
+        if not ready:
+            os.kill(pid, signal.SIGKILL)
+        got = os.read(r, 1) if ready else b"hung"
+    finally:
+        os.close(r)
+        os.waitpid(pid, 0)
+    assert got == b"1", "the forked child's call hung or disagreed"

@@ -130,6 +130,16 @@ class _Pool:
 _pool = _Pool()
 
 
+def _reset_after_fork() -> None:
+    # a forked child has none of the parent's workers, and the queue's lock may have been
+    # held by one of them at the fork: start afresh
+    global _pool
+    _pool = _Pool()
+
+
+os.register_at_fork(after_in_child=_reset_after_fork)
+
+
 def _run_branch(run, threads: int):
     """Run one branch's executor on this thread with `threads` intra-op threads."""
     prev = _C._set_local_num_threads(threads) if threads else None
