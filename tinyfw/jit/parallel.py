@@ -182,7 +182,7 @@ class Branch:
         run.owned.__globals__["_tfjit_branch"] = self  # lets _failed_op find the branch
 
     def describe(self) -> str:
-        """Its ops in order, shortened: ``MatMul, Relu, MatMul (3 nodes, ~1.2 ms)``."""
+        """Its ops in order, shortened: ``Matmul, Tanh, Matmul (3 nodes, ~1.2 ms)``."""
         ops = [n.op for n in self.graph.nodes]
         shown = ", ".join(ops[:6]) + (", ..." if len(ops) > 6 else "")
         return f"{shown} ({len(ops)} node{'s' * (len(ops) != 1)}, ~{_fmt_us(self.cost_us)})"
