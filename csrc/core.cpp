@@ -211,9 +211,16 @@ bool keep_order(const int64_t* shape, int ndim, const View* const* views, int n,
 // ------------------------------------------------------------------------ threads
 namespace {
 std::atomic<int> g_threads{0};
+// A per-thread count that overrides g_threads on the thread that set it (0: none): the
+// jit's inter-op pool runs two graph branches at once, each on its own share of the cores
+// (tinyfw/jit/parallel.py).  OpenMP's own count (omp_set_num_threads, read back by the
+// kernels through omp_get_max_threads) is already per thread; g_threads is not.
+thread_local int t_threads = 0;
+thread_local int t_omp_before = 0;  // this thread's OpenMP count before the override
 }
 
 int get_num_threads() {
+    if (t_threads > 0) return t_threads;
     int n = g_threads.load(std::memory_order_relaxed);
     if (n > 0) return n;
 #ifdef _OPENMP
@@ -229,6 +236,18 @@ void set_num_threads(int n) {
 #ifdef _OPENMP
     omp_set_num_threads(n);  // for code (part B's) that relies on the default team size
 #endif
+}
+
+int set_local_num_threads(int n) {
+    if (n < 0) throw std::invalid_argument("_set_local_num_threads: expected 0 (none) or a positive number of threads, got " + std::to_string(n));
+    const int prev = t_threads;
+#ifdef _OPENMP
+    if (prev == 0 && n > 0) t_omp_before = omp_get_max_threads();
+    if (n > 0) omp_set_num_threads(n);
+    else if (prev > 0) omp_set_num_threads(t_omp_before);
+#endif
+    t_threads = n;
+    return prev;
 }
 
 int omp_threads_for(int64_t n, int64_t grain) {
@@ -253,6 +272,9 @@ void register_core(pybind11::module_& m) {
     m.def("set_num_threads", &tf::set_num_threads, pybind11::arg("n"),
           "Set the number of OpenMP threads the kernels use.");
     m.def("get_num_threads", &tf::get_num_threads, "The number of threads the kernels use.");
+    m.def("_set_local_num_threads", &tf::set_local_num_threads, pybind11::arg("n"),
+          "Make the kernels called from this thread use n threads (0: the process-wide "
+          "count again); returns the previous per-thread count (0: none).");
     register_copy(m);
     register_pool(m);
 }

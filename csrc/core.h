@@ -341,6 +341,9 @@ bool keep_order(const int64_t* shape, int ndim, const View* const* views, int n,
 // ---------------------------------------------------------------------------------------
 int get_num_threads();
 void set_num_threads(int n);
+/// This thread's own count (n >= 1), overriding set_num_threads here only; 0 clears it.
+/// Returns the previous per-thread count (0: none).
+int set_local_num_threads(int n);
 /// The threads a kernel of n elements uses (1 when serial): n >= grain, not nested.
 int omp_threads_for(int64_t n, int64_t grain);
 

@@ -21,15 +21,15 @@ from ..autograd.function import GradMode
 from ..tensor import Tensor
 from . import executor
 from .ir import Graph, Value
-from .passes import (const_fold, cse, dce, fuse_elementwise, fuse_epilogue, memory_plan,
-                     shrink_saved, simplify)
+from .passes import (const_fold, cse, dce, fuse_elementwise, fuse_epilogue, interop,
+                     memory_plan, shrink_saved, simplify)
 from .tracer import TraceError, Tracer
 
 DEFAULT_PASSES = ("dce", "cse", "const_fold", "simplify", "shrink_saved", "fuse_elementwise",
-                  "fuse_epilogue", "memory_plan")
+                  "fuse_epilogue", "interop", "memory_plan")
 # passes whose kernels and buffers are CPU code (generated C, numpy arena buffers): a
 # graph on another device runs its ops' own forwards through that device's backend
-CPU_ONLY_PASSES = ("fuse_elementwise", "fuse_epilogue", "memory_plan")
+CPU_ONLY_PASSES = ("fuse_elementwise", "fuse_epilogue", "memory_plan", "interop")
 
 
 @dataclass
@@ -224,6 +224,8 @@ def optimize(tr: Traced, backend=None, passes=DEFAULT_PASSES) -> Compiled:
             continue
         if "fuse_elementwise" in passes:
             step("fuse_elementwise", where, part, fuse_elementwise.run)
+        if "interop" in passes:  # independent branches -> parallel regions (own arenas)
+            step("interop", where, part, interop.run, B, passes)
         if "fuse_epilogue" in passes:
             step("fuse_epilogue", where, part, fuse_epilogue.run, B)
         step("memory_plan", where, part, memory_plan.run, "memory_plan" in passes)

@@ -16,7 +16,9 @@ def explain(fn: Callable, *inputs, print_graphs: bool = False, file=None) -> str
     """Trace and optimize `fn` on `inputs`, print (and return) a report of every pass:
     nodes before/after, what was removed/folded/rewritten, memory plan peaks, and each
     fusion decision with its reason: the groups fused (and the intermediate bytes they
-    never write) and the ops kept as eager kernels (why: alone, or hand-vectorised).  `print_graphs` appends the optimized graphs."""
+    never write) and the ops kept as eager kernels (why: alone, or hand-vectorised), and the
+    parallel regions (passes/interop.py: each branch's ops and threads, or why independent
+    parts were kept in order).  `print_graphs` appends the optimized graphs."""
     from .api import TracedFunction
 
     tf = fn if isinstance(fn, TracedFunction) else TracedFunction(fn)
