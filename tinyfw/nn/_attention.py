@@ -21,7 +21,7 @@ def _to_4d(t: Tensor, batch: tuple) -> Tensor:
         return t
     if len(batch) < 2:
         return t.reshape((1,) * (2 - len(batch)) + tuple(t.shape))
-    return t.reshape(-1, batch[-1], *t.shape[-2:])
+    return t.reshape(math.prod(batch[:-1]), batch[-1], *t.shape[-2:])
 
 
 def _check(query, key, value, attn_mask, dropout_p: float, is_causal: bool):
@@ -60,7 +60,11 @@ def _check(query, key, value, attn_mask, dropout_p: float, is_causal: bool):
                                 f"floating point (added to the scores), got {mask.dtype.name}")
             check_same_dtype(q, mask, _OP, "attn_mask", ScaledDotProductAttention)
         full = batch + (q.shape[-2], k.shape[-2])
-        if broadcast_shapes(mask.shape, full, op=f"{_OP}: attn_mask") != full:
+        try:
+            fits = broadcast_shapes(mask.shape, full) == full
+        except RuntimeError:
+            fits = False
+        if not fits:
             raise ValueError(f"{_OP}: attn_mask of shape {tuple(mask.shape)} does not broadcast "
                              f"to the scores' shape {full}")
     return q, k, v, mask, batch
