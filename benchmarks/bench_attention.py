@@ -5,14 +5,17 @@ and PyTorch's eager composition for reference.
     python benchmarks/bench_attention.py               # 1 thread (the issue's figure)
     python benchmarks/bench_attention.py --threads 2   # one setting
 
-Batch 4, 8 heads, sequence 256, head dim 64, float32, an additive float mask (L, S)
-(causal: 0 on and below the diagonal, -inf above), which is the pattern the graph
-rewrite turns into the fused op; the fused op gets the same float mask (it does not know
-that it is causal, so it skips no blocks).  "fwd" runs without gradients; "fwd+bwd" is
-the autograd round trip from a fixed upstream gradient to the grads of q, k and v.  All
-four run interleaved in one process (benchmarks/common.py); the figures are medians and
-the check is the fused op's time over the eager composition's.  Target (issue 18): the
-fused op at least 2x faster than eager, forward and forward+backward.
+Batch 4, 8 heads, sequence 256, head dim 64, float32, with an additive float mask (L, S)
+(the pattern the graph rewrite turns into the fused op; the fused op gets the same
+tensor), two of them: "causal" (0 on and below the diagonal, -inf above: the fused kernel
+finds from the mask that each query panel's later keys are dead and skips their products,
+roughly half of them) and "dense" (random finite values: nothing to skip, the fused
+kernel does all the eager products, and the backward one more).  "fwd" runs without
+gradients; "fwd+bwd" is the autograd round trip from a fixed upstream gradient to the
+grads of q, k and v.  All four run interleaved in one process (benchmarks/common.py); the
+figures are medians and the check is the fused op's time over the eager composition's.
+Target (issue 18): the fused op at least 2x faster than eager, forward and
+forward+backward.
 """
 from __future__ import annotations
 
@@ -23,7 +26,7 @@ import sys
 B, H, L, D = 4, 8, 256, 64
 
 
-def _workloads(rng):
+def _workloads(rng, dense: bool):
     """{'fwd': {name: fn}, 'fwd+bwd': {name: fn}} for the four implementations."""
     import numpy as np
     import torch
@@ -32,7 +35,8 @@ def _workloads(rng):
     import tinyfw.nn.functional as F
 
     q, k, v, g = (rng.standard_normal((B, H, L, D)).astype(np.float32) for _ in range(4))
-    mask = np.where(np.tri(L, dtype=bool), 0.0, -np.inf).astype(np.float32)
+    mask = (rng.standard_normal((L, L)) if dense else np.where(np.tri(L, dtype=bool), 0.0, -np.inf))
+    mask = mask.astype(np.float32)
     s = 1.0 / math.sqrt(D)
     tq, tk, tv = (tinyfw.tensor(a, requires_grad=True) for a in (q, k, v))
     tm, tg = tinyfw.tensor(mask), tinyfw.tensor(g)
@@ -96,11 +100,13 @@ def run(threads: int) -> None:
           f"{threads} thread(s), {cpu.isa_info().get('cpu', '?')}, isa {cpu.isa()}")
     rng = np.random.default_rng(0)
     _agree()
-    for kind, fns in _workloads(rng).items():
-        rows = compare(fns, repeat=9)
-        print_table(f"attention {kind}", rows, baseline="tinyfw eager")
-        speedup = 1.0 / ratios(rows, "tinyfw eager")["tinyfw fused"]
-        check(f"attention {kind}: fused speed-up over eager", speedup, 2.0, higher_is_better=True)
+    for mask in ("causal", "dense"):
+        for kind, fns in _workloads(rng, mask == "dense").items():
+            rows = compare(fns, repeat=9)
+            print_table(f"attention, {mask} mask, {kind}", rows, baseline="tinyfw eager")
+            speedup = 1.0 / ratios(rows, "tinyfw eager")["tinyfw fused"]
+            check(f"attention {mask} mask {kind}: fused speed-up over eager", speedup, 2.0,
+                  higher_is_better=True)
 
 
 def main() -> None:

@@ -66,7 +66,9 @@ struct Mask {
 /// n elements of a strided row of In converted to T (half types through core's converters).
 template <class T, class In> void load_row(const In* src, int64_t n, int64_t st, T* dst) {
     if constexpr (std::is_same_v<In, T>) {
-        for (int64_t j = 0; j < n; ++j) dst[j] = src[j * st];
+        if (st == 1) std::memcpy(dst, src, size_t(n) * sizeof(T));
+        else
+            for (int64_t j = 0; j < n; ++j) dst[j] = src[j * st];
     } else if (st == 1) {
         half_stage::to_f32(src, n, dst);
     } else {
@@ -148,6 +150,30 @@ T apply_row(T* s, int64_t nb, T scale, const Mask& m, int64_t b, int64_t h, int6
         for (int64_t j = 0; j < n; ++j) s[j] = s[j] * scale + mf[j * st];
     }
     return row_max<T>(s, n);
+}
+
+/// One past the last key of [kb0, kb0 + nb) that query rows [i0, i1) may attend (0 when
+/// none): keys after it are masked out for every row (causality, a causal or padding
+/// mask), so the products stop there.  A backward scan of the mask from the block's end.
+inline int64_t live_keys(const Mask& m, int64_t b, int64_t h, int64_t i0, int64_t i1, int64_t kb0, int64_t nb,
+                         bool causal, bool f64) {
+    int64_t live = 0;
+    for (int64_t i = i0; i < i1 && live < nb; ++i) {
+        int64_t n = causal ? std::clamp<int64_t>(i - kb0 + 1, 0, nb) : nb;
+        const int64_t off = b * m.s[0] + h * m.s[1] + i * m.s[2] + kb0 * m.s[3], st = m.s[3];
+        if (m.kind == 1) {
+            const uint8_t* r = reinterpret_cast<const uint8_t*>(m.p) + off;
+            while (n > live && !r[(n - 1) * st]) --n;
+        } else if (m.kind == 2 && f64) {
+            const double* r = reinterpret_cast<const double*>(m.p) + off;
+            while (n > live && r[(n - 1) * st] == -INFINITY) --n;
+        } else if (m.kind == 2) {
+            const float* r = reinterpret_cast<const float*>(m.p) + off;
+            while (n > live && r[(n - 1) * st] == -INFINITY) --n;
+        }
+        live = std::max(live, n);
+    }
+    return live;
 }
 
 /// s[j] = exp(s[j] - shift) in place over [0, n) (s - shift <= 0 up to rounding); returns
@@ -233,8 +259,11 @@ void forward(const A4<In>& q, const A4<In>& k, const A4<In>& v, const Mask& mask
             T *s = w.s.data(), *o = w.o.data(), *m = w.m.data(), *l = w.l.data();
             std::fill(m, m + MR, ninf), std::fill(l, l + MR, T(0)), std::fill(o, o + MR * EvP, T(0));
             for (int64_t kb0 = 0; kb0 < d.S; kb0 += kBlock) {
-                if (causal && kb0 > i0 + nr - 1) break;  // every key after every row
-                const int64_t nb = std::min(kBlock, d.S - kb0), nbp = round_up(nb, NR);
+                // keys after `nb` are masked out for every row of the panel: not computed
+                const int64_t nb = live_keys(mask, b, h, i0, i0 + nr, kb0, std::min(kBlock, d.S - kb0), causal,
+                                             std::is_same_v<T, double>);
+                if (nb == 0) continue;
+                const int64_t nbp = round_up(nb, NR);
                 for (int64_t jp = 0; jp < nbp; jp += NR)
                     gs::micro_kernel_strided_a<T>(d.E, w.q.data() + i0 * d.E, d.E, 1, w.kp.data() + (kb0 + jp) * d.E,
                                                   s + jp, SW, false);
@@ -289,8 +318,8 @@ void backward(const A4<In>& g, const A4<In>& q, const A4<In>& k, const A4<In>& v
     const T ninf = -std::numeric_limits<T>::infinity();
     parallel_tasks<BwdScratch<T>>(heads, threads_for(heads, flops), [&](int64_t bh, BwdScratch<T>& w) {
         const int64_t b = bh / d.H, h = bh % d.H;
-        auto sized = [](std::vector<T>& x, int64_t n) {
-            x.assign(size_t(n), T(0));
+        auto sized = [](std::vector<T>& x, int64_t n) {  // every element is written before it is read
+            if (x.size() < size_t(n)) x.resize(size_t(n));
             return x.data();
         };
         // the head's operands: rows for the A side, B panels for the B side
@@ -317,12 +346,16 @@ void backward(const A4<In>& g, const A4<In>& q, const A4<In>& k, const A4<In>& v
         }
         T *P = sized(w.p, QB * SW), *dP = sized(w.dp, QB * SW), *dS = sized(w.ds, QB * SW);
         T *dQ = sized(w.dq, LQ * EP), *dK = sized(w.dk, BM * EP), *dV = sized(w.dv, BM * EvP);
+        std::fill(dQ, dQ + LQ * EP, T(0));  // accumulated over the key blocks
         for (int64_t kb0 = 0; kb0 < d.S; kb0 += kBlock) {
-            const int64_t nb = std::min(kBlock, d.S - kb0), nbp = round_up(nb, NR), nbm = round_up(nb, MR);
+            const int64_t kn = std::min(kBlock, d.S - kb0);
             std::fill(dK, dK + BM * EP, T(0)), std::fill(dV, dV + BM * EvP, T(0));
             for (int64_t i0 = 0; i0 < d.L; i0 += QB) {
                 const int64_t nq = std::min(QB, d.L - i0);
-                if (causal && i0 + nq - 1 < kb0) continue;  // every row before every key
+                // keys after `nb` are masked out for every row of the block: not computed
+                const int64_t nb = live_keys(mask, b, h, i0, i0 + nq, kb0, kn, causal, std::is_same_v<T, double>);
+                if (nb == 0) continue;
+                const int64_t nbp = round_up(nb, NR), nbm = round_up(nb, MR);
                 for (int64_t r = 0; r < QB; r += MR)
                     for (int64_t jp = 0; jp < nbp; jp += NR) {
                         gs::micro_kernel_strided_a<T>(d.E, Q + (i0 + r) * d.E, d.E, 1, Kp + (kb0 + jp) * d.E,
@@ -357,7 +390,7 @@ void backward(const A4<In>& g, const A4<In>& q, const A4<In>& k, const A4<In>& v
                         gs::micro_kernel_strided_a<T>(nb, dS + r * SW, SW, 1, Kc + c * d.S + kb0 * NR,
                                                       dQ + (i0 + r) * EP + c, EP, true);
             }
-            for (int64_t j = 0; j < nb; ++j) {
+            for (int64_t j = 0; j < kn; ++j) {
                 store_row<T>(dV + j * EvP, d.Ev, gv + (bh * d.S + kb0 + j) * d.Ev);
                 for (int64_t c = 0; c < d.E; ++c) row[c] = dK[j * EP + c] * scale;
                 store_row<T>(row, d.E, gk + (bh * d.S + kb0 + j) * d.E);

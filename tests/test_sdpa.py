@@ -37,6 +37,11 @@ def _operands(rng, b, h, L, S, E, ev, kind, dtype=np.float32, strided=False):
         mask = np.broadcast_to(keep, (b, h, L, S))
     elif kind == "float":
         mask = np.broadcast_to(arr(b, 1, L, S), (b, h, L, S))
+    elif kind == "pad":  # key padding: a dead suffix per batch (the kernel trims it)
+        keep = np.arange(S) < rng.integers(0, S + 1, (b, 1, 1, 1))
+        mask = np.broadcast_to(keep, (b, h, L, S))
+    elif kind == "tri":  # a causal float mask (the kernel trims the dead keys per panel)
+        mask = np.broadcast_to(np.where(np.tri(L, S, dtype=bool), 0, -np.inf).astype(dtype), (b, h, L, S))
     return q, k, v, mask
 
 
@@ -56,7 +61,7 @@ shapes = st.tuples(st.integers(1, 2), st.integers(1, 3), st.integers(0, 40), st.
 
 
 @needs_kernel
-@given(dims=shapes, kind=st.sampled_from(["none", "bool", "float", "causal"]),
+@given(dims=shapes, kind=st.sampled_from(["none", "bool", "float", "causal", "pad", "tri"]),
        scale=st.sampled_from([0.05, 0.3, 1.0]), strided=st.booleans(), seed=st.integers(0, 2 ** 16))
 def test_kernel_float32_within_rounding_of_float64(dims, kind, scale, strided, seed):
     """The fused float32 kernel against the reference in float64 on the same values: the
@@ -66,8 +71,9 @@ def test_kernel_float32_within_rounding_of_float64(dims, kind, scale, strided, s
     q, k, v, mask = _operands(rng, b, h, L, S, E, ev, kind, strided=strided)
     causal = kind == "causal"
     out, lse = cpu.sdpa_forward(q, k, v, mask, scale, causal)
-    q8, k8, v8, m8 = _f64(q, k, v, mask if kind != "bool" else None)
-    m8 = mask if kind == "bool" else m8
+    boolean = mask is not None and mask.dtype == bool
+    q8, k8, v8, m8 = _f64(q, k, v, None if boolean else mask)
+    m8 = mask if boolean else m8
     out8, lse8 = ref.sdpa_forward(q8, k8, v8, m8, scale, causal)
     assert out.dtype == np.float32 and lse.dtype == np.float32
     # a score's error (E products, in units of |q||k| scale) moves every probability by as much
@@ -90,7 +96,7 @@ def test_kernel_float32_within_rounding_of_float64(dims, kind, scale, strided, s
 
 
 @needs_kernel
-@pytest.mark.parametrize("kind", ["none", "bool", "float", "causal"])
+@pytest.mark.parametrize("kind", ["none", "bool", "float", "causal", "pad", "tri"])
 def test_kernel_float64_equals_ref_to_rounding(kind):
     rng = np.random.default_rng(1)
     q, k, v, mask = _operands(rng, 2, 2, 33, 270, 9, 13, kind, np.float64, strided=True)
@@ -107,7 +113,7 @@ def test_kernel_float64_equals_ref_to_rounding(kind):
 
 @needs_kernel
 @pytest.mark.parametrize("dtype", HALF, ids=lambda d: d.name)
-@pytest.mark.parametrize("kind", ["none", "float", "causal"])
+@pytest.mark.parametrize("kind", ["none", "float", "causal", "tri"])
 def test_kernel_half_is_the_float32_kernel_rounded_once(dtype, kind):
     """Half inputs are converted to float32 while packing and stored rounded once: the
     result is the float32 kernel's on the widened values, bit for bit."""

@@ -44,7 +44,10 @@ class MultiheadAttention(Module):
     average_attn_weights=True, is_causal=False) -> (output, weights or None).
     Inputs are (L, N, E), or (N, L, E) with batch_first, or unbatched (L, E).  Boolean
     masks mark positions that may NOT be attended; float masks are added to the scores.
-    attn_mask is (L, S) or (N * num_heads, L, S); key_padding_mask is (N, S)."""
+    attn_mask is (L, S) or (N * num_heads, L, S); key_padding_mask is (N, S).
+    need_weights=False runs the fused F.scaled_dot_product_attention (the scores are never
+    stored; a query whose keys are all masked out gives 0); need_weights=True computes the
+    softmax explicitly to return it (such a query gives NaN there), as PyTorch splits it."""
 
     def __init__(self, embed_dim: int, num_heads: int, dropout: float = 0.0, bias: bool = True,
                  add_bias_kv: bool = False, add_zero_attn: bool = False, kdim=None, vdim=None,
