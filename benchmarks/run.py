@@ -41,6 +41,7 @@ SCRIPTS: dict[str, list[str]] = {
     "bench_quant": [],
     "bench_qgemm": [],
     "bench_interop": ["--threads", "{t}"],
+    "bench_attention": ["--threads", "{t}"],
 }
 
 

@@ -141,6 +141,43 @@ inline void micro_kernel(int64_t kc, const T* __restrict pa, const T* __restrict
         }
 }
 
+// The same tile product with A read in place through strides: element (i, p) of the
+// MR x kc A block is pa[i * ars + p * acs].  The fused attention (attention.cpp) feeds it
+// blocks it has just computed (probabilities, score gradients) as rows (ars = row
+// length, acs = 1) or transposed (ars = 1, acs = row length) without packing them.
+template <typename T>
+inline void micro_kernel_strided_a(int64_t kc, const T* __restrict pa, int64_t ars, int64_t acs,
+                                   const T* __restrict pb, T* __restrict c, int64_t rsc, bool acc) {
+    using S = Simd<T>;
+    using V = typename S::V;
+    constexpr int MR = S::MR, NV = S::NV, W = S::W, NR = NV * W;
+    V r[MR][NV];
+#pragma GCC unroll 16
+    for (int i = 0; i < MR; ++i)
+#pragma GCC unroll 4
+        for (int j = 0; j < NV; ++j) r[i][j] = S::zero();
+    for (int64_t p = 0; p < kc; ++p) {
+        V bv[NV];
+#pragma GCC unroll 4
+        for (int j = 0; j < NV; ++j) bv[j] = S::load(pb + j * W);
+#pragma GCC unroll 16
+        for (int i = 0; i < MR; ++i) {
+            const V ai = S::bcast(pa + i * ars);
+#pragma GCC unroll 4
+            for (int j = 0; j < NV; ++j) r[i][j] = S::fma(ai, bv[j], r[i][j]);
+        }
+        pa += acs;
+        pb += NR;
+    }
+#pragma GCC unroll 16
+    for (int i = 0; i < MR; ++i)
+#pragma GCC unroll 4
+        for (int j = 0; j < NV; ++j) {
+            T* cp = c + i * rsc + j * W;
+            S::store(cp, acc ? S::add(S::load(cp), r[i][j]) : r[i][j]);
+        }
+}
+
 // Per-thread packing buffers, kept across calls so page faults are paid once.
 struct Buffers {
     void* p[3] = {nullptr, nullptr, nullptr};

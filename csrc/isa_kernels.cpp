@@ -10,6 +10,7 @@ TINYFW_ISA_BEGIN
 void register_gemm(pybind11::module_& m);  // matmul.cpp
 void register_nn(pybind11::module_& m);    // nn.cpp
 void register_quant(pybind11::module_& m);  // quant.cpp
+void register_attention(pybind11::module_& m);  // attention.cpp
 TINYFW_ISA_END
 }  // namespace tinyfw
 
@@ -32,6 +33,7 @@ void isa_register_kernels(pybind11::module_& m) {
     tinyfw::register_gemm(m);
     tinyfw::register_nn(m);
     tinyfw::register_quant(m);
+    tinyfw::register_attention(m);
 }
 
 TINYFW_ISA_END

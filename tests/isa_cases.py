@@ -38,6 +38,11 @@ def inputs() -> dict:
         "lnw": rng.standard_normal(96).astype(F32),
         "grads": rng.standard_normal((3, 1000)).astype(F32),
         "param": rng.standard_normal(1000).astype(F32),
+        # attention (B, H, L, E): 37 queries over 300 keys (two key blocks, panel tails)
+        "aq": (0.5 * rng.standard_normal((2, 2, 37, 24))).astype(F32),
+        "ak": (0.5 * rng.standard_normal((2, 2, 300, 24))).astype(F32),
+        "av": rng.standard_normal((2, 2, 300, 20)).astype(F32),
+        "ag": rng.standard_normal((2, 2, 37, 20)).astype(F32),
     }
     x["wide"][:16] = [0.0, -0.0, np.inf, -np.inf, np.nan, 1e-40, 88.7, -103.9, 20, -20, 1e-8, -1e-8, 5, -5, 0.5, -0.5]
     return x
@@ -60,6 +65,13 @@ def _sgd(B, X):
 def _sigmoid64(x):
     with np.errstate(over="ignore"):
         return 1 / (1 + np.exp(-x))
+
+
+def _sdpa_grad(which: int, causal: bool):
+    def f(B, X):
+        out, lse = B.sdpa_forward(X["aq"], X["ak"], X["av"], None, 0.3, causal)
+        return B.sdpa_backward(X["ag"], X["aq"], X["ak"], X["av"], out, lse, None, 0.3, causal)[which]
+    return f
 
 
 CASES = {
@@ -99,6 +111,11 @@ CASES = {
     "log_softmax": (lambda B, X: B.log_softmax(X["logits"], 1), ("close", 17)),
     "cross_entropy": (lambda B, X: B.cross_entropy_forward(X["logits"], X["target"], None, -100, 0.1)[0],
                       ("close", 17)),
+    "sdpa": (lambda B, X: B.sdpa_forward(X["aq"], X["ak"], X["av"], None, 0.3, False)[0], ("close", 300)),
+    "sdpa_causal": (lambda B, X: B.sdpa_forward(X["aq"], X["ak"], X["av"], None, 0.3, True)[0], ("close", 300)),
+    "sdpa_gq": (_sdpa_grad(0, False), ("close", 300)),
+    "sdpa_gk": (_sdpa_grad(1, True), ("close", 300)),
+    "sdpa_gv": (_sdpa_grad(2, False), ("close", 300)),
     "adam": (_adam, ("exact",)),
     "sgd": (_sgd, ("exact",)),
 }

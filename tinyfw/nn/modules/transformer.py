@@ -44,7 +44,10 @@ class MultiheadAttention(Module):
     average_attn_weights=True, is_causal=False) -> (output, weights or None).
     Inputs are (L, N, E), or (N, L, E) with batch_first, or unbatched (L, E).  Boolean
     masks mark positions that may NOT be attended; float masks are added to the scores.
-    attn_mask is (L, S) or (N * num_heads, L, S); key_padding_mask is (N, S)."""
+    attn_mask is (L, S) or (N * num_heads, L, S); key_padding_mask is (N, S).
+    need_weights=False runs the fused F.scaled_dot_product_attention (the scores are never
+    stored; a query whose keys are all masked out gives 0); need_weights=True computes the
+    softmax explicitly to return it (such a query gives NaN there), as PyTorch splits it."""
 
     def __init__(self, embed_dim: int, num_heads: int, dropout: float = 0.0, bias: bool = True,
                  add_bias_kv: bool = False, add_zero_attn: bool = False, kdim=None, vdim=None,
@@ -126,40 +129,64 @@ class MultiheadAttention(Module):
         q = q.reshape(n, lq, h, hd).transpose(1, 2)
         k = k.reshape(n, s, h, hd).transpose(1, 2)
         v = v.reshape(n, s, h, hd).transpose(1, 2)
-        scores = (q * (1.0 / math.sqrt(hd))) @ k.transpose(-2, -1)  # (N, H, L, S)
-        if attn_mask is None and is_causal:
-            attn_mask = generate_square_subsequent_mask(lq, scores.device, scores.dtype)
-        if attn_mask is not None:
-            if attn_mask.ndim == 2:
-                if tuple(attn_mask.shape) != (lq, s):
-                    raise ValueError(f"MultiheadAttention: attn_mask of shape "
-                                     f"{tuple(attn_mask.shape)} should be {(lq, s)}")
-                am = attn_mask
-            elif attn_mask.ndim == 3 and tuple(attn_mask.shape) == (n * h, lq, s):
-                am = attn_mask.reshape(n, h, lq, s)
-            else:
-                raise ValueError(f"MultiheadAttention: attn_mask of shape "
-                                 f"{tuple(attn_mask.shape)} should be {(lq, s)} or "
-                                 f"{(n * h, lq, s)}")
-            scores = scores + _mask_to_additive(am, scores.dtype, "attn_mask")
+        am = self._attn_mask(attn_mask, n, lq, s)
+        kpm = None
         if key_padding_mask is not None:
             if tuple(key_padding_mask.shape) != (n, s):
                 raise ValueError(f"MultiheadAttention: key_padding_mask of shape "
                                  f"{tuple(key_padding_mask.shape)} should be {(n, s)}")
-            kpm = _mask_to_additive(key_padding_mask, scores.dtype, "key_padding_mask")
-            scores = scores + kpm.reshape(n, 1, 1, s)
+            kpm = _mask_to_additive(key_padding_mask, q.dtype, "key_padding_mask")
+            kpm = kpm.reshape(n, 1, 1, s)
+        if not need_weights:
+            # the fused op (F.scaled_dot_product_attention): the (L, S) scores are never
+            # stored; a query whose keys are all masked out gives 0 there, not NaN
+            causal = is_causal and attn_mask is None
+            if causal and kpm is not None:  # the op takes a mask or is_causal, not both
+                am, causal = generate_square_subsequent_mask(lq, q.device, q.dtype), False
+            if am is not None and am.dtype is _dt.bool_ and kpm is None:
+                mask = am.logical_not()  # True = may not attend here; the op keeps where True
+            else:
+                mask = None if am is None else _mask_to_additive(am, q.dtype, "attn_mask")
+                if kpm is not None:
+                    mask = kpm if mask is None else mask + kpm
+            attn = F.scaled_dot_product_attention(
+                q, k, v, attn_mask=mask, is_causal=causal,
+                dropout_p=self.dropout if self.training else 0.0, scale=1.0 / math.sqrt(hd))
+            return self._finish(attn, None, n, lq, unbatched)
+        scores = (q * (1.0 / math.sqrt(hd))) @ k.transpose(-2, -1)  # (N, H, L, S)
+        if attn_mask is None and is_causal:
+            am = generate_square_subsequent_mask(lq, scores.device, scores.dtype)
+        if am is not None:
+            scores = scores + _mask_to_additive(am, scores.dtype, "attn_mask")
+        if kpm is not None:
+            scores = scores + kpm
         attn = F.softmax(scores, dim=-1)
         if self.dropout > 0.0 and self.training:
             attn = F.dropout(attn, self.dropout, True)
-        out = (attn @ v).transpose(1, 2).reshape(n, lq, e)
-        out = self.out_proj(out)
-        weights = None
-        if need_weights:
-            weights = attn.mean(dim=1) if average_attn_weights else attn
-            if unbatched:
-                weights = weights.squeeze(0)
+        weights = attn.mean(dim=1) if average_attn_weights else attn
+        return self._finish(attn @ v, weights, n, lq, unbatched)
+
+    def _attn_mask(self, attn_mask: Tensor | None, n: int, lq: int, s: int) -> Tensor | None:
+        """attn_mask checked and seen as (L, S) or (N, H, L, S)."""
+        if attn_mask is None:
+            return None
+        h = self.num_heads
+        if attn_mask.ndim == 2 and tuple(attn_mask.shape) == (lq, s):
+            return attn_mask
+        if attn_mask.ndim == 3 and tuple(attn_mask.shape) == (n * h, lq, s):
+            return attn_mask.reshape(n, h, lq, s)
+        if attn_mask.ndim == 2:
+            raise ValueError(f"MultiheadAttention: attn_mask of shape {tuple(attn_mask.shape)} "
+                             f"should be {(lq, s)}")
+        raise ValueError(f"MultiheadAttention: attn_mask of shape {tuple(attn_mask.shape)} "
+                         f"should be {(lq, s)} or {(n * h, lq, s)}")
+
+    def _finish(self, attn_v: Tensor, weights: Tensor | None, n: int, lq: int, unbatched: bool):
+        """(N, H, L, hd) heads -> out_proj -> the caller's layout; (output, weights)."""
+        out = self.out_proj(attn_v.transpose(1, 2).reshape(n, lq, self.embed_dim))
         if unbatched:
             out = out.squeeze(0)
+            weights = None if weights is None else weights.squeeze(0)
         elif not self.batch_first:
             out = out.transpose(0, 1)
         return out, weights

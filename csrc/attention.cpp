@@ -1,0 +1,535 @@
+// Fused scaled dot-product attention, forward and backward (semantics and formulas:
+// tinyfw/backend/ref_attention.py).  Arrays are 4-d (B, H, L, E) with any strides.
+//
+// Forward (flash-attention style): a panel of MR query rows sweeps the keys in blocks of
+// kBlock; each block's scores (MR x kBlock, in L1) come from the GEMM micro-kernel
+// (gemm_simd.h) over packed K, the softmax is kept online (running row max m and sum l,
+// the output rescaled when m grows), and P @ V is accumulated by the same micro-kernel
+// reading P in place.  The L x S scores are never stored; only out and the row
+// logsumexp lse = m + log(l) are written.
+//
+// Backward (FlashAttention-2's order, per batch-head): for each key block, every query
+// block recomputes P = exp(s - lse) from the saved lse and dP = g Vᵀ, forms
+// dS = P * (dP - D) with D = rowsum(g * out), and accumulates dV += Pᵀ g and
+// dK += dSᵀ Q for the key block and dQ += dS K for all queries: five small GEMMs on tiles
+// that stay in cache.
+//
+// Threads: the forward runs batch-heads x query panels, the backward batch-heads (each
+// owns its dQ/dK/dV, so no reduction between threads); GIL released.  float16/bfloat16
+// are converted to float32 while packing and rounded once when stored (no float32 copy
+// of a tensor is made); lse is float32 then.
+#include <omp.h>
+
+#include <algorithm>
+#include <cmath>
+#include <cstring>
+#include <limits>
+#include <type_traits>
+#include <vector>
+
+#include "core.h"
+#include "gemm_simd.h"
+#include "half_stage.h"
+#include "nn_common.h"
+#include "nn_rows.h"
+#include "vexp.h"
+
+namespace tinyfw {
+TINYFW_ISA_BEGIN  // one copy per ISA level (isa.h)
+namespace attn_k {
+namespace {
+namespace gs = gemm_simd;
+
+constexpr int64_t kBlock = 256;  // keys per block: a multiple of every level's NR
+constexpr int64_t kPanels = 4;   // MR-row panels per backward query block / forward task
+
+constexpr int64_t round_up_c(int64_t n, int64_t m) { return (n + m - 1) / m * m; }
+inline int64_t round_up(int64_t n, int64_t m) { return round_up_c(n, m); }
+
+/// A 4-d strided array of element type E (element strides).
+template <class E> struct A4 {
+    const E* p;
+    int64_t s[4];
+    const E* row(int64_t b, int64_t h, int64_t i) const { return p + b * s[0] + h * s[1] + i * s[2]; }
+};
+template <class E> A4<E> a4(const View& v) {
+    return {v.ptr<const E>(), {v.strides[0], v.strides[1], v.strides[2], v.strides[3]}};
+}
+
+/// The mask: kind 0 none, 1 bool (keep where nonzero), 2 float of the compute type (added).
+struct Mask {
+    int kind = 0;
+    const char* p = nullptr;
+    int64_t s[4] = {0, 0, 0, 0};
+};
+
+/// n elements of a strided row of In converted to T (half types through core's converters).
+template <class T, class In> void load_row(const In* src, int64_t n, int64_t st, T* dst) {
+    if constexpr (std::is_same_v<In, T>) {
+        if (st == 1) std::memcpy(dst, src, size_t(n) * sizeof(T));
+        else
+            for (int64_t j = 0; j < n; ++j) dst[j] = src[j * st];
+    } else if (st == 1) {
+        half_stage::to_f32(src, n, dst);
+    } else {
+        for (int64_t j = 0; j < n; ++j) half_stage::to_f32(src + j * st, 1, dst + j);
+    }
+}
+/// n elements of T stored contiguously as Out (rounded once for half types).
+template <class T, class Out> void store_row(const T* src, int64_t n, Out* dst) {
+    if constexpr (std::is_same_v<Out, T>) std::memcpy(dst, src, size_t(n) * sizeof(T));
+    else half_stage::from_f32(src, n, dst);
+}
+
+/// Rows [0, n) of head (b, h) as a row-major (rows x cols) block with zero rows after n.
+template <class T, class In>
+void pack_rows(const A4<In>& a, int64_t b, int64_t h, int64_t n, int64_t cols, int64_t rows, T* dst) {
+    for (int64_t i = 0; i < n; ++i) load_row<T>(a.row(b, h, i), cols, a.s[3], dst + i * cols);
+    std::fill(dst + n * cols, dst + rows * cols, T(0));
+}
+
+/// B panels with the rows as columns: dst[r / NR][p][r % NR] = a[r][p], kc = cols; rows
+/// after n (up to a multiple of NR) are zero.  (Kᵀ for the scores, Vᵀ for dP.)
+template <class T, int NR> void panels_of_rows(const T* rows_major, int64_t n, int64_t cols, T* dst) {
+    const int64_t np = round_up(n, NR);
+    for (int64_t r = 0; r < np; ++r) {
+        T* d = dst + (r / NR) * cols * NR + r % NR;
+        const T* s = rows_major + r * cols;
+        for (int64_t p = 0; p < cols; ++p) d[p * NR] = r < n ? s[p] : T(0);
+    }
+}
+
+/// B panels of the columns: dst[c / NR][r][c % NR] = a[r][c] for r < rows (kc = rows),
+/// columns after `cols` zero.  (V for P @ V, g for Pᵀ g, Q for dSᵀ Q, K for dS K.)
+template <class T, int NR> void panels_of_cols(const T* rows_major, int64_t rows, int64_t cols, T* dst) {
+    const int64_t ncp = round_up(cols, NR) / NR;
+    for (int64_t c = 0; c < ncp; ++c)
+        for (int64_t r = 0; r < rows; ++r) {
+            T* d = dst + (c * rows + r) * NR;
+            const T* s = rows_major + r * cols;
+            for (int64_t j = 0; j < NR; ++j) d[j] = c * NR + j < cols ? s[c * NR + j] : T(0);
+        }
+}
+
+/// The largest of s[0, n) (NaN skipped), -inf when there is none.
+template <class T> T row_max(const T* s, int64_t n) {
+    const T ninf = -std::numeric_limits<T>::infinity();
+    vec<T> mx = vsplat<T>(ninf);
+    for_vectors<T>(n, [&](int64_t j, int64_t k) { mx = vmax<T>(vload_k<T>(s + j, k, ninf), mx); });
+    return vhmax<T>(mx);
+}
+
+/// Scores of query row i against keys kb0 .. kb0+nb: s *= scale, then the mask (bool:
+/// -inf where false; float: added) and causality (-inf for keys after i); returns the
+/// row's max (NaN skipped; -inf when every key is masked out).  The common cases (no
+/// mask, a float mask with contiguous rows) are one vector pass.
+template <class T>
+T apply_row(T* s, int64_t nb, T scale, const Mask& m, int64_t b, int64_t h, int64_t i, int64_t kb0,
+            bool causal) {
+    constexpr T ninf = -std::numeric_limits<T>::infinity();
+    const int64_t off = b * m.s[0] + h * m.s[1] + i * m.s[2] + kb0 * m.s[3], st = m.s[3];
+    // keys [0, n) are candidates; those after i are masked out by causality
+    const int64_t n = causal ? std::clamp<int64_t>(i - kb0 + 1, 0, nb) : nb;
+    std::fill(s + n, s + nb, ninf);
+    const T* mf = reinterpret_cast<const T*>(m.p) + off;
+    if (m.kind == 0 || (m.kind == 2 && st == 1)) {
+        const vec<T> vs = vsplat<T>(scale);
+        vec<T> mx = vsplat<T>(ninf);
+        for_vectors<T>(n, [&](int64_t j, int64_t k) {
+            vec<T> x = vload_k<T>(s + j, k, T(0)) * vs;
+            if (m.kind == 2) x += vload_k<T>(mf + j, k, T(0));
+            vstore_k<T>(s + j, x, k);
+            mx = vmax<T>(k == Vec<T>::W ? x : vload_k<T>(s + j, k, ninf), mx);
+        });
+        return vhmax<T>(mx);
+    }
+    if (m.kind == 1) {
+        const uint8_t* r = reinterpret_cast<const uint8_t*>(m.p) + off;
+        for (int64_t j = 0; j < n; ++j) s[j] = r[j * st] ? s[j] * scale : ninf;
+    } else {
+        for (int64_t j = 0; j < n; ++j) s[j] = s[j] * scale + mf[j * st];
+    }
+    return row_max<T>(s, n);
+}
+
+/// One past the last key of [kb0, kb0 + nb) that query rows [i0, i1) may attend (0 when
+/// none): keys after it are masked out for every row (causality, a causal or padding
+/// mask), so the products stop there.  A backward scan of the mask from the block's end.
+inline int64_t live_keys(const Mask& m, int64_t b, int64_t h, int64_t i0, int64_t i1, int64_t kb0, int64_t nb,
+                         bool causal, bool f64) {
+    int64_t live = 0;
+    for (int64_t i = i0; i < i1 && live < nb; ++i) {
+        int64_t n = causal ? std::clamp<int64_t>(i - kb0 + 1, 0, nb) : nb;
+        const int64_t off = b * m.s[0] + h * m.s[1] + i * m.s[2] + kb0 * m.s[3], st = m.s[3];
+        if (m.kind == 1) {
+            const uint8_t* r = reinterpret_cast<const uint8_t*>(m.p) + off;
+            while (n > live && !r[(n - 1) * st]) --n;
+        } else if (m.kind == 2 && f64) {
+            const double* r = reinterpret_cast<const double*>(m.p) + off;
+            while (n > live && r[(n - 1) * st] == -INFINITY) --n;
+        } else if (m.kind == 2) {
+            const float* r = reinterpret_cast<const float*>(m.p) + off;
+            while (n > live && r[(n - 1) * st] == -INFINITY) --n;
+        }
+        live = std::max(live, n);
+    }
+    return live;
+}
+
+/// s[j] = exp(s[j] - shift) in place over [0, n) (s - shift <= 0 up to rounding); returns
+/// their sum.  float: the vectorised exp of the softmax kernels (vexp.h); double: libm.
+template <class T> T exp_shift(T* s, int64_t n, T shift) {
+    if constexpr (std::is_same_v<T, float>) {
+        vec<float> acc{};
+        const vec<float> sh = vsplat<float>(shift);
+        for_vectors<float>(n, [&](int64_t j, int64_t k) {
+            const vec<float> e = vexp_nonpos(vload_k<float>(s + j, k, -INFINITY) - sh);
+            vstore_k<float>(s + j, e, k);
+            acc += e;  // tail lanes: exp(-inf) = 0
+        });
+        return vhsum<float>(acc);
+    } else {
+        T sum = 0;
+        for (int64_t j = 0; j < n; ++j) sum += (s[j] = std::exp(s[j] - shift));
+        return sum;
+    }
+}
+
+struct Dims {
+    int64_t B, H, L, S, E, Ev;
+};
+
+/// Threads for `units` independent tasks of `flops` in all (one below ~2 MFLOP per thread:
+/// waking a thread costs more than it saves).
+inline int threads_for(int64_t units, double flops) { return plan_threads(units, flops / 16); }
+
+/// Runs body(task) for task in [0, n) on nt threads, each with its own `Scratch`; the
+/// first exception of any thread is rethrown after the region.
+template <class Scratch, class Body> void parallel_tasks(int64_t n, int nt, Body&& body) {
+    gs::RegionError err;
+#pragma omp parallel num_threads(nt)
+    {
+        Scratch scratch;
+#pragma omp for schedule(static)
+        for (int64_t t = 0; t < n; ++t) {
+            try {
+                body(t, scratch);
+            } catch (...) {
+                err.record();
+            }
+        }
+    }
+    err.rethrow();
+}
+
+// -- forward ------------------------------------------------------------------------------------
+template <class T> struct FwdScratch {
+    int64_t head = -1;  // the batch-head whose q, k, v are packed below
+    std::vector<T> q, k, v, kp, vp, s, o, m, l, row;
+};
+
+template <class T, class In>
+void forward(const A4<In>& q, const A4<In>& k, const A4<In>& v, const Mask& mask, T scale, bool causal,
+             const Dims& d, In* out, T* lse) {
+    constexpr int MR = gs::Simd<T>::MR, NR = gs::Blocking<T>::NR;
+    constexpr int64_t SW = kBlock + 16;  // row length of the score block
+    const int64_t LP = round_up(d.L, MR), SP = round_up(d.S, NR), EvP = round_up(d.Ev, NR);
+    const int64_t panels = LP / MR, groups = (panels + kPanels - 1) / kPanels;
+    const int64_t tasks = d.B * d.H * groups;
+    const double flops = 2.0 * double(d.B * d.H) * double(d.L) * double(d.S) * double(d.E + d.Ev);
+    const T ninf = -std::numeric_limits<T>::infinity();
+    parallel_tasks<FwdScratch<T>>(tasks, threads_for(tasks, flops), [&](int64_t t, FwdScratch<T>& w) {
+        const int64_t bh = t / groups, b = bh / d.H, h = bh % d.H;
+        if (w.head != bh) {  // pack this head's q (rows), kᵀ and v (B panels)
+            w.q.resize(size_t(LP * d.E)), w.k.resize(size_t(d.S * d.E));
+            w.kp.resize(size_t(SP * d.E)), w.vp.resize(size_t(EvP * d.S));
+            w.s.resize(size_t(MR * SW)), w.o.resize(size_t(MR * EvP)), w.m.resize(MR), w.l.resize(MR);
+            w.row.resize(size_t(std::max<int64_t>(d.Ev, 1)));
+            pack_rows<T>(q, b, h, d.L, d.E, LP, w.q.data());
+            pack_rows<T>(k, b, h, d.S, d.E, d.S, w.k.data());
+            panels_of_rows<T, NR>(w.k.data(), d.S, d.E, w.kp.data());
+            w.v.resize(size_t(d.S * d.Ev));
+            pack_rows<T>(v, b, h, d.S, d.Ev, d.S, w.v.data());
+            panels_of_cols<T, NR>(w.v.data(), d.S, d.Ev, w.vp.data());
+            w.head = bh;
+        }
+        const int64_t g = t % groups;
+        for (int64_t r = g * kPanels; r < std::min(panels, (g + 1) * kPanels); ++r) {
+            const int64_t i0 = r * MR, nr = std::min<int64_t>(MR, d.L - i0);
+            T *s = w.s.data(), *o = w.o.data(), *m = w.m.data(), *l = w.l.data();
+            std::fill(m, m + MR, ninf), std::fill(l, l + MR, T(0)), std::fill(o, o + MR * EvP, T(0));
+            for (int64_t kb0 = 0; kb0 < d.S; kb0 += kBlock) {
+                // keys after `nb` are masked out for every row of the panel: not computed
+                const int64_t nb = live_keys(mask, b, h, i0, i0 + nr, kb0, std::min(kBlock, d.S - kb0), causal,
+                                             std::is_same_v<T, double>);
+                if (nb == 0) continue;
+                const int64_t nbp = round_up(nb, NR);
+                for (int64_t jp = 0; jp < nbp; jp += NR)
+                    gs::micro_kernel_strided_a<T>(d.E, w.q.data() + i0 * d.E, d.E, 1, w.kp.data() + (kb0 + jp) * d.E,
+                                                  s + jp, SW, false);
+                for (int64_t i = 0; i < MR; ++i) {
+                    T* si = s + i * SW;
+                    if (i >= nr) {  // padding rows: P = 0
+                        std::fill(si, si + nb, T(0));
+                        continue;
+                    }
+                    const T mn = std::max(m[i], apply_row<T>(si, nb, scale, mask, b, h, i0 + i, kb0, causal));
+                    if (mn == ninf) {  // every key so far masked out: nothing to add
+                        std::fill(si, si + nb, T(0));
+                        continue;
+                    }
+                    const T corr = m[i] == ninf ? T(0) : std::exp(m[i] - mn);
+                    l[i] = l[i] * corr + exp_shift<T>(si, nb, mn);
+                    m[i] = mn;
+                    if (corr != T(1))
+                        for (int64_t c = 0; c < EvP; ++c) o[i * EvP + c] *= corr;
+                }
+                for (int64_t cp = 0; cp < EvP; cp += NR)
+                    gs::micro_kernel_strided_a<T>(nb, s, SW, 1, w.vp.data() + cp * d.S + kb0 * NR, o + cp, EvP, true);
+            }
+            for (int64_t i = 0; i < nr; ++i) {
+                // a row with every key masked out: out 0, lse -inf (l = 0; NaN stays NaN)
+                const T inv = l[i] == T(0) ? T(0) : T(1) / l[i];
+                T* row = w.row.data();
+                for (int64_t c = 0; c < d.Ev; ++c) row[c] = o[i * EvP + c] * inv;
+                store_row<T>(row, d.Ev, out + (bh * d.L + i0 + i) * d.Ev);
+                lse[bh * d.L + i0 + i] = l[i] == T(0) ? ninf : m[i] + std::log(l[i]);
+            }
+        }
+    });
+}
+
+
+// -- backward -----------------------------------------------------------------------------------
+template <class T> struct BwdScratch {
+    std::vector<T> q, g, k, v, kp, vt, gb, qb, kc, p, dp, ds, dq, dk, dv, dd, lse, row;
+};
+
+template <class T, class In>
+void backward(const A4<In>& g, const A4<In>& q, const A4<In>& k, const A4<In>& v, const A4<In>& out,
+              const T* lse, const Mask& mask, T scale, bool causal, const Dims& d, In* gq, In* gk, In* gv) {
+    constexpr int MR = gs::Simd<T>::MR, NR = gs::Blocking<T>::NR;
+    constexpr int64_t QB = kPanels * MR;                     // query rows per block
+    constexpr int64_t SW = round_up_c(kBlock + MR, 16);      // row length of P, dP, dS
+    const int64_t LQ = round_up(d.L, QB), SP = round_up(d.S, NR);
+    const int64_t EP = round_up(d.E, NR), EvP = round_up(d.Ev, NR), BM = round_up(kBlock, MR);
+    const int64_t heads = d.B * d.H;
+    const double flops = 5.0 * double(heads) * double(d.L) * double(d.S) * double(d.E + d.Ev);
+    const T ninf = -std::numeric_limits<T>::infinity();
+    parallel_tasks<BwdScratch<T>>(heads, threads_for(heads, flops), [&](int64_t bh, BwdScratch<T>& w) {
+        const int64_t b = bh / d.H, h = bh % d.H;
+        auto sized = [](std::vector<T>& x, int64_t n) {  // every element is written before it is read
+            if (x.size() < size_t(n)) x.resize(size_t(n));
+            return x.data();
+        };
+        // the head's operands: rows for the A side, B panels for the B side
+        T *Q = sized(w.q, LQ * d.E), *G = sized(w.g, LQ * d.Ev), *K = sized(w.k, d.S * d.E), *V = sized(w.v, d.S * d.Ev);
+        pack_rows<T>(q, b, h, d.L, d.E, LQ, Q);
+        pack_rows<T>(g, b, h, d.L, d.Ev, LQ, G);
+        pack_rows<T>(k, b, h, d.S, d.E, d.S, K);
+        pack_rows<T>(v, b, h, d.S, d.Ev, d.S, V);
+        T *Kp = sized(w.kp, SP * d.E), *Vt = sized(w.vt, SP * d.Ev), *Gb = sized(w.gb, EvP * LQ);
+        T *Qb = sized(w.qb, EP * LQ), *Kc = sized(w.kc, EP * d.S);
+        panels_of_rows<T, NR>(K, d.S, d.E, Kp);   // scores: Q Kᵀ
+        panels_of_rows<T, NR>(V, d.S, d.Ev, Vt);  // dP = g Vᵀ
+        panels_of_cols<T, NR>(G, LQ, d.Ev, Gb);   // dV += Pᵀ g
+        panels_of_cols<T, NR>(Q, LQ, d.E, Qb);    // dK += dSᵀ Q
+        panels_of_cols<T, NR>(K, d.S, d.E, Kc);   // dQ += dS K
+        // D = rowsum(g * out) (= rowsum(P * dP)) and this head's lse
+        T *D = sized(w.dd, LQ), *Lse = sized(w.lse, LQ), *row = sized(w.row, std::max<int64_t>({d.Ev, d.E, 1}));
+        for (int64_t i = 0; i < d.L; ++i) {
+            load_row<T>(out.row(b, h, i), d.Ev, out.s[3], row);
+            double acc = 0;
+            for (int64_t c = 0; c < d.Ev; ++c) acc += double(G[i * d.Ev + c]) * double(row[c]);
+            D[i] = T(acc);
+            Lse[i] = lse[bh * d.L + i];
+        }
+        T *P = sized(w.p, QB * SW), *dP = sized(w.dp, QB * SW), *dS = sized(w.ds, QB * SW);
+        T *dQ = sized(w.dq, LQ * EP), *dK = sized(w.dk, BM * EP), *dV = sized(w.dv, BM * EvP);
+        std::fill(dQ, dQ + LQ * EP, T(0));  // accumulated over the key blocks
+        for (int64_t kb0 = 0; kb0 < d.S; kb0 += kBlock) {
+            const int64_t kn = std::min(kBlock, d.S - kb0);
+            std::fill(dK, dK + BM * EP, T(0)), std::fill(dV, dV + BM * EvP, T(0));
+            for (int64_t i0 = 0; i0 < d.L; i0 += QB) {
+                const int64_t nq = std::min(QB, d.L - i0);
+                // keys after `nb` are masked out for every row of the block: not computed
+                const int64_t nb = live_keys(mask, b, h, i0, i0 + nq, kb0, kn, causal, std::is_same_v<T, double>);
+                if (nb == 0) continue;
+                const int64_t nbp = round_up(nb, NR), nbm = round_up(nb, MR);
+                for (int64_t r = 0; r < QB; r += MR)
+                    for (int64_t jp = 0; jp < nbp; jp += NR) {
+                        gs::micro_kernel_strided_a<T>(d.E, Q + (i0 + r) * d.E, d.E, 1, Kp + (kb0 + jp) * d.E,
+                                                      P + r * SW + jp, SW, false);
+                        gs::micro_kernel_strided_a<T>(d.Ev, G + (i0 + r) * d.Ev, d.Ev, 1, Vt + (kb0 + jp) * d.Ev,
+                                                      dP + r * SW + jp, SW, false);
+                    }
+                for (int64_t i = 0; i < QB; ++i) {
+                    T *pi = P + i * SW, *dsi = dS + i * SW;
+                    const T li = i < nq ? Lse[i0 + i] : ninf;
+                    if (li == ninf) {  // padding, or every key masked out: P = dS = 0
+                        std::fill(pi, pi + SW, T(0)), std::fill(dsi, dsi + SW, T(0));
+                        continue;
+                    }
+                    apply_row<T>(pi, nb, scale, mask, b, h, i0 + i, kb0, causal);
+                    exp_shift<T>(pi, nb, li);
+                    std::fill(pi + nb, pi + SW, T(0));
+                    const T di = D[i0 + i], *dpi = dP + i * SW;
+                    for (int64_t j = 0; j < nb; ++j) dsi[j] = pi[j] * (dpi[j] - di);
+                    std::fill(dsi + nb, dsi + SW, T(0));
+                }
+                // dV (keys x Ev) += Pᵀ g and dK (keys x E) += dSᵀ Q: A is P / dS read transposed
+                for (int64_t t = 0; t < nbm; t += MR) {
+                    for (int64_t c = 0; c < EvP; c += NR)
+                        gs::micro_kernel_strided_a<T>(QB, P + t, 1, SW, Gb + c * LQ + i0 * NR, dV + t * EvP + c, EvP, true);
+                    for (int64_t c = 0; c < EP; c += NR)
+                        gs::micro_kernel_strided_a<T>(QB, dS + t, 1, SW, Qb + c * LQ + i0 * NR, dK + t * EP + c, EP, true);
+                }
+                // dQ (queries x E) += dS K
+                for (int64_t r = 0; r < QB; r += MR)
+                    for (int64_t c = 0; c < EP; c += NR)
+                        gs::micro_kernel_strided_a<T>(nb, dS + r * SW, SW, 1, Kc + c * d.S + kb0 * NR,
+                                                      dQ + (i0 + r) * EP + c, EP, true);
+            }
+            for (int64_t j = 0; j < kn; ++j) {
+                store_row<T>(dV + j * EvP, d.Ev, gv + (bh * d.S + kb0 + j) * d.Ev);
+                for (int64_t c = 0; c < d.E; ++c) row[c] = dK[j * EP + c] * scale;
+                store_row<T>(row, d.E, gk + (bh * d.S + kb0 + j) * d.E);
+            }
+        }
+        for (int64_t i = 0; i < d.L; ++i) {
+            for (int64_t c = 0; c < d.E; ++c) row[c] = dQ[i * EP + c] * scale;
+            store_row<T>(row, d.E, gq + (bh * d.L + i) * d.E);
+        }
+    });
+}
+
+// -- bindings -------------------------------------------------------------------------------------
+/// A 4-d floating array argument (any strides).
+py::array operand(const py::handle& h, const char* op, const char* what) {
+    py::array a = as_array(h, op, what);
+    const Kind kd = kind_of(a.dtype());
+    if (kd != Kind::F32 && kd != Kind::F64 && kd != Kind::Half)
+        throw py::type_error(std::string(op) + ": " + what + " must be a floating-point array, got " + dtype_name(a.dtype()));
+    if (a.ndim() != 4)
+        throw py::value_error(std::string(op) + ": " + what + " must be 4-d (B, H, rows, features), got " + shape_str(a));
+    return a;
+}
+
+void expect_shape(const py::array& a, const char* op, const char* what, std::vector<int64_t> want) {
+    bool ok = a.ndim() == py::ssize_t(want.size());
+    for (size_t i = 0; ok && i < want.size(); ++i) ok = a.shape(py::ssize_t(i)) == want[i];
+    if (!ok) {
+        std::string w = "(";
+        for (size_t i = 0; i < want.size(); ++i) w += (i ? ", " : "") + std::to_string(want[i]);
+        throw py::value_error(std::string(op) + ": " + what + " must have shape " + w + "), got " + shape_str(a));
+    }
+}
+
+void expect_dtype(const py::array& a, const py::array& q, const char* op, const char* what) {
+    if (!a.dtype().equal(q.dtype()))
+        throw py::type_error(std::string(op) + ": " + what + " dtype " + dtype_name(a.dtype()) + " does not match q's " +
+                             dtype_name(q.dtype()));
+}
+
+/// The dims of q (B, H, L, E), k (B, H, S, E), v (B, H, S, Ev), checked.
+Dims dims_of(const py::array& q, const py::array& k, const py::array& v, const char* op) {
+    expect_dtype(k, q, op, "k"), expect_dtype(v, q, op, "v");
+    Dims d{q.shape(0), q.shape(1), q.shape(2), k.shape(2), q.shape(3), v.shape(3)};
+    expect_shape(k, op, "k", {d.B, d.H, d.S, d.E});
+    expect_shape(v, op, "v", {d.B, d.H, d.S, d.Ev});
+    return d;
+}
+
+/// The mask argument: None, bool, or q's dtype (converted to float32 with half q, kept
+/// alive in `keep`), shape (B, H, L, S).
+Mask mask_of(const py::object& h, const py::array& q, const Dims& d, const char* op, py::array& keep) {
+    Mask m;
+    if (h.is_none()) return m;
+    keep = as_array(h, op, "mask");
+    if (keep.dtype().kind() == 'b') {
+        m.kind = 1;
+    } else {
+        expect_dtype(keep, q, op, "a float mask");
+        keep = to_compute(keep);
+        m.kind = 2;
+    }
+    expect_shape(keep, op, "mask", {d.B, d.H, d.L, d.S});
+    const View mv = view_of(keep, op);
+    m.p = mv.data;
+    for (int i = 0; i < 4; ++i) m.s[i] = mv.strides[size_t(i)];
+    return m;
+}
+
+/// f(T{}, In{}) for q's dtype: float / double, or float with a half input type.
+template <class F> void with_types(const py::array& q, F&& f) {
+    const int hi = half_stage::half_index(q);
+    if (hi >= 0) half_stage::with_half(hi, [&](auto in) { f(float{}, in); });
+    else if (q.itemsize() == 4) f(float{}, float{});
+    else f(double{}, double{});
+}
+
+py::tuple sdpa_forward(py::object q_o, py::object k_o, py::object v_o, py::object mask_o, double scale, bool causal) {
+    const char* op = "sdpa_forward";
+    py::array q = operand(q_o, op, "q"), k = operand(k_o, op, "k"), v = operand(v_o, op, "v"), keep;
+    const Dims d = dims_of(q, k, v, op);
+    const Mask mask = mask_of(mask_o, q, d, op, keep);
+    const py::dtype cdt = half_stage::half_index(q) >= 0 ? py::dtype::of<float>() : q.dtype();
+    py::array out(q.dtype(), std::vector<py::ssize_t>{d.B, d.H, d.L, d.Ev});
+    py::array lse(cdt, std::vector<py::ssize_t>{d.B, d.H, d.L});
+    const View qv = view_of(q, op), kv = view_of(k, op), vv = view_of(v, op);
+    with_types(q, [&](auto tt, auto it) {
+        using T = decltype(tt);
+        using In = decltype(it);
+        In* po = static_cast<In*>(out.mutable_data());
+        T* pl = static_cast<T*>(lse.mutable_data());
+        py::gil_scoped_release nogil;
+        forward<T, In>(a4<In>(qv), a4<In>(kv), a4<In>(vv), mask, T(scale), causal, d, po, pl);
+    });
+    return py::make_tuple(out, lse);
+}
+
+py::tuple sdpa_backward(py::object g_o, py::object q_o, py::object k_o, py::object v_o, py::object out_o,
+                        py::object lse_o, py::object mask_o, double scale, bool causal) {
+    const char* op = "sdpa_backward";
+    py::array q = operand(q_o, op, "q"), k = operand(k_o, op, "k"), v = operand(v_o, op, "v"), keep;
+    py::array g = operand(g_o, op, "g"), out = operand(out_o, op, "out");
+    const Dims d = dims_of(q, k, v, op);
+    expect_dtype(g, q, op, "g"), expect_dtype(out, q, op, "out");
+    expect_shape(g, op, "g", {d.B, d.H, d.L, d.Ev});
+    expect_shape(out, op, "out", {d.B, d.H, d.L, d.Ev});
+    const Mask mask = mask_of(mask_o, q, d, op, keep);
+    const py::dtype cdt = half_stage::half_index(q) >= 0 ? py::dtype::of<float>() : q.dtype();
+    py::array lse = as_array(lse_o, op, "lse");
+    if (!lse.dtype().equal(cdt))
+        throw py::type_error(std::string(op) + ": lse must be " + dtype_name(cdt) + ", got " + dtype_name(lse.dtype()));
+    expect_shape(lse, op, "lse", {d.B, d.H, d.L});
+    lse = py::array::ensure(lse, py::array::c_style);
+    py::array gq(q.dtype(), std::vector<py::ssize_t>{d.B, d.H, d.L, d.E});
+    py::array gk(q.dtype(), std::vector<py::ssize_t>{d.B, d.H, d.S, d.E});
+    py::array gv(q.dtype(), std::vector<py::ssize_t>{d.B, d.H, d.S, d.Ev});
+    const View gvw = view_of(g, op), qv = view_of(q, op), kv = view_of(k, op), vv = view_of(v, op), ov = view_of(out, op);
+    with_types(q, [&](auto tt, auto it) {
+        using T = decltype(tt);
+        using In = decltype(it);
+        const T* pl = static_cast<const T*>(lse.data());
+        In *pq = static_cast<In*>(gq.mutable_data()), *pk = static_cast<In*>(gk.mutable_data()),
+           *pv = static_cast<In*>(gv.mutable_data());
+        py::gil_scoped_release nogil;
+        backward<T, In>(a4<In>(gvw), a4<In>(qv), a4<In>(kv), a4<In>(vv), a4<In>(ov), pl, mask, T(scale), causal, d, pq, pk, pv);
+    });
+    return py::make_tuple(gq, gk, gv);
+}
+
+}  // namespace
+}  // namespace attn_k
+
+void register_attention(py::module_& m) {
+    m.def("sdpa_forward", &attn_k::sdpa_forward, py::arg("q"), py::arg("k"), py::arg("v"), py::arg("mask"),
+          py::arg("scale"), py::arg("is_causal"),
+          "fused softmax(scale q kᵀ + mask) v -> (out, row logsumexp); see backend/ref_attention.py");
+    m.def("sdpa_backward", &attn_k::sdpa_backward, py::arg("g"), py::arg("q"), py::arg("k"), py::arg("v"),
+          py::arg("out"), py::arg("lse"), py::arg("mask"), py::arg("scale"), py::arg("is_causal"),
+          "(gq, gk, gv) of sdpa_forward, the probabilities recomputed from lse");
+}
+TINYFW_ISA_END
+}  // namespace tinyfw
