@@ -35,7 +35,7 @@ from collections.abc import Callable, Iterable
 import numpy as np
 
 from ..autograd.function import no_grad
-from ..tensor import Tensor
+from ..tensor import Tensor, _copy_array
 from .ir import Graph, Node
 from .rewrite_match import Match, Matcher
 from .tracer import TraceError, Tracer
@@ -139,34 +139,40 @@ class Rewrite:
         return f"<tinyfw.jit.Rewrite {self.name}>"
 
 
-_REGISTRY: list[Rewrite] = []
+# Tried in this order: a trace's own rewrites, then the user's registered ones, then the
+# built-ins: the more specific pattern (a user's tanh written with exp) must get its
+# nodes before a built-in takes a piece of it (exp(2x) - 1 into expm1).
+_USER: list[Rewrite] = []
+_BUILTIN: list[Rewrite] = []
 
 
-def register_rewrite(rw: Rewrite) -> Rewrite:
-    """Add `rw` to the rewrites every trace applies (after the built-ins); returns it."""
+def register_rewrite(rw: Rewrite, *, builtin: bool = False) -> Rewrite:
+    """Add `rw` to the rewrites every trace applies (tried before the built-ins, after
+    the ones registered earlier); returns it."""
     if not isinstance(rw, Rewrite):
         raise TypeError(f"register_rewrite: expected a tinyfw.jit.Rewrite, got "
                         f"{type(rw).__name__}")
-    if any(r.name == rw.name for r in _REGISTRY):
+    if any(r.name == rw.name for r in _USER + _BUILTIN):
         raise ValueError(f"register_rewrite: a rewrite named '{rw.name}' is already "
                          "registered; unregister_rewrite it first or pick another name")
-    _REGISTRY.append(rw)
+    (_BUILTIN if builtin else _USER).append(rw)
     return rw
 
 
 def unregister_rewrite(name: str) -> None:
     """Remove the registered rewrite called `name` (built-ins included)."""
-    for i, r in enumerate(_REGISTRY):
-        if r.name == name:
-            del _REGISTRY[i]
-            return
+    for lst in (_USER, _BUILTIN):
+        for i, r in enumerate(lst):
+            if r.name == name:
+                del lst[i]
+                return
     raise KeyError(f"unregister_rewrite: no rewrite named '{name}' (registered: "
-                   f"{', '.join(r.name for r in _REGISTRY)})")
+                   f"{', '.join(r.name for r in _USER + _BUILTIN)})")
 
 
 def registered_rewrites() -> list[Rewrite]:
     """The registered rewrites, in the order they are tried."""
-    return list(_REGISTRY)
+    return _USER + _BUILTIN
 
 
 class Rewriter:
@@ -174,7 +180,8 @@ class Rewriter:
     plus the trace's own."""
 
     def __init__(self, extra: Iterable[Rewrite] = (), frozen: bool = False) -> None:
-        self.rewrites = [r for r in _REGISTRY if frozen or not r.freeze_only] + list(extra)
+        self.rewrites = list(extra) + [r for r in _USER + _BUILTIN
+                                       if frozen or not r.freeze_only]
 
     def prepare(self) -> None:
         """Trace every pattern before the trace starts (tracing cannot nest)."""
@@ -197,8 +204,9 @@ class Rewriter:
         """Splice each match's replacement into `graph`; `arrays` maps value ids to the
         trace's arrays (extended with the replacement's).  Returns a line per match."""
         lines = []
+        subst: dict = {}  # value id -> its replacement: later matches may have bound it
         for m in matches:
-            line = _splice(graph, m, arrays)
+            line = _splice(graph, m, arrays, subst)
             if line is not None:
                 lines.append(line)
         graph.toposort()
@@ -208,14 +216,20 @@ class Rewriter:
         return lines
 
 
-def _splice(graph: Graph, m: Match, arrays: dict) -> str | None:
+def _resolve(v, subst: dict):
+    while v.id in subst:
+        v = subst[v.id]
+    return v
+
+
+def _splice(graph: Graph, m: Match, arrays: dict, subst: dict) -> str:
     r = m.rewrite
-    bound = [m.values[nm] for nm in r.arg_names]
+    bound = [_resolve(m.values[nm], subst) for nm in r.arg_names]
     tensors, seen = [], set()
     for v in bound:
         a = arrays[v.id]
         if id(a) in seen:  # one value bound to two placeholders: distinct arrays to trace
-            a = a.copy()
+            a = _copy_array(a)
         seen.add(id(a))
         tensors.append(Tensor._make(a))
     kw = {"match": m} if r.wants_match else {}
@@ -232,9 +246,10 @@ def _splice(graph: Graph, m: Match, arrays: dict) -> str | None:
 
         c = Node("Clone", Clone, [vmap[out.id]], {})
         c.outputs = [graph.new_value(out.shape, out.dtype, "node", c)]
-        arrays[c.outputs[0].id] = arrays[vmap[out.id].id].copy()
+        arrays[c.outputs[0].id] = _copy_array(arrays[vmap[out.id].id])
         graph.nodes.insert(graph.nodes.index(m.anchor), c)
         graph.replace_all_uses(old, c.outputs[0])
+        subst[old.id] = c.outputs[0]
         return f"{r.name}: {'+'.join(n.op for n in m.nodes)} -> Clone"
     for leaf in sub.leaves():
         if leaf.kind == "param":
@@ -258,6 +273,7 @@ def _splice(graph: Graph, m: Match, arrays: dict) -> str | None:
     pos = graph.nodes.index(m.anchor)
     graph.nodes[pos:pos] = new_nodes
     graph.replace_all_uses(old, vmap[out.id])
+    subst[old.id] = vmap[out.id]
     return f"{r.name}: {'+'.join(n.op for n in m.nodes)} -> " \
            f"{'+'.join(n.op for n in new_nodes) or 'its input'}"
 

@@ -92,6 +92,6 @@ IDENTITIES = [
 ]
 
 for _r in IDENTITIES:
-    register_rewrite(_r)
+    register_rewrite(_r, builtin=True)
 
 from . import rewrites_fold  # noqa: E402,F401  (registers the inference folding)

@@ -120,4 +120,4 @@ FOLDS = [
 ]
 
 for _r in FOLDS:
-    register_rewrite(_r)
+    register_rewrite(_r, builtin=True)
