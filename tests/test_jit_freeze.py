@@ -166,7 +166,14 @@ def test_freeze_refuses_non_callables():
         jit.freeze(3)
 
 
-def test_gemm_weight_is_stored_row_major_at_freeze():
+@pytest.fixture
+def on_cpu():
+    """Prepacking is a CPU pass (compiler.CPU_ONLY_PASSES): layouts are the CPU kernels'."""
+    with tinyfw.device("cpu"):
+        yield
+
+
+def test_gemm_weight_is_stored_row_major_at_freeze(on_cpu):
     tinyfw.manual_seed(1)
     m = nn.Sequential(nn.Linear(8, 16), nn.ReLU(), nn.Linear(16, 4)).eval()
     x = tinyfw.randn(3, 8)
@@ -177,7 +184,7 @@ def test_gemm_weight_is_stored_row_major_at_freeze():
     np.testing.assert_allclose(npy(fz(x)), npy(m(x)), rtol=1e-6, atol=1e-6)
 
 
-def test_prepack_hook_sees_constant_inputs_and_may_replace_the_node():
+def test_prepack_hook_sees_constant_inputs_and_may_replace_the_node(on_cpu):
     from tinyfw.ops.nn_conv import Conv2d
 
     seen = []
@@ -201,7 +208,7 @@ def test_prepack_hook_sees_constant_inputs_and_may_replace_the_node():
         prepack._HOOKS[Conv2d].remove(hook)
 
 
-def test_prepack_hook_returning_other_outputs_is_an_error():
+def test_prepack_hook_returning_other_outputs_is_an_error(on_cpu):
     from tinyfw.ops.nn_conv import Conv2d
 
     def bad(node, consts):

@@ -29,7 +29,7 @@ DEFAULT_PASSES = ("rewrite", "dce", "cse", "const_fold", "simplify", "shrink_sav
                   "fuse_epilogue", "memory_plan")
 # passes whose kernels and buffers are CPU code (generated C, numpy arena buffers): a
 # graph on another device runs its ops' own forwards through that device's backend
-CPU_ONLY_PASSES = ("fuse_elementwise", "fuse_epilogue", "memory_plan")
+CPU_ONLY_PASSES = ("fuse_elementwise", "fuse_epilogue", "memory_plan", "prepack")
 
 
 @dataclass
