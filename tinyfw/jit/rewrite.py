@@ -46,10 +46,11 @@ MAX_ROUNDS = 8  # a rewrite may expose another (neg(neg(neg(neg x)))); bounded f
 
 
 def _example(spec, k: int) -> Tensor:
-    """An example tensor for placeholder k: given, or float32 of the given shape, with
-    values in [0.5, 1.5] (so log/rsqrt/division in a pattern warn about nothing)."""
+    """An example tensor for placeholder k, on the CPU (a pattern is ops and attributes,
+    whatever the device): given, or float32 of the given shape, with values in
+    [0.5, 1.5] (so log/rsqrt/division in a pattern warn about nothing)."""
     if isinstance(spec, Tensor):
-        return spec.detach()
+        return spec.detach().to("cpu")
     shape = (4, 4) if spec is None else tuple(spec)
     rs = np.random.RandomState(1234 + k)  # not tinyfw's generator: tracing checks it
     return Tensor._make(rs.uniform(0.5, 1.5, shape).astype(np.float32))

@@ -23,6 +23,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from ..backend import backend_of
 from .ir import Graph, Node, Value
 from .passes.cse import freeze as _freeze_attr
 
@@ -52,7 +53,7 @@ class Match:
 
     def const(self, k: int = 0) -> float:
         """The value of the k-th matched constant as a Python float."""
-        return float(np.asarray(self.consts[k].data).astype(np.float64).reshape(-1)[0])
+        return float(_host(self.consts[k].data).astype(np.float64).reshape(-1)[0])
 
     @property
     def anchor(self) -> Node:
@@ -93,16 +94,20 @@ def _attrs_equal(a: dict, b: dict, ignore) -> bool:
     return all(k in ignore or _freeze_attr(a[k]) == _freeze_attr(b[k]) for k in a)
 
 
+def _host(a) -> np.ndarray:
+    """A constant's array on the host (device constants are read back; only small ones
+    are ever compared or read)."""
+    return a if isinstance(a, np.ndarray) else np.asarray(backend_of(a).to_host(a))
+
+
 def _const_equal(pv: Value, tv: Value, free: bool) -> bool:
     pa, ta = np.asarray(pv.data), tv.data
-    if not isinstance(ta, np.ndarray):
-        return False  # a device array: compare nothing we cannot read cheaply
     if free:
-        return pa.size == 1 and ta.size == 1 and ta.ndim == pa.ndim
-    if pa.shape != ta.shape:
+        return pa.size == 1 and int(np.prod(ta.shape)) == 1 and len(ta.shape) == pa.ndim
+    if tuple(ta.shape) != pa.shape or pa.size > 1 << 16:
         return False
     try:
-        return bool(np.array_equal(pa.astype(np.float64), ta.astype(np.float64)))
+        return bool(np.array_equal(pa.astype(np.float64), _host(ta).astype(np.float64)))
     except (TypeError, ValueError):
         return False
 

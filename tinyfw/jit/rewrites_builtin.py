@@ -95,3 +95,4 @@ for _r in IDENTITIES:
     register_rewrite(_r, builtin=True)
 
 from . import rewrites_fold  # noqa: E402,F401  (registers the inference folding)
+from . import rewrites_attention  # noqa: E402,F401  (registers the attention rewrites)
