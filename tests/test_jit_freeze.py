@@ -7,7 +7,6 @@ import numpy as np
 import pytest
 
 import tinyfw
-import tinyfw.nn.functional as F
 from tinyfw import jit, nn
 from tinyfw.autograd import gradcheck
 from tinyfw.jit.passes import prepack

@@ -314,3 +314,13 @@ def test_log_softmax_rewrite_stays_finite_where_softmax_underflows():
     got = npy(jit.trace(f, (x,))(x))
     assert np.all(np.isfinite(got))
     np.testing.assert_allclose(got, npy(F.log_softmax(x, dim=1)), rtol=0, atol=0)
+
+
+def test_match_filter_ops_are_not_traced_into_the_model():
+    def fussy(m) -> bool:
+        return float(tinyfw.ones(3).sum()) == 3.0  # tensor work of its own
+
+    rw = Rewrite(_tanh_pattern, _tanh, fussy, name="fussy_tanh")
+    x = _x(3, 3)
+    tf = jit.trace(_tanh_pattern, (x,), rewrites=[rw], passes=UNFUSED)
+    assert _ops(tf, x) == ["Tanh"]

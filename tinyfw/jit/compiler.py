@@ -103,7 +103,11 @@ def trace_graph(fn, args: tuple, live: dict, op: str = "jit.trace", rewriter=Non
         matches = None
         if rewriter is not None:
             g.outputs = out_vals + [v for _, v, _ in tracer.state_outputs()]
-            matches = rewriter.find(g)
+            dispatch.pop_interceptor(tracer)  # a match filter's own ops are not the model's
+            try:
+                matches = rewriter.find(g)
+            finally:
+                dispatch.push_interceptor(tracer)
         diff = [i for i, t in enumerate(flat) if t._rg and GradMode.enabled and not matches]
         wrt_vals: list[Value] = []
         wrt_tensors: list[Tensor] = []
