@@ -218,7 +218,8 @@ def test_unused_placeholder_is_refused():
 
 
 def test_arity_mismatch_is_refused():
-    with pytest.raises(TypeError, match="pattern takes 2 tensors .x, y. but the replacement takes 1"):
+    with pytest.raises(TypeError,
+                       match="pattern takes 2 tensors .x, y. but the replacement takes 1"):
         Rewrite(lambda x, y: x * y, lambda x: x, name="arity")
 
 

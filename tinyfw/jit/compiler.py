@@ -19,14 +19,14 @@ from ..backend import backend_of
 from ..autograd.engine import grad as _autograd_grad
 from ..autograd.function import GradMode
 from ..tensor import Tensor
-from . import executor, rewrite
+from . import executor
 from .ir import Graph, Value
 from .passes import (const_fold, cse, dce, fuse_elementwise, fuse_epilogue, memory_plan,
                      prepack, shrink_saved, simplify)
 from .tracer import TraceError, Tracer
 
-DEFAULT_PASSES = ("rewrite", "dce", "cse", "const_fold", "simplify", "shrink_saved", "fuse_elementwise",
-                  "fuse_epilogue", "memory_plan")
+DEFAULT_PASSES = ("rewrite", "dce", "cse", "const_fold", "simplify", "shrink_saved",
+                  "fuse_elementwise", "fuse_epilogue", "memory_plan")
 # passes whose kernels and buffers are CPU code (generated C, numpy arena buffers): a
 # graph on another device runs its ops' own forwards through that device's backend
 CPU_ONLY_PASSES = ("fuse_elementwise", "fuse_epilogue", "memory_plan", "prepack")
@@ -133,38 +133,14 @@ def trace_graph(fn, args: tuple, live: dict, op: str = "jit.trace", rewriter=Non
         tracer.check_unmodified()
         state = tracer.state_outputs()
     if matches:
-        return _rewritten(g, tracer, matches, rewriter, out_vals, struct, state, args, live, op)
+        from .replay import retrace_rewritten
+
+        return retrace_rewritten(g, tracer, matches, rewriter, len(out_vals), struct, state,
+                                 lambda f: trace_graph(f, args, live, op))
     g.outputs = out_vals + [v for _, v, _ in state] + [v for v in grad_vals if v is not None]
     wrt = [(w, gv is not None) for w, gv in zip(wrt_vals, grad_vals)]
     return Traced(g, len(out_vals), struct, diff, wrt,
                   [v.data for v in g.params], [(t, bumps) for t, _, bumps in state])
-
-
-def _rewritten(g: Graph, tracer, matches, rewriter, out_vals, struct, state, args, live,
-               op) -> Traced:
-    """Apply the rewrites (until none matches) and trace the rewritten forward again."""
-    from .replay import replay_function
-
-    arrays = {rec[1].id: rec[0] for rec in tracer.arrays.values()}
-    for v in g.leaves():
-        if v.kind == "param":
-            arrays[v.id] = v.data._data
-        elif v.kind == "const":
-            arrays[v.id] = v.data
-    before = len(g.nodes)
-    lines: list = []
-    for _ in range(rewrite.MAX_ROUNDS):
-        lines += rewriter.apply(g, matches, arrays)
-        matches = rewriter.find(g)
-        if not matches:
-            break
-    n_out = len(out_vals)
-    tr = trace_graph(replay_function(g, n_out, struct, [(t, b) for t, _, b in state]), args,
-                     live, op)
-    tr.rewrites = [{"pass": "rewrite", "graph": "forward", "nodes_before": before,
-                    "nodes_after": len(g.nodes), "matches": len(lines),
-                    "decisions": [f"rewrote {x}" for x in lines]}]
-    return tr
 
 
 @dataclass

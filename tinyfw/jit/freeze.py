@@ -56,8 +56,8 @@ class FrozenFunction(TracedFunction):
             live, _ = _module_live(self.fn)
             with no_grad():
                 tr = trace_graph(self.fn, args, live, op=f"jit.freeze({self.name})",
-                                 rewriter=Rewriter(self.rewrites, frozen=True) if "rewrite" in self.passes
-                                 else None)
+                                 rewriter=Rewriter(self.rewrites, frozen=True)
+                                 if "rewrite" in self.passes else None)
             if tr.state:
                 raise RuntimeError(f"jit.freeze({self.name}): the model writes buffers or "
                                    "draws random numbers on every call; it cannot be frozen")

@@ -57,3 +57,32 @@ def replay_function(graph: Graph, n_out: int, struct, state: list) -> Callable:
         return unflatten([get(v) for v in graph.outputs[:n_out]], struct)
 
     return replay
+
+
+def retrace_rewritten(g: Graph, tracer, matches: list, rewriter, n_out: int, struct,
+                      state: list, retrace: Callable):
+    """Apply the rewrites to the traced forward `g` (rounds until none matches), then
+    trace its replay with `retrace(fn) -> Traced` (compiler.trace_graph on the call's
+    arguments); the Traced returned carries the rewrite report for jit.explain.
+    `tracer` is the finished first trace (its arrays feed the replacements), `state`
+    its state outputs (tensor, value, version bumps)."""
+    from .rewrite import MAX_ROUNDS
+
+    arrays = {rec[1].id: rec[0] for rec in tracer.arrays.values()}
+    for v in g.leaves():
+        if v.kind == "param":
+            arrays[v.id] = v.data._data
+        elif v.kind == "const":
+            arrays[v.id] = v.data
+    before = len(g.nodes)
+    lines: list = []
+    for _ in range(MAX_ROUNDS):
+        lines += rewriter.apply(g, matches, arrays)
+        matches = rewriter.find(g)
+        if not matches:
+            break
+    tr = retrace(replay_function(g, n_out, struct, [(t, b) for t, _, b in state]))
+    tr.rewrites = [{"pass": "rewrite", "graph": "forward", "nodes_before": before,
+                    "nodes_after": len(g.nodes), "matches": len(lines),
+                    "decisions": [f"rewrote {x}" for x in lines]}]
+    return tr

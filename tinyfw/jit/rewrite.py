@@ -207,9 +207,7 @@ class Rewriter:
         lines = []
         subst: dict = {}  # value id -> its replacement: later matches may have bound it
         for m in matches:
-            line = _splice(graph, m, arrays, subst)
-            if line is not None:
-                lines.append(line)
+            lines.append(_splice(graph, m, arrays, subst))
         graph.toposort()
         from .passes import dce
 
@@ -234,13 +232,22 @@ def _splice(graph: Graph, m: Match, arrays: dict, subst: dict) -> str:
         seen.add(id(a))
         tensors.append(Tensor._make(a))
     kw = {"match": m} if r.wants_match else {}
-    sub, out, sub_arrays = _trace_small(r.replacement, tensors, f"Rewrite {r.name}: the replacement", kw)
+    sub, out, sub_arrays = _trace_small(r.replacement, tensors,
+                                        f"Rewrite {r.name}: the replacement", kw)
     old = _anchor_out(m)
     if tuple(out.shape) != tuple(old.shape) or np.dtype(out.dtype) != np.dtype(old.dtype):
         raise TraceError(f"Rewrite {r.name}: the replacement returns {np.dtype(out.dtype)}"
                          f"{list(out.shape)} where the pattern matched "
                          f"{np.dtype(old.dtype)}{list(old.shape)}")
     vmap = {p.id: v for p, v in zip(sub.inputs, bound)}
+    for leaf in sub.leaves():
+        if leaf.kind == "param":
+            raise TraceError(f"Rewrite {r.name}: the replacement reads a tensor that requires "
+                             "grad from outside its arguments; pass it as a placeholder")
+        if leaf.kind == "const":
+            c = graph.new_value(leaf.shape, leaf.dtype, "const", data=leaf.data)
+            vmap[leaf.id] = c
+            arrays[c.id] = leaf.data
     if out.producer is None and any(v is old for v in graph.outputs):
         # a graph output must not alias an input or constant (eager returns a new tensor)
         from ..ops.convert import Clone
@@ -252,14 +259,6 @@ def _splice(graph: Graph, m: Match, arrays: dict, subst: dict) -> str:
         graph.replace_all_uses(old, c.outputs[0])
         subst[old.id] = c.outputs[0]
         return f"{r.name}: {'+'.join(n.op for n in m.nodes)} -> Clone"
-    for leaf in sub.leaves():
-        if leaf.kind == "param":
-            raise TraceError(f"Rewrite {r.name}: the replacement reads a tensor that requires "
-                             "grad from outside its arguments; pass it as a placeholder")
-        if leaf.kind == "const":
-            c = graph.new_value(leaf.shape, leaf.dtype, "const", data=leaf.data)
-            vmap[leaf.id] = c
-            arrays[c.id] = leaf.data
     new_nodes = []
     for n in sub.nodes:
         n.inputs = [vmap[v.id] for v in n.inputs]

@@ -11,8 +11,8 @@ rewrite is exact for any parameter values seen at call time and gradients still 
 gamma, beta, w and b; under jit.freeze the parameters are constants and constant folding
 computes the folded weight once.  The folds are registered ``freeze_only`` (as PyTorch
 folds only when freezing): on a live model they would recompute the folded weight on
-every call; ``jit.trace(model, x, rewrites=FOLDS)`` applies them to a live trace.  The results differ from the unfolded graph by rounding
-only (the products are reassociated).
+every call; ``jit.trace(model, x, rewrites=FOLDS)`` applies them to a live trace.  The
+results differ from the unfolded graph by rounding only (the products are reassociated).
 
 The pattern leaves the convolution's stride/padding/dilation/groups, the epsilon and the
 shapes of the per-channel views free; the filter checks that the views put the channel on
