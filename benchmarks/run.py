@@ -42,6 +42,7 @@ SCRIPTS: dict[str, list[str]] = {
     "bench_qgemm": [],
     "bench_interop": ["--threads", "{t}"],
     "bench_attention": ["--threads", "{t}"],
+    "bench_freeze": ["--threads", "{t}"],
 }
 
 
