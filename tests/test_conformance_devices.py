@@ -278,6 +278,26 @@ def adam(draw, rng):
             draw(st.booleans())), {}
 
 
+def sdpa(draw, rng):
+    dt = _float(draw)
+    b, h, L, S, e, ev = (draw(st.integers(0 if i == 3 else 1, 3)) for i in range(6))
+    q, k, v = (_arr(rng, s, dt) for s in ((b, h, L, e), (b, h, S, e), (b, h, S, ev)))
+    kind = draw(st.sampled_from(["none", "bool", "float", "causal"]))
+    mask = None
+    if kind == "bool":
+        mask = np.broadcast_to(rng.random((L, S)) < 0.7, (b, h, L, S))
+    elif kind == "float":
+        mask = _arr(rng, (b, 1, L, S), dt)
+        mask = np.broadcast_to(mask, (b, h, L, S))
+    return (q, k, v, mask, 0.5, kind == "causal"), {}
+
+
+def sdpa_bw(draw, rng):
+    (q, k, v, mask, scale, causal), _ = sdpa(draw, rng)
+    out, lse = ref.sdpa_forward(q, k, v, mask, scale, causal)
+    return (_arr(rng, out.shape, q.dtype), q, k, v, out, lse, mask, scale, causal), {}
+
+
 def rmsprop(draw, rng):
     p, g, sq, ga, mb = _opt_tensors(draw, rng, 5)
     return (p, g, np.abs(sq), ga, mb, 0.01, 0.99, 1e-8, 0.0, 0.9, draw(st.booleans()), False), {}
@@ -310,6 +330,7 @@ CASES.update({
     "layer_norm": layer_norm, "layer_norm_backward": layer_norm_bw,
     "batch_norm_forward": batch_norm, "batch_norm_backward": batch_norm_bw,
     "cross_entropy_forward": ce, "cross_entropy_backward": ce_bw,
+    "sdpa_forward": sdpa, "sdpa_backward": sdpa_bw,
     "sgd_step": sgd, "adam_step": adam, "rmsprop_step": rmsprop, "adagrad_step": adagrad,
     "gather": index_case(index_cases.gather_args),
     "scatter": index_case(index_cases.scatter_assign_args),

@@ -62,7 +62,7 @@ def _key(n) -> str:
 def _many_ops(x):
     """A chain through every elementwise family: vectorised-eager ops between cheap ones."""
     y = (x * 0.5 + 0.25).exp() * 0.5
-    y = (y + 1).log() - 0.5
+    y = (y + 2).log() - 0.5  # (+ 1 would be rewritten into log1p: jit/rewrites_builtin.py)
     y = y.tanh() * 2 + y.sigmoid()
     y = F.silu(y) * 0.5 + F.gelu(y) + F.gelu(y, approximate="tanh") * 0.25
     return y.erf() * 3 + y.sin() - y.abs()

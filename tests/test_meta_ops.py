@@ -152,6 +152,10 @@ CASES = {
     "layer_norm": (lambda x, w, b: opnn.norm_rows(x, w, b, 1e-5, "layer"), [A34, In((4,)), In((4,))]),
     "batch_norm": (lambda x, w: opnn.norm_rows(x, w, None, 1e-5, "batch"), [In((2, 3, 4)), In((3,))]),
     "dropout": (lambda x: opnn.dropout_kernel(x, 0.3, tinyfw.Generator(1)), [A34]),
+    "sdpa": (lambda q, k, v: tinyfw.nn.functional.scaled_dot_product_attention(q, k, v),
+             [In((2, 3, 4)), In((2, 5, 4)), In((2, 5, 6))]),
+    "sdpa_mask": (lambda q, k, v, m: tinyfw.nn.functional.scaled_dot_product_attention(
+        q, k, v, attn_mask=m), [In((3, 4)), In((5, 4)), In((5, 2)), In((3, 5))]),
     "conv2d": (lambda x, w: nn_conv.conv2d_nobias(x, w, (1, 2), (1, 0), (1, 1), 1),
                [In((2, 2, 5, 6)), In((3, 2, 3, 2))]),
     "max_pool2d": (lambda x: nn_conv.max_pool2d_indices(x, (2, 2), (2, 1), (1, 0), (1, 1), True),

@@ -469,6 +469,16 @@ def cross_entropy_backward(logits, *a) -> MetaArray:
     return _new(logits.shape, logits.dtype)
 
 
+def sdpa_forward(q, k, v, mask, scale: float, is_causal: bool) -> tuple:
+    """(out (B, H, L, Ev) in q's dtype, lse (B, H, L) in the compute dtype)."""
+    return _new(q.shape[:-1] + v.shape[-1:], q.dtype), _new(q.shape[:-1], _compute(q.dtype))
+
+
+def sdpa_backward(g, q, k, v, *a) -> tuple:
+    """(gq, gk, gv): the shapes and dtypes of q, k and v."""
+    return _new(q.shape, q.dtype), _new(k.shape, k.dtype), _new(v.shape, v.dtype)
+
+
 def dropout(x, p: float, seed: int) -> tuple:
     """(y, bool mask)."""
     return _new(x.shape, x.dtype), _new(x.shape, _BOOL)

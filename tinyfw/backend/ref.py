@@ -441,6 +441,7 @@ def silu_backward(grad, x):
 
 from .ref_data import *  # noqa: E402,F401,F403  (reductions, copies, indexing, sorting)
 from .ref_nn import *  # noqa: E402,F401,F403  (the nn primitives are part of this backend)
+from .ref_attention import *  # noqa: E402,F401,F403  (scaled dot-product attention)
 from .ref_optim import *  # noqa: E402,F401,F403  (optimizer update primitives)
 from .ref_device import *  # noqa: E402,F401,F403  (allocation, host transfer, views)
 from .ref_quant import *  # noqa: E402,F401,F403  (int8 quantization primitives)

@@ -13,6 +13,7 @@ from ..autograd.function import Function, GradMode
 from ..autograd.engine import RetainGraph
 from ..tensor import Tensor
 from .compiler import CPU_ONLY_PASSES, DEFAULT_PASSES, Compiled, optimize, trace_graph, unflatten
+from .rewrite import Rewriter
 from .tracer import TraceError
 
 _make = Tensor._make
@@ -108,9 +109,11 @@ class TracedFunction:
     running statistics) are updated after every call, as in eager.
     """
 
-    def __init__(self, fn: Callable, passes=DEFAULT_PASSES, name: str | None = None) -> None:
+    def __init__(self, fn: Callable, passes=DEFAULT_PASSES, name: str | None = None,
+                 rewrites=()) -> None:
         self.fn = fn
         self.passes = tuple(passes)
+        self.rewrites = tuple(rewrites)  # jit.Rewrite objects tried after the registry's
         self.cache: dict = {}
         self._mods: list | None = None  # the module tree, for the training flags
         self.name = name or getattr(fn, "__name__", type(fn).__name__)
@@ -156,7 +159,9 @@ class TracedFunction:
             live, _ = _module_live(self.fn)
             # tracing restores the buffers and generators it touched (tracer.restore), so
             # the first replay below updates and draws exactly what one eager call would
-            tr = trace_graph(self.fn, args, live, op=f"jit.trace({self.name})")
+            tr = trace_graph(self.fn, args, live, op=f"jit.trace({self.name})",
+                             rewriter=Rewriter(self.rewrites) if "rewrite" in self.passes
+                             else None)
             device = _graph_device(args, live)
             passes = self.passes if device.type == "cpu" else \
                 tuple(p for p in self.passes if p not in CPU_ONLY_PASSES)
@@ -199,20 +204,21 @@ class TracedFunction:
         return f"<tinyfw.jit traced {self.name}: {len(self.cache)} compiled signature(s)>"
 
 
-def trace(fn_or_module: Callable, example_inputs: Any = (), passes=DEFAULT_PASSES
-          ) -> TracedFunction:
+def trace(fn_or_module: Callable, example_inputs: Any = (), passes=DEFAULT_PASSES,
+          rewrites=()) -> TracedFunction:
     """Trace `fn_or_module` on `example_inputs` (a Tensor or a tuple of arguments) and
-    return a callable with the same signature that replays the optimized graph."""
+    return a callable with the same signature that replays the optimized graph.
+    `rewrites`: jit.Rewrite objects applied to this trace after the registered ones."""
     if not callable(fn_or_module):
         raise TypeError(f"jit.trace: expected a function or a Module, got "
                         f"{type(fn_or_module).__name__}")
     args = example_inputs if isinstance(example_inputs, tuple) else (example_inputs,)
-    tf = TracedFunction(fn_or_module, passes)
+    tf = TracedFunction(fn_or_module, passes, rewrites=rewrites)
     tf.get_compiled(args)
     return tf
 
 
-def compile(fn: Callable | None = None, *, passes=DEFAULT_PASSES):  # noqa: A001
+def compile(fn: Callable | None = None, *, passes=DEFAULT_PASSES, rewrites=()):  # noqa: A001
     """Decorator: trace on the first call, keep one compiled graph per input signature.
 
         @tinyfw.jit.compile
@@ -220,5 +226,5 @@ def compile(fn: Callable | None = None, *, passes=DEFAULT_PASSES):  # noqa: A001
             return (x @ w).relu()
     """
     if fn is None:
-        return lambda f: TracedFunction(f, passes)
-    return TracedFunction(fn, passes)
+        return lambda f: TracedFunction(f, passes, rewrites=rewrites)
+    return TracedFunction(fn, passes, rewrites=rewrites)

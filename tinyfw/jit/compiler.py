@@ -19,17 +19,17 @@ from ..backend import backend_of
 from ..autograd.engine import grad as _autograd_grad
 from ..autograd.function import GradMode
 from ..tensor import Tensor
-from . import executor
+from . import executor, rewrite
 from .ir import Graph, Value
 from .passes import (const_fold, cse, dce, fuse_elementwise, fuse_epilogue, layout,
-                     memory_plan, shrink_saved, simplify)
+                     memory_plan, prepack, shrink_saved, simplify)
 from .tracer import TraceError, Tracer
 
-DEFAULT_PASSES = ("dce", "cse", "const_fold", "simplify", "shrink_saved", "layout",
+DEFAULT_PASSES = ("rewrite", "dce", "cse", "const_fold", "simplify", "shrink_saved", "layout",
                   "fuse_elementwise", "fuse_epilogue", "memory_plan")
 # passes whose kernels and buffers are CPU code (generated C, numpy arena buffers): a
 # graph on another device runs its ops' own forwards through that device's backend
-CPU_ONLY_PASSES = ("layout", "fuse_elementwise", "fuse_epilogue", "memory_plan")
+CPU_ONLY_PASSES = ("layout", "fuse_elementwise", "fuse_epilogue", "memory_plan", "prepack")
 
 
 @dataclass
@@ -45,6 +45,7 @@ class Traced:
     # graph outputs n_out .. n_out+len(state)-1: per entry (Tensor to copy the value back
     # into after each call, or None for a generator's last draw; version bumps per call)
     state: list = field(default_factory=list)
+    rewrites: list = field(default_factory=list)  # what the subgraph rewrites did (explain)
 
 
 def _flatten(out, op: str) -> tuple[list, Any]:
@@ -73,8 +74,15 @@ def unflatten(flat: list, struct):
     return typ(out)
 
 
-def trace_graph(fn, args: tuple, live: dict, op: str = "jit.trace") -> Traced:
-    """Run `fn(*args)` under a Tracer; trace its backward too when grad mode needs it."""
+def trace_graph(fn, args: tuple, live: dict, op: str = "jit.trace", rewriter=None) -> Traced:
+    """Run `fn(*args)` under a Tracer; trace its backward too when grad mode needs it.
+    With a `rewriter` (jit.rewrite.Rewriter) the forward is rewritten first and, when a
+    rewrite fired, replayed under a new trace that derives the backward (jit/rewrite.py)."""
+    if rewriter is not None and any(getattr(ic, "rewrites_inputs", False)
+                                    for ic in dispatch.interceptors()):
+        rewriter = None  # autocast: its casts are in the graph, a replay would add more
+    if rewriter is not None:
+        rewriter.prepare()
     g = Graph()
     tracer = Tracer(g, live)
     # inputs with an eager history (a non-leaf x) enter as fresh leaves on the same array,
@@ -92,7 +100,11 @@ def trace_graph(fn, args: tuple, live: dict, op: str = "jit.trace") -> Traced:
         out = fn(*args)
         flat, struct = _flatten(out, op)
         out_vals = [tracer.lookup(t) for t in flat]
-        diff = [i for i, t in enumerate(flat) if t._rg and GradMode.enabled]
+        matches = None
+        if rewriter is not None:
+            g.outputs = out_vals + [v for _, v, _ in tracer.state_outputs()]
+            matches = rewriter.find(g)
+        diff = [i for i, t in enumerate(flat) if t._rg and GradMode.enabled and not matches]
         wrt_vals: list[Value] = []
         wrt_tensors: list[Tensor] = []
         grad_vals: list = []
@@ -116,10 +128,39 @@ def trace_graph(fn, args: tuple, live: dict, op: str = "jit.trace") -> Traced:
             grad_vals = [None if gr is None else tracer.lookup(gr) for gr in grads]
         tracer.check_unmodified()
         state = tracer.state_outputs()
+    if matches:
+        return _rewritten(g, tracer, matches, rewriter, out_vals, struct, state, args, live, op)
     g.outputs = out_vals + [v for _, v, _ in state] + [v for v in grad_vals if v is not None]
     wrt = [(w, gv is not None) for w, gv in zip(wrt_vals, grad_vals)]
     return Traced(g, len(out_vals), struct, diff, wrt,
                   [v.data for v in g.params], [(t, bumps) for t, _, bumps in state])
+
+
+def _rewritten(g: Graph, tracer, matches, rewriter, out_vals, struct, state, args, live,
+               op) -> Traced:
+    """Apply the rewrites (until none matches) and trace the rewritten forward again."""
+    from .replay import replay_function
+
+    arrays = {rec[1].id: rec[0] for rec in tracer.arrays.values()}
+    for v in g.leaves():
+        if v.kind == "param":
+            arrays[v.id] = v.data._data
+        elif v.kind == "const":
+            arrays[v.id] = v.data
+    before = len(g.nodes)
+    lines: list = []
+    for _ in range(rewrite.MAX_ROUNDS):
+        lines += rewriter.apply(g, matches, arrays)
+        matches = rewriter.find(g)
+        if not matches:
+            break
+    n_out = len(out_vals)
+    tr = trace_graph(replay_function(g, n_out, struct, [(t, b) for t, _, b in state]), args,
+                     live, op)
+    tr.rewrites = [{"pass": "rewrite", "graph": "forward", "nodes_before": before,
+                    "nodes_after": len(g.nodes), "matches": len(lines),
+                    "decisions": [f"rewrote {x}" for x in lines]}]
+    return tr
 
 
 @dataclass
@@ -202,6 +243,7 @@ def optimize(tr: Traced, backend=None, passes=DEFAULT_PASSES) -> Compiled:
         stats.append({"pass": name, "graph": where, "nodes_before": before,
                       "nodes_after": _count(graph), **info})
 
+    stats += tr.rewrites
     stats.append({"pass": "trace", "graph": "joint", "nodes_before": _count(g),
                   "nodes_after": _count(g)})
     if "dce" in passes:
@@ -213,6 +255,8 @@ def optimize(tr: Traced, backend=None, passes=DEFAULT_PASSES) -> Compiled:
     if "simplify" in passes:
         step("simplify", "joint", g, simplify.run)
         step("dce", "joint", g, dce.run)
+    if "prepack" in passes:  # jit.freeze: constant weights re-laid-out once
+        step("prepack", "joint", g, prepack.run, B)
     # state outputs belong to the forward: they are computed by every call
     fwd, bwd, saved, avoided = _partition(g, tr.n_out + len(tr.state), "shrink_saved" in passes)
     stats.append({"pass": "shrink_saved", "graph": "joint", "nodes_before": _count(g),
