@@ -16,7 +16,8 @@
 // AVX-512 level keeps 32 zmm registers (tiles 6x4, 12x2, 12x1 vectors), AVX2 16 ymm
 // (6x2, 12x1: accumulators + filter vectors + one broadcast), the scalar level 4x8.
 // Pixels whose tap falls in the zero padding read a row of zeros instead (a pointer per
-// pixel and tap), so padding, stride and dilation need no special path.
+// pixel and tap), so padding, stride and dilation need no special path.  The input
+// channels are summed in L1-sized chunks (see run).
 #include <omp.h>
 
 #include <algorithm>
@@ -72,89 +73,108 @@ template <typename T> int64_t block_for(int64_t O) {
     return int64_t(v) * W;
 }
 
-// y[n, oh, ow0 + j, ob*OB + k] for j < R, k < min(OB, O - ob*OB): the sum over taps and
-// input channels, accumulated in R x V registers.
+// acc[j * ld + k] (+)= the sum over kernel row a, taps b and input channels [c0, c1) for
+// output pixels ow0 + j (j < R) of row oh, block channels k < OB; R x V registers hold
+// the sums, `first` starts them at zero instead of loading acc.
 template <typename T, int R, int V>
-void tile(const Geo& g, const T* xn, const T* zeros, const T* wb, int64_t oh, int64_t ow0, T* y, int64_t ob) {
+void tile(const Geo& g, const T* xn, const T* zeros, const T* wb, int64_t oh, int64_t ow0, int64_t a, int64_t c0,
+          int64_t c1, T* acc, int64_t ld, bool first) {
     using S = Simd<T>;
     using VT = typename S::V;
     constexpr int W = S::W, OB = V * W;
-    VT acc[R][V];
+    VT r[R][V];
 #pragma GCC unroll 16
     for (int j = 0; j < R; ++j)
 #pragma GCC unroll 4
-        for (int v = 0; v < V; ++v) acc[j][v] = S::zero();
+        for (int v = 0; v < V; ++v) r[j][v] = first ? S::zero() : S::load(acc + j * ld + v * W);
     const int64_t C = g.C;
-    for (int64_t a = 0; a < g.KH; ++a) {
-        const int64_t ih = oh * g.sh - g.ph + a * g.dh;
-        if (ih < 0 || ih >= g.H) continue;  // a row of padding adds nothing
-        const T* xrow = xn + ih * g.W * C;
-        for (int64_t b = 0; b < g.KW; ++b) {
-            const T* p[R];
+    const T* xrow = xn + (oh * g.sh - g.ph + a * g.dh) * g.W * C;
+    for (int64_t b = 0; b < g.KW; ++b) {
+        const T* p[R];
+#pragma GCC unroll 16
+        for (int j = 0; j < R; ++j) {
+            const int64_t iw = (ow0 + j) * g.sw - g.pw + b * g.dw;
+            p[j] = (iw >= 0 && iw < g.W) ? xrow + iw * C : zeros;
+        }
+        const T* wt = wb + ((a * g.KW + b) * C + c0) * OB;
+        for (int64_t c = c0; c < c1; ++c) {
+            VT wv[V];
+#pragma GCC unroll 4
+            for (int v = 0; v < V; ++v) wv[v] = S::load(wt + v * W);
+            wt += OB;
 #pragma GCC unroll 16
             for (int j = 0; j < R; ++j) {
-                const int64_t iw = (ow0 + j) * g.sw - g.pw + b * g.dw;
-                p[j] = (iw >= 0 && iw < g.W) ? xrow + iw * C : zeros;
-            }
-            const T* wt = wb + (a * g.KW + b) * C * OB;
-            for (int64_t c = 0; c < C; ++c) {
-                VT wv[V];
+                const VT xb = S::bcast(p[j] + c);
 #pragma GCC unroll 4
-                for (int v = 0; v < V; ++v) wv[v] = S::load(wt + v * W);
-                wt += OB;
-#pragma GCC unroll 16
-                for (int j = 0; j < R; ++j) {
-                    const VT xb = S::bcast(p[j] + c);
-#pragma GCC unroll 4
-                    for (int v = 0; v < V; ++v) acc[j][v] = S::fma(xb, wv[v], acc[j][v]);
-                }
+                for (int v = 0; v < V; ++v) r[j][v] = S::fma(xb, wv[v], r[j][v]);
             }
         }
     }
-    const int64_t o0 = ob * OB, valid = std::min<int64_t>(OB, g.O - o0);
-    T* yrow = y + ((oh * g.OW) + ow0) * g.O + o0;
-    if (valid == OB) {
 #pragma GCC unroll 16
-        for (int j = 0; j < R; ++j)
+    for (int j = 0; j < R; ++j)
 #pragma GCC unroll 4
-            for (int v = 0; v < V; ++v) S::store(yrow + j * g.O + v * W, acc[j][v]);
-        return;
-    }
-    alignas(64) T buf[OB];  // the last, partial block: only `valid` channels exist in y
-    for (int j = 0; j < R; ++j) {
-#pragma GCC unroll 4
-        for (int v = 0; v < V; ++v) S::store(buf + v * W, acc[j][v]);
-        std::copy_n(buf, valid, yrow + j * g.O);
-    }
+        for (int v = 0; v < V; ++v) S::store(acc + j * ld + v * W, r[j][v]);
 }
 
-template <typename T> using TileFn = void (*)(const Geo&, const T*, const T*, const T*, int64_t, int64_t, T*, int64_t);
+template <typename T>
+using TileFn = void (*)(const Geo&, const T*, const T*, const T*, int64_t, int64_t, int64_t, int64_t, int64_t, T*,
+                        int64_t, bool);
 
 template <typename T, int V, std::size_t... I>
 std::array<TileFn<T>, sizeof...(I)> tiles(std::index_sequence<I...>) {
     return {{&tile<T, int(I) + 1, V>...}};
 }
 
+// Work order per output row and channel block: kernel row a, then chunks of input
+// channels whose filter slice (kw x CB x OB) stays in L1 (~24 KiB) while every pixel tile
+// of the row reads it; the sums wait in the output row between chunks.  Summing all of K
+// per tile in registers instead streamed the whole 147 KiB filter block from L2 for each
+// tile of the 64-channel 3x3 conv.
 template <typename T, int V>
 void run(const Geo& g, const T* x, const T* wp, T* y) {
     constexpr int R = rows_for<T, V>();
     static const auto table = tiles<T, V>(std::make_index_sequence<R>{});
     const std::vector<T> zeros(size_t(std::max<int64_t>(g.C, 1)), T(0));
     const int64_t rows = g.N * g.OH, nob = (g.O + g.OB - 1) / g.OB, K = g.KH * g.KW * g.C;
+    const int64_t CB = std::max<int64_t>(8, 24576 / int64_t(sizeof(T) * g.KW * g.OB));
+    const bool in_place = g.O % g.OB == 0;  // the sums can wait in y itself
     const double flops = 2.0 * double(rows) * double(g.OW) * double(g.O) * double(K);
     const int maxt = omp_in_parallel() ? 1 : omp_get_max_threads();
     // below ~1 MFLOP per thread a parallel region costs more than it saves
     const int nt = (int)std::max(1.0, std::min<double>({double(maxt), flops / 1e6, double(rows)}));
-#pragma omp parallel for num_threads(nt) schedule(static) if (nt > 1)
-    for (int64_t r = 0; r < rows; ++r) {
-        const int64_t n = r / g.OH, oh = r % g.OH;
-        const T* xn = x + n * g.H * g.W * g.C;
-        T* yn = y + n * g.OH * g.OW * g.O;
-        for (int64_t ob = 0; ob < nob; ++ob) {
-            const T* wb = wp + ob * K * g.OB;
-            int64_t ow = 0;
-            for (; ow + R <= g.OW; ow += R) tile<T, R, V>(g, xn, zeros.data(), wb, oh, ow, yn, ob);
-            if (ow < g.OW) table[g.OW - ow - 1](g, xn, zeros.data(), wb, oh, ow, yn, ob);
+#pragma omp parallel num_threads(nt) if (nt > 1)
+    {
+        std::vector<T> buf(in_place ? 0 : size_t(g.OW * g.OB));
+#pragma omp for schedule(static)
+        for (int64_t r = 0; r < rows; ++r) {
+            const int64_t n = r / g.OH, oh = r % g.OH;
+            const T* xn = x + n * g.H * g.W * g.C;
+            T* yrow = y + r * g.OW * g.O;
+            for (int64_t ob = 0; ob < nob; ++ob) {
+                const T* wb = wp + ob * K * g.OB;
+                T* acc = in_place ? yrow + ob * g.OB : buf.data();
+                const int64_t ld = in_place ? g.O : g.OB;
+                bool first = true;
+                for (int64_t a = 0; a < g.KH; ++a) {
+                    const int64_t ih = oh * g.sh - g.ph + a * g.dh;
+                    if (ih < 0 || ih >= g.H) continue;  // a row of padding adds nothing
+                    for (int64_t c0 = 0; c0 < g.C; c0 += CB) {
+                        const int64_t c1 = std::min(g.C, c0 + CB);
+                        int64_t ow = 0;
+                        for (; ow + R <= g.OW; ow += R)
+                            tile<T, R, V>(g, xn, zeros.data(), wb, oh, ow, a, c0, c1, acc + ow * ld, ld, first);
+                        if (ow < g.OW)
+                            table[g.OW - ow - 1](g, xn, zeros.data(), wb, oh, ow, a, c0, c1, acc + ow * ld, ld, first);
+                        first = false;
+                    }
+                }
+                if (first)  // every kernel row in the padding (or no input channel)
+                    for (int64_t j = 0; j < g.OW; ++j) std::fill_n(acc + j * ld, g.OB, T(0));
+                if (!in_place) {
+                    const int64_t valid = std::min<int64_t>(g.OB, g.O - ob * g.OB);
+                    for (int64_t j = 0; j < g.OW; ++j) std::copy_n(buf.data() + j * g.OB, valid, yrow + j * g.O + ob * g.OB);
+                }
+            }
         }
     }
 }

@@ -263,3 +263,15 @@ def test_ref_layout_is_the_nchw_reference_transposed():
                                  (1, 2), (1, 0), (2, 1))
     want = ref_nn.conv2d(x, w, (1, 2), (1, 0), (2, 1), 1)
     assert np.array_equal(ref_layout.nhwc_to_nchw(got), want)
+
+
+def test_frozen_block_runs_nhwc_on_prepacked_folded_filters():
+    m = _block(16)
+    x = tinyfw.randn(2, 16, 7, 9)
+    with tinyfw.no_grad(), layout.force("nhwc"):
+        fr = tinyfw.jit.freeze(tinyfw.jit.trace(m, (x,)), x)
+        _close(fr(x), m(x))
+        ops = [n.op for n in fr.graph(x)[0].nodes]
+        text = tinyfw.jit.explain(fr, x, file=open(os.devnull, "w"))
+    assert "PackConvFilter" not in ops and sum("Conv2dNHWC" in op for op in ops) == 2
+    assert text.count("prepacked: constant filter [16, 16, 3, 3]") == 2

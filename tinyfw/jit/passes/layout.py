@@ -334,6 +334,8 @@ def _rewrite(graph: Graph, chain: list, B, K, decisions: list) -> int:
             if w.kind == "const":  # a frozen filter: packed once, now
                 packed = K.conv2d_nhwc_pack(np.ascontiguousarray(w.data), block)
                 wp = graph.new_value(packed.shape, w.dtype, "const", data=packed)
+                decisions.append(f"    prepacked: constant filter {list(w.shape)} -> "
+                                 f"{list(packed.shape)} (blocks of {block} output channels)")
             else:
                 nob = -(-o // block)
                 wp = new_node("PackConvFilter", PackConvFilter, [w], {"block": block},
