@@ -6,9 +6,9 @@
 // output pixels reads R rows of C contiguous input channels, so the register tile
 // (R pixels x V vectors of output channels) can broadcast each input value straight from
 // the activation and FMA it with V vectors of the packed filter: no im2col buffer, no
-// GEMM packing, and the accumulators stay in registers over the whole K = kh*kw*C sum.
-// The 64-channel 3x3 conv at 56x56 (batch 8) runs about 1.5x faster than the NCHW
-// im2col + GEMM path on Sapphire Rapids (benchmarks/bench_layout.py).
+// GEMM packing.  The 64-channel 3x3 conv at 56x56 (batch 8) ran 28 ms against 58 ms for
+// the NCHW im2col + GEMM path and ~29-33 ms for PyTorch's (Sapphire Rapids, 1 thread,
+// shared machine; benchmarks/bench_layout.py).
 //
 // The filter is pre-packed (conv2d_nhwc_pack) into blocks of OB = V*W output channels:
 // wp[ob][a][b][c][k] = w[ob*OB + k][c][a][b] (zero past O), so each tile's filter reads
@@ -18,6 +18,13 @@
 // Pixels whose tap falls in the zero padding read a row of zeros instead (a pointer per
 // pixel and tap), so padding, stride and dilation need no special path.  The input
 // channels are summed in L1-sized chunks (see run).
+//
+// The input may also be NCHW (x_layout="nchw": only the strides differ, a channel is
+// H*W elements apart): the layout pass lets a conv read a chain entry in place when no
+// other chain op reads it, instead of converting it (~1 ms slower than an NHWC input
+// here, against ~5 ms for the conversion).  y_layout="nchw" writes each output row's
+// sums transposed into the O planes; measured slower than the NHWC output plus a
+// conversion, so the pass does not use it (kept for callers that want NCHW out).
 #include <omp.h>
 
 #include <algorithm>
@@ -35,6 +42,10 @@ using gemm_simd::Simd;
 
 struct Geo {
     int64_t N, H, W, C, O, KH, KW, OH, OW, sh, sw, ph, pw, dh, dw, OB;
+    // input strides (elements) of a channel, a pixel, a row and an image: NHWC (1, C, W*C,
+    // H*W*C) or NCHW (H*W, 1, W, C*H*W); y_nchw: the output is written (N, O, OH, OW)
+    int64_t xc, xp, xr, xn;
+    bool y_nchw;
 };
 
 // The tile height R (output pixels) for V filter vectors: what fits the register file.
@@ -88,23 +99,23 @@ void tile(const Geo& g, const T* xn, const T* zeros, const T* wb, int64_t oh, in
 #pragma GCC unroll 4
         for (int v = 0; v < V; ++v) r[j][v] = first ? S::zero() : S::load(acc + j * ld + v * W);
     const int64_t C = g.C;
-    const T* xrow = xn + (oh * g.sh - g.ph + a * g.dh) * g.W * C;
+    const T* xrow = xn + (oh * g.sh - g.ph + a * g.dh) * g.xr;
     for (int64_t b = 0; b < g.KW; ++b) {
         const T* p[R];
 #pragma GCC unroll 16
         for (int j = 0; j < R; ++j) {
             const int64_t iw = (ow0 + j) * g.sw - g.pw + b * g.dw;
-            p[j] = (iw >= 0 && iw < g.W) ? xrow + iw * C : zeros;
+            p[j] = (iw >= 0 && iw < g.W) ? xrow + iw * g.xp : zeros;
         }
         const T* wt = wb + ((a * g.KW + b) * C + c0) * OB;
-        for (int64_t c = c0; c < c1; ++c) {
+        for (int64_t c = c0, off = c0 * g.xc; c < c1; ++c, off += g.xc) {
             VT wv[V];
 #pragma GCC unroll 4
             for (int v = 0; v < V; ++v) wv[v] = S::load(wt + v * W);
             wt += OB;
 #pragma GCC unroll 16
             for (int j = 0; j < R; ++j) {
-                const VT xb = S::bcast(p[j] + c);
+                const VT xb = S::bcast(p[j] + off);
 #pragma GCC unroll 4
                 for (int v = 0; v < V; ++v) r[j][v] = S::fma(xb, wv[v], r[j][v]);
             }
@@ -134,10 +145,11 @@ template <typename T, int V>
 void run(const Geo& g, const T* x, const T* wp, T* y) {
     constexpr int R = rows_for<T, V>();
     static const auto table = tiles<T, V>(std::make_index_sequence<R>{});
-    const std::vector<T> zeros(size_t(std::max<int64_t>(g.C, 1)), T(0));
+    // what a padding pixel reads: zeros at every channel offset (c * xc)
+    const std::vector<T> zeros(size_t(std::max<int64_t>((g.C - 1) * g.xc + 1, 1)), T(0));
     const int64_t rows = g.N * g.OH, nob = (g.O + g.OB - 1) / g.OB, K = g.KH * g.KW * g.C;
     const int64_t CB = std::max<int64_t>(8, 24576 / int64_t(sizeof(T) * g.KW * g.OB));
-    const bool in_place = g.O % g.OB == 0;  // the sums can wait in y itself
+    const bool in_place = g.O % g.OB == 0 && !g.y_nchw;  // the sums can wait in y itself
     const double flops = 2.0 * double(rows) * double(g.OW) * double(g.O) * double(K);
     const int maxt = omp_in_parallel() ? 1 : omp_get_max_threads();
     // below ~1 MFLOP per thread a parallel region costs more than it saves
@@ -148,7 +160,7 @@ void run(const Geo& g, const T* x, const T* wp, T* y) {
 #pragma omp for schedule(static)
         for (int64_t r = 0; r < rows; ++r) {
             const int64_t n = r / g.OH, oh = r % g.OH;
-            const T* xn = x + n * g.H * g.W * g.C;
+            const T* xn = x + n * g.xn;
             T* yrow = y + r * g.OW * g.O;
             for (int64_t ob = 0; ob < nob; ++ob) {
                 const T* wb = wp + ob * K * g.OB;
@@ -170,8 +182,13 @@ void run(const Geo& g, const T* x, const T* wp, T* y) {
                 }
                 if (first)  // every kernel row in the padding (or no input channel)
                     for (int64_t j = 0; j < g.OW; ++j) std::fill_n(acc + j * ld, g.OB, T(0));
-                if (!in_place) {
-                    const int64_t valid = std::min<int64_t>(g.OB, g.O - ob * g.OB);
+                const int64_t valid = std::min<int64_t>(g.OB, g.O - ob * g.OB);
+                if (g.y_nchw) {  // the row's (OW x OB) sums transposed into OB output planes
+                    for (int64_t k = 0; k < valid; ++k) {
+                        T* yo = y + ((n * g.O + ob * g.OB + k) * g.OH + oh) * g.OW;
+                        for (int64_t j = 0; j < g.OW; ++j) yo[j] = buf[j * g.OB + k];
+                    }
+                } else if (!in_place) {
                     for (int64_t j = 0; j < g.OW; ++j) std::copy_n(buf.data() + j * g.OB, valid, yrow + j * g.O + ob * g.OB);
                 }
             }
@@ -248,18 +265,33 @@ py::object conv2d_nhwc_pack(py::object w_obj, int64_t block) {
     return wp;
 }
 
+bool is_nchw(const std::string& layout, const char* op, const char* what) {
+    if (layout != "nhwc" && layout != "nchw")
+        throw py::value_error(std::string(op) + ": " + what + " must be 'nhwc' or 'nchw', got '" + layout + "'");
+    return layout == "nchw";
+}
+
 py::object conv2d_nhwc(py::object x_obj, py::object wp_obj, int64_t out_channels, py::object stride, py::object padding,
-                       py::object dilation) {
+                       py::object dilation, const std::string& x_layout, const std::string& y_layout) {
     const char* op = "conv2d_nhwc";
     py::array x = float_array(x_obj, op, "input"), wp = float_array(wp_obj, op, "packed weight");
     if (!x.dtype().equal(wp.dtype()))
         throw py::type_error(std::string(op) + ": input and packed weight have different dtypes (" + dtype_name(x.dtype()) +
                              ", " + dtype_name(wp.dtype()) + ")");
-    if (x.ndim() != 4) throw py::value_error(std::string(op) + ": input must be 4-d (N, H, W, C), got " + shape_str(x));
+    const bool x_nchw = is_nchw(x_layout, op, "x_layout");
+    if (x.ndim() != 4) throw py::value_error(std::string(op) + ": input must be 4-d, got " + shape_str(x));
     if (wp.ndim() != 5)
         throw py::value_error(std::string(op) + ": packed weight must be 5-d (blocks, kh, kw, C, block), got " + shape_str(wp));
     Geo g{};
-    g.N = x.shape(0), g.H = x.shape(1), g.W = x.shape(2), g.C = x.shape(3);
+    g.y_nchw = is_nchw(y_layout, op, "y_layout");
+    if (x_nchw) {
+        g.N = x.shape(0), g.C = x.shape(1), g.H = x.shape(2), g.W = x.shape(3);
+        g.xc = g.H * g.W, g.xp = 1, g.xr = g.W;
+    } else {
+        g.N = x.shape(0), g.H = x.shape(1), g.W = x.shape(2), g.C = x.shape(3);
+        g.xc = 1, g.xp = g.C, g.xr = g.W * g.C;
+    }
+    g.xn = g.C * g.H * g.W;
     g.KH = wp.shape(1), g.KW = wp.shape(2), g.OB = wp.shape(4), g.O = out_channels;
     std::tie(g.sh, g.sw) = two(stride, op, "stride");
     std::tie(g.ph, g.pw) = two(padding, op, "padding");
@@ -280,7 +312,7 @@ py::object conv2d_nhwc(py::object x_obj, py::object wp_obj, int64_t out_channels
     const int64_t sh = g.H + 2 * g.ph - g.dh * (g.KH - 1) - 1, sw = g.W + 2 * g.pw - g.dw * (g.KW - 1) - 1;
     if (sh < 0 || sw < 0) throw py::value_error(std::string(op) + ": kernel larger than the padded input");
     g.OH = sh / g.sh + 1, g.OW = sw / g.sw + 1;
-    py::array y = empty_array(x.dtype(), {g.N, g.OH, g.OW, g.O});
+    py::array y = g.y_nchw ? empty_array(x.dtype(), {g.N, g.O, g.OH, g.OW}) : empty_array(x.dtype(), {g.N, g.OH, g.OW, g.O});
     {
         py::gil_scoped_release nogil;
         if (f64) dispatch<double>(g, (const double*)x.data(), (const double*)wp.data(), (double*)y.mutable_data());
@@ -298,8 +330,9 @@ void register_layout_conv(py::module_& m) {
     m.def("conv2d_nhwc_pack", &conv2d_nhwc_pack, py::arg("w"), py::arg("block"),
           "(O, C, kh, kw) filter -> (ceil(O/block), kh, kw, C, block), zero past O");
     m.def("conv2d_nhwc", &conv2d_nhwc, py::arg("x"), py::arg("wp"), py::arg("out_channels"), py::arg("stride"),
-          py::arg("padding"), py::arg("dilation"),
-          "2-d cross-correlation without bias of NHWC x with a packed filter -> NHWC (N, OH, OW, O)");
+          py::arg("padding"), py::arg("dilation"), py::arg("x_layout") = "nhwc", py::arg("y_layout") = "nhwc",
+          "2-d cross-correlation without bias of x ((N, H, W, C), or (N, C, H, W) with x_layout='nchw') with a "
+          "packed filter -> (N, OH, OW, O) (or (N, O, OH, OW) with y_layout='nchw')");
 }
 
 TINYFW_ISA_END

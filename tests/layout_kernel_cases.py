@@ -36,11 +36,14 @@ def _bound(k: int, u: float, absdot):
     return (g + u) * absdot + np.finfo(np.float64).tiny
 
 
-def check_conv(K, x, w, stride, padding, dilation) -> None:
+def check_conv(K, x, w, stride, padding, dilation, x_layout="nhwc", y_layout="nhwc") -> None:
     """conv2d_nhwc of K (packed with K's block) equals ref conv2d within the sum bound."""
     o, c, kh, kw = w.shape
     wp = K.conv2d_nhwc_pack(w, int(K.conv2d_nhwc_block(o, w.dtype)))
-    y = K.conv2d_nhwc(K.nchw_to_nhwc(x), wp, o, stride, padding, dilation)
+    y = K.conv2d_nhwc(x if x_layout == "nchw" else K.nchw_to_nhwc(x), wp, o, stride, padding,
+                      dilation, x_layout, y_layout)
+    if y_layout == "nchw":
+        y = ref_layout.nchw_to_nhwc(y)
     x64, w64 = x.astype(np.float64), w.astype(np.float64)
     exact = ref_nn.conv2d(x64, w64, stride, padding, dilation, 1)
     absdot = ref_nn.conv2d(np.abs(x64), np.abs(w64), stride, padding, dilation, 1)
@@ -112,7 +115,8 @@ def battery(K, seed: int = 0, cases: int = 40) -> int:
     rng = np.random.default_rng(seed)
     for i in range(cases):
         dt = np.float64 if i % 4 == 3 else np.float32
-        check_conv(K, *conv_case(rng, dt))
+        check_conv(K, *conv_case(rng, dt), x_layout=("nhwc", "nchw")[i % 2],
+                   y_layout=("nhwc", "nchw")[i // 2 % 2])
         x, k, s, p, ceil, cip = pool_case(rng, dt)
         check_pools(K, x, k, s, p, (1, 1), ceil, cip)
         check_conversions(K, x)

@@ -31,15 +31,16 @@ BACKENDS = [pytest.param(ref_layout, id="ref")] + ([pytest.param(C, id="C")] if 
 @settings(max_examples=40, deadline=None)
 @given(n=st.integers(1, 3), c=st.integers(1, 35), o=st.integers(1, 70), h=st.integers(1, 10),
        w=st.integers(1, 17), kh=st.integers(1, 3), kw=st.integers(1, 3), s=st.integers(1, 2),
-       p=st.integers(0, 2), d=st.integers(1, 2), f64=st.booleans(), seed=st.integers(0, 2 ** 16))
-def test_conv2d_nhwc_equals_ref(K, n, c, o, h, w, kh, kw, s, p, d, f64, seed):
-    if h + 2 * p < d * (kh - 1) + 1 or w + 2 * p < d * (kw - 1) + 1:
+       p=st.integers(0, 2), d=st.integers(1, 2), f64=st.booleans(), seed=st.integers(0, 2 ** 16),
+       xl=st.sampled_from(["nhwc", "nchw"]), yl=st.sampled_from(["nhwc", "nchw"]))
+def test_conv2d_nhwc_equals_ref(K, n, c, o, h, w, kh, kw, s, p, d, f64, seed, xl, yl):
+    if h + 2 * p < d * (kh - 1) + 1 or w + 2 * (p // 2) < kw:
         return  # no output: the geometry check is tested below
     rng = np.random.default_rng(seed)
     dt = np.float64 if f64 else np.float32
     x = rng.standard_normal((n, c, h, w)).astype(dt)
     wt = rng.standard_normal((o, c, kh, kw)).astype(dt)
-    check_conv(K, x, wt, (s, 1), (p, p // 2), (d, 1))
+    check_conv(K, x, wt, (s, 1), (p, p // 2), (d, 1), xl, yl)
 
 
 @pytest.mark.parametrize("K", BACKENDS)
@@ -103,6 +104,8 @@ def test_layout_kernels_reject_bad_input_with_a_message():
         C.conv2d_nhwc(np.zeros((1, 2, 2, 3), np.float32), wp, 8, (1, 1), (0, 0), (1, 1))
     with pytest.raises(TypeError, match="different dtypes"):
         C.conv2d_nhwc(x.astype(np.float64), wp, 8, (1, 1), (0, 0), (1, 1))
+    with pytest.raises(ValueError, match="x_layout must be 'nhwc' or 'nchw'"):
+        C.conv2d_nhwc(x, wp, 8, (1, 1), (0, 0), (1, 1), "nc")
     with pytest.raises(TypeError, match="float32 or float64"):
         C.max_pool2d_nhwc(x.astype(np.int32), (2, 2), (2, 2), (0, 0), (1, 1), False)
     with pytest.raises(ValueError, match="4-d"):
@@ -186,6 +189,8 @@ def test_digits_cnn_in_nhwc_equals_eager():
         _close([tr(x)], [m(x)])
         ops = [n.op for n in tr.graph(x)[0].nodes]
     assert "MaxPool2dNHWC" in ops and ops.count("ToNCHW") == 1  # back to NCHW for Flatten
+    # the input is read by the first conv only: in place, as NCHW, no conversion
+    assert "ToNHWC" not in ops
 
 
 def test_a_graph_with_a_backward_keeps_nchw_and_bit_exact_gradients():

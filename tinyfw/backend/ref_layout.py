@@ -70,14 +70,20 @@ def _unpack(wp, out_channels: int):
     return wp.transpose(0, 4, 3, 1, 2).reshape(nob * block, c, kh, kw)[:out_channels]
 
 
-def conv2d_nhwc(x, wp, out_channels: int, stride: tuple, padding: tuple, dilation: tuple):
-    """conv2d (no bias, groups 1) of NHWC x with a packed filter -> NHWC output."""
+def conv2d_nhwc(x, wp, out_channels: int, stride: tuple, padding: tuple, dilation: tuple,
+                x_layout: str = "nhwc", y_layout: str = "nhwc"):
+    """conv2d (no bias, groups 1) of x with a packed filter.  x is NHWC, or NCHW with
+    ``x_layout="nchw"``; the output is NHWC, or NCHW with ``y_layout="nchw"``."""
     _check4(x, "conv2d_nhwc")
-    if wp.ndim != 5 or wp.shape[3] != x.shape[3]:
+    for name, lay in (("x_layout", x_layout), ("y_layout", y_layout)):
+        if lay not in ("nhwc", "nchw"):
+            raise ValueError(f"conv2d_nhwc: {name} must be 'nhwc' or 'nchw', got {lay!r}")
+    xc = x if x_layout == "nchw" else nhwc_to_nchw(x)
+    if wp.ndim != 5 or wp.shape[3] != xc.shape[1]:
         raise ValueError(f"conv2d_nhwc: packed weight {wp.shape} does not fit input {x.shape}")
     w = np.ascontiguousarray(_unpack(wp, out_channels))
-    y = ref_nn.conv2d(nhwc_to_nchw(x), w, tuple(stride), tuple(padding), tuple(dilation), 1)
-    return nchw_to_nhwc(y)
+    y = ref_nn.conv2d(xc, w, tuple(stride), tuple(padding), tuple(dilation), 1)
+    return y if y_layout == "nchw" else nchw_to_nhwc(y)
 
 
 def max_pool2d_nhwc(x, kernel: tuple, stride: tuple, padding: tuple, dilation: tuple,

@@ -43,7 +43,8 @@ class PackConvFilter(Function):
 
 
 class Conv2dNHWC(Function):
-    """conv2d (no bias, groups 1) of an NHWC input with a packed filter; NHWC output.
+    """conv2d (no bias, groups 1) of an NHWC input (or an NCHW one, read in place, with
+    ``x_layout="nchw"``: a chain entry only convs read) with a packed filter; NHWC output.
     A following elementwise group (bias, batch-norm affine, activation, residual) runs as
     its epilogue (passes/fuse_epilogue.py), as for the NCHW conv."""
 
@@ -51,8 +52,9 @@ class Conv2dNHWC(Function):
     epilogue_producer = True
 
     @staticmethod
-    def forward(ctx, B, x, wp, out_channels, stride, padding, dilation):
-        return kernels(B).conv2d_nhwc(x, wp, out_channels, stride, padding, dilation)
+    def forward(ctx, B, x, wp, out_channels, stride, padding, dilation, x_layout="nhwc"):
+        return kernels(B).conv2d_nhwc(x, wp, out_channels, stride, padding, dilation,
+                                      x_layout)
 
 
 class MaxPool2dNHWC(Function):

@@ -128,8 +128,9 @@ def _rand(shape: tuple, dtype) -> np.ndarray:
     return np.random.default_rng(0).standard_normal(shape).astype(dtype)
 
 
-def _cost(n: Node, B, K) -> tuple:
-    """(NCHW seconds, NHWC seconds) of anchor node n's kernel."""
+def _cost(n: Node, B, K, x_nchw: bool) -> tuple:
+    """(NCHW seconds, NHWC seconds) of anchor node n's kernel; `x_nchw`: a conv that reads
+    its NCHW input in place."""
     x = n.inputs[0]
     dt = np.dtype(x.dtype)
     xs, xh = tuple(x.shape), _nhwc_shape(tuple(x.shape))
@@ -143,8 +144,10 @@ def _cost(n: Node, B, K) -> tuple:
         wp = K.conv2d_nhwc_pack(Wt, K.conv2d_nhwc_block(o, dt))
         t0 = _timed(("conv", xs) + key,
                     lambda: B.conv2d(X, Wt, a["stride"], a["padding"], a["dilation"], 1))
-        t1 = _timed(("conv_nhwc", xs) + key,
-                    lambda: K.conv2d_nhwc(Xh, wp, o, a["stride"], a["padding"], a["dilation"]))
+        lay = "nchw" if x_nchw else "nhwc"
+        t1 = _timed(("conv_nhwc", xs, lay) + key,
+                    lambda: K.conv2d_nhwc(X if x_nchw else Xh, wp, o, a["stride"], a["padding"],
+                                          a["dilation"], lay))
         if w.kind != "const":  # packed on every call
             t1 += _timed(("pack", tuple(w.shape), dt.str),
                          lambda: K.conv2d_nhwc_pack(Wt, K.conv2d_nhwc_block(o, dt)))
@@ -212,7 +215,9 @@ def _chains(graph: Graph) -> list:
 
 
 def _boundaries(graph: Graph, chain: list) -> tuple:
-    """(values entering the chain as full-shape 4-d inputs, member values read outside)."""
+    """(values entering the chain as full-shape 4-d inputs that need a conversion, member
+    values read outside, ids of entering values that only convs read: those read them in
+    NCHW, in place)."""
     made = {n.outputs[0].id for n in chain}
     members = {id(n) for n in chain}
     enter: dict = {}
@@ -223,6 +228,12 @@ def _boundaries(graph: Graph, chain: list) -> tuple:
                     (n.fn in (Conv2d, MaxPool2d, AvgPool2d) or
                      tuple(v.shape) == tuple(n.outputs[0].shape)):
                 enter.setdefault(v.id, v)
+    readers: dict = {}
+    for n in chain:
+        for k, v in enumerate(n.inputs):
+            if v.id in enter:
+                readers.setdefault(v.id, []).append(n.fn is Conv2d and k == 0)
+    direct = {i for i, r in readers.items() if all(r) and enter[i].kind != "const"}
     leave: dict = {}
     for n in graph.nodes:
         if id(n) not in members:
@@ -232,7 +243,7 @@ def _boundaries(graph: Graph, chain: list) -> tuple:
     for v in graph.outputs:
         if v.id in made:
             leave.setdefault(v.id, v)
-    return list(enter.values()), list(leave.values())
+    return [v for i, v in enter.items() if i not in direct], list(leave.values()), direct
 
 
 def run(graph: Graph, backend) -> dict:
@@ -246,11 +257,11 @@ def run(graph: Graph, backend) -> dict:
     decisions: list = []
     chosen: list = []
     for i, chain in enumerate(_chains(graph)):
-        enter, leave = _boundaries(graph, chain)
+        enter, leave, direct = _boundaries(graph, chain)
         anchors = [n for n in chain if n.fn in (Conv2d, MaxPool2d, AvgPool2d)]
         ops = ", ".join(_describe(n) for n in anchors)
         if m == "auto":
-            costs = [_cost(n, backend, K) for n in anchors]
+            costs = [_cost(n, backend, K, n.inputs[0].id in direct) for n in anchors]
             t_nchw = sum(c[0] for c in costs)
             t_conv = sum(_conversion_cost(v, K, True) for v in enter) + \
                 sum(_conversion_cost(v, K, False) for v in leave)
@@ -263,16 +274,16 @@ def run(graph: Graph, backend) -> dict:
         decisions.append(f"chain {i}: {pick}: {ops} + {len(chain) - len(anchors)} "
                          f"elementwise op(s): {why}")
         if pick == "nhwc":
-            chosen.append((chain, enter, leave))
+            chosen.append((chain, direct))
     conversions = 0
-    for chain, enter, leave in chosen:
-        conversions += _rewrite(graph, chain, backend, K, decisions)
+    for chain, direct in chosen:
+        conversions += _rewrite(graph, chain, direct, K, decisions)
     return {"decisions": decisions, "nhwc_chains": len(chosen), "conversions": conversions}
 
 
-def _rewrite(graph: Graph, chain: list, B, K, decisions: list) -> int:
-    """Replace `chain`'s nodes by NHWC ones, with conversions at its boundary; returns the
-    number of conversion nodes inserted."""
+def _rewrite(graph: Graph, chain: list, direct: set, K, decisions: list) -> int:
+    """Replace `chain`'s nodes by NHWC ones, with conversions at its boundary (but convs
+    read the entries in `direct` as NCHW); returns the number of conversions inserted."""
     members = {id(n) for n in chain}
     made = {n.outputs[0].id for n in chain}
     nhwc: dict = {}       # NCHW value id -> its NHWC value (members' and entries')
@@ -340,10 +351,14 @@ def _rewrite(graph: Graph, chain: list, B, K, decisions: list) -> int:
                 nob = -(-o // block)
                 wp = new_node("PackConvFilter", PackConvFilter, [w], {"block": block},
                               (nob, w.shape[2], w.shape[3], w.shape[1], block), w.dtype)
-            nhwc[y.id] = new_node("Conv2dNHWC", Conv2dNHWC, [entry(x), wp],
-                                  {"out_channels": o, "stride": a["stride"],
-                                   "padding": a["padding"], "dilation": a["dilation"]},
-                                  shape, y.dtype)
+            attrs = {"out_channels": o, "stride": a["stride"], "padding": a["padding"],
+                     "dilation": a["dilation"]}
+            if x.id in direct:
+                attrs["x_layout"] = "nchw"
+                decisions.append(f"    reads nchw: {x} {list(x.shape)} (chain entry read only "
+                                 "by convs: no conversion)")
+            nhwc[y.id] = new_node("Conv2dNHWC", Conv2dNHWC,
+                                  [x if x.id in direct else entry(x), wp], attrs, shape, y.dtype)
         elif n.fn is MaxPool2d:
             nhwc[y.id] = new_node("MaxPool2dNHWC", MaxPool2dNHWC, [entry(n.inputs[0])], a,
                                   shape, y.dtype)
