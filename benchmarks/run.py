@@ -40,6 +40,7 @@ SCRIPTS: dict[str, list[str]] = {
     "bench_half_gemm": ["--threads", "{t}"],
     "bench_quant": [],
     "bench_qgemm": [],
+    "bench_layout": [],
 }
 
 
