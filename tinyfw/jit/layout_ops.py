@@ -78,6 +78,3 @@ class AvgPool2dNHWC(Function):
         return kernels(B).avg_pool2d_nhwc(x, kernel, stride, padding, ceil_mode,
                                           count_include_pad, divisor_override)
 
-
-__all__ = ["ToNHWC", "ToNCHW", "PackConvFilter", "Conv2dNHWC", "MaxPool2dNHWC",
-           "AvgPool2dNHWC"]

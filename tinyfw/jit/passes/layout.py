@@ -69,7 +69,8 @@ _FLOATS = (np.dtype(np.float32), np.dtype(np.float64))
 
 
 def _anchor(n: Node, consumers: dict, out_ids: set) -> bool:
-    if n.kernel is not None or not n.inputs or np.dtype(n.outputs[0].dtype) not in _FLOATS:
+    if n.kernel is not None or not n.fn.channels_last or not n.inputs \
+            or np.dtype(n.outputs[0].dtype) not in _FLOATS:
         return False
     if len(n.inputs[0].shape) != 4:
         return False
@@ -222,10 +223,10 @@ def _boundaries(graph: Graph, chain: list) -> tuple:
     members = {id(n) for n in chain}
     enter: dict = {}
     for n in chain:
-        ins = n.inputs[:1] if n.fn in (Conv2d, MaxPool2d, AvgPool2d) else n.inputs
+        ins = n.inputs[:1] if n.fn.channels_last else n.inputs
         for v in ins:
             if v.id not in made and len(v.shape) == 4 and \
-                    (n.fn in (Conv2d, MaxPool2d, AvgPool2d) or
+                    (n.fn.channels_last or
                      tuple(v.shape) == tuple(n.outputs[0].shape)):
                 enter.setdefault(v.id, v)
     readers: dict = {}
@@ -258,7 +259,7 @@ def run(graph: Graph, backend) -> dict:
     chosen: list = []
     for i, chain in enumerate(_chains(graph)):
         enter, leave, direct = _boundaries(graph, chain)
-        anchors = [n for n in chain if n.fn in (Conv2d, MaxPool2d, AvgPool2d)]
+        anchors = [n for n in chain if n.fn.channels_last]
         ops = ", ".join(_describe(n) for n in anchors)
         if m == "auto":
             costs = [_cost(n, backend, K, n.inputs[0].id in direct) for n in anchors]
