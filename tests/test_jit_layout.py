@@ -280,3 +280,26 @@ def test_frozen_block_runs_nhwc_on_prepacked_folded_filters():
         text = tinyfw.jit.explain(fr, x, file=open(os.devnull, "w"))
     assert "PackConvFilter" not in ops and sum("Conv2dNHWC" in op for op in ops) == 2
     assert text.count("prepacked: constant filter [16, 16, 3, 3]") == 2
+
+
+@pytest.mark.parametrize("nchw_read_cheaper", [True, False])
+def test_auto_mode_reads_a_conv_only_entry_in_place_only_when_that_measures_cheaper(
+        monkeypatch, nchw_read_cheaper):
+    w1, w2 = tinyfw.randn(8, 4, 3, 3), tinyfw.randn(8, 8, 3, 3)
+
+    def f(x):
+        return F.conv2d(F.relu(F.conv2d(x, w1, padding=1)), w2, padding=1)
+
+    def fake(key, fn):  # NHWC convs much cheaper than NCHW; the NCHW read as the test says
+        if key[0] == "conv_nhwc" and key[2] == "nchw":
+            return 0.1 if nchw_read_cheaper else 5.0
+        return {"conv": 10.0, "conv_nhwc": 1.0}.get(key[0], 0.5)
+
+    monkeypatch.setattr(layout, "_timed", fake)
+    x = tinyfw.randn(2, 4, 6, 7)
+    with tinyfw.no_grad(), layout.force("auto"):
+        tr = tinyfw.jit.trace(f, (x,))
+        ops = [n.op for n in tr.graph(x)[0].nodes]
+        _close([tr(x)], [f(x)])
+    assert sum("Conv2dNHWC" in op for op in ops) == 2
+    assert ("ToNHWC" in ops) == (not nchw_read_cheaper)
