@@ -43,6 +43,7 @@ SCRIPTS: dict[str, list[str]] = {
     "bench_interop": ["--threads", "{t}"],
     "bench_attention": ["--threads", "{t}"],
     "bench_freeze": ["--threads", "{t}"],
+    "bench_layout": [],
 }
 
 

@@ -11,6 +11,8 @@ void register_gemm(pybind11::module_& m);  // matmul.cpp
 void register_nn(pybind11::module_& m);    // nn.cpp
 void register_quant(pybind11::module_& m);  // quant.cpp
 void register_attention(pybind11::module_& m);  // attention.cpp
+void register_layout_conv(pybind11::module_& m);  // layout_conv.cpp
+void register_layout_ops(pybind11::module_& m);   // layout_ops.cpp
 TINYFW_ISA_END
 }  // namespace tinyfw
 
@@ -34,6 +36,8 @@ void isa_register_kernels(pybind11::module_& m) {
     tinyfw::register_nn(m);
     tinyfw::register_quant(m);
     tinyfw::register_attention(m);
+    tinyfw::register_layout_conv(m);
+    tinyfw::register_layout_ops(m);
 }
 
 TINYFW_ISA_END

@@ -149,6 +149,8 @@ class Function:
     - ``vector_kernel``: the op's float32 CPU kernel is hand-vectorised (csrc's vector
       math, a vectorised row kernel), so traced mode keeps it eager instead of putting it
       into a generated kernel (jit/kernels.py, ``eager_reason``).
+    - ``channels_last``: the jit layout pass (jit/passes/layout.py) has a channels-last
+      (NHWC) kernel for the op (conv2d, max/avg pooling) and may run it in a chain.
     - ``autocast``: what `tinyfw.autocast` does to the op's floating inputs (float64
       inputs are never touched, as in PyTorch): ``"lower"`` casts them to the region's
       low dtype (products: matmul, conv), ``"float32"`` to float32 (exp/log/pow, softmax,
@@ -173,6 +175,7 @@ class Function:
     commutative = False
     onnx: str | Callable | None = None
     vector_kernel = False
+    channels_last = False
     autocast: str | None = None
 
     @staticmethod

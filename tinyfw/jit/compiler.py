@@ -21,15 +21,16 @@ from ..autograd.function import GradMode
 from ..tensor import Tensor
 from . import executor
 from .ir import Graph, Value
-from .passes import (const_fold, cse, dce, fuse_elementwise, fuse_epilogue, interop,
+from .passes import (const_fold, cse, dce, fuse_elementwise, fuse_epilogue, interop, layout,
                      memory_plan, prepack, shrink_saved, simplify)
 from .tracer import TraceError, Tracer
 
-DEFAULT_PASSES = ("rewrite", "dce", "cse", "const_fold", "simplify", "shrink_saved",
+DEFAULT_PASSES = ("rewrite", "dce", "cse", "const_fold", "simplify", "shrink_saved", "layout",
                   "fuse_elementwise", "fuse_epilogue", "interop", "memory_plan")
 # passes whose kernels and buffers are CPU code (generated C, numpy arena buffers): a
 # graph on another device runs its ops' own forwards through that device's backend
-CPU_ONLY_PASSES = ("fuse_elementwise", "fuse_epilogue", "memory_plan", "interop", "prepack")
+CPU_ONLY_PASSES = ("layout", "fuse_elementwise", "fuse_epilogue", "memory_plan", "interop",
+                   "prepack")
 
 
 @dataclass
@@ -246,6 +247,8 @@ def optimize(tr: Traced, backend=None, passes=DEFAULT_PASSES) -> Compiled:
     for where, part in (("forward", fwd), ("backward", bwd)):
         if part is None:
             continue
+        if "layout" in passes and bwd is None:  # inference only: no NHWC backward kernels
+            step("layout", where, part, layout.run, B)
         if "fuse_elementwise" in passes:
             step("fuse_elementwise", where, part, fuse_elementwise.run)
         if "interop" in passes:  # independent branches -> parallel regions (own arenas)

@@ -56,6 +56,7 @@ class Conv2d(Function):
     autocast = "lower"
 
     fresh_output = True
+    channels_last = True  # jit/passes/layout.py has its NHWC kernel
     epilogue_producer = True
     onnx = staticmethod(_conv_onnx)
     flops = staticmethod(lambda ins, outs, attrs: _conv_flops(outs[0], ins[1]))
@@ -133,6 +134,7 @@ def conv2d_nobias(x: Tensor, w: Tensor, stride: tuple, padding: tuple, dilation:
 # -- max pooling ---------------------------------------------------------------------------------
 class MaxPool2d(Function):
     autocast = None
+    channels_last = True  # jit/passes/layout.py has its NHWC kernel
     save_aux = True  # the argmax indices (returned to the user too): backward reads them
     onnx = staticmethod(_max_pool_onnx)
     flops = per_first_input
@@ -194,6 +196,7 @@ def _keep_avg_attrs(ctx, kernel, stride, padding, ceil_mode, count_include_pad,
 
 
 class AvgPool2d(Function):
+    channels_last = True  # jit/passes/layout.py has its NHWC kernel
     autocast = None
     onnx = staticmethod(_avg_pool_onnx)
     flops = per_first_input

@@ -1,0 +1,340 @@
+// conv2d forward in the channels-last layout (NHWC), for the traced mode's layout pass
+// (tinyfw/jit/passes/layout.py).  Semantics: tinyfw/backend/ref_layout.py, which is the
+// NCHW reference conv2d with both layouts transposed.
+//
+// Why a direct kernel instead of im2col + GEMM: in NHWC a kernel tap (a, b) of R adjacent
+// output pixels reads R rows of C contiguous input channels, so the register tile
+// (R pixels x V vectors of output channels) can broadcast each input value straight from
+// the activation and FMA it with V vectors of the packed filter: no im2col buffer, no
+// GEMM packing.  The 64-channel 3x3 conv at 56x56 (batch 8) ran 28 ms against 58 ms for
+// the NCHW im2col + GEMM path and ~29-33 ms for PyTorch's (Sapphire Rapids, 1 thread,
+// shared machine; benchmarks/bench_layout.py).
+//
+// The filter is pre-packed (conv2d_nhwc_pack) into blocks of OB = V*W output channels:
+// wp[ob][a][b][c][k] = w[ob*OB + k][c][a][b] (zero past O), so each tile's filter reads
+// are one sequential stream.  OB is chosen per ISA level and O (conv2d_nhwc_block): the
+// AVX-512 level keeps 32 zmm registers (tiles 6x4, 12x2, 12x1 vectors), AVX2 16 ymm
+// (6x2, 12x1: accumulators + filter vectors + one broadcast), the scalar level 4x8.
+// Pixels whose tap falls in the zero padding read a row of zeros instead (a pointer per
+// pixel and tap), so padding, stride and dilation need no special path.  The input
+// channels are summed in L1-sized chunks (see run).
+//
+// The input may also be NCHW (x_layout="nchw": only the strides differ, a channel is
+// H*W elements apart): the layout pass lets a conv read a chain entry in place when no
+// other chain op reads it and the measurement says so (at 8x64x56x56 on an idle
+// machine the strided read cost ~1.4 ms more than an NHWC input, against a 0.7 ms
+// conversion; under memory contention it was ~1 ms against ~5 ms).  y_layout="nchw"
+// writes each output row's sums transposed into the O planes; measured slower than the
+// NHWC output plus a conversion, so the pass does not use it (for callers that want it).
+#include <omp.h>
+
+#include <algorithm>
+#include <array>
+#include <utility>
+#include <vector>
+
+#include "gemm_simd.h"
+#include "nn_common.h"
+
+namespace tinyfw {
+TINYFW_ISA_BEGIN  // one copy per ISA level (isa.h)
+namespace nhwc_k {
+using gemm_simd::Simd;
+
+struct Geo {
+    int64_t N, H, W, C, O, KH, KW, OH, OW, sh, sw, ph, pw, dh, dw, OB;
+    // input strides (elements) of a channel, a pixel, a row and an image: NHWC (1, C, W*C,
+    // H*W*C) or NCHW (H*W, 1, W, C*H*W); y_nchw: the output is written (N, O, OH, OW)
+    int64_t xc, xp, xr, xn;
+    bool y_nchw;
+};
+
+// The tile height R (output pixels) for V filter vectors: what fits the register file.
+template <typename T, int V> constexpr int rows_for() {
+#if defined(__AVX512F__)
+    return V >= 4 ? 6 : 12;
+#elif defined(__AVX2__)
+    return V >= 2 ? 6 : 12;
+#else
+    return 4;
+#endif
+}
+
+// The filter-vector counts this level instantiates (the block OB is V * W).
+#if defined(__AVX512F__) || defined(__AVX2__)
+constexpr bool v_supported(int v) {
+#if defined(__AVX512F__)
+    return v == 1 || v == 2 || v == 4;
+#else
+    return v == 1 || v == 2;
+#endif
+}
+#else
+constexpr bool v_supported(int v) { return v == 8; }
+#endif
+
+template <typename T> int64_t block_for(int64_t O) {
+    constexpr int W = Simd<T>::W;
+#if defined(__AVX512F__)
+    const int v = O <= W ? 1 : O <= 2 * W ? 2 : 4;
+#elif defined(__AVX2__)
+    const int v = O <= W ? 1 : 2;
+#else
+    const int v = 8;
+#endif
+    return int64_t(v) * W;
+}
+
+// acc[j * ld + k] (+)= the sum over kernel row a, taps b and input channels [c0, c1) for
+// output pixels ow0 + j (j < R) of row oh, block channels k < OB; R x V registers hold
+// the sums, `first` starts them at zero instead of loading acc.
+template <typename T, int R, int V>
+void tile(const Geo& g, const T* xn, const T* zeros, const T* wb, int64_t oh, int64_t ow0, int64_t a, int64_t c0,
+          int64_t c1, T* acc, int64_t ld, bool first) {
+    using S = Simd<T>;
+    using VT = typename S::V;
+    constexpr int W = S::W, OB = V * W;
+    VT r[R][V];
+#pragma GCC unroll 16
+    for (int j = 0; j < R; ++j)
+#pragma GCC unroll 4
+        for (int v = 0; v < V; ++v) r[j][v] = first ? S::zero() : S::load(acc + j * ld + v * W);
+    const int64_t C = g.C;
+    const T* xrow = xn + (oh * g.sh - g.ph + a * g.dh) * g.xr;
+    for (int64_t b = 0; b < g.KW; ++b) {
+        const T* p[R];
+#pragma GCC unroll 16
+        for (int j = 0; j < R; ++j) {
+            const int64_t iw = (ow0 + j) * g.sw - g.pw + b * g.dw;
+            p[j] = (iw >= 0 && iw < g.W) ? xrow + iw * g.xp : zeros;
+        }
+        const T* wt = wb + ((a * g.KW + b) * C + c0) * OB;
+        for (int64_t c = c0, off = c0 * g.xc; c < c1; ++c, off += g.xc) {
+            VT wv[V];
+#pragma GCC unroll 4
+            for (int v = 0; v < V; ++v) wv[v] = S::load(wt + v * W);
+            wt += OB;
+#pragma GCC unroll 16
+            for (int j = 0; j < R; ++j) {
+                const VT xb = S::bcast(p[j] + off);
+#pragma GCC unroll 4
+                for (int v = 0; v < V; ++v) r[j][v] = S::fma(xb, wv[v], r[j][v]);
+            }
+        }
+    }
+#pragma GCC unroll 16
+    for (int j = 0; j < R; ++j)
+#pragma GCC unroll 4
+        for (int v = 0; v < V; ++v) S::store(acc + j * ld + v * W, r[j][v]);
+}
+
+template <typename T>
+using TileFn = void (*)(const Geo&, const T*, const T*, const T*, int64_t, int64_t, int64_t, int64_t, int64_t, T*,
+                        int64_t, bool);
+
+template <typename T, int V, std::size_t... I>
+std::array<TileFn<T>, sizeof...(I)> tiles(std::index_sequence<I...>) {
+    return {{&tile<T, int(I) + 1, V>...}};
+}
+
+// Work order per output row and channel block: kernel row a, then chunks of input
+// channels whose filter slice (kw x CB x OB) stays in L1 (~24 KiB) while every pixel tile
+// of the row reads it; the sums wait in the output row between chunks.  Summing all of K
+// per tile in registers instead streamed the whole 147 KiB filter block from L2 for each
+// tile of the 64-channel 3x3 conv.
+template <typename T, int V>
+void run(const Geo& g, const T* x, const T* wp, T* y) {
+    constexpr int R = rows_for<T, V>();
+    static const auto table = tiles<T, V>(std::make_index_sequence<R>{});
+    // what a padding pixel reads: zeros at every channel offset (c * xc)
+    const std::vector<T> zeros(size_t(std::max<int64_t>((g.C - 1) * g.xc + 1, 1)), T(0));
+    const int64_t rows = g.N * g.OH, nob = (g.O + g.OB - 1) / g.OB, K = g.KH * g.KW * g.C;
+    const int64_t CB = std::max<int64_t>(8, 24576 / int64_t(sizeof(T) * g.KW * g.OB));
+    const bool in_place = g.O % g.OB == 0 && !g.y_nchw;  // the sums can wait in y itself
+    const double flops = 2.0 * double(rows) * double(g.OW) * double(g.O) * double(K);
+    const int maxt = omp_in_parallel() ? 1 : omp_get_max_threads();
+    // below ~1 MFLOP per thread a parallel region costs more than it saves
+    const int nt = (int)std::max(1.0, std::min<double>({double(maxt), flops / 1e6, double(rows)}));
+#pragma omp parallel num_threads(nt) if (nt > 1)
+    {
+        std::vector<T> buf(in_place ? 0 : size_t(g.OW * g.OB));
+#pragma omp for schedule(static)
+        for (int64_t r = 0; r < rows; ++r) {
+            const int64_t n = r / g.OH, oh = r % g.OH;
+            const T* xn = x + n * g.xn;
+            T* yrow = y + r * g.OW * g.O;
+            for (int64_t ob = 0; ob < nob; ++ob) {
+                const T* wb = wp + ob * K * g.OB;
+                T* acc = in_place ? yrow + ob * g.OB : buf.data();
+                const int64_t ld = in_place ? g.O : g.OB;
+                bool first = true;
+                for (int64_t a = 0; a < g.KH; ++a) {
+                    const int64_t ih = oh * g.sh - g.ph + a * g.dh;
+                    if (ih < 0 || ih >= g.H) continue;  // a row of padding adds nothing
+                    for (int64_t c0 = 0; c0 < g.C; c0 += CB) {
+                        const int64_t c1 = std::min(g.C, c0 + CB);
+                        int64_t ow = 0;
+                        for (; ow + R <= g.OW; ow += R)
+                            tile<T, R, V>(g, xn, zeros.data(), wb, oh, ow, a, c0, c1, acc + ow * ld, ld, first);
+                        if (ow < g.OW)
+                            table[g.OW - ow - 1](g, xn, zeros.data(), wb, oh, ow, a, c0, c1, acc + ow * ld, ld, first);
+                        first = false;
+                    }
+                }
+                if (first)  // every kernel row in the padding (or no input channel)
+                    for (int64_t j = 0; j < g.OW; ++j) std::fill_n(acc + j * ld, g.OB, T(0));
+                const int64_t valid = std::min<int64_t>(g.OB, g.O - ob * g.OB);
+                if (g.y_nchw) {  // the row's (OW x OB) sums transposed into OB output planes
+                    for (int64_t k = 0; k < valid; ++k) {
+                        T* yo = y + ((n * g.O + ob * g.OB + k) * g.OH + oh) * g.OW;
+                        for (int64_t j = 0; j < g.OW; ++j) yo[j] = buf[j * g.OB + k];
+                    }
+                } else if (!in_place) {
+                    for (int64_t j = 0; j < g.OW; ++j) std::copy_n(buf.data() + j * g.OB, valid, yrow + j * g.O + ob * g.OB);
+                }
+            }
+        }
+    }
+}
+
+template <typename T> void dispatch(const Geo& g, const T* x, const T* wp, T* y) {
+    const int64_t v = g.OB / Simd<T>::W;
+#if defined(__AVX512F__)
+    if (v == 4) return run<T, 4>(g, x, wp, y);
+    if (v == 2) return run<T, 2>(g, x, wp, y);
+    return run<T, 1>(g, x, wp, y);
+#elif defined(__AVX2__)
+    if (v == 2) return run<T, 2>(g, x, wp, y);
+    return run<T, 1>(g, x, wp, y);
+#else
+    (void)v;
+    return run<T, 8>(g, x, wp, y);
+#endif
+}
+
+// ---- bindings -----------------------------------------------------------------------------
+py::array float_array(const py::handle& h, const char* op, const char* what) {
+    py::array a = as_array(h, op, what);
+    const Kind k = kind_of(a.dtype());
+    if (k != Kind::F32 && k != Kind::F64)
+        throw py::type_error(std::string(op) + ": " + what + " must be float32 or float64, got " + dtype_name(a.dtype()));
+    return py::array::ensure(a, py::array::c_style);
+}
+
+std::pair<int64_t, int64_t> two(const py::object& t, const char* op, const char* what) {
+    auto v = t.cast<std::vector<int64_t>>();
+    if (v.size() != 2) throw py::value_error(std::string(op) + ": " + what + " must have 2 values");
+    return {v[0], v[1]};
+}
+
+int64_t conv2d_nhwc_block(int64_t O, py::object dtype) {
+    const py::dtype dt = py::dtype::from_args(dtype);
+    if (O < 1) throw py::value_error("conv2d_nhwc_block: out_channels must be >= 1, got " + std::to_string(O));
+    if (kind_of(dt) == Kind::F64) return block_for<double>(O);
+    if (kind_of(dt) == Kind::F32) return block_for<float>(O);
+    throw py::type_error("conv2d_nhwc_block: dtype must be float32 or float64, got " + dtype_name(dt));
+}
+
+template <typename T> void pack(const T* w, int64_t O, int64_t C, int64_t KH, int64_t KW, int64_t OB, T* wp) {
+    const int64_t nob = (O + OB - 1) / OB;
+    for (int64_t ob = 0; ob < nob; ++ob)
+        for (int64_t a = 0; a < KH; ++a)
+            for (int64_t b = 0; b < KW; ++b)
+                for (int64_t c = 0; c < C; ++c) {
+                    T* d = wp + (((ob * KH + a) * KW + b) * C + c) * OB;
+                    for (int64_t k = 0; k < OB; ++k) {
+                        const int64_t o = ob * OB + k;
+                        d[k] = o < O ? w[((o * C + c) * KH + a) * KW + b] : T(0);
+                    }
+                }
+}
+
+py::object conv2d_nhwc_pack(py::object w_obj, int64_t block) {
+    const char* op = "conv2d_nhwc_pack";
+    py::array w = float_array(w_obj, op, "weight");
+    if (w.ndim() != 4) throw py::value_error(std::string(op) + ": weight must be 4-d (O, C, kh, kw), got " + shape_str(w));
+    const int64_t O = w.shape(0), C = w.shape(1), KH = w.shape(2), KW = w.shape(3);
+    if (block < 1) throw py::value_error(std::string(op) + ": block must be >= 1, got " + std::to_string(block));
+    const int64_t nob = (O + block - 1) / block;
+    py::array wp = empty_array(w.dtype(), {nob, KH, KW, C, block});
+    const bool f64 = kind_of(w.dtype()) == Kind::F64;
+    {
+        py::gil_scoped_release nogil;
+        if (f64) pack<double>((const double*)w.data(), O, C, KH, KW, block, (double*)wp.mutable_data());
+        else pack<float>((const float*)w.data(), O, C, KH, KW, block, (float*)wp.mutable_data());
+    }
+    return wp;
+}
+
+bool is_nchw(const std::string& layout, const char* op, const char* what) {
+    if (layout != "nhwc" && layout != "nchw")
+        throw py::value_error(std::string(op) + ": " + what + " must be 'nhwc' or 'nchw', got '" + layout + "'");
+    return layout == "nchw";
+}
+
+py::object conv2d_nhwc(py::object x_obj, py::object wp_obj, int64_t out_channels, py::object stride, py::object padding,
+                       py::object dilation, const std::string& x_layout, const std::string& y_layout) {
+    const char* op = "conv2d_nhwc";
+    py::array x = float_array(x_obj, op, "input"), wp = float_array(wp_obj, op, "packed weight");
+    if (!x.dtype().equal(wp.dtype()))
+        throw py::type_error(std::string(op) + ": input and packed weight have different dtypes (" + dtype_name(x.dtype()) +
+                             ", " + dtype_name(wp.dtype()) + ")");
+    const bool x_nchw = is_nchw(x_layout, op, "x_layout");
+    if (x.ndim() != 4) throw py::value_error(std::string(op) + ": input must be 4-d, got " + shape_str(x));
+    if (wp.ndim() != 5)
+        throw py::value_error(std::string(op) + ": packed weight must be 5-d (blocks, kh, kw, C, block), got " + shape_str(wp));
+    Geo g{};
+    g.y_nchw = is_nchw(y_layout, op, "y_layout");
+    if (x_nchw) {
+        g.N = x.shape(0), g.C = x.shape(1), g.H = x.shape(2), g.W = x.shape(3);
+        g.xc = g.H * g.W, g.xp = 1, g.xr = g.W;
+    } else {
+        g.N = x.shape(0), g.H = x.shape(1), g.W = x.shape(2), g.C = x.shape(3);
+        g.xc = 1, g.xp = g.C, g.xr = g.W * g.C;
+    }
+    g.xn = g.C * g.H * g.W;
+    g.KH = wp.shape(1), g.KW = wp.shape(2), g.OB = wp.shape(4), g.O = out_channels;
+    std::tie(g.sh, g.sw) = two(stride, op, "stride");
+    std::tie(g.ph, g.pw) = two(padding, op, "padding");
+    std::tie(g.dh, g.dw) = two(dilation, op, "dilation");
+    const bool f64 = kind_of(x.dtype()) == Kind::F64;
+    const int W = f64 ? Simd<double>::W : Simd<float>::W;
+    if (wp.shape(3) != g.C)
+        throw py::value_error(std::string(op) + ": input has " + std::to_string(g.C) + " channels, packed weight " +
+                              shape_str(wp) + " expects " + std::to_string(wp.shape(3)));
+    if (g.O < 1 || wp.shape(0) != (g.O + g.OB - 1) / g.OB)
+        throw py::value_error(std::string(op) + ": packed weight " + shape_str(wp) + " does not hold " +
+                              std::to_string(g.O) + " output channels");
+    if (g.OB % W != 0 || !v_supported(int(g.OB / W)))
+        throw py::value_error(std::string(op) + ": block " + std::to_string(g.OB) +
+                              " is not one this ISA level runs; pack with conv2d_nhwc_block's block");
+    if (g.sh < 1 || g.sw < 1 || g.dh < 1 || g.dw < 1 || g.ph < 0 || g.pw < 0)
+        throw py::value_error(std::string(op) + ": stride and dilation must be >= 1 and padding >= 0");
+    const int64_t sh = g.H + 2 * g.ph - g.dh * (g.KH - 1) - 1, sw = g.W + 2 * g.pw - g.dw * (g.KW - 1) - 1;
+    if (sh < 0 || sw < 0) throw py::value_error(std::string(op) + ": kernel larger than the padded input");
+    g.OH = sh / g.sh + 1, g.OW = sw / g.sw + 1;
+    py::array y = g.y_nchw ? empty_array(x.dtype(), {g.N, g.O, g.OH, g.OW}) : empty_array(x.dtype(), {g.N, g.OH, g.OW, g.O});
+    {
+        py::gil_scoped_release nogil;
+        if (f64) dispatch<double>(g, (const double*)x.data(), (const double*)wp.data(), (double*)y.mutable_data());
+        else dispatch<float>(g, (const float*)x.data(), (const float*)wp.data(), (float*)y.mutable_data());
+    }
+    return y;
+}
+
+}  // namespace nhwc_k
+
+void register_layout_conv(py::module_& m) {
+    using namespace nhwc_k;
+    m.def("conv2d_nhwc_block", &conv2d_nhwc_block, py::arg("out_channels"), py::arg("dtype"),
+          "the output-channel block this ISA level's conv2d_nhwc runs for O channels of dtype");
+    m.def("conv2d_nhwc_pack", &conv2d_nhwc_pack, py::arg("w"), py::arg("block"),
+          "(O, C, kh, kw) filter -> (ceil(O/block), kh, kw, C, block), zero past O");
+    m.def("conv2d_nhwc", &conv2d_nhwc, py::arg("x"), py::arg("wp"), py::arg("out_channels"), py::arg("stride"),
+          py::arg("padding"), py::arg("dilation"), py::arg("x_layout") = "nhwc", py::arg("y_layout") = "nhwc",
+          "2-d cross-correlation without bias of x ((N, H, W, C), or (N, C, H, W) with x_layout='nchw') with a "
+          "packed filter -> (N, OH, OW, O) (or (N, O, OH, OW) with y_layout='nchw')");
+}
+
+TINYFW_ISA_END
+}  // namespace tinyfw

@@ -1,0 +1,131 @@
+"""Checks of the channels-last kernels (csrc/layout_conv.cpp, csrc/layout_ops.cpp) against
+the NCHW reference ops, shared by tests/test_jit_layout.py and its runs at lower ISA
+levels (``python tests/layout_kernel_cases.py`` under ``TINYFW_ISA=avx2`` prints a JSON
+report as its last line).
+
+Sums are checked against a float64 evaluation with the classic bound of a recursive
+(or blocked, or FMA) sum of K products, whatever its order: |computed - exact| <=
+gamma(K) * sum |x_i w_i| with gamma(K) = K u / (1 - K u), u = 2^-24 (float32) or 2^-53
+(float64), plus one rounding of the result; so the test does not depend on the order a
+kernel sums in, nor on this machine's numpy.  Max pooling and the layout conversions move
+values without arithmetic and must be exact.
+"""
+from __future__ import annotations
+
+import json
+import sys
+
+import numpy as np
+
+from tinyfw.backend import ref_layout, ref_nn
+
+UNIT = {np.dtype(np.float32): 2.0 ** -24, np.dtype(np.float64): 2.0 ** -53}
+
+
+def kernels():
+    """tinyfw._C when it holds the layout kernels, else None."""
+    try:
+        from tinyfw import _C
+    except ImportError:
+        return None
+    return _C if hasattr(_C, "conv2d_nhwc") else None
+
+
+def _bound(k: int, u: float, absdot):
+    g = k * u / (1 - k * u)
+    return (g + u) * absdot + np.finfo(np.float64).tiny
+
+
+def check_conv(K, x, w, stride, padding, dilation, x_layout="nhwc", y_layout="nhwc") -> None:
+    """conv2d_nhwc of K (packed with K's block) equals ref conv2d within the sum bound."""
+    o, c, kh, kw = w.shape
+    wp = K.conv2d_nhwc_pack(w, int(K.conv2d_nhwc_block(o, w.dtype)))
+    y = K.conv2d_nhwc(x if x_layout == "nchw" else K.nchw_to_nhwc(x), wp, o, stride, padding,
+                      dilation, x_layout, y_layout)
+    if y_layout == "nchw":
+        y = ref_layout.nchw_to_nhwc(y)
+    x64, w64 = x.astype(np.float64), w.astype(np.float64)
+    exact = ref_nn.conv2d(x64, w64, stride, padding, dilation, 1)
+    absdot = ref_nn.conv2d(np.abs(x64), np.abs(w64), stride, padding, dilation, 1)
+    assert y.dtype == x.dtype and y.shape == (exact.shape[0],) + exact.shape[2:] + (o,)
+    err = np.abs(ref_layout.nhwc_to_nchw(y).astype(np.float64) - exact)
+    lim = _bound(c * kh * kw, UNIT[x.dtype], absdot)
+    assert np.all(err <= lim), f"conv2d_nhwc off by {float((err - lim).max())} over the bound " \
+        f"(x {x.shape}, w {w.shape}, stride {stride}, padding {padding}, dilation {dilation})"
+
+
+def check_pools(K, x, kernel, stride, padding, dilation, ceil_mode, count_include_pad) -> None:
+    """NHWC max pooling equals ref's values exactly (NaN where ref has NaN); NHWC average
+    pooling within the bound of a sum of kh*kw values and one division."""
+    xh = K.nchw_to_nhwc(x)
+    got = ref_layout.nhwc_to_nchw(K.max_pool2d_nhwc(xh, kernel, stride, padding, dilation,
+                                                    ceil_mode))
+    want, _ = ref_nn.max_pool2d(x, kernel, stride, padding, dilation, ceil_mode)
+    assert np.array_equal(got, want, equal_nan=True), "max_pool2d_nhwc differs from ref"
+    if np.isnan(x).any():
+        return
+    got = ref_layout.nhwc_to_nchw(K.avg_pool2d_nhwc(xh, kernel, stride, padding, ceil_mode,
+                                                    count_include_pad, None))
+    x64 = x.astype(np.float64)
+    exact = ref_nn.avg_pool2d(x64, kernel, stride, padding, ceil_mode, count_include_pad, None)
+    absavg = ref_nn.avg_pool2d(np.abs(x64), kernel, stride, padding, ceil_mode,
+                               count_include_pad, None)
+    lim = _bound(kernel[0] * kernel[1] + 1, UNIT[x.dtype], absavg)
+    assert np.all(np.abs(got - exact) <= lim), "avg_pool2d_nhwc outside the sum bound"
+
+
+def check_conversions(K, x) -> None:
+    """Both conversions are exact transposes and inverse to each other."""
+    h = K.nchw_to_nhwc(x)
+    assert np.array_equal(h, x.transpose(0, 2, 3, 1), equal_nan=True) and h.flags.c_contiguous
+    assert np.array_equal(K.nhwc_to_nchw(h), x, equal_nan=True)
+
+
+def conv_case(rng, dtype=np.float32):
+    """A random conv geometry that fits: odd channel counts, strides, padding, dilation."""
+    while True:
+        n, c, o = int(rng.integers(1, 4)), int(rng.choice([1, 3, 8, 17, 33])), \
+            int(rng.choice([1, 5, 16, 31, 48, 64, 70]))
+        kh, kw = int(rng.integers(1, 4)), int(rng.integers(1, 4))
+        h, w = int(rng.integers(1, 12)), int(rng.integers(1, 20))
+        s = (int(rng.integers(1, 3)), int(rng.integers(1, 3)))
+        p = (int(rng.integers(0, 3)), int(rng.integers(0, 3)))
+        d = (int(rng.integers(1, 3)), int(rng.integers(1, 3)))
+        if h + 2 * p[0] >= d[0] * (kh - 1) + 1 and w + 2 * p[1] >= d[1] * (kw - 1) + 1:
+            x = rng.standard_normal((n, c, h, w)).astype(dtype)
+            wt = rng.standard_normal((o, c, kh, kw)).astype(dtype)
+            return x, wt, s, p, d
+
+
+def pool_case(rng, dtype=np.float32):
+    """A random pooling window that fits (padding at most half the kernel), NaNs sometimes."""
+    while True:
+        k = (int(rng.integers(1, 4)), int(rng.integers(1, 4)))
+        s = (int(rng.integers(1, 4)), int(rng.integers(1, 4)))
+        p = (int(rng.integers(0, k[0] // 2 + 1)), int(rng.integers(0, k[1] // 2 + 1)))
+        h, w = int(rng.integers(k[0], 10)), int(rng.integers(k[1], 10))
+        x = rng.standard_normal((int(rng.integers(1, 3)), int(rng.choice([1, 5, 16, 19])), h, w))
+        if rng.random() < 0.2:
+            x[rng.random(x.shape) < 0.1] = np.nan
+        return x.astype(dtype), k, s, p, bool(rng.integers(0, 2)), bool(rng.integers(0, 2))
+
+
+def battery(K, seed: int = 0, cases: int = 40) -> int:
+    """`cases` random conv, pool and conversion checks in float32 and float64."""
+    rng = np.random.default_rng(seed)
+    for i in range(cases):
+        dt = np.float64 if i % 4 == 3 else np.float32
+        check_conv(K, *conv_case(rng, dt), x_layout=("nhwc", "nchw")[i % 2],
+                   y_layout=("nhwc", "nchw")[i // 2 % 2])
+        x, k, s, p, ceil, cip = pool_case(rng, dt)
+        check_pools(K, x, k, s, p, (1, 1), ceil, cip)
+        check_conversions(K, x)
+    return cases
+
+
+if __name__ == "__main__":
+    K = kernels()
+    if K is None:
+        sys.exit("tinyfw._C with the layout kernels is not built")
+    n = battery(K, seed=int(sys.argv[1]) if len(sys.argv) > 1 else 0)
+    print(json.dumps({"isa": K.isa(), "cases": n, "block64": int(K.conv2d_nhwc_block(64, np.float32))}))
