@@ -18,10 +18,41 @@ from .tracer import TraceError
 _make = Tensor._make
 
 
-class _GraphBackward(Function):
-    """The autograd node of a traced call: runs the compiled backward graph."""
+class _OutputGrads:
+    """The gradients of a traced call's outputs on their way to its one backward node.
+
+    Each differentiable output has a node of its own (`_GraphOutput`) whose only edge
+    leads to the call's `_GraphBackward`; the engine sums what reaches a node with ``+``,
+    which for these merges the per-output gradients (an output's own gradients, arriving
+    several times, add as tensors).  So the backward graph runs ONCE with every output's
+    gradient, as eager's backward does: run once per output, the engine summed the
+    per-output results in another order than eager sums the same terms (results 1 ulp
+    apart, found by tests/test_jit_property.py)."""
+
+    __slots__ = ("grads",)
+
+    def __init__(self, grads: dict) -> None:
+        self.grads = grads
+
+    def __add__(self, other: "_OutputGrads") -> "_OutputGrads":
+        merged = dict(self.grads)
+        for k, g in other.grads.items():
+            merged[k] = merged[k] + g if k in merged else g
+        return _OutputGrads(merged)
+
+
+class _GraphOutput(Function):
+    """The autograd node of one differentiable output of a traced call."""
 
     def backward(self, grad):
+        return (_OutputGrads({self.index: grad}),)
+
+
+class _GraphBackward(Function):
+    """The autograd node of a traced call: runs the compiled backward graph once, on the
+    gradients of all its outputs (zeros for an output that received none)."""
+
+    def backward(self, grads: _OutputGrads):
         if GradMode.enabled:
             raise RuntimeError("jit: double backward (create_graph=True) through a traced "
                                "function is not supported; run it eagerly for that")
@@ -30,15 +61,14 @@ class _GraphBackward(Function):
             raise RuntimeError("jit: trying to backward through a traced call a second time; "
                                "pass retain_graph=True to the first backward()")
         gs = []
-        for k, i in enumerate(c.diff_outputs):
-            if k == self.index:
-                g = grad._data
-                if g.dtype != self.out_dtype:
-                    g = g.astype(self.out_dtype)
-                gs.append(g)
-            else:
-                shape, dtype = self.other_meta[k]
+        for k in range(len(c.diff_outputs)):
+            shape, dtype = self.out_meta[k]
+            g = grads.grads.get(k)
+            if g is None:
                 gs.append(c.backend.full(shape, 0, dtype))
+            else:
+                g = g._data
+                gs.append(g if g.dtype == dtype else g.astype(dtype))
         args = list(self.saved) + gs
         if not RetainGraph.enabled:
             self.saved = None  # the backward graph then frees each saved array at last use
@@ -181,12 +211,12 @@ class TracedFunction:
             wrt = [tensors[i] if kind == "input" else c.params[i] for kind, i in c.wrt_index]
             nxt = tuple([(t.grad_fn or t) if t._rg else None for t in wrt])
             if any(x is not None for x in nxt):
-                saved = res[n + len(c.state):]
-                meta = [(res[i].shape, res[i].dtype) for i in c.diff_outputs]
+                call = _GraphBackward.__new__(_GraphBackward)
+                call.next, call.compiled, call.saved = nxt, c, res[n + len(c.state):]
+                call.out_meta = [(res[i].shape, res[i].dtype) for i in c.diff_outputs]
                 for k, i in enumerate(c.diff_outputs):
-                    node = _GraphBackward.__new__(_GraphBackward)
-                    node.next, node.compiled, node.saved = nxt, c, saved
-                    node.index, node.other_meta, node.out_dtype = k, meta, res[i].dtype
+                    node = _GraphOutput.__new__(_GraphOutput)
+                    node.next, node.index = (call,), k
                     outs[i] = _make(res[i], True, node)
         return unflatten(outs, c.out_struct)
 
