@@ -63,3 +63,22 @@ def test_outputs_without_gradient_and_retained_graph():
     traced = jit.trace(f, (x,), passes=NO_FUSION)
     for got, want in zip(steps(traced), steps(f)):
         np.testing.assert_array_equal(got, want)
+
+
+def test_tensor_that_requires_grad_first_used_through_a_detaching_cast_stays_live():
+    # cast(p, int64) detaches p before the Cast op: the tracer met the detached alias
+    # first and baked p's array in as a constant, so later updates of p were not seen and
+    # p itself (found by the same array) lost its gradient
+    p = tinyfw.tensor(np.array([[0.5, 1.7], [-2.2, 3.1]]), requires_grad=True)
+
+    def f(x):
+        return p.to(tinyfw.int64).to(tinyfw.float64) * x + p
+
+    x = tinyfw.tensor(np.array([1.0, 2.0]))
+    traced = jit.trace(f, (x,), passes=NO_FUSION)
+    with tinyfw.no_grad():
+        p.copy_(tinyfw.tensor(np.array([[4.5, 5.0], [6.0, -7.9]])))
+    y = traced(x)
+    np.testing.assert_array_equal(y.detach().numpy(), f(x).detach().numpy())
+    y.sum().backward()
+    np.testing.assert_array_equal(p.grad.numpy(), np.ones((2, 2)))
