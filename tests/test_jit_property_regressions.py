@@ -82,3 +82,24 @@ def test_tensor_that_requires_grad_first_used_through_a_detaching_cast_stays_liv
     np.testing.assert_array_equal(y.detach().numpy(), f(x).detach().numpy())
     y.sum().backward()
     np.testing.assert_array_equal(p.grad.numpy(), np.ones((2, 2)))
+
+
+def test_outputs_sharing_an_autograd_node_do_not_lose_gradients():
+    # b.squeeze(1) of a dim that is not 1 is a new tensor on b's node: with both as
+    # outputs the engine counted the node's edges twice and the multiply before it waited
+    # forever, so p got no gradient: in eager autograd.grad, and in every trace (which
+    # differentiates all outputs at once) -- the traced call had no backward at all
+    p = tinyfw.tensor(np.arange(4.0).reshape(2, 2) + 0.5, requires_grad=True)
+
+    def f():
+        a = p * 2.0
+        b = a.floor()
+        return b.squeeze(1), b, a
+
+    outs = f()
+    ones = [tinyfw.ones(2, 2, dtype=tinyfw.float64) for _ in outs]
+    (g,) = tinyfw.autograd.grad(list(outs), [p], ones)
+    np.testing.assert_array_equal(g.numpy(), np.full((2, 2), 2.0))
+    traced = jit.trace(f, (), passes=NO_FUSION)
+    sum(o.sum() for o in traced()).backward()
+    np.testing.assert_array_equal(p.grad.numpy(), np.full((2, 2), 2.0))
