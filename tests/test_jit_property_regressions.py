@@ -10,6 +10,7 @@ import numpy as np
 import tinyfw
 from tinyfw import jit
 from tinyfw.jit.compiler import DEFAULT_PASSES
+from tests.helpers import npy
 
 NO_FUSION = tuple(p for p in DEFAULT_PASSES if p not in ("fuse_elementwise", "fuse_epilogue"))
 
@@ -22,7 +23,7 @@ def _grad_of(fn, x, weights):
         term = (o * tinyfw.tensor(w)).sum()
         loss = term if loss is None else loss + term
     loss.backward()
-    return x.grad.numpy().copy()
+    return npy(x.grad).copy()
 
 
 def test_outputs_sharing_a_value_get_eager_gradients_bit_for_bit():
@@ -55,10 +56,10 @@ def test_outputs_without_gradient_and_retained_graph():
         x.grad = None
         a, b = fn(x)
         b.sum().backward(retain_graph=True)
-        first = x.grad.numpy().copy()
+        first = npy(x.grad).copy()
         x.grad = None
         (a.sum() + b.sum()).backward()
-        return first, x.grad.numpy().copy()
+        return first, npy(x.grad).copy()
 
     traced = jit.trace(f, (x,), passes=NO_FUSION)
     for got, want in zip(steps(traced), steps(f)):
@@ -79,9 +80,9 @@ def test_tensor_that_requires_grad_first_used_through_a_detaching_cast_stays_liv
     with tinyfw.no_grad():
         p.copy_(tinyfw.tensor(np.array([[4.5, 5.0], [6.0, -7.9]])))
     y = traced(x)
-    np.testing.assert_array_equal(y.detach().numpy(), f(x).detach().numpy())
+    np.testing.assert_array_equal(npy(y), npy(f(x)))
     y.sum().backward()
-    np.testing.assert_array_equal(p.grad.numpy(), np.ones((2, 2)))
+    np.testing.assert_array_equal(npy(p.grad), np.ones((2, 2)))
 
 
 def test_outputs_sharing_an_autograd_node_do_not_lose_gradients():
@@ -99,7 +100,23 @@ def test_outputs_sharing_an_autograd_node_do_not_lose_gradients():
     outs = f()
     ones = [tinyfw.ones(2, 2, dtype=tinyfw.float64) for _ in outs]
     (g,) = tinyfw.autograd.grad(list(outs), [p], ones)
-    np.testing.assert_array_equal(g.numpy(), np.full((2, 2), 2.0))
+    np.testing.assert_array_equal(npy(g), np.full((2, 2), 2.0))
     traced = jit.trace(f, (), passes=NO_FUSION)
     sum(o.sum() for o in traced()).backward()
-    np.testing.assert_array_equal(p.grad.numpy(), np.full((2, 2), 2.0))
+    np.testing.assert_array_equal(npy(p.grad), np.full((2, 2), 2.0))
+
+
+def test_function_of_captured_tensors_alone_runs_on_their_device():
+    # no tensor arguments: the graph's device was taken from the arguments only, so a
+    # function of closed-over tensors on another device ran the CPU backend on them
+    p = tinyfw.tensor(np.array([1.5, -2.0]), requires_grad=True, device="check")
+
+    def f():
+        return p * 2.0
+
+    traced = jit.trace(f, (), passes=NO_FUSION)
+    y = traced()
+    assert y.device == p.device
+    np.testing.assert_array_equal(npy(y), np.array([3.0, -4.0]))
+    y.sum().backward()
+    np.testing.assert_array_equal(npy(p.grad), np.array([2.0, 2.0]))

@@ -187,7 +187,9 @@ class TracedFunction:
             # tracing restores the buffers and generators it touched (tracer.restore), so
             # the first replay below updates and draws exactly what one eager call would
             tr = trace_graph(self.fn, args, live, op=f"jit.trace({self.name})")
-            device = _graph_device(args, live)
+            # (with the tensors the trace captured: a function of closed-over tensors
+            # alone runs on their device, not on the CPU's backend)
+            device = _graph_device(args, {**live, **{id(t): t for t in tr.params}})
             passes = self.passes if device.type == "cpu" else \
                 tuple(p for p in self.passes if p not in CPU_ONLY_PASSES)
             c = optimize(tr, backend=backend_for(device) if device.type != "cpu" else None,
