@@ -120,3 +120,18 @@ def test_function_of_captured_tensors_alone_runs_on_their_device():
     np.testing.assert_array_equal(npy(y), np.array([3.0, -4.0]))
     y.sum().backward()
     np.testing.assert_array_equal(npy(p.grad), np.array([2.0, 2.0]))
+
+
+def test_function_of_constants_alone_runs_on_their_device():
+    # no arguments, no captured tensor that requires grad: the graph ran the CPU
+    # backend on the constants' device arrays, and an output that IS a constant was
+    # copied with .copy(), which device arrays lack
+    c = tinyfw.tensor(np.array([[1.0, -2.0]]), device="check")
+
+    def f():
+        return c.abs(), c
+
+    traced = jit.trace(f, (), passes=NO_FUSION)
+    a, b = traced()
+    np.testing.assert_array_equal(npy(a), np.array([[1.0, 2.0]]))
+    np.testing.assert_array_equal(npy(b), npy(c))

@@ -119,12 +119,16 @@ def _value_key(a: Any, name: str):
     return ("py", type(a).__name__, a)
 
 
-def _graph_device(args: tuple, live: dict) -> Device:
+def _graph_device(args: tuple, live: dict, consts: tuple = ()) -> Device:
     """The device a call runs on: that of its first tensor argument or live tensor with
-    at least one dimension (0-d CPU tensors mix with any device, as in eager)."""
+    at least one dimension (0-d CPU tensors mix with any device, as in eager), else that
+    of its constants (a function of closed-over constants alone)."""
     for t in [a for a in args if isinstance(a, Tensor)] + list(live.values()):
         if t._data.ndim or t.device.type != "cpu":
             return t.device
+    for a in consts:
+        if device_of(a).type != "cpu":
+            return device_of(a)
     return Device("cpu")
 
 
@@ -189,7 +193,8 @@ class TracedFunction:
             tr = trace_graph(self.fn, args, live, op=f"jit.trace({self.name})")
             # (with the tensors the trace captured: a function of closed-over tensors
             # alone runs on their device, not on the CPU's backend)
-            device = _graph_device(args, {**live, **{id(t): t for t in tr.params}})
+            device = _graph_device(args, {**live, **{id(t): t for t in tr.params}},
+                                   tuple(v.data for v in tr.graph.leaves() if v.kind == "const"))
             passes = self.passes if device.type == "cpu" else \
                 tuple(p for p in self.passes if p not in CPU_ONLY_PASSES)
             c = optimize(tr, backend=backend_for(device) if device.type != "cpu" else None,
