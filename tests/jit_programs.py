@@ -305,7 +305,9 @@ def _step(b: _Builder) -> None:
     kind = b.draw(st.sampled_from(["unary", "unary", "scalar", "binary", "binary", "compare",
                                    "select", "cast", "reduce", "matmul", "shape", "shape",
                                    "join", "index"]))
-    x = b.draw(st.integers(0, len(b.protos) - 1))
+    # half the time the newest register: chains of ops, which fusion groups
+    x = len(b.protos) - 1 if b.draw(st.booleans()) else b.draw(
+        st.integers(0, len(b.protos) - 1))
     t = b.protos[x]
     dt, nd, shp = _dtype_of(t), t.ndim, tuple(t.shape)
     if kind == "unary":
@@ -466,7 +468,7 @@ def _shape_op(b: _Builder, x: int, shp: tuple) -> None:
 
 
 @st.composite
-def programs(draw, max_instrs: int = 10) -> Program:
+def programs(draw, max_instrs: int = 12) -> Program:
     """A random program (see the module doc)."""
     b = _Builder(draw)
     for _ in range(draw(st.integers(1, 3))):
