@@ -135,3 +135,16 @@ def test_function_of_constants_alone_runs_on_their_device():
     a, b = traced()
     np.testing.assert_array_equal(npy(a), np.array([[1.0, 2.0]]))
     np.testing.assert_array_equal(npy(b), npy(c))
+
+
+def test_adding_zero_to_negative_zero_gives_positive_zero():
+    # simplify dropped x + 0.0 as an identity: for x = -0.0 eager gives +0.0, the traced
+    # graph returned -0.0 (the sign is visible: 1 / x, copysign, atan2)
+    x = tinyfw.tensor(np.array([0.0, 1.0, -2.0], np.float32))
+
+    def f(x):
+        return -x + 0.0
+
+    got, want = npy(jit.trace(f, (x,), passes=NO_FUSION)(x)), npy(f(x))
+    np.testing.assert_array_equal(np.signbit(got), np.signbit(want))
+    np.testing.assert_array_equal(got, want)
