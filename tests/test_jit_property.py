@@ -33,7 +33,7 @@ from tinyfw import jit
 from tinyfw.jit.compiler import DEFAULT_PASSES
 from tests.helpers import DEVICE, npy
 from tests.jit_error_bound import bound
-from tests.jit_programs import programs
+from tests.jit_programs import Instr, Leaf, Program, programs
 
 #: the passes that may change how a value is rounded (everything else must be bit-exact)
 FUSION_PASSES = ("fuse_elementwise", "fuse_epilogue")
@@ -151,6 +151,26 @@ def test_traced_equals_eager_on_random_programs(prog, seed):
         check_program(prog, seed)
     except AssertionError as exc:
         raise AssertionError(f"{exc}\nprogram (seed {seed}):\n{prog}") from None
+
+
+@pytest.mark.skipif(DEVICE.type != "cpu", reason="fused kernels are CPU code: graphs on "
+                    "other devices are not fused")
+def test_the_bound_catches_a_fused_kernel_16_ulp_off(monkeypatch):
+    """The fusion-on check can fail: a generated multiply 2^-19 relative off (16 float32
+    ulp; the bound allows 8 for a product and a negation) is caught."""
+    from tinyfw.ops import elementwise as E
+
+    prog = Program([Leaf("input", (4, 8), "float32", True), Leaf("input", (4, 8), "float32"),
+                    Instr("mul", (0, 1)), Instr("neg", (2,))], (3,))
+    check_program(prog, 0)
+    exact = E.Mul.c_expr
+
+    def off(args, ctype, attrs):
+        return f"(({exact(args, ctype, attrs)}) * (({ctype})1.0000019073486328125))"
+
+    monkeypatch.setattr(E.Mul, "c_expr", staticmethod(off))
+    with pytest.raises(AssertionError, match="fusion on"):
+        check_program(prog, 0)
 
 
 def survey(n: int, seed: int = 0) -> dict:
