@@ -480,5 +480,14 @@ def programs(draw, max_instrs: int = 12) -> Program:
         x = len(b.protos) - 1
         b.emit(Instr("logical_not" if _dtype_of(b.protos[x]) == "bool" else "neg", (x,)))
     computed = [k for k, s in enumerate(b.steps) if isinstance(s, Instr)]
-    outs = [computed[-1]] + draw(st.lists(st.sampled_from(computed), max_size=2))
+    # EXCLUSION (not a jit bug that can be fixed; docs/jit.md, "Traced == eager, by
+    # property"): extra outputs are registers no instruction reads.  A value that is both
+    # returned and read inside has a gradient summed from the caller's loss and from its
+    # readers: with three or more terms (x*x reads x twice) eager adds them in the order
+    # the engine reaches the caller's loss and the readers, which depends on how the loss
+    # is built outside the function; the traced graph adds the output's gradient first.
+    # The results differ in the last bit (3 of 10,000 programs on the checking device).
+    read = {a for s in b.steps if isinstance(s, Instr) for a in s.args}
+    sinks = [k for k in computed if k not in read]
+    outs = [computed[-1]] + draw(st.lists(st.sampled_from(sinks), max_size=2))
     return Program(b.steps, tuple(dict.fromkeys(outs)))
