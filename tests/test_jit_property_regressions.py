@@ -6,11 +6,12 @@ must agree with eager bit for bit (docs/jit.md, "Traced == eager, by property").
 from __future__ import annotations
 
 import numpy as np
+import pytest
 
 import tinyfw
 from tinyfw import jit
 from tinyfw.jit.compiler import DEFAULT_PASSES
-from tests.helpers import npy
+from tests.helpers import DEVICE, npy
 
 NO_FUSION = tuple(p for p in DEFAULT_PASSES if p not in ("fuse_elementwise", "fuse_epilogue"))
 
@@ -146,5 +147,20 @@ def test_adding_zero_to_negative_zero_gives_positive_zero():
         return -x + 0.0
 
     got, want = npy(jit.trace(f, (x,), passes=NO_FUSION)(x)), npy(f(x))
+    np.testing.assert_array_equal(np.signbit(got), np.signbit(want))
+    np.testing.assert_array_equal(got, want)
+
+
+@pytest.mark.skipif(DEVICE.type != "cpu", reason="fused kernels are CPU code")
+def test_fused_relu_of_negative_zero_is_positive_zero_as_in_eager():
+    # the generated relu was a < 0 ? 0 : a, which keeps -0.0; eager's kernels give +0.0
+    x = tinyfw.tensor(np.array([0.0, -1.0, 2.0, np.nan]))
+
+    def f(x):
+        return (-x).relu() * 2.0  # two ops: one fused kernel
+
+    traced = jit.trace(f, (x,))
+    assert any(n.kernel is not None for n in traced.graph(x)[0].nodes)
+    got, want = npy(traced(x)), npy(f(x))
     np.testing.assert_array_equal(np.signbit(got), np.signbit(want))
     np.testing.assert_array_equal(got, want)
