@@ -164,3 +164,28 @@ def test_fused_relu_of_negative_zero_is_positive_zero_as_in_eager():
     got, want = npy(traced(x)), npy(f(x))
     np.testing.assert_array_equal(np.signbit(got), np.signbit(want))
     np.testing.assert_array_equal(got, want)
+
+
+@pytest.mark.skipif(DEVICE.type != "cpu", reason="fused kernels are CPU code")
+def test_backward_does_not_take_a_forward_product_as_its_epilogue():
+    # the gradient of s in s * (x @ p) reads the product, a saved forward value; the
+    # backward's lone kernel over it was merged with the product's Matmul node -- a node
+    # of the forward graph -- and the backward graph failed to build ("leaf ... is not an
+    # argument")
+    p = tinyfw.tensor(np.linspace(-1, 1, 16, dtype=np.float32).reshape(4, 4),
+                      requires_grad=True)
+    s = tinyfw.tensor(np.float32(2.0), requires_grad=True)
+    x = tinyfw.tensor(np.arange(20, dtype=np.float32).reshape(5, 4))
+
+    def f(x, s):
+        return s * (x @ p).squeeze(1)
+
+    traced = jit.trace(f, (x, s))
+    for fn in (traced, f):
+        s.grad = p.grad = None
+        fn(x, s).sum().backward()
+        if fn is traced:
+            got = npy(s.grad), npy(p.grad)
+    # (exact: the fused part multiplies by an output gradient of ones)
+    np.testing.assert_array_equal(got[0], npy(s.grad))
+    np.testing.assert_array_equal(got[1], npy(p.grad))
