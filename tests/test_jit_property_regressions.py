@@ -189,3 +189,25 @@ def test_backward_does_not_take_a_forward_product_as_its_epilogue():
     # (exact: the fused part multiplies by an output gradient of ones)
     np.testing.assert_array_equal(got[0], npy(s.grad))
     np.testing.assert_array_equal(got[1], npy(p.grad))
+
+
+@pytest.mark.skipif(DEVICE.type != "cpu", reason="fused kernels are CPU code")
+def test_backward_kernel_does_not_read_through_a_forward_expand():
+    # the backward of 1 / (e * e + 1), e = x.expand(...), reads the saved e; the fused
+    # backward kernel read through e's Expand node -- a node of the forward graph -- to x,
+    # which the backward graph does not have ("leaf ... is not an argument")
+    x = tinyfw.tensor(np.linspace(-2, 2, 20).reshape(4, 5), requires_grad=True)
+
+    def f(x):
+        e = x.expand(3, 4, 5)
+        return 1.0 / (e * e + 1.0)
+
+    traced = jit.trace(f, (x,))
+    grads = []
+    for fn in (traced, f):
+        x.grad = None
+        fn(x).sum().backward()
+        grads.append(npy(x.grad))
+    # a fused float64 kernel may round each of its ~6 ops 2 ulp differently (the
+    # property's bound); 18 ulp relative covers them with room, a wrong value would not pass
+    np.testing.assert_allclose(grads[0], grads[1], rtol=4e-15)
