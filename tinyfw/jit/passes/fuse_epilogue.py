@@ -43,13 +43,16 @@ def run(graph: Graph, backend) -> dict:
     merged: dict = {}  # id(product node) -> fused replacement (placed at the fused node)
     drop: set = set()
     groups = []
+    # a backward graph reads forward values whose Value.producer is still the forward's
+    # node: that product is not this graph's to merge (its inputs are not here)
+    here = {id(n) for n in graph.nodes}
     for n in graph.nodes:
         if n.kernel is None or not hasattr(n.kernel, "out_dtypes") or not n.kernel.compiled:
             continue
         for pos, v in enumerate(n.inputs):
             p = v.producer
-            if p is None or p.kernel is not None or not p.fn.epilogue_producer \
-                    or id(p) in drop or v.id in out_ids:
+            if p is None or id(p) not in here or p.kernel is not None \
+                    or not p.fn.epilogue_producer or id(p) in drop or v.id in out_ids:
                 continue
             users = consumers.get(v.id, [])
             if len(users) != 1 or users[0] is not n:
