@@ -22,6 +22,7 @@ from tinyfw.backend import cpu, ref
 from tinyfw.jit.compiler import DEFAULT_PASSES
 from tinyfw.jit.passes import layout
 from tinyfw.jit.rewrites_epilogue import make
+from tests.helpers import npy
 
 _ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 # (activation, gelu's approximate)
@@ -133,9 +134,9 @@ def test_bias_act_is_the_composition_bit_for_bit(act, approx, ys, bs):
     y2, b2 = tinyfw.tensor(y0, requires_grad=True), tinyfw.tensor(b0, requires_grad=True)
     want = _eager_act(y2 + b2, act, approx)
     want.backward(g)
-    np.testing.assert_array_equal(out.detach().numpy(), want.detach().numpy())
-    np.testing.assert_array_equal(y.grad.numpy(), y2.grad.numpy())
-    np.testing.assert_array_equal(b.grad.numpy(), b2.grad.numpy())
+    np.testing.assert_array_equal(npy(out), npy(want))
+    np.testing.assert_array_equal(npy(y.grad), npy(y2.grad))
+    np.testing.assert_array_equal(npy(b.grad), npy(b2.grad))
 
 
 @pytest.mark.parametrize("act,approx", ACTS, ids=IDS)
@@ -189,14 +190,16 @@ FORMS = {"linear": (LinearAct, (12, 24)), "conv2d": (ConvAct, (2, 3, 9, 9)),
 @pytest.mark.parametrize("act,approx", ACTS, ids=IDS)
 def test_inference_is_one_node_and_equals_eager(form, act, approx):
     """NCHW layout forced: the traced conv is eager's kernel (the NHWC conv sums in
-    another order; test_channels_last_chain_takes_it_too)."""
+    another order; test_channels_last_chain_takes_it_too).  On the CPU, where the
+    epilogue pass runs (the check device: test_on_the_check_device)."""
     make_fn, xs = FORMS[form]
-    fn = make_fn(act, approx)
-    x = tinyfw.tensor(_inputs(xs, np.float32, 9))
-    with tinyfw.no_grad(), layout.force("nchw"):
-        want = fn(x).numpy()
+    with tinyfw.device("cpu"):
+        fn = make_fn(act, approx)
+        x = tinyfw.tensor(_inputs(xs, np.float32, 9))
+    with tinyfw.device("cpu"), tinyfw.no_grad(), layout.force("nchw"):
+        want = npy(fn(x))
         tf = jit.trace(fn, (x,))
-        got = tf(x).numpy()
+        got = npy(tf(x))
         text = _explain(tf, x)
         fwd = tf.graph(x)[0]
     np.testing.assert_array_equal(got, want)
@@ -214,12 +217,13 @@ def test_channels_last_chain_takes_it_too(act, approx):
     """Under the layout pass bias_act joins the NHWC chain as an elementwise op and runs in
     the NHWC conv's epilogue; the values are those of the same trace without the rewrite
     (same conv kernel), bit for bit."""
-    fn = ConvAct(act, approx)
-    x = tinyfw.tensor(_inputs((2, 3, 9, 9), np.float32, 25))
-    with tinyfw.no_grad(), layout.force("nhwc"):
+    with tinyfw.device("cpu"):
+        fn = ConvAct(act, approx)
+        x = tinyfw.tensor(_inputs((2, 3, 9, 9), np.float32, 25))
+    with tinyfw.device("cpu"), tinyfw.no_grad(), layout.force("nhwc"):
         on = jit.trace(fn, (x,))
         off = jit.trace(fn, (x,), passes=NO_REWRITE)
-        np.testing.assert_array_equal(on(x).numpy(), off(x).numpy())
+        np.testing.assert_array_equal(npy(on(x)), npy(off(x)))
         ops = [n.op for n in on.graph(x)[0].nodes]
     assert "Conv2dNHWC+BiasAct" in ops, ops
 
@@ -229,9 +233,9 @@ def test_frozen_model_takes_the_rewrite(act, approx):
     m = LinearAct(act, approx).eval()
     x = tinyfw.tensor(_inputs((12, 24), np.float32, 10))
     with tinyfw.no_grad():
-        want = m(x).numpy()
+        want = npy(m(x))
     fz = jit.freeze(jit.trace(m, (x,)))
-    np.testing.assert_array_equal(fz(x).numpy(), want)
+    np.testing.assert_array_equal(npy(fz(x)), want)
     assert f"bias_{act}_epilogue: " in _explain(fz, x)
 
 
@@ -245,17 +249,17 @@ def test_training_gradients_unchanged(act, approx):
     x = tinyfw.tensor(x0, requires_grad=True)
     want = m(x)
     want.sum().backward()
-    wants = [x.grad.numpy().copy(), m.lin.weight.grad.numpy().copy(),
-             m.lin.bias.grad.numpy().copy()]
+    wants = [npy(x.grad).copy(), npy(m.lin.weight.grad).copy(),
+             npy(m.lin.bias.grad).copy()]
     for rewrites, fires in (((), False), ((make(act, training=True),), True)):
         m.zero_grad()
         x = tinyfw.tensor(x0, requires_grad=True)
         tf = jit.trace(m, (x,), rewrites=list(rewrites))
         y = tf(x)
         y.sum().backward()
-        np.testing.assert_array_equal(y.detach().numpy(), want.detach().numpy())
+        np.testing.assert_array_equal(npy(y), npy(want))
         for got, w in zip([x.grad, m.lin.weight.grad, m.lin.bias.grad], wants):
-            np.testing.assert_array_equal(got.numpy(), w)
+            np.testing.assert_array_equal(npy(got), w)
         assert (f"bias_{act}_epilogue" in _explain(tf, x)) == fires
 
 
@@ -275,7 +279,7 @@ def test_not_an_epilogue_when_the_bias_enlarges_or_no_product():
     with tinyfw.no_grad():
         for fn in (lambda y: F.gelu(w @ y + b), lambda y: F.gelu(y * 2 + b)):
             tf = jit.trace(fn, (y,))
-            np.testing.assert_array_equal(tf(y).numpy(), fn(y).numpy())
+            np.testing.assert_array_equal(npy(tf(y)), npy(fn(y)))
             assert "epilogue:" not in _explain(tf, y)
 
 
@@ -292,7 +296,7 @@ def test_product_read_twice_keeps_its_buffer():
 
     with tinyfw.no_grad():
         tf = jit.trace(fn, (x,))
-        np.testing.assert_array_equal(tf(x).numpy(), fn(x).numpy())
+        np.testing.assert_array_equal(npy(tf(x)), npy(fn(x)))
         assert "bias_silu_epilogue: " in _explain(tf, x)
 
 
@@ -307,7 +311,7 @@ def test_any_linear_shape_matches_eager(n, k, m, a, dtype):
     fn = lambda x: _eager_act(x @ w + b, act, approx)  # noqa: E731
     with tinyfw.no_grad():
         tf = jit.trace(fn, (x,))
-        np.testing.assert_array_equal(tf(x).numpy(), fn(x).numpy())
+        np.testing.assert_array_equal(npy(tf(x)), npy(fn(x)))
 
 
 def test_on_the_check_device():
@@ -319,7 +323,7 @@ def test_on_the_check_device():
             tf = jit.trace(m, (x,))
             got = tf(x)
             assert "bias_gelu_epilogue: " in _explain(tf, x)
-    np.testing.assert_array_equal(got.cpu().numpy(), want.cpu().numpy())
+    np.testing.assert_array_equal(npy(got.cpu()), npy(want.cpu()))
 
 
 _AVX2_SCRIPT = """
@@ -348,7 +352,7 @@ def test_under_the_avx2_level():
     if "avx2" not in info.get("usable", []):
         pytest.skip("this build or machine has no usable avx2 level")
     env = {k: v for k, v in os.environ.items() if k not in ("TINYFW_ISA", "TINYFW_ISA_HIDE")}
-    env.update(TINYFW_ISA="avx2", PYTHONPATH=_ROOT + os.pathsep + env.get("PYTHONPATH", ""))
+    env.update(TINYFW_ISA="avx2", TINYFW_DEVICE="cpu", PYTHONPATH=_ROOT + os.pathsep + env.get("PYTHONPATH", ""))
     r = subprocess.run([sys.executable, "-c", _AVX2_SCRIPT], env=env, capture_output=True,
                        text=True, timeout=300)
     assert r.returncode == 0 and r.stdout.strip().endswith("ok"), r.stderr[-3000:]
