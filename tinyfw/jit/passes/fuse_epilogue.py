@@ -47,6 +47,7 @@ class OpEpilogue:
 
     def __init__(self, node: Node, backend) -> None:
         self.fn, self.attrs, self.B = node.fn, node.attrs, backend
+        self.nodes = [node]  # as a fused group's: the interop pass's cost model reads them
         out = node.outputs[0]
         self.shape, self.out_dtypes = tuple(out.shape), [np.dtype(out.dtype)]
         self.text = f"{node.op}{self._attrs()} {np.dtype(out.dtype).name}{list(out.shape)} " \
