@@ -5,9 +5,10 @@ Eager, it is exactly the composition: ``B.add`` then the activation's own kernel
 vectorised float32 kernels of csrc/elementwise_unary.cpp), so the values are those of
 ``gelu(y + b)`` bit for bit.  Its point is traced inference: when ``y`` comes from a
 matmul or conv2d (``Function.epilogue_producer``) that nothing else reads, the epilogue
-pass (jit/passes/fuse_epilogue.py) runs product, bias add and activation as one node,
-adding the bias and applying the activation in place over the product's buffer through
-the kernels' ``out=`` entry (``epilogue`` below): no array is allocated after the product.
+pass (jit/passes/fuse_epilogue.py) runs product, bias add and activation as one node:
+the pass adds the bias into the product's buffer and ``epilogue`` below applies the
+activation there through the kernels' ``out=`` entry: no array is allocated after the
+product.
 
 The backward recomputes ``z = y + b`` (the same add, so the same z) instead of saving it,
 then uses the activation's one-kernel backward op: the gradients are those of the
@@ -15,11 +16,11 @@ composition, bit for bit.
 """
 from __future__ import annotations
 
-import numpy as np
+import math
 
 from ..autograd.function import Function
 from ._elementwise_activation import GeluBackward, SigmoidBackward, SiluBackward, TanhBackward
-from ._util import Tensor, unbroadcast
+from ._util import Tensor, broadcast_shapes, unbroadcast
 
 __all__ = ["BiasAct", "bias_act", "ACTIVATIONS"]
 
@@ -40,7 +41,8 @@ class BiasAct(Function):
     autocast = None  # the rewrite matched ops already on their final dtypes
     fresh_output = True
     save_inputs = True
-    # fuse_epilogue may run `epilogue` over the output buffer of the op producing input 0
+    # act(y + b): fuse_epilogue may add b into the buffer of y's producer and run
+    # `epilogue` over it
     epilogue_consumer = True
 
     @staticmethod
@@ -48,7 +50,7 @@ class BiasAct(Function):
         """One add and one transcendental function per element (as the composition)."""
         from ._opmeta import TRANSCENDENTAL_FLOPS
 
-        return int(np.prod(out_shapes[0])) * (1 + TRANSCENDENTAL_FLOPS) if out_shapes else 0
+        return math.prod(out_shapes[0]) * (1 + TRANSCENDENTAL_FLOPS) if out_shapes else 0
 
     @staticmethod
     def forward(ctx, B, y, b, act, approximate):
@@ -56,11 +58,10 @@ class BiasAct(Function):
         return _act(B, B.add(y, b), act, approximate)
 
     @staticmethod
-    def epilogue(B, y, b, act: str, approximate: str) -> np.ndarray:
-        """act(y + b) written over y (a product's own C-contiguous float buffer): the
-        add in place (one IEEE rounding, as B.add), then the kernel's in-place entry."""
-        np.add(y, b, out=y)
-        return _act(B, y, act, approximate, out=y)
+    def epilogue(B, z, act: str, approximate: str):
+        """The activation applied in place to z = y + b (a product's own buffer, the
+        bias already added there by the epilogue pass): the kernel's out= entry."""
+        return _act(B, z, act, approximate, out=z)
 
     def backward(self, g):
         y, b = self.saved_inputs
@@ -86,7 +87,11 @@ def bias_act(y: Tensor, b: Tensor, act: str, approximate: str = "none") -> Tenso
         raise ValueError(f"bias_act: approximate must be 'none' or 'tanh', got {approximate!r}")
     if not isinstance(y, Tensor) or not isinstance(b, Tensor):
         raise TypeError("bias_act: y and b must be Tensors")
-    if np.broadcast_shapes(tuple(y.shape), tuple(b.shape)) != tuple(y.shape):
+    try:
+        fits = broadcast_shapes(tuple(y.shape), tuple(b.shape)) == tuple(y.shape)
+    except RuntimeError:
+        fits = False
+    if not fits:
         raise ValueError(f"bias_act: the bias {list(b.shape)} does not broadcast into y's "
                          f"shape {list(y.shape)}")
     return BiasAct.apply(y, b, act=act, approximate=approximate if act == "gelu" else "none")

@@ -8,8 +8,9 @@ graph output, has the group's shape and the dtype of the group's first output.
 
 An op declaring ``epilogue_consumer`` (bias_act: act(y + b) for the activations whose
 vectorised kernels stay out of generated code) is taken the same way when the product is
-its input 0, of its output's shape and dtype: its ``epilogue`` adds the bias and applies
-the activation in place over the product's buffer (the kernels' ``out=`` entry).
+its input 0, of its output's shape and dtype: the bias is added into the product's buffer
+(numpy's in-place add: one IEEE rounding, the value B.add computes), then the op's
+``epilogue`` applies the activation there (the kernels' ``out=`` entry).
 """
 from __future__ import annotations
 
@@ -59,8 +60,10 @@ class OpEpilogue:
             a.pop("approximate", None)
         return "(" + ", ".join(str(v) for v in a.values()) + ")" if a else ""
 
-    def __call__(self, y, *rest, out) -> tuple:
-        return (self.fn.epilogue(self.B, y, *rest, **self.attrs),)
+    def __call__(self, y, b, out) -> tuple:
+        # out is (y,): EpilogueKernel hands over the product's own writable buffer
+        np.add(y, b, out=y)
+        return (self.fn.epilogue(self.B, y, **self.attrs),)
 
     def describe(self) -> str:
         """'BiasAct(gelu) float32[2048, 1024] in place' for explain()."""
@@ -70,7 +73,7 @@ class OpEpilogue:
 def _consumer_ok(n: Node, v) -> bool:
     """An epilogue_consumer op whose input 0 is `v`, of its output's shape and dtype."""
     if n.kernel is not None or not getattr(n.fn, "epilogue_consumer", False) \
-            or len(n.outputs) != 1 or n.inputs[0] is not v:
+            or len(n.outputs) != 1 or len(n.inputs) != 2 or n.inputs[0] is not v:
         return False
     o = n.outputs[0]
     return tuple(o.shape) == tuple(v.shape) and np.dtype(o.dtype) == np.dtype(v.dtype)
