@@ -20,6 +20,7 @@ import math
 
 from ..autograd.function import Function
 from ._elementwise_activation import GeluBackward, SigmoidBackward, SiluBackward, TanhBackward
+from ._opmeta import TRANSCENDENTAL_FLOPS
 from ._util import Tensor, broadcast_shapes, unbroadcast
 
 __all__ = ["BiasAct", "bias_act", "ACTIVATIONS"]
@@ -48,8 +49,6 @@ class BiasAct(Function):
     @staticmethod
     def flops(in_shapes: list, out_shapes: list, attrs: dict) -> int:
         """One add and one transcendental function per element (as the composition)."""
-        from ._opmeta import TRANSCENDENTAL_FLOPS
-
         return math.prod(out_shapes[0]) * (1 + TRANSCENDENTAL_FLOPS) if out_shapes else 0
 
     @staticmethod
