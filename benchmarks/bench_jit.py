@@ -9,6 +9,10 @@ Workloads (float32):
 - linear block: y = layer_norm(gelu(x @ W + b) + x), x (256, 512), W (512, 512): the same
   block with the matmul in the graph (bias, GELU and residual fuse into its epilogue);
   three GEMMs are most of its time, so it is reported without a target;
+- epilogue: gelu(linear(x)), x (2048, 1024), Linear(1024, 1024), inference (no_grad), 1
+  thread: traced with the bias + activation epilogue rewrite (jit/rewrites_epilogue.py:
+  one node, GELU applied in place over the product's buffer) against traced without
+  rewrites (the product + bias epilogue, then GELU as its own allocating kernel);
 - mlp:   MLP 784-512-512-10 (ReLU), cross-entropy, SGD step, batch 128;
 - cnn:   conv(1->16,3x3)-ReLU-maxpool-conv(16->32,3x3)-ReLU-maxpool-linear, cross-entropy,
          SGD step, batch 32 of 1x28x28.
@@ -173,6 +177,56 @@ def block_workload():
     return rows, eager_step, traced, (x,)
 
 
+def epilogue_report(repeat: int) -> float:
+    """gelu(linear(x)) inference at (2048, 1024), 1 thread, traced with vs without the
+    bias + activation rewrite; prints the table and returns the speed-up."""
+    from tinyfw.jit.compiler import DEFAULT_PASSES
+
+    prev = tinyfw.get_num_threads()
+    tinyfw.set_num_threads(1)
+    try:
+        tinyfw.manual_seed(5)
+        x = tinyfw.randn(2048, 1024)
+        lin = nn.Linear(1024, 1024)
+        with tinyfw.no_grad():
+            def block(x):
+                return F.gelu(lin(x))
+
+            on = jit.trace(block, (x,))
+            off = jit.trace(block, (x,), passes=tuple(p for p in DEFAULT_PASSES
+                                                        if p != "rewrite"))
+            want = block(x).numpy()
+            for f in (on, off):
+                assert np.array_equal(f(x).numpy(), want), "traced differs from eager"
+            rows = {"eager": lambda: block(x), "traced, no rewrite": lambda: off(x),
+                    "traced+rewrite": lambda: on(x)}
+
+            def no_grad(f):
+                def g():
+                    with tinyfw.no_grad():
+                        return f()
+                return g
+
+            rows = {k: no_grad(f) for k, f in rows.items()}
+            timings = compare(rows, repeat=repeat)
+            peaks = {"traced, no rewrite": peak_bytes(rows["traced, no rewrite"],
+                                                      arena_bytes(off)),
+                     "traced+rewrite": peak_bytes(rows["traced+rewrite"], arena_bytes(on))}
+            nodes = {"traced, no rewrite": len(off.graph(x)[0].nodes),
+                     "traced+rewrite": len(on.graph(x)[0].nodes)}
+    finally:
+        tinyfw.set_num_threads(prev)
+    base = next(t for t in timings if t.name == "traced, no rewrite").median
+    print("\nepilogue: gelu(linear(x)), inference, (2048, 1024), 1 thread")
+    print(f"  {'':<19} {'time':>10} {'no-rw/this':>11} {'nodes':>6} {'peak interm.':>13}")
+    for t in timings:
+        pk = peaks.get(t.name)
+        print(f"  {t.name:<19} {fmt_time(t.median):>10} {base / t.median:>10.2f}x "
+              f"{nodes.get(t.name, 'n/a')!s:>6} "
+              f"{(f'{pk / 2**20:.2f} MiB' if pk is not None else 'n/a'):>13}")
+    return base / next(t for t in timings if t.name == "traced+rewrite").median
+
+
 def _train(model_fn, x, y, lr=0.01):
     model = model_fn()
     opt = tinyfw.optim.SGD(model.parameters(), lr=lr)
@@ -265,8 +319,8 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--repeat", type=int, default=15)
     ap.add_argument("--quick", action="store_true", help="fewer repeats (smoke run)")
-    ap.add_argument("--only", default="block,linear,mlp,cnn",
-                    help="comma-separated workloads to run (default: all four)")
+    ap.add_argument("--only", default="block,linear,epilogue,mlp,cnn",
+                    help="comma-separated workloads to run (default: all five)")
     a = ap.parse_args()
     repeat = 3 if a.quick else a.repeat
     only = set(a.only.split(","))
@@ -274,6 +328,7 @@ def main() -> None:
                  ew_block_workload, repeat) if "block" in only else None
     lin = report("linear block: layer_norm(gelu(x @ W + b) + x), fwd+bwd, (256, 512)",
                  block_workload, repeat) if "linear" in only else None
+    epi = epilogue_report(repeat) if "epilogue" in only else None
     mlp = report("mlp: 784-512-512-10 training step, batch 128", mlp_workload,
                  repeat) if "mlp" in only else None
     cnn = report("cnn: 2x(conv-relu-pool) + linear training step, batch 32", cnn_workload,
@@ -285,6 +340,9 @@ def main() -> None:
     if lin is not None:
         print(f"  (linear block traced speed-up over eager: "
               f"{lin['tinyfw eager'] / lin['tinyfw traced']:.2f}x, no target)")
+    if epi is not None:
+        print(f"  (epilogue rewrite speed-up, gelu(linear) inference, 1 thread: {epi:.2f}x, "
+              "no target)")
     if mlp is not None and "torch eager" in mlp:
         check("mlp step traced speed vs torch eager", mlp["torch eager"] / mlp["tinyfw traced"],
               1.0, higher_is_better=True)

@@ -30,6 +30,10 @@ struct Row {
 /// y = op(x) over x's shape; the result has dtype out_dt and x's memory order.  A half
 /// input is staged through float32 and `row` must be the float32 kernel.
 py::array map1(const char* name, const View& x, DType out_dt, Row row);
+/// map1 into `out` (None: allocate): an array of x's shape and dtype out_dt that is x
+/// itself (same memory and strides: in place) or shares no memory with x; anything else
+/// raises.  Returns the array written.
+py::array map1_out(const char* name, const View& x, DType out_dt, Row row, const py::object& out);
 /// y = op(a, b) with broadcasting; a and b have one dtype (staged as in map1).
 py::array map2(const char* name, const View& a, const View& b, DType out_dt, Row row);
 /// True if any element of an integer array is zero (`negative`: is negative).
@@ -166,6 +170,16 @@ template <template <class> class OpT, int kinds, bool BoolOut = false> py::objec
     if (!accepts(x.dtype, kinds)) return call_ref(name, xa);
     if (!accepts(x.dtype, kLevelKinds)) return call_scalar_level(name, xa);
     return map1(name, x, BoolOut ? DType::Bool : x.dtype, pick1<OpT, kinds & kLevelKinds, BoolOut>(x.dtype));
+}
+
+/// `unary` with an ``out=`` array (map1_out's rules); the reference fallback gets it too.
+template <template <class> class OpT, int kinds> py::object unary_out(const py::array& xa, const py::object& out) {
+    const char* name = OpT<float>::name;
+    if (out.is_none()) return unary<OpT, kinds>(xa);
+    View x = view_of(xa, name);
+    if (!accepts(x.dtype, kinds) || !accepts(x.dtype, kLevelKinds))
+        return call_ref(name, xa, py::arg("out") = out);
+    return map1_out(name, x, x.dtype, pick1<OpT, kinds & kLevelKinds, false>(x.dtype), out);
 }
 
 /// Binary op on operands of one dtype (mixed dtypes and dtypes outside `kinds` go to ref).

@@ -73,10 +73,57 @@ py::array alloc_out(DType dt, const int64_t* shape, int ndim, const View* const*
 }  // namespace
 
 py::array map1(const char* name, const View& x, DType out_dt, Row row) {
+    return map1_out(name, x, out_dt, row, py::none());
+}
+
+namespace {
+// [lo, hi) bytes spanned by a view (strides may be negative or zero)
+void byte_span(const View& v, const char*& lo, const char*& hi) {
+    int64_t a = 0, b = 0;
+    for (int d = 0; d < v.ndim; ++d) {
+        const int64_t e = (v.shape[d] - 1) * v.strides[d] * v.itemsize();
+        (e < 0 ? a : b) += e;
+    }
+    lo = v.data + a;
+    hi = v.data + b + v.itemsize();
+}
+
+// out= must be x itself (an elementwise map may overwrite each element after reading it)
+// or disjoint from x: a partial overlap would read elements already overwritten
+View check_out(const char* name, const View& x, DType out_dt, const py::object& out_obj) {
+    if (!py::isinstance<py::array>(out_obj)) fail(name, "out= must be a numpy array");
+    View o = writeable_view_of(py::reinterpret_borrow<py::array>(out_obj), name);
+    if (o.dtype != out_dt)
+        fail(name, std::string("out= has dtype ") + dtype_name(o.dtype) + ", the result is " + dtype_name(out_dt));
+    bool same_shape = o.ndim == x.ndim;
+    for (int d = 0; same_shape && d < x.ndim; ++d) same_shape = o.shape[d] == x.shape[d];
+    if (!same_shape) fail(name, "out= must have the input's shape");
+    if (x.numel() == 0) return o;
+    bool same = o.data == x.data && o.itemsize() == x.itemsize();
+    for (int d = 0; same && d < x.ndim; ++d) same = x.shape[d] == 1 || o.strides[d] == x.strides[d];
+    if (!same) {
+        const char *xl, *xh, *ol, *oh;
+        byte_span(x, xl, xh);
+        byte_span(o, ol, oh);
+        if (ol < xh && xl < oh)
+            fail(name, "out= overlaps the input without being the input itself (in place needs the same memory and strides)");
+    }
+    return o;
+}
+}  // namespace
+
+py::array map1_out(const char* name, const View& x, DType out_dt, Row row, const py::object& out_obj) {
     if (!row.fn) fail(name, std::string("unsupported dtype ") + dtype_name(x.dtype));
     const View* ins[1] = {&x};
-    py::array out = alloc_out(out_dt, x.shape, x.ndim, ins, 1);
-    View o = view_of(out, name);
+    py::array out;
+    View o;
+    if (out_obj.is_none()) {
+        out = alloc_out(out_dt, x.shape, x.ndim, ins, 1);
+        o = view_of(out, name);
+    } else {
+        o = check_out(name, x, out_dt, out_obj);
+        out = py::reinterpret_borrow<py::array>(out_obj);
+    }
     HalfCtx hc{row, x.dtype, out_dt};
     if (is_half_dt(x.dtype)) row = {&half_row<2>, &hc};
     py::gil_scoped_release nogil;

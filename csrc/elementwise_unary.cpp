@@ -113,12 +113,12 @@ py::object softplus(const py::array& xa, double beta, double threshold) {
     return map1("softplus", x, x.dtype, {&vm_row, &v});
 }
 
-py::object gelu(const py::array& xa, const std::string& approximate) {
+py::object gelu(const py::array& xa, const std::string& approximate, const py::object& out) {
     View x = view_of(xa, "gelu");
     if (!accepts(x.dtype, kFloat) || (approximate != "none" && approximate != "tanh"))
-        return call_ref("gelu", xa, approximate);
-    if (approximate == "tanh") return unary<GeluTanh, kFloat>(xa);
-    return unary<GeluErf, kFloat>(xa);
+        return call_ref("gelu", xa, approximate, py::arg("out") = out);
+    if (approximate == "tanh") return unary_out<GeluTanh, kFloat>(xa, out);
+    return unary_out<GeluErf, kFloat>(xa, out);
 }
 
 py::object clamp(const py::array& xa, py::object lo, py::object hi) {
@@ -183,10 +183,7 @@ void register_unary(py::module_& m) {
     U1(Reciprocal, F)
     U1(Sin, F)
     U1(Cos, F)
-    U1(Tanh, F)
-    U1(Sigmoid, F)
     U1(Relu0, FI)
-    U1(Silu, F)
     U1(Erf, F)
     U1(Erfc, F)
     U1(Sign, FI)
@@ -197,7 +194,15 @@ void register_unary(py::module_& m) {
     m.def("isnan", &unary<IsNan, F, true>, py::arg("x"), "isnan (C++ kernel)");
     m.def("isinf", &unary<IsInf, F, true>, py::arg("x"), "isinf (C++ kernel)");
     m.def("logical_not", &unary<LogicalNot, ALL, true>, py::arg("x"), "logical_not (C++ kernel)");
-    m.def("gelu", &gelu, py::arg("x"), py::arg("approximate") = "none", "gelu (C++ kernel)");
+    // the activations an epilogue runs over a product's buffer (jit/passes/fuse_epilogue.py):
+    // out= may be x itself (in place) or an array sharing no memory with it
+#define U1OUT(OP) m.def(OP<float>::name, &unary_out<OP, F>, py::arg("x"), py::kw_only(), py::arg("out") = py::none(), "C++ kernel; out=: write there (may be x)");
+    U1OUT(Tanh)
+    U1OUT(Sigmoid)
+    U1OUT(Silu)
+#undef U1OUT
+    m.def("gelu", &gelu, py::arg("x"), py::arg("approximate") = "none", py::kw_only(), py::arg("out") = py::none(),
+          "gelu (C++ kernel); out=: write there (may be x)");
     m.def("_vmath_isa", &vm_isa, "the instruction set of the float32 vector math: avx512, avx2 or scalar");
     m.def("leaky_relu", &leaky_relu, py::arg("x"), py::arg("negative_slope"), "leaky_relu (C++ kernel)");
     m.def("softplus", &softplus, py::arg("x"), py::arg("beta"), py::arg("threshold"), "softplus (C++ kernel)");

@@ -499,3 +499,26 @@ def test_traced_training_step_peak_memory_below_eager():
                         nn.Linear(128, 10))
     eager, traced = _peaks(mlp, x2, tinyfw.randint(0, 10, (32,)))
     assert traced <= eager, (traced, eager)  # never worse than eager's allocator
+
+
+def test_epilogue_never_merges_a_forward_product_into_the_backward():
+    """A backward graph reads the forward's product (sin's backward: cos(y) * g), whose
+    Value still names the forward Matmul as its producer; the epilogue pass used to
+    merge that Matmul into the backward's fused node: one more GEMM per step, or a
+    KeyError when the product's inputs are not inputs of the backward."""
+    rng = np.random.default_rng(0)
+    w = tinyfw.tensor(rng.standard_normal((6, 4)).astype(np.float32), requires_grad=True)
+    x = tinyfw.tensor(rng.standard_normal((3, 6)).astype(np.float32), requires_grad=True)
+
+    def fn(x):
+        return (x @ w).sin()
+
+    fn(x).sum().backward()
+    want = x.grad.numpy().copy(), w.grad.numpy().copy()
+    x.grad = w.grad = None
+    tf = jit.trace(fn, (x,))
+    tf(x).sum().backward()
+    bwd = tf.graph(x)[1]
+    assert sum(n.op.startswith("Matmul") for n in bwd.nodes) == 2, [n.op for n in bwd.nodes]
+    np.testing.assert_array_equal(x.grad.numpy(), want[0])
+    np.testing.assert_array_equal(w.grad.numpy(), want[1])

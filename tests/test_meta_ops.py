@@ -75,6 +75,7 @@ CASES = {
     "gelu": (lambda x: tinyfw.gelu(x), [A23]),
     "gelu_tanh": (lambda x: tinyfw.gelu(x, approximate="tanh"), [A23]),
     "leaky_relu": (lambda x: tinyfw.leaky_relu(x, 0.2), [A23]),
+    "bias_act": (lambda x, b: tinyfw.ops.bias_act(x, b, "gelu", "tanh"), [A23, In((3,))]),
     "softplus": (lambda x: tinyfw.softplus(x), [A23]),
     **{name: (getattr(tinyfw, name), [In((2, 3)), In((3,))]) for name in (
         "add", "sub", "mul", "div", "pow", "maximum", "minimum", "atan2", "remainder", "eq",

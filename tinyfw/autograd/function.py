@@ -138,6 +138,11 @@ class Function:
       a view of one, so the memory plan may write a later kernel's output over it.
     - ``epilogue_producer``: a following fused elementwise group may run as an epilogue
       writing into this op's output buffer (matmul, conv2d); implies ``fresh_output``.
+    - ``epilogue_consumer``: the op is ``act(y + b)`` (inputs y and b, b broadcast into
+      y) and may itself run as such an epilogue: the pass adds b into the product's
+      buffer and the class's ``epilogue(B, z, **attrs)`` applies the activation to it in
+      place (bias_act: the activations without a C expression worth fusing).  Being
+      elementwise over y, it may also run on channels-last arrays (the layout pass).
     - ``unit`` and ``commutative`` (binary ops): ``op(x, unit)`` is ``x`` (and so is
       ``op(unit, x)`` when commutative); jit simplification drops such nodes.
     - ``onnx``: how export translates the op: the name of an ONNX operator taking the
@@ -171,6 +176,7 @@ class Function:
     cost = 1
     fresh_output = False
     epilogue_producer = False
+    epilogue_consumer = False
     unit: float | None = None
     commutative = False
     onnx: str | Callable | None = None

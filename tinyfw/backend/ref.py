@@ -39,6 +39,36 @@ def _unary(f):
     return prim
 
 
+def _with_out(f):
+    """Give an activation an ``out=`` argument (the epilogue's in-place entry,
+    jit/passes/fuse_epilogue.py): the result is written into `out`, an array of x's
+    shape and the result's dtype that is x itself (in place) or shares no memory with it,
+    and `out` is returned.  A partial overlap raises (an elementwise kernel would read
+    elements it already overwrote); so do a wrong shape or dtype."""
+    def prim(x, *args, out=None, **kw):
+        r = f(x, *args, **kw)
+        if out is None:
+            return r
+        name = f.__name__
+        if not isinstance(out, np.ndarray):
+            raise ValueError(f"{name}: out= must be a numpy array")
+        if not out.flags.writeable:
+            raise ValueError(f"{name}: out= is read-only")
+        if out.dtype != r.dtype:
+            raise ValueError(f"{name}: out= has dtype {out.dtype}, the result is {r.dtype}")
+        if out.shape != x.shape:
+            raise ValueError(f"{name}: out= must have the input's shape")
+        same = out.ctypes.data == x.ctypes.data and out.strides == x.strides
+        if not same and out.size and np.shares_memory(out, x):
+            raise ValueError(f"{name}: out= overlaps the input without being the input "
+                             "itself (in place needs the same memory and strides)")
+        np.copyto(out, r)
+        return out
+    prim.__name__ = f.__name__
+    prim.__doc__ = f.__doc__
+    return prim
+
+
 # -- elementwise unary ------------------------------------------------------------------
 @_unary
 def neg(x):
@@ -115,12 +145,14 @@ def cos(x):
     return np.cos(x)
 
 
+@_with_out
 @_unary
 def tanh(x):
     """hyperbolic tangent"""
     return np.tanh(x)
 
 
+@_with_out
 @_unary
 def sigmoid(x):
     """1 / (1 + e**-x), without overflow for large |x|"""
@@ -135,6 +167,7 @@ def relu(x):
 
 
 @np.errstate(invalid="ignore")
+@_with_out
 @_unary
 def silu(x):
     """x * sigmoid(x)"""
@@ -211,6 +244,7 @@ def isinf(x):
     return np.asarray(np.isinf(_up(x)))
 
 
+@_with_out
 @np.errstate(over="ignore", invalid="ignore")
 def gelu(x, approximate: str = "none"):
     """x * Phi(x), Phi the standard normal CDF; 'tanh': 0.5 x (1 + tanh(u)) with

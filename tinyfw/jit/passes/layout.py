@@ -5,8 +5,8 @@ A **chain** is a connected set of nodes that can all run on NHWC arrays:
 - ``Conv2d`` with groups 1 (float32/float64): becomes ``Conv2dNHWC`` on a packed filter
   (``PackConvFilter``; a constant filter, as in a frozen graph, is packed once here);
 - ``MaxPool2d`` whose argmax indices nobody reads, ``AvgPool2d``;
-- elementwise ops (a ``c_expr`` Function) whose 4-d output has the shape of a chain input
-  they read; their other operands must be full-shape 4-d values (converted on entry),
+- elementwise ops (a ``c_expr`` Function, or an ``epilogue_consumer``: bias_act) whose
+  4-d output has the shape of a chain input they read; their other operands must be full-shape 4-d values (converted on entry),
   per-channel values (shape ``(1, C, 1, 1)`` or ``(C, 1, 1)``: viewed as ``(1, 1, 1, C)``)
   or scalars.  That covers bias adds, inference batch norm (``(x - mean) * rstd * w + b``),
   activations and residual adds, which then fuse into the conv's epilogue as before.
@@ -88,7 +88,10 @@ def _per_channel(v: Value, c: int) -> bool:
 
 
 def _elementwise(n: Node, chain_vals: set) -> bool:
-    if n.kernel is not None or getattr(n.fn, "c_expr", None) is None or len(n.outputs) != 1:
+    if n.kernel is not None or len(n.outputs) != 1:
+        return False
+    # an epilogue_consumer (bias_act) is elementwise over input 0 too, without a C expression
+    if getattr(n.fn, "c_expr", None) is None and not n.fn.epilogue_consumer:
         return False
     shape = tuple(n.outputs[0].shape)
     if len(shape) != 4 or np.dtype(n.outputs[0].dtype) not in _FLOATS:
