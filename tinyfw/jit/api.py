@@ -147,7 +147,7 @@ class TracedFunction:
                  rewrites=()) -> None:
         self.fn = fn
         self.passes = tuple(passes)
-        self.rewrites = tuple(rewrites)  # jit.Rewrite objects tried after the registry's
+        self.rewrites = tuple(rewrites)  # jit.Rewrite objects tried before the registry's
         self.cache: dict = {}
         self._mods: list | None = None  # the module tree, for the training flags
         self.name = name or getattr(fn, "__name__", type(fn).__name__)
@@ -245,7 +245,7 @@ def trace(fn_or_module: Callable, example_inputs: Any = (), passes=DEFAULT_PASSE
           rewrites=()) -> TracedFunction:
     """Trace `fn_or_module` on `example_inputs` (a Tensor or a tuple of arguments) and
     return a callable with the same signature that replays the optimized graph.
-    `rewrites`: jit.Rewrite objects applied to this trace after the registered ones."""
+    `rewrites`: jit.Rewrite objects applied to this trace, tried before the registered ones."""
     if not callable(fn_or_module):
         raise TypeError(f"jit.trace: expected a function or a Module, got "
                         f"{type(fn_or_module).__name__}")
