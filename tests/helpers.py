@@ -1,6 +1,8 @@
 """Shared test helpers: the optional PyTorch oracle and array comparisons."""
 from __future__ import annotations
 
+import io
+
 import numpy as np
 import pytest
 
@@ -84,3 +86,8 @@ def in_layout(base: np.ndarray, how: str) -> np.ndarray:
     if how == "expanded" and base.ndim >= 1 and base.shape[0] > 0:
         return np.broadcast_to(base[:1], base.shape)  # read-only, stride 0
     return base
+
+
+def explain_text(fn, *args) -> str:
+    """What `tinyfw.jit.explain(fn, *args)` reports, without printing it."""
+    return tinyfw.jit.explain(fn, *args, file=io.StringIO())

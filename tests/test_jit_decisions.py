@@ -11,6 +11,7 @@ import pytest
 
 import tinyfw
 from tinyfw import jit
+from tests.helpers import explain_text
 from tinyfw.jit.kernels import eager_reason, fusable, vector_kernel
 from tinyfw.jit.passes import fuse_elementwise
 
@@ -22,20 +23,6 @@ def _on_the_cpu():
     """Fusion is a CPU-only pass (compiler.CPU_ONLY_PASSES): inspect CPU graphs."""
     with tinyfw.device("cpu"):
         yield
-
-
-class _Null:
-    """A file that drops what explain prints."""
-
-    def write(self, s: str) -> int:
-        return len(s)
-
-    def flush(self) -> None:
-        pass
-
-
-def _explain(fn, *args) -> str:
-    return jit.explain(fn, *args, file=_Null())
 
 
 def _graph_before_fusion(fn, x):
@@ -114,7 +101,7 @@ def test_cheap_ops_around_a_kept_op_still_fuse():
     x = tinyfw.randn(64, 64)
     with tinyfw.no_grad():
         plain, fused = _compiled_nodes(f, x)
-        text = _explain(f, x)
+        text = explain_text(f, x)
     assert "Tanh" in plain and "Tanh" not in fused
     assert sorted(fused) == ["Add", "Mul", "Mul", "Sub"]
     assert "kept eager: Tanh float32[64, 64]: its float32 eager kernel is hand-vectorised" \
@@ -130,14 +117,14 @@ def test_cheap_ops_around_a_kept_op_still_fuse():
 def test_lone_op_is_kept_eager_and_said_so():
     x = tinyfw.randn(4, 8)
     with tinyfw.no_grad():
-        text = _explain(lambda t: (t * 3).sum(1), x)
+        text = explain_text(lambda t: (t * 3).sum(1), x)
     assert "kept eager: Mul float32[4, 8]: alone, a generated kernel would save no memory " \
            "pass" in text
 
 
 def test_every_decision_line_states_a_choice_and_a_reason():
     x = tinyfw.randn(32, 16, requires_grad=True)
-    text = _explain(_many_ops, x)
+    text = explain_text(_many_ops, x)
     lines = [ln.strip() for ln in text.splitlines() if ln.startswith("      ")]
     fe = [ln for ln in lines if ln.startswith(("fused: ", "kept eager: "))]
     assert fe and any(ln.startswith("kept eager: ") for ln in fe)

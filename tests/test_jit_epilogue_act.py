@@ -22,7 +22,7 @@ from tinyfw.backend import cpu, ref
 from tinyfw.jit.compiler import DEFAULT_PASSES
 from tinyfw.jit.passes import layout
 from tinyfw.jit.rewrites_epilogue import make
-from tests.helpers import npy
+from tests.helpers import explain_text, npy
 
 _ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 # (activation, gelu's approximate)
@@ -49,18 +49,6 @@ def _inputs(shape, dtype, seed=0) -> np.ndarray:
     if x.size >= 4:
         x.flat[:4] = [0.0, -0.0, 30.0, -30.0]
     return x
-
-
-class _Null:
-    def write(self, s: str) -> int:
-        return len(s)
-
-    def flush(self) -> None:
-        pass
-
-
-def _explain(tf, *args) -> str:
-    return jit.explain(tf, *args, file=_Null())
 
 
 # -- the out= entry -----------------------------------------------------------------------
@@ -200,7 +188,7 @@ def test_inference_is_one_node_and_equals_eager(form, act, approx):
         want = npy(fn(x))
         tf = jit.trace(fn, (x,))
         got = npy(tf(x))
-        text = _explain(tf, x)
+        text = explain_text(tf, x)
         fwd = tf.graph(x)[0]
     np.testing.assert_array_equal(got, want)
     assert f"rewrite" in text and f"bias_{act}_epilogue: " in text, text
@@ -236,7 +224,7 @@ def test_frozen_model_takes_the_rewrite(act, approx):
         want = npy(m(x))
     fz = jit.freeze(jit.trace(m, (x,)))
     np.testing.assert_array_equal(npy(fz(x)), want)
-    assert f"bias_{act}_epilogue: " in _explain(fz, x)
+    assert f"bias_{act}_epilogue: " in explain_text(fz, x)
 
 
 @pytest.mark.parametrize("act,approx", ACTS, ids=IDS)
@@ -260,7 +248,7 @@ def test_training_gradients_unchanged(act, approx):
         np.testing.assert_array_equal(npy(y), npy(want))
         for got, w in zip([x.grad, m.lin.weight.grad, m.lin.bias.grad], wants):
             np.testing.assert_array_equal(npy(got), w)
-        assert (f"bias_{act}_epilogue" in _explain(tf, x)) == fires
+        assert (f"bias_{act}_epilogue" in explain_text(tf, x)) == fires
 
 
 def test_training_variant_gradcheck_float64():
@@ -268,7 +256,7 @@ def test_training_variant_gradcheck_float64():
     b = tinyfw.tensor(_inputs((4,), np.float64, 13) / 4, requires_grad=True)
     x = tinyfw.tensor(_inputs((3, 5), np.float64, 14) / 4, requires_grad=True)
     tf = jit.trace(lambda x, w, b: F.gelu(x @ w + b), (x, w, b), rewrites=[make("gelu", True)])
-    assert "bias_gelu_epilogue_training" in _explain(tf, x, w, b)
+    assert "bias_gelu_epilogue_training" in explain_text(tf, x, w, b)
     assert gradcheck(tf, (x, w, b))
 
 
@@ -280,7 +268,7 @@ def test_not_an_epilogue_when_the_bias_enlarges_or_no_product():
         for fn in (lambda y: F.gelu(w @ y + b), lambda y: F.gelu(y * 2 + b)):
             tf = jit.trace(fn, (y,))
             np.testing.assert_array_equal(npy(tf(y)), npy(fn(y)))
-            assert "epilogue:" not in _explain(tf, y)
+            assert "epilogue:" not in explain_text(tf, y)
 
 
 def test_product_read_twice_keeps_its_buffer():
@@ -297,7 +285,7 @@ def test_product_read_twice_keeps_its_buffer():
     with tinyfw.no_grad():
         tf = jit.trace(fn, (x,))
         np.testing.assert_array_equal(npy(tf(x)), npy(fn(x)))
-        assert "bias_silu_epilogue: " in _explain(tf, x)
+        assert "bias_silu_epilogue: " in explain_text(tf, x)
 
 
 @given(n=st.integers(1, 40), k=st.integers(1, 40), m=st.integers(1, 40),
@@ -322,7 +310,7 @@ def test_on_the_check_device():
             want = m(x)
             tf = jit.trace(m, (x,))
             got = tf(x)
-            assert "bias_gelu_epilogue: " in _explain(tf, x)
+            assert "bias_gelu_epilogue: " in explain_text(tf, x)
     np.testing.assert_array_equal(npy(got.cpu()), npy(want.cpu()))
 
 

@@ -12,19 +12,7 @@ from tinyfw import jit, nn
 from tinyfw.autograd import gradcheck
 from tinyfw.jit.passes import prepack
 from tinyfw.jit.rewrites_fold import FOLDS
-from tests.helpers import npy
-
-
-class _Null:
-    def write(self, s: str) -> int:
-        return len(s)
-
-    def flush(self) -> None:
-        pass
-
-
-def _explain(tf, *args) -> str:
-    return jit.explain(tf, *args, file=_Null())
+from tests.helpers import explain_text, npy
 
 
 def _randomise_bn(m: nn.Module, seed: int = 0) -> None:
@@ -62,7 +50,7 @@ def test_freeze_folds_every_conv_and_linear_batchnorm():
     x = tinyfw.tensor(np.random.RandomState(1).normal(0, 1, (3, 1, 6, 6)),
                       dtype=tinyfw.float64)
     fz = jit.freeze(jit.trace(m, (x,)), (x,))
-    text = _explain(fz, x)
+    text = explain_text(fz, x)
     for name in ("conv_bn_fold", "conv_nobias_bn_fold", "linear_bn_fold",
                  "linear_nobias_bn_fold"):
         assert f"rewrote {name}:" in text, text
@@ -92,7 +80,7 @@ def test_live_trace_with_folds_keeps_gradients():
     x = tinyfw.tensor(np.random.RandomState(4).normal(0, 1, (2, 2, 5, 5)),
                       dtype=tinyfw.float64, requires_grad=True)
     tf = jit.trace(m, (x,), rewrites=FOLDS)
-    assert "rewrote conv_bn_fold" in _explain(tf, x)
+    assert "rewrote conv_bn_fold" in explain_text(tf, x)
     assert gradcheck(tf, (x,))
     grads = []
     for fn in (tf, m):
@@ -103,7 +91,7 @@ def test_live_trace_with_folds_keeps_gradients():
     for a, b in zip(*grads):
         np.testing.assert_allclose(a, b, rtol=1e-10, atol=1e-12)
     # and not without asking: the folds are freeze-only when registered
-    assert "conv_bn_fold" not in _explain(jit.trace(m, (x,)), x)
+    assert "conv_bn_fold" not in explain_text(jit.trace(m, (x,)), x)
 
 
 def test_fold_near_misses():
@@ -121,11 +109,11 @@ def test_fold_near_misses():
         return bn(x[:, :1].repeat(1, 3, 1, 1))
 
     for f in (residual, bn_alone):
-        text = _explain(jit.trace(f, (x,), rewrites=FOLDS), x)
+        text = explain_text(jit.trace(f, (x,), rewrites=FOLDS), x)
         assert "bn_fold" not in text, f.__name__
     # batch norm in training mode is another op: nothing to fold
     bn.train()
-    assert "bn_fold" not in _explain(jit.trace(lambda x: bn(conv(x)), (x,), rewrites=FOLDS), x)
+    assert "bn_fold" not in explain_text(jit.trace(lambda x: bn(conv(x)), (x,), rewrites=FOLDS), x)
     bn.eval()
     # BatchNorm1d over (N, C, L) after a linear on the last dim: the channel axis is not
     # the linear's output features (the filter checks the views' channel axis)
@@ -135,7 +123,7 @@ def test_fold_near_misses():
     x3 = tinyfw.randn(2, 3, 4)
     f3 = lambda x: bn1(lin(x))  # noqa: E731
     tf = jit.trace(f3, (x3,), rewrites=FOLDS)
-    assert "bn_fold" not in _explain(tf, x3)
+    assert "bn_fold" not in explain_text(tf, x3)
     np.testing.assert_allclose(npy(tf(x3).detach()), npy(f3(x3).detach()), rtol=1e-6, atol=1e-6)
 
 
@@ -178,7 +166,7 @@ def test_gemm_weight_is_stored_row_major_at_freeze(on_cpu):
     m = nn.Sequential(nn.Linear(8, 16), nn.ReLU(), nn.Linear(16, 4)).eval()
     x = tinyfw.randn(3, 8)
     fz = jit.freeze(m, (x,))
-    assert "prepacked: Matmul -> Matmul" in _explain(fz, x)
+    assert "prepacked: Matmul -> Matmul" in explain_text(fz, x)
     consts = [v for v in fz.graph(x)[0].leaves() if v.kind == "const" and len(v.shape) == 2]
     assert consts and all(v.data.flags.c_contiguous for v in consts)
     np.testing.assert_allclose(npy(fz(x)), npy(m(x)), rtol=1e-6, atol=1e-6)
@@ -202,7 +190,7 @@ def test_prepack_hook_sees_constant_inputs_and_may_replace_the_node(on_cpu):
         x = tinyfw.randn(2, 1, 6, 6)
         fz = jit.freeze(m, (x,))
         assert seen == [("Conv2d", [1]), ("Conv2d", [1])]
-        assert _explain(fz, x).count("prepacked: Conv2d -> Conv2d") == 2
+        assert explain_text(fz, x).count("prepacked: Conv2d -> Conv2d") == 2
         np.testing.assert_allclose(npy(fz(x)), npy(m(x)), rtol=1e-5, atol=1e-5)
     finally:
         prepack._HOOKS[Conv2d].remove(hook)
@@ -241,11 +229,11 @@ def test_frozen_max_pool_runs_without_indices_bit_for_bit():
     x = tinyfw.tensor(a)
     m = _Pool(kernel_size=2).eval()
     fz = jit.freeze(m, (x,))
-    assert "rewrote max_pool2x2_no_indices" in _explain(fz, x)
+    assert "rewrote max_pool2x2_no_indices" in explain_text(fz, x)
     assert "MaxPool2d" not in [n.op for n in fz.graph(x)[0].nodes]
     np.testing.assert_array_equal(npy(fz(x)), npy(m(x)))  # NaN where max_pool2d has NaN
     # a live trace keeps max_pool2d (its gradient goes to one argmax per window)
-    assert "max_pool2x2" not in _explain(jit.trace(m, (x,)), x)
+    assert "max_pool2x2" not in explain_text(jit.trace(m, (x,)), x)
 
 
 @pytest.mark.parametrize("shape,kw", [((2, 3, 7, 8), dict(kernel_size=2)),     # odd H
@@ -256,5 +244,5 @@ def test_other_max_pools_are_not_rewritten(shape, kw):
     x = tinyfw.randn(*shape)
     m = _Pool(**kw).eval()
     fz = jit.freeze(m, (x,))
-    assert "max_pool2x2" not in _explain(fz, x)
+    assert "max_pool2x2" not in explain_text(fz, x)
     np.testing.assert_array_equal(npy(fz(x)), npy(m(x)))

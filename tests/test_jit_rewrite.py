@@ -14,24 +14,12 @@ from tinyfw import jit, nn
 from tinyfw.autograd import gradcheck
 from tinyfw.jit import Rewrite, TraceError
 from tinyfw.jit.compiler import DEFAULT_PASSES
-from tests.helpers import npy
+from tests.helpers import explain_text, npy
 
 NO_REWRITE = tuple(p for p in DEFAULT_PASSES if p != "rewrite")
 # the traced graph with the rewrite, but no fusion: each op runs eager's own kernel, so
 # the rewritten graph equals the replacement run eagerly bit for bit
 UNFUSED = ("rewrite", "dce", "cse", "const_fold", "simplify", "memory_plan")
-
-
-class _Null:
-    def write(self, s: str) -> int:
-        return len(s)
-
-    def flush(self) -> None:
-        pass
-
-
-def _explain(tf, *args) -> str:
-    return jit.explain(tf, *args, file=_Null())
 
 
 def _ops(tf, *args) -> list:
@@ -57,7 +45,7 @@ def test_user_rewrite_per_trace_matches_and_keeps_gradients():
     x = _x(5, 3, dtype=tinyfw.float64, grad=True)
     tf = jit.trace(_tanh_pattern, (x,), rewrites=[rw])
     assert "Tanh" in _ops(tf, x) and "Exp" not in _ops(tf, x)
-    text = _explain(tf, x)
+    text = explain_text(tf, x)
     assert "rewrote tanh_from_exp:" in text and "-> Tanh" in text
     np.testing.assert_allclose(npy(tf(x).detach()), np.tanh(npy(x.detach())), rtol=1e-14)
     assert gradcheck(tf, (x,))
@@ -141,7 +129,7 @@ def test_replacement_can_read_the_match():
     x = _x(2, 3, 5)
     f = lambda x: F.softmax(x, dim=1) * 2  # noqa: E731
     tf = jit.trace(f, (x,), rewrites=[rw], passes=UNFUSED)
-    assert "rewrote read_match" in _explain(tf, x)
+    assert "rewrote read_match" in explain_text(tf, x)
     np.testing.assert_array_equal(npy(tf(x)), npy(f(x)))
 
 
@@ -150,7 +138,7 @@ def test_rewrites_repeat_until_none_matches():
     f = lambda x: -(-(-(-x))) * 3  # noqa: E731
     tf = jit.trace(f, (x,))
     assert "Neg" not in _ops(tf, x)
-    assert _explain(tf, x).count("rewrote neg_neg") == 2
+    assert explain_text(tf, x).count("rewrote neg_neg") == 2
 
 
 def test_replacement_by_an_input_never_aliases_an_output():
@@ -259,7 +247,7 @@ def test_identity_matches_equals_replacement_and_keeps_gradients(name, f, new, g
     x = _x(4, 5)
     tf = jit.trace(f, (x,), passes=UNFUSED)
     ops = _ops(tf, x)
-    assert f"rewrote {name}:" in _explain(tf, x)
+    assert f"rewrote {name}:" in explain_text(tf, x)
     if new:
         assert new in ops and gone not in ops, ops
     np.testing.assert_array_equal(npy(tf(x)), npy(eager(x)))
@@ -286,7 +274,7 @@ NEAR_MISSES = [
 def test_identity_near_miss_is_not_rewritten(name, f):
     x = _x(4, 5).abs() + 0.5
     tf = jit.trace(f, (x,))
-    assert f"rewrote {name}:" not in _explain(tf, x)
+    assert f"rewrote {name}:" not in explain_text(tf, x)
     np.testing.assert_allclose(npy(tf(x)), npy(f(x)), rtol=1e-6, atol=1e-7)
 
 
