@@ -47,7 +47,32 @@ struct Geo {
     // H*W*C) or NCHW (H*W, 1, W, C*H*W); y_nchw: the output is written (N, O, OH, OW)
     int64_t xc, xp, xr, xn;
     bool y_nchw;
+    // the epilogue applied as each output row is stored: y = relu?((sum + bias[o]) + res),
+    // bias: O values or null, res: an array of y's shape and layout or null
+    const void* bias;
+    const void* res;
+    bool relu;
 };
+
+// The epilogue of `cnt` sums of output channels o0..o0+cnt (one pixel, NHWC: stride 1) or
+// of one channel (NCHW: `cnt` pixels of one plane, bias the same for all): applied while
+// the row is still in L1, so it costs no extra pass over the output.  The order
+// ((sum + bias) + res, then relu) is the graph's, so each step rounds as the unfused ops do.
+template <typename T>
+inline void finish(const Geo& g, T* y, const T* src, int64_t sstride, int64_t cnt, const T* bias, bool per_elem_bias,
+                   const T* res) {
+    if (src != y)
+        for (int64_t i = 0; i < cnt; ++i) y[i] = src[i * sstride];
+    // one simple loop per step so that each vectorises
+    if (bias && per_elem_bias)
+        for (int64_t i = 0; i < cnt; ++i) y[i] += bias[i];
+    else if (bias)
+        for (int64_t i = 0; i < cnt; ++i) y[i] += bias[0];
+    if (res)
+        for (int64_t i = 0; i < cnt; ++i) y[i] += res[i];
+    if (g.relu)  // Relu's rule: negatives to +0, NaN and -0 kept
+        for (int64_t i = 0; i < cnt; ++i) y[i] = y[i] < T(0) ? T(0) : y[i];
+}
 
 // The tile height R (output pixels) for V filter vectors: what fits the register file.
 template <typename T, int V> constexpr int rows_for() {
@@ -184,13 +209,19 @@ void run(const Geo& g, const T* x, const T* wp, T* y) {
                 if (first)  // every kernel row in the padding (or no input channel)
                     for (int64_t j = 0; j < g.OW; ++j) std::fill_n(acc + j * ld, g.OB, T(0));
                 const int64_t valid = std::min<int64_t>(g.OB, g.O - ob * g.OB);
+                const T* bias = g.bias ? static_cast<const T*>(g.bias) + ob * g.OB : nullptr;
+                const T* res = static_cast<const T*>(g.res);
                 if (g.y_nchw) {  // the row's (OW x OB) sums transposed into OB output planes
                     for (int64_t k = 0; k < valid; ++k) {
-                        T* yo = y + ((n * g.O + ob * g.OB + k) * g.OH + oh) * g.OW;
-                        for (int64_t j = 0; j < g.OW; ++j) yo[j] = buf[j * g.OB + k];
+                        const int64_t at = ((n * g.O + ob * g.OB + k) * g.OH + oh) * g.OW;
+                        finish(g, y + at, buf.data() + k, g.OB, g.OW, bias ? bias + k : nullptr, false,
+                               res ? res + at : nullptr);
                     }
-                } else if (!in_place) {
-                    for (int64_t j = 0; j < g.OW; ++j) std::copy_n(buf.data() + j * g.OB, valid, yrow + j * g.O + ob * g.OB);
+                } else if (!in_place || g.bias || g.res || g.relu) {
+                    for (int64_t j = 0; j < g.OW; ++j) {
+                        const int64_t at = (r * g.OW + j) * g.O + ob * g.OB;
+                        finish(g, y + at, acc + j * ld, 1, valid, bias, true, res ? res + at : nullptr);
+                    }
                 }
             }
         }
@@ -273,7 +304,8 @@ bool is_nchw(const std::string& layout, const char* op, const char* what) {
 }
 
 py::object conv2d_nhwc(py::object x_obj, py::object wp_obj, int64_t out_channels, py::object stride, py::object padding,
-                       py::object dilation, const std::string& x_layout, const std::string& y_layout) {
+                       py::object dilation, const std::string& x_layout, const std::string& y_layout,
+                       py::object bias_obj, py::object res_obj, bool relu) {
     const char* op = "conv2d_nhwc";
     py::array x = float_array(x_obj, op, "input"), wp = float_array(wp_obj, op, "packed weight");
     if (!x.dtype().equal(wp.dtype()))
@@ -314,6 +346,24 @@ py::object conv2d_nhwc(py::object x_obj, py::object wp_obj, int64_t out_channels
     if (sh < 0 || sw < 0) throw py::value_error(std::string(op) + ": kernel larger than the padded input");
     g.OH = sh / g.sh + 1, g.OW = sw / g.sw + 1;
     py::array y = g.y_nchw ? empty_array(x.dtype(), {g.N, g.O, g.OH, g.OW}) : empty_array(x.dtype(), {g.N, g.OH, g.OW, g.O});
+    py::array bias, res;  // kept alive (and contiguous) until the kernel has run
+    if (!bias_obj.is_none()) {
+        bias = float_array(bias_obj, op, "bias");
+        if (!bias.dtype().equal(x.dtype()) || bias.size() != g.O)
+            throw py::value_error(std::string(op) + ": bias must hold " + std::to_string(g.O) + " values of the input's dtype, got " +
+                                  dtype_name(bias.dtype()) + shape_str(bias));
+        g.bias = bias.data();
+    }
+    if (!res_obj.is_none()) {
+        res = float_array(res_obj, op, "residual");
+        bool same = res.ndim() == 4 && res.dtype().equal(x.dtype());
+        for (int d = 0; same && d < 4; ++d) same = res.shape(d) == y.shape(d);
+        if (!same)
+            throw py::value_error(std::string(op) + ": residual must have the output's shape " + shape_str(y) + " and dtype " +
+                                  dtype_name(x.dtype()) + ", got " + dtype_name(res.dtype()) + shape_str(res));
+        g.res = res.data();
+    }
+    g.relu = relu;
     {
         py::gil_scoped_release nogil;
         if (f64) dispatch<double>(g, (const double*)x.data(), (const double*)wp.data(), (double*)y.mutable_data());
@@ -332,8 +382,10 @@ void register_layout_conv(py::module_& m) {
           "(O, C, kh, kw) filter -> (ceil(O/block), kh, kw, C, block), zero past O");
     m.def("conv2d_nhwc", &conv2d_nhwc, py::arg("x"), py::arg("wp"), py::arg("out_channels"), py::arg("stride"),
           py::arg("padding"), py::arg("dilation"), py::arg("x_layout") = "nhwc", py::arg("y_layout") = "nhwc",
-          "2-d cross-correlation without bias of x ((N, H, W, C), or (N, C, H, W) with x_layout='nchw') with a "
-          "packed filter -> (N, OH, OW, O) (or (N, O, OH, OW) with y_layout='nchw')");
+          py::arg("bias") = py::none(), py::arg("residual") = py::none(), py::arg("relu") = false,
+          "2-d cross-correlation of x ((N, H, W, C), or (N, C, H, W) with x_layout='nchw') with a "
+          "packed filter -> (N, OH, OW, O) (or (N, O, OH, OW) with y_layout='nchw'); then, as each row is "
+          "stored, + bias (O values), + residual (the output's shape and layout), relu");
 }
 
 TINYFW_ISA_END

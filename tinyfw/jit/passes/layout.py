@@ -9,7 +9,9 @@ A **chain** is a connected set of nodes that can all run on NHWC arrays:
   they read; their other operands must be full-shape 4-d values (converted on entry),
   per-channel values (shape ``(1, C, 1, 1)`` or ``(C, 1, 1)``: viewed as ``(1, 1, 1, C)``)
   or scalars.  That covers bias adds, inference batch norm (``(x - mean) * rstd * w + b``),
-  activations and residual adds, which then fuse into the conv's epilogue as before.
+  activations and residual adds.  A bias add, residual add and relu right after a conv
+  are then folded into the conv's store (passes/layout_epilogue.py); other elementwise
+  ops fuse into the conv's epilogue as before.
 
 Per chain the pass compares the measured time of its conv/pool kernels in NCHW with the
 time of the NHWC kernels plus the conversions the chain needs (one ``ToNHWC`` per value
@@ -34,6 +36,7 @@ from ...backend.ref_layout import kernels
 from ...ops.nn_conv import AvgPool2d, Conv2d, MaxPool2d
 from ...ops.shape import ReshapeCopy
 from ..ir import Graph, Node, Value
+from . import layout_epilogue
 from ..layout_ops import (AvgPool2dNHWC, Conv2dNHWC, MaxPool2dNHWC, PackConvFilter, ToNCHW,
                           ToNHWC)
 
@@ -280,7 +283,28 @@ def run(graph: Graph, backend) -> dict:
     conversions = 0
     for chain, direct in chosen:
         conversions += _rewrite(graph, chain, direct, K, decisions)
-    return {"decisions": decisions, "nhwc_chains": len(chosen), "conversions": conversions}
+    folded = exits = 0
+    if chosen:
+        folded = layout_epilogue.fold(graph, decisions)
+        exits = layout_epilogue.write_nchw_exits(
+            graph, decisions, (lambda n: _nchw_store_cheaper(n, K)) if m == "auto" else None)
+    return {"decisions": decisions, "nhwc_chains": len(chosen),
+            "conversions": conversions - exits, "conv_epilogues": folded}
+
+
+def _nchw_store_cheaper(n: Node, K) -> bool:
+    """Whether conv node n writing NCHW itself measures cheaper than its NHWC store plus
+    the exit conversion."""
+    x, wp = n.inputs[0], n.inputs[1]
+    a = n.attrs
+    dt = np.dtype(x.dtype)
+    X, WP = _rand(tuple(x.shape), dt), _rand(tuple(wp.shape), dt)
+    args = (a["out_channels"], a["stride"], a["padding"], a["dilation"], a.get("x_layout", "nhwc"))
+    key = (tuple(x.shape), tuple(wp.shape)) + args + (dt.str,)
+    t_nhwc = _timed(("conv_store", "nhwc") + key,
+                    lambda: K.nhwc_to_nchw(K.conv2d_nhwc(X, WP, *args, "nhwc")))
+    t_nchw = _timed(("conv_store", "nchw") + key, lambda: K.conv2d_nhwc(X, WP, *args, "nchw"))
+    return t_nchw < t_nhwc
 
 
 def _check_direct(anchors: list, direct: set, enter: list, B, K) -> None:
