@@ -365,6 +365,9 @@ def test_frozen_resnet_block_folds_bias_residual_relu_into_the_convs(freeze):
         assert [n.attrs.get("y_layout", "nhwc") for n in convs] == ["nhwc", "nchw"]
         assert tuple(convs[1].inputs[-1].shape) == (2, 16, 7, 9)  # x itself, not its NHWC copy
         assert "ToNCHW" not in ops and "writes nchw" in text
+        # x is then read by conv1 alone: in place as NCHW (forced mode), no conversion at all
+        assert "ToNHWC" not in ops and convs[0].attrs.get("x_layout") == "nchw"
+        assert "entry conversion dropped" in text
         assert "epilogue: Conv2dNHWC -> bias + relu" in text
         assert "epilogue: Conv2dNHWC -> bias + residual + relu" in text
         assert "fused: Conv2dNHWC -> " not in text  # nothing left to fuse after the convs
@@ -418,3 +421,32 @@ def test_the_reference_backend_folds_the_epilogue_too():
     finally:
         dispatch.set_backend(prev)
     assert [n.attrs.get(k) for n in convs for k in ("bias", "residual", "relu")] == [True] * 3
+
+
+@needs_c
+@pytest.mark.parametrize("nchw_cheaper", [True, False])
+def test_auto_mode_lets_the_exit_conv_write_nchw_only_when_that_measures_cheaper(
+        monkeypatch, nchw_cheaper):
+    w = tinyfw.randn(8, 4, 3, 3)
+    b = tinyfw.randn(1, 8, 1, 1)
+
+    def f(x):
+        return F.relu(F.conv2d(x, w, padding=1) + b)
+
+    def fake(key, fn):  # NHWC convs cheaper than NCHW; the NCHW store as the test says
+        if key[0] == "conv_store":
+            return (0.1 if nchw_cheaper else 5.0) if key[1] == "nchw" else 1.0
+        if key[0] == "conv_nhwc" and key[2] == "nchw":
+            return 5.0  # never read the entry in place
+        return {"conv": 10.0, "conv_nhwc": 1.0}.get(key[0], 0.5)
+
+    monkeypatch.setattr(layout, "_timed", fake)
+    x = tinyfw.randn(2, 4, 6, 7)
+    with tinyfw.no_grad(), layout.force("auto"):
+        tr = tinyfw.jit.trace(f, (x,))
+        _close([tr(x)], [f(x)])
+        ops = [n.op for n in tr.graph(x)[0].nodes]
+        convs = _conv_nodes(tr, x)
+    assert [n.attrs.get("y_layout", "nhwc") for n in convs] == \
+        ["nchw" if nchw_cheaper else "nhwc"]
+    assert ("ToNCHW" in ops) == (not nchw_cheaper) and "ToNHWC" in ops

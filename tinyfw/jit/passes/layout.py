@@ -288,6 +288,9 @@ def run(graph: Graph, backend) -> dict:
         folded = layout_epilogue.fold(graph, decisions)
         exits = layout_epilogue.write_nchw_exits(
             graph, decisions, (lambda n: _nchw_store_cheaper(n, K)) if m == "auto" else None)
+        exits += layout_epilogue.read_entries_in_place(
+            graph, decisions, (lambda t, convs: _nchw_read_cheaper(t, convs, K))
+            if m == "auto" else None)
     return {"decisions": decisions, "nhwc_chains": len(chosen),
             "conversions": conversions - exits, "conv_epilogues": folded}
 
@@ -305,6 +308,29 @@ def _nchw_store_cheaper(n: Node, K) -> bool:
                     lambda: K.nhwc_to_nchw(K.conv2d_nhwc(X, WP, *args, "nhwc")))
     t_nchw = _timed(("conv_store", "nchw") + key, lambda: K.conv2d_nhwc(X, WP, *args, "nchw"))
     return t_nchw < t_nhwc
+
+
+def _nchw_read_cheaper(t: Node, convs: list, K) -> bool:
+    """Whether conv nodes `convs` reading ToNHWC node t's NCHW input in place measure
+    cheaper than the conversion and their NHWC reads (the timings _cost takes, under the
+    same keys: the answer agrees with _check_direct's for the same convs)."""
+    v = t.inputs[0]
+    dt = np.dtype(v.dtype)
+    xs = tuple(v.shape)
+    X = _rand(xs, dt)
+    Xh = K.nchw_to_nhwc(X)
+    t_in, t_cv = 0.0, _conversion_cost(v, K, True)
+    for n in convs:
+        a = n.attrs
+        WP = _rand(tuple(n.inputs[1].shape), dt)
+        w_shape = (a["out_channels"], xs[1]) + tuple(WP.shape[1:3])
+        key = (w_shape, a["stride"], a["padding"], a["dilation"], dt.str)
+        args = (a["out_channels"], a["stride"], a["padding"], a["dilation"])
+        t_in += _timed(("conv_nhwc", xs, "nchw") + key,
+                       lambda: K.conv2d_nhwc(X, WP, *args, "nchw"))
+        t_cv += _timed(("conv_nhwc", xs, "nhwc") + key,
+                       lambda: K.conv2d_nhwc(Xh, WP, *args, "nhwc"))
+    return t_in < t_cv
 
 
 def _check_direct(anchors: list, direct: set, enter: list, B, K) -> None:

@@ -134,3 +134,34 @@ def write_nchw_exits(graph: Graph, decisions: list, measure) -> int:
                                                  if n.attrs.get("residual") else ""))
     graph.nodes = [n for n in graph.nodes if id(n) not in drop]
     return len(drop)
+
+
+def read_entries_in_place(graph: Graph, decisions: list, measure) -> int:
+    """An entry conversion (``ToNHWC``) whose result only convs read (as their input), as
+    a ResNet block's input is once its last conv reads the residual as NCHW: the convs read
+    the NCHW value in place when ``measure(convert_node, conv_nodes)`` says so (None:
+    always), and the conversion goes.  Returns how many conversions went."""
+    from ..layout_ops import ToNHWC
+
+    consumers = graph.consumers()
+    out_ids = {v.id for v in graph.outputs}
+    drop: set = set()
+    for t in graph.nodes:
+        if t.fn is not ToNHWC or t.outputs[0].id in out_ids:
+            continue
+        h = t.outputs[0]
+        readers = consumers.get(h.id, [])
+        if not readers or not all(
+                r.fn is Conv2dNHWC and r.inputs[0] is h and all(v is not h for v in r.inputs[1:])
+                and r.attrs.get("x_layout", "nhwc") == "nhwc" for r in readers):
+            continue
+        if measure is not None and not measure(t, readers):
+            continue
+        for r in readers:
+            r.inputs = [t.inputs[0]] + r.inputs[1:]
+            r.attrs = dict(r.attrs, x_layout="nchw")
+        drop.add(id(t))
+        decisions.append(f"    reads nchw: {t.inputs[0]} {list(t.inputs[0].shape)} (only convs "
+                         "read it now: its entry conversion dropped)")
+    graph.nodes = [n for n in graph.nodes if id(n) not in drop]
+    return len(drop)
