@@ -24,8 +24,13 @@
 // other chain op reads it and the measurement says so (at 8x64x56x56 on an idle
 // machine the strided read cost ~1.4 ms more than an NHWC input, against a 0.7 ms
 // conversion; under memory contention it was ~1 ms against ~5 ms).  y_layout="nchw"
-// writes each output row's sums transposed into the O planes; measured slower than the
-// NHWC output plus a conversion, so the pass does not use it (for callers that want it).
+// writes each output row's sums transposed into the O planes (8x8 register blocks for
+// float); the layout pass uses it for a chain's exit conv when it measures cheaper than
+// the NHWC store plus a conversion (about even on a loaded Sapphire Rapids).
+//
+// The epilogue (bias, residual, relu; passes/layout_epilogue.py folds them in) runs on
+// each finished output row while it is in L1: +0.2-0.4 ms on the 8x64x56x56 conv against
+// ~0.7 ms for the separate pass over the output it replaces.
 #include <omp.h>
 
 #include <algorithm>
