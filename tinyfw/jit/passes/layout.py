@@ -11,7 +11,9 @@ A **chain** is a connected set of nodes that can all run on NHWC arrays:
   or scalars.  That covers bias adds, inference batch norm (``(x - mean) * rstd * w + b``),
   activations and residual adds.  A bias add, residual add and relu right after a conv
   are then folded into the conv's store (passes/layout_epilogue.py); other elementwise
-  ops fuse into the conv's epilogue as before.
+  ops fuse into the conv's epilogue as before.  After that fold, a conv whose result only
+  leaves the chain may write NCHW itself, and an entry then read only by convs may be read
+  in place (both where measured cheaper; always under the nhwc override).
 
 Per chain the pass compares the measured time of its conv/pool kernels in NCHW with the
 time of the NHWC kernels plus the conversions the chain needs (one ``ToNHWC`` per value

@@ -1,4 +1,8 @@
-"""Part of the layout pass: fold a bias add, a residual add and a relu that follow a
+"""The layout pass's steps after its rewrite: the conv epilogue fold (below), a chain-exit
+conv writing NCHW itself (write_nchw_exits) and entries read in place once only convs
+read them (read_entries_in_place).
+
+Fold a bias add, a residual add and a relu that follow a
 ``Conv2dNHWC`` into the conv itself, so that they run on each output row as the kernel
 stores it (csrc/layout_conv.cpp) instead of as one more pass over the whole output.
 
