@@ -188,7 +188,10 @@ def run(outputs: Sequence, grads: Sequence, retain_graph: bool, create_graph: bo
     # count, for every node, how many edges reach it, so it runs once all have arrived
     roots = [o.grad_fn for o in outputs]
     deps: dict = {}
-    stack = [r for r in roots if r is not None]
+    # each node once: two outputs sharing a node (x.squeeze(d) of a dim that is not 1
+    # returns x's node on a new tensor) must not count its edges twice, or the nodes
+    # after it wait for a gradient that never comes
+    stack = [r for r in dict.fromkeys(roots) if r is not None]
     for r in stack:
         deps.setdefault(r, 0)
     seen = set(stack)

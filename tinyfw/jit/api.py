@@ -19,10 +19,41 @@ from .tracer import TraceError
 _make = Tensor._make
 
 
-class _GraphBackward(Function):
-    """The autograd node of a traced call: runs the compiled backward graph."""
+class _OutputGrads:
+    """The gradients of a traced call's outputs on their way to its one backward node.
+
+    Each differentiable output has a node of its own (`_GraphOutput`) whose only edge
+    leads to the call's `_GraphBackward`; the engine sums what reaches a node with ``+``,
+    which for these merges the per-output gradients (an output's own gradients, arriving
+    several times, add as tensors).  So the backward graph runs ONCE with every output's
+    gradient, as eager's backward does: run once per output, the engine summed the
+    per-output results in another order than eager sums the same terms (results 1 ulp
+    apart, found by tests/test_jit_property.py)."""
+
+    __slots__ = ("grads",)
+
+    def __init__(self, grads: dict) -> None:
+        self.grads = grads
+
+    def __add__(self, other: "_OutputGrads") -> "_OutputGrads":
+        merged = dict(self.grads)
+        for k, g in other.grads.items():
+            merged[k] = merged[k] + g if k in merged else g
+        return _OutputGrads(merged)
+
+
+class _GraphOutput(Function):
+    """The autograd node of one differentiable output of a traced call."""
 
     def backward(self, grad):
+        return (_OutputGrads({self.index: grad}),)
+
+
+class _GraphBackward(Function):
+    """The autograd node of a traced call: runs the compiled backward graph once, on the
+    gradients of all its outputs (zeros for an output that received none)."""
+
+    def backward(self, grads: _OutputGrads):
         if GradMode.enabled:
             raise RuntimeError("jit: double backward (create_graph=True) through a traced "
                                "function is not supported; run it eagerly for that")
@@ -31,15 +62,14 @@ class _GraphBackward(Function):
             raise RuntimeError("jit: trying to backward through a traced call a second time; "
                                "pass retain_graph=True to the first backward()")
         gs = []
-        for k, i in enumerate(c.diff_outputs):
-            if k == self.index:
-                g = grad._data
-                if g.dtype != self.out_dtype:
-                    g = g.astype(self.out_dtype)
-                gs.append(g)
-            else:
-                shape, dtype = self.other_meta[k]
+        for k in range(len(c.diff_outputs)):
+            shape, dtype = self.out_meta[k]
+            g = grads.grads.get(k)
+            if g is None:
                 gs.append(c.backend.full(shape, 0, dtype))
+            else:
+                g = g._data
+                gs.append(g if g.dtype == dtype else g.astype(dtype))
         args = list(self.saved) + gs
         if not RetainGraph.enabled:
             self.saved = None  # the backward graph then frees each saved array at last use
@@ -90,12 +120,16 @@ def _value_key(a: Any, name: str):
     return ("py", type(a).__name__, a)
 
 
-def _graph_device(args: tuple, live: dict) -> Device:
+def _graph_device(args: tuple, live: dict, consts: tuple = ()) -> Device:
     """The device a call runs on: that of its first tensor argument or live tensor with
-    at least one dimension (0-d CPU tensors mix with any device, as in eager)."""
+    at least one dimension (0-d CPU tensors mix with any device, as in eager), else that
+    of its constants (a function of closed-over constants alone)."""
     for t in [a for a in args if isinstance(a, Tensor)] + list(live.values()):
         if t._data.ndim or t.device.type != "cpu":
             return t.device
+    for a in consts:
+        if device_of(a).type != "cpu":
+            return device_of(a)
     return Device("cpu")
 
 
@@ -162,7 +196,10 @@ class TracedFunction:
             tr = trace_graph(self.fn, args, live, op=f"jit.trace({self.name})",
                              rewriter=Rewriter(self.rewrites) if "rewrite" in self.passes
                              else None)
-            device = _graph_device(args, live)
+            # (with the tensors the trace captured: a function of closed-over tensors
+            # alone runs on their device, not on the CPU's backend)
+            device = _graph_device(args, {**live, **{id(t): t for t in tr.params}},
+                                   tuple(v.data for v in tr.graph.leaves() if v.kind == "const"))
             passes = self.passes if device.type == "cpu" else \
                 tuple(p for p in self.passes if p not in CPU_ONLY_PASSES)
             c = optimize(tr, backend=backend_for(device) if device.type != "cpu" else None,
@@ -186,12 +223,12 @@ class TracedFunction:
             wrt = [tensors[i] if kind == "input" else c.params[i] for kind, i in c.wrt_index]
             nxt = tuple([(t.grad_fn or t) if t._rg else None for t in wrt])
             if any(x is not None for x in nxt):
-                saved = res[n + len(c.state):]
-                meta = [(res[i].shape, res[i].dtype) for i in c.diff_outputs]
+                call = _GraphBackward.__new__(_GraphBackward)
+                call.next, call.compiled, call.saved = nxt, c, res[n + len(c.state):]
+                call.out_meta = [(res[i].shape, res[i].dtype) for i in c.diff_outputs]
                 for k, i in enumerate(c.diff_outputs):
-                    node = _GraphBackward.__new__(_GraphBackward)
-                    node.next, node.compiled, node.saved = nxt, c, saved
-                    node.index, node.other_meta, node.out_dtype = k, meta, res[i].dtype
+                    node = _GraphOutput.__new__(_GraphOutput)
+                    node.next, node.index = (call,), k
                     outs[i] = _make(res[i], True, node)
         return unflatten(outs, c.out_struct)
 

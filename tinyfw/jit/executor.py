@@ -24,6 +24,13 @@ def _as_array(x):
     return np.asarray(x) if isinstance(x, (np.generic, float, int, bool)) else x
 
 
+def _copy(B, x):
+    """A copy of array `x` made by backend `B` (any device)."""
+    out = B.empty(x.shape, x.dtype)
+    B.copy_(out, x)
+    return out
+
+
 def build(graph: Graph, backend, args: list | None = None) -> Callable:
     """Compile `graph` into ``run(*arrays) -> tuple of arrays``.
 
@@ -36,7 +43,7 @@ def build(graph: Graph, backend, args: list | None = None) -> Callable:
     """
     args = list(args) if args is not None else graph.inputs + graph.params + graph.grads
     names: dict[int, str] = {}
-    env: dict = {"_Ctx": _Ctx, "B": backend, "_as_array": _as_array}
+    env: dict = {"_Ctx": _Ctx, "B": backend, "_as_array": _as_array, "_copy": _copy}
     for i, v in enumerate(args):
         names[v.id] = f"a{i}"
     for v in graph.leaves():
@@ -130,7 +137,8 @@ def build(graph: Graph, backend, args: list | None = None) -> Callable:
     for v in graph.outputs:
         nm = names[v.id]
         # a constant handed out must not be the one the graph keeps using
-        rets.append(f"{nm}.copy()" if v.kind == "const" else nm)
+        # (through the backend: a device array has no .copy())
+        rets.append(f"_copy(B, {nm})" if v.kind == "const" else nm)
     lines.append(f"    return ({', '.join(rets)}{',' if len(rets) == 1 else ''})")
     src = "\n".join(lines)
     exec(compile(src, "<tinyfw.jit graph>", "exec"), env)  # noqa: S102 - our own source

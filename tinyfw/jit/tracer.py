@@ -112,6 +112,12 @@ class Tracer:
                     f"in-place operation and then used, at {user_frame()}; in-place ops on "
                     "traced values are not supported: use the out-of-place op")
             return rec[1]
+        base = t._base
+        if base is not None and base._data is t._data and (id(base) in self.live or base._rg):
+            # a detached alias of a live tensor (cast(p, int64) detaches p first): its
+            # values are p's, read live, or a later p update would not be seen (and p
+            # itself, found by the same array, would lose its gradient)
+            return self.lookup(base)
         if id(t) in self.live or t._rg:
             return self.new_leaf(t, "param")
         return self.new_leaf(t, "const")

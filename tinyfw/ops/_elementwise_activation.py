@@ -68,7 +68,8 @@ def _silu_onnx(b, n, ins: list, out: str) -> None:
 
 class Relu(Function):
     autocast = None
-    c_expr = c_template("({a} < 0 ? ({t})0 : {a})")
+    # <= 0: relu(-0.0) is +0.0 in eager's kernels (a < 0 kept -0.0); NaN passes through
+    c_expr = c_template("({a} <= 0 ? ({t})0 : {a})")
     fresh_output = True
     onnx = "Relu"
     save_output = True

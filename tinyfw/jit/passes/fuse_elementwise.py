@@ -95,6 +95,7 @@ def run(graph: Graph) -> dict:
 
     consumers = graph.consumers()
     out_ids = {v.id for v in graph.outputs}
+    here = {id(m) for m in graph.nodes}
     new_nodes: list = []
     groups_txt = []
     saved = 0
@@ -121,7 +122,7 @@ def run(graph: Graph) -> dict:
             for k, v in enumerate(m.inputs):
                 if v.id in produced:
                     continue
-                src = _through_expand(v, gshape[gid])
+                src = _through_expand(v, gshape[gid], here)
                 if src is not v:
                     m.inputs[k] = v = src
                 if v.id not in seen:
@@ -182,11 +183,13 @@ def _overwrites(n: Node, group: dict, consumers: dict, out_ids: set) -> bool:
     return False
 
 
-def _through_expand(v, shape: tuple):
+def _through_expand(v, shape: tuple, here: set):
     """The un-expanded source of an Expand feeding a kernel: the kernel broadcasts itself,
-    and reading the expanded view would first copy it to contiguous memory."""
+    and reading the expanded view would first copy it to contiguous memory.  Only an
+    Expand of this graph (`here`: its node ids): a backward graph's saved inputs have
+    their producers in the forward graph, whose values it does not have."""
     p = v.producer
-    if p is None or p.fn is not S.Expand:
+    if p is None or id(p) not in here or p.fn is not S.Expand:
         return v
     src = p.inputs[0]
     nd = len(shape)

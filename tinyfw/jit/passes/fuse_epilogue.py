@@ -40,6 +40,9 @@ def run(graph: Graph, backend) -> dict:
     """Merge each eligible product into the fused node that consumes it."""
     consumers = graph.consumers()
     out_ids = {v.id for v in graph.outputs}
+    # a backward graph's inputs are saved forward values: their producer is a node of the
+    # forward graph, which this graph cannot run
+    here = {id(n) for n in graph.nodes}
     merged: dict = {}  # id(product node) -> fused replacement (placed at the fused node)
     drop: set = set()
     groups = []
@@ -48,8 +51,8 @@ def run(graph: Graph, backend) -> dict:
             continue
         for pos, v in enumerate(n.inputs):
             p = v.producer
-            if p is None or p.kernel is not None or not p.fn.epilogue_producer \
-                    or id(p) in drop or v.id in out_ids:
+            if p is None or id(p) not in here or p.kernel is not None \
+                    or not p.fn.epilogue_producer or id(p) in drop or v.id in out_ids:
                 continue
             users = consumers.get(v.id, [])
             if len(users) != 1 or users[0] is not n:

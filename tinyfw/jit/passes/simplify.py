@@ -1,4 +1,4 @@
-"""Algebraic simplification: x*1, x/1, x+0, x-0 (ops declaring a ``unit``), double
+"""Algebraic simplification: x*1, x/1, x+(-0.0), x-0 (ops declaring a ``unit``), double
 permute, reshape of reshape, casts through an exact intermediate dtype.
 
 An identity is only removed when the op would not change the shape or dtype of x (a
@@ -66,9 +66,20 @@ def _identity_operand(n):
     out = n.outputs[0]
     cands = [(a, b)] + ([(b, a)] if n.fn.commutative else [])
     for x, c in cands:
-        if _all_equal(c, unit) and x.shape == out.shape and x.dtype == out.dtype:
+        if _all_equal(c, unit) and x.shape == out.shape and x.dtype == out.dtype \
+                and _keeps_negative_zero(n, c, out.dtype):
             return x
     return None
+
+
+def _keeps_negative_zero(n, c, dtype) -> bool:
+    """A float x + 0.0 is not x: -0.0 + 0.0 is +0.0 (so is x - (-0.0)).  An additive
+    identity holds for every float x only when the zero added is -0.0, or the zero
+    subtracted is +0.0 (an integer zero is +0.0 once promoted)."""
+    if n.fn.unit != 0 or np.dtype(dtype).kind != "f":
+        return True
+    neg = np.signbit(c.data.astype(dtype))
+    return bool(neg.all()) if n.fn.commutative else not neg.any()
 
 
 def run(graph: Graph) -> dict:
