@@ -36,22 +36,52 @@ def _bound(k: int, u: float, absdot):
     return (g + u) * absdot + np.finfo(np.float64).tiny
 
 
-def check_conv(K, x, w, stride, padding, dilation, x_layout="nhwc", y_layout="nhwc") -> None:
-    """conv2d_nhwc of K (packed with K's block) equals ref conv2d within the sum bound."""
+def check_conv(K, x, w, stride, padding, dilation, x_layout="nhwc", y_layout="nhwc",
+               bias=None, residual=None, relu=False) -> None:
+    """conv2d_nhwc of K (packed with K's block) equals ref conv2d within the sum bound.
+
+    With the epilogue (bias: (O,) values; residual: NCHW, passed in y_layout; relu) the
+    kernel sums K products and two more terms, so the same bound with K + 2 terms holds
+    whatever the order; relu is 1-Lipschitz, so it keeps the bound."""
     o, c, kh, kw = w.shape
     wp = K.conv2d_nhwc_pack(w, int(K.conv2d_nhwc_block(o, w.dtype)))
+    res = None if residual is None else \
+        (residual if y_layout == "nchw" else ref_layout.nchw_to_nhwc(residual))
     y = K.conv2d_nhwc(x if x_layout == "nchw" else K.nchw_to_nhwc(x), wp, o, stride, padding,
-                      dilation, x_layout, y_layout)
+                      dilation, x_layout, y_layout, bias, res, relu)
     if y_layout == "nchw":
         y = ref_layout.nchw_to_nhwc(y)
     x64, w64 = x.astype(np.float64), w.astype(np.float64)
     exact = ref_nn.conv2d(x64, w64, stride, padding, dilation, 1)
     absdot = ref_nn.conv2d(np.abs(x64), np.abs(w64), stride, padding, dilation, 1)
+    terms = c * kh * kw
+    if bias is not None:
+        b = bias.astype(np.float64).reshape(1, -1, 1, 1)
+        exact, absdot, terms = exact + b, absdot + np.abs(b), terms + 1
+    if residual is not None:
+        r = residual.astype(np.float64)
+        exact, absdot, terms = exact + r, absdot + np.abs(r), terms + 1
     assert y.dtype == x.dtype and y.shape == (exact.shape[0],) + exact.shape[2:] + (o,)
-    err = np.abs(ref_layout.nhwc_to_nchw(y).astype(np.float64) - exact)
-    lim = _bound(c * kh * kw, UNIT[x.dtype], absdot)
+    got = ref_layout.nhwc_to_nchw(y)
+    if relu:
+        assert not np.any(got < 0), "conv2d_nhwc with relu left a negative value"
+        exact = np.maximum(exact, 0.0)
+    err = np.abs(got.astype(np.float64) - exact)
+    lim = _bound(terms, UNIT[x.dtype], absdot)
     assert np.all(err <= lim), f"conv2d_nhwc off by {float((err - lim).max())} over the bound " \
-        f"(x {x.shape}, w {w.shape}, stride {stride}, padding {padding}, dilation {dilation})"
+        f"(x {x.shape}, w {w.shape}, stride {stride}, padding {padding}, dilation {dilation}, " \
+        f"bias {bias is not None}, residual {residual is not None}, relu {relu})"
+
+
+def epilogue_case(rng, x, w, stride, padding, dilation, dtype):
+    """Random epilogue arguments for a conv case: (bias or None, NCHW residual or None, relu)."""
+    o = w.shape[0]
+    oh = (x.shape[2] + 2 * padding[0] - dilation[0] * (w.shape[2] - 1) - 1) // stride[0] + 1
+    ow = (x.shape[3] + 2 * padding[1] - dilation[1] * (w.shape[3] - 1) - 1) // stride[1] + 1
+    bias = rng.standard_normal(o).astype(dtype) if rng.random() < 0.6 else None
+    res = rng.standard_normal((x.shape[0], o, oh, ow)).astype(dtype) if rng.random() < 0.6 \
+        else None
+    return bias, res, bool(rng.random() < 0.6)
 
 
 def check_pools(K, x, kernel, stride, padding, dilation, ceil_mode, count_include_pad) -> None:
@@ -115,8 +145,10 @@ def battery(K, seed: int = 0, cases: int = 40) -> int:
     rng = np.random.default_rng(seed)
     for i in range(cases):
         dt = np.float64 if i % 4 == 3 else np.float32
-        check_conv(K, *conv_case(rng, dt), x_layout=("nhwc", "nchw")[i % 2],
-                   y_layout=("nhwc", "nchw")[i // 2 % 2])
+        case = conv_case(rng, dt)
+        bias, res, relu = epilogue_case(rng, *case, dt) if i % 3 else (None, None, False)
+        check_conv(K, *case, x_layout=("nhwc", "nchw")[i % 2],
+                   y_layout=("nhwc", "nchw")[i // 2 % 2], bias=bias, residual=res, relu=relu)
         x, k, s, p, ceil, cip = pool_case(rng, dt)
         check_pools(K, x, k, s, p, (1, 1), ceil, cip)
         check_conversions(K, x)

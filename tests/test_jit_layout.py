@@ -32,15 +32,20 @@ BACKENDS = [pytest.param(ref_layout, id="ref")] + ([pytest.param(C, id="C")] if 
 @given(n=st.integers(1, 3), c=st.integers(1, 35), o=st.integers(1, 70), h=st.integers(1, 10),
        w=st.integers(1, 17), kh=st.integers(1, 3), kw=st.integers(1, 3), s=st.integers(1, 2),
        p=st.integers(0, 2), d=st.integers(1, 2), f64=st.booleans(), seed=st.integers(0, 2 ** 16),
-       xl=st.sampled_from(["nhwc", "nchw"]), yl=st.sampled_from(["nhwc", "nchw"]))
-def test_conv2d_nhwc_equals_ref(K, n, c, o, h, w, kh, kw, s, p, d, f64, seed, xl, yl):
+       xl=st.sampled_from(["nhwc", "nchw"]), yl=st.sampled_from(["nhwc", "nchw"]),
+       epi=st.integers(0, 7))
+def test_conv2d_nhwc_equals_ref(K, n, c, o, h, w, kh, kw, s, p, d, f64, seed, xl, yl, epi):
+    """epi's bits: + bias, + residual, relu (the epilogue the layout pass folds in)."""
     if h + 2 * p < d * (kh - 1) + 1 or w + 2 * (p // 2) < kw:
         return  # no output: the geometry check is tested below
     rng = np.random.default_rng(seed)
     dt = np.float64 if f64 else np.float32
     x = rng.standard_normal((n, c, h, w)).astype(dt)
     wt = rng.standard_normal((o, c, kh, kw)).astype(dt)
-    check_conv(K, x, wt, (s, 1), (p, p // 2), (d, 1), xl, yl)
+    oh, ow = (h + 2 * p - d * (kh - 1) - 1) // s + 1, w + 2 * (p // 2) - kw + 1
+    bias = rng.standard_normal(o).astype(dt) if epi & 1 else None
+    res = rng.standard_normal((n, o, oh, ow)).astype(dt) if epi & 2 else None
+    check_conv(K, x, wt, (s, 1), (p, p // 2), (d, 1), xl, yl, bias, res, bool(epi & 4))
 
 
 @pytest.mark.parametrize("K", BACKENDS)
@@ -106,6 +111,15 @@ def test_layout_kernels_reject_bad_input_with_a_message():
         C.conv2d_nhwc(x.astype(np.float64), wp, 8, (1, 1), (0, 0), (1, 1))
     with pytest.raises(ValueError, match="x_layout must be 'nhwc' or 'nchw'"):
         C.conv2d_nhwc(x, wp, 8, (1, 1), (0, 0), (1, 1), "nc")
+    with pytest.raises(ValueError, match="bias must hold 8 values"):
+        C.conv2d_nhwc(x, wp, 8, (1, 1), (1, 1), (1, 1), bias=np.zeros(7, np.float32))
+    with pytest.raises(ValueError, match="bias must hold 8 values"):
+        C.conv2d_nhwc(x, wp, 8, (1, 1), (1, 1), (1, 1), bias=np.zeros(8, np.float64))
+    with pytest.raises(ValueError, match="residual must have the output's shape"):
+        C.conv2d_nhwc(x, wp, 8, (1, 1), (1, 1), (1, 1), residual=np.zeros((1, 8, 4, 4), np.float32))
+    with pytest.raises(ValueError, match="residual must have the output's shape"):
+        C.conv2d_nhwc(x, wp, 8, (1, 1), (1, 1), (1, 1), y_layout="nchw",
+                      residual=np.zeros((1, 4, 4, 8), np.float32))
     with pytest.raises(TypeError, match="float32 or float64"):
         C.max_pool2d_nhwc(x.astype(np.int32), (2, 2), (2, 2), (0, 0), (1, 1), False)
     with pytest.raises(ValueError, match="4-d"):
@@ -303,3 +317,136 @@ def test_auto_mode_reads_a_conv_only_entry_in_place_only_when_that_measures_chea
         _close([tr(x)], [f(x)])
     assert sum("Conv2dNHWC" in op for op in ops) == 2
     assert ("ToNHWC" in ops) == (not nchw_read_cheaper)
+
+
+# ---- the epilogue folded into the conv (passes/layout_epilogue.py) ---------------------------
+def _conv_nodes(tr, x):
+    return [n for n in tr.graph(x)[0].nodes if n.fn is not None and n.fn.__name__ == "Conv2dNHWC"]
+
+
+@needs_c
+@pytest.mark.parametrize("freeze", [False, True])
+def test_frozen_resnet_block_folds_bias_residual_relu_into_the_convs(freeze):
+    """After freeze, bn is a bias: conv1 takes + bias, relu; conv2 + bias, + x, relu; no
+    elementwise node is left and the results equal eager.  Traced without freeze, bn is
+    (x - mean) * rstd * w + b: nothing folds (the Sub), the fused epilogue runs instead."""
+
+    class Res(nn.Module):
+        def __init__(self, c):
+            super().__init__()
+            self.c1, self.b1 = nn.Conv2d(c, c, 3, padding=1, bias=False), nn.BatchNorm2d(c)
+            self.c2, self.b2 = nn.Conv2d(c, c, 3, padding=1, bias=False), nn.BatchNorm2d(c)
+
+        def forward(self, x):
+            return F.relu(self.b2(self.c2(F.relu(self.b1(self.c1(x))))) + x)
+
+    tinyfw.manual_seed(4)
+    m = Res(16).eval()
+    for b in (m.b1, m.b2):
+        b.running_mean.copy_(tinyfw.randn(16))
+        b.running_var.copy_(tinyfw.rand(16) + 0.5)
+        b.weight.data.copy_(tinyfw.randn(16))
+        b.bias.data.copy_(tinyfw.randn(16))
+    x = tinyfw.randn(2, 16, 7, 9)
+    with tinyfw.no_grad(), layout.force("nhwc"):
+        tr = tinyfw.jit.trace(m, (x,))
+        if freeze:
+            tr = tinyfw.jit.freeze(tr, x)
+        _close([tr(x)], [m(x)])
+        x2 = tinyfw.randn(2, 16, 7, 9)
+        _close([tr(x2)], [m(x2)])
+        convs = _conv_nodes(tr, x)
+        ops = [n.op for n in tr.graph(x)[0].nodes]
+        text = tinyfw.jit.explain(tr, x, file=open(os.devnull, "w"))
+    flags = [tuple(k for k in ("bias", "residual", "relu") if n.attrs.get(k)) for n in convs]
+    if freeze:
+        assert flags == [("bias", "relu"), ("bias", "residual", "relu")]
+        # the last conv writes the block's NCHW output, reading x (NCHW) as its residual
+        assert [n.attrs.get("y_layout", "nhwc") for n in convs] == ["nhwc", "nchw"]
+        assert tuple(convs[1].inputs[-1].shape) == (2, 16, 7, 9)  # x itself, not its NHWC copy
+        assert "ToNCHW" not in ops and "writes nchw" in text
+        # x is then read by conv1 alone: in place as NCHW (forced mode), no conversion at all
+        assert "ToNHWC" not in ops and convs[0].attrs.get("x_layout") == "nchw"
+        assert "entry conversion dropped" in text
+        assert "epilogue: Conv2dNHWC -> bias + relu" in text
+        assert "epilogue: Conv2dNHWC -> bias + residual + relu" in text
+        assert "fused: Conv2dNHWC -> " not in text  # nothing left to fuse after the convs
+    else:
+        # both convs are inside fused epilogue nodes, no Conv2dNHWC node took an epilogue
+        assert flags == [] and text.count("fused: Conv2dNHWC -> ") == 2
+        assert "epilogue: Conv2dNHWC" not in text
+
+
+@needs_c
+def test_epilogue_folds_only_what_the_conv_alone_feeds():
+    """A conv output that another node also reads keeps its adds; a bias made after the
+    conv (its operand computed late) still folds, the conv moving to the add's place."""
+    w1, w2 = tinyfw.randn(8, 4, 3, 3), tinyfw.randn(8, 4, 3, 3)
+    b = tinyfw.randn(1, 8, 1, 1)
+
+    def f(x):
+        y = F.conv2d(x, w1, padding=1)
+        z = F.conv2d(x, w2, padding=1)
+        late = z.mean(dim=(0, 2, 3), keepdim=True)  # a bias computed after y's conv
+        return F.relu(y + late), (z + b) * z  # z is read three times: nothing folds
+
+    x = tinyfw.randn(2, 4, 6, 7)
+    with tinyfw.no_grad(), layout.force("nhwc"):
+        tr = tinyfw.jit.trace(f, (x,))
+        _close(tr(x), f(x))
+        convs = _conv_nodes(tr, x)
+    flags = sorted(tuple(k for k in ("bias", "residual", "relu") if n.attrs.get(k)) for n in convs)
+    assert flags == [(), ("bias", "relu")]
+
+
+def test_the_reference_backend_folds_the_epilogue_too():
+    tinyfw.manual_seed(6)
+    w = tinyfw.randn(6, 3, 3, 3)
+    b = tinyfw.randn(1, 6, 1, 1)
+    r = tinyfw.randn(2, 6, 5, 5)
+
+    def f(x):
+        return F.relu(F.conv2d(x, w, padding=1) + b + r)
+
+    x = tinyfw.randn(2, 3, 5, 5)
+    from tinyfw import dispatch
+
+    prev = dispatch.get_backend().__name__.rsplit(".", 1)[-1]
+    dispatch.set_backend("ref")
+    try:
+        with tinyfw.no_grad(), layout.force("nhwc"):
+            tr = tinyfw.jit.trace(f, (x,))
+            _close([tr(x)], [f(x)])
+            convs = _conv_nodes(tr, x)
+    finally:
+        dispatch.set_backend(prev)
+    assert [n.attrs.get(k) for n in convs for k in ("bias", "residual", "relu")] == [True] * 3
+
+
+@needs_c
+@pytest.mark.parametrize("nchw_cheaper", [True, False])
+def test_auto_mode_lets_the_exit_conv_write_nchw_only_when_that_measures_cheaper(
+        monkeypatch, nchw_cheaper):
+    w = tinyfw.randn(8, 4, 3, 3)
+    b = tinyfw.randn(1, 8, 1, 1)
+
+    def f(x):
+        return F.relu(F.conv2d(x, w, padding=1) + b)
+
+    def fake(key, fn):  # NHWC convs cheaper than NCHW; the NCHW store as the test says
+        if key[0] == "conv_store":
+            return (0.1 if nchw_cheaper else 5.0) if key[1] == "nchw" else 1.0
+        if key[0] == "conv_nhwc" and key[2] == "nchw":
+            return 5.0  # never read the entry in place
+        return {"conv": 10.0, "conv_nhwc": 1.0}.get(key[0], 0.5)
+
+    monkeypatch.setattr(layout, "_timed", fake)
+    x = tinyfw.randn(2, 4, 6, 7)
+    with tinyfw.no_grad(), layout.force("auto"):
+        tr = tinyfw.jit.trace(f, (x,))
+        _close([tr(x)], [f(x)])
+        ops = [n.op for n in tr.graph(x)[0].nodes]
+        convs = _conv_nodes(tr, x)
+    assert [n.attrs.get("y_layout", "nhwc") for n in convs] == \
+        ["nchw" if nchw_cheaper else "nhwc"]
+    assert ("ToNCHW" in ops) == (not nchw_cheaper) and "ToNHWC" in ops

@@ -71,9 +71,14 @@ def _unpack(wp, out_channels: int):
 
 
 def conv2d_nhwc(x, wp, out_channels: int, stride: tuple, padding: tuple, dilation: tuple,
-                x_layout: str = "nhwc", y_layout: str = "nhwc"):
+                x_layout: str = "nhwc", y_layout: str = "nhwc", bias=None, residual=None,
+                relu: bool = False):
     """conv2d (no bias, groups 1) of x with a packed filter.  x is NHWC, or NCHW with
-    ``x_layout="nchw"``; the output is NHWC, or NCHW with ``y_layout="nchw"``."""
+    ``x_layout="nchw"``; the output is NHWC, or NCHW with ``y_layout="nchw"``.
+
+    The epilogue, in this order, each step rounded to the dtype as the separate ops
+    would: ``+ bias`` (`out_channels` values), ``+ residual`` (an array of the output's
+    shape and layout), ``relu`` (negatives to +0; NaN and -0 kept, as ``Relu``'s kernel)."""
     _check4(x, "conv2d_nhwc")
     for name, lay in (("x_layout", x_layout), ("y_layout", y_layout)):
         if lay not in ("nhwc", "nchw"):
@@ -83,7 +88,22 @@ def conv2d_nhwc(x, wp, out_channels: int, stride: tuple, padding: tuple, dilatio
         raise ValueError(f"conv2d_nhwc: packed weight {wp.shape} does not fit input {x.shape}")
     w = np.ascontiguousarray(_unpack(wp, out_channels))
     y = ref_nn.conv2d(xc, w, tuple(stride), tuple(padding), tuple(dilation), 1)
-    return y if y_layout == "nchw" else nchw_to_nhwc(y)
+    if bias is not None:
+        b = np.asarray(bias)
+        if b.dtype != y.dtype or b.size != out_channels:
+            raise ValueError(f"conv2d_nhwc: bias must hold {out_channels} values of the "
+                             f"input's dtype, got {b.dtype}{list(b.shape)}")
+        y = y + b.reshape(1, -1, 1, 1)
+    y = y if y_layout == "nchw" else nchw_to_nhwc(y)
+    if residual is not None:
+        r = np.asarray(residual)
+        if r.dtype != y.dtype or r.shape != y.shape:
+            raise ValueError(f"conv2d_nhwc: residual must have the output's shape "
+                             f"{list(y.shape)} and dtype {y.dtype}, got {r.dtype}{list(r.shape)}")
+        y = y + r
+    if relu:
+        y = np.where(y < 0, y.dtype.type(0), y)
+    return np.ascontiguousarray(y)
 
 
 def max_pool2d_nhwc(x, kernel: tuple, stride: tuple, padding: tuple, dilation: tuple,

@@ -45,16 +45,26 @@ class PackConvFilter(Function):
 class Conv2dNHWC(Function):
     """conv2d (no bias, groups 1) of an NHWC input (or an NCHW one, read in place, with
     ``x_layout="nchw"``: a chain entry only convs read) with a packed filter; NHWC output.
-    A following elementwise group (bias, batch-norm affine, activation, residual) runs as
-    its epilogue (passes/fuse_epilogue.py), as for the NCHW conv."""
+
+    With ``bias`` / ``residual`` set, the inputs after the packed filter are a per-channel
+    bias and / or a residual of the output's shape, added (in that order) as each output
+    row is stored, then ``relu``: the layout pass folds a following bias add, residual
+    add and relu in (passes/layout_epilogue.py), so no pass over the output remains.
+    ``y_layout="nchw"``: the conv writes NCHW (its residual NCHW too), for a chain's exit.
+    Otherwise a following elementwise group runs as its epilogue
+    (passes/fuse_epilogue.py), as for the NCHW conv."""
 
     fresh_output = True
     epilogue_producer = True
 
     @staticmethod
-    def forward(ctx, B, x, wp, out_channels, stride, padding, dilation, x_layout="nhwc"):
+    def forward(ctx, B, x, wp, *extra, out_channels, stride, padding, dilation,
+                x_layout="nhwc", y_layout="nhwc", bias=False, residual=False, relu=False):
+        extra = list(extra)
+        b = extra.pop(0) if bias else None
+        r = extra.pop(0) if residual else None
         return kernels(B).conv2d_nhwc(x, wp, out_channels, stride, padding, dilation,
-                                      x_layout)
+                                      x_layout, y_layout, b, r, relu)
 
 
 class MaxPool2dNHWC(Function):

@@ -9,7 +9,11 @@ A **chain** is a connected set of nodes that can all run on NHWC arrays:
   4-d output has the shape of a chain input they read; their other operands must be full-shape 4-d values (converted on entry),
   per-channel values (shape ``(1, C, 1, 1)`` or ``(C, 1, 1)``: viewed as ``(1, 1, 1, C)``)
   or scalars.  That covers bias adds, inference batch norm (``(x - mean) * rstd * w + b``),
-  activations and residual adds, which then fuse into the conv's epilogue as before.
+  activations and residual adds.  A bias add, residual add and relu right after a conv
+  are then folded into the conv's store (passes/layout_epilogue.py); other elementwise
+  ops fuse into the conv's epilogue as before.  After that fold, a conv whose result only
+  leaves the chain may write NCHW itself, and an entry then read only by convs may be read
+  in place (both where measured cheaper; always under the nhwc override).
 
 Per chain the pass compares the measured time of its conv/pool kernels in NCHW with the
 time of the NHWC kernels plus the conversions the chain needs (one ``ToNHWC`` per value
@@ -34,6 +38,7 @@ from ...backend.ref_layout import kernels
 from ...ops.nn_conv import AvgPool2d, Conv2d, MaxPool2d
 from ...ops.shape import ReshapeCopy
 from ..ir import Graph, Node, Value
+from . import layout_epilogue
 from ..layout_ops import (AvgPool2dNHWC, Conv2dNHWC, MaxPool2dNHWC, PackConvFilter, ToNCHW,
                           ToNHWC)
 
@@ -283,7 +288,54 @@ def run(graph: Graph, backend) -> dict:
     conversions = 0
     for chain, direct in chosen:
         conversions += _rewrite(graph, chain, direct, K, decisions)
-    return {"decisions": decisions, "nhwc_chains": len(chosen), "conversions": conversions}
+    folded = exits = 0
+    if chosen:
+        folded = layout_epilogue.fold(graph, decisions)
+        exits = layout_epilogue.write_nchw_exits(
+            graph, decisions, (lambda n: _nchw_store_cheaper(n, K)) if m == "auto" else None)
+        exits += layout_epilogue.read_entries_in_place(
+            graph, decisions, (lambda t, convs: _nchw_read_cheaper(t, convs, K))
+            if m == "auto" else None)
+    return {"decisions": decisions, "nhwc_chains": len(chosen),
+            "conversions": conversions - exits, "conv_epilogues": folded}
+
+
+def _nchw_store_cheaper(n: Node, K) -> bool:
+    """Whether conv node n writing NCHW itself measures cheaper than its NHWC store plus
+    the exit conversion."""
+    x, wp = n.inputs[0], n.inputs[1]
+    a = n.attrs
+    dt = np.dtype(x.dtype)
+    X, WP = _rand(tuple(x.shape), dt), _rand(tuple(wp.shape), dt)
+    args = (a["out_channels"], a["stride"], a["padding"], a["dilation"], a.get("x_layout", "nhwc"))
+    key = (tuple(x.shape), tuple(wp.shape)) + args + (dt.str,)
+    t_nhwc = _timed(("conv_store", "nhwc") + key,
+                    lambda: K.nhwc_to_nchw(K.conv2d_nhwc(X, WP, *args, "nhwc")))
+    t_nchw = _timed(("conv_store", "nchw") + key, lambda: K.conv2d_nhwc(X, WP, *args, "nchw"))
+    return t_nchw < t_nhwc
+
+
+def _nchw_read_cheaper(t: Node, convs: list, K) -> bool:
+    """Whether conv nodes `convs` reading ToNHWC node t's NCHW input in place measure
+    cheaper than the conversion and their NHWC reads (the timings _cost takes, under the
+    same keys: the answer agrees with _check_direct's for the same convs)."""
+    v = t.inputs[0]
+    dt = np.dtype(v.dtype)
+    xs = tuple(v.shape)
+    X = _rand(xs, dt)
+    Xh = K.nchw_to_nhwc(X)
+    t_in, t_cv = 0.0, _conversion_cost(v, K, True)
+    for n in convs:
+        a = n.attrs
+        WP = _rand(tuple(n.inputs[1].shape), dt)
+        w_shape = (a["out_channels"], xs[1]) + tuple(WP.shape[1:3])
+        key = (w_shape, a["stride"], a["padding"], a["dilation"], dt.str)
+        args = (a["out_channels"], a["stride"], a["padding"], a["dilation"])
+        t_in += _timed(("conv_nhwc", xs, "nchw") + key,
+                       lambda: K.conv2d_nhwc(X, WP, *args, "nchw"))
+        t_cv += _timed(("conv_nhwc", xs, "nhwc") + key,
+                       lambda: K.conv2d_nhwc(Xh, WP, *args, "nhwc"))
+    return t_in < t_cv
 
 
 def _check_direct(anchors: list, direct: set, enter: list, B, K) -> None:
