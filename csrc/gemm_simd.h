@@ -106,45 +106,11 @@ template <typename T> struct Blocking {
     static constexpr int64_t NC = 4096 / NR * NR;
 };
 
-// C tile (MR x NR) = (or +=) packed A panel (MR x kc) @ packed B panel (kc x NR).
-template <typename T>
-inline void micro_kernel(int64_t kc, const T* __restrict pa, const T* __restrict pb,
-                         T* __restrict c, int64_t rsc, bool acc) {
-    using S = Simd<T>;
-    using V = typename S::V;
-    constexpr int MR = S::MR, NV = S::NV, W = S::W, NR = NV * W;
-    V r[MR][NV];
-#pragma GCC unroll 16
-    for (int i = 0; i < MR; ++i)
-#pragma GCC unroll 4
-        for (int j = 0; j < NV; ++j) r[i][j] = S::zero();
-#pragma GCC unroll 2
-    for (int64_t p = 0; p < kc; ++p) {
-        V bv[NV];
-#pragma GCC unroll 4
-        for (int j = 0; j < NV; ++j) bv[j] = S::load(pb + j * W);
-#pragma GCC unroll 16
-        for (int i = 0; i < MR; ++i) {
-            const V ai = S::bcast(pa + i);
-#pragma GCC unroll 4
-            for (int j = 0; j < NV; ++j) r[i][j] = S::fma(ai, bv[j], r[i][j]);
-        }
-        pa += MR;
-        pb += NR;
-    }
-#pragma GCC unroll 16
-    for (int i = 0; i < MR; ++i)
-#pragma GCC unroll 4
-        for (int j = 0; j < NV; ++j) {
-            T* cp = c + i * rsc + j * W;
-            S::store(cp, acc ? S::add(S::load(cp), r[i][j]) : r[i][j]);
-        }
-}
-
-// The same tile product with A read in place through strides: element (i, p) of the
-// MR x kc A block is pa[i * ars + p * acs].  The fused attention (attention.cpp) feeds it
-// blocks it has just computed (probabilities, score gradients) as rows (ars = row
-// length, acs = 1) or transposed (ars = 1, acs = row length) without packing them.
+// C tile (MR x NR) = (or +=) A block (MR x kc) @ packed B panel (kc x NR), where element
+// (i, p) of A is pa[i * ars + p * acs].  The GEMMs pass packed A panels (ars 1, acs MR:
+// micro_kernel below); the fused attention (attention.cpp) passes blocks it has just
+// computed (probabilities, score gradients) as rows (ars = row length, acs = 1) or
+// transposed (ars = 1, acs = row length) without packing them.
 template <typename T>
 inline void micro_kernel_strided_a(int64_t kc, const T* __restrict pa, int64_t ars, int64_t acs,
                                    const T* __restrict pb, T* __restrict c, int64_t rsc, bool acc) {
@@ -156,6 +122,7 @@ inline void micro_kernel_strided_a(int64_t kc, const T* __restrict pa, int64_t a
     for (int i = 0; i < MR; ++i)
 #pragma GCC unroll 4
         for (int j = 0; j < NV; ++j) r[i][j] = S::zero();
+#pragma GCC unroll 2
     for (int64_t p = 0; p < kc; ++p) {
         V bv[NV];
 #pragma GCC unroll 4
@@ -176,6 +143,13 @@ inline void micro_kernel_strided_a(int64_t kc, const T* __restrict pa, int64_t a
             T* cp = c + i * rsc + j * W;
             S::store(cp, acc ? S::add(S::load(cp), r[i][j]) : r[i][j]);
         }
+}
+
+// C tile (MR x NR) = (or +=) packed A panel (MR x kc) @ packed B panel (kc x NR).
+template <typename T>
+inline void micro_kernel(int64_t kc, const T* __restrict pa, const T* __restrict pb,
+                         T* __restrict c, int64_t rsc, bool acc) {
+    micro_kernel_strided_a(kc, pa, 1, Simd<T>::MR, pb, c, rsc, acc);
 }
 
 // Per-thread packing buffers, kept across calls so page faults are paid once.
