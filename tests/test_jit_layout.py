@@ -14,7 +14,7 @@ import tinyfw
 import tinyfw.nn as nn
 import tinyfw.nn.functional as F
 from tinyfw.backend import cpu, ref_layout, ref_nn
-from tinyfw.jit.passes import layout
+from tinyfw.jit.passes import layout, layout_cost
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from layout_kernel_cases import (battery, check_conv, check_conversions, check_pools,  # noqa: E402
@@ -309,7 +309,7 @@ def test_auto_mode_reads_a_conv_only_entry_in_place_only_when_that_measures_chea
             return 0.1 if nchw_read_cheaper else 5.0
         return {"conv": 10.0, "conv_nhwc": 1.0}.get(key[0], 0.5)
 
-    monkeypatch.setattr(layout, "_timed", fake)
+    monkeypatch.setattr(layout_cost, "timed", fake)
     x = tinyfw.randn(2, 4, 6, 7)
     with tinyfw.no_grad(), layout.force("auto"):
         tr = tinyfw.jit.trace(f, (x,))
@@ -440,7 +440,7 @@ def test_auto_mode_lets_the_exit_conv_write_nchw_only_when_that_measures_cheaper
             return 5.0  # never read the entry in place
         return {"conv": 10.0, "conv_nhwc": 1.0}.get(key[0], 0.5)
 
-    monkeypatch.setattr(layout, "_timed", fake)
+    monkeypatch.setattr(layout_cost, "timed", fake)
     x = tinyfw.randn(2, 4, 6, 7)
     with tinyfw.no_grad(), layout.force("auto"):
         tr = tinyfw.jit.trace(f, (x,))

@@ -19,8 +19,9 @@ Per chain the pass compares the measured time of its conv/pool kernels in NCHW w
 time of the NHWC kernels plus the conversions the chain needs (one ``ToNHWC`` per value
 entering it, one ``ToNCHW`` per value leaving it; elementwise ops cost the same in both
 layouts).  Kernels are timed once per shape and thread count, on random data, and the
-results cached for the process.  ``TINYFW_JIT_LAYOUT=nhwc|nchw`` (or ``force(...)``)
-overrides the measurement; ``auto`` (the default) measures.
+results cached for the process (passes/layout_cost.py).
+``TINYFW_JIT_LAYOUT=nhwc|nchw`` (or ``force(...)``) overrides the measurement; ``auto``
+(the default) measures.
 
 Only graphs without a backward are rewritten (inference: ``no_grad`` or parameters that
 need no gradient): the NHWC kernels have no backward variants.  Every decision and every
@@ -30,7 +31,6 @@ from __future__ import annotations
 
 import contextlib
 import os
-import time
 
 import numpy as np
 
@@ -38,13 +38,12 @@ from ...backend.ref_layout import kernels
 from ...ops.nn_conv import AvgPool2d, Conv2d, MaxPool2d
 from ...ops.shape import ReshapeCopy
 from ..ir import Graph, Node, Value
-from . import layout_epilogue
+from . import layout_cost as lc, layout_epilogue
 from ..layout_ops import (AvgPool2dNHWC, Conv2dNHWC, MaxPool2dNHWC, PackConvFilter, ToNCHW,
                           ToNHWC)
 
 MODES = ("auto", "nhwc", "nchw")
 _forced: list = []          # force()'s stack
-_timings: dict = {}         # measured kernel times (s) by (what, shapes, attrs, threads)
 
 
 def mode() -> str:
@@ -104,87 +103,6 @@ def _elementwise(n: Node, chain_vals: set) -> bool:
     if not any(v.id in chain_vals and tuple(v.shape) == shape for v in n.inputs):
         return False
     return all(tuple(v.shape) == shape or _per_channel(v, shape[1]) for v in n.inputs)
-
-
-def _nhwc_shape(shape: tuple) -> tuple:
-    n, c, h, w = shape
-    return (n, h, w, c)
-
-
-# -- measuring -------------------------------------------------------------------------------
-def _threads() -> int:
-    from ...threads import get_num_threads
-
-    return get_num_threads()
-
-
-def _timed(key: tuple, fn) -> float:
-    """The best of two timed calls of fn (after one warm-up), cached per process."""
-    key = key + (_threads(),)
-    t = _timings.get(key)
-    if t is None:
-        fn()
-        best = float("inf")
-        for _ in range(2):
-            t0 = time.perf_counter()
-            fn()
-            best = min(best, time.perf_counter() - t0)
-        t = _timings[key] = best
-    return t
-
-
-def _rand(shape: tuple, dtype) -> np.ndarray:
-    return np.random.default_rng(0).standard_normal(shape).astype(dtype)
-
-
-def _cost(n: Node, B, K, x_nchw: bool) -> tuple:
-    """(NCHW seconds, NHWC seconds) of anchor node n's kernel; `x_nchw`: a conv that reads
-    its NCHW input in place."""
-    x = n.inputs[0]
-    dt = np.dtype(x.dtype)
-    xs, xh = tuple(x.shape), _nhwc_shape(tuple(x.shape))
-    a = n.attrs
-    if n.fn is Conv2d:
-        w = n.inputs[1]
-        o = w.shape[0]
-        key = (tuple(w.shape), a["stride"], a["padding"], a["dilation"], dt.str)
-        X, Wt = _rand(xs, dt), _rand(tuple(w.shape), dt)
-        Xh = K.nchw_to_nhwc(X)
-        wp = K.conv2d_nhwc_pack(Wt, K.conv2d_nhwc_block(o, dt))
-        t0 = _timed(("conv", xs) + key,
-                    lambda: B.conv2d(X, Wt, a["stride"], a["padding"], a["dilation"], 1))
-        lay = "nchw" if x_nchw else "nhwc"
-        t1 = _timed(("conv_nhwc", xs, lay) + key,
-                    lambda: K.conv2d_nhwc(X if x_nchw else Xh, wp, o, a["stride"], a["padding"],
-                                          a["dilation"], lay))
-        if w.kind != "const":  # packed on every call
-            t1 += _timed(("pack", tuple(w.shape), dt.str),
-                         lambda: K.conv2d_nhwc_pack(Wt, K.conv2d_nhwc_block(o, dt)))
-        return t0, t1
-    X = _rand(xs, dt)
-    Xh = K.nchw_to_nhwc(X)
-    key = (xs, tuple(sorted(a.items())), dt.str)
-    if n.fn is MaxPool2d:
-        args = (a["kernel"], a["stride"], a["padding"], a["dilation"], a["ceil_mode"])
-        return (_timed(("maxpool",) + key, lambda: B.max_pool2d(X, *args)),
-                _timed(("maxpool_nhwc",) + key, lambda: K.max_pool2d_nhwc(Xh, *args)))
-    args = (a["kernel"], a["stride"], a["padding"], a["ceil_mode"], a["count_include_pad"],
-            a["divisor_override"])
-    return (_timed(("avgpool",) + key, lambda: B.avg_pool2d(X, *args)),
-            _timed(("avgpool_nhwc",) + key, lambda: K.avg_pool2d_nhwc(Xh, *args)))
-
-
-def _conversion_cost(v: Value, K, to_nhwc: bool) -> float:
-    dt = np.dtype(v.dtype)
-    if to_nhwc:
-        X = _rand(tuple(v.shape), dt)
-        return _timed(("to_nhwc", tuple(v.shape), dt.str), lambda: K.nchw_to_nhwc(X))
-    X = _rand(_nhwc_shape(tuple(v.shape)), dt)
-    return _timed(("to_nchw", tuple(v.shape), dt.str), lambda: K.nhwc_to_nchw(X))
-
-
-def _ms(t: float) -> str:
-    return f"{t * 1e3:.2f} ms"
 
 
 def _describe(n: Node) -> str:
@@ -271,14 +189,14 @@ def run(graph: Graph, backend) -> dict:
         ops = ", ".join(_describe(n) for n in anchors)
         if m == "auto":
             _check_direct(anchors, direct, enter, backend, K)
-            costs = [_cost(n, backend, K, n.inputs[0].id in direct) for n in anchors]
+            costs = [lc.cost(n, backend, K, n.inputs[0].id in direct) for n in anchors]
             t_nchw = sum(c[0] for c in costs)
-            t_conv = sum(_conversion_cost(v, K, True) for v in enter) + \
-                sum(_conversion_cost(v, K, False) for v in leave)
+            t_conv = sum(lc.conversion_cost(v, K, True) for v in enter) + \
+                sum(lc.conversion_cost(v, K, False) for v in leave)
             t_nhwc = sum(c[1] for c in costs) + t_conv
             pick = "nhwc" if t_nhwc < t_nchw else "nchw"
-            why = (f"measured nchw {_ms(t_nchw)}, nhwc {_ms(t_nhwc)} "
-                   f"(conversions {_ms(t_conv)})")
+            why = (f"measured nchw {lc.fmt_ms(t_nchw)}, nhwc {lc.fmt_ms(t_nhwc)} "
+                   f"(conversions {lc.fmt_ms(t_conv)})")
         else:
             pick, why = m, "forced (TINYFW_JIT_LAYOUT / layout.force)"
         decisions.append(f"chain {i}: {pick}: {ops} + {len(chain) - len(anchors)} "
@@ -292,50 +210,12 @@ def run(graph: Graph, backend) -> dict:
     if chosen:
         folded = layout_epilogue.fold(graph, decisions)
         exits = layout_epilogue.write_nchw_exits(
-            graph, decisions, (lambda n: _nchw_store_cheaper(n, K)) if m == "auto" else None)
+            graph, decisions, (lambda n: lc.nchw_store_cheaper(n, K)) if m == "auto" else None)
         exits += layout_epilogue.read_entries_in_place(
-            graph, decisions, (lambda t, convs: _nchw_read_cheaper(t, convs, K))
+            graph, decisions, (lambda t, convs: lc.nchw_read_cheaper(t, convs, K))
             if m == "auto" else None)
     return {"decisions": decisions, "nhwc_chains": len(chosen),
             "conversions": conversions - exits, "conv_epilogues": folded}
-
-
-def _nchw_store_cheaper(n: Node, K) -> bool:
-    """Whether conv node n writing NCHW itself measures cheaper than its NHWC store plus
-    the exit conversion."""
-    x, wp = n.inputs[0], n.inputs[1]
-    a = n.attrs
-    dt = np.dtype(x.dtype)
-    X, WP = _rand(tuple(x.shape), dt), _rand(tuple(wp.shape), dt)
-    args = (a["out_channels"], a["stride"], a["padding"], a["dilation"], a.get("x_layout", "nhwc"))
-    key = (tuple(x.shape), tuple(wp.shape)) + args + (dt.str,)
-    t_nhwc = _timed(("conv_store", "nhwc") + key,
-                    lambda: K.nhwc_to_nchw(K.conv2d_nhwc(X, WP, *args, "nhwc")))
-    t_nchw = _timed(("conv_store", "nchw") + key, lambda: K.conv2d_nhwc(X, WP, *args, "nchw"))
-    return t_nchw < t_nhwc
-
-
-def _nchw_read_cheaper(t: Node, convs: list, K) -> bool:
-    """Whether conv nodes `convs` reading ToNHWC node t's NCHW input in place measure
-    cheaper than the conversion and their NHWC reads (the timings _cost takes, under the
-    same keys: the answer agrees with _check_direct's for the same convs)."""
-    v = t.inputs[0]
-    dt = np.dtype(v.dtype)
-    xs = tuple(v.shape)
-    X = _rand(xs, dt)
-    Xh = K.nchw_to_nhwc(X)
-    t_in, t_cv = 0.0, _conversion_cost(v, K, True)
-    for n in convs:
-        a = n.attrs
-        WP = _rand(tuple(n.inputs[1].shape), dt)
-        w_shape = (a["out_channels"], xs[1]) + tuple(WP.shape[1:3])
-        key = (w_shape, a["stride"], a["padding"], a["dilation"], dt.str)
-        args = (a["out_channels"], a["stride"], a["padding"], a["dilation"])
-        t_in += _timed(("conv_nhwc", xs, "nchw") + key,
-                       lambda: K.conv2d_nhwc(X, WP, *args, "nchw"))
-        t_cv += _timed(("conv_nhwc", xs, "nhwc") + key,
-                       lambda: K.conv2d_nhwc(Xh, WP, *args, "nhwc"))
-    return t_in < t_cv
 
 
 def _check_direct(anchors: list, direct: set, enter: list, B, K) -> None:
@@ -347,8 +227,8 @@ def _check_direct(anchors: list, direct: set, enter: list, B, K) -> None:
     for vid in list(direct):
         convs = [n for n in anchors if n.inputs[0].id == vid]
         v = convs[0].inputs[0]
-        t_in = sum(_cost(n, B, K, True)[1] for n in convs)
-        t_cv = sum(_cost(n, B, K, False)[1] for n in convs) + _conversion_cost(v, K, True)
+        t_in = sum(lc.cost(n, B, K, True)[1] for n in convs)
+        t_cv = sum(lc.cost(n, B, K, False)[1] for n in convs) + lc.conversion_cost(v, K, True)
         if t_in >= t_cv:
             direct.discard(vid)
             enter.append(v)
@@ -376,10 +256,10 @@ def _rewrite(graph: Graph, chain: list, direct: set, K, decisions: list) -> int:
         nonlocal count
         if v.id not in nhwc:
             if v.kind == "const":
-                nhwc[v.id] = graph.new_value(_nhwc_shape(v.shape), v.dtype, "const",
+                nhwc[v.id] = graph.new_value(lc.nhwc_shape(v.shape), v.dtype, "const",
                                              data=K.nchw_to_nhwc(np.asarray(v.data)))
             else:
-                nhwc[v.id] = new_node("ToNHWC", ToNHWC, [v], {}, _nhwc_shape(v.shape), v.dtype)
+                nhwc[v.id] = new_node("ToNHWC", ToNHWC, [v], {}, lc.nhwc_shape(v.shape), v.dtype)
                 count += 1
                 decisions.append(f"    convert: {v} {list(v.shape)} nchw -> nhwc (chain entry)")
         return nhwc[v.id]
@@ -410,7 +290,7 @@ def _rewrite(graph: Graph, chain: list, direct: set, K, decisions: list) -> int:
             out.append(n)
             continue
         y = n.outputs[0]
-        shape, a = _nhwc_shape(tuple(y.shape)), n.attrs
+        shape, a = lc.nhwc_shape(tuple(y.shape)), n.attrs
         if n.fn is Conv2d:
             x, w = n.inputs
             o = w.shape[0]
