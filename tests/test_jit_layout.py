@@ -15,12 +15,31 @@ import tinyfw.nn as nn
 import tinyfw.nn.functional as F
 from tinyfw.backend import cpu, ref_layout, ref_nn
 from tinyfw.jit.passes import layout, layout_cost
+from tests.helpers import npy
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from layout_kernel_cases import (battery, check_conv, check_conversions, check_pools,  # noqa: E402
                                  kernels)
 
 _ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+@pytest.fixture(autouse=True, scope="module")
+def _on_the_cpu():
+    """The layout pass and its kernels are CPU code (CPU_ONLY_PASSES): their tests run on the
+    CPU whatever the suite's device; test_other_devices_keep_nchw checks the other side."""
+    with tinyfw.device("cpu"):
+        yield
+
+
+def test_other_devices_keep_nchw():
+    w = tinyfw.randn(8, 3, 3, 3)
+    with tinyfw.device("check"), tinyfw.no_grad(), layout.force("nhwc"):
+        x, wc = tinyfw.randn(2, 3, 9, 9), w.to("check")
+        tr = tinyfw.jit.trace(lambda t: F.relu(F.conv2d(t, wc, padding=1)), (x,))
+        ops = [n.op for n in tr.graph(x)[0].nodes]
+        assert "Conv2d" in ops and not any("NHWC" in o for o in ops), ops
+        np.testing.assert_array_equal(npy(tr(x)), npy(F.relu(F.conv2d(x, wc, padding=1))))
 C = kernels()
 needs_c = pytest.mark.skipif(C is None, reason="tinyfw._C with the layout kernels is not built")
 BACKENDS = [pytest.param(ref_layout, id="ref")] + ([pytest.param(C, id="C")] if C is not None else [])
@@ -155,7 +174,7 @@ def _block(c=12, bias=False, seed=0):
 
 def _close(a, e, tol=2e-5):
     for p, q in zip(a, e):
-        p, q = p.numpy(), q.numpy()
+        p, q = npy(p), npy(q)
         assert p.shape == q.shape
         np.testing.assert_allclose(p, q, rtol=tol, atol=tol * max(1.0, float(np.abs(q).max())))
 
@@ -244,7 +263,7 @@ def test_grouped_convs_and_used_pool_indices_stay_nchw():
         ops = [n.op for n in tr.graph(x)[0].nodes]
         y, idx = tr(x)
     assert not any("NHWC" in op for op in ops)
-    assert np.array_equal(idx.numpy(), f(x)[1].numpy())
+    assert np.array_equal(npy(idx), npy(f(x)[1]))
 
 
 def test_the_mode_override_is_validated():

@@ -11,7 +11,7 @@ import pytest
 import tinyfw
 from tinyfw import jit
 from tinyfw.jit.compiler import DEFAULT_PASSES
-from tests.helpers import DEVICE, npy
+from tests.helpers import DEVICE, explain_text, npy
 
 NO_FUSION = tuple(p for p in DEFAULT_PASSES if p not in ("fuse_elementwise", "fuse_epilogue"))
 
@@ -211,3 +211,21 @@ def test_backward_kernel_does_not_read_through_a_forward_expand():
     # a fused float64 kernel may round each of its ~6 ops 2 ulp differently (the
     # property's bound); 18 ulp relative covers them with room, a wrong value would not pass
     np.testing.assert_allclose(grads[0], grads[1], rtol=4e-15)
+
+
+def test_integer_result_of_a_rewritten_trace_carries_no_gradient():
+    # found by the 10,000-program run after the merge: when a rewrite fires (here -(-x)),
+    # the forward is replayed through each op's Function, and a float -> int64 cast there
+    # returned a tensor that required grad (eager's Tensor.to detaches), so the traced
+    # output of an integer dtype required grad and a loss over it reached x
+    def f(x, s):
+        unused = -(-s)  # noqa: F841 - makes the rewrite fire, hence the replay
+        return -(x.abs().sqrt().to(tinyfw.float64).to(tinyfw.int64))
+
+    x = tinyfw.tensor(np.float32([[0.3, 4.0], [9.5, 2.0]]), requires_grad=True)
+    s = tinyfw.tensor(np.float32(0.5), requires_grad=True)
+    tf = jit.trace(f, (x, s))
+    assert "rewrote" in explain_text(tf, x, s)
+    y = tf(x, s)
+    assert y.dtype == tinyfw.int64 and not y.requires_grad
+    np.testing.assert_array_equal(npy(y), npy(f(x, s)))

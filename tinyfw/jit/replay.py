@@ -48,7 +48,9 @@ def replay_function(graph: Graph, n_out: int, struct, state: list) -> Callable:
                 out = dispatch.apply(n.fn, tuple(get(v) for v in main), attrs)
             outs = out if type(out) is tuple else (out,)
             for v, o in zip(n.outputs[:len(n.outputs) - len(n.ctx_outputs)], outs):
-                env[v.id] = o
+                # an integer or bool result carries no gradient: eager detaches there
+                # (Tensor.to an integer dtype), the op's Function on its own would not
+                env[v.id] = o if not o._rg or o.dtype.is_floating_point else Tensor._make(o._data)
         with no_grad():  # buffers written in place (running statistics), as traced
             for (t, bumps), v in zip(state, graph.outputs[n_out:]):
                 if t is not None:
