@@ -177,6 +177,22 @@ def block_workload():
     return rows, eager_step, traced, (x,)
 
 
+def print_rows(title: str, timings: list, base_name: str, ratio_label: str, counts: tuple,
+               peaks: dict, width: int) -> float:
+    """Print one row per timing (time, base time / its time, a count, peak intermediate
+    bytes); returns the base row's median."""
+    base = next(t for t in timings if t.name == base_name).median
+    label, values = counts
+    print(f"\n{title}")
+    print(f"  {'':<{width}} {'time':>10} {ratio_label:>11} {label:>9} {'peak interm.':>13}")
+    for t in timings:
+        pk = peaks.get(t.name)
+        print(f"  {t.name:<{width}} {fmt_time(t.median):>10} {base / t.median:>10.2f}x "
+              f"{values.get(t.name, 'n/a')!s:>9} "
+              f"{(f'{pk / 2**20:.2f} MiB' if pk is not None else 'n/a'):>13}")
+    return base
+
+
 def epilogue_report(repeat: int) -> float:
     """gelu(linear(x)) inference at (2048, 1024), 1 thread, traced with vs without the
     bias + activation rewrite; prints the table and returns the speed-up."""
@@ -216,14 +232,8 @@ def epilogue_report(repeat: int) -> float:
                      "traced+rewrite": len(on.graph(x)[0].nodes)}
     finally:
         tinyfw.set_num_threads(prev)
-    base = next(t for t in timings if t.name == "traced, no rewrite").median
-    print("\nepilogue: gelu(linear(x)), inference, (2048, 1024), 1 thread")
-    print(f"  {'':<19} {'time':>10} {'no-rw/this':>11} {'nodes':>6} {'peak interm.':>13}")
-    for t in timings:
-        pk = peaks.get(t.name)
-        print(f"  {t.name:<19} {fmt_time(t.median):>10} {base / t.median:>10.2f}x "
-              f"{nodes.get(t.name, 'n/a')!s:>6} "
-              f"{(f'{pk / 2**20:.2f} MiB' if pk is not None else 'n/a'):>13}")
+    base = print_rows("epilogue: gelu(linear(x)), inference, (2048, 1024), 1 thread", timings,
+                      "traced, no rewrite", "no-rw/this", ("nodes", nodes), peaks, 19)
     return base / next(t for t in timings if t.name == "traced+rewrite").median
 
 
@@ -297,18 +307,12 @@ def report(name: str, workload, repeat: int) -> dict:
     """Time, count and measure one workload; print its table; return the figures."""
     rows, eager_step, traced, args = workload()
     timings = compare(rows, repeat=repeat)
-    base = next(t for t in timings if t.name == "tinyfw eager").median
     launches = {"tinyfw eager": eager_launches(eager_step),
                 "tinyfw traced": traced_launches(traced, *args)}
     peaks = {"tinyfw eager": peak_bytes(rows["tinyfw eager"]),
              "tinyfw traced": peak_bytes(rows["tinyfw traced"], arena_bytes(traced))}
-    print(f"\n{name}")
-    print(f"  {'':<14} {'time':>10} {'eager/this':>11} {'launches':>9} {'peak interm.':>13}")
-    for t in timings:
-        pk = peaks.get(t.name)
-        print(f"  {t.name:<14} {fmt_time(t.median):>10} {base / t.median:>10.2f}x "
-              f"{launches.get(t.name, 'n/a')!s:>9} "
-              f"{(f'{pk / 2**20:.2f} MiB' if pk is not None else 'n/a'):>13}")
+    print_rows(name, timings, "tinyfw eager", "eager/this", ("launches", launches),
+               peaks, 14)
     out = {t.name: t.median for t in timings}
     out["peak_ratio"] = peaks["tinyfw traced"] / max(peaks["tinyfw eager"], 1)
     return out
