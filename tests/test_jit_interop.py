@@ -178,6 +178,11 @@ def test_branch_outputs_that_leave_and_views_of_inputs(force, two_threads):
 
 # -- threads ---------------------------------------------------------------------------------
 _seen: list = []
+# set while a test needs both branches seen on two threads: a branch on the calling thread
+# then waits (up to 10 s) for the worker's branch to start, so that the caller cannot
+# finish first and take the other branch back (which the pool rightly does when its
+# worker is slow to wake, e.g. on a loaded machine)
+_rendezvous: list = []
 
 
 class Probe(Function):
@@ -188,6 +193,11 @@ class Probe(Function):
         gomp = ctypes.CDLL(ctypes.util.find_library("gomp") or "libgomp.so.1")
         _seen.append((threading.current_thread().name, tinyfw.get_num_threads(),
                       gomp.omp_get_max_threads()))
+        if _rendezvous:
+            if threading.current_thread() is threading.main_thread():
+                _rendezvous[0].wait(10.0)
+            else:
+                _rendezvous[0].set()
         return B.mul(x, x)
 
     def backward(self, g):
@@ -203,7 +213,11 @@ def test_each_branch_gets_its_share_of_threads(force, two_threads):
     tf = jit.compile(f)
     tf(x, y)
     _seen.clear()
-    tf(x, y)
+    _rendezvous.append(threading.Event())
+    try:
+        tf(x, y)
+    finally:
+        _rendezvous.clear()
     assert sorted(s[1:] for s in _seen) == [(1, 1), (1, 1)]
     assert len({s[0] for s in _seen}) == 2  # one on the caller, one on a worker
     # the calling thread has its count back, tinyfw's and OpenMP's
