@@ -59,6 +59,8 @@ EXCLUDED: dict[str, str] = {
 # names excluded in one list only: torch.linalg.solve / lstsq / matrix_rank are the current
 # API (only the torch.* spellings are removed)
 _TORCH_ONLY = {"solve", "lstsq", "matrix_rank", "eig"}
+# torch.linalg.eig / eigvals return complex tensors for every input
+_LINALG_EXCLUDED = {"eig": COMPLEX, "eigvals": COMPLEX}
 
 
 def _public_functions(mod, require_torch_module: bool) -> list[str]:
@@ -92,6 +94,8 @@ def lists() -> dict[str, list[str]]:
 
 
 def _excluded(list_name: str, name: str) -> bool:
+    if list_name == "linalg" and name in _LINALG_EXCLUDED:
+        return True
     if name not in EXCLUDED:
         return False
     return not (list_name == "linalg" and name in _TORCH_ONLY)
