@@ -1,7 +1,9 @@
 """The layers of tinyfw.nn, one theme per file."""
 from .activation import GELU, LeakyReLU, LogSoftmax, ReLU, SiLU, Sigmoid, Softmax, Tanh
 from .container import ModuleDict, ModuleList, Sequential
+from .container_params import ParameterDict, ParameterList
 from .conv import Conv2d
+from .distance import Bilinear, CosineSimilarity, PairwiseDistance
 from .dropout import Dropout
 from .linear import Flatten, Identity, Linear, Unflatten
 from .loss import (BCELoss, BCEWithLogitsLoss, CrossEntropyLoss, DistillationLoss, KLDivLoss,
@@ -9,7 +11,7 @@ from .loss import (BCELoss, BCEWithLogitsLoss, CrossEntropyLoss, DistillationLos
 from .module import Module, Parameter, RemovableHandle
 from .normalization import BatchNorm1d, BatchNorm2d, LayerNorm
 from .pooling import AdaptiveAvgPool2d, AvgPool2d, MaxPool2d
-from .rnn import GRU, LSTM, RNN, GRUCell, LSTMCell, RNNCell
+from .rnn import GRU, LSTM, RNN, GRUCell, LSTMCell, RNNBase, RNNCell, RNNCellBase
 from .sparse import Embedding
 from .transformer import (MultiheadAttention, TransformerEncoder, TransformerEncoderLayer,
                           generate_square_subsequent_mask)
