@@ -1,4 +1,5 @@
 """The layers of tinyfw.nn, one theme per file."""
+from .adaptive import AdaptiveLogSoftmaxWithLoss
 from .activation import GELU, LeakyReLU, LogSoftmax, ReLU, SiLU, Sigmoid, Softmax, Tanh
 from .container import ModuleDict, ModuleList, Sequential
 from .container_params import ParameterDict, ParameterList
