@@ -11,7 +11,9 @@ from .loss import (BCELoss, BCEWithLogitsLoss, CrossEntropyLoss, DistillationLos
                    L1Loss, MSELoss, NLLLoss, distillation_loss)
 from .loss_linear import LinearCrossEntropyLoss
 from .module import Module, Parameter, RemovableHandle
-from .normalization import BatchNorm1d, BatchNorm2d, LayerNorm
+from .normalization import BatchNorm1d, BatchNorm2d, BatchNorm3d, LayerNorm
+from .normalization_more import (CrossMapLRN2d, GroupNorm, InstanceNorm1d, InstanceNorm2d,
+                                 InstanceNorm3d, LocalResponseNorm, RMSNorm)
 from .pooling import AdaptiveAvgPool2d, AvgPool2d, MaxPool2d
 from .rnn import GRU, LSTM, RNN, GRUCell, LSTMCell, RNNBase, RNNCell, RNNCellBase
 from .sparse import Embedding, EmbeddingBag
