@@ -1,6 +1,7 @@
 """The layers of tinyfw.nn, one theme per file."""
 from .adaptive import AdaptiveLogSoftmaxWithLoss
 from .activation import GELU, LeakyReLU, LogSoftmax, ReLU, SiLU, Sigmoid, Softmax, Tanh
+from .batchnorm_sync import SyncBatchNorm
 from .container import ModuleDict, ModuleList, Sequential
 from .container_params import ParameterDict, ParameterList
 from .conv import Conv2d
