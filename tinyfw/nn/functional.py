@@ -28,6 +28,7 @@ from ..random import Generator
 from ._attention import scaled_dot_product_attention  # noqa: F401
 from ._mha import multi_head_attention_forward  # noqa: F401,E402
 from .functional_norm import group_norm, instance_norm, local_response_norm, rms_norm  # noqa: F401
+from .functional_grouped_mm import grouped_mm  # noqa: F401
 from .functional_linear_ce import linear_cross_entropy  # noqa: F401
 from .functional_embedding import embedding, embedding_bag  # noqa: F401
 from .functional_distance import bilinear, cosine_similarity, pairwise_distance, pdist  # noqa: F401
