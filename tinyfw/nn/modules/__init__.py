@@ -7,6 +7,9 @@ from .container_params import ParameterDict, ParameterList
 from .conv import Conv2d
 from .distance import Bilinear, CosineSimilarity, PairwiseDistance
 from .dropout import Dropout
+from .lazy import (LazyBatchNorm1d, LazyBatchNorm2d, LazyBatchNorm3d, LazyInstanceNorm1d,
+                   LazyInstanceNorm2d, LazyInstanceNorm3d, LazyLinear, LazyModuleMixin,
+                   UninitializedBuffer, UninitializedParameter)
 from .linear import Flatten, Identity, Linear, Unflatten
 from .loss import (BCELoss, BCEWithLogitsLoss, CrossEntropyLoss, DistillationLoss, KLDivLoss,
                    L1Loss, MSELoss, NLLLoss, distillation_loss)
