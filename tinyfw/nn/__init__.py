@@ -12,5 +12,6 @@ from .modules import *  # noqa: F401,F403
 from .modules import __all__ as _modules_all
 from . import utils  # noqa: F401
 from . import parallel  # noqa: F401
+from .parallel import DataParallel  # noqa: F401
 
-__all__ = list(_modules_all) + ["functional", "init", "utils", "parallel"]
+__all__ = list(_modules_all) + ["DataParallel", "functional", "init", "utils", "parallel"]

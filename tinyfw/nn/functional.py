@@ -26,6 +26,12 @@ from ..ops.nn_conv import (Conv2d, avg_pool2d_raw, conv2d_nobias, max_pool2d_ind
                             pool_out_size)
 from ..random import Generator
 from ._attention import scaled_dot_product_attention  # noqa: F401
+from ._mha import multi_head_attention_forward  # noqa: F401,E402
+from .functional_norm import group_norm, instance_norm, local_response_norm, rms_norm  # noqa: F401
+from .functional_grouped_mm import grouped_mm  # noqa: F401
+from .functional_linear_ce import linear_cross_entropy  # noqa: F401
+from .functional_embedding import embedding, embedding_bag  # noqa: F401
+from .functional_distance import bilinear, cosine_similarity, pairwise_distance, pdist  # noqa: F401
 from ._losses import (binary_cross_entropy, binary_cross_entropy_with_logits,  # noqa: F401
                       cross_entropy, int_bounds, kl_div, l1_loss, mse_loss, nll_loss, read,
                       smooth_l1_loss, softplus_neg)
@@ -235,36 +241,6 @@ def adaptive_avg_pool2d(input, output_size) -> Tensor:
 
 
 # -- embedding, one_hot, normalize ---------------------------------------------------------------
-def embedding(input, weight, padding_idx: int | None = None, max_norm=None,
-              norm_type: float = 2.0, scale_grad_by_freq: bool = False,
-              sparse: bool = False) -> Tensor:
-    """Rows of `weight` (num_embeddings, dim) picked by the integer tensor `input`; lookups
-    of padding_idx get no gradient."""
-    op = "embedding"
-    if max_norm is not None or scale_grad_by_freq or sparse:
-        raise NotImplementedError(f"{op}: max_norm, scale_grad_by_freq and sparse are not "
-                                  "supported")
-    idx, w = ensure_tensor(input, op), ensure_tensor(weight, op)
-    if idx.dtype.is_floating_point or idx.dtype is _dt.bool_:
-        raise TypeError(f"{op}: indices must be an integer tensor, got {idx.dtype.name}")
-    if w.ndim != 2:
-        raise RuntimeError(f"{op}: weight must be 2-d (num_embeddings, dim), got shape "
-                           f"{tuple(w.shape)}")
-    n = w.shape[0]
-    bounds = int_bounds(idx)
-    if bounds is not None and (bounds[0] < 0 or bounds[1] >= n):
-        first = read(idx[(idx < 0) | (idx >= n)].reshape(-1)[0])
-        raise IndexError(f"{op}: index {first} is out of range for {n} embeddings")
-    out = w[idx]
-    if padding_idx is not None:
-        if not -n <= padding_idx < n:
-            raise ValueError(f"{op}: padding_idx {padding_idx} is out of range for {n} "
-                             "embeddings")
-        hit = (idx == padding_idx % n).unsqueeze(-1)
-        out = where(hit, out.detach(), out)
-    return out
-
-
 def one_hot(tensor, num_classes: int = -1) -> Tensor:
     """int64 tensor of shape (*tensor.shape, num_classes) with a 1 at each class index."""
     op = "one_hot"

@@ -7,7 +7,7 @@ arrives, float32 gates and cell state.  As ``torch.ao.nn.quantized.dynamic.LSTM`
 from __future__ import annotations
 
 from .. import nn
-from ..nn.modules.rnn import _RNNBase
+from ..nn.modules.rnn import RNNBase
 from .qmodules import DynamicQuantizedLinear
 
 __all__ = ["DynamicQuantizedLSTM"]
@@ -20,9 +20,9 @@ class DynamicQuantizedLSTM(nn.Module):
 
     _mode = "LSTM"
     # the driver of the float layers, with this class's projections
-    _run = _RNNBase._run
-    _check_hidden = _RNNBase._check_hidden
-    extra_repr = _RNNBase.extra_repr
+    _run = RNNBase._run
+    _check_hidden = RNNBase._check_hidden
+    extra_repr = RNNBase.extra_repr
 
     def __init__(self, input_size: int, hidden_size: int, num_layers: int = 1,
                  bias: bool = True, batch_first: bool = False, dropout: float = 0.0,

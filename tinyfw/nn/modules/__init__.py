@@ -1,16 +1,27 @@
 """The layers of tinyfw.nn, one theme per file."""
+from .adaptive import AdaptiveLogSoftmaxWithLoss
 from .activation import GELU, LeakyReLU, LogSoftmax, ReLU, SiLU, Sigmoid, Softmax, Tanh
+from .batchnorm_sync import SyncBatchNorm
 from .container import ModuleDict, ModuleList, Sequential
+from .container_params import ParameterDict, ParameterList
 from .conv import Conv2d
+from .distance import Bilinear, CosineSimilarity, PairwiseDistance
 from .dropout import Dropout
+from .lazy import (LazyBatchNorm1d, LazyBatchNorm2d, LazyBatchNorm3d, LazyInstanceNorm1d,
+                   LazyInstanceNorm2d, LazyInstanceNorm3d, LazyLinear, LazyModuleMixin,
+                   UninitializedBuffer, UninitializedParameter)
 from .linear import Flatten, Identity, Linear, Unflatten
 from .loss import (BCELoss, BCEWithLogitsLoss, CrossEntropyLoss, DistillationLoss, KLDivLoss,
                    L1Loss, MSELoss, NLLLoss, distillation_loss)
+from .loss_linear import LinearCrossEntropyLoss
 from .module import Module, Parameter, RemovableHandle
-from .normalization import BatchNorm1d, BatchNorm2d, LayerNorm
+from .normalization import BatchNorm1d, BatchNorm2d, BatchNorm3d, LayerNorm
+from .normalization_more import (CrossMapLRN2d, GroupNorm, InstanceNorm1d, InstanceNorm2d,
+                                 InstanceNorm3d, LocalResponseNorm, RMSNorm)
 from .pooling import AdaptiveAvgPool2d, AvgPool2d, MaxPool2d
-from .rnn import GRU, LSTM, RNN, GRUCell, LSTMCell, RNNCell
-from .sparse import Embedding
+from .rnn import GRU, LSTM, RNN, GRUCell, LSTMCell, RNNBase, RNNCell, RNNCellBase
+from .sparse import Embedding, EmbeddingBag
+from .transformer_decoder import Transformer, TransformerDecoder, TransformerDecoderLayer
 from .transformer import (MultiheadAttention, TransformerEncoder, TransformerEncoderLayer,
                           generate_square_subsequent_mask)
 

@@ -191,7 +191,8 @@ class _StateMixin:
                               f"{type(v).__name__}.")
                 continue
             cur = m.__dict__[table][name]
-            if tuple(v.shape) != tuple(cur.shape):
+            # a lazy module's uninitialized parameter takes the checkpoint's shape (below)
+            if not hasattr(cur, "materialize") and tuple(v.shape) != tuple(cur.shape):
                 errors.append(f"size mismatch for {key}: copying a param with shape "
                               f"{tuple(v.shape)} from checkpoint, the shape in current model is "
                               f"{tuple(cur.shape)}.")
@@ -204,6 +205,8 @@ class _StateMixin:
             for key, v in values.items():
                 m, table, name = slots[key]
                 cur = m.__dict__[table][name]
+                if hasattr(cur, "materialize"):
+                    cur.materialize(tuple(v.shape))
                 if assign:
                     v = v.detach()
                     if table == "_parameters":
@@ -213,4 +216,7 @@ class _StateMixin:
                     m.__dict__[table][name] = v
                 else:
                     cur.copy_(v.detach())  # moves and casts
+        for m in self.modules():
+            if hasattr(m, "_lazy_loaded"):
+                m._lazy_loaded()
         return _IncompatibleKeys(missing, unexpected)

@@ -1,4 +1,5 @@
-"""Normalisation layers: `BatchNorm1d`, `BatchNorm2d`, `LayerNorm`."""
+"""Normalisation layers: `BatchNorm1d`, `BatchNorm2d`, `BatchNorm3d`, `LayerNorm` (the
+others are in normalization_more.py)."""
 from __future__ import annotations
 
 import numbers
@@ -14,7 +15,7 @@ from .module import Module
 
 
 class _BatchNorm(Module):
-    """Shared by BatchNorm1d/2d: per-channel normalisation over the batch (and spatial)
+    """Shared by BatchNorm1d/2d/3d (and the instance norms): per-channel normalisation over the batch (and spatial)
     dimensions, with running statistics for eval mode.
 
     momentum: the weight of the new batch in the running averages; None means a
@@ -115,6 +116,12 @@ class BatchNorm2d(_BatchNorm):
     """Batch normalisation of (N, C, H, W) inputs."""
 
     _expected_dims = (4,)
+
+
+class BatchNorm3d(_BatchNorm):
+    """Batch normalisation of (N, C, D, H, W) inputs."""
+
+    _expected_dims = (5,)
 
 
 class LayerNorm(Module):

@@ -46,16 +46,24 @@ def _gru_step(xp: Tensor, hp: Tensor, h: Tensor) -> Tensor:
     return n + z * (h - n)
 
 
-class _CellBase(Module):
+class RNNCellBase(Module):
+    """The parameters of one recurrent step: weight_ih (num_chunks * hidden, input),
+    weight_hh (num_chunks * hidden, hidden) and, with bias, bias_ih and bias_hh; the
+    subclasses (RNNCell, LSTMCell, GRUCell) add the step itself."""
+
     _mode = "RNN_TANH"
 
-    def __init__(self, input_size: int, hidden_size: int, bias: bool = True, dtype=None,
-                 device=None):
+    def __init__(self, input_size: int, hidden_size: int, bias: bool, num_chunks: int,
+                 device=None, dtype=None):
         super().__init__()
+        if input_size < 0 or hidden_size < 0 or num_chunks < 1:
+            raise ValueError(f"{type(self).__name__}: sizes must be non-negative and num_chunks "
+                             f"positive, got input_size={input_size}, hidden_size="
+                             f"{hidden_size}, num_chunks={num_chunks}")
         self.input_size = input_size
         self.hidden_size = hidden_size
         self.bias = bias
-        g = _GATES[self._mode]
+        g = num_chunks
         self.weight_ih = _empty(g * hidden_size, input_size, dtype=dtype, device=device)
         self.weight_hh = _empty(g * hidden_size, hidden_size, dtype=dtype, device=device)
         if bias:
@@ -98,7 +106,7 @@ class _CellBase(Module):
         return s
 
 
-class RNNCell(_CellBase):
+class RNNCell(RNNCellBase):
     """h' = tanh(x W_ih^T + b_ih + h W_hh^T + b_hh) (or relu)."""
 
     def __init__(self, input_size: int, hidden_size: int, bias: bool = True,
@@ -106,7 +114,7 @@ class RNNCell(_CellBase):
         if nonlinearity not in ("tanh", "relu"):
             raise ValueError(f"RNNCell: unknown nonlinearity {nonlinearity!r} (tanh or relu)")
         self.__dict__["nonlinearity"] = nonlinearity
-        super().__init__(input_size, hidden_size, bias, dtype, device)
+        super().__init__(input_size, hidden_size, bias, _GATES[self._mode], device, dtype)
 
     def forward(self, input: Tensor, hx: Tensor | None = None) -> Tensor:
         """One step: the new hidden state."""
@@ -120,14 +128,14 @@ class RNNCell(_CellBase):
         return s + (", nonlinearity='relu'" if self.nonlinearity == "relu" else "")
 
 
-class LSTMCell(_CellBase):
+class LSTMCell(RNNCellBase):
     """One LSTM step: gates i, f, g, o; c' = f*c + i*g; h' = o*tanh(c')."""
 
     _mode = "LSTM"
 
     def __init__(self, input_size: int, hidden_size: int, bias: bool = True, device=None,
                  dtype=None):
-        super().__init__(input_size, hidden_size, bias, dtype, device)
+        super().__init__(input_size, hidden_size, bias, _GATES[self._mode], device, dtype)
 
     def forward(self, input: Tensor, hx: tuple | None = None) -> tuple:
         """One step: (h', c')."""
@@ -139,14 +147,14 @@ class LSTMCell(_CellBase):
         return (h.squeeze(0), c.squeeze(0)) if unbatched else (h, c)
 
 
-class GRUCell(_CellBase):
+class GRUCell(RNNCellBase):
     """One GRU step: r, z gates; n = tanh(x_n + r * h_n); h' = (1 - z) * n + z * h."""
 
     _mode = "GRU"
 
     def __init__(self, input_size: int, hidden_size: int, bias: bool = True, device=None,
                  dtype=None):
-        super().__init__(input_size, hidden_size, bias, dtype, device)
+        super().__init__(input_size, hidden_size, bias, _GATES[self._mode], device, dtype)
 
     def forward(self, input: Tensor, hx: Tensor | None = None) -> Tensor:
         """One step: the new hidden state."""
@@ -156,14 +164,24 @@ class GRUCell(_CellBase):
         return out.squeeze(0) if unbatched else out
 
 
-class _RNNBase(Module):
+class RNNBase(Module):
+    """A multi-layer recurrent layer of one `mode` ('RNN_TANH', 'RNN_RELU', 'LSTM' or
+    'GRU'): its parameters (weight_ih_l{k}[_reverse] ...) and the loop over layers,
+    directions and time.  RNN, LSTM and GRU are this with the mode fixed; used directly,
+    forward returns (output, h_n), or (output, (h_n, c_n)) for 'LSTM'."""
+
     _mode = "RNN_TANH"
 
-    def __init__(self, input_size: int, hidden_size: int, num_layers: int = 1,
+    def __init__(self, mode: str, input_size: int, hidden_size: int, num_layers: int = 1,
                  bias: bool = True, batch_first: bool = False, dropout: float = 0.0,
-                 bidirectional: bool = False, dtype=None, device=None):
+                 bidirectional: bool = False, proj_size: int = 0, device=None, dtype=None):
         super().__init__()
         name = type(self).__name__
+        if mode not in _GATES:
+            raise ValueError(f"{name}: unknown mode {mode!r} (one of {sorted(_GATES)})")
+        if proj_size:
+            raise ValueError(f"{name}: proj_size is not supported by tinyfw")
+        self.__dict__["_mode"] = mode
         if num_layers < 1:
             raise ValueError(f"{name}: num_layers must be at least 1, got {num_layers}")
         if not 0.0 <= dropout <= 1.0:
@@ -279,6 +297,11 @@ class _RNNBase(Module):
             x = x.transpose(0, 1)
         return x, h_n, c_n
 
+    def forward(self, input: Tensor, hx=None) -> tuple:
+        """(output, h_n), or (output, (h_n, c_n)) in mode 'LSTM'."""
+        out, h_n, c_n = self._run(input, hx)
+        return (out, (h_n, c_n)) if self._mode == "LSTM" else (out, h_n)
+
     def extra_repr(self) -> str:
         s = f"{self.input_size}, {self.hidden_size}"
         if self.num_layers != 1:
@@ -294,7 +317,7 @@ class _RNNBase(Module):
         return s
 
 
-class RNN(_RNNBase):
+class RNN(RNNBase):
     """Elman RNN over a sequence: returns (output, h_n).  nonlinearity 'tanh' or 'relu'."""
 
     def __init__(self, input_size: int, hidden_size: int, num_layers: int = 1,
@@ -304,8 +327,8 @@ class RNN(_RNNBase):
             raise ValueError(f"RNN: unknown nonlinearity {nonlinearity!r} (tanh or relu)")
         self._mode = "RNN_TANH" if nonlinearity == "tanh" else "RNN_RELU"
         self.nonlinearity = nonlinearity
-        super().__init__(input_size, hidden_size, num_layers, bias, batch_first, dropout,
-                         bidirectional, dtype, device)
+        super().__init__(self._mode, input_size, hidden_size, num_layers, bias, batch_first,
+                         dropout, bidirectional, 0, device, dtype)
 
     def forward(self, input: Tensor, hx: Tensor | None = None) -> tuple:
         """(output (L, N, D*H), h_n (D*num_layers, N, H))."""
@@ -317,7 +340,7 @@ class RNN(_RNNBase):
         return s + (", nonlinearity='relu'" if self.nonlinearity == "relu" else "")
 
 
-class LSTM(_RNNBase):
+class LSTM(RNNBase):
     """LSTM over a sequence: returns (output, (h_n, c_n))."""
 
     _mode = "LSTM"
@@ -327,8 +350,8 @@ class LSTM(_RNNBase):
                  bidirectional: bool = False, proj_size: int = 0, device=None, dtype=None):
         if proj_size:
             raise ValueError("LSTM: proj_size is not supported by tinyfw")
-        super().__init__(input_size, hidden_size, num_layers, bias, batch_first, dropout,
-                         bidirectional, dtype, device)
+        super().__init__(self._mode, input_size, hidden_size, num_layers, bias, batch_first,
+                         dropout, bidirectional, 0, device, dtype)
 
     def forward(self, input: Tensor, hx: tuple | None = None) -> tuple:
         """(output, (h_n, c_n))."""
@@ -336,7 +359,7 @@ class LSTM(_RNNBase):
         return out, (h_n, c_n)
 
 
-class GRU(_RNNBase):
+class GRU(RNNBase):
     """GRU over a sequence: returns (output, h_n)."""
 
     _mode = "GRU"
@@ -344,8 +367,8 @@ class GRU(_RNNBase):
     def __init__(self, input_size: int, hidden_size: int, num_layers: int = 1,
                  bias: bool = True, batch_first: bool = False, dropout: float = 0.0,
                  bidirectional: bool = False, device=None, dtype=None):
-        super().__init__(input_size, hidden_size, num_layers, bias, batch_first, dropout,
-                         bidirectional, dtype, device)
+        super().__init__(self._mode, input_size, hidden_size, num_layers, bias, batch_first,
+                         dropout, bidirectional, 0, device, dtype)
 
     def forward(self, input: Tensor, hx: Tensor | None = None) -> tuple:
         """(output, h_n)."""

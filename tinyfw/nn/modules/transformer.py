@@ -1,16 +1,14 @@
-"""Attention: `MultiheadAttention`, `TransformerEncoderLayer`, `TransformerEncoder`."""
+"""Attention: `MultiheadAttention`, `TransformerEncoderLayer`, `TransformerEncoder` (the
+decoder side and `Transformer` are in transformer_decoder.py)."""
 from __future__ import annotations
 
 import copy
-import math
 from typing import Callable
 
-from ... import creation
-from ... import dtypes as _dt
-from ...ops.linalg import linear
 from ...tensor import Tensor
 from .. import functional as F
 from .. import init
+from .._mha import mha_batch_first, square_subsequent_mask
 from .container import ModuleList
 from .dropout import Dropout
 from .linear import Linear, _empty
@@ -21,24 +19,15 @@ from .normalization import LayerNorm
 def generate_square_subsequent_mask(sz: int, device=None, dtype=None) -> Tensor:
     """A (sz, sz) float mask, -inf above the diagonal and 0 elsewhere: position i may
     attend to positions <= i (causal attention)."""
-    return creation.full((sz, sz), float("-inf"), dtype=dtype or _dt.get_default_dtype(),
-                         device=device).triu(1)
-
-
-def _mask_to_additive(mask: Tensor, dtype, name: str) -> Tensor:
-    """A boolean mask (True = may not attend) as 0/-inf; float masks pass through."""
-    if mask.dtype is _dt.bool_:
-        zeros = creation.zeros(mask.shape, dtype=dtype, device=mask.device)
-        return zeros.masked_fill(mask, float("-inf"))
-    if not mask.dtype.is_floating_point:
-        raise TypeError(f"MultiheadAttention: {name} must be bool or floating point, got "
-                        f"{mask.dtype.name}")
-    return mask.to(dtype)
+    return square_subsequent_mask(sz, device, dtype)
 
 
 class MultiheadAttention(Module):
     """Multi-head scaled dot-product attention (Vaswani et al.), PyTorch's layout:
-    packed ``in_proj_weight`` (3E, E) / ``in_proj_bias`` and ``out_proj``.
+    packed ``in_proj_weight`` (3E, E) / ``in_proj_bias`` and ``out_proj``; with kdim or
+    vdim different from embed_dim, separate ``q_proj_weight`` (E, E), ``k_proj_weight``
+    (E, kdim), ``v_proj_weight`` (E, vdim).  add_bias_kv adds ``bias_k``/``bias_v``
+    (1, 1, E) as one more key position; add_zero_attn one more zero key position.
 
     forward(query, key, value, key_padding_mask=None, need_weights=True, attn_mask=None,
     average_attn_weights=True, is_causal=False) -> (output, weights or None).
@@ -47,7 +36,8 @@ class MultiheadAttention(Module):
     attn_mask is (L, S) or (N * num_heads, L, S); key_padding_mask is (N, S).
     need_weights=False runs the fused F.scaled_dot_product_attention (the scores are never
     stored; a query whose keys are all masked out gives 0); need_weights=True computes the
-    softmax explicitly to return it (such a query gives NaN there), as PyTorch splits it."""
+    softmax explicitly to return it (such a query gives NaN there), as PyTorch splits it.
+    The body is tinyfw/nn/_mha.py, shared with F.multi_head_attention_forward."""
 
     def __init__(self, embed_dim: int, num_heads: int, dropout: float = 0.0, bias: bool = True,
                  add_bias_kv: bool = False, add_zero_attn: bool = False, kdim=None, vdim=None,
@@ -59,54 +49,64 @@ class MultiheadAttention(Module):
         if embed_dim % num_heads:
             raise ValueError(f"MultiheadAttention: embed_dim {embed_dim} must be divisible by "
                              f"num_heads {num_heads}")
-        if add_bias_kv or add_zero_attn or (kdim not in (None, embed_dim)) or \
-                (vdim not in (None, embed_dim)):
-            raise ValueError("MultiheadAttention: add_bias_kv, add_zero_attn and kdim/vdim "
-                             "different from embed_dim are not supported by tinyfw")
         self.embed_dim = embed_dim
-        self.kdim = self.vdim = embed_dim
+        self.kdim = kdim if kdim is not None else embed_dim
+        self.vdim = vdim if vdim is not None else embed_dim
+        self._qkv_same_embed_dim = self.kdim == embed_dim and self.vdim == embed_dim
         self.num_heads = num_heads
         self.head_dim = embed_dim // num_heads
         self.dropout = dropout
         self.batch_first = batch_first
-        self.in_proj_weight = _empty(3 * embed_dim, embed_dim, dtype=dtype, device=device)
+        kw = dict(dtype=dtype, device=device)
+        if self._qkv_same_embed_dim:
+            self.in_proj_weight = _empty(3 * embed_dim, embed_dim, **kw)
+            for name in ("q_proj_weight", "k_proj_weight", "v_proj_weight"):
+                self.register_parameter(name, None)
+        else:
+            self.q_proj_weight = _empty(embed_dim, embed_dim, **kw)
+            self.k_proj_weight = _empty(embed_dim, self.kdim, **kw)
+            self.v_proj_weight = _empty(embed_dim, self.vdim, **kw)
+            self.register_parameter("in_proj_weight", None)
         if bias:
-            self.in_proj_bias = _empty(3 * embed_dim, dtype=dtype, device=device)
+            self.in_proj_bias = _empty(3 * embed_dim, **kw)
         else:
             self.register_parameter("in_proj_bias", None)
-        self.out_proj = Linear(embed_dim, embed_dim, bias=bias, device=device, dtype=dtype)
+        self.out_proj = Linear(embed_dim, embed_dim, bias=bias, **kw)
+        if add_bias_kv:
+            self.bias_k = _empty(1, 1, embed_dim, **kw)
+            self.bias_v = _empty(1, 1, embed_dim, **kw)
+        else:
+            self.bias_k = self.bias_v = None
+        self.add_zero_attn = add_zero_attn
         self._reset_parameters()
 
     def _reset_parameters(self) -> None:
-        init.xavier_uniform_(self.in_proj_weight)
+        if self._qkv_same_embed_dim:
+            init.xavier_uniform_(self.in_proj_weight)
+        else:
+            for w in (self.q_proj_weight, self.k_proj_weight, self.v_proj_weight):
+                init.xavier_uniform_(w)
         if self.in_proj_bias is not None:
             init.zeros_(self.in_proj_bias)
             init.zeros_(self.out_proj.bias)
-
-    def _project(self, query: Tensor, key: Tensor, value: Tensor):
-        w, b, e = self.in_proj_weight, self.in_proj_bias, self.embed_dim
-        if query is key and key is value:
-            # self-attention: one matmul for q, k and v
-            return linear(query, w, b).chunk(3, dim=-1)
-        ws = w.chunk(3, dim=0)
-        bs = b.chunk(3, dim=0) if b is not None else (None, None, None)
-        return (linear(query, ws[0], bs[0]), linear(key, ws[1], bs[1]),
-                linear(value, ws[2], bs[2]))
+        if self.bias_k is not None:
+            init.xavier_normal_(self.bias_k)
+            init.xavier_normal_(self.bias_v)
 
     def forward(self, query: Tensor, key: Tensor, value: Tensor,
                 key_padding_mask: Tensor | None = None, need_weights: bool = True,
                 attn_mask: Tensor | None = None, average_attn_weights: bool = True,
                 is_causal: bool = False):
         """Attend from query to key/value; returns (output, averaged or per-head weights)."""
-        e, h, hd = self.embed_dim, self.num_heads, self.head_dim
+        e = self.embed_dim
         if query.ndim not in (2, 3) or key.ndim != query.ndim or value.ndim != query.ndim:
             raise ValueError(f"MultiheadAttention: query/key/value must all be 3-d (batched) or "
                              f"2-d (unbatched), got {tuple(query.shape)}, {tuple(key.shape)}, "
                              f"{tuple(value.shape)}")
-        if query.shape[-1] != e or key.shape[-1] != e or value.shape[-1] != e:
+        if query.shape[-1] != e or key.shape[-1] != self.kdim or value.shape[-1] != self.vdim:
             raise ValueError(f"MultiheadAttention: the last dimension of query/key/value must be "
-                             f"embed_dim={e}, got {tuple(query.shape)}, {tuple(key.shape)}, "
-                             f"{tuple(value.shape)}")
+                             f"embed_dim={e}, kdim={self.kdim}, vdim={self.vdim}, got "
+                             f"{tuple(query.shape)}, {tuple(key.shape)}, {tuple(value.shape)}")
         unbatched = query.ndim == 2
         if unbatched:
             query, key, value = query.unsqueeze(0), key.unsqueeze(0), value.unsqueeze(0)
@@ -118,72 +118,20 @@ class MultiheadAttention(Module):
             query = query.transpose(0, 1)
             key = query if same_qk else key.transpose(0, 1)
             value = key if same_kv else value.transpose(0, 1)
-        n, lq, _ = query.shape
-        s = key.shape[1]
-        if key.shape[0] != n or value.shape[0] != n or value.shape[1] != s:
+        n = query.shape[0]
+        if key.shape[0] != n or value.shape[0] != n or value.shape[1] != key.shape[1]:
             raise ValueError(f"MultiheadAttention: key {tuple(key.shape)} and value "
                              f"{tuple(value.shape)} must share batch and length (batch-first "
                              f"shapes), query is {tuple(query.shape)}")
-        q, k, v = self._project(query, key, value)
-        # (N, L, E) -> (N, H, L, hd)
-        q = q.reshape(n, lq, h, hd).transpose(1, 2)
-        k = k.reshape(n, s, h, hd).transpose(1, 2)
-        v = v.reshape(n, s, h, hd).transpose(1, 2)
-        am = self._attn_mask(attn_mask, n, lq, s)
-        kpm = None
-        if key_padding_mask is not None:
-            if tuple(key_padding_mask.shape) != (n, s):
-                raise ValueError(f"MultiheadAttention: key_padding_mask of shape "
-                                 f"{tuple(key_padding_mask.shape)} should be {(n, s)}")
-            kpm = _mask_to_additive(key_padding_mask, q.dtype, "key_padding_mask")
-            kpm = kpm.reshape(n, 1, 1, s)
-        if not need_weights:
-            # the fused op (F.scaled_dot_product_attention): the (L, S) scores are never
-            # stored; a query whose keys are all masked out gives 0 there, not NaN
-            causal = is_causal and attn_mask is None
-            if causal and kpm is not None:  # the op takes a mask or is_causal, not both
-                am, causal = generate_square_subsequent_mask(lq, q.device, q.dtype), False
-            if am is not None and am.dtype is _dt.bool_ and kpm is None:
-                mask = am.logical_not()  # True = may not attend here; the op keeps where True
-            else:
-                mask = None if am is None else _mask_to_additive(am, q.dtype, "attn_mask")
-                if kpm is not None:
-                    mask = kpm if mask is None else mask + kpm
-            attn = F.scaled_dot_product_attention(
-                q, k, v, attn_mask=mask, is_causal=causal,
-                dropout_p=self.dropout if self.training else 0.0, scale=1.0 / math.sqrt(hd))
-            return self._finish(attn, None, n, lq, unbatched)
-        scores = (q * (1.0 / math.sqrt(hd))) @ k.transpose(-2, -1)  # (N, H, L, S)
-        if attn_mask is None and is_causal:
-            am = generate_square_subsequent_mask(lq, scores.device, scores.dtype)
-        if am is not None:
-            scores = scores + _mask_to_additive(am, scores.dtype, "attn_mask")
-        if kpm is not None:
-            scores = scores + kpm
-        attn = F.softmax(scores, dim=-1)
-        if self.dropout > 0.0 and self.training:
-            attn = F.dropout(attn, self.dropout, True)
-        weights = attn.mean(dim=1) if average_attn_weights else attn
-        return self._finish(attn @ v, weights, n, lq, unbatched)
-
-    def _attn_mask(self, attn_mask: Tensor | None, n: int, lq: int, s: int) -> Tensor | None:
-        """attn_mask checked and seen as (L, S) or (N, H, L, S)."""
-        if attn_mask is None:
-            return None
-        h = self.num_heads
-        if attn_mask.ndim == 2 and tuple(attn_mask.shape) == (lq, s):
-            return attn_mask
-        if attn_mask.ndim == 3 and tuple(attn_mask.shape) == (n * h, lq, s):
-            return attn_mask.reshape(n, h, lq, s)
-        if attn_mask.ndim == 2:
-            raise ValueError(f"MultiheadAttention: attn_mask of shape {tuple(attn_mask.shape)} "
-                             f"should be {(lq, s)}")
-        raise ValueError(f"MultiheadAttention: attn_mask of shape {tuple(attn_mask.shape)} "
-                         f"should be {(lq, s)} or {(n * h, lq, s)}")
-
-    def _finish(self, attn_v: Tensor, weights: Tensor | None, n: int, lq: int, unbatched: bool):
-        """(N, H, L, hd) heads -> out_proj -> the caller's layout; (output, weights)."""
-        out = self.out_proj(attn_v.transpose(1, 2).reshape(n, lq, self.embed_dim))
+        qkv = None if self._qkv_same_embed_dim else \
+            (self.q_proj_weight, self.k_proj_weight, self.v_proj_weight)
+        out, weights = mha_batch_first(
+            query, key, value, self.num_heads, self.in_proj_weight, self.in_proj_bias,
+            self.out_proj.weight, self.out_proj.bias, bias_k=self.bias_k, bias_v=self.bias_v,
+            add_zero_attn=self.add_zero_attn, dropout_p=self.dropout, training=self.training,
+            key_padding_mask=key_padding_mask, need_weights=need_weights, attn_mask=attn_mask,
+            qkv_proj_weights=qkv, average_attn_weights=average_attn_weights,
+            is_causal=is_causal)
         if unbatched:
             out = out.squeeze(0)
             weights = None if weights is None else weights.squeeze(0)
