@@ -131,29 +131,32 @@ def logit(x, eps=None):
 # -- special functions --------------------------------------------------------------------------
 @_in_f64
 def lgamma(x):
-    """log |Gamma(x)|; +inf at the poles 0, -1, -2, ..."""
-    return _scipy().gammaln(x)
+    """log |Gamma(x)|; +inf at the poles 0, -1, -2, ... and at -inf (PyTorch's value;
+    scipy's gammaln gives -inf there)"""
+    return np.where(x == -np.inf, np.inf, _scipy().gammaln(x))
 
 
 @_in_f64
 def digamma(x):
-    """Gamma'(x) / Gamma(x); at 0 -inf (as PyTorch since 1.8), NaN at negative integers"""
-    r = _scipy().psi(x)
-    return np.where(x == 0, -np.inf, r)
+    """Gamma'(x) / Gamma(x): -inf at +0 and +inf at -0.0 (the one-sided limits, as
+    PyTorch), NaN at the negative integers"""
+    return _scipy().psi(x)
 
 
 @_in_f64
 def polygamma(x, n: int):
-    """the n-th derivative of digamma (n >= 0)"""
+    """the n-th derivative of digamma (n >= 0); for n >= 1: +-inf at the poles
+    0, -1, -2, ... (the limit: (-1)**(n+1) n! / (x - pole)**(n+1) from the right) and
+    NaN at -inf, where it oscillates without a limit"""
     if n == 0:
         return digamma(x)
-    return _scipy().polygamma(n, x)
+    return np.where(x == -np.inf, np.nan, _scipy().polygamma(n, x))
 
 
 @_in_f64
 def erfinv(x):
-    """inverse of erf on [-1, 1] (+-inf at +-1, NaN outside)"""
-    return _scipy().erfinv(x)
+    """inverse of erf on [-1, 1] (+-inf at +-1, NaN outside; -0.0 stays -0.0)"""
+    return np.where(x == 0, x, _scipy().erfinv(x))
 
 
 @_in_f64
@@ -168,16 +171,26 @@ def i1(x):
     return _scipy().i1(x)
 
 
+def _igamma_edges(a, x, r, lower: bool):
+    # PyTorch's special cases, checked in this order (NaN where a or x < 0, then a == 0,
+    # x == 0, an infinite a, an infinite x), so that e.g. P(NaN, 0) = 0 as in PyTorch
+    one, zero = (1.0, 0.0) if lower else (0.0, 1.0)
+    conds = [(x < 0) | (a < 0), a == 0, x == 0, np.isinf(a), np.isinf(x)]
+    vals = [np.nan, np.where(x > 0, one, np.nan), zero, np.where(np.isinf(x), np.nan, zero),
+            one]
+    return np.select(conds, vals, r)
+
+
 @_in_f64
 def igamma(a, x):
     """regularised lower incomplete gamma function P(a, x)"""
-    return _scipy().gammainc(a, x)
+    return _igamma_edges(a, x, _scipy().gammainc(a, x), True)
 
 
 @_in_f64
 def igammac(a, x):
     """regularised upper incomplete gamma function Q(a, x) = 1 - P(a, x)"""
-    return _scipy().gammaincc(a, x)
+    return _igamma_edges(a, x, _scipy().gammaincc(a, x), False)
 
 
 # -- IEEE functions (exact: no rounding, any float dtype as it is) ---------------------------------
@@ -225,14 +238,15 @@ def nextafter(a, b):
 
 @_exact
 def fmax(a, b):
-    """elementwise max; NaN loses (the other operand is returned)"""
-    return np.fmax(a, b)
+    """elementwise max; NaN loses (the other operand is returned); on a tie (0.0 and
+    -0.0) a, as PyTorch"""
+    return np.where((a >= b) | np.isnan(b), a, b)
 
 
 @_exact
 def fmin(a, b):
-    """elementwise min; NaN loses"""
-    return np.fmin(a, b)
+    """elementwise min; NaN loses; on a tie a"""
+    return np.where((a <= b) | np.isnan(b), a, b)
 
 
 @_exact

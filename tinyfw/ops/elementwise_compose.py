@@ -56,11 +56,16 @@ def fix(input) -> Tensor:
 
 
 def sinc(input) -> Tensor:
-    """The normalised sinc sin(pi x) / (pi x), 1 at x = 0 (where its gradient is 0)."""
+    """The normalised sinc sin(pi x) / (pi x), 1 at x = 0.
+
+    At x = 0 the value comes from the Taylor polynomial 1 - (pi x)**2 / 6, which is 1
+    there with sinc's first and second derivatives (0 and -pi**2 / 3; PyTorch's double
+    backward gives 0); elsewhere x is kept away from 0 so that no branch divides by it."""
     x = _floating(input, "sinc")
     zero = x == 0
-    px = where(zero, 1.0, x) * math.pi  # kept away from 0 so that no branch divides by it
-    return where(zero, 1.0, px.sin() / px)
+    px = where(zero, 1.0, x) * math.pi
+    pz = x * math.pi
+    return where(zero, 1 - pz * pz / 6, px.sin() / px)
 
 
 def sgn(input) -> Tensor:
