@@ -270,7 +270,10 @@ def div(a, b, rounding_mode: str | None = None) -> Tensor:
 
 
 def pow(a, b) -> Tensor:
-    """a ** b, broadcasting."""
+    """a ** b, broadcasting (bool ** bool is refused, as in PyTorch)."""
+    a, b = binary_operands(a, b, "pow")
+    if a.dtype is _dt.bool_:
+        raise TypeError("pow: not implemented for bool tensors")
     return _binary(Pow, a, b, "pow")
 
 
