@@ -32,7 +32,7 @@ BINARY = ["xlogy", "hypot", "copysign", "fmod", "fmax", "fmin", "heaviside", "lo
 
 
 def _np(t) -> np.ndarray:
-    return t.detach().numpy() if isinstance(t, tinyfw.Tensor) else t.detach().numpy()
+    return t.detach().cpu().numpy() if isinstance(t, tinyfw.Tensor) else t.detach().cpu().numpy()
 
 
 def _agree_on_specials(got: np.ndarray, want: np.ndarray, what: str) -> None:
@@ -74,7 +74,7 @@ def test_unary_special_values_match_pytorch(name, dtype):
 
 def test_i0_does_not_overflow_before_float32_does():
     """docs/semantics.md: i0(88) ~ 2.1e37 < float32's max 3.4e38 (PyTorch gives inf)."""
-    y = tinyfw.i0(tinyfw.tensor([88.0, -88.0, 93.0], dtype=tinyfw.float32)).numpy()
+    y = tinyfw.i0(tinyfw.tensor([88.0, -88.0, 93.0], dtype=tinyfw.float32)).cpu().numpy()
     assert np.isfinite(y[:2]).all() and y[0] == y[1] and y[2] == np.inf
 
 
@@ -187,12 +187,12 @@ def test_pow_gradients_at_ieee_cases_match_pytorch(dtype):
     tb = torch.from_numpy(pairs[:, 1].copy()).requires_grad_()
     (a ** b).sum().backward()
     (ta ** tb).sum().backward()
-    _agree_on_specials(a.grad.numpy(), ta.grad.numpy(), f"d/da pow ({dtype})")
-    _agree_on_specials(b.grad.numpy(), tb.grad.numpy(), f"d/db pow ({dtype})")
-    fin = np.isfinite(ta.grad.numpy()) & np.isfinite(tb.grad.numpy())
+    _agree_on_specials(a.grad.cpu().numpy(), ta.grad.cpu().numpy(), f"d/da pow ({dtype})")
+    _agree_on_specials(b.grad.cpu().numpy(), tb.grad.cpu().numpy(), f"d/db pow ({dtype})")
+    fin = np.isfinite(ta.grad.cpu().numpy()) & np.isfinite(tb.grad.cpu().numpy())
     tol = 8 * np.finfo(dtype).eps  # a**b and log(a), each within a few ulps, one product
-    np.testing.assert_allclose(a.grad.numpy()[fin], ta.grad.numpy()[fin], rtol=tol)
-    np.testing.assert_allclose(b.grad.numpy()[fin], tb.grad.numpy()[fin], rtol=tol)
+    np.testing.assert_allclose(a.grad.cpu().numpy()[fin], ta.grad.cpu().numpy()[fin], rtol=tol)
+    np.testing.assert_allclose(b.grad.cpu().numpy()[fin], tb.grad.cpu().numpy()[fin], rtol=tol)
 
 
 def test_pow_second_derivatives_stay_finite_where_the_first_is_masked():
@@ -201,7 +201,7 @@ def test_pow_second_derivatives_stay_finite_where_the_first_is_masked():
     b = tinyfw.tensor([2.0, 3.0], dtype=tinyfw.float64, requires_grad=True)
     gb, = tinyfw.autograd.grad((a ** b).sum(), [b], create_graph=True)
     gab, = tinyfw.autograd.grad(gb.sum(), [a])
-    assert np.isfinite(gab.numpy()).all()
+    assert np.isfinite(gab.cpu().numpy()).all()
 
 
 @needs_torch
@@ -211,8 +211,8 @@ def test_pow_of_integers():
     +-1: docs/semantics.md)."""
     a = np.array([-3, -1, 0, 1, 2, 3], np.int64)
     b = np.array([3, 2, 5, 0, 62, 40], np.int64)
-    got = tinyfw.pow(tinyfw.tensor(a), tinyfw.tensor(b)).numpy()
-    assert np.array_equal(got, torch.pow(torch.from_numpy(a), torch.from_numpy(b)).numpy())
+    got = tinyfw.pow(tinyfw.tensor(a), tinyfw.tensor(b)).cpu().numpy()
+    assert np.array_equal(got, torch.pow(torch.from_numpy(a), torch.from_numpy(b)).cpu().numpy())
     with pytest.raises(ValueError, match="pow: integers to negative integer powers"):
         tinyfw.tensor([2, 3]) ** tinyfw.tensor([1, -1])
     with pytest.raises(TypeError, match="pow: not implemented for bool"):
@@ -319,7 +319,7 @@ def test_broadcasting_like_pytorch(name, sa, sb, data):
         (ty * torch.from_numpy(g)).sum().backward()
         for k, (a, b) in enumerate(zip(tf, th)):
             if k not in frozen:
-                np.testing.assert_allclose(a.grad.numpy(), b.grad.numpy(), rtol=1e-9,
+                np.testing.assert_allclose(a.grad.cpu().numpy(), b.grad.cpu().numpy(), rtol=1e-9,
                                            atol=1e-12, err_msg=f"{name}: grad {k}")
 
 

@@ -84,7 +84,7 @@ def test_inplace_writes_the_out_of_place_result(name):
     op = {**EM._FUNCTIONS, **EM._METHODS_ONLY}.get(name)
     if op is not None:
         want = op(tinyfw.tensor(x), *[_tf(a) for a in args]).to(t.dtype)
-        assert np.array_equal(t.numpy(), want.numpy(), equal_nan=True)
+        assert np.array_equal(t.cpu().numpy(), want.cpu().numpy(), equal_nan=True)
 
 
 @needs_torch
@@ -102,14 +102,14 @@ def test_inplace_like_pytorch(name):
         yt = getattr(yt, name[:-1])(*[_th(a) for a in args])
     else:
         getattr(yt, name)(*[_th(a) for a in args])
-    np.testing.assert_allclose(yf.detach().numpy(), yt.detach().numpy(), rtol=1e-9,
+    np.testing.assert_allclose(yf.detach().cpu().numpy(), yt.detach().cpu().numpy(), rtol=1e-9,
                                atol=1e-12, equal_nan=True)
     if grad:
         g = np.random.default_rng(1).standard_normal((3, 4))
         (yf * tinyfw.tensor(g)).sum().backward()
         (yt * torch.from_numpy(g)).sum().backward()
         # (force: PyTorch's gradient of sgn is a ZeroTensor, which numpy() refuses)
-        np.testing.assert_allclose(xf.grad.numpy(), xt.grad.numpy(force=True), rtol=1e-9,
+        np.testing.assert_allclose(xf.grad.cpu().numpy(), xt.grad.numpy(force=True), rtol=1e-9,
                                    atol=1e-12)
 
 
@@ -138,7 +138,7 @@ def test_refusals():
 def test_a_view_sees_the_write_and_saved_inputs_are_version_checked():
     base = tinyfw.tensor([[0.1, 0.2], [0.3, 0.4]])
     base[0].atanh_()
-    assert np.allclose(base.numpy()[0], np.arctanh([0.1, 0.2]))
+    assert np.allclose(base.cpu().numpy()[0], np.arctanh([0.1, 0.2]))
     x = tinyfw.tensor([0.5, 1.5], requires_grad=True)
     y = x * 1
     z = y.sinh()  # saves y

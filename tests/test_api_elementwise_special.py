@@ -113,7 +113,7 @@ def test_float32_is_correctly_rounded_within_one_ulp(name):
     fn, exact, grid = ACCURACY[name]
     x = grid.astype(np.float32)
     want = np.array([float(exact(mpmath.mpf(float(v)))) for v in x])
-    got = fn(tinyfw.tensor(x)).numpy()
+    got = fn(tinyfw.tensor(x)).cpu().numpy()
     assert got.dtype == np.float32
     err = _ulps(got, want, np.float32)
     assert err.max() <= 1.0, f"{name}: {err.max():.2f} ulp at x = {x[err.argmax()]}"
@@ -132,7 +132,7 @@ def test_mvlgamma_float32_within_its_rounding_bound():
                            + mpmath.log(mpmath.pi) / 2) for v in mp])
     ulp = lambda v: np.spacing(np.abs(np.asarray(v)).astype(np.float32)).astype(np.float64)
     bound = ulp(t1) + ulp(t2) + ulp(c) / 2 + ulp(t1 + t2) / 2 + ulp(want) / 2
-    got = tinyfw.mvlgamma(tinyfw.tensor(x), 2).numpy().astype(np.float64)
+    got = tinyfw.mvlgamma(tinyfw.tensor(x), 2).cpu().numpy().astype(np.float64)
     assert (np.abs(got - want) <= bound).all()
 
 
@@ -149,7 +149,7 @@ FLOAT64_BOUND = {"lgamma": (512, 1.0), "digamma": (512, 1.0), "polygamma1": (64,
 def test_float64_against_mpmath(name):
     fn, exact, grid = ACCURACY[name]
     want = np.array([float(exact(mpmath.mpf(float(v)))) for v in grid])
-    got = fn(tinyfw.tensor(grid, dtype=tinyfw.float64)).numpy()
+    got = fn(tinyfw.tensor(grid, dtype=tinyfw.float64)).cpu().numpy()
     k, scale = FLOAT64_BOUND[name]
     bound = k * 2.0 ** -52 * np.maximum(np.abs(want), scale)
     err = np.abs(got - want)
@@ -167,12 +167,12 @@ def test_igamma_against_mpmath():
              for u, v in zip(a, x)]
         want = np.array([float(v if lower else 1 - v) for v in p])
         got = fn(tinyfw.tensor(a, dtype=tinyfw.float64), tinyfw.tensor(x, dtype=tinyfw.float64))
-        assert np.abs(got.numpy() - want).max() <= 2.0 ** -40, name
+        assert np.abs(got.cpu().numpy() - want).max() <= 2.0 ** -40, name
         a32, x32 = a.astype(np.float32), x.astype(np.float32)
         p32 = [mpmath.gammainc(mpmath.mpf(float(u)), 0, mpmath.mpf(float(v)), regularized=True)
                for u, v in zip(a32, x32)]
         want32 = np.array([float(v if lower else 1 - v) for v in p32])
-        got32 = fn(tinyfw.tensor(a32), tinyfw.tensor(x32)).numpy()
+        got32 = fn(tinyfw.tensor(a32), tinyfw.tensor(x32)).cpu().numpy()
         # Q underflows to subnormals for large x: ulps of the smallest normal there
         floor = np.maximum(np.abs(want32), np.finfo(np.float32).tiny)
         err = np.abs(got32 - want32) / np.spacing(floor.astype(np.float32)).astype(np.float64)
@@ -189,13 +189,13 @@ def test_special_values_match_pytorch():
     for dt in (np.float32, np.float64):
         v = x.astype(dt)
         for name in ("lgamma", "digamma", "erfinv", "i0"):
-            got = getattr(tinyfw, name)(tinyfw.tensor(v)).numpy()
-            want = getattr(torch, name)(torch.from_numpy(v)).numpy()
+            got = getattr(tinyfw, name)(tinyfw.tensor(v)).cpu().numpy()
+            want = getattr(torch, name)(torch.from_numpy(v)).cpu().numpy()
             _same_specials(got, want, f"{name}({dt.__name__})")
         for n in (2, 3):
             keep = ~np.isinf(v)  # polygamma(n >= 2, +-inf): docs/semantics.md
-            got = tinyfw.polygamma(n, tinyfw.tensor(v[keep])).numpy()
-            want = torch.polygamma(n, torch.from_numpy(v[keep])).numpy()
+            got = tinyfw.polygamma(n, tinyfw.tensor(v[keep])).cpu().numpy()
+            want = torch.polygamma(n, torch.from_numpy(v[keep])).cpu().numpy()
             _same_specials(got, want, f"polygamma({n})")
 
 
@@ -213,8 +213,8 @@ def test_igamma_edge_cases_match_pytorch():
     vals = [0.0, -0.0, 1.0, 2.5, -1.0, np.inf, -np.inf, np.nan]
     a, x = (np.array(v, np.float64) for v in zip(*[(u, w) for u in vals for w in vals]))
     for name in ("igamma", "igammac"):
-        got = getattr(tinyfw, name)(tinyfw.tensor(a), tinyfw.tensor(x)).numpy()
-        want = getattr(torch, name)(torch.from_numpy(a), torch.from_numpy(x)).numpy()
+        got = getattr(tinyfw, name)(tinyfw.tensor(a), tinyfw.tensor(x)).cpu().numpy()
+        want = getattr(torch, name)(torch.from_numpy(a), torch.from_numpy(x)).cpu().numpy()
         _same_specials(got, want, name)
         fin = ~np.isnan(want)
         np.testing.assert_allclose(got[fin], want[fin], rtol=1e-12, atol=0, err_msg=name)
