@@ -187,3 +187,48 @@ def test_ldexp_gradient_for_negative_integer_exponents():
     y.sum().backward()
     assert y.detach().cpu().numpy().tolist() == [1.5 / 8, -1.5, 0.25, 28.0]
     assert x.grad.cpu().numpy().tolist() == [0.125, 0.5, 1.0, 4.0]
+
+
+# -- export and tracing ------------------------------------------------------------------------
+ONNX_OPS = {"tan": (-1.2, 1.2), "asin": (-0.9, 0.9), "acos": (-0.9, 0.9), "atan": (-3, 3),
+            "sinh": (-3, 3), "cosh": (-3, 3), "asinh": (-3, 3), "acosh": (1.1, 3),
+            "atanh": (-0.9, 0.9)}
+
+
+@pytest.mark.parametrize("name", sorted(ONNX_OPS))
+def test_onnx_export_runs_in_onnxruntime(name, tmp_path):
+    """The ops that name an ONNX operator export to it; onnxruntime's float32 results
+    agree within its own float32 evaluation (a few ulp: 4 * 2**-23 relative)."""
+    onnx = pytest.importorskip("onnx", reason="onnx is not installed")
+    ort = pytest.importorskip("onnxruntime", reason="onnxruntime is not installed")
+    lo, hi = ONNX_OPS[name]
+    x = np.random.default_rng(0).uniform(lo, hi, (3, 5)).astype(np.float32)
+    path = str(tmp_path / "op.onnx")
+    fn = getattr(tinyfw, name)
+    tinyfw.onnx.export(fn, (tinyfw.tensor(x),), path)
+    onnx.checker.check_model(onnx.load(path), full_check=True)
+    (got,) = ort.InferenceSession(path, providers=["CPUExecutionProvider"]).run(
+        None, {"input_0": x})
+    want = fn(tinyfw.tensor(x)).cpu().numpy()
+    np.testing.assert_allclose(got, want, rtol=4 * 2.0 ** -23, atol=0)
+
+
+def test_traced_function_equals_eager():
+    """The ops record into a jit graph (attributes such as logit's eps and polygamma's
+    n included; frexp's two outputs) and replay with eager's results and gradients."""
+    def f(x, y):
+        m, e = tinyfw.frexp(x)
+        return (tinyfw.tan(x).hypot(y) + tinyfw.logit(x.sigmoid(), eps=0.01)
+                + tinyfw.polygamma(2, y.abs() + 1) + m * e + tinyfw.lerp(x, y.expand(3, 4), 0.7))
+
+    rng = np.random.default_rng(0)
+    args = [rng.standard_normal((3, 4)), rng.standard_normal(4)]
+    g = tinyfw.jit.trace(f, tuple(tinyfw.tensor(a) for a in args))
+    xs = [tinyfw.tensor(a, requires_grad=True) for a in args]
+    ys = [tinyfw.tensor(a, requires_grad=True) for a in args]
+    out_t, out_e = g(*xs), f(*ys)
+    np.testing.assert_array_equal(out_t.detach().cpu().numpy(), out_e.detach().cpu().numpy())
+    out_t.sum().backward()
+    out_e.sum().backward()
+    for a, b in zip(xs, ys):
+        np.testing.assert_allclose(a.grad.cpu().numpy(), b.grad.cpu().numpy(), rtol=1e-12)
