@@ -382,6 +382,8 @@ for _n in ("div", "atan2", "floor_divide", "remainder", "tanh_backward", "sigmoi
            "silu_backward", "gelu_backward"):
     CASES[_n] = binary(floats=True)
 
+# issue 16, elementwise math
+CASES.update(__import__("elementwise_math_cases").device_cases())
 
 def test_every_primitive_has_a_case():
     missing = sorted(set(primitives(ref)) - set(CASES))

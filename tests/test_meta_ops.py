@@ -179,6 +179,9 @@ CASES = {
     "setitem_index": (_setitem(lambda i: (i,)), [A23, In((3,)), idx((2,), 2)]),
 }
 
+# issue 16, elementwise math
+CASES.update(__import__("elementwise_math_cases").meta_cases(In))
+
 # ops whose output shape depends on values, which meta tensors do not have (PyTorch's meta
 # tensors refuse them too): masked_select / a bool mask index
 NOT_ON_META = {"bool_mask": (lambda x, m: x[m], [A34, mask((3, 4))])}

@@ -17,3 +17,9 @@ from .reduce import (all, amax, amin, any, argmax, argmin, count_nonzero, cumsum
 from .shape import (broadcast_to, chunk, contiguous, expand, flatten, movedim, narrow, permute,
                     reshape, select, split, squeeze, t, transpose, unbind, unflatten, unsqueeze)
 
+# issue 16, elementwise math: the ops, their Tensor methods and in-place variants
+from . import elementwise_methods  # noqa: E402,F401
+from .elementwise_compose import *  # noqa: E402,F401,F403
+from .elementwise_math import *  # noqa: E402,F401,F403
+from .elementwise_methods import *  # noqa: E402,F401,F403
+from .elementwise_special import *  # noqa: E402,F401,F403

@@ -147,8 +147,12 @@ class Pow(Function):
             # d/da a**b = b * a**(b-1); written so that b == 0 gives 0, not 0 * inf
             ga = unbroadcast(where(b == 0, 0.0, g * b * a ** (b - 1)), a.shape)
         if nb is not None:
-            safe = where(a == 0, 1.0, a)
-            gb = unbroadcast(where((a == 0) & (b >= 0), 0.0, g * a ** b * safe.log()), b.shape)
+            # d/db a**b = a**b * log(a), 0 where a == 0 and b >= 0 (PyTorch's formula): at
+            # a = +-0 with b < 0 it is inf * -inf = -inf (+inf at -0.0, whose a**b is -inf
+            # for odd b), not NaN.  The log reads 1 where the result is masked to 0 only,
+            # so that second derivatives stay finite there
+            zero = (a == 0) & (b >= 0)
+            gb = unbroadcast(where(zero, 0.0, g * a ** b * where(zero, 1.0, a).log()), b.shape)
         return ga, gb
 
 
@@ -266,7 +270,10 @@ def div(a, b, rounding_mode: str | None = None) -> Tensor:
 
 
 def pow(a, b) -> Tensor:
-    """a ** b, broadcasting."""
+    """a ** b, broadcasting (bool ** bool is refused, as in PyTorch)."""
+    a, b = binary_operands(a, b, "pow")
+    if a.dtype is _dt.bool_:
+        raise TypeError("pow: not implemented for bool tensors")
     return _binary(Pow, a, b, "pow")
 
 
