@@ -81,7 +81,7 @@ def hash_tensor(x, dims: tuple, keepdim: bool):
     """The xor of the 64-bit patterns of x's elements over `dims` (floats as float64,
     integers and bools as int64), as int64 holding those bits"""
     wide = x.astype(np.float64) if x.dtype.kind == "f" or x.dtype.kind == "V" else x.astype(np.int64)
-    bits = np.ascontiguousarray(wide).view(np.int64)
+    bits = wide.copy(order="C").view(np.int64)  # (ascontiguousarray makes 0-d arrays 1-d)
     return np.asarray(np.bitwise_xor.reduce(bits, axis=dims, keepdims=keepdim))
 
 

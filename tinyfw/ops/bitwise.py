@@ -11,11 +11,12 @@ from __future__ import annotations
 from .. import dtypes as _dt
 from ..autograd.function import Function
 from ..tensor import register_method
-from ._opmeta import no_flops, per_output
-from ._util import Tensor, _NOATTRS, apply, binary_operands, broadcast_shapes, ensure_tensor
+from ._opmeta import per_input, per_output
+from ._util import (Tensor, _NOATTRS, apply, binary_operands, broadcast_shapes, dims_of,
+                    ensure_tensor)
 
 __all__ = ["bitwise_and", "bitwise_or", "bitwise_xor", "bitwise_not", "bitwise_left_shift",
-           "bitwise_right_shift", "gcd", "lcm", "gcd_", "lcm_"]
+           "bitwise_right_shift", "gcd", "lcm", "gcd_", "lcm_", "hash_tensor"]
 
 
 def _onnx_bitwise(name: str):
@@ -128,6 +129,34 @@ def lcm(input: Tensor, other: Tensor) -> Tensor:
     return apply(Lcm, _tensor_operands(input, other, "lcm"), _NOATTRS)
 
 
+class HashTensor(Function):
+    """The xor of the elements' 64-bit patterns over dims; no gradient."""
+    autocast = None
+    differentiable = False
+    flops = per_input(1)
+
+    @staticmethod
+    def forward(ctx, B, x, dims, keepdim):
+        return B.hash_tensor(x, dims, keepdim)
+
+
+def hash_tensor(input: Tensor, dim=None, *, keepdim: bool = False, mode: int = 0) -> Tensor:
+    """PyTorch's hash_tensor (mode 0, the only one): each element widened to 64 bits
+    (floats to float64, integers and bools to int64) and its bit pattern xor-reduced over
+    `dim` (all dims when None).  PyTorch returns uint64; tinyfw has no uint64 and returns
+    int64 tensors holding the same 64 bits (docs/semantics.md, "Integers and sampling")."""
+    x = ensure_tensor(input, "hash_tensor")
+    if mode != 0:
+        raise RuntimeError(f"hash_tensor: unknown mode {mode} (only 0, the xor reduction)")
+    if dim is None and x.numel() == 0:
+        raise RuntimeError("hash_tensor: the reduction dim must be given for an empty input")
+    dims = dims_of(dim, x.ndim, "hash_tensor") if x.ndim else ()
+    for d in dims:
+        if x.shape[d] == 0:
+            raise IndexError(f"hash_tensor: reduction dim {d} has size 0")
+    return apply(HashTensor, (x,), {"dims": dims, "keepdim": bool(keepdim)})
+
+
 def _inplace_op(fn, name: str):
     from .inplace import _inplace
 
@@ -155,7 +184,7 @@ def _register() -> None:
         "bitwise_and": bitwise_and, "bitwise_or": bitwise_or, "bitwise_xor": bitwise_xor,
         "bitwise_not": bitwise_not, "bitwise_left_shift": bitwise_left_shift,
         "bitwise_right_shift": bitwise_right_shift, "gcd": gcd, "lcm": lcm,
-        "__and__": bitwise_and, "__rand__": _reflected(bitwise_and),
+        "hash_tensor": hash_tensor, "__and__": bitwise_and, "__rand__": _reflected(bitwise_and),
         "__or__": bitwise_or, "__ror__": _reflected(bitwise_or),
         "__xor__": bitwise_xor, "__rxor__": _reflected(bitwise_xor),
         "__invert__": bitwise_not,
