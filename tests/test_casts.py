@@ -15,10 +15,15 @@ import ml_dtypes
 import numpy as np
 import pytest
 
+import tinyfw
+from helpers import npy
 from tinyfw.backend import cpu, ref
 
 BF16 = np.dtype(ml_dtypes.bfloat16)
-INTS = {np.dtype(np.int8): 8, np.dtype(np.int32): 32, np.dtype(np.int64): 64}
+INTS = {np.dtype(np.int8): 8, np.dtype(np.int16): 16, np.dtype(np.int32): 32,
+        np.dtype(np.int64): 64, np.dtype(np.uint8): 8}
+# the width a float is truncated to before an integer keeps its low bits (PyTorch on x86)
+WIDE = {np.dtype(np.int64): 64, np.dtype(np.uint8): 64}
 # (significand bits with the implicit one, lowest normal exponent, highest exponent)
 FLOATS = {np.dtype(np.float16): (11, -14, 15), BF16: (8, -126, 127), np.dtype(np.float32): (24, -126, 127)}
 BACKENDS = [pytest.param(ref, id="ref"), pytest.param(cpu, id="cpu")]
@@ -29,14 +34,19 @@ def _bits(a: np.ndarray) -> np.ndarray:
 
 
 # ---------------------------------------------------------------------------- the model
-def model_to_int(v: float, bits: int) -> int:
-    """float -> intN: truncate; NaN/inf/not fitting 32 (int8, int32) or 64 (int64) bits
-    gives that width's minimum; int8 keeps the low 8 bits of the 32-bit result."""
-    wide = 64 if bits == 64 else 32
+def model_to_int(v: float, bits: int, wide: int = 32, signed: bool = True) -> int:
+    """float -> intN: truncate; NaN/inf/not fitting `wide` bits (32 for int8, int16,
+    int32; 64 for int64 and uint8) gives that width's minimum; the narrow types keep the
+    low bits of that result."""
     t = math.trunc(v) if math.isfinite(v) else None
     if t is None or not -(2 ** (wide - 1)) <= t < 2 ** (wide - 1):
         t = -(2 ** (wide - 1))
-    return (t + 2 ** (bits - 1)) % 2 ** bits - 2 ** (bits - 1)
+    return _wrap(t, bits, signed)
+
+
+def _wrap(t: int, bits: int, signed: bool) -> int:
+    """t modulo 2**bits, as a signed or unsigned value."""
+    return (t + 2 ** (bits - 1)) % 2 ** bits - 2 ** (bits - 1) if signed else t % 2 ** bits
 
 
 def model_round(x: Fraction | int, neg_zero: bool, fmt: tuple) -> float:
@@ -71,9 +81,8 @@ def model_cast(v: np.ndarray, dst: np.dtype) -> np.ndarray:
     if dst == np.bool_:
         return np.array([t != 0 for t in vals], np.bool_).reshape(v.shape)  # NaN != 0
     if dst in INTS:
-        b = INTS[dst]
-        out = [(t + 2 ** (b - 1)) % 2 ** b - 2 ** (b - 1) if isinstance(t, int) else model_to_int(t, b)
-               for t in vals]
+        b, w, sg = INTS[dst], WIDE.get(dst, 32), dst.kind == "i"
+        out = [_wrap(t, b, sg) if isinstance(t, int) else model_to_int(t, b, w, sg) for t in vals]
         return np.array(out, dst).reshape(v.shape)
     if dst == np.float64:
         out = [float(t) if isinstance(t, int) else t for t in vals]  # int -> float64: one rounding
@@ -112,7 +121,7 @@ SPECIAL = [np.nan, np.inf, -np.inf, 1e10, -1e10, 3e9, 300.5, -129.7, 2.0 ** 31, 
 
 @pytest.mark.parametrize("B", BACKENDS)
 @pytest.mark.parametrize("src", [np.float64, np.float32, np.float16, BF16], ids=str)
-@pytest.mark.parametrize("dst", [np.int8, np.int32, np.int64, np.bool_], ids=str)
+@pytest.mark.parametrize("dst", [np.int8, np.int16, np.int32, np.int64, np.uint8, np.bool_], ids=str)
 def test_float_to_int_special_values(B, src, dst):
     with np.errstate(all="ignore"):
         v = np.array(SPECIAL, np.float64).astype(src)
@@ -148,7 +157,7 @@ def test_float64_to_narrower_rounds_once(B, dst):
 
 
 @pytest.mark.parametrize("B", BACKENDS)
-@pytest.mark.parametrize("src", [np.int32, np.int64], ids=str)
+@pytest.mark.parametrize("src", [np.int32, np.int64, np.int16, np.uint8], ids=str)
 @pytest.mark.parametrize("dst", [BF16, np.float16, np.float32, np.float64], ids=str)
 def test_int_to_float_rounds_once(B, src, dst):
     info = np.iinfo(src)
@@ -162,17 +171,27 @@ def test_int_to_float_rounds_once(B, src, dst):
 @pytest.mark.parametrize("B", BACKENDS)
 def test_int_and_bool_wrap(B):
     v = np.array([0, 1, -1, 127, 128, 255, 256, 300, -129, 2 ** 31, -(2 ** 31) - 1, 2 ** 40 + 5], np.int64)
-    for dst in (np.int8, np.int32, np.bool_):
+    for dst in (np.int8, np.int16, np.int32, np.uint8, np.bool_):
         _assert_cast(B, v, np.dtype(dst))
     _assert_cast(B, np.array([True, False]), np.dtype(np.int8))
+    _assert_cast(B, np.array([True, False]), np.dtype(np.uint8))
+    for src in (np.uint8, np.int16):  # from the new dtypes to every integer one
+        w = np.array([0, 1, 127, 128, 200, 255] if src == np.uint8 else [0, -1, 300, -32768, 32767], src)
+        for dst in (np.int8, np.int16, np.int32, np.int64, np.uint8, np.bool_):
+            _assert_cast(B, w, np.dtype(dst))
 
 
 def test_copy_and_index_put_convert_by_the_rules():
     """Converting copies and writes follow the cast rules in both backends."""
     v = np.array([300.5, np.nan, -1e10, 2.5], np.float32)
-    exp = model_cast(v, np.dtype(np.int8))
-    for B in (ref, cpu):
-        dst = np.zeros(4, np.int8)
-        B.copy_(dst, v)
-        np.testing.assert_array_equal(dst, exp)
-        np.testing.assert_array_equal(B.index_put(np.zeros(4, np.int8), (np.arange(4),), v, False), exp)
+    for dt in (np.int8, np.uint8, np.int16):
+        exp = model_cast(v, np.dtype(dt))
+        for B in (ref, cpu):
+            dst = np.zeros(4, dt)
+            B.copy_(dst, v)
+            np.testing.assert_array_equal(dst, exp)
+            if B is ref or dt == np.int8:  # no C++ kernel takes uint8/int16: the op path below
+                np.testing.assert_array_equal(B.index_put(np.zeros(4, dt), (np.arange(4),), v, False), exp)
+        x = tinyfw.zeros(4, dtype=tinyfw.dtypes.from_numpy_dtype(np.dtype(dt)))
+        x[tinyfw.arange(4)] = tinyfw.tensor(v)  # the active backend's index_put, through the op
+        np.testing.assert_array_equal(npy(x), exp)

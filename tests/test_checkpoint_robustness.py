@@ -1,8 +1,8 @@
 """Checkpoints that are damaged, hostile or foreign (issue 14, item 8).
 
-- Integer types tinyfw has no dtype for (U8, I16, U16, U32, U64) load widened, losslessly,
-  to int32/int64 tensors that compute; a U64 value above int64 and types tinyfw cannot
-  hold are errors naming the tensor.
+- U8 and I16 load as uint8/int16; the integer types tinyfw has no dtype for (U16, U32,
+  U64) load widened, losslessly, to int32/int64 tensors that compute; a U64 value above
+  int64 and types tinyfw cannot hold are errors naming the tensor.
 - Every malformed header or structure is a `CheckpointError` naming the problem (never
   AttributeError, TypeError, RecursionError, ...), and nothing is ever unpickled: fixed
   cases that failed before, then hypothesis mutating every level of real files.
@@ -43,7 +43,7 @@ def _split(data: bytes) -> tuple[dict, bytes]:
 
 
 # -- integer types tinyfw has no dtype for ------------------------------------------------------
-WIDE = [("U8", np.uint8, tinyfw.int32), ("I16", np.int16, tinyfw.int32),
+WIDE = [("U8", np.uint8, tinyfw.uint8), ("I16", np.int16, tinyfw.int16),  # native since issue 16
         ("U16", np.uint16, tinyfw.int32), ("U32", np.uint32, tinyfw.int64),
         ("U64", np.uint64, tinyfw.int64)]
 
@@ -435,3 +435,15 @@ def test_concurrent_writers_of_one_target_never_break_each_other(tmp_path):
     errs = [w.communicate(timeout=120)[1] for w in writers]
     assert [w.returncode for w in writers] == [0, 0], errs
     assert tinyfw.load(target)["x"].shape == (100_000,) and _temps(tmp_path) == set()
+
+
+@pytest.mark.parametrize("dtype", ["uint8", "int16"])
+def test_uint8_and_int16_round_trip_save_load(tmp_path, dtype):
+    """tinyfw.save writes U8/I16 tensors (and their meta twins) that load back bit for bit."""
+    vals = [0, 1, 127, 200, 255] if dtype == "uint8" else [-32768, -1, 0, 300, 32767]
+    t = tinyfw.tensor(vals, dtype=dtype)
+    m = tinyfw.empty((2, 3), dtype=dtype, device="meta")
+    tinyfw.save({"t": t, "m": m}, tmp_path / "c")
+    back = tinyfw.load(tmp_path / "c")
+    assert back["t"].dtype is t.dtype and back["t"].tolist() == vals
+    assert back["m"].dtype is t.dtype and back["m"].shape == (2, 3)

@@ -11,7 +11,8 @@ import pytest
 import tinyfw
 from helpers import npy, requires_torch, torch
 
-NAMES = ["bool", "int8", "int32", "int64", "float16", "bfloat16", "float32", "float64"]
+NAMES = ["bool", "uint8", "int8", "int16", "int32", "int64", "float16", "bfloat16", "float32",
+         "float64"]
 SCALARS = [True, 3, 2.5]
 
 
@@ -112,7 +113,7 @@ def test_scalars_said_to_store_quietly_do():
               float("inf"), float("nan"), -0.0, 1e-50, 70000.0]
     accepted = 0
     for dt in [tinyfw.float64, tinyfw.float32, tinyfw.float16, tinyfw.bfloat16, tinyfw.int8,
-               tinyfw.int32, tinyfw.int64, tinyfw.bool]:
+               tinyfw.int32, tinyfw.int64, tinyfw.bool, tinyfw.uint8, tinyfw.int16]:
         for v in values:
             if stores_quietly(v, dt.np):
                 accepted += 1

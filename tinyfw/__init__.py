@@ -12,7 +12,7 @@ __version__ = "0.1.0"
 
 from . import dtypes
 from .dtypes import (DType, bfloat16, float16, float32, float64, get_default_dtype, int8,
-                     int32, int64, promote_types, result_type, set_default_dtype)
+                     int16, int32, int64, promote_types, result_type, set_default_dtype, uint8)
 from .dtypes import bool_ as bool  # noqa: A001  (tinyfw.bool, as torch.bool)
 from .device import Device as device, get_default_device, set_default_device
 from .tensor import Tensor
@@ -43,6 +43,7 @@ float = float32  # noqa: A001
 double = float64
 long = int64
 int = int32  # noqa: A001
+short = int16
 
 
 def is_tensor(x) -> bool:

@@ -9,9 +9,9 @@ each field's type and range before using it, so a damaged or hostile file raises
 byte buffer exactly (no gaps, no overlap, nothing after the last one), as the
 safetensors library itself requires.  Nothing is ever unpickled: tensors are raw bytes.
 
-Element types: tinyfw's own (F64 F32 F16 BF16 I64 I32 I8 BOOL) load as they are.  The
-integer types tinyfw has no dtype for load losslessly widened to the narrowest tinyfw
-dtype that holds every value of the type: U8, I16, U16 -> int32; U32 -> int64; U64 ->
+Element types: tinyfw's own (F64 F32 F16 BF16 I64 I32 I16 I8 U8 BOOL) load as they are.
+The integer types tinyfw has no dtype for load losslessly widened to the narrowest tinyfw
+dtype that holds every value of the type: U16 -> int32; U32 -> int64; U64 ->
 int64 when every value fits (else an error naming the tensor).  Other types (F8, complex,
 ...) are refused by name.  BOOL bytes must be 0 or 1.
 """
@@ -33,10 +33,10 @@ MAX_HEADER = 100 * 1024 * 1024
 MAX_NDIM = 64
 
 NATIVE = {"F64": _dt.float64, "F32": _dt.float32, "F16": _dt.float16, "BF16": _dt.bfloat16,
-          "I64": _dt.int64, "I32": _dt.int32, "I8": _dt.int8, "BOOL": _dt.bool_}
+          "I64": _dt.int64, "I32": _dt.int32, "I16": _dt.int16, "I8": _dt.int8,
+          "U8": _dt.uint8, "BOOL": _dt.bool_}
 # code -> (stored little-endian integer type, its size, the tinyfw dtype it loads as)
-WIDENED = {"U8": ("u1", 1, _dt.int32), "I16": ("i2", 2, _dt.int32),
-           "U16": ("u2", 2, _dt.int32), "U32": ("u4", 4, _dt.int64),
+WIDENED = {"U16": ("u2", 2, _dt.int32), "U32": ("u4", 4, _dt.int64),
            "U64": ("u8", 8, _dt.int64)}
 
 

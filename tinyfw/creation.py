@@ -268,10 +268,29 @@ def randn_like(x: Tensor, generator: Generator | None = None, dtype=None, device
     return randn(x.shape, generator=generator, dtype=_like(x, dtype), device=device or x.device)
 
 
-def bernoulli(p: Tensor, generator: Generator | None = None) -> Tensor:
-    """1 with probability p (elementwise), else 0; p's dtype and device."""
-    u = rand(p.shape, generator=generator, dtype=_dt.float64, device=p.device)
-    return (u < p.detach().to(_dt.float64)).to(p.dtype)
+def bernoulli(input: Tensor, p: float | None = None, *, generator: Generator | None = None) -> Tensor:
+    """1 with probability `input` (elementwise probabilities in [0, 1], a float tensor),
+    else 0, in input's dtype and device; with a float `p`, every element is 1 with
+    probability p instead (input gives only the shape, dtype and device).  Also the
+    Tensor method ``x.bernoulli(p=None, *, generator=None)``."""
+    if not isinstance(input, Tensor):
+        raise TypeError(f"bernoulli: input must be a Tensor, got {type(input).__name__}")
+    if p is None:
+        if not input.dtype.is_floating_point:
+            raise TypeError(f"bernoulli: probabilities must be floating point, got "
+                            f"{input.dtype.name}")
+        prob = input.detach().to(_dt.float64)
+        if input.numel() and not input.is_meta:
+            lo, hi = float(prob.min().item()), float(prob.max().item())
+            if not (0.0 <= lo and hi <= 1.0):  # NaN fails too
+                raise RuntimeError(f"bernoulli: probabilities must be in [0, 1], got values "
+                                   f"in [{lo}, {hi}]")
+    else:
+        if not 0.0 <= float(p) <= 1.0:
+            raise RuntimeError(f"bernoulli: p must be in [0, 1], got {p}")
+        prob = float(p)
+    u = rand(input.shape, generator=generator, dtype=_dt.float64, device=input.device)
+    return (u < prob).to(input.dtype)
 
 
 def _new(method):
@@ -292,6 +311,7 @@ def _new_tensor(self, data, dtype=None, device=None, requires_grad=False):
                   device=device or self.device, requires_grad=requires_grad)
 
 
+register_method("bernoulli", bernoulli)
 register_method("new_zeros", _new(zeros))
 register_method("new_ones", _new(ones))
 register_method("new_empty", _new(empty))

@@ -31,7 +31,9 @@ class DType:
 
 
 bool_ = DType("bool", np.bool_, 0, 0)
+uint8 = DType("uint8", np.uint8, 1, 0)
 int8 = DType("int8", np.int8, 1, 0)
+int16 = DType("int16", np.int16, 1, 1)
 int32 = DType("int32", np.int32, 1, 2)
 int64 = DType("int64", np.int64, 1, 3)
 float16 = DType("float16", np.float16, 2, 0)
@@ -39,10 +41,13 @@ bfloat16 = DType("bfloat16", ml_dtypes.bfloat16, 2, 0)
 float32 = DType("float32", np.float32, 2, 1)
 float64 = DType("float64", np.float64, 2, 2)
 
-ALL = (bool_, int8, int32, int64, float16, bfloat16, float32, float64)
+# new dtypes go at the end: distributed/pipeline.py sends a dtype as its index in ALL
+ALL = (bool_, int8, int32, int64, float16, bfloat16, float32, float64, uint8, int16)
+INTEGER = (uint8, int8, int16, int32, int64)
 FLOATING = (float16, bfloat16, float32, float64)
 _by_name = {d.name: d for d in ALL}
-_by_name.update(half=float16, float=float32, double=float64, long=int64, int=int32)
+_by_name.update(half=float16, float=float32, double=float64, long=int64, int=int32,
+                short=int16)
 _by_np = {d.np: d for d in ALL}
 
 _default_float = float32
@@ -97,6 +102,10 @@ def promote_types(a: DType, b: DType) -> DType:
         return a
     if a.category != b.category:
         return a if a.category > b.category else b
+    if a is uint8 or b is uint8:
+        # uint8 and int8 hold different ranges: int16 holds both; a wider int holds uint8
+        other = b if a is uint8 else a
+        return int16 if other is int8 else other
     if a.rank != b.rank:
         return a if a.rank > b.rank else b
     return float32  # float16 with bfloat16: neither holds the other

@@ -80,7 +80,7 @@ def _load_C():
 
 _C = _load_C()
 if _C is not None:
-    from ._cpu_bind import install as _install
+    from ._cpu_bind import install as _install, needs_ref as _needs_ref  # noqa: F401
 
     KERNELS = _install(globals(), _ref)
 

@@ -63,10 +63,20 @@ def stores_quietly(value, dtype: np.dtype) -> bool:
     if t is bool:
         return True
     if t is int:
-        return -128 <= value <= 127  # fits every dtype
+        return (0 if dtype.kind == "u" else -128) <= value <= 127  # fits every such dtype
     if t is float and dtype.kind == "f" and dtype.itemsize >= 4:
         return dtype.itemsize == 8 or not 3.0e38 < abs(value) < math.inf
     return False
+
+
+def wrap_int(value, dtype: np.dtype):
+    """A Python integer outside an integer dtype's range wraps modulo 2**bits, as PyTorch
+    converts scalars (uint8 + -1 adds 255, int8 + 300 adds 44); numpy would raise."""
+    if dtype.kind in "iu" and isinstance(value, int) and not isinstance(value, bool):
+        info = np.iinfo(dtype)
+        if not info.min <= value <= info.max:
+            value = (value - int(info.min)) % (1 << (8 * dtype.itemsize)) + int(info.min)
+    return value
 
 
 def scalar(value, dtype: _dt.DType) -> np.ndarray:
@@ -74,7 +84,7 @@ def scalar(value, dtype: _dt.DType) -> np.ndarray:
     if stores_quietly(value, dtype.np):
         return np.array(value, dtype.np)
     with np.errstate(all="ignore"):
-        return np.array(value, dtype.np)
+        return np.array(wrap_int(value, dtype.np), dtype.np)
 
 
 def full(shape: tuple, value, dtype: _dt.DType) -> np.ndarray:
@@ -82,7 +92,7 @@ def full(shape: tuple, value, dtype: _dt.DType) -> np.ndarray:
     if stores_quietly(value, dtype.np):
         return np.full(shape, value, dtype.np)
     with np.errstate(all="ignore"):
-        return np.full(shape, value, dtype.np)
+        return np.full(shape, wrap_int(value, dtype.np), dtype.np)
 
 
 def arange(start, end, step, dtype: _dt.DType) -> np.ndarray:

@@ -11,9 +11,10 @@ machine:
 
 - to a float type: the exact value rounded once to nearest, ties to even (overflow gives
   +-inf, NaN stays NaN);
-- float -> int8/int32/int64: truncation toward zero; NaN, +-inf and values outside the
-  32-bit range (int8, int32) or the 64-bit range (int64) give that width's minimum, and
-  int8 keeps the low 8 bits of the 32-bit result (PyTorch's behaviour on x86);
+- float -> int8/int16/int32/int64/uint8: truncation toward zero; NaN, +-inf and values
+  outside the 32-bit range (int8, int16, int32) or the 64-bit range (int64, uint8) give
+  that width's minimum, and int8/int16/uint8 keep the low bits of that wide result
+  (PyTorch on x86: float64 3e9 + 1 gives uint8 1, the low bits of int64, and int16 0);
 - int/bool -> int: the low bits (two's complement wrap-around);
 - anything -> bool: ``x != 0`` (NaN is True).
 """
@@ -99,13 +100,13 @@ def _to_float32_for_half(x: np.ndarray) -> np.ndarray:
 
 def _float_to_int(x: np.ndarray, dtype: np.dtype) -> np.ndarray:
     f = x.astype(np.float64) if x.dtype != BF16 else _as_float32_exact(x).astype(np.float64)
-    wide = np.int64 if dtype == np.int64 else np.int32
+    wide = np.int64 if dtype == np.int64 or dtype == np.uint8 else np.int32
     lim = 2.0 ** (63 if wide is np.int64 else 31)
     with np.errstate(invalid="ignore"):
         ok = (f >= -lim) & (f < lim)  # False for NaN
     w = np.asarray(np.trunc(np.where(ok, f, 0.0))).astype(wide)  # 0-d stays an array
     w[~ok] = np.iinfo(wide).min
-    return w.astype(dtype)  # int32 -> int8 keeps the low bits
+    return w.astype(dtype)  # int32 -> int8/int16, int64 -> uint8 keep the low bits
 
 
 def convert(x: np.ndarray, dtype) -> np.ndarray:
@@ -118,7 +119,7 @@ def convert(x: np.ndarray, dtype) -> np.ndarray:
     if dtype == np.bool_:
         v = _as_float32_exact(x) if src == BF16 or src == np.float16 else x
         r = v != 0
-    elif dtype.kind == "i":
+    elif dtype.kind in "iu":
         r = _float_to_int(x, dtype) if src.kind == "f" or src == BF16 else x.astype(dtype)
     elif dtype == BF16:
         r = _float32_to_bf16(np.ascontiguousarray(_to_float32_for_half(x)))

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from .host import wrap_int
 from .ref_cast import HALF_COMPUTE as _HALF, convert as _convert, up as _up
 
 
@@ -180,8 +181,8 @@ def masked_fill(x, mask, value):
 
 @np.errstate(over="ignore")
 def fill_(x, value) -> None:
-    """In place: every element of x becomes value."""
-    x[...] = value
+    """In place: every element of x becomes value (an integer out of x's range wraps)."""
+    x[...] = wrap_int(value, x.dtype)
 
 
 @np.errstate(over="ignore")
@@ -210,6 +211,9 @@ def cumsum(x, dim: int):
 
 def sort(x, dim: int, descending: bool):
     """(values, int64 indices) sorted along `dim`, stable."""
-    key = -_up(x) if descending else _up(x)
+    if descending:  # unsigned -x wraps (uint8 -1 == 255): ~x reverses the order exactly
+        key = ~x if x.dtype.kind == "u" else -_up(x)
+    else:
+        key = _up(x)
     idx = np.argsort(key, axis=dim, kind="stable")
     return np.take_along_axis(x, idx, axis=dim), idx.astype(np.int64)

@@ -1,5 +1,16 @@
 """The op families; importing this package attaches every op to Tensor."""
 from . import bias_activation, convert, elementwise, index, inplace, linalg, reduce, shape  # noqa: F401
+from . import bitwise  # noqa: F401  (issue 16: integer ops; after elementwise, for the operators)
+from .bitwise import (bitwise_and, bitwise_left_shift, bitwise_not, bitwise_or,
+                      bitwise_right_shift, bitwise_xor, gcd, gcd_, hash_tensor, lcm, lcm_)
+from . import predicates  # noqa: F401
+from .predicates import (allclose, equal, get_device, is_complex, is_distributed,
+                         is_floating_point, is_inference, is_neg, is_nonzero, is_same_size,
+                         is_signed, isclose, isneginf, isposinf, isreal, nan_to_num,
+                         nan_to_num_, resolve_neg)
+from . import histogram as _histogram  # noqa: F401
+from .histogram import bincount, histc, histogram
+from .sampling import multinomial
 from .bias_activation import bias_act
 from .convert import clone
 from .elementwise import (abs, add, atan2, ceil, clamp, cos, div, eq, erf, erfc, exp, expm1,

@@ -354,14 +354,6 @@ def logical_not(x) -> Tensor:
     return _unary(LogicalNot, x, "logical_not", floats=False)
 
 
-def _bitwise(a, b, logical, op: str) -> Tensor:
-    a, b = binary_operands(a, b, op)
-    if a.dtype is not _dt.bool_ or b.dtype is not _dt.bool_:
-        raise TypeError(f"{op}: only bool tensors are supported, got {a.dtype.name} and "
-                        f"{b.dtype.name}")
-    return logical(a, b)
-
-
 class IsNan(Function):
     autocast = None
     c_expr = None  # no C template yet

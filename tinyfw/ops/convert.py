@@ -127,6 +127,7 @@ _METHODS = {
     "half": lambda x: cast(x, _dt.float16), "bfloat16": lambda x: cast(x, _dt.bfloat16),
     "int": lambda x: cast(x, _dt.int32), "long": lambda x: cast(x, _dt.int64),
     "bool": lambda x: cast(x, _dt.bool_), "char": lambda x: cast(x, _dt.int8),
+    "byte": lambda x: cast(x, _dt.uint8), "short": lambda x: cast(x, _dt.int16),
 }
 for _name, _fn in _METHODS.items():
     register_method(_name, _fn)

@@ -345,6 +345,12 @@ def index_spec(x: Tensor, index, op: str) -> tuple:
         if t.dtype.is_floating_point:
             raise IndexError(f"{op}: tensors used as indices must be integer or bool, got "
                              f"{t.dtype.name}")
+        if t.dtype is _dt.uint8:  # PyTorch still reads a uint8 index as a mask, and warns
+            import warnings
+
+            warnings.warn(f"{op}: indexing with dtype uint8 is deprecated, use a bool mask "
+                          "instead", UserWarning, stacklevel=3)
+            t = t.to(_dt.bool_)
         spec.append(TENSOR)
         tensors.append(t)
     return tuple(spec), tensors
