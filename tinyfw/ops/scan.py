@@ -4,7 +4,8 @@ reduce.py).  Primitives: tinyfw/backend/ref_scan.py (spec), csrc/scan.cpp (kerne
 Backwards are tinyfw ops, so second derivatives work:
 - cumprod: the reversed running sum of g * y divided by x before a slice's first zero;
   at that zero the reversed running sum of g times the running product with the zero
-  replaced by 1; after it 0 (PyTorch's result, without dividing by zero);
+  replaced by 1; after it 0, written so that its derivative is right too
+  (`_cumprod_grad`; PyTorch's values, without dividing by zero);
 - cummax/cummin: the gradient goes to the index that supplied each running value;
 - logcumsumexp: sum_{i>=j} g_i exp(x_j - y_i), with g split into its positive and
   negative parts so each sum is a reversed logcumsumexp (never overflows: y_i >= x_j)."""
@@ -33,17 +34,31 @@ class Cumprod(Function):
         return B.cumprod(x, dim)
 
     def backward(self, g):
-        x, y, d = self.saved_inputs[0], self.output, self.dim
-        is_zero = x == 0
-        seen = is_zero.to(_dt.int64).cumsum(d)
-        before = seen == 0
-        first = is_zero & (seen == 1)
-        safe = where(is_zero, 1.0, x)
-        g_before = _rev_cumsum(g * y, d) / safe
-        # the first zero's gradient: the products of the others up to each later position
-        z = apply(Cumprod, (where(first, 1.0, x),), {"dim": d})
-        g_first = _rev_cumsum(g * z, d)
-        return where(before, g_before, where(first, g_first, 0.0)).to(g.dtype)
+        x, d = self.saved_inputs[0], self.dim
+        return _cumprod_grad(x, self.output, g, d, second_order=True).to(g.dtype)
+
+
+def _cumprod_grad(x: Tensor, y: Tensor, g: Tensor, d: int, second_order: bool) -> Tensor:
+    """d(sum g * cumprod(x))/dx, split at each slice's first zero k:
+    j < k: the reversed running sum of g * y over x_j;
+    j = k: the reversed running sum of g * cumprod(x with x_k = 1);
+    j > k: zero, written x_k * (the same gradient of x with x_k = 1) so that its
+    derivative by x_k is right (second derivatives; x_k = 0 keeps the value 0)."""
+    is_zero = x == 0
+    seen = is_zero.to(_dt.int64).cumsum(d)
+    before = seen == 0
+    first = is_zero & (seen == 1)
+    safe = where(is_zero, 1.0, x)
+    g_before = _rev_cumsum(g * y, d) / safe
+    x1 = where(first, 1.0, x)
+    z = apply(Cumprod, (x1,), {"dim": d})
+    g_first = _rev_cumsum(g * z, d)
+    if second_order:
+        xk = where(first, x, 0.0).sum(d, keepdim=True)
+        after = xk * _cumprod_grad(x1, z, g, d, second_order=False)
+    else:
+        after = 0.0
+    return where(before, g_before, where(first, g_first, after))
 
 
 class CumExtreme(Function):
@@ -76,14 +91,22 @@ class LogCumSumExp(Function):
 
     def backward(self, g):
         x, y, d = self.saved_inputs[0], self.output, self.dim
+        # a masked-out g_i contributes exp(_TINY[dtype]) = 0 exactly; -inf there would
+        # give the inner logcumsumexp an all -inf run, whose gradient is NaN (second
+        # derivatives); NaN g passes through the first part, as PyTorch's
+        tiny = _TINY[g.dtype.name]
 
         def part(mask: Tensor, mag: Tensor) -> Tensor:
             # exp(x_j + log sum_{i>=j} mag_i exp(-y_i)) over the masked g_i
-            logmag = where(mask, where(mask, mag, 1.0).log(), float("-inf"))
+            logmag = where(mask, where(mask, mag, 1.0).log(), tiny)
             s = apply(LogCumSumExp, ((logmag - y).flip(d),), {"dim": d}).flip(d)
             return (s + x).exp()
 
-        return part(g > 0, g) - part(g < 0, -g)
+        return part((g > 0) | g.isnan(), g) - part(g < 0, -g)
+
+
+# log of "no term": far below any log-magnitude yet finite after subtracting y
+_TINY = {"float64": -1e306, "float32": -1e37, "float16": -1e4, "bfloat16": -1e37}
 
 
 def _scan_input(x, dim: int, op: str):
