@@ -156,32 +156,31 @@ def _quantile(x, q, dim, keepdim: bool, interpolation: str, ignore_nan: bool, op
     kshape = y.shape[:d] + (1,) + y.shape[d + 1:]
     nq = qs.shape[0]
     qb = qs.reshape((nq,) + (1,) * len(kshape))
-    if n == 0:
-        out = y.new_full((nq,) + kshape, float("nan"))
+    if x.numel() == 0:
+        raise RuntimeError(f"{op}: input tensor must be non-empty (shape {tuple(x.shape)})")
+    s = sort(y, d).values
+    count = _count_not_nan(y.detach(), d).to(x.dtype)
+    if ignore_nan:
+        rank = qb * (count - 1).clamp(min=0)
     else:
-        s = sort(y, d).values
-        count = _count_not_nan(y.detach(), d).to(x.dtype)
-        if ignore_nan:
-            rank = qb * (count - 1).clamp(min=0)
-        else:
-            # a NaN in the slice: rank the last position, where the sort put a NaN
-            rank = where(count < n, float(n - 1), qb * (n - 1))
-        lo = rank.floor().clamp(0, n - 1)
-        hi = rank.ceil().clamp(0, n - 1)
-        if interpolation == "nearest":
-            lo = hi = rank.round()
-        elif interpolation == "lower":
-            hi = lo
-        elif interpolation == "higher":
-            lo = hi
-        sq = s.unsqueeze(0).expand(nq, *s.shape)
-        vlo = sq.gather(d + 1, lo.to(_dt.int64))
-        if interpolation in ("linear", "midpoint"):
-            vhi = sq.gather(d + 1, hi.to(_dt.int64))
-            w = rank - lo if interpolation == "linear" else rank.new_full(rank.shape, 0.5)
-            out = _lerp(vlo, vhi, w)
-        else:
-            out = vlo
+        # a NaN in the slice: rank the last position, where the sort put a NaN
+        rank = where(count < n, float(n - 1), qb * (n - 1))
+    lo = rank.floor().clamp(0, n - 1)
+    hi = rank.ceil().clamp(0, n - 1)
+    if interpolation == "nearest":
+        lo = hi = rank.round()
+    elif interpolation == "lower":
+        hi = lo
+    elif interpolation == "higher":
+        lo = hi
+    sq = s.unsqueeze(0).expand(nq, *s.shape)
+    vlo = sq.gather(d + 1, lo.to(_dt.int64))
+    if interpolation in ("linear", "midpoint"):
+        vhi = sq.gather(d + 1, hi.to(_dt.int64))
+        w = rank - lo if interpolation == "linear" else rank.new_full(rank.shape, 0.5)
+        out = _lerp(vlo, vhi, w)
+    else:
+        out = vlo
     # shape: (nq,) + the kept dims of x
     if dim is None:
         out = out.reshape((nq,) + ((1,) * x.ndim if keepdim else ()))

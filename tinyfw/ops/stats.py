@@ -5,6 +5,7 @@ backend, the tracer and the meta device come from the ops it is made of."""
 from __future__ import annotations
 
 import math
+import warnings
 from collections import namedtuple
 
 from .. import dtypes as _dt
@@ -180,6 +181,10 @@ def cov(x, *, correction: int = 1, fweights=None, aweights=None) -> Tensor:
     if correction == 0:
         norm_factor = wsum
     elif w is None:
+        if n - correction <= 0:
+            warnings.warn("cov: degrees of freedom is <= 0 (correction should be less than "
+                          f"the number of observations, {n}); the result is inf/NaN",
+                          UserWarning, stacklevel=2)
         norm_factor = wsum - correction
     elif aw is None:
         norm_factor = wsum - correction
