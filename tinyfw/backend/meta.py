@@ -240,6 +240,24 @@ def cumsum(x, dim: int) -> MetaArray:
     return _new(x.shape, _int_to_i64(x.dtype))
 
 
+def cumprod(x, dim: int) -> MetaArray:
+    """x's shape; integers accumulate in int64."""
+    return _new(x.shape, _int_to_i64(x.dtype))
+
+
+def cummax(x, dim: int) -> tuple:
+    """(values, int64 indices), both x's shape (cummin too)."""
+    return _new(x.shape, x.dtype), _new(x.shape, _I64)
+
+
+cummin = cummax
+
+
+def logcumsumexp(x, dim: int) -> MetaArray:
+    """x's shape and dtype."""
+    return _new(x.shape, x.dtype)
+
+
 def gelu_backward(g, x, *a, **k) -> MetaArray:
     """The broadcast of g and x, in g's dtype (the activations' one-kernel backwards)."""
     return _new(_bshape(g.shape, x.shape), g.dtype)

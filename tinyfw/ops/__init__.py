@@ -11,6 +11,11 @@ from .predicates import (allclose, equal, get_device, is_complex, is_distributed
 from . import histogram as _histogram  # noqa: F401
 from .histogram import bincount, histc, histogram
 from .sampling import multinomial
+from . import order, scan, setops, stats  # noqa: F401  (issue 16: reductions, order statistics)
+from .scan import cummax, cummin, cumprod, logcumsumexp
+from .order import kthvalue, median, mode, msort, nanmedian, nanquantile, quantile
+from .setops import argwhere, nonzero, nonzero_static, unique, unique_consecutive
+from .stats import aminmax, corrcoef, cov, diff, dist, nanmean, nansum, renorm, trace
 from .bias_activation import bias_act
 from .convert import clone
 from .elementwise import (abs, add, atan2, ceil, clamp, cos, div, eq, erf, erfc, exp, expm1,

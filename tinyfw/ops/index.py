@@ -523,8 +523,9 @@ class Sort(Function):
         return apply(ScatterAdd, (g.new_zeros(self.shape), idx, g), {"dim": self.dim})
 
 
-def sort(x, dim: int = -1, descending: bool = False):
-    """(values, indices) sorted along `dim` (stable)."""
+def sort(x, dim: int = -1, descending: bool = False, stable: bool = False):
+    """(values, indices) sorted along `dim`; always stable (`stable` is accepted for
+    PyTorch's signature), NaN sorting as the largest value."""
     from .reduce import values_indices
 
     d = _wrap_dim(dim, x.ndim, "sort")
@@ -555,8 +556,8 @@ def topk(x, k: int, dim: int = -1, largest: bool = True, sorted: bool = True):
     return values_indices(v[sl], i[sl])
 
 
-def argsort(x, dim: int = -1, descending: bool = False) -> Tensor:
-    """Indices that sort x along `dim`."""
+def argsort(x, dim: int = -1, descending: bool = False, stable: bool = False) -> Tensor:
+    """Indices that sort x along `dim` (always stable, as sort)."""
     return sort(x, dim, descending).indices
 
 

@@ -380,9 +380,15 @@ class Norm2(Function):
         return where(out == 0, 0.0, g * x / where(out == 0, 1.0, out)).to(g.dtype)
 
 
-def cumsum(x, dim: int) -> Tensor:
-    """Running sum along `dim`."""
+def cumsum(x, dim: int, *, dtype=None) -> Tensor:
+    """Running sum along `dim`; bools and ints give int64.  A 0-d input gives a 0-d
+    result (the kernels, numpy's rule, would give shape (1,))."""
     x = ensure_tensor(x, "cumsum")
+    if dtype is not None:
+        x = x.to(dtype)
+    if x.ndim == 0:
+        _wrap_dim(dim, 1, "cumsum")
+        return apply(Cumsum, (x.reshape(1),), {"dim": 0}).reshape(())
     return apply(Cumsum, (x,), {"dim": _wrap_dim(dim, x.ndim, "cumsum")})
 
 
