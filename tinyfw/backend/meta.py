@@ -377,6 +377,11 @@ def scatter(x, dim: int, index, src) -> MetaArray:
 scatter_add = scatter
 
 
+def scatter_reduce(x, dim: int, index, src, reduce: str, include_self: bool) -> MetaArray:
+    """x's shape and dtype."""
+    return _new(x.shape, x.dtype)
+
+
 def fill_(x, value) -> None:
     """Nothing to write."""
 
