@@ -13,7 +13,7 @@ from ..autograd.function import Function
 from ._opmeta import no_flops
 from ._util import Tensor, _wrap_dim, apply, ensure_tensor
 from .shape import _check_basic, slice_view
-from .shape_views import AsStrided, diagonal_geometry
+from .shape_views import _as_strided, diagonal_geometry
 
 
 def _row_major(shape: tuple) -> tuple:
@@ -55,7 +55,7 @@ def _view_of(t: Tensor, index, strided) -> Tensor:
     if strided is None:
         return slice_view(t, index)
     size, stride, offset = strided
-    return apply(AsStrided, (t,), {"size": size, "stride": stride, "offset": offset})
+    return _as_strided(t, size, stride, offset)
 
 
 def _scatter_into(x: Tensor, src, op: str, index=None, strided=None) -> Tensor:

@@ -180,13 +180,11 @@ def kron(a, b) -> Tensor:
 
 # -- splits ---------------------------------------------------------------------------------
 def _pieces(x: Tensor, d: int, bounds: list) -> tuple:
-    n = x.shape[d]
-    out, prev = [], 0
-    for b in bounds + [n]:
-        b = min(max(b, prev), n)
-        out.append(slice_view(x, (slice(None),) * d + (slice(prev, b),)))
-        prev = b
-    return tuple(out)
+    # piece i is x[bounds[i-1]:bounds[i]] along d with Python's slice rules (PyTorch's:
+    # out-of-range bounds clamp, a bound below the previous one gives an empty piece)
+    ends = [0] + bounds + [None]
+    return tuple(slice_view(x, (slice(None),) * d + (slice(a, b),))
+                 for a, b in zip(ends[:-1], ends[1:]))
 
 
 def tensor_split(x, indices_or_sections, dim: int = 0) -> tuple:
@@ -212,7 +210,7 @@ def tensor_split(x, indices_or_sections, dim: int = 0) -> tuple:
             at += q + (1 if i < r else 0)
             bounds.append(at)
         return _pieces(x, d, bounds)
-    return _pieces(x, d, [int(i) + n if int(i) < 0 else int(i) for i in ios])
+    return _pieces(x, d, [int(i) for i in ios])
 
 
 def _split_dim(x, ios, d: int, op: str) -> tuple:

@@ -32,23 +32,43 @@ def _positions(shape: tuple, strides: tuple, offset: int, like: Tensor) -> Tenso
 
 
 class AsStrided(Function):
-    """x's memory seen with (size, stride) from `offset` elements after x's first one."""
+    """x's memory seen with (size, stride) from `offset` elements after x's first one.
+    `layout` is x's element strides when the view was made: a replay on a tensor of
+    another layout (a gradient, when autograd replays a chain of views) first copies it
+    into that layout, so the view reads the same elements."""
     autocast = None
     flops = no_flops
     is_view = True
 
     @staticmethod
-    def forward(ctx, B, x, size, stride, offset):
-        ctx.xshape = x.shape
-        ctx.xstride = tuple(s // x.itemsize for s in x.strides)
+    def forward(ctx, B, x, size, stride, offset, layout):
+        ctx.xshape, ctx.layout = x.shape, layout
         ctx.size, ctx.stride, ctx.offset = size, stride, offset
+        if x.size and tuple(s // x.itemsize for s in x.strides) != layout:
+            lo, hi = _extent(x.shape, layout)
+            buf = B.full((hi - lo + 1,), 0, x.dtype)
+            v = B.as_strided(buf, x.shape, layout, -lo)
+            B.copy_(v, x)
+            x = v
         try:
             return B.as_strided(x, size, stride, offset)
         except ValueError as e:
             raise RuntimeError(f"as_strided: {e}") from None
 
     def backward(self, g):
-        return _strided_grad(g, self.xshape, self.xstride, self.size, self.stride, self.offset)
+        return _strided_grad(g, self.xshape, self.layout, self.size, self.stride, self.offset)
+
+
+def _extent(shape: tuple, strides: tuple) -> tuple:
+    """(lowest, highest) element offset a (shape, strides) layout reaches (non-empty)."""
+    lo = sum((n - 1) * s for n, s in zip(shape, strides) if s < 0)
+    hi = sum((n - 1) * s for n, s in zip(shape, strides) if s > 0)
+    return lo, hi
+
+
+def _as_strided(x: Tensor, size: tuple, stride: tuple, offset: int) -> Tensor:
+    return apply(AsStrided, (x,), {"size": size, "stride": stride, "offset": offset,
+                                   "layout": tuple(x.stride())})
 
 
 def _strided_grad(g: Tensor, xshape, xstride, size, stride, offset) -> Tensor:
@@ -63,10 +83,9 @@ def _strided_grad(g: Tensor, xshape, xstride, size, stride, offset) -> Tensor:
     if 0 in size:
         return g.new_zeros(xshape)
     po = _positions(size, stride, offset, g)
-    lo = min(min((n - 1) * s for n, s in zip(xshape, xstride) if s < 0) if any(
-        s < 0 for s in xstride) else 0, offset)
-    hi = max(sum((n - 1) * s for n, s in zip(xshape, xstride) if s > 0),
-             offset + sum((n - 1) * s for n, s in zip(size, stride)))
+    lo, hi = _extent(xshape, xstride)
+    lo = min(lo, offset)
+    hi = max(hi, offset + sum((n - 1) * s for n, s in zip(size, stride)))
     buf = zeros(hi - lo + 1, dtype=g.dtype, device=g.device)
     buf = scatter_add(buf, 0, (po - lo).reshape(-1), g.reshape(-1))
     return buf[(px - lo).reshape(-1)].reshape(xshape)
@@ -100,7 +119,7 @@ def as_strided(x, size, stride, storage_offset: int | None = None) -> Tensor:
     if storage_offset is not None and storage_offset < 0:
         raise RuntimeError(f"as_strided: storage_offset {storage_offset} is negative")
     rel = 0 if storage_offset is None else int(storage_offset) - _offset_of(x)
-    return apply(AsStrided, (x,), {"size": size, "stride": stride, "offset": rel})
+    return _as_strided(x, size, stride, rel)
 
 
 def as_strided_(x: Tensor, size, stride, storage_offset: int | None = None) -> Tensor:
@@ -123,8 +142,26 @@ def diagonal(x, offset: int = 0, dim1: int = 0, dim2: int = 1) -> Tensor:
     d1, d2 = _wrap_dim(dim1, x.ndim, "diagonal"), _wrap_dim(dim2, x.ndim, "diagonal")
     if d1 == d2:
         raise RuntimeError(f"diagonal: dim1 and dim2 cannot be the same dim ({dim1}, {dim2})")
-    size, stride, start = diagonal_geometry(x.shape, x.stride(), int(offset), d1, d2)
-    return apply(AsStrided, (x,), {"size": size, "stride": stride, "offset": start})
+    return apply(Diagonal, (x,), {"offset": int(offset), "dim1": d1, "dim2": d2})
+
+
+class Diagonal(Function):
+    """The diagonal view; its geometry comes from the input's own strides, so it reads
+    the same elements of a tensor of any layout."""
+    autocast = None
+    flops = no_flops
+    is_view = True
+
+    @staticmethod
+    def forward(ctx, B, x, offset, dim1, dim2):
+        ctx.xshape, ctx.offset, ctx.dim1, ctx.dim2 = x.shape, offset, dim1, dim2
+        strides = tuple(s // x.itemsize for s in x.strides)
+        return B.as_strided(x, *diagonal_geometry(x.shape, strides, offset, dim1, dim2))
+
+    def backward(self, g):
+        from .index_scatter import diagonal_scatter
+
+        return diagonal_scatter(g.new_zeros(self.xshape), g, self.offset, self.dim1, self.dim2)
 
 
 def diagonal_geometry(shape: tuple, strides: tuple, offset: int, d1: int, d2: int):
