@@ -13,6 +13,7 @@ namespace py = pybind11;
 
 void register_core(py::module_& m);
 void register_index(py::module_& m);
+void register_index_reduce(py::module_& m);  // index_reduce.cpp: scatter_reduce (issue 16)
 void register_shape(py::module_& m);
 void register_reduce_arg(py::module_& m);     // reduce_arg.cpp: argmax, argmin, cumsum
 void register_reduce_anyall(py::module_& m);  // reduce_anyall.cpp: any, all
@@ -47,6 +48,7 @@ PYBIND11_MODULE(_C, m) {
     m.doc() = "tinyfw C++ CPU kernels";
     register_core(m);
     register_index(m);
+    register_index_reduce(m);
     register_shape(m);
     register_reduce_arg(m);
     register_reduce_anyall(m);

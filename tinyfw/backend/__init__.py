@@ -101,6 +101,6 @@ def primitives(module) -> dict:
 CONTRACT = ("unavailable", "from_host", "to_host", "empty", "full", "view", "permute",
             "expand", "slice_view", "is_contiguous", "is_writeable", "memory_owner", "is_dense",
             "synchronize", "memory_allocated", "max_memory_allocated", "memory_reserved",
-            "empty_cache", "reset_peak_memory_stats")
+            "empty_cache", "reset_peak_memory_stats", "as_strided", "storage_offset")
 
 _CPU_DEVICE = Device("cpu")

@@ -239,6 +239,25 @@ def slice_view(x, index: tuple):
     return _strided(x, shape, strides, offset)
 
 
+def storage_offset(x) -> int:
+    """Elements from the start of x's allocation to x's first element."""
+    return x.offset // x.itemsize
+
+
+def as_strided(x, shape: tuple, strides: tuple, offset: int):
+    """A view of x's allocation with `shape` and element `strides` (>= 0), `offset`
+    elements after x's first element; ValueError when it would leave the allocation."""
+    item = x.itemsize
+    start = x.offset // item + offset
+    size = x.storage.nbytes // item
+    last = start + builtins.sum((n - 1) * s for n, s in zip(shape, strides))
+    if start < 0 or (0 not in shape and last >= size):
+        raise ValueError(f"sizes {list(shape)}, strides {list(strides)} and storage offset "
+                         f"{start} need a storage of {last + 1} elements, out of bounds for "
+                         f"a storage of {size} elements")
+    return _strided(x, shape, [s * item for s in strides], start * item, x.writeable)
+
+
 def is_contiguous(x) -> bool:
     """True when x is row-major without gaps."""
     return x.contiguous

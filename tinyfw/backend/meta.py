@@ -148,6 +148,16 @@ def slice_view(x: MetaArray, index: tuple) -> MetaArray:
     return MetaArray(r.shape, x.dtype, r.strides, x.writeable)
 
 
+def as_strided(x: MetaArray, shape: tuple, strides: tuple, offset: int) -> MetaArray:
+    """x's (absent) memory seen with `shape` and element `strides`."""
+    return MetaArray(shape, x.dtype, tuple(s * x.itemsize for s in strides), x.writeable)
+
+
+def storage_offset(x: MetaArray) -> int:
+    """Meta arrays stand for their own memory: 0."""
+    return 0
+
+
 def is_contiguous(x: MetaArray) -> bool:
     """True when x's strides are row-major (ignoring dims of size 1)."""
     want = _row_major(x.shape, x.itemsize)
@@ -383,6 +393,11 @@ def scatter(x, dim: int, index, src) -> MetaArray:
 
 
 scatter_add = scatter
+
+
+def scatter_reduce(x, dim: int, index, src, reduce: str, include_self: bool) -> MetaArray:
+    """x's shape and dtype."""
+    return _new(x.shape, x.dtype)
 
 
 def fill_(x, value) -> None:

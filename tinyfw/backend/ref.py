@@ -475,6 +475,7 @@ def silu_backward(grad, x):
 
 from .ref_data import *  # noqa: E402,F401,F403  (reductions, copies, indexing, sorting)
 from .ref_scan import *  # noqa: E402,F401,F403  (cumprod, cummax, cummin, logcumsumexp)
+from .ref_index import *  # noqa: E402,F401,F403  (scatter reductions)
 from .ref_nn import *  # noqa: E402,F401,F403  (the nn primitives are part of this backend)
 from .ref_attention import *  # noqa: E402,F401,F403  (scaled dot-product attention)
 from .ref_optim import *  # noqa: E402,F401,F403  (optimizer update primitives)

@@ -6,6 +6,8 @@ so host transfer is the identity: `from_numpy` and `.numpy()` share memory.
 """
 from __future__ import annotations
 
+import builtins
+
 import numpy as np
 
 from .host import stores_quietly, wrap_int
@@ -13,7 +15,7 @@ from .host import stores_quietly, wrap_int
 __all__ = ["unavailable", "from_host", "to_host", "empty", "full", "view", "permute", "expand",
            "slice_view", "is_contiguous", "is_writeable", "memory_owner", "is_dense", "synchronize",
            "memory_allocated", "max_memory_allocated", "memory_reserved", "empty_cache",
-           "reset_peak_memory_stats"]
+           "reset_peak_memory_stats", "as_strided", "storage_offset"]
 
 
 def unavailable(device) -> str:
@@ -82,6 +84,50 @@ def slice_view(x: np.ndarray, index: tuple) -> np.ndarray:
     """Basic indexing (ints, slices, None, Ellipsis): a view, 0-d results included."""
     # a trailing Ellipsis keeps numpy from turning a 0-d result into a scalar copy
     return x[index if Ellipsis in index else index + (Ellipsis,)]
+
+
+def _storage(x: np.ndarray) -> np.ndarray:
+    # the array that owns x's whole allocation: the last ndarray of the base chain (its
+    # own base, if any, is the allocator's buffer object); numpy's stride tricks put a
+    # non-array holder between a view and its base, whose `.base` is followed too
+    while True:
+        b = x.base
+        if not isinstance(b, np.ndarray):
+            b = getattr(b, "base", None)
+        if not isinstance(b, np.ndarray):
+            return x
+        x = b
+
+
+def storage_offset(x: np.ndarray) -> int:
+    """Elements from the start of x's allocation to x's first element."""
+    return (x.__array_interface__["data"][0]
+            - _storage(x).__array_interface__["data"][0]) // x.itemsize
+
+
+def as_strided(x: np.ndarray, shape: tuple, strides: tuple, offset: int) -> np.ndarray:
+    """A view of x's allocation with `shape` and element `strides` (>= 0), starting
+    `offset` elements after x's first element (negative: before it); ValueError when
+    an addressed element falls outside the allocation (numpy would read past it)."""
+    st = _storage(x)
+    if not st.flags.c_contiguous:
+        raise ValueError("the tensor's memory is not one row-major allocation")
+    start = storage_offset(x) + offset
+    empty = 0 in shape
+    last = start + builtins.sum((n - 1) * s for n, s in zip(shape, strides))
+    size = st.size
+    if start < 0 or (not empty and last >= size):
+        raise ValueError(f"sizes {list(shape)}, strides {list(strides)} and storage offset "
+                         f"{start} need a storage of {last + 1} elements, out of bounds for "
+                         f"a storage of {size} elements")
+    flat = st.reshape(-1)
+    if empty:
+        return np.ndarray(tuple(shape), x.dtype, flat, 0, tuple(s * x.itemsize for s in strides))
+    out = np.ndarray(tuple(shape), x.dtype, flat, start * x.itemsize,
+                     tuple(s * x.itemsize for s in strides))
+    if not x.flags.writeable:
+        out.flags.writeable = False
+    return out
 
 
 def is_contiguous(x: np.ndarray) -> bool:

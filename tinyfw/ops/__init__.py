@@ -39,3 +39,14 @@ from .elementwise_compose import *  # noqa: E402,F401,F403
 from .elementwise_math import *  # noqa: E402,F401,F403
 from .elementwise_methods import *  # noqa: E402,F401,F403
 from .elementwise_special import *  # noqa: E402,F401,F403
+from . import index_reduce, index_scatter, shape_more, shape_views  # noqa: F401,E402  (issue 16)
+from .index_reduce import (index_add, index_copy, index_fill, index_put_, index_reduce,  # noqa: E402
+                           masked_scatter, put, scatter_reduce, take, take_along_dim)
+from .index_scatter import (as_strided_scatter, diagonal_scatter, select_scatter,  # noqa: E402
+                            slice_scatter)
+from .shape_more import (detach, detach_, diag, diag_embed, diagflat, dsplit, fill_,  # noqa: E402
+                         fliplr, flipud, hsplit, kron, narrow_copy, repeat_interleave,
+                         resize_as_, roll, rot90, split_with_sizes, tensor_split, tile, vsplit,
+                         zero_)
+from .shape_views import (adjoint, as_strided, as_strided_, diagonal, moveaxis, ravel,  # noqa: E402
+                          slice_inverse, swapaxes, swapdims)

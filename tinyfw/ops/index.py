@@ -8,7 +8,7 @@ from ..backend import backend_of, host
 from ..tensor import register_method
 from ._opmeta import no_flops
 from ._util import Tensor, _wrap_dim, apply, ensure_tensor, promote, reshape_array, unbroadcast
-from .shape import _is_basic, slice_view
+from .shape import _check_basic, _is_basic, slice_view
 
 
 def _cat_onnx(b, n, ins: list, out: str) -> None:
@@ -321,7 +321,8 @@ def index_spec(x: Tensor, index, op: str) -> tuple:
     bool index tensors in order (inputs of the op, so they move with the data and their
     versions are checked when the backward reads them).  Lists and numpy arrays become
     tensors on x's device."""
-    idx = index if isinstance(index, tuple) else (index,)
+    idx = index if isinstance(index, tuple) else (index,) if not _sequence_as_tuple(index) \
+        else tuple(index)
     spec, tensors = [], []
     for i in idx:
         if i is None or i is Ellipsis or isinstance(i, slice):
@@ -336,6 +337,8 @@ def index_spec(x: Tensor, index, op: str) -> tuple:
             from ..creation import tensor
 
             t = tensor(i, device=x.device)
+            if t.numel() == 0 and isinstance(i, list):
+                t = t.to(_dt.int64)  # x[[]]: an empty integer index, as in PyTorch
             if t.dtype.is_floating_point:
                 raise IndexError(f"{op}: index lists must hold integers or bools")
         elif isinstance(i, float):
@@ -354,6 +357,54 @@ def index_spec(x: Tensor, index, op: str) -> tuple:
         spec.append(TENSOR)
         tensors.append(t)
     return tuple(spec), tensors
+
+
+def _sequence_as_tuple(index) -> bool:
+    """PyTorch's legacy rule (still in 2.13, with a deprecation warning): a list holding a
+    tensor, a sequence, a slice, None or Ellipsis indexes like a tuple (x[[[0, 1]]] is
+    x[[0, 1]]); a list of plain numbers is one index tensor."""
+    if not isinstance(index, list) or len(index) >= 32:
+        return False
+    return any(isinstance(i, (Tensor, list, tuple, slice)) or i is None or i is Ellipsis
+               for i in index)
+
+
+def _is_int0(t: Tensor) -> bool:
+    return t.ndim == 0 and not t.dtype.is_floating_point and t.dtype is not _dt.bool_
+
+
+def torch_order(spec: tuple, tensors: list):
+    """(pre, spec, tensors): PyTorch applies integer indices (and 0-d integer tensors, read
+    to the host as it does) as selects BEFORE the advanced indices, where numpy counts
+    them as advanced indices; they differ when an integer is separated from an index
+    tensor by a slice (x[0, :, [1, 2]] is (3, 2) in PyTorch, (2, 3) in numpy).  `pre`
+    (None when nothing needs splitting) is the basic index of the selects, with the
+    dims of the other entries kept whole; `spec` and `tensors` then index its result."""
+    if not tensors:
+        return None, spec, tensors
+    it = iter(tensors)
+    kinds = [(s, next(it)) if s is TENSOR else (s, None) for s in spec]
+    if not any(host.is_integer(s) or (t is not None and _is_int0(t)) for s, t in kinds):
+        return None, spec, tensors
+    if all(t is None or _is_int0(t) for _, t in kinds):  # basic indexing after all: a view
+        return tuple(int(t.item()) if t is not None else s for s, t in kinds), None, []
+    pre, rest, rest_t = [], [], []
+    for s, t in kinds:
+        if t is not None and _is_int0(t):
+            pre.append(int(t.item()))
+        elif host.is_integer(s):
+            pre.append(s)
+        elif s is None:
+            rest.append(None)
+        elif s is Ellipsis:
+            pre.append(Ellipsis)
+            rest.append(Ellipsis)
+        else:
+            pre.extend([slice(None)] * (t.ndim if t is not None and t.dtype is _dt.bool_ else 1))
+            rest.append(s)
+            if t is not None:
+                rest_t.append(t)
+    return tuple(pre), tuple(rest), rest_t
 
 
 def _fill(spec: tuple, arrays) -> tuple:
@@ -405,18 +456,26 @@ class IndexPut(Function):
     flops = no_flops
 
     @staticmethod
-    def forward(ctx, B, x, values, *idx, index, accumulate):
-        ctx.index, ctx.accumulate, ctx.vshape = index, accumulate, values.shape
-        return B.index_put(x, _fill(index, idx), values, accumulate)
+    def forward(ctx, B, x, values, *idx, index, accumulate, pre=None):
+        ctx.index, ctx.accumulate, ctx.vshape, ctx.pre = index, accumulate, values.shape, pre
+        if pre is None:
+            return B.index_put(x, _fill(index, idx), values, accumulate)
+        # integer selects first (see torch_order): the write goes through a view of a copy
+        out = B.empty(x.shape, x.dtype)
+        B.copy_(out, x)
+        B.index_put_(B.slice_view(out, pre), _fill(index, idx), values, accumulate)
+        return out
 
     def backward(self, g):
         idx = self.saved_inputs
         gx = gv = None
         if self.next[0] is not None:
             gx = g if self.accumulate else apply(
-                IndexPut, (g, g.new_zeros(()), *idx), {"index": self.index, "accumulate": False})
+                IndexPut, (g, g.new_zeros(()), *idx),
+                {"index": self.index, "accumulate": False, "pre": self.pre})
         if self.next[1] is not None:
-            gv = unbroadcast(apply(Index, (g, *idx), {"index": self.index}), self.vshape)
+            src = g if self.pre is None else slice_view(g, self.pre)
+            gv = unbroadcast(apply(Index, (src, *idx), {"index": self.index}), self.vshape)
         return (gx, gv) + (None,) * len(idx)
 
 
@@ -429,17 +488,29 @@ def getitem(x, index) -> Tensor:
     if _is_basic(index):
         return slice_view(x, index)
     spec, tensors = index_spec(x, index, "index")
+    pre, spec, tensors = torch_order(spec, tensors)
+    if pre is not None:
+        x = slice_view(x, pre)
+        if spec is None:
+            return x
     return _indexed(lambda: apply(Index, (x, *tensors), {"index": spec}), x, index, "index")
 
 
 def index_put(x, indices, values, accumulate: bool = False) -> Tensor:
     """A copy of x with x[indices] = values (or += when accumulate)."""
     spec, tensors = index_spec(x, indices, "index_put")
+    pre, spec, tensors = torch_order(spec, tensors)
     values = ensure_tensor(values, "index_put")
     if values.dtype is not x.dtype:
         values = values.to(x.dtype)
-    return _indexed(lambda: apply(IndexPut, (x, values, *tensors),
-                                  {"index": spec, "accumulate": accumulate}),
+    if pre is not None:
+        pre = _check_basic(x, pre)
+    if spec is None:  # selects only: index_put of a basic index (a view's elements)
+        spec, pre = pre, None
+    attrs = {"index": spec, "accumulate": accumulate}
+    if pre is not None:
+        attrs["pre"] = pre
+    return _indexed(lambda: apply(IndexPut, (x, values, *tensors), attrs),
                     x, indices, "index_put")
 
 

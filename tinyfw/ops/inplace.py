@@ -20,7 +20,8 @@ from ..random import Generator
 from ..tensor import register_method
 from . import elementwise as E
 from ._util import Tensor, broadcast_shapes, ensure_tensor, reshape_array
-from .index import _fill, _indexed, index_put, index_spec, masked_fill, scatter, scatter_add
+from .index import (_fill, _indexed, index_put, index_spec, masked_fill, scatter, scatter_add,
+                    torch_order)
 from .shape import _check_basic, _is_basic
 
 
@@ -201,6 +202,11 @@ def setitem(x: Tensor, index, value) -> None:
             B.copy_(dst, _fitted(x, index, _value_array(x, value, "__setitem__"), dst.shape))
     else:
         spec, tensors = index_spec(x, index, "__setitem__")
+        pre, spec, tensors = torch_order(spec, tensors)
+        if pre is not None:  # integer selects first, as PyTorch (index.torch_order)
+            a = B.slice_view(a, _check_basic(x, pre))
+            if spec is None:
+                spec = (Ellipsis,)
         arrays = [_on_device_of(x, t, "__setitem__") for t in tensors]
         if type(value) in _NUMBERS:
             v = B.empty((), a.dtype)  # (empty + fill_: B.full's error-state guard costs more)
