@@ -18,6 +18,8 @@ from tinyfw import dispatch
 from tinyfw.autograd.function import Function
 from tinyfw.ops import nn as opnn, nn_conv
 
+import linalg_meta_cases
+
 F32, F64 = "float32", "float64"
 
 
@@ -178,6 +180,8 @@ CASES = {
     "setitem_slice": (_setitem((0, slice(1, None))), [A23, In((2,))]),
     "setitem_index": (_setitem(lambda i: (i,)), [A23, In((3,)), idx((2,), 2)]),
 }
+
+CASES.update(linalg_meta_cases.cases(In))  # tinyfw.linalg's Functions
 
 # ops whose output shape depends on values, which meta tensors do not have (PyTorch's meta
 # tensors refuse them too): masked_select / a bool mask index

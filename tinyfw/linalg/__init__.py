@@ -7,11 +7,11 @@ linalg_decomp.py); the rest are compositions.  A singular or non-positive-defini
 raises `LinAlgError` naming the batch element, as PyTorch does.
 """
 from ..ops.linalg_fn import LinAlgError
-from .decomp import (cond, eigh, eigvalsh, householder_product, matrix_exp, matrix_power,
+from ._decomp import (cond, eigh, eigvalsh, householder_product, matrix_exp, matrix_power,
                      matrix_rank, pinv, qr, svd, svdvals)
-from .products import (cross, diagonal, matmul, matrix_norm, multi_dot, norm, vander, vecdot,
+from ._products import (cross, diagonal, matmul, matrix_norm, multi_dot, norm, vander, vecdot,
                        vector_norm)
-from .solve import (cholesky, cholesky_ex, det, inv, inv_ex, ldl_factor, ldl_factor_ex,
+from ._solvers import (cholesky, cholesky_ex, det, inv, inv_ex, ldl_factor, ldl_factor_ex,
                     ldl_solve, lstsq, lu, lu_factor, lu_factor_ex, lu_solve, slogdet, solve,
                     solve_ex, solve_triangular, tensorinv, tensorsolve)
 

@@ -47,7 +47,7 @@ def batch_broadcast(A: Tensor, B: Tensor, op: str) -> tuple:
 def raise_info(info: Tensor, op: str, why) -> None:
     """Raise LinAlgError for the first batch element whose LAPACK info is not 0; `why(k)`
     says what info k means.  Reads info to the host (PyTorch synchronises the same)."""
-    if info.numel() == 0:
+    if info.numel() == 0 or info.device.type == "meta":  # meta: shapes only, no values
         return
     flat = info.reshape(-1).tolist()
     for i, k in enumerate(flat):

@@ -126,8 +126,8 @@ def cond(A, p=None) -> Tensor:
         S = svdvals(A)
         big, small = S.narrow(-1, 0, 1).squeeze(-1), S.narrow(-1, S.shape[-1] - 1, 1).squeeze(-1)
         return big / small if p != -2 else small / big
-    from .products import matrix_norm
-    from .solve import inv
+    from ._products import matrix_norm
+    from ._solvers import inv
     return matrix_norm(A, p) * matrix_norm(inv(A), p)
 
 
@@ -148,14 +148,19 @@ def householder_product(A, tau) -> Tensor:
     if tuple(tau.shape[:-1]) != tuple(A.shape[:-2]):
         raise RuntimeError(f"{op}: Expected batch dimensions of tau to be equal to "
                            f"input.shape[:-2], but got {tuple(tau.shape[:-1])}")
-    ones = F.eye_like(A, m, n)
-    V = A.tril(-1) + ones
+    return householder_q(A, tau).narrow(-1, 0, n)
+
+
+def householder_q(A: Tensor, tau: Tensor) -> Tensor:
+    """The full m x m product H_1 ... H_k of the reflectors stored in A's columns."""
+    m, n = A.shape[-2:]
+    V = A.tril(-1) + F.eye_like(A, m, n)
     Q = F.eye_like(A, m).expand(*A.shape[:-2], m, m)
-    for i in range(k):
+    for i in range(tau.shape[-1]):
         v = V.narrow(-1, i, 1)
         t = tau.narrow(-1, i, 1).unsqueeze(-1)
         Q = Q - ((Q @ v) * t) @ v.mT
-    return Q.narrow(-1, 0, n)
+    return Q
 
 
 def matrix_power(A, n: int) -> Tensor:
@@ -173,7 +178,7 @@ def matrix_power(A, n: int) -> Tensor:
     if n == 0:
         return F.eye_like(A, A.shape[-1]).expand(*A.shape).contiguous()
     if n < 0:
-        from .solve import inv
+        from ._solvers import inv
         A, n = inv(A), -n
     result, base = None, A
     while True:
@@ -193,7 +198,8 @@ def matrix_exp(A) -> Tensor:
     n = A.shape[-1]
     if A.numel() == 0:
         return A * 1
-    norm1 = float(A.detach().abs().sum(-2).amax().item())
+    # the scaling reads the values (none on meta: shapes only)
+    norm1 = 0.0 if A.device.type == "meta" else float(A.detach().abs().sum(-2).amax().item())
     s = max(0, math.ceil(math.log2(norm1 / 0.5))) if norm1 > 0.5 and math.isfinite(norm1) else 0
     X = A / (2.0 ** s) if s else A
     degree = 18 if A.dtype is C._dt.float64 else 10

@@ -62,7 +62,7 @@ def matrix_norm(A, ord="fro", dim=(-2, -1), keepdim: bool = False, *, dtype=None
     if ord == "fro":
         return R.norm(A, 2, (d0, d1), keepdim)
     if ord in ("nuc", 2, -2):
-        from .decomp import svdvals
+        from ._decomp import svdvals
         S = svdvals(_to_end(A, d0, d1))
         out = S.sum(-1) if ord == "nuc" else (S.amax(-1) if ord == 2 else S.amin(-1))
         if keepdim:

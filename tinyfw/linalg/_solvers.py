@@ -242,7 +242,7 @@ def lstsq(A, B, rcond=None, *, driver: str | None = None) -> Lstsq:
         raise RuntimeError(f"{op}: input.size(-2) should match other.size(-2). Got "
                            f"{A.shape[-2]} and {B.shape[-2]}")
     A, B = C.batch_broadcast(A, B, op)
-    from .decomp import qr, matrix_rank, svdvals
+    from ._decomp import qr, matrix_rank, svdvals
     m, n = A.shape[-2:]
     if m >= n:
         Q, R = qr(A)
