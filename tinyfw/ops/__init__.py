@@ -13,6 +13,7 @@ from .index import (argsort, cat, flip, gather, hstack, index_put, index_select,
                     triu, vstack)
 from .linalg import bmm, dot, linear, matmul, mm, outer
 from . import linalg_more  # noqa: F401  (issue 16: torch.* linear algebra, einsum)
+from .einsum import einsum
 from .linalg_more import (addbmm, addmm, addmv, addmv_, addr, baddbmm, cholesky,
                           cholesky_inverse, cholesky_solve, cross, det, geqrf, ger, inner,
                           inverse, logdet, lu, lu_solve, matrix_exp, matrix_power, mv, orgqr,
