@@ -3,8 +3,8 @@
 The equation is parsed into per-operand label lists (``...`` becomes one label per
 broadcast dim, right-aligned across operands).  Each operand first loses its repeated
 labels (a diagonal: a strided view of the two dims flattened) and the labels no other
-operand and not the output uses (a sum).  Then operands are contracted left to right, each
-pair as one batched GEMM: both are permuted to (batch, free, contracted) order, reshaped
+operand and not the output uses (a sum).  Then operands are contracted pairwise (opt_einsum's greedy
+order when there are more than two), each pair as one batched GEMM: both are permuted to (batch, free, contracted) order, reshaped
 to 3-d and multiplied by `matmul` (the C++ GEMM on the cpu backend), and the product is
 reshaped back.  Gradients of every order come from those ops.
 """
@@ -103,21 +103,58 @@ def _contract(a: Tensor, la: list, b: Tensor, lb: list, keep: set) -> tuple:
     a_free = [lab for lab in la if lab not in sb]
     b_free = [lab for lab in lb if lab not in set(la)]
 
-    def arrange(x, lx, order):
-        x = x.permute(*[lx.index(lab) for lab in order])
+    def view(x, lx, rows, cols):
+        """x permuted to (batch, rows, cols), broadcast, as a (bsz, rows, cols) stack."""
+        order = batch + rows + cols
+        perm = [lx.index(lab) for lab in order]
+        v = x.permute(*perm) if perm != list(range(len(lx))) else x
         target = [sizes[lab] for lab in order]
-        return x.expand(*target) if list(x.shape) != target else x
+        if list(v.shape) != target:
+            v = v.expand(*target)
+        return v
 
-    A = arrange(a, la, batch + a_free + summed)
-    B = arrange(b, lb, batch + summed + b_free)
-    nb = [sizes[lab] for lab in batch]
-    m = math.prod(sizes[lab] for lab in a_free)
-    k = math.prod(sizes[lab] for lab in summed)
-    n = math.prod(sizes[lab] for lab in b_free)
-    bsz = math.prod(nb)
-    out = matmul(A.reshape(bsz, m, k), B.reshape(bsz, k, n))
-    out = out.reshape(*nb, *[sizes[lab] for lab in a_free], *[sizes[lab] for lab in b_free])
+    def arrange(x, lx, outer, inner):
+        """x as a (bsz, outer, inner) matrix stack; the transpose of a (bsz, inner, outer)
+        view when only that one is contiguous (the GEMM takes a transposed operand as it
+        is, where the other order would cost a copy)."""
+        v = view(x, lx, outer, inner)
+        if not v.is_contiguous():
+            alt = view(x, lx, inner, outer)
+            if alt.is_contiguous():
+                return alt.reshape(bsz, _size(inner), _size(outer)).mT
+        return v.reshape(bsz, _size(outer), _size(inner))
+
+    def _size(labels):
+        return math.prod(sizes[lab] for lab in labels)
+
+    bsz = math.prod(sizes[lab] for lab in batch)
+    A = arrange(a, la, a_free, summed)  # (bsz, m, k)
+    B = arrange(b, lb, b_free, summed).mT  # (bsz, k, n)
+    out = matmul(A, B)
+    shape = [sizes[lab] for lab in batch + a_free + b_free]
+    if list(out.shape) != shape:
+        out = out.reshape(*shape)
     return out, batch + a_free + b_free
+
+
+def _greedy_pair(xs: list, ls: list, keep_out: set) -> tuple:
+    """The operand pair to contract next, by opt_einsum's greedy rule: the one whose
+    result is smallest relative to its operands (size(result) - size(a) - size(b));
+    ties go to the leftmost pair."""
+    best, pair = None, (0, 1)
+    for i in range(len(xs)):
+        for j in range(i + 1, len(xs)):
+            sizes: dict = {}
+            for x, lx in ((xs[i], ls[i]), (xs[j], ls[j])):
+                for lab, n in zip(lx, x.shape):
+                    sizes[lab] = max(sizes.get(lab, 1), n)
+            rest = keep_out.union(*(ls[k] for k in range(len(ls)) if k not in (i, j)))
+            shared = set(ls[i]) & set(ls[j])
+            result = math.prod(n for lab, n in sizes.items() if lab not in shared or lab in rest)
+            cost = result - xs[i].numel() - xs[j].numel()
+            if best is None or cost < best:
+                best, pair = cost, (i, j)
+    return pair
 
 
 def einsum(equation: str, *operands) -> Tensor:
@@ -169,10 +206,13 @@ def einsum(equation: str, *operands) -> Tensor:
         x, lx = _sum_out(x, lx, keep_out | others)
         xs.append(x)
         ls.append(lx)
+    while len(xs) > 1:
+        i, j = _greedy_pair(xs, ls, keep_out) if len(xs) > 2 else (0, 1)
+        rest = {lab for k, ly in enumerate(ls) if k not in (i, j) for lab in ly}
+        x, lx = _contract(xs[i], ls[i], xs[j], ls[j], keep_out | rest)
+        xs = [x] + [t for k, t in enumerate(xs) if k not in (i, j)]
+        ls = [lx] + [ly for k, ly in enumerate(ls) if k not in (i, j)]
     x, lx = xs[0], ls[0]
-    for k in range(1, len(xs)):
-        later = {lab for ly in ls[k + 1:] for lab in ly}
-        x, lx = _contract(x, lx, xs[k], ls[k], keep_out | later)
     x, lx = _sum_out(x, lx, keep_out)
     # ellipsis labels of the output that some operand had at size 1 only: already there
     missing = [lab for lab in out if lab not in lx]
