@@ -16,6 +16,8 @@ raising) and Bunch-Kaufman LDL^T are the textbook algorithms, vectorised over th
 """
 from __future__ import annotations
 
+import math
+
 import numpy as np
 
 __all__ = ["linalg_lu_factor", "linalg_cholesky", "linalg_inv", "linalg_solve", "linalg_det",
@@ -26,9 +28,14 @@ __all__ = ["linalg_lu_factor", "linalg_cholesky", "linalg_inv", "linalg_solve", 
 _I32 = np.int32
 
 
+def _stack(a: np.ndarray) -> np.ndarray:
+    """(..., m, n) -> a (B, m, n) view or copy (B = 0 for an empty batch: no -1 reshape)."""
+    return a.reshape((math.prod(a.shape[:-2]),) + a.shape[-2:])
+
+
 def _flat(a: np.ndarray) -> np.ndarray:
     """(..., m, n) -> a new (B, m, n) array (the algorithms below write into it)."""
-    return np.array(a.reshape((-1,) + a.shape[-2:]), copy=True)
+    return np.array(_stack(a), copy=True)
 
 
 @np.errstate(divide="ignore", invalid="ignore", over="ignore")
@@ -83,8 +90,8 @@ def _per_ok(f, a: np.ndarray, info: np.ndarray, out_shape: tuple, *more):
     out = np.zeros((info.size,) + out_shape, a.dtype)
     ok = info.reshape(-1) == 0
     if ok.any():
-        fa = a.reshape((-1,) + a.shape[-2:])[ok]
-        rest = [m.reshape((-1,) + m.shape[-2:])[ok] for m in more]
+        fa = _stack(a)[ok]
+        rest = [_stack(m)[ok] for m in more]
         out[ok] = f(fa, *rest)
     return out
 
@@ -93,7 +100,7 @@ def linalg_lu_permutation(pivots, m: int, dtype):
     """The (..., m, m) permutation matrix P of LAPACK's 1-based row swaps `pivots`
     (..., k), applied in order, such that A = P @ L @ U."""
     batch, k = pivots.shape[:-1], pivots.shape[-1]
-    piv = pivots.reshape(-1, k).astype(np.int64) - 1
+    piv = pivots.reshape(math.prod(batch), k).astype(np.int64) - 1
     perm = np.tile(np.arange(m), (piv.shape[0], 1))
     rows = np.arange(piv.shape[0])
     for j in range(k):  # perm[i]: the row of A that row i of L @ U came from
@@ -120,14 +127,15 @@ def linalg_solve(a, b):
     return x.reshape(b.shape), info
 
 
+@np.errstate(invalid="ignore", over="ignore")
 def linalg_det(a):
-    """Determinant of each (..., n, n) matrix (1 for n = 0)."""
+    """Determinant of each (..., n, n) matrix (1 for n = 0; NaN in, NaN out)."""
     return np.asarray(np.linalg.det(a), a.dtype)
 
 
 def linalg_slogdet(a):
     """(sign, log|det|) of each matrix; a singular one gives (0, -inf)."""
-    with np.errstate(divide="ignore"):
+    with np.errstate(divide="ignore", invalid="ignore"):
         sign, logabs = np.linalg.slogdet(a)
     return np.asarray(sign, a.dtype), np.asarray(logabs, a.dtype)
 
@@ -264,7 +272,7 @@ def _sytf2(A: np.ndarray, piv: np.ndarray) -> int:
 @np.errstate(divide="ignore", invalid="ignore", over="ignore")
 def linalg_ldl_solve(LD, pivots, b):
     """X with A @ X = b from linalg_ldl_factor's (LD, pivots) (LAPACK sytrs, lower)."""
-    L, piv, X = _flat(LD), pivots.reshape(-1, pivots.shape[-1]), _flat(b)
+    L, piv, X = _flat(LD), _stack(pivots[..., None])[..., 0], _flat(b)
     for A, ip, B in zip(L, piv, X):
         _sytrs(A, ip, B)
     return X.reshape(b.shape)
