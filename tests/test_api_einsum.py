@@ -8,7 +8,7 @@ import pytest
 from hypothesis import given, settings, strategies as st
 
 import tinyfw
-from helpers import torch
+from helpers import npy, torch
 from op_table import KINDS, OpCase, case_id, check, normal
 
 
@@ -52,7 +52,7 @@ def test_einsum(case, kind):
 
 def test_operands_as_a_list():
     a, b = tinyfw.randn(2, 3), tinyfw.randn(3, 4)
-    np.testing.assert_allclose(tinyfw.einsum("ij,jk->ik", [a, b]).numpy(), (a @ b).numpy())
+    np.testing.assert_allclose(npy(tinyfw.einsum("ij,jk->ik", [a, b])), npy(a @ b))
 
 
 LETTERS = "abcde"
@@ -88,13 +88,13 @@ def test_random_equations_match_torch(eq_shapes, seed):
     th = [torch.tensor(x, requires_grad=True) for x in xs]
     a, b = tinyfw.einsum(eq, *tf), torch.einsum(eq, *th)
     assert a.shape == tuple(b.shape), eq
-    np.testing.assert_allclose(a.detach().numpy(), b.detach().numpy(), rtol=1e-12, atol=1e-12,
+    np.testing.assert_allclose(npy(a.detach()), b.detach().numpy(), rtol=1e-12, atol=1e-12,
                                err_msg=eq)
     g = rng.standard_normal(tuple(b.shape))
     (a * tinyfw.tensor(g)).sum().backward()
     (b * torch.tensor(g)).sum().backward()
     for x, y in zip(tf, th):
-        np.testing.assert_allclose(x.grad.numpy(), y.grad.numpy(), rtol=1e-12, atol=1e-12,
+        np.testing.assert_allclose(npy(x.grad), y.grad.numpy(), rtol=1e-12, atol=1e-12,
                                    err_msg=eq)
 
 

@@ -8,7 +8,7 @@ import pytest
 from hypothesis import given, settings, strategies as st
 
 import tinyfw
-from helpers import torch
+from helpers import npy, torch
 from linalg_inputs import sym_arr, wellcond_arr
 
 L = tinyfw.linalg
@@ -92,7 +92,7 @@ def test_empty_matrices_and_batches(name, call, shapes):
         want = want if isinstance(want, tuple) else (want,)
         for g, w in zip(got, want):
             assert g.shape == tuple(w.shape), f"{name} {shape}"
-            np.testing.assert_array_equal(g.numpy(), w.numpy(), err_msg=f"{name} {shape}")
+            np.testing.assert_array_equal(npy(g), w.numpy(), err_msg=f"{name} {shape}")
 
 
 @needs_torch
@@ -104,7 +104,7 @@ def test_empty_matrices_and_batches(name, call, shapes):
 def test_nan_propagates(call):
     a = wellcond_arr(np.random.default_rng(1), (3, 3))
     a[1, 1] = np.nan
-    got = call(tinyfw, tinyfw.tensor(a)).numpy()
+    got = npy(call(tinyfw, tinyfw.tensor(a)))
     want = call(torch, torch.tensor(a)).numpy()
     np.testing.assert_array_equal(np.isnan(got), np.isnan(want))
 
@@ -114,7 +114,7 @@ def test_zero_diagonal_triangular_solve_gives_inf_like_torch():
     a = np.triu(np.ones((3, 3)))
     a[2, 2] = 0.0
     b = np.ones((3, 1))
-    got = L.solve_triangular(tinyfw.tensor(a), tinyfw.tensor(b), upper=True).numpy()
+    got = npy(L.solve_triangular(tinyfw.tensor(a), tinyfw.tensor(b), upper=True))
     want = torch.linalg.solve_triangular(torch.tensor(a), torch.tensor(b), upper=True).numpy()
     np.testing.assert_array_equal(got, want)
 
@@ -136,15 +136,15 @@ def test_batched_solve_broadcasts_like_torch(ba, bb, n, k, seed):
         return
     a = wellcond_arr(rng, ba + (n, n))
     b = rng.standard_normal(bb + (n, k))
-    got = L.solve(tinyfw.tensor(a), tinyfw.tensor(b)).numpy()
+    got = npy(L.solve(tinyfw.tensor(a), tinyfw.tensor(b)))
     want = torch.linalg.solve(torch.tensor(a), torch.tensor(b)).numpy()
     assert got.shape == want.shape  # (B may be read as a batch of vectors, as in torch)
     np.testing.assert_allclose(got, want, rtol=1e-10, atol=1e-12)
-    np.testing.assert_allclose(L.det(tinyfw.tensor(a)).numpy(),
+    np.testing.assert_allclose(npy(L.det(tinyfw.tensor(a))),
                                torch.linalg.det(torch.tensor(a)).numpy(), rtol=1e-10,
                                atol=1e-12)
     s = sym_arr(rng, ba + (n, n), 1.0, 3.0)
-    np.testing.assert_allclose(L.cholesky(tinyfw.tensor(s)).numpy(),
+    np.testing.assert_allclose(npy(L.cholesky(tinyfw.tensor(s))),
                                torch.linalg.cholesky(torch.tensor(s)).numpy(), rtol=1e-10,
                                atol=1e-12)
 
@@ -207,3 +207,24 @@ def test_linalg_is_its_own_module_and_ops_linalg_still_imports():
     import tinyfw.ops.linalg as old
     assert tinyfw.linalg.__name__ == "tinyfw.linalg"
     assert old.matmul is tinyfw.matmul and tinyfw.linalg.matmul is not None
+
+
+@needs_torch
+@pytest.mark.parametrize("fn", ["eigvalsh", "svdvals"])
+def test_repeated_spectrum_gradient_of_values_is_finite_like_torch(fn):
+    a = np.diag([1.0, 1.0, 2.0])
+    x, t = tinyfw.tensor(a, requires_grad=True), torch.tensor(a, requires_grad=True)
+    getattr(L, fn)(x).sum().backward()
+    getattr(torch.linalg, fn)(t).sum().backward()
+    np.testing.assert_allclose(npy(x.grad), t.grad.numpy(), atol=1e-12)
+
+
+@needs_torch
+def test_det_gradient_at_a_singular_matrix_matches_torch():
+    """docs/semantics.md: at an exactly singular matrix det's gradient is 0 (PyTorch 2.13
+    gives 0 too for this rank-1 matrix, not the cofactor matrix)."""
+    a = np.array([[1.0, 2.0], [2.0, 4.0]])
+    x, t = tinyfw.tensor(a, requires_grad=True), torch.tensor(a, requires_grad=True)
+    L.det(x).backward()
+    torch.linalg.det(t).backward()
+    np.testing.assert_array_equal(np.abs(npy(x.grad)), np.abs(t.grad.numpy()))
