@@ -228,3 +228,25 @@ def test_det_gradient_at_a_singular_matrix_matches_torch():
     L.det(x).backward()
     torch.linalg.det(t).backward()
     np.testing.assert_array_equal(np.abs(npy(x.grad)), np.abs(t.grad.numpy()))
+
+
+def test_traced_solve_and_einsum():
+    """jit.trace records solve / eigh / det / einsum and replays them with the same values
+    and gradients (the singularity check is skipped while tracing: docs/semantics.md)."""
+    rng = np.random.default_rng(3)
+    A = tinyfw.tensor(wellcond_arr(rng, (3, 3)), requires_grad=True)
+    B = tinyfw.tensor(rng.standard_normal((3, 2)))
+
+    def f(A, B):
+        X = L.solve(A, B)
+        w, _ = L.eigh(A @ A.mT)
+        return tinyfw.einsum("ij,jk->ik", X.mT, X).sum() + w.sum() + L.det(A)
+
+    traced = tinyfw.jit.trace(f, (A, B))
+    y_eager, y_traced = f(A, B), traced(A, B)
+    np.testing.assert_allclose(npy(y_traced), npy(y_eager), rtol=1e-12)
+    y_traced.backward()
+    g = npy(A.grad).copy()
+    A.grad = None
+    y_eager.backward()
+    np.testing.assert_allclose(g, npy(A.grad), rtol=1e-10, atol=1e-12)

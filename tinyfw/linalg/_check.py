@@ -4,6 +4,7 @@ from __future__ import annotations
 from .. import dtypes as _dt
 from ..ops.linalg_fn import LinAlgError
 from ..ops._util import Tensor, broadcast_shapes, ensure_tensor
+from ..tensor import _trace_hook
 
 _FLOATS = (_dt.float32, _dt.float64)
 
@@ -48,6 +49,10 @@ def raise_info(info: Tensor, op: str, why) -> None:
     """Raise LinAlgError for the first batch element whose LAPACK info is not 0; `why(k)`
     says what info k means.  Reads info to the host (PyTorch synchronises the same)."""
     if info.numel() == 0 or info.device.type == "meta":  # meta: shapes only, no values
+        return
+    if _trace_hook.get() is not None:
+        # under jit.trace a value read would bake this call's outcome into the graph: the
+        # traced function returns what the _ex variant returns (docs/semantics.md)
         return
     flat = info.reshape(-1).tolist()
     for i, k in enumerate(flat):
