@@ -79,9 +79,13 @@ def equations(draw):
 @given(equations(), st.integers(0, 2 ** 16))
 @settings(max_examples=60, deadline=None)
 def test_random_equations_match_torch(eq_shapes, seed):
+    _compare_with_torch(*eq_shapes, seed)
+
+
+def _compare_with_torch(eq: str, shapes: list, seed: int) -> None:
+    """Forward and every operand's gradient, float64, against torch.einsum."""
     if torch is None:
         pytest.skip("PyTorch is not installed")
-    eq, shapes = eq_shapes
     rng = np.random.default_rng(seed)
     xs = [rng.standard_normal(s) for s in shapes]
     tf = [tinyfw.tensor(x, requires_grad=True) for x in xs]
@@ -113,3 +117,28 @@ def test_random_equations_match_torch(eq_shapes, seed):
 def test_errors(eq, shapes, pattern):
     with pytest.raises(RuntimeError, match=pattern):
         tinyfw.einsum(eq, *[tinyfw.randn(*s) for s in shapes])
+
+
+@st.composite
+def ellipsis_equations(draw):
+    """Two operands '...<letters>' whose broadcast dims have drawn shapes that broadcast
+    (size 1 against n, missing leading dims), explicit output with or without '...'."""
+    sizes = {c: draw(st.integers(1, 3)) for c in "ijk"}
+    full = draw(st.lists(st.integers(1, 3), max_size=3))
+    shapes, terms = [], []
+    for _ in range(2):
+        keep = draw(st.integers(0, len(full)))
+        bshape = [n if draw(st.booleans()) else 1 for n in full[len(full) - keep:]]
+        letters = draw(st.lists(st.sampled_from("ijk"), min_size=1, max_size=2, unique=True))
+        terms.append("..." + "".join(letters))
+        shapes.append(tuple(bshape) + tuple(sizes[c] for c in letters))
+    used = sorted({c for t in terms for c in t if c != "."})
+    out = "".join(draw(st.permutations(used))[:draw(st.integers(0, len(used)))])
+    eq = ",".join(terms) + "->" + (("..." + out) if draw(st.booleans()) else out)
+    return eq, shapes
+
+
+@given(ellipsis_equations(), st.integers(0, 2 ** 16))
+@settings(max_examples=40, deadline=None)
+def test_ellipsis_broadcasting_matches_torch(eq_shapes, seed):
+    _compare_with_torch(*eq_shapes, seed)
