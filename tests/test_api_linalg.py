@@ -197,7 +197,33 @@ CASES = [
     _both("vecdot", lambda lib, a, b: lib.linalg.vecdot(a, b, dim=0), normal((4, 3), (4, 1)),
           terms=4),
     _both("vander", lambda lib, x: lib.linalg.vander(x), normal((2, 4)), terms=4),
-    _both("vander_N", lambda lib, x: lib.linalg.vander(x, N=3), normal((5,))),
+    _both("vander_N", lambda lib, x: lib.linalg.vander(x, N=3), normal((5,))),    # integer outputs: pivots, LAPACK info, Bunch-Kaufman's pivots (compared exactly)
+    _both("lu_factor_pivots", lambda lib, A: lib.linalg.lu_factor_ex(A)[1:], wellcond(2, 4, 4),
+          grad=False),
+    _both("inv_ex_info", lambda lib, A: lib.linalg.inv_ex(A).info, wellcond(2, 3, 3),
+          grad=False),
+    _both("cholesky_ex_info", lambda lib, A: lib.linalg.cholesky_ex(_sym(A)).info,
+          sym(3, 4, 4), grad=False),
+    _both("ldl_factor", lambda lib, A: lib.linalg.ldl_factor(_sym(A)), sym(2, 5, 5), terms=25,
+          grad=False),
+    _both("ldl_factor_ex", lambda lib, A: lib.linalg.ldl_factor_ex(_sym(A)), sym(4, 4),
+          terms=16, grad=False),
+    _both("ldl_solve", lambda lib, A, B: lib.linalg.ldl_solve(
+        *lib.linalg.ldl_factor(_sym(A)), B), system((2, 4, 4), (2, 4, 2)), terms=16,
+        grad=False),
+    _both("lstsq_gelsd", lambda lib, A, B: lib.linalg.lstsq(A, B, driver="gelsd"),
+          system((5, 3), (5, 2)), terms=15, kinds=("torch64", "torch32", "ref")),
+    _both("pinv_atol_rtol", lambda lib, A: lib.linalg.pinv(A, atol=0.5, rtol=0.1),
+          wellcond(2, 4, 3), terms=12),
+    _both("matrix_rank_hermitian_tol", lambda lib, A: lib.linalg.matrix_rank(
+        _sym(A), hermitian=True, atol=1.5), sym(2, 4, 4), grad=False),
+    _both("cond_neg2", lambda lib, A: lib.linalg.cond(A, -2), wellcond(2, 3, 3), terms=9),
+    _both("cond_nuc", lambda lib, A: lib.linalg.cond(A, "nuc").detach(), wellcond(3, 3),
+          terms=9, kinds=("torch64", "torch32", "ref")),
+    _both("vector_norm_dtype", lambda lib, x: lib.linalg.vector_norm(x, 1, dtype=lib.float64),
+          normal((3, 4))),
+    _both("norm_nuc_dims", lambda lib, x: lib.linalg.norm(x, "nuc", dim=(0, 2)),
+          wellcond(3, 2, 4), terms=12),
 ]
 
 
