@@ -113,23 +113,23 @@ def _contract(a: Tensor, la: list, b: Tensor, lb: list, keep: set) -> tuple:
             v = v.expand(*target)
         return v
 
-    def arrange(x, lx, outer, inner):
-        """x as a (bsz, outer, inner) matrix stack; the transpose of a (bsz, inner, outer)
-        view when only that one is contiguous (the GEMM takes a transposed operand as it
-        is, where the other order would cost a copy)."""
-        v = view(x, lx, outer, inner)
+    def arrange(x, lx, rows, cols):
+        """x as a (bsz, rows, cols) matrix stack: a view in that order, or the transpose of
+        a (bsz, cols, rows) view when only that one is contiguous (the GEMM takes a
+        transposed operand as it is, where the other order would cost a copy)."""
+        v = view(x, lx, rows, cols)
         if not v.is_contiguous():
-            alt = view(x, lx, inner, outer)
+            alt = view(x, lx, cols, rows)
             if alt.is_contiguous():
-                return alt.reshape(bsz, _size(inner), _size(outer)).mT
-        return v.reshape(bsz, _size(outer), _size(inner))
+                return alt.reshape(bsz, _size(cols), _size(rows)).mT
+        return v.reshape(bsz, _size(rows), _size(cols))
 
     def _size(labels):
         return math.prod(sizes[lab] for lab in labels)
 
     bsz = math.prod(sizes[lab] for lab in batch)
     A = arrange(a, la, a_free, summed)  # (bsz, m, k)
-    B = arrange(b, lb, b_free, summed).mT  # (bsz, k, n)
+    B = arrange(b, lb, summed, b_free)  # (bsz, k, n)
     out = matmul(A, B)
     shape = [sizes[lab] for lab in batch + a_free + b_free]
     if list(out.shape) != shape:
