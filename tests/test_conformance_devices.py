@@ -20,6 +20,7 @@ from hypothesis import given, strategies as st
 from tinyfw.backend import CONTRACT, check, meta, primitives, ref
 
 import index_cases
+import linalg_device_cases
 
 BF16 = np.dtype(ml_dtypes.bfloat16)
 FLOATS = [np.dtype(np.float32), np.dtype(np.float64), np.dtype(np.float16), BF16]
@@ -374,6 +375,8 @@ CASES.update({
                                   d(st.booleans()), d(st.booleans())), {}),
 })
 
+
+CASES.update(linalg_device_cases.CASES)  # factorizations and solvers (ref_linalg.py)
 
 for _n in ("add", "sub", "mul", "pow", "maximum", "minimum", "eq", "ne", "lt", "le", "gt", "ge",
            "logical_and", "logical_or", "logical_xor"):

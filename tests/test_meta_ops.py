@@ -18,6 +18,8 @@ from tinyfw import dispatch
 from tinyfw.autograd.function import Function
 from tinyfw.ops import nn as opnn, nn_conv
 
+import linalg_meta_cases
+
 F32, F64 = "float32", "float64"
 
 
@@ -181,6 +183,7 @@ CASES = {
 
 # issue 16, elementwise math
 CASES.update(__import__("elementwise_math_cases").meta_cases(In))
+CASES.update(linalg_meta_cases.cases(In))  # tinyfw.linalg's Functions
 
 # ops whose output shape depends on values, which meta tensors do not have (PyTorch's meta
 # tensors refuse them too): masked_select / a bool mask index

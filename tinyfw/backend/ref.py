@@ -483,3 +483,4 @@ from .ref_device import *  # noqa: E402,F401,F403  (allocation, host transfer, v
 from .ref_quant import *  # noqa: E402,F401,F403  (int8 quantization primitives)
 from .ref_math import *  # noqa: E402,F401,F403  (elementwise math, issue 16)
 from .ref_intops import *  # noqa: E402,F401,F403  (bitwise, gcd/lcm, hash, counting: issue 16)
+from .ref_linalg import *  # noqa: E402,F401,F403  (factorizations and solvers)

@@ -28,6 +28,12 @@ from .index import (argsort, cat, flip, gather, hstack, index_put, index_select,
                     masked_select, pad, repeat, scatter, scatter_add, sort, stack, topk, tril,
                     triu, vstack)
 from .linalg import bmm, dot, linear, matmul, mm, outer
+from . import linalg_more  # noqa: F401  (issue 16: torch.* linear algebra, einsum)
+from .einsum import einsum
+from .linalg_more import (addbmm, addmm, addmv, addmv_, addr, baddbmm, cholesky,
+                          cholesky_inverse, cholesky_solve, cross, det, geqrf, ger, inner,
+                          inverse, logdet, lu, lu_solve, matrix_exp, matrix_power, mv, orgqr,
+                          ormqr, pinverse, qr, slogdet, svd, triangular_solve, vdot)
 from .reduce import (all, amax, amin, any, argmax, argmin, count_nonzero, cumsum, logsumexp,
                      max, mean, min, norm, prod, std, sum, var)
 from .shape import (broadcast_to, chunk, contiguous, expand, flatten, movedim, narrow, permute,
