@@ -109,6 +109,22 @@ def _check_fits(x: Tensor, w: Tensor, padding: tuple, dilation: tuple, op: str) 
                            f"input size {padded} (input {tuple(x.shape)}, padding {padding})")
 
 
+def mode_padding(padding, kernel: tuple, dilation: tuple) -> tuple:
+    """F.pad's argument (last dim first, (before, after) pairs) for a conv padding that a
+    padding_mode other than 'zeros' applies before a padding-free convolution; 'same'
+    puts the odd element at the end, as PyTorch."""
+    pairs = []
+    for i in reversed(range(len(kernel))):
+        if padding == "same":
+            total = dilation[i] * (kernel[i] - 1)
+            pairs += [total // 2, total - total // 2]
+        elif padding == "valid":
+            pairs += [0, 0]
+        else:
+            pairs += [padding[i], padding[i]]
+    return tuple(pairs)
+
+
 def conv1d(input, weight, bias=None, stride=1, padding=0, dilation=1, groups: int = 1) -> Tensor:
     """1-d cross-correlation of (N, C, L) (or (C, L)) input with (O, C/groups, k) weight,
     plus bias (O,); padding is an int, 'valid' or 'same' (stride 1 only)."""

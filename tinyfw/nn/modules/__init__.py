@@ -2,6 +2,11 @@
 from .activation import GELU, LeakyReLU, LogSoftmax, ReLU, SiLU, Sigmoid, Softmax, Tanh
 from .container import ModuleDict, ModuleList, Sequential
 from .conv import Conv2d
+from .conv_more import Conv1d, Conv3d, ConvTranspose1d, ConvTranspose2d, ConvTranspose3d
+from .fold import ChannelShuffle, Fold, PixelShuffle, PixelUnshuffle, Unfold
+from .lazy_conv import (LazyConv1d, LazyConv2d, LazyConv3d, LazyConvTranspose1d,
+                        LazyConvTranspose2d, LazyConvTranspose3d)
+from .padding import *  # noqa: F401,F403  (Constant/Zero/Reflection/Replication/CircularPad*d)
 from .dropout import Dropout
 from .linear import Flatten, Identity, Linear, Unflatten
 from .loss import (BCELoss, BCEWithLogitsLoss, CrossEntropyLoss, DistillationLoss, KLDivLoss,
