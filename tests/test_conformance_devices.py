@@ -377,6 +377,27 @@ CASES.update({
 
 
 CASES.update(linalg_device_cases.CASES)  # factorizations and solvers (ref_linalg.py)
+def conv3d(draw, rng):
+    # groups 2, a stride, padding and dilation in different dims
+    x = _arr(rng, (2, 4) + tuple(draw(st.integers(3, 5)) for _ in range(3)), _float(draw))
+    w = _arr(rng, (4, 2, 2, 3, 2), x.dtype)
+    return (x, w, (1, 2, 1), (1, 0, 1), (1, 1, 2), 2), {}
+
+
+def conv3d_bi(draw, rng):
+    (x, w, *opts), _ = conv3d(draw, rng)
+    y = ref.conv3d(x, w, *opts)
+    return (_arr(rng, y.shape, x.dtype), w, x.shape, *opts), {}
+
+
+def conv3d_bw(draw, rng):
+    (x, w, *opts), _ = conv3d(draw, rng)
+    y = ref.conv3d(x, w, *opts)
+    return (_arr(rng, y.shape, x.dtype), x, w.shape, *opts), {}
+
+
+CASES.update({"conv3d": conv3d, "conv3d_backward_input": conv3d_bi,
+              "conv3d_backward_weight": conv3d_bw})
 
 for _n in ("add", "sub", "mul", "pow", "maximum", "minimum", "eq", "ne", "lt", "le", "gt", "ge",
            "logical_and", "logical_or", "logical_xor"):

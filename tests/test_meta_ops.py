@@ -16,7 +16,7 @@ import pytest
 import tinyfw
 from tinyfw import dispatch
 from tinyfw.autograd.function import Function
-from tinyfw.ops import nn as opnn, nn_conv
+from tinyfw.ops import nn as opnn, nn_conv, nn_conv_more
 
 import linalg_meta_cases
 
@@ -161,6 +161,8 @@ CASES = {
         q, k, v, attn_mask=m), [In((3, 4)), In((5, 4)), In((5, 2)), In((3, 5))]),
     "conv2d": (lambda x, w: nn_conv.conv2d_nobias(x, w, (1, 2), (1, 0), (1, 1), 1),
                [In((2, 2, 5, 6)), In((3, 2, 3, 2))]),
+    "conv3d": (lambda x, w: nn_conv_more.conv3d_nobias(x, w, (1, 2, 1), (1, 0, 1), (1, 1, 2), 2),
+               [In((2, 4, 3, 5, 4)), In((4, 2, 2, 3, 2))]),
     "max_pool2d": (lambda x: nn_conv.max_pool2d_indices(x, (2, 2), (2, 1), (1, 0), (1, 1), True),
                    [In((1, 2, 5, 6))]),
     "avg_pool2d": (lambda x: nn_conv.avg_pool2d_raw(x, (2, 3), (2, 2), (1, 1), False, True, None),

@@ -98,7 +98,7 @@ def test_every_op_declares_its_autocast_policy():
            if c.autocast not in (None, "lower", "float32", "promote")]
     assert not bad, f"unknown autocast policies: {bad}"
     # the policy's facts: products run low, their backward kernels as they are called
-    assert {c.__name__ for c in OPS if c.autocast == "lower"} == {"Matmul", "Conv2d",
+    assert {c.__name__ for c in OPS if c.autocast == "lower"} == {"Matmul", "Conv2d", "Conv3d",
                                                                   "ScaledDotProductAttention"}
     assert all(c.autocast is None for c in OPS if c.__name__.endswith("Backward"))
 

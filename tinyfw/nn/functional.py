@@ -17,7 +17,6 @@ from ..dispatch import casts_inputs
 from ..ops._util import Tensor, ensure_tensor
 from ..ops.elementwise import (gelu, leaky_relu, relu, sigmoid, silu, softplus,  # noqa: F401
                                tanh, where)
-from ..ops.index import pad  # noqa: F401
 from ..ops.linalg import linear  # noqa: F401
 from ..ops.nn import (check_float, check_same_dtype, dropout_kernel, log_softmax,  # noqa: F401
                       norm_rows, softmax)
@@ -32,6 +31,11 @@ from .functional_grouped_mm import grouped_mm  # noqa: F401
 from .functional_linear_ce import linear_cross_entropy  # noqa: F401
 from .functional_embedding import embedding, embedding_bag  # noqa: F401
 from .functional_distance import bilinear, cosine_similarity, pairwise_distance, pdist  # noqa: F401
+from .functional_conv import (conv1d, conv3d, conv_tbc, conv_transpose1d,  # noqa: F401
+                              conv_transpose2d, conv_transpose3d)
+from .functional_fold import (channel_shuffle, fold, native_channel_shuffle,  # noqa: F401
+                              pixel_shuffle, pixel_unshuffle, unfold)
+from .functional_pad import pad  # noqa: F401  (every mode; ops.index.pad is constant-only)
 from ._losses import (binary_cross_entropy, binary_cross_entropy_with_logits,  # noqa: F401
                       cross_entropy, int_bounds, kl_div, l1_loss, mse_loss, nll_loss, read,
                       smooth_l1_loss, softplus_neg)

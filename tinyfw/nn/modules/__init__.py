@@ -6,6 +6,11 @@ from .container import ModuleDict, ModuleList, Sequential
 from .container_params import ParameterDict, ParameterList
 from .conv import Conv2d
 from .distance import Bilinear, CosineSimilarity, PairwiseDistance
+from .conv_more import Conv1d, Conv3d, ConvTranspose1d, ConvTranspose2d, ConvTranspose3d
+from .fold import ChannelShuffle, Fold, PixelShuffle, PixelUnshuffle, Unfold
+from .lazy_conv import (LazyConv1d, LazyConv2d, LazyConv3d, LazyConvTranspose1d,
+                        LazyConvTranspose2d, LazyConvTranspose3d)
+from .padding import *  # noqa: F401,F403  (Constant/Zero/Reflection/Replication/CircularPad*d)
 from .dropout import Dropout
 from .lazy import (LazyBatchNorm1d, LazyBatchNorm2d, LazyBatchNorm3d, LazyInstanceNorm1d,
                    LazyInstanceNorm2d, LazyInstanceNorm3d, LazyLinear, LazyModuleMixin,

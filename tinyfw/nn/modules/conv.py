@@ -6,6 +6,7 @@ import math
 from ...tensor import Tensor
 from .. import functional as F
 from .. import init
+from ..functional_conv import mode_padding
 from .linear import _empty
 from .module import Module
 
@@ -35,8 +36,9 @@ class Conv2d(Module):
         if in_channels % groups or out_channels % groups:
             raise ValueError(f"{op}: in_channels={in_channels} and out_channels={out_channels} "
                              f"must both be divisible by groups={groups}")
-        if padding_mode != "zeros":
-            raise ValueError(f"{op}: only padding_mode='zeros' is supported, got {padding_mode!r}")
+        if padding_mode not in ("zeros", "reflect", "replicate", "circular"):
+            raise ValueError(f"{op}: padding_mode must be 'zeros', 'reflect', 'replicate' or "
+                             f"'circular', got {padding_mode!r}")
         self.in_channels, self.out_channels, self.groups = in_channels, out_channels, groups
         self.kernel_size = _pair(kernel_size, "kernel_size", op)
         self.stride = _pair(stride, "stride", op)
@@ -72,6 +74,11 @@ class Conv2d(Module):
         if input.ndim not in (3, 4) or input.shape[-3] != self.in_channels:
             raise RuntimeError(f"Conv2d: expected a (N, {self.in_channels}, H, W) or "
                                f"({self.in_channels}, H, W) input, got {tuple(input.shape)}")
+        if self.padding_mode != "zeros":  # pad by the mode, then a padding-free conv
+            x = F.pad(input, mode_padding(self.padding, self.kernel_size, self.dilation),
+                      mode=self.padding_mode)
+            return F.conv2d(x, self.weight, self.bias, self.stride, 0, self.dilation,
+                            self.groups)
         return F.conv2d(input, self.weight, self.bias, self.stride, self.padding,
                         self.dilation, self.groups)
 
@@ -79,12 +86,13 @@ class Conv2d(Module):
         s = (f"{self.in_channels}, {self.out_channels}, kernel_size={self.kernel_size}, "
              f"stride={self.stride}")
         if self.padding != (0, 0):
-            s += f", padding={self.padding!r}" if isinstance(self.padding, str) \
-                else f", padding={self.padding}"
+            s += f", padding={self.padding}"  # PyTorch prints padding=same unquoted
         if self.dilation != (1, 1):
             s += f", dilation={self.dilation}"
         if self.groups != 1:
             s += f", groups={self.groups}"
         if self.bias is None:
             s += ", bias=False"
+        if self.padding_mode != "zeros":
+            s += f", padding_mode={self.padding_mode}"
         return s
