@@ -395,3 +395,8 @@ def _update_running(x3: Tensor, rm, rv, momentum: float, count: int) -> None:
         if rv is not None:
             var = xd.var((0, 2), unbiased=True)
             rv.copy_(rv.to(_dt.float64) * (1 - momentum) + var * momentum)
+
+
+# -- issue 16: pooling and resampling (tinyfw/nn/functional_pool*.py, functional_resample.py)
+from .functional_pool import *  # noqa: E402,F401,F403
+from .functional_pool_more import *  # noqa: E402,F401,F403

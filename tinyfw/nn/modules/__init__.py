@@ -13,5 +13,7 @@ from .rnn import GRU, LSTM, RNN, GRUCell, LSTMCell, RNNCell
 from .sparse import Embedding
 from .transformer import (MultiheadAttention, TransformerEncoder, TransformerEncoderLayer,
                           generate_square_subsequent_mask)
+# issue 16: pooling and resampling layers
+from .pooling_more import *  # noqa: F401,F403
 
 __all__ = [n for n in dir() if not n.startswith("_")]
