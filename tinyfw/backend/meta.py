@@ -491,6 +491,7 @@ def _optimizer_step(*a, **k) -> None:
 sgd_step = adam_step = rmsprop_step = adagrad_step = _optimizer_step
 
 from .meta_quant import *  # noqa: E402,F401,F403  (int8 quantization primitives)
+from .meta_resample import *  # noqa: E402,F401,F403  (interpolate's resampling)
 
 import sys as _sys  # noqa: E402
 

@@ -479,3 +479,4 @@ from .ref_attention import *  # noqa: E402,F401,F403  (scaled dot-product attent
 from .ref_optim import *  # noqa: E402,F401,F403  (optimizer update primitives)
 from .ref_device import *  # noqa: E402,F401,F403  (allocation, host transfer, views)
 from .ref_quant import *  # noqa: E402,F401,F403  (int8 quantization primitives)
+from .ref_resample import *  # noqa: E402,F401,F403  (interpolate's separable resampling)
