@@ -401,3 +401,4 @@ def _update_running(x3: Tensor, rm, rv, momentum: float, count: int) -> None:
 from .functional_pool import *  # noqa: E402,F401,F403
 from .functional_pool_more import *  # noqa: E402,F401,F403
 from .functional_resample import *  # noqa: E402,F401,F403
+from .functional_grid import *  # noqa: E402,F401,F403

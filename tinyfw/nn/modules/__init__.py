@@ -15,5 +15,6 @@ from .transformer import (MultiheadAttention, TransformerEncoder, TransformerEnc
                           generate_square_subsequent_mask)
 # issue 16: pooling and resampling layers
 from .pooling_more import *  # noqa: F401,F403
+from .upsampling import *  # noqa: F401,F403
 
 __all__ = [n for n in dir() if not n.startswith("_")]
