@@ -129,7 +129,7 @@ def max_by_table(x: Tensor, table, out: tuple) -> tuple:
     """(values, int64 flat indices) of max pooling batched x (N, C, *S) over a window table
     (a numpy array (P, K), or an int64 tensor (N, C, P, K)); outputs (N, C, *out)."""
     n, c = x.shape[:2]
-    flat = x.reshape(n, c, -1)
+    flat = x.reshape(n, c, math.prod(x.shape[2:]))
     t = tensor(table, device=x.device) if isinstance(table, np.ndarray) else table
     p, k = t.shape[-2:]
     with no_grad():

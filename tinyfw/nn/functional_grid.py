@@ -132,7 +132,7 @@ def grid_sample(input, grid, mode: str = "bilinear", padding_mode: str = "zeros"
                       for a in weight for b in ws]
     k = len(index)
     idx = _stack(index)  # (N, P, K)
-    vals = gather(x.reshape(nb, c, -1), 2,
+    vals = gather(x.reshape(nb, c, math.prod(sizes)), 2,
                   idx.reshape(nb, 1, p * k).expand(nb, c, p * k)).reshape(nb, c, p, k)
     ok = _stack(valid).unsqueeze(1)
     if weight[0] is None:  # nearest: the value itself

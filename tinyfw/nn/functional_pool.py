@@ -5,8 +5,8 @@ dims, and power-average (Lp) pooling, with PyTorch's names, arguments and semant
 separable: window sums over (H, W) with the 2-d kernel (divisor 1), then over D, divided
 once by the product of the per-dim divisors (PyTorch's divisor is that product).  3-d and
 adaptive max pooling use a window table (``_pool_util``): indices as PyTorch's (flat in
-the spatial plane), the gradient flowing to them.  Adaptive average pooling is one
-averaging matrix per dim.
+the spatial plane), the gradient flowing to them.  Adaptive average pooling is one window
+mean per dim on interpolate's ResampleAxis op (taps = the window, weights 1 / length).
 """
 from __future__ import annotations
 
@@ -18,6 +18,7 @@ from ..creation import tensor
 from ..ops._util import Tensor, ensure_tensor
 from ..ops.elementwise import relu
 from ..ops.nn_conv import avg_pool2d_raw, max_pool2d_indices
+from ..ops.resample import resample_dim
 from ._pool_util import (adaptive_bounds, adaptive_table, finish, max_by_table, ntuple,
                          pool_args, spatial_input, strided_table)
 
@@ -102,6 +103,9 @@ def avg_pool3d(input, kernel_size, stride=None, padding=0, ceil_mode: bool = Fal
             raise ValueError(f"{op}: divisor_override must be a non-zero int, got "
                              f"{divisor_override!r}")
     n, c, dd, h, w = x.shape
+    if dd < k[0] or h < k[1] or w < k[2]:  # PyTorch's avg_pool3d refuses these (not 1-d/2-d)
+        raise RuntimeError(f"{op}: input image (D, H, W) = {(dd, h, w)} is smaller than the "
+                           f"kernel size {k}")
     ceil = bool(ceil_mode)
     # window sums over (H, W), then over D: both with the 2-d kernel, divisor 1
     hw = avg_pool2d_raw(x.reshape(n * c * dd, 1, h, w), k[1:], s[1:], p[1:], ceil, True, 1)
@@ -131,46 +135,52 @@ def _adaptive_sizes(x: Tensor, n: int, output_size, op: str) -> tuple:
         raise ValueError(f"{op}: output_size must be an int or a tuple of {n}, got "
                          f"{output_size!r}")
     sizes = tuple(x.shape[2 + i] if v is None else int(v) for i, v in enumerate(sizes))
-    if any(v < 0 for v in sizes):
-        raise RuntimeError(f"{op}: output_size must be non-negative, got {sizes}")
-    if any(v == 0 for v in x.shape[2:]):
-        raise RuntimeError(f"{op}: input {tuple(x.shape)} has an empty spatial dim")
+    if any(v < 1 for v in sizes) or any(v == 0 for v in x.shape[2:]):
+        raise RuntimeError(f"{op}: cannot pool input {tuple(x.shape)} to size {sizes}")
     return sizes
 
 
-def _mean_matrix(size: int, out: int, like: Tensor) -> Tensor:
-    """(out, size) averaging matrix: row i averages PyTorch's adaptive window i."""
+def _mean_table(size: int, out: int) -> tuple:
+    """(index, weight) taps of PyTorch's adaptive windows along one dim: window i's
+    positions (-1 pads the shorter windows: absent taps) with weight 1 / its length."""
     lo, hi = adaptive_bounds(size, out)
-    j = np.arange(size)[None, :]
-    m = np.where((j >= lo[:, None]) & (j < hi[:, None]), 1.0 / (hi - lo)[:, None], 0.0)
-    return tensor(m, dtype=like.dtype, device=like.device)
+    k = int((hi - lo).max()) if out else 1
+    pos = lo[:, None] + np.arange(k)[None, :]
+    inside = pos < hi[:, None]
+    return np.where(inside, pos, -1), np.where(inside, 1.0 / (hi - lo)[:, None], 0.0)
+
+
+def _adaptive_avg(input, output_size, n: int, op: str) -> Tensor:
+    """Separable: a window mean along each spatial dim, the last first (a NaN or inf stays
+    inside the windows that hold it, which an averaging matmul would not do)."""
+    x, unbatched = spatial_input(input, n, op)
+    out = _adaptive_sizes(x, n, output_size, op)
+    y = x
+    for d in reversed(range(n)):
+        y = resample_dim(y, 2 + d, *_mean_table(x.shape[2 + d], out[d]))
+    return finish(y, unbatched)
 
 
 def adaptive_avg_pool1d(input, output_size) -> Tensor:
     """Average pooling of (C, L) or (N, C, L) input to length output_size."""
-    op = "adaptive_avg_pool1d"
-    x, unbatched = spatial_input(input, 1, op)
-    (o,) = _adaptive_sizes(x, 1, output_size, op)
-    return finish(x @ _mean_matrix(x.shape[2], o, x).mT, unbatched)
+    return _adaptive_avg(input, output_size, 1, "adaptive_avg_pool1d")
+
+
+def adaptive_avg_pool2d(input, output_size) -> Tensor:
+    """Average pooling of (C, H, W) or (N, C, H, W) input to output_size (an int or a pair
+    whose None entries keep that size)."""
+    return _adaptive_avg(input, output_size, 2, "adaptive_avg_pool2d")
 
 
 def adaptive_avg_pool3d(input, output_size) -> Tensor:
     """Average pooling of (C, D, H, W) or (N, C, D, H, W) input to output_size (an int or a
-    triple whose None entries keep that size): one averaging matrix per dim."""
-    op = "adaptive_avg_pool3d"
-    x, unbatched = spatial_input(input, 3, op)
-    od, oh, ow = _adaptive_sizes(x, 3, output_size, op)
-    n, c, d, h, w = x.shape
-    y = _mean_matrix(h, oh, x) @ (x @ _mean_matrix(w, ow, x).mT)
-    y = _mean_matrix(d, od, x) @ y.reshape(n, c, d, oh * ow)
-    return finish(y.reshape(n, c, od, oh, ow), unbatched)
+    triple whose None entries keep that size)."""
+    return _adaptive_avg(input, output_size, 3, "adaptive_avg_pool3d")
 
 
 def _adaptive_max(input, output_size, n: int, op: str) -> tuple:
     x, unbatched = spatial_input(input, n, op)
     out = _adaptive_sizes(x, n, output_size, op)
-    if any(v == 0 for v in out):
-        raise RuntimeError(f"{op}: output_size {out} has a zero entry")
     table = adaptive_table(tuple(x.shape[2:]), out)
     return finish(max_by_table(x, table, out), unbatched)
 
@@ -241,7 +251,7 @@ def lp_pool3d(input, norm_type: float, kernel_size, stride=None, ceil_mode: bool
 
 __all__ = ["max_pool1d", "max_pool1d_with_indices", "max_pool2d_with_indices", "max_pool3d",
            "max_pool3d_with_indices", "avg_pool1d", "avg_pool3d", "adaptive_avg_pool1d",
-           "adaptive_avg_pool3d", "adaptive_max_pool1d", "adaptive_max_pool2d",
+           "adaptive_avg_pool2d", "adaptive_avg_pool3d", "adaptive_max_pool1d", "adaptive_max_pool2d",
            "adaptive_max_pool3d", "adaptive_max_pool1d_with_indices",
            "adaptive_max_pool2d_with_indices", "adaptive_max_pool3d_with_indices",
            "lp_pool1d", "lp_pool2d", "lp_pool3d"]

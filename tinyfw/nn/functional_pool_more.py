@@ -63,7 +63,8 @@ def _max_unpool(input, indices, kernel_size, stride, padding, output_size, n: in
                            f"{out} holds {plane} elements)")
     nb, c = x.shape[:2]
     y = zeros(nb, c, plane, dtype=x.dtype, device=x.device)
-    y = scatter(y, 2, idx.reshape(nb, c, -1).to(_dt.int64), x.reshape(nb, c, -1))
+    m = math.prod(x.shape[2:])
+    y = scatter(y, 2, idx.reshape(nb, c, m).to(_dt.int64), x.reshape(nb, c, m))
     return finish(y.reshape(nb, c, *out), unbatched)
 
 
@@ -122,7 +123,8 @@ def _fractional(input, kernel_size, output_size, output_ratio, return_indices, s
     else:
         out = ntuple(output_size, n, op, "output_size", 1)
     for d in range(n):
-        if out[d] + kernel[d] - 1 > sizes[d]:
+        # PyTorch's 3-d kernel also refuses out + k - 1 == size (the 2-d one allows it)
+        if out[d] + kernel[d] - 1 > sizes[d] - (n == 3):
             raise RuntimeError(f"{op}: kernel size {kernel[d]} is too large for input size "
                                f"{sizes[d]} and output size {out[d]} along spatial dim {d}")
     nb, c = x.shape[:2]

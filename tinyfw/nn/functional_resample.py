@@ -17,7 +17,7 @@ import numpy as np
 from ..ops._util import Tensor, ensure_tensor
 from ..ops.nn import check_float
 from ..ops.resample import resample_dim
-from .functional_pool import adaptive_avg_pool1d, adaptive_avg_pool3d
+from .functional_pool import adaptive_avg_pool1d, adaptive_avg_pool2d, adaptive_avg_pool3d
 
 _MODES = ("nearest", "linear", "bilinear", "bicubic", "trilinear", "area", "nearest-exact")
 _DIMS = {"linear": 1, "bilinear": 2, "bicubic": 2, "trilinear": 3}
@@ -148,7 +148,6 @@ def interpolate(input, size=None, scale_factor=None, mode: str = "nearest",
     if any(v == 0 for v in x.shape[2:]):
         raise RuntimeError(f"{op}: input {tuple(x.shape)} has an empty spatial dim")
     if mode == "area":
-        from .functional import adaptive_avg_pool2d
         pools = {1: adaptive_avg_pool1d, 2: adaptive_avg_pool2d, 3: adaptive_avg_pool3d}
         return pools[dim](x, tuple(sizes))
     dt = np.float64 if x.dtype.name == "float64" else np.float32

@@ -222,7 +222,9 @@ class _FractionalMaxPool(Module):
                                  f"{output_ratio})")
         self.kernel_size, self.output_size = kernel_size, output_size
         self.output_ratio, self.return_indices = output_ratio, return_indices
-        self._random_samples, self.generator = _random_samples, generator
+        # a buffer, as PyTorch's (it is in the state dict)
+        self.register_buffer("_random_samples", _random_samples)
+        self.generator = generator
 
     def forward(self, input: Tensor):
         """Fractional max pooling (and the indices when return_indices)."""
