@@ -11,6 +11,8 @@ from .ref_cast import up as _up
 __all__ = ["resample_axis", "resample_axis_backward"]
 
 
+# 0 * inf is NaN and inf - inf too, as in PyTorch's kernels: the IEEE result is the answer
+@np.errstate(invalid="ignore", over="ignore")
 def resample_axis(x, index, weight):
     """y[b, o, i] = sum over taps t, in order, of weight[o, t] * x[b, index[o, t], i];
     x (B, L, I), index int64 (O, T) in [0, L) or -1 for an absent tap (windows of unequal
@@ -28,6 +30,7 @@ def resample_axis(x, index, weight):
     return np.ascontiguousarray(y).astype(x.dtype, copy=False)
 
 
+@np.errstate(invalid="ignore", over="ignore")
 def resample_axis_backward(g, index, weight, in_size: int):
     """The adjoint of resample_axis: gx[b, index[o, t], i] += weight[o, t] * g[b, o, i]
     (absent taps add nothing); g (B, O, I) -> gx (B, in_size, I)."""

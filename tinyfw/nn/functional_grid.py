@@ -76,7 +76,8 @@ def _taps(c: Tensor, size: int, mode: str, padding_mode: str, align_corners: boo
                 for k in range(4)]
     src = _coordinates(src, size, padding_mode, align_corners)
     if mode == "nearest":
-        return [(src.detach().clamp(-2, size + 1).round(), None)]
+        # weight 1 with a zero derivative: the grid gets a zero gradient, as PyTorch's
+        return [(src.detach().clamp(-2, size + 1).round(), src * 0 + 1)]
     i0 = src.detach().clamp(-2, size + 1).floor()
     return [(i0, (i0 + 1) - src), (i0 + 1, src - i0)]
 
@@ -128,18 +129,14 @@ def grid_sample(input, grid, mode: str = "bilinear", padding_mode: str = "zeros"
         else:  # the product of the taps so far and this dim's, this dim innermost
             index = [a + b for a in index for b in flat]
             valid = [a & b for a in valid for b in ok]
-            weight = [a if b is None else (b if a is None else a * b)
-                      for a in weight for b in ws]
+            weight = [a * b for a in weight for b in ws]
     k = len(index)
     idx = _stack(index)  # (N, P, K)
     vals = gather(x.reshape(nb, c, math.prod(sizes)), 2,
                   idx.reshape(nb, 1, p * k).expand(nb, c, p * k)).reshape(nb, c, p, k)
     ok = _stack(valid).unsqueeze(1)
-    if weight[0] is None:  # nearest: the value itself
-        y = where(ok, vals, 0.0).squeeze(-1)
-    else:
-        w = _stack(weight).unsqueeze(1)
-        y = where(ok, vals * w, 0.0).sum(-1)
+    w = _stack(weight).unsqueeze(1)
+    y = where(ok, vals * w, 0.0).sum(-1)
     return y.reshape(nb, c, *out)
 
 
