@@ -398,6 +398,21 @@ def conv3d_bw(draw, rng):
 
 CASES.update({"conv3d": conv3d, "conv3d_backward_input": conv3d_bi,
               "conv3d_backward_weight": conv3d_bw})
+# -- interpolate's separable resampling (issue 16; values: tests/test_conformance_resample.py)
+def _resample(draw, rng):
+    b, n_in, inner, n_out, taps = (draw(st.integers(1, 4)) for _ in range(5))
+    x = _arr(rng, (b, n_in, inner), _float(draw))
+    wdt = x.dtype if x.dtype in (np.float32, np.float64) else np.float32
+    return (x, rng.integers(-1, n_in, (n_out, taps)), _arr(rng, (n_out, taps), wdt)), {}
+
+
+def _resample_bw(draw, rng):
+    (x, index, weight), _ = _resample(draw, rng)
+    return (_arr(rng, (x.shape[0], index.shape[0], x.shape[2]), x.dtype), index, weight,
+            x.shape[1]), {}
+
+
+CASES.update({"resample_axis": _resample, "resample_axis_backward": _resample_bw})
 
 for _n in ("add", "sub", "mul", "pow", "maximum", "minimum", "eq", "ne", "lt", "le", "gt", "ge",
            "logical_and", "logical_or", "logical_xor"):

@@ -19,6 +19,7 @@ from tinyfw.autograd.function import Function
 from tinyfw.ops import nn as opnn, nn_conv, nn_conv_more
 
 import linalg_meta_cases
+from tinyfw.ops import nn as opnn, nn_conv, resample
 
 F32, F64 = "float32", "float64"
 
@@ -167,6 +168,9 @@ CASES = {
                    [In((1, 2, 5, 6))]),
     "avg_pool2d": (lambda x: nn_conv.avg_pool2d_raw(x, (2, 3), (2, 2), (1, 1), False, True, None),
                    [In((1, 2, 5, 6))]),
+    "resample_axis": (lambda x: resample.resample_dim(x, 2, np.array([[0, 1], [2, -1]]),
+                                                       np.array([[0.25, 0.75], [1.0, 0.0]])),
+                      [In((1, 2, 3, 4))]),
     # conversions
     "to_f64": (lambda x: x.double(), [A23]), "to_half": (lambda x: x.half(), [A23]),
     "to_bf16": (lambda x: x.bfloat16(), [A23]), "to_int": (lambda x: x.long(), [A23]),

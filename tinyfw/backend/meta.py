@@ -528,6 +528,7 @@ from .meta_math import *  # noqa: E402,F401,F403  (elementwise math, issue 16)
 from .meta_intops import *  # noqa: E402,F401,F403  (bitwise, gcd/lcm, counting: issue 16)
 from .meta_linalg import *  # noqa: E402,F401,F403  (factorizations and solvers)
 from .meta_conv3d import *  # noqa: E402,F401,F403  (3-d convolution)
+from .meta_resample import *  # noqa: E402,F401,F403  (interpolate's resampling)
 
 import sys as _sys  # noqa: E402
 

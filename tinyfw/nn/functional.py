@@ -216,32 +216,7 @@ def avg_pool2d(input, kernel_size, stride=None, padding=0, ceil_mode: bool = Fal
     return y.squeeze(0) if unbatched else y
 
 
-def _adaptive_matrix(size: int, out: int, like: Tensor) -> Tensor:
-    """(out, size) averaging matrix in like's dtype and on its device: row i averages
-    [floor(i*size/out), ceil((i+1)*size/out))."""
-    rows = []
-    for i in range(out):
-        lo, hi = (i * size) // out, -((-(i + 1) * size) // out)
-        rows.append([1.0 / (hi - lo) if lo <= j < hi else 0.0 for j in range(size)])
-    return tensor(rows, dtype=like.dtype, device=like.device).reshape(out, size)
-
-
-def adaptive_avg_pool2d(input, output_size) -> Tensor:
-    """Average pooling to a fixed output size (an int, or a pair whose None keeps the input's
-    size); windows as PyTorch's, computed as two separable averaging matmuls."""
-    op = "adaptive_avg_pool2d"
-    x, unbatched = _image(input, op)
-    sizes = (output_size, output_size) if isinstance(output_size, Integral) \
-        else tuple(output_size)
-    if len(sizes) != 2:
-        raise ValueError(f"{op}: output_size must be an int or a pair, got {output_size!r}")
-    sizes = tuple(x.shape[2 + i] if s is None else int(s) for i, s in enumerate(sizes))
-    if any(s < 1 for s in sizes) or x.shape[2] == 0 or x.shape[3] == 0:
-        raise RuntimeError(f"{op}: cannot pool input {tuple(x.shape)} to size {sizes}")
-    mh = _adaptive_matrix(x.shape[2], sizes[0], x)
-    mw = _adaptive_matrix(x.shape[3], sizes[1], x)
-    y = (mh @ x) @ mw.mT
-    return y.squeeze(0) if unbatched else y
+# adaptive_avg_pool2d: functional_pool.py (with the 1-d and 3-d forms)
 
 
 # -- embedding, one_hot, normalize ---------------------------------------------------------------
@@ -375,3 +350,10 @@ def _update_running(x3: Tensor, rm, rv, momentum: float, count: int) -> None:
         if rv is not None:
             var = xd.var((0, 2), unbiased=True)
             rv.copy_(rv.to(_dt.float64) * (1 - momentum) + var * momentum)
+
+
+# -- issue 16: pooling and resampling (tinyfw/nn/functional_pool*.py, functional_resample.py)
+from .functional_pool import *  # noqa: E402,F401,F403
+from .functional_pool_more import *  # noqa: E402,F401,F403
+from .functional_resample import *  # noqa: E402,F401,F403
+from .functional_grid import *  # noqa: E402,F401,F403

@@ -29,5 +29,8 @@ from .sparse import Embedding, EmbeddingBag
 from .transformer_decoder import Transformer, TransformerDecoder, TransformerDecoderLayer
 from .transformer import (MultiheadAttention, TransformerEncoder, TransformerEncoderLayer,
                           generate_square_subsequent_mask)
+# issue 16: pooling and resampling layers
+from .pooling_more import *  # noqa: F401,F403
+from .upsampling import *  # noqa: F401,F403
 
 __all__ = [n for n in dir() if not n.startswith("_")]
