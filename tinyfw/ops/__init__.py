@@ -1,5 +1,6 @@
 """The op families; importing this package attaches every op to Tensor."""
 from . import bias_activation, convert, elementwise, index, inplace, linalg, reduce, shape  # noqa: F401
+from .activation_more import hardshrink, log_softmax, prelu, relu_, softmax  # noqa: F401
 from .bias_activation import bias_act
 from .convert import clone
 from .elementwise import (abs, add, atan2, ceil, clamp, cos, div, eq, erf, erfc, exp, expm1,

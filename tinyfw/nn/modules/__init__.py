@@ -14,4 +14,15 @@ from .sparse import Embedding
 from .transformer import (MultiheadAttention, TransformerEncoder, TransformerEncoderLayer,
                           generate_square_subsequent_mask)
 
+# issue 16: activations, losses, dropout variants
+from .activation_more import (CELU, ELU, GLU, Hardshrink, Hardsigmoid, Hardswish, Hardtanh,
+                              LogSigmoid, Mish, PReLU, ReLU6, RReLU, SELU, Softmax2d, Softmin,
+                              Softplus, Softshrink, Softsign, Tanhshrink, Threshold)
+from .dropout_more import AlphaDropout, Dropout1d, Dropout2d, Dropout3d, FeatureAlphaDropout
+from .loss_more import (CosineEmbeddingLoss, CTCLoss, GaussianNLLLoss, HingeEmbeddingLoss,
+                        HuberLoss, MarginRankingLoss, MultiLabelMarginLoss,
+                        MultiLabelSoftMarginLoss, MultiMarginLoss, PoissonNLLLoss,
+                        SmoothL1Loss, SoftMarginLoss, TripletMarginLoss,
+                        TripletMarginWithDistanceLoss)
+
 __all__ = [n for n in dir() if not n.startswith("_")]
