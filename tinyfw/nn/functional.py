@@ -58,8 +58,9 @@ def relu6(input, inplace: bool = False) -> Tensor:
 def elu(input, alpha: float = 1.0, inplace: bool = False) -> Tensor:
     """input where input > 0, else alpha * (exp(input) - 1)."""
     x = ensure_tensor(input, "elu")
-    neg = where(x > 0, 0.0, x)  # keeps expm1 finite on the branch that is not taken
-    return _maybe_inplace(x, where(x > 0, x, neg.expm1() * alpha), inplace)
+    neg = where(x <= 0, x, 0.0)  # keeps expm1 finite on the branch that is not taken
+    # NaN takes the linear branch: its gradient passes, as PyTorch's
+    return _maybe_inplace(x, where(x <= 0, neg.expm1() * alpha, x), inplace)
 
 
 def logsigmoid(input) -> Tensor:

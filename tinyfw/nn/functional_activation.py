@@ -15,6 +15,7 @@ from ..creation import arange, rand
 from ..ops._util import Tensor, ensure_tensor
 from ..ops.activation_more import hardshrink, prelu, relu_  # noqa: F401
 from ..ops.elementwise import leaky_relu, softplus, where
+from ..ops.inplace import _inplace
 from ..ops.nn import check_float, softmax
 from ..random import Generator
 from .functional import elu, hardtanh
@@ -30,14 +31,16 @@ def _float(input, op: str) -> Tensor:
     return x
 
 
-def _inplace(x: Tensor, out: Tensor, inplace: bool) -> Tensor:
-    return x.copy_(out) if inplace else out
+def _apply(x: Tensor, fn, inplace: bool, op: str) -> Tensor:
+    """fn(x), or fn written into x (ops/inplace.py: from a clone of x when autograd
+    records, so the values fn saved for its backward are not overwritten)."""
+    return _inplace(fn, op)(x) if inplace else fn(x)
 
 
 # -- piecewise-linear ----------------------------------------------------------------------
 def _threshold(input, th: float, value: float, inplace: bool, op: str) -> Tensor:
     x = ensure_tensor(input, op)
-    return _inplace(x, where(x <= th, x.new_full((), value), x), inplace)
+    return _apply(x, lambda t: where(t <= th, t.new_full((), value), t), inplace, op)
 
 
 def threshold(input, threshold: float, value: float, inplace: bool = False) -> Tensor:
@@ -52,13 +55,14 @@ def threshold_(input, threshold: float, value: float) -> Tensor:
 
 def hardtanh_(input, min_val: float = -1.0, max_val: float = 1.0) -> Tensor:
     """hardtanh in place."""
-    return hardtanh(input, min_val, max_val, inplace=True)
+    x = ensure_tensor(input, "hardtanh_")
+    return _apply(x, lambda t: hardtanh(t, min_val, max_val), True, "hardtanh_")
 
 
 def leaky_relu_(input, negative_slope: float = 0.01) -> Tensor:
     """leaky_relu in place."""
     x = ensure_tensor(input, "leaky_relu_")
-    return x.copy_(leaky_relu(x, negative_slope))
+    return _apply(x, lambda t: leaky_relu(t, negative_slope), True, "leaky_relu_")
 
 
 def softshrink(input, lambd: float = 0.5) -> Tensor:
@@ -74,36 +78,48 @@ def softshrink(input, lambd: float = 0.5) -> Tensor:
 
 def hardsigmoid(input, inplace: bool = False) -> Tensor:
     """relu6(input + 3) / 6; the gradient is 1/6 strictly inside (-3, 3), else 0."""
-    x = _float(input, "hardsigmoid")
+    return _apply(_float(input, "hardsigmoid"), _hardsigmoid, inplace, "hardsigmoid")
+
+
+def _hardsigmoid(x: Tensor) -> Tensor:
     inside = (x > -3) & (x < 3)
     # outside: 0 or 1, and NaN stays NaN (with no gradient, as PyTorch's)
     flat = where(x <= -3, x.new_zeros(()), where(x >= 3, x.new_ones(()), x.detach()))
-    out = where(inside, x / 6 + 0.5, flat)
-    return _inplace(x, out, inplace)
+    return where(inside, x / 6 + 0.5, flat)
 
 
 def hardswish(input, inplace: bool = False) -> Tensor:
     """input * relu6(input + 3) / 6, with PyTorch's derivative (x/3 + 1/2 on [-3, 3])."""
-    x = _float(input, "hardswish")
-    mid = x * (x + 3) / 6
-    out = where(x < -3, x.new_zeros(()), where(x <= 3, mid, x))
-    return _inplace(x, out, inplace)
+    return _apply(_float(input, "hardswish"), _hardswish, inplace, "hardswish")
+
+
+def _hardswish(x: Tensor) -> Tensor:
+    # x * 0 up to -3: -0.0 for finite x and NaN for -inf, as PyTorch's x * relu6(x + 3) / 6;
+    # the branch selects are PyTorch's backward's (slope 0 at -3, 1 at 3); the quadratic
+    # sees only its own inputs, so inf stays out of its (unused) gradient
+    inside = (x > -3) & (x < 3)
+    xs = where(inside, x, 0.0)
+    return where(x <= -3, x * 0, where(inside, xs * (xs + 3) / 6, x))
 
 
 # -- smooth ---------------------------------------------------------------------------------
 def elu_(input, alpha: float = 1.0) -> Tensor:
     """elu in place."""
-    return elu(input, alpha, inplace=True)
+    x = ensure_tensor(input, "elu_")
+    return _apply(x, lambda t: elu(t, alpha), True, "elu_")
 
 
 def celu(input, alpha: float = 1.0, inplace: bool = False) -> Tensor:
     """max(0, x) + min(0, alpha * (exp(x / alpha) - 1))."""
     if alpha == 0:
         raise ValueError("celu: alpha must not be 0 (the negative branch divides by it)")
-    x = _float(input, "celu")
-    neg = where(x > 0, 0.0, x)  # expm1 of the branch not taken stays finite
-    out = where(x > 0, x, (neg / alpha).expm1() * alpha)
-    return _inplace(x, out, inplace)
+
+    def fn(x: Tensor) -> Tensor:
+        # expm1 of the branch not taken stays finite; NaN takes the linear branch (its
+        # gradient is the upstream one, as PyTorch's)
+        neg = where(x <= 0, x, 0.0)
+        return where(x <= 0, (neg / alpha).expm1() * alpha, x)
+    return _apply(_float(input, "celu"), fn, inplace, "celu")
 
 
 def celu_(input, alpha: float = 1.0) -> Tensor:
@@ -113,10 +129,12 @@ def celu_(input, alpha: float = 1.0) -> Tensor:
 
 def selu(input, inplace: bool = False) -> Tensor:
     """scale * elu(input, alpha) with SELU's self-normalising constants."""
-    x = _float(input, "selu")
-    neg = where(x > 0, 0.0, x)
-    out = where(x > 0, x * SELU_SCALE, neg.expm1() * (SELU_ALPHA * SELU_SCALE))
-    return _inplace(x, out, inplace)
+    return _apply(_float(input, "selu"), _selu, inplace, "selu")
+
+
+def _selu(x: Tensor) -> Tensor:
+    neg = where(x <= 0, x, 0.0)
+    return where(x <= 0, neg.expm1() * (SELU_ALPHA * SELU_SCALE), x * SELU_SCALE)
 
 
 def selu_(input) -> Tensor:
@@ -138,8 +156,7 @@ def tanhshrink(input) -> Tensor:
 
 def mish(input, inplace: bool = False) -> Tensor:
     """input * tanh(softplus(input))."""
-    x = _float(input, "mish")
-    return _inplace(x, x * softplus(x).tanh(), inplace)
+    return _apply(_float(input, "mish"), lambda x: x * softplus(x).tanh(), inplace, "mish")
 
 
 def glu(input, dim: int = -1) -> Tensor:
@@ -169,12 +186,12 @@ def rrelu(input, lower: float = 1.0 / 8, upper: float = 1.0 / 3, training: bool 
         raise ValueError(f"{op}: lower bound {lower} is greater than upper bound {upper}")
     x = _float(input, op)
     if not training:
-        return _inplace(x, leaky_relu(x, (lower + upper) / 2), inplace)
+        return _apply(x, lambda t: leaky_relu(t, (lower + upper) / 2), inplace, op)
     with no_grad():
         u = rand(x.shape, generator=generator, dtype=_dt.float64, device=x.device)
         slope = (u * (upper - lower) + lower).to(x.dtype)
     # PyTorch's kernel takes the random slope at 0 too (input <= 0)
-    return _inplace(x, where(x <= 0, x * slope, x), inplace)
+    return _apply(x, lambda t: where(t <= 0, t * slope, t), inplace, op)
 
 
 def rrelu_(input, lower: float = 1.0 / 8, upper: float = 1.0 / 3, training: bool = False, *,

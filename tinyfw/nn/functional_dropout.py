@@ -16,6 +16,7 @@ from .. import dtypes as _dt
 from ..autograd.function import no_grad
 from ..creation import rand
 from ..ops._util import Tensor, ensure_tensor
+from ..ops.inplace import _inplace
 from ..ops.nn import check_float
 from ..random import Generator
 
@@ -42,8 +43,9 @@ def _feature_shape(x: Tensor, op: str) -> tuple:
     return tuple(x.shape[:2]) + (1,) * (x.ndim - 2)
 
 
-def _finish(x: Tensor, out: Tensor, inplace: bool) -> Tensor:
-    return x.copy_(out) if inplace else out
+def _finish(x: Tensor, fn, inplace: bool, op: str) -> Tensor:
+    """fn(x), or fn written into x (ops/inplace.py: from a clone when autograd records)."""
+    return _inplace(fn, op)(x) if inplace else fn(x)
 
 
 def _feature_dropout(x: Tensor, p: float, training: bool, inplace: bool, generator,
@@ -55,23 +57,25 @@ def _feature_dropout(x: Tensor, p: float, training: bool, inplace: bool, generat
     if not training or p == 0.0 or x.numel() == 0:
         return x
     if p == 1.0:
-        return _finish(x, x * 0.0, inplace)
+        return _finish(x, lambda t: t * 0.0, inplace, op)
     mask = _keep_mask(x, _feature_shape(x, op), p, generator) * (1.0 / (1.0 - p))
-    return _finish(x, x * mask, inplace)
+    return _finish(x, lambda t: t * mask, inplace, op)
 
 
 def _spatial(input, p: float, training: bool, inplace: bool, generator, spatial: int,
              op: str) -> Tensor:
+    _check_p(p, op)
     x = ensure_tensor(input, op)
     batched = x.ndim == spatial + 2
     if not batched and x.ndim != spatial + 1:
         if spatial == 1:
             raise RuntimeError(f"{op}: expected a 2-d (C, L) or 3-d (N, C, L) input, got shape "
                                f"{tuple(x.shape)}")
+        # PyTorch warns and goes on: dropout2d takes dims 0 and 1 as N and C, dropout3d
+        # adds a batch dim to anything that is not 5-d
         warnings.warn(f"{op}: received a {x.ndim}-d input; channel-wise dropout expects "
-                      f"{spatial + 1}-d or {spatial + 2}-d inputs (dims 0 and 1 are taken as "
-                      "N and C, as PyTorch does)", stacklevel=3)
-        batched = True
+                      f"{spatial + 1}-d or {spatial + 2}-d inputs", stacklevel=3)
+        batched = spatial == 2
     if spatial == 2 and x.ndim == 3:
         # PyTorch's historical choice: a 3-d input is (N, C, L), not an unbatched (C, H, W)
         warnings.warn(f"{op}: a 3-d input is treated as (N, C, L) (channel-wise 1-d dropout), "
@@ -79,8 +83,12 @@ def _spatial(input, p: float, training: bool, inplace: bool, generator, spatial:
         batched = True
     if batched:
         return _feature_dropout(x, p, training, inplace, generator, op)
-    out = _feature_dropout(x.unsqueeze(0), p, training, False, generator, op).squeeze(0)
-    return _finish(x, out, inplace) if out is not x else x
+    if not training or p == 0.0 or x.numel() == 0:
+        return x
+
+    def fn(t: Tensor) -> Tensor:
+        return _feature_dropout(t.unsqueeze(0), p, training, False, generator, op).squeeze(0)
+    return _finish(x, fn, inplace, op)
 
 
 def dropout1d(input, p: float = 0.5, training: bool = True, inplace: bool = False, *,
@@ -115,12 +123,12 @@ def _alpha(input, p: float, training: bool, inplace: bool, generator, feature: b
     if not training or p == 0.0 or x.numel() == 0:
         return x
     if p == 1.0:
-        return _finish(x, x * 0.0, inplace)
+        return _finish(x, lambda t: t * 0.0, inplace, op)
     shape = _feature_shape(x, op) if feature else tuple(x.shape)
     a = 1.0 / math.sqrt((_ALPHA_PRIME ** 2 * p + 1) * (1 - p))
     keep = _keep_mask(x, shape, p, generator)
     shift = (keep - 1) * (_ALPHA_PRIME * a) + _ALPHA_PRIME * a * p
-    return _finish(x, x * (keep * a) + shift, inplace)
+    return _finish(x, lambda t: t * (keep * a) + shift, inplace, op)
 
 
 def alpha_dropout(input, p: float = 0.5, training: bool = False, inplace: bool = False, *,

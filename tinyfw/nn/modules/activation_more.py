@@ -56,7 +56,10 @@ class Mish(_Inplace):
 
 class ReLU6(_Inplace):
     """min(max(x, 0), 6)."""
-    _fn = staticmethod(F.relu6)
+
+    def forward(self, input: Tensor) -> Tensor:
+        """relu6(input)."""
+        return F.hardtanh_(input, 0.0, 6.0) if self.inplace else F.relu6(input)
 
 
 class LogSigmoid(_Plain):
@@ -84,7 +87,7 @@ class ELU(Module):
 
     def forward(self, input: Tensor) -> Tensor:
         """elu(input, alpha)."""
-        return F.elu(input, self.alpha, self.inplace)
+        return F.elu_(input, self.alpha) if self.inplace else F.elu(input, self.alpha)
 
     def extra_repr(self) -> str:
         return f"alpha={self.alpha}" + (", inplace=True" if self.inplace else "")
@@ -110,7 +113,9 @@ class Hardtanh(Module):
 
     def forward(self, input: Tensor) -> Tensor:
         """hardtanh(input, min_val, max_val)."""
-        return F.hardtanh(input, self.min_val, self.max_val, self.inplace)
+        if self.inplace:
+            return F.hardtanh_(input, self.min_val, self.max_val)
+        return F.hardtanh(input, self.min_val, self.max_val)
 
     def extra_repr(self) -> str:
         s = f"min_val={self.min_val}, max_val={self.max_val}"
