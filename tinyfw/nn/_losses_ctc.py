@@ -112,6 +112,8 @@ def ctc_loss(log_probs, targets, input_lengths, target_lengths, blank: int = 0,
     if lp.ndim not in (2, 3):
         raise RuntimeError(f"{op}: log_probs must be (T, N, C) or (T, C), got shape "
                            f"{tuple(lp.shape)}")
+    if lp.numel() == 0:
+        raise RuntimeError(f"{op}: log_probs must not be empty, got shape {tuple(lp.shape)}")
     unbatched = lp.ndim == 2
     if unbatched:
         lp = lp.unsqueeze(1)

@@ -212,7 +212,8 @@ def multi_margin_loss(input, target, p: int = 1, margin: float = 1.0, weight=Non
         if w.ndim > 1 or w.numel() != c:
             raise RuntimeError(f"{op}: inconsistent weight size, expected {c} values, got "
                                f"shape {tuple(w.shape)}")
-        h = h * w.reshape(c)[t].unsqueeze(1).to(h.dtype)
+        # no gradient for the weight, as PyTorch (which refuses one)
+        h = h * w.detach().reshape(c)[t].unsqueeze(1).to(h.dtype)
     loss = h.sum(1) / c
     if red == "none":
         return loss.reshape(ensure_tensor(target, op).shape)
