@@ -183,13 +183,6 @@ def _class_rows(x: Tensor, op: str) -> tuple:
     return x.reshape(1, -1) if x.ndim < 2 else x
 
 
-def _margin_reduce(loss: Tensor, red: str) -> Tensor:
-    """PyTorch's multi(label) margin kernels give 0, not NaN, for the mean of no rows."""
-    if red == "mean" and loss.numel() == 0:
-        return loss.sum()
-    return _reduce(loss, red)
-
-
 def multi_margin_loss(input, target, p: int = 1, margin: float = 1.0, weight=None,
                       size_average=None, reduce=None, reduction: str = "mean") -> Tensor:
     """sum over i != y of max(0, margin - x[y] + x[i])**p * weight[y], over C, for each row
@@ -224,7 +217,7 @@ def multi_margin_loss(input, target, p: int = 1, margin: float = 1.0, weight=Non
     loss = h.sum(1) / c
     if red == "none":
         return loss.reshape(ensure_tensor(target, op).shape)
-    return _margin_reduce(loss, red)
+    return _reduce(loss, red)
 
 
 def multilabel_margin_loss(input, target, size_average=None, reduce=None,
@@ -256,7 +249,7 @@ def multilabel_margin_loss(input, target, size_average=None, reduce=None,
     loss = where(hit, z, 0.0).sum((1, 2)) / c
     if red == "none":
         return loss if x.ndim == 2 else loss.reshape(())
-    return _margin_reduce(loss, red)
+    return _reduce(loss, red)
 
 
 def pairwise_distance(x1, x2, p: float = 2.0, eps: float = 1e-6,
