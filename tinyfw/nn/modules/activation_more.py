@@ -43,10 +43,16 @@ class Hardsigmoid(_Inplace):
     """relu6(x + 3) / 6."""
     _fn = staticmethod(F.hardsigmoid)
 
+    def extra_repr(self) -> str:
+        return ""  # PyTorch's repr leaves out inplace here
+
 
 class Hardswish(_Inplace):
     """x * relu6(x + 3) / 6."""
     _fn = staticmethod(F.hardswish)
+
+    def extra_repr(self) -> str:
+        return ""  # PyTorch's repr leaves out inplace here
 
 
 class Mish(_Inplace):
