@@ -158,7 +158,15 @@ CASES = (
     + [OpCase("pairwise_distance", lambda a, b: F.pairwise_distance(a, b, 1.5),
               lambda a, b: TH.pairwise_distance(a, b, 1.5), pair(4, 5), terms=5),
        OpCase("pairwise_distance_keepdim", lambda a, b: F.pairwise_distance(a, b, keepdim=True),
-              lambda a, b: TH.pairwise_distance(a, b, keepdim=True), pair(3, 2, 5), terms=5)]
+              lambda a, b: TH.pairwise_distance(a, b, keepdim=True), pair(3, 2, 5), terms=5),
+       OpCase("cosine_similarity", lambda a, b: F.cosine_similarity(a, b),
+              lambda a, b: TH.cosine_similarity(a, b), pair(4, 5, 2), terms=10),
+       OpCase("cosine_similarity_bcast_dim", lambda a, b: F.cosine_similarity(a, b, -1, 1e-3),
+              lambda a, b: TH.cosine_similarity(a, b, -1, 1e-3),
+              lambda rng, dt: [rng.standard_normal((3, 1, 4)).astype(dt),
+                               rng.standard_normal((2, 4)).astype(dt)], terms=8),
+       OpCase("cosine_similarity_1d", lambda a, b: F.cosine_similarity(a, b, 0),
+              lambda a, b: TH.cosine_similarity(a, b, 0), pair(6), terms=12)]
 )
 
 

@@ -191,9 +191,22 @@ ERRORS = [
      "triplet_margin_loss: the anchor, positive, and negative"),
     (lambda: F.triplet_margin_with_distance_loss(_x(3), _x(3), _x(3), margin=0.0), ValueError,
      "triplet_margin_with_distance_loss: margin must be greater than 0"),
+    (lambda: F.cosine_similarity(_x(3, 2), _x(2, 3)), RuntimeError, "cosine_similarity"),
     (lambda: F.multilabel_soft_margin_loss(tinyfw.tensor(1.0), tinyfw.tensor(1.0)),
      RuntimeError, "multilabel_soft_margin_loss: input must have a class dim"),
 ]
+
+
+@requires_torch
+def test_cosine_similarity_of_a_zero_vector():
+    """The norms are clamped at eps for the value only (PyTorch clamps under no_grad): a
+    zero x1 gives 0 and the gradient x2 / (||x2|| eps)."""
+    x, xt = tinyfw.zeros(2, 3, requires_grad=True), torch.zeros(2, 3, requires_grad=True)
+    y, yt = F.cosine_similarity(x, tinyfw.ones(2, 3)), TH.cosine_similarity(xt, torch.ones(2, 3))
+    assert_close(y, yt, "float32")
+    y.sum().backward()
+    yt.sum().backward()
+    assert_close(x.grad, xt.grad, "float32")
 
 
 @pytest.mark.parametrize("k", range(len(ERRORS)))

@@ -132,6 +132,9 @@ LOSSES = [
      lambda g: [_r(g, 4, 3), _r(g, 4, 3), _r(g, 4, 3)], None),
     ("TripletMarginWithDistanceLoss", {"margin": 2.0},
      lambda g: [_r(g, 4, 3), _r(g, 4, 3), _r(g, 4, 3)], None),
+    ("PairwiseDistance", {"p": 3.0, "keepdim": True}, lambda g: [_r(g, 4, 3), _r(g, 4, 3)],
+     None),
+    ("CosineSimilarity", {"dim": 0}, lambda g: [_r(g, 4, 3), _r(g, 4, 3)], None),
 ]
 
 
@@ -146,6 +149,7 @@ def test_loss_module(case, dtype):
         w = rng.uniform(0.5, 2.0, 4).astype(dtype)
         kt["weight"], kf["weight"] = torch.tensor(w), tinyfw.tensor(w)
     tmod, fmod = getattr(torch.nn, name)(**kt), getattr(nn, name)(**kf)
+    assert repr(fmod) == repr(tmod)
     compare(tmod, fmod, inputs, dtype, grad_inputs=grads)
 
 

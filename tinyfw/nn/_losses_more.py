@@ -15,6 +15,7 @@ from ..ops._util import Tensor, ensure_tensor
 from ..ops.elementwise import minimum, where
 from ..ops.nn import check_float
 from ._losses import _float_pair, _reduce, _reduction, read, softplus_neg
+from .functional_distance import pairwise_distance
 
 _COS_EPS = 1e-12  # PyTorch's EPSILON in cosine_embedding_loss
 
@@ -252,18 +253,6 @@ def multilabel_margin_loss(input, target, size_average=None, reduce=None,
     return _reduce(loss, red)
 
 
-def pairwise_distance(x1, x2, p: float = 2.0, eps: float = 1e-6,
-                      keepdim: bool = False) -> Tensor:
-    """p-norm of x1 - x2 + eps over the last dim (shapes broadcast)."""
-    op = "pairwise_distance"
-    a, b = ensure_tensor(x1, op), ensure_tensor(x2, op)
-    check_float(a, op)
-    d = a - b + eps
-    if d.ndim == 0:
-        d = d.reshape(1)
-    return d.norm(p, -1, keepdim)
-
-
 def _triplet(anchor, positive, negative, dist, margin: float, swap: bool, red: str,
              op: str) -> Tensor:
     a, p, n = (ensure_tensor(v, op) for v in (anchor, positive, negative))
@@ -301,3 +290,4 @@ def triplet_margin_with_distance_loss(anchor, positive, negative, *, distance_fu
         raise ValueError(f"{op}: margin must be greater than 0, got {margin}")
     dist = distance_function if distance_function is not None else pairwise_distance
     return _triplet(anchor, positive, negative, dist, margin, swap, red, op)
+
