@@ -400,6 +400,7 @@ def _update_running(x3: Tensor, rm, rv, momentum: float, count: int) -> None:
 
 # -- issue 16: activations, losses, dropout variants (their own files) -----------------------
 from ._losses_ctc import ctc_loss  # noqa: E402,F401
+from ._losses_linear_ce import linear_cross_entropy  # noqa: E402,F401
 from ._losses_more import (cosine_embedding_loss, gaussian_nll_loss,  # noqa: E402,F401
                            hinge_embedding_loss, huber_loss, margin_ranking_loss,
                            multi_margin_loss, multilabel_margin_loss,

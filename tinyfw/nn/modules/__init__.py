@@ -21,9 +21,9 @@ from .activation_more import (CELU, ELU, GLU, Hardshrink, Hardsigmoid, Hardswish
 from .distance import CosineSimilarity, PairwiseDistance
 from .dropout_more import AlphaDropout, Dropout1d, Dropout2d, Dropout3d, FeatureAlphaDropout
 from .loss_more import (CosineEmbeddingLoss, CTCLoss, GaussianNLLLoss, HingeEmbeddingLoss,
-                        HuberLoss, MarginRankingLoss, MultiLabelMarginLoss,
-                        MultiLabelSoftMarginLoss, MultiMarginLoss, PoissonNLLLoss,
-                        SmoothL1Loss, SoftMarginLoss, TripletMarginLoss,
+                        HuberLoss, LinearCrossEntropyLoss, MarginRankingLoss,
+                        MultiLabelMarginLoss, MultiLabelSoftMarginLoss, MultiMarginLoss,
+                        PoissonNLLLoss, SmoothL1Loss, SoftMarginLoss, TripletMarginLoss,
                         TripletMarginWithDistanceLoss)
 
 __all__ = [n for n in dir() if not n.startswith("_")]

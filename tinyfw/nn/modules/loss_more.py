@@ -2,9 +2,12 @@
 constructor arguments (weights are buffers, as PyTorch's)."""
 from __future__ import annotations
 
+import math
+
 from ...tensor import Tensor
 from .. import functional as F
 from .distance import PairwiseDistance
+from .linear import Linear
 from .loss import _Loss, _WeightedLoss
 
 
@@ -186,3 +189,43 @@ class CTCLoss(_Loss):
         """ctc_loss(log_probs, targets, input_lengths, target_lengths, ...)."""
         return F.ctc_loss(log_probs, targets, input_lengths, target_lengths, self.blank,
                           self.reduction, self.zero_infinity)
+
+
+class LinearCrossEntropyLoss(_WeightedLoss):
+    """linear_cross_entropy with its own Linear layer (in_features -> num_classes *
+    prod(out_features)), PyTorch's layout: the weight is stored 2-d in `linear`."""
+
+    def __init__(self, in_features: int, num_classes: int, *, out_features: tuple = (),
+                 bias: bool = False, device=None, dtype=None, reduction: str = "mean",
+                 weight: Tensor | None = None, ignore_index: int | None = None,
+                 label_smoothing: float = 0.0, options=None):
+        if weight is not None and tuple(weight.shape) != (num_classes,):
+            raise RuntimeError(f"LinearCrossEntropyLoss: expected weight of shape "
+                               f"{(num_classes,)}, got {tuple(weight.shape)}")
+        if not 0.0 <= label_smoothing <= 1.0:
+            raise RuntimeError(f"LinearCrossEntropyLoss: label_smoothing must be in [0, 1], "
+                               f"got {label_smoothing}")
+        super().__init__(weight, reduction)
+        self.num_classes = num_classes
+        self.out_features = tuple(out_features)
+        self.ignore_index = ignore_index
+        self.label_smoothing = label_smoothing
+        self.linear = Linear(in_features, math.prod(self.out_features) * num_classes, bias=bias,
+                             device=device, dtype=dtype)
+        self.options = options
+
+    def forward(self, input: Tensor, target: Tensor) -> Tensor:
+        """linear_cross_entropy(input, linear.weight as (C, *out_features, in), target)."""
+        shape = (self.num_classes, *self.out_features)
+        w = self.linear.weight.reshape(*shape, self.linear.in_features)
+        b = self.linear.bias.reshape(*shape) if self.linear.bias is not None else None
+        return F.linear_cross_entropy(input, w, target, linear_bias=b, weight=self.weight,
+                                      reduction=self.reduction, ignore_index=self.ignore_index,
+                                      label_smoothing=self.label_smoothing,
+                                      options=self.options)
+
+    def extra_repr(self) -> str:
+        return (f"in_features={self.linear.in_features}, num_classes={self.num_classes}, "
+                f"out_features={self.out_features}, bias={self.linear.bias is not None}, "
+                f"reduction={self.reduction}, ignore_index={self.ignore_index}, "
+                f"label_smoothing={self.label_smoothing}, options={self.options}")
