@@ -209,9 +209,13 @@ def gumbel_softmax(logits, tau: float = 1.0, hard: bool = False, eps: float = 1e
     if tau <= 0:
         raise ValueError(f"{op}: tau must be positive, got {tau}")
     with no_grad():
-        # -log(E) with E ~ Exp(1) = -log(-log(1 - U)), U uniform in [0, 1)
+        # -log(E) with E = -log(1 - U) ~ Exp(1), U uniform in [0, 1); E = 0 (U = 0) would
+        # give an infinite logit, so it becomes the smallest normal float64 (as PyTorch's
+        # exponential_ never returns 0)
         u = rand(x.shape, generator=generator, dtype=_dt.float64, device=x.device)
-        g = (-(-(1 - u).log()).log()).to(x.dtype)
+        e = -(1 - u).log()
+        e = where(e == 0, 2.2250738585072014e-308, e)
+        g = (-e.log()).to(x.dtype)
     y = softmax((x + g) / tau, dim)
     if not hard:
         return y
