@@ -3,9 +3,10 @@ and semantics), composed from tinyfw ops: gradients of every order, every backen
 tracer come from the ops they are made of.
 
 Selects (``where``) rather than products route the gradients, so a NaN input stays NaN and
-the kinks get PyTorch's one-sided derivatives; the in-place ``x_`` forms are the
-out-of-place op written into the tensor (``Tensor.copy_``: version counter, rebased
-history, the leaf check).
+the kinks get PyTorch's one-sided derivatives; the in-place ``x_`` forms (and
+``inplace=True``) are the out-of-place op written into the tensor through
+``ops/inplace.py`` (computed from a clone when autograd records, the version counter,
+rebased history, the leaf check).
 """
 from __future__ import annotations
 
@@ -71,7 +72,7 @@ def softshrink(input, lambd: float = 0.5) -> Tensor:
         raise RuntimeError(f"softshrink: lambd must be >= 0, got {lambd}")
     x = _float(input, "softshrink")
     inside = (x >= -lambd) & (x <= lambd)
-    # x * 0 keeps the sign of zero PyTorch's kernel gives; outside, the shift is a constant
+    # inside: x * 0, the sign of zero of PyTorch's scalar loop (its vector loop gives +0)
     shifted = where(x > 0, x - lambd, x + lambd)
     return where(inside, x * 0, shifted)
 
