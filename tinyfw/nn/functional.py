@@ -28,7 +28,6 @@ from ._attention import scaled_dot_product_attention  # noqa: F401
 from ._mha import multi_head_attention_forward  # noqa: F401,E402
 from .functional_norm import group_norm, instance_norm, local_response_norm, rms_norm  # noqa: F401
 from .functional_grouped_mm import grouped_mm  # noqa: F401
-from .functional_linear_ce import linear_cross_entropy  # noqa: F401
 from .functional_embedding import embedding, embedding_bag  # noqa: F401
 from .functional_distance import bilinear, cosine_similarity, pairwise_distance, pdist  # noqa: F401
 from .functional_conv import (conv1d, conv3d, conv_tbc, conv_transpose1d,  # noqa: F401
@@ -68,8 +67,9 @@ def relu6(input, inplace: bool = False) -> Tensor:
 def elu(input, alpha: float = 1.0, inplace: bool = False) -> Tensor:
     """input where input > 0, else alpha * (exp(input) - 1)."""
     x = ensure_tensor(input, "elu")
-    neg = where(x > 0, 0.0, x)  # keeps expm1 finite on the branch that is not taken
-    return _maybe_inplace(x, where(x > 0, x, neg.expm1() * alpha), inplace)
+    neg = where(x <= 0, x, 0.0)  # keeps expm1 finite on the branch that is not taken
+    # NaN takes the linear branch: its gradient passes, as PyTorch's
+    return _maybe_inplace(x, where(x <= 0, neg.expm1() * alpha, x), inplace)
 
 
 def logsigmoid(input) -> Tensor:
@@ -357,3 +357,18 @@ from .functional_pool import *  # noqa: E402,F401,F403
 from .functional_pool_more import *  # noqa: E402,F401,F403
 from .functional_resample import *  # noqa: E402,F401,F403
 from .functional_grid import *  # noqa: E402,F401,F403
+# -- issue 16: activations, losses, dropout variants (their own files) -----------------------
+from ._losses_ctc import ctc_loss  # noqa: E402,F401
+from ._losses_linear_ce import linear_cross_entropy  # noqa: E402,F401
+from ._losses_more import (cosine_embedding_loss, gaussian_nll_loss,  # noqa: E402,F401
+                           hinge_embedding_loss, huber_loss, margin_ranking_loss,
+                           multi_margin_loss, multilabel_margin_loss,
+                           multilabel_soft_margin_loss, poisson_nll_loss, soft_margin_loss,
+                           triplet_margin_loss, triplet_margin_with_distance_loss)
+from .functional_activation import (celu, celu_, elu_, glu, gumbel_softmax,  # noqa: E402,F401
+                                    hardshrink, hardsigmoid, hardswish, hardtanh_,
+                                    leaky_relu_, mish, prelu, relu_, rrelu, rrelu_, selu,
+                                    selu_, softshrink, softsign, tanhshrink, threshold,
+                                    threshold_)
+from .functional_dropout import (alpha_dropout, dropout1d, dropout2d,  # noqa: E402,F401
+                                 dropout3d, feature_alpha_dropout)

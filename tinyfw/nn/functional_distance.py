@@ -1,37 +1,42 @@
-"""Similarities and distances between vectors, and the bilinear form: `cosine_similarity`,
-`pairwise_distance`, `pdist`, `bilinear`.  Composed from tinyfw ops, so gradients (and
-second derivatives) come from the ops' own backward formulas."""
+"""Distances of ``tinyfw.nn.functional`` (issue 16): ``pairwise_distance`` (the triplet
+losses' default distance), ``cosine_similarity``, ``pdist``, and the bilinear form
+``bilinear``; PyTorch's arguments and semantics, composed from tinyfw ops."""
 from __future__ import annotations
 
 from ..creation import arange
 from ..ops._util import Tensor, broadcast_shapes, ensure_tensor
+from ..ops.elementwise import where
 from ..ops.nn import check_float
 
 
+def pairwise_distance(x1, x2, p: float = 2.0, eps: float = 1e-6,
+                      keepdim: bool = False) -> Tensor:
+    """p-norm of x1 - x2 + eps over the last dim (shapes broadcast)."""
+    op = "pairwise_distance"
+    a, b = ensure_tensor(x1, op), ensure_tensor(x2, op)
+    check_float(a, op)
+    d = a - b + eps
+    if d.ndim == 0:
+        d = d.reshape(1)
+    return d.norm(p, -1, keepdim)
+
+
+def _clamped_norm(x: Tensor, dim: int, eps: float) -> Tensor:
+    """||x||_2 along dim (kept), at least eps in value; the gradient passes as if
+    unclamped (PyTorch clamps under no_grad)."""
+    n = x.norm(2, dim, keepdim=True)
+    return where(n >= eps, n, n - n.detach() + eps)
+
+
 def cosine_similarity(x1, x2, dim: int = 1, eps: float = 1e-8) -> Tensor:
-    """sum(x1 * x2, dim) / (max(||x1||, eps) * max(||x2||, eps)), x1 and x2 broadcast."""
-    a, b = ensure_tensor(x1, "cosine_similarity"), ensure_tensor(x2, "cosine_similarity")
-    check_float(a, "cosine_similarity")
-    check_float(b, "cosine_similarity")
-    shape = broadcast_shapes(tuple(a.shape), tuple(b.shape))
-    if not shape:
-        raise ValueError("cosine_similarity: inputs must have at least one dimension")
-    a, b = a.expand(*shape), b.expand(*shape)
-    # each side is normalised first: the product of two norms could overflow (PyTorch too)
-    na = a.norm(2, dim, keepdim=True).clamp(min=eps)
-    nb = b.norm(2, dim, keepdim=True).clamp(min=eps)
-    return ((a / na) * (b / nb)).sum(dim)
-
-
-def pairwise_distance(x1, x2, p: float = 2.0, eps: float = 1e-6, keepdim: bool = False) -> Tensor:
-    """||x1 - x2 + eps||_p over the last dim (x1 and x2 broadcast); eps keeps the
-    gradient finite where the two vectors coincide."""
-    a, b = ensure_tensor(x1, "pairwise_distance"), ensure_tensor(x2, "pairwise_distance")
-    check_float(a, "pairwise_distance")
-    nd = max(a.ndim, b.ndim)
-    if nd == 0:
-        raise ValueError("pairwise_distance: inputs must have at least one dimension")
-    return (a - b + eps).norm(p, nd - 1, keepdim=keepdim)
+    """sum(x1 / max(||x1||, eps) * x2 / max(||x2||, eps)) along dim (shapes broadcast)."""
+    op = "cosine_similarity"
+    a, b = ensure_tensor(x1, op), ensure_tensor(x2, op)
+    check_float(a, op)
+    if a.shape != b.shape:
+        shape = broadcast_shapes(a.shape, b.shape, op=op)
+        a, b = a.expand(*shape), b.expand(*shape)
+    return ((a / _clamped_norm(a, dim, eps)) * (b / _clamped_norm(b, dim, eps))).sum(dim)
 
 
 def pdist(input, p: float = 2.0) -> Tensor:

@@ -16,6 +16,7 @@ from .scan import cummax, cummin, cumprod, logcumsumexp
 from .order import kthvalue, median, mode, msort, nanmedian, nanquantile, quantile
 from .setops import argwhere, nonzero, nonzero_static, unique, unique_consecutive
 from .stats import aminmax, corrcoef, cov, diff, dist, nanmean, nansum, renorm, trace
+from .activation_more import hardshrink, log_softmax, prelu, relu_, softmax  # noqa: F401
 from .bias_activation import bias_act
 from .convert import clone
 from .elementwise import (abs, add, atan2, ceil, clamp, cos, div, eq, erf, erfc, exp, expm1,

@@ -18,7 +18,6 @@ from .lazy import (LazyBatchNorm1d, LazyBatchNorm2d, LazyBatchNorm3d, LazyInstan
 from .linear import Flatten, Identity, Linear, Unflatten
 from .loss import (BCELoss, BCEWithLogitsLoss, CrossEntropyLoss, DistillationLoss, KLDivLoss,
                    L1Loss, MSELoss, NLLLoss, distillation_loss)
-from .loss_linear import LinearCrossEntropyLoss
 from .module import Module, Parameter, RemovableHandle
 from .normalization import BatchNorm1d, BatchNorm2d, BatchNorm3d, LayerNorm
 from .normalization_more import (CrossMapLRN2d, GroupNorm, InstanceNorm1d, InstanceNorm2d,
@@ -32,5 +31,16 @@ from .transformer import (MultiheadAttention, TransformerEncoder, TransformerEnc
 # issue 16: pooling and resampling layers
 from .pooling_more import *  # noqa: F401,F403
 from .upsampling import *  # noqa: F401,F403
+
+# issue 16: activations, losses, dropout variants
+from .activation_more import (CELU, ELU, GLU, Hardshrink, Hardsigmoid, Hardswish, Hardtanh,
+                              LogSigmoid, Mish, PReLU, ReLU6, RReLU, SELU, Softmax2d, Softmin,
+                              Softplus, Softshrink, Softsign, Tanhshrink, Threshold)
+from .dropout_more import AlphaDropout, Dropout1d, Dropout2d, Dropout3d, FeatureAlphaDropout
+from .loss_more import (CosineEmbeddingLoss, CTCLoss, GaussianNLLLoss, HingeEmbeddingLoss,
+                        HuberLoss, LinearCrossEntropyLoss, MarginRankingLoss,
+                        MultiLabelMarginLoss, MultiLabelSoftMarginLoss, MultiMarginLoss,
+                        PoissonNLLLoss, SmoothL1Loss, SoftMarginLoss, TripletMarginLoss,
+                        TripletMarginWithDistanceLoss)
 
 __all__ = [n for n in dir() if not n.startswith("_")]

@@ -1,44 +1,38 @@
-"""Layers that compare or combine two inputs: `CosineSimilarity`, `PairwiseDistance`,
-`Bilinear` (the functional forms are in tinyfw/nn/functional_distance.py)."""
+"""`PairwiseDistance`, `CosineSimilarity` and `Bilinear` (issue 16): modules over the
+functional distances and bilinear form, PyTorch's arguments."""
 from __future__ import annotations
 
 import math
 
 from ...tensor import Tensor
-from .. import functional_distance as FD
+from .. import functional as F
 from .. import init
 from .linear import _empty
 from .module import Module
 
 
-class CosineSimilarity(Module):
-    """cosine_similarity(x1, x2, dim, eps)."""
-
-    def __init__(self, dim: int = 1, eps: float = 1e-8):
-        super().__init__()
-        self.dim, self.eps = dim, eps
-
-    def forward(self, x1: Tensor, x2: Tensor) -> Tensor:
-        """The cosine of the angle between x1 and x2 along dim."""
-        return FD.cosine_similarity(x1, x2, self.dim, self.eps)
-
-    def extra_repr(self) -> str:
-        return f"dim={self.dim}, eps={self.eps}"
-
-
 class PairwiseDistance(Module):
-    """pairwise_distance(x1, x2, p, eps, keepdim)."""
+    """p-norm of x1 - x2 + eps over the last dim."""
 
     def __init__(self, p: float = 2.0, eps: float = 1e-6, keepdim: bool = False):
         super().__init__()
         self.norm, self.eps, self.keepdim = p, eps, keepdim
 
     def forward(self, x1: Tensor, x2: Tensor) -> Tensor:
-        """||x1 - x2 + eps||_p over the last dim."""
-        return FD.pairwise_distance(x1, x2, self.norm, self.eps, self.keepdim)
+        """pairwise_distance(x1, x2, p, eps, keepdim)."""
+        return F.pairwise_distance(x1, x2, self.norm, self.eps, self.keepdim)
 
-    def extra_repr(self) -> str:
-        return f"p={self.norm}, eps={self.eps}, keepdim={self.keepdim}"
+
+class CosineSimilarity(Module):
+    """Cosine of the angle between x1 and x2 along `dim`."""
+
+    def __init__(self, dim: int = 1, eps: float = 1e-8):
+        super().__init__()
+        self.dim, self.eps = dim, eps
+
+    def forward(self, x1: Tensor, x2: Tensor) -> Tensor:
+        """cosine_similarity(x1, x2, dim, eps)."""
+        return F.cosine_similarity(x1, x2, self.dim, self.eps)
 
 
 class Bilinear(Module):
@@ -69,7 +63,7 @@ class Bilinear(Module):
 
     def forward(self, input1: Tensor, input2: Tensor) -> Tensor:
         """The bilinear form of the two inputs."""
-        return FD.bilinear(input1, input2, self.weight, self.bias)
+        return F.bilinear(input1, input2, self.weight, self.bias)
 
     def extra_repr(self) -> str:
         return (f"in1_features={self.in1_features}, in2_features={self.in2_features}, "
