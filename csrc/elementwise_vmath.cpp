@@ -17,6 +17,7 @@
 
 #if defined(__AVX512F__) || (defined(__AVX2__) && defined(__FMA__))
 #include "vmath_gelu.h"
+#include "vmath_math.h"
 #endif
 
 namespace tf {
@@ -58,6 +59,10 @@ double scalar_of(VFn f, float xf, const float* prm) {
             const float m = bx < prm[1] || bx != bx ? bx : prm[1];
             return bx > prm[1] ? xf : std::log1p(std::exp(double(m))) / prm[0];
         }
+        case VExp2: return std::exp2(x);
+        case VLog2: return std::log2(x);
+        case VSinh: return std::sinh(x);
+        case VCosh: return std::cosh(x);
         case VGeluBwdErf: return dgelu_erf_d(x);
         case VGeluBwdTanh: return dgelu_tanh_d(x);
         case VSiluBwd: {  // ref's float32 formula on the rounded sigmoid
@@ -102,6 +107,10 @@ template <VFn F> inline V vapply(V x, const float* prm) {
     else if constexpr (F == VErfc) return Er::erfc(x);
     else if constexpr (F == VGeluErf) return Ge::gelu_erf(x);
     else if constexpr (F == VGeluTanh) return Ge::gelu_tanh(x);
+    else if constexpr (F == VExp2) return vm::MathFns<S>::exp2(x);
+    else if constexpr (F == VLog2) return vm::MathFns<S>::log2(x);
+    else if constexpr (F == VSinh) return vm::MathFns<S>::sinh(x);
+    else if constexpr (F == VCosh) return vm::MathFns<S>::cosh(x);
     else if constexpr (F == VGeluBwdErf) return Ge::dgelu_erf(x);
     else if constexpr (F == VGeluBwdTanh) return Ge::dgelu_tanh(x);
     else if constexpr (F == VSiluBwd) {
@@ -148,6 +157,10 @@ void vm_unary(VFn f, const float* x, float* y, int64_t n, const float* prm) {
         case VGeluErf: return TF_VLOOP<VGeluErf>(x, y, n, prm);
         case VGeluTanh: return TF_VLOOP<VGeluTanh>(x, y, n, prm);
         case VSoftplus: return TF_VLOOP<VSoftplus>(x, y, n, prm);
+        case VExp2: return TF_VLOOP<VExp2>(x, y, n, prm);
+        case VLog2: return TF_VLOOP<VLog2>(x, y, n, prm);
+        case VSinh: return TF_VLOOP<VSinh>(x, y, n, prm);
+        case VCosh: return TF_VLOOP<VCosh>(x, y, n, prm);
         default: break;
     }
 }

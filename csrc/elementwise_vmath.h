@@ -21,6 +21,7 @@ constexpr double kGeluRoot = -0.7517915246935645;   // gelu'(x) < 0 below it (fl
 /// The float32 functions with a vectorised implementation (elementwise_vmath.cpp).
 enum VFn : int {
     VExp, VLog, VLog1p, VExpm1, VTanh, VSigmoid, VSilu, VErf, VErfc, VGeluErf, VGeluTanh, VSoftplus,
+    VExp2, VLog2, VSinh, VCosh,  // issue 16: vmath_math.h
     VGeluBwdErf, VGeluBwdTanh, VSiluBwd,  // binary: y = g * f'(x)
     VNone
 };

@@ -345,6 +345,8 @@ ERRORS = [
     (lambda: tinyfw.hypot(tinyfw.ones(2, 3), tinyfw.ones(4)), RuntimeError,
      r"hypot: shapes \(2, 3\) and \(4,\) cannot be broadcast"),
     (lambda: tinyfw.positive(tinyfw.tensor([True])), TypeError, r"positive: the \+ operator"),
+    (lambda: tinyfw.addcmul(tinyfw.tensor([1]), tinyfw.tensor([2]), tinyfw.tensor([3]),
+                            value=0.5), TypeError, r"addcmul: for integer tensors, value"),
     (lambda: tinyfw.tan("x"), TypeError, r"tan: expected a Tensor or a number, got str"),
     (lambda: tinyfw.divide(tinyfw.ones(2), 2.0, rounding_mode="up"), ValueError,
      r"div: rounding_mode must be None, 'floor' or 'trunc'"),
@@ -355,3 +357,15 @@ ERRORS = [
 def test_errors_name_the_op(fn, exc, msg):
     with pytest.raises(exc, match=msg):
         fn()
+
+
+@needs_torch
+def test_float_power_rounds_python_numbers_once():
+    """A Python float goes to float64 directly (0.1 is not rounded to float32 first)."""
+    x = np.array([1.5, 2.0, 3.0], np.float32)
+    for args in ((tinyfw.tensor(x), 0.1), (0.1, tinyfw.tensor(x))):
+        targs = [torch.from_numpy(a.cpu().numpy()) if isinstance(a, tinyfw.Tensor) else a
+                 for a in args]
+        got = tinyfw.float_power(*args).cpu().numpy()
+        # pow within an ulp in both libraries; 0.1 rounded to float32 would be 1e-9 off
+        np.testing.assert_allclose(got, torch.float_power(*targs).numpy(), rtol=2.0 ** -50)

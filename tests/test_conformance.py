@@ -157,6 +157,9 @@ UNARY = {
     "floor": ("special", FLOATS, "exact"), "ceil": ("special", FLOATS, "exact"),
     "round": ("special", FLOATS, "exact"), "logical_not": ("special", ALL, "exact"),
     "isnan": ("special", FLOATS, "exact"), "isinf": ("special", FLOATS, "exact"),
+    # issue 16 (float32 kernels; float64 and half types run ref)
+    "exp2": ("normal", FLOATS, "ulp"), "log2": ("pos", FLOATS, "ulp"),
+    "sinh": ("normal", FLOATS, "ulp"), "cosh": ("normal", FLOATS, "ulp"),
 }
 UNARY_ATTR = {  # name -> (kind, dtypes, comparison, args)
     "gelu": ("normal", FLOATS, "ulp", ("none",)),

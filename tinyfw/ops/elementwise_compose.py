@@ -15,7 +15,7 @@ from .. import dtypes as _dt
 from .elementwise import (_float_operand, abs, atan2, clamp, div, ge, gt, isnan, le, lt, mul,
                           ne, neg, pow, sign, sub, trunc, where)
 from .elementwise_math import (acos, acosh, asin, asinh, atan, atanh, exp2)
-from ._util import Tensor, ensure_tensor, promote
+from ._util import Tensor, ensure_tensor, promote, scalar_tensor
 
 __all__ = ["deg2rad", "rad2deg", "frac", "fix", "sinc", "sgn", "angle", "positive",
            "negative", "absolute", "multiply", "subtract", "divide", "true_divide", "greater",
@@ -169,6 +169,9 @@ def clip(input, min=None, max=None) -> Tensor:
 def addcmul(input, tensor1, tensor2, *, value=1) -> Tensor:
     """input + value * tensor1 * tensor2, the three broadcast and promoted together."""
     a, t1, t2 = promote("addcmul", input, tensor1, tensor2)
+    if not a.dtype.is_floating_point and isinstance(value, float):
+        raise TypeError("addcmul: for integer tensors, value must not be a floating point "
+                        f"number (got {value!r})")
     # PyTorch's order of rounding: (value * tensor1) * tensor2
     return a + (t1 * value if value != 1 else t1) * t2
 
@@ -210,14 +213,11 @@ def float_power(input, exponent) -> Tensor:
     def f64(v):
         if isinstance(v, Tensor):
             return v.to(_dt.float64)
-        if isinstance(v, (bool, int, float)):
-            return float(v)
+        if isinstance(v, (bool, int, float)):  # straight to float64: 0.1 is not rounded twice
+            return scalar_tensor(float(v), _dt.float64)
         return ensure_tensor(v, "float_power").to(_dt.float64)
 
-    a, b = f64(input), f64(exponent)
-    if not isinstance(a, Tensor):
-        a = ensure_tensor(a, "float_power").to(_dt.float64)
-    return pow(a, b)
+    return pow(f64(input), f64(exponent))
 
 
 # -- numpy-style spellings of the inverse functions ------------------------------------------------
