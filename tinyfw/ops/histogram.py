@@ -148,7 +148,7 @@ def histogram(input: Tensor, bins, *, range=None, weight: Tensor | None = None, 
               density: bool = False):
     """(hist, bin_edges): counts (or summed `weight`) of input's elements in the bins.
     `bins` is a count of equal-width bins over `range` (default the data's min and max,
-    widened by 0.5 each way when equal) or a 1-d tensor of increasing edges.  Bins are
+    widened by 0.5 each way when equal, [0, 1] without data) or a 1-d tensor of increasing edges.  Bins are
     [e_i, e_i+1), the last one closed; values outside and NaN are not counted.
     `density` divides by the total and by each bin's width."""
     from ..creation import tensor as _tensor_of
@@ -171,6 +171,8 @@ def histogram(input: Tensor, bins, *, range=None, weight: Tensor | None = None, 
             if len(range) != 2:
                 raise RuntimeError(f"histogram: range must be (min, max), got {range!r}")
             lo, hi = float(range[0]), float(range[1])
+        elif x.numel() == 0:
+            lo, hi = 0.0, 1.0  # PyTorch's bins for no data
         else:
             lo, hi = _data_range(x, "histogram")
         _check_range(lo, hi, "histogram")
