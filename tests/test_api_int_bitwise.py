@@ -232,3 +232,41 @@ def test_meta_shapes_and_dtypes():
 def test_errors_name_the_op(call, msg):
     with pytest.raises((TypeError, RuntimeError, IndexError, ValueError), match=msg):
         call()
+
+
+class _MaskModel(tinyfw.nn.Module):
+    """Bool logic and (opset >= 18) integer bitwise ops inside a float model."""
+
+    def __init__(self, ints: bool):
+        super().__init__()
+        self.ints = ints
+
+    def forward(self, x):
+        m = ~((x > 0) & (x < 1)) | (x > 1.5) ^ (x < -1.5)
+        out = x * m.float()
+        if self.ints:
+            k = (x * 10).long()
+            out = out + ((k & 6) | (k ^ 3)).float() + (~k).float()
+        return out
+
+
+@pytest.mark.parametrize("ints", [False, True])
+def test_onnx_export_of_the_bitwise_ops(tmp_path, ints):
+    onnx = pytest.importorskip("onnx", reason="onnx is not installed (pip install onnx)")
+    ort = pytest.importorskip("onnxruntime", reason="onnxruntime is not installed")
+    from tinyfw.onnx import MAX_OPSET, MIN_OPSET
+
+    x = tinyfw.tensor(np.random.default_rng(0).uniform(-3, 3, (4, 5)).astype(np.float32))
+    model = _MaskModel(ints)
+    opset = MAX_OPSET if ints else MIN_OPSET
+    if ints and MAX_OPSET < 18:
+        pytest.skip("integer Bitwise* ops need ONNX opset 18")
+    if ints and MIN_OPSET < 18:
+        with pytest.raises(NotImplementedError, match="BitwiseAnd on integers needs opset 18"):
+            tinyfw.onnx.export(model, (x,), str(tmp_path / "old.onnx"), opset_version=MIN_OPSET)
+    path = str(tmp_path / "m.onnx")
+    tinyfw.onnx.export(model, (x,), path, opset_version=opset)
+    onnx.checker.check_model(onnx.load(path), full_check=True)
+    (got,) = ort.InferenceSession(path, providers=["CPUExecutionProvider"]).run(None, {"input_0": npy(x)})
+    with tinyfw.no_grad():
+        np.testing.assert_array_equal(got, npy(model(x)))

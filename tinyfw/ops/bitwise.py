@@ -25,8 +25,13 @@ def _onnx_bitwise(name: str):
     logical = {"BitwiseAnd": "And", "BitwiseOr": "Or", "BitwiseXor": "Xor", "BitwiseNot": "Not"}
 
     def export(b, node, ins: list, out: str) -> None:
-        is_bool = str(node.outputs[0].dtype) == "bool"
-        b.add(logical[name] if is_bool else name, ins, [out])
+        if str(node.outputs[0].dtype) == "bool":
+            b.add(logical[name], ins, [out])
+        elif b.opset >= 18:
+            b.add(name, ins, [out])
+        else:
+            raise NotImplementedError(f"ONNX export: {name} on integers needs opset 18 or later "
+                                      f"(opset_version={b.opset})")
     return staticmethod(export)
 
 
