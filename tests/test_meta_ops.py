@@ -183,7 +183,8 @@ CASES = {
 # see test_api_int_predicates.py, and exempt below)
 CASES.update({
     "bitwise_and": (lambda a, b: a & b, [idx((2, 3), 5), idx((3,), 5)]),
-    "bitwise_or": (lambda a, b: a | b, [mask((2, 3)), mask((3,))]),
+    "bitwise_or": (lambda a, b: (a | b, a[:1] | b), [idx((2, 3), 5), idx((3,), 5)]),
+    "bool_masks": (lambda a, b: (a & b, a | b, a ^ b, ~a), [mask((2, 3)), mask((3,))]),
     "bitwise_xor": (tinyfw.bitwise_xor, [idx((2, 3), 5), idx((2, 1), 5)]),
     "bitwise_not": (lambda a: ~a, [idx((2, 3), 5)]),
     "shifts": (lambda a, b: (a << b, a >> b), [idx((2, 3), 5), idx((3,), 5)]),
