@@ -173,3 +173,14 @@ def test_is_signed_and_errors():
     assert not tinyfw.zeros(1, dtype="uint8").is_signed() and tinyfw.zeros(1, dtype="int16").is_signed()
     with pytest.raises(TypeError, match="mean: input dtype must be floating point, got uint8"):
         tinyfw.zeros(3, dtype="uint8").mean()
+
+
+def test_traced_graphs_on_the_new_dtypes_run_the_reference():
+    """A traced graph holding uint8/int16 values runs on ref on the cpu backend, as eager."""
+    x = tinyfw.tensor([1, 200, 7], dtype="uint8")
+
+    def f(t):
+        return ((t + 3) * 2 & 0x7F).to(tinyfw.int16) - 100
+
+    g = tinyfw.jit.trace(f, (x,))
+    assert g(x).tolist() == f(x).tolist() and g(x).dtype is tinyfw.int16
