@@ -7,6 +7,8 @@ import itertools
 
 import numpy as np
 import pytest
+from hypothesis import given, settings, strategies as st
+from hypothesis.extra.numpy import mutually_broadcastable_shapes
 
 import tinyfw
 from helpers import from_np, npy, requires_torch, torch
@@ -270,3 +272,26 @@ def test_onnx_export_of_the_bitwise_ops(tmp_path, ints):
     (got,) = ort.InferenceSession(path, providers=["CPUExecutionProvider"]).run(None, {"input_0": npy(x)})
     with tinyfw.no_grad():
         np.testing.assert_array_equal(got, npy(model(x)))
+
+
+_OPS = ["bitwise_and", "bitwise_or", "bitwise_xor", "bitwise_left_shift", "bitwise_right_shift",
+        "gcd", "lcm"]
+
+
+@requires_torch
+@settings(max_examples=60, deadline=None)
+@given(shapes=mutually_broadcastable_shapes(num_shapes=2, min_dims=0, max_dims=3, min_side=0,
+                                            max_side=4),
+       da=st.sampled_from(INT_NAMES[1:]), db=st.sampled_from(INT_NAMES[1:]),
+       op=st.sampled_from(_OPS), seed=st.integers(0, 2 ** 16), strided=st.booleans())
+def test_broadcast_shapes_dtypes_and_layouts_vs_torch(shapes, da, db, op, seed, strided):
+    """Any broadcastable pair of shapes (empty dims included), any two integer dtypes,
+    contiguous or strided operands: the op's dtype and values are PyTorch's."""
+    rng = np.random.default_rng(seed)
+    (sa, sb), _ = shapes
+    a = rng.integers(0, 100, sa).astype(da)
+    b = rng.integers(0, 9, sb).astype(db)
+    if strided and a.ndim:
+        a = np.repeat(a, 2, axis=-1)[..., ::2]  # a stepped view with a's values
+    _same(getattr(tinyfw, op)(from_np(a), from_np(b)),
+          getattr(torch, op)(torch.from_numpy(a.copy()), torch.from_numpy(b)))
