@@ -6,12 +6,12 @@
 // is the same for the whole row skipped) for long ones.  A stable sort of a total preorder
 // has exactly one result, so the indices equal numpy's whatever the algorithm.
 //
-// The keys reproduce ref's `argsort(-x if descending else x, kind="stable")`:
+// The keys reproduce ref's stable argsort of x ascending, or of its reversed order:
 //  - floats: ascending IEEE order with -0.0 tied to +0.0 and every NaN tied last; descending
 //    negates first, so NaNs stay LAST (numpy's rule, unlike PyTorch's) and ties keep their
 //    input order; half types order as their float32 values, which is their own bit order;
-//  - integers: descending negates with wrap-around as numpy does, so the minimum of the
-//    dtype (whose negation is itself) sorts FIRST in a descending sort;
+//  - integers: descending complements the bits (~x, ref's key: -x would wrap the dtype's
+//    minimum onto itself and sort it first), so the minimum sorts last, as in PyTorch;
 //  - bool: ascending only — ref's `-x` raises TypeError for bool, and so does this kernel.
 // Values are gathered from x by the sorted positions, so NaN payloads and signed zeros are
 // x's own bits.
@@ -42,7 +42,7 @@ template <class T> inline key_t<T> sort_key(T v, bool desc) {
         return K(v);
     } else if constexpr (std::is_integral_v<T>) {
         K u = static_cast<K>(v);
-        if (desc) u = K(K(0) - u);  // numpy's -x wraps: -min == min
+        if (desc) u = K(~u);  // ~x = -x - 1: the exact reverse order, no overflow
         return K(u ^ top);          // two's complement order -> unsigned order
     } else {
         K u;

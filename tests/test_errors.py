@@ -41,7 +41,7 @@ CASES = [
      r"where: condition must be a bool tensor, got float32"),
     ("add a string", lambda: _m(2) + "a", TypeError, r"add: expected Tensors or numbers, got str"),
     ("and on floats", lambda: _m(2) & _m(2), TypeError,
-     r"and: only bool tensors are supported, got float32 and float32"),
+     r"bitwise_and: expected integer or bool tensors, got float32"),
     ("int pow negative", lambda: tf.tensor([2, 3]) ** -1, ValueError,
      r"pow: integers to negative integer powers are not allowed"),
     ("int floor_divide by zero", lambda: tf.tensor([1]) // 0, ZeroDivisionError,

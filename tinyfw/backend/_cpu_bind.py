@@ -14,8 +14,10 @@ import numpy as np
 #: numpy dtypes that no C++ kernel takes (their ops run the numpy reference primitives)
 NO_KERNEL_DTYPES = frozenset({np.dtype(np.uint8), np.dtype(np.int16)})
 
-# kernels called outside an op's forward (tensor.py, convert.py, inplace.py, optim, index.py)
-_DIRECT = ("empty", "copy_", "contiguous", "fill_", "cast", "amin", "amax", "index_put_")
+# kernels called outside an op's forward (tensor.py, convert.py, inplace.py, optim,
+# index.py), by their number of arguments: wrapped with fixed signatures, which cost less
+# than *args on every call (~0.1 us here)
+_DIRECT = {"empty": 2, "copy_": 2, "contiguous": 1, "fill_": 2, "cast": 2, "amin": 3, "amax": 3}
 
 
 def _is_no_kernel(v) -> bool:
@@ -38,14 +40,33 @@ def needs_ref(args, kwargs=None) -> bool:
     return bool(kwargs) and any(_is_no_kernel(v) for v in kwargs.values())
 
 
-def _with_ref_fallback(kernel, ref_fn):
-    def run(*args, **kwargs):
-        try:
-            return kernel(*args, **kwargs)
-        except ValueError:
-            if not needs_ref(args, kwargs):
-                raise
-            return ref_fn(*args, **kwargs)
+def _retry(ref_fn, args: tuple):
+    """Called while a kernel's ValueError is handled: the reference primitive's result
+    when the error came from a dtype no kernel takes, else that error again."""
+    if not needs_ref(args):
+        raise  # noqa: PLE0704  (re-raises the kernel's ValueError being handled)
+    return ref_fn(*args)
+
+
+def _with_ref_fallback(kernel, ref_fn, arity: int):
+    if arity == 1:
+        def run(a):
+            try:
+                return kernel(a)
+            except ValueError:
+                return _retry(ref_fn, (a,))
+    elif arity == 2:
+        def run(a, b):
+            try:
+                return kernel(a, b)
+            except ValueError:
+                return _retry(ref_fn, (a, b))
+    else:
+        def run(a, b, c):
+            try:
+                return kernel(a, b, c)
+            except ValueError:
+                return _retry(ref_fn, (a, b, c))
     run.__name__ = run.__qualname__ = kernel.__name__
     run.__doc__ = kernel.__doc__
     run.__module__ = "tinyfw._C"
@@ -60,6 +81,8 @@ def install(namespace: dict, ref) -> tuple:
     for name in dir(_C):
         if not name.startswith("_") and hasattr(ref, name):
             k = getattr(_C, name)
-            namespace[name] = _with_ref_fallback(k, getattr(ref, name)) if name in _DIRECT else k
+            if name in _DIRECT:
+                k = _with_ref_fallback(k, getattr(ref, name), _DIRECT[name])
+            namespace[name] = k
             names.append(name)
     return tuple(sorted(names))

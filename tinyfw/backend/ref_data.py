@@ -211,8 +211,8 @@ def cumsum(x, dim: int):
 
 def sort(x, dim: int, descending: bool):
     """(values, int64 indices) sorted along `dim`, stable."""
-    if descending:  # unsigned -x wraps (uint8 -1 == 255): ~x reverses the order exactly
-        key = ~x if x.dtype.kind == "u" else -_up(x)
+    if descending:  # ~x reverses integers exactly; -x wraps (-(-128) == -128, uint8 -1 == 255)
+        key = ~x if x.dtype.kind in "iu" else -_up(x)
     else:
         key = _up(x)
     idx = np.argsort(key, axis=dim, kind="stable")

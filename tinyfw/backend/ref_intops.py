@@ -57,24 +57,43 @@ def bitwise_right_shift(a, b):
     return np.asarray(np.where(ok, np.right_shift(a, b), full).astype(a.dtype))
 
 
+def _gcd(a, b):
+    """Euclid's algorithm as PyTorch's C++ runs it in the operands' dtype: |a| and |b|
+    wrap (int8 |-128| is -128) and % truncates toward zero, so a wrapped minimum can give
+    a negative divisor (int8 gcd(-128, -127) is -1, as in PyTorch)."""
+    a, b = np.broadcast_arrays(np.abs(a), np.abs(b))
+    a, b = a.copy(), b.copy()
+    while True:
+        nz = a != 0
+        if not nz.any():
+            return b
+        # b % -1 is 0; numpy's MIN % -1 would overflow (and C's traps), so it is not asked
+        r = np.where(a == -1, 0, np.fmod(b, np.where(nz & (a != -1), a, 1)))
+        b = np.where(nz, a, b)
+        a = np.where(nz, r, 0).astype(a.dtype)
+
+
 def gcd(a, b):
-    """The greatest common divisor of |a| and |b| (gcd(0, 0) = 0); the magnitude wraps
-    into the dtype (int8 gcd(-128, 0) is -128, as in PyTorch)"""
-    dt = np.result_type(a, b)
-    w = np.gcd(np.asarray(a).astype(np.int64), np.asarray(b).astype(np.int64))
-    return np.asarray(w.astype(dt))
+    """The greatest common divisor of |a| and |b| elementwise (gcd(0, 0) = 0), with
+    PyTorch's wrap-around at the dtype's minimum (see _gcd)"""
+    with np.errstate(over="ignore"):
+        return np.asarray(_gcd(a, b))
 
 
 def lcm(a, b):
-    """|a / gcd(a, b) * b| (0 when either is 0), computed as PyTorch's C++ does: types
+    """|a / gcd(a, b) * b| (0 when the gcd is 0), computed as PyTorch's C++ does: types
     narrower than int32 in int (then wrapped into the dtype), int32 and int64 wrapping in
     their own width before the absolute value"""
     dt = np.result_type(a, b)
+    g = _gcd(a, b)
     wide = np.int64 if dt.itemsize < 4 else dt
-    a, b = np.asarray(a).astype(wide), np.asarray(b).astype(wide)
-    g = np.gcd(a, b)
-    q = np.where(g == 0, 0, a) // np.where(g == 0, 1, g)
-    return np.asarray(np.abs(q * b).astype(dt))
+    a, b, g = (np.asarray(v).astype(wide) for v in (a, b, g))
+    with np.errstate(over="ignore"):
+        safe = np.where((g == 0) | (g == -1), 1, g)
+        q = (a - np.fmod(a, safe)) // safe  # exact: g divides a
+        q = np.where(g == -1, np.negative(a), q)  # a / -1 without MIN // -1's overflow
+        out = np.abs(q * b)
+    return np.asarray(np.where(g == 0, 0, out).astype(dt))
 
 
 def hash_tensor(x, dims: tuple, keepdim: bool):

@@ -15,6 +15,7 @@ from typing import Any
 
 
 from .. import dispatch
+from ..backend._cpu_bind import NO_KERNEL_DTYPES
 from ..backend import backend_of
 from ..autograd.engine import grad as _autograd_grad
 from ..autograd.function import GradMode
@@ -216,6 +217,9 @@ def optimize(tr: Traced, backend=None, passes=DEFAULT_PASSES) -> Compiled:
     """Run the passes and build the executors; `stats` records what each pass did."""
     B = backend or dispatch.get_backend()
     g = tr.graph
+    if getattr(B, "_needs_ref", None) is not None and any(
+            v.dtype in NO_KERNEL_DTYPES for n in g.nodes for v in (*n.inputs, *n.outputs)):
+        B = B._ref  # no C++ kernel takes uint8/int16 (backend/_cpu_bind.py): ref runs the graph
     stats: list = []
 
     def step(name, where, graph, fn, *a):

@@ -11,6 +11,7 @@ from __future__ import annotations
 from .. import dtypes as _dt
 from ..autograd.function import Function
 from ..tensor import register_method
+from . import elementwise as E
 from ._opmeta import per_input, per_output
 from ._util import (Tensor, _NOATTRS, apply, binary_operands, broadcast_shapes, dims_of,
                     ensure_tensor)
@@ -20,13 +21,14 @@ __all__ = ["bitwise_and", "bitwise_or", "bitwise_xor", "bitwise_not", "bitwise_l
 
 
 def _onnx_bitwise(name: str):
-    """An ONNX exporter for integer operands only: ONNX's Bitwise* ops take no bools, which
-    export as the logical ops (And, Or, Xor, Not) instead."""
-    logical = {"BitwiseAnd": "And", "BitwiseOr": "Or", "BitwiseXor": "Xor", "BitwiseNot": "Not"}
-
+    """An ONNX exporter of an integer op (bools take the logical ops, see bitwise_and):
+    ONNX has Bitwise* from opset 18."""
     def export(b, node, ins: list, out: str) -> None:
-        is_bool = str(node.outputs[0].dtype) == "bool"
-        b.add(logical[name] if is_bool else name, ins, [out])
+        if b.opset >= 18:
+            b.add(name, ins, [out])
+        else:
+            raise NotImplementedError(f"ONNX export: {name} on integers needs opset 18 or later "
+                                      f"(opset_version={b.opset})")
     return staticmethod(export)
 
 
@@ -75,19 +77,24 @@ def _int_operands(a, b, op: str, bools: bool):
     return a, b
 
 
+# bool operands run the logical ops (same values): their C templates and ONNX operators
+# keep masks fused in traced graphs and exportable at every opset, as before issue 16
 def bitwise_and(input, other) -> Tensor:
     """input & other elementwise (integer or bool tensors, or a tensor and a Python int)."""
-    return apply(BitwiseAnd, _int_operands(input, other, "bitwise_and", True), _NOATTRS)
+    a, b = _int_operands(input, other, "bitwise_and", True)
+    return E.logical_and(a, b) if a.dtype is _dt.bool_ else apply(BitwiseAnd, (a, b), _NOATTRS)
 
 
 def bitwise_or(input, other) -> Tensor:
     """input | other elementwise (integer or bool)."""
-    return apply(BitwiseOr, _int_operands(input, other, "bitwise_or", True), _NOATTRS)
+    a, b = _int_operands(input, other, "bitwise_or", True)
+    return E.logical_or(a, b) if a.dtype is _dt.bool_ else apply(BitwiseOr, (a, b), _NOATTRS)
 
 
 def bitwise_xor(input, other) -> Tensor:
     """input ^ other elementwise (integer or bool)."""
-    return apply(BitwiseXor, _int_operands(input, other, "bitwise_xor", True), _NOATTRS)
+    a, b = _int_operands(input, other, "bitwise_xor", True)
+    return E.logical_xor(a, b) if a.dtype is _dt.bool_ else apply(BitwiseXor, (a, b), _NOATTRS)
 
 
 def bitwise_not(input) -> Tensor:
@@ -95,7 +102,7 @@ def bitwise_not(input) -> Tensor:
     x = ensure_tensor(input, "bitwise_not")
     if x.dtype.is_floating_point:
         raise TypeError(f"bitwise_not: expected an integer or bool tensor, got {x.dtype.name}")
-    return apply(BitwiseNot, (x,), _NOATTRS)
+    return E.logical_not(x) if x.dtype is _dt.bool_ else apply(BitwiseNot, (x,), _NOATTRS)
 
 
 def bitwise_left_shift(input, other) -> Tensor:

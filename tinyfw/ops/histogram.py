@@ -11,11 +11,10 @@ from __future__ import annotations
 
 import math
 
-import numpy as np
-
 from .. import dtypes as _dt
 from ..autograd.function import Function
 from ..backend import host
+from ..backend.host_intops import linspace_edges
 from ..tensor import register_method
 from ._opmeta import per_input
 from ._util import Tensor, apply
@@ -129,26 +128,11 @@ def histc(input: Tensor, bins: int = 100, min: float = 0, max: float = 0) -> Ten
     return apply(Histc, (x.detach(),), {"bins": int(bins), "lo": lo, "hi": hi})
 
 
-def _linspace_edges(lo: float, hi: float, n: int, dtype: _dt.DType) -> np.ndarray:
-    """n + 1 bin edges from lo to hi in `dtype` (float32 or float64), PyTorch's linspace
-    formula: the first half start + step * i, the second end - step * (n - i), in the
-    dtype's arithmetic."""
-    calc = dtype.np.type
-    start, end = np.asarray(lo, dtype.np).astype(calc), np.asarray(hi, dtype.np).astype(calc)
-    steps = n + 1
-    step = (end - start) / calc(n)
-    i = np.arange(steps)
-    half = steps // 2
-    with np.errstate(over="ignore"):
-        e = np.where(i < half, start + step * i.astype(calc), end - step * (steps - 1 - i).astype(calc))
-    return e.astype(dtype.np)
-
-
 def histogram(input: Tensor, bins, *, range=None, weight: Tensor | None = None,  # noqa: A002
               density: bool = False):
     """(hist, bin_edges): counts (or summed `weight`) of input's elements in the bins.
     `bins` is a count of equal-width bins over `range` (default the data's min and max,
-    widened by 0.5 each way when equal) or a 1-d tensor of increasing edges.  Bins are
+    widened by 0.5 each way when equal, [0, 1] without data) or a 1-d tensor of increasing edges.  Bins are
     [e_i, e_i+1), the last one closed; values outside and NaN are not counted.
     `density` divides by the total and by each bin's width."""
     from ..creation import tensor as _tensor_of
@@ -171,12 +155,14 @@ def histogram(input: Tensor, bins, *, range=None, weight: Tensor | None = None, 
             if len(range) != 2:
                 raise RuntimeError(f"histogram: range must be (min, max), got {range!r}")
             lo, hi = float(range[0]), float(range[1])
+        elif x.numel() == 0:
+            lo, hi = 0.0, 1.0  # PyTorch's bins for no data
         else:
             lo, hi = _data_range(x, "histogram")
         _check_range(lo, hi, "histogram")
         if lo == hi:
             lo, hi = lo - 0.5, hi + 0.5
-        edges = _tensor_of(_linspace_edges(lo, hi, int(bins), x.dtype), device=x.device)
+        edges = _tensor_of(linspace_edges(lo, hi, int(bins), x.dtype), device=x.device)
     ins = (x.detach(), edges)
     if weight is not None:
         w = _tensor(weight, "histogram", "weight")

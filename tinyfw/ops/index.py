@@ -481,7 +481,7 @@ class IndexPut(Function):
 
 def getitem(x, index) -> Tensor:
     """x[index]: basic indexing gives a view, integer/bool tensors give a copy."""
-    if type(index) is Tensor and index._data.dtype.kind in "biu":
+    if type(index) is Tensor and index._data.dtype.kind in "bi":
         # x[i], the common case (embedding lookups, masks): no spec to build
         return _indexed(lambda: apply(Index, (x, index), {"index": _ONE_TENSOR}), x, index,
                         "index")

@@ -8,9 +8,8 @@ replaced, as PyTorch's.
 """
 from __future__ import annotations
 
-import ml_dtypes
-
 from .. import dtypes as _dt
+from ..backend.host_intops import finite_range
 from ..tensor import register_method
 from . import elementwise as E
 from ._util import Tensor
@@ -74,9 +73,9 @@ def nan_to_num(input: Tensor, nan: float = 0.0, posinf: float | None = None,
     x = _tensor(input, "nan_to_num")
     if not x.dtype.is_floating_point:
         return x.clone()
-    info = ml_dtypes.finfo(x.dtype.np)
-    hi = float(info.max) if posinf is None else posinf
-    lo = float(info.min) if neginf is None else neginf
+    lowest, largest = finite_range(x.dtype)
+    hi = largest if posinf is None else posinf
+    lo = lowest if neginf is None else neginf
     inf = float("inf")
     out = E.where(E.eq(x, inf).detach(), x.new_full((), hi), x)
     out = E.where(E.eq(x, -inf).detach(), x.new_full((), lo), out)
