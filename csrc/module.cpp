@@ -17,6 +17,7 @@ void register_index_reduce(py::module_& m);  // index_reduce.cpp: scatter_reduce
 void register_shape(py::module_& m);
 void register_reduce_arg(py::module_& m);     // reduce_arg.cpp: argmax, argmin, cumsum
 void register_reduce_anyall(py::module_& m);  // reduce_anyall.cpp: any, all
+void register_scan(py::module_& m);           // scan.cpp: cumprod, cummax, cummin, logcumsumexp
 
 #ifndef TINYFW_BUILD_LEVELS
 #define TINYFW_BUILD_LEVELS 1  // the files compiled once, as the scalar level
@@ -52,6 +53,7 @@ PYBIND11_MODULE(_C, m) {
     register_shape(m);
     register_reduce_arg(m);
     register_reduce_anyall(m);
+    register_scan(m);
     static const tf::isa::Level levels[] = {
 #if TINYFW_BUILD_LEVELS & 1
         TF_LEVEL("scalar", isa_scalar)

@@ -60,10 +60,6 @@ def _cov_inputs(rng, dtype):
             rng.uniform(0.2, 1.0, 6).astype(dtype)]
 
 
-def _median_vals(m):
-    return lambda x: m.median(x)
-
-
 SCANS = [
     OpCase("cumsum_0d", lambda x: x.cumsum(0), lambda x: x.cumsum(0),
            lambda rng, dtype: [np.array(1.5, dtype)]),

@@ -112,6 +112,36 @@ def test_scans_vs_torch_on_hypothesis_shapes(shape, data):
 
 
 # -- order statistics ----------------------------------------------------------------------
+@given(st.lists(st.integers(1, 5), min_size=1, max_size=3), st.data())
+def test_order_statistics_vs_torch_on_hypothesis_shapes(shape, data):
+    """median/nanmedian/kthvalue/quantile/nanquantile/mode forward and backward on random
+    shapes, dims and keepdim, tie-free values (some NaN for the nan-variants' values)."""
+    dim = data.draw(st.integers(-len(shape), len(shape) - 1))
+    keep = data.draw(st.booleans())
+    rng = np.random.default_rng(data.draw(st.integers(0, 2 ** 16)))
+    n = int(np.prod(shape))
+    x = (rng.permutation(n) + rng.uniform(0, 0.5, n)).reshape(shape)
+    k = data.draw(st.integers(1, shape[dim]))
+    q = data.draw(st.sampled_from([0.0, 0.3, 0.5, 1.0]))
+    ops = {"median": lambda t: t.median(dim, keep), "nanmedian": lambda t: t.nanmedian(dim, keep),
+           "kthvalue": lambda t: t.kthvalue(k, dim, keep),
+           "quantile": lambda t: t.quantile(q, dim, keep),
+           "nanquantile": lambda t: t.nanquantile(q, dim, keep),
+           "mode": lambda t: t.mode(dim, keep), "median_all": lambda t: t.median()}
+    g = None
+    for name, fn in ops.items():
+        a, b = from_np(x.copy()).requires_grad_(), torch.from_numpy(x.copy()).requires_grad_()
+        ya, yb = _flat(fn(a)), _flat(fn(b))
+        for u, v in zip(ya, yb):
+            assert npy(u).shape == tuple(v.shape), name
+            np.testing.assert_allclose(npy(u), v.detach().numpy(), rtol=1e-12, err_msg=name)
+        g = rng.standard_normal(tuple(yb[0].shape))
+        (ya[0] * tinyfw.tensor(g)).sum().backward()
+        (yb[0] * torch.from_numpy(g)).sum().backward()
+        np.testing.assert_allclose(npy(a.grad), b.grad.numpy(), rtol=1e-12, atol=1e-14,
+                                   err_msg=name)
+
+
 @pytest.mark.parametrize("op", ["median", "nanmedian"])
 def test_median_nan_and_dims(op):
     for dim in (0, 1, -1, -2):
@@ -252,6 +282,8 @@ def test_unique_edges():
     for x in (np.zeros((0,)), np.array(3.0), INTS["bool"], INTS["int8"], F):
         same(lambda m, t: m.unique(t, return_inverse=True, return_counts=True), x)
         same(lambda m, t: m.unique_consecutive(t, return_inverse=True, return_counts=True), x)
+    same(lambda m, t: m.unique(t, dim=0, return_inverse=True, return_counts=True),
+         np.zeros((0, 3)))
     x = np.array([[1, 0, 1], [2, 2, 2], [1, 0, 1], [0, 9, 9]])
     for dim in (0, 1, -1):
         same(lambda m, t: m.unique(t, dim=dim, return_inverse=True, return_counts=True), x)
@@ -307,6 +339,9 @@ ERRORS = [
     (lambda: tinyfw.corrcoef(tinyfw.ones(2, 2, 2)), RuntimeError, "corrcoef: expected"),
     (lambda: tinyfw.nonzero_static(tinyfw.ones(3), size=-1), RuntimeError, "nonzero_static: size"),
     (lambda: tinyfw.unique(tinyfw.ones(3), dim=1), IndexError, "unique"),
+    (lambda: tinyfw.unique(tinyfw.ones(3, 0), dim=0), RuntimeError, "unique: dims of size 0"),
+    (lambda: tinyfw.unique_consecutive(tinyfw.ones(0, 2, 0), dim=1), RuntimeError,
+     "unique_consecutive: dims of size 0"),
 ]
 
 

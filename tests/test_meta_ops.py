@@ -139,6 +139,14 @@ CASES = {
     "triu": (lambda x: x.triu(1), [A34]), "tril": (lambda x: x.tril(-1), [In((2, 3, 4))]),
     "sort": (lambda x: x.sort(1, descending=True), [A34]),
     "topk": (lambda x: x.topk(2), [A34]), "argsort": (lambda x: x.argsort(0), [A34]),
+    # issue 16: scans, order statistics, stats (compositions run their ops on meta too)
+    "cumprod": (lambda x: x.cumprod(1), [A34]), "cummax": (lambda x: x.cummax(0), [A34]),
+    "cummin": (lambda x: x.cummin(-1), [A34]),
+    "logcumsumexp": (lambda x: x.logcumsumexp(1), [A34]),
+    "median": (lambda x: x.median(1), [A34]), "kthvalue": (lambda x: x.kthvalue(2, 0), [A34]),
+    "quantile": (lambda x: x.quantile(0.3, 1, interpolation="midpoint"), [A34]),
+    "nansum": (lambda x: x.nansum(0), [A34]), "diff": (lambda x: x.diff(dim=0), [A34]),
+    "trace": (lambda x: x.trace(), [A34]), "cov": (lambda x: x.cov(), [A34]),
     # products
     "matmul": (tinyfw.matmul, [In((2, 3, 4)), In((4, 5))]),
     "matvec": (tinyfw.matmul, [A34, In((4,))]), "vecmat": (tinyfw.matmul, [In((3,)), A34]),

@@ -86,7 +86,8 @@ def _lex_order(rows: Tensor) -> Tensor:
     return perm
 
 
-def _pack(out: list, return_inverse: bool, return_counts: bool):
+def _pack(out: list):
+    """The values alone, or the tuple with the inverse and/or counts asked for."""
     return out[0] if len(out) == 1 else tuple(out)
 
 
@@ -101,30 +102,27 @@ def _unique(x, sorted_: bool, return_inverse: bool, return_counts: bool, dim, op
         out = _runs(s, perm, return_inverse, return_counts)
         if return_inverse:
             out[1] = out[1].reshape(x.shape)
-        return _pack(out, return_inverse, return_counts)
+        return _pack(out)
     if x.ndim == 0:
         raise IndexError(f"{op}: dim {dim} is out of range for a 0-d tensor")
     d = _wrap_dim(dim, x.ndim, op)
     y = x.movedim(d, 0)
     n = y.shape[0]
     rest = y.shape[1:]
-    if n == 0 or 0 in rest and op == "unique":
-        if 0 in rest and n:
-            # rows without elements are all equal: one of them, PyTorch's answer
-            y = y[:1]
-        out = [y.movedim(0, d)]
-        run = x.new_zeros((n,), dtype=_dt.int64)
-        if return_inverse:
-            out.append(run)
-        if return_counts:
-            out.append(x.new_full((y.shape[0],), n, dtype=_dt.int64))
-        return _pack(out, return_inverse, return_counts)
+    if 0 in rest:
+        raise RuntimeError(f"{op}: dims of size 0 other than dim {d} (shape {tuple(x.shape)}) "
+                           "leave no slices to compare")
+    if n == 0:
+        out = [x]
+        empty = x.new_zeros((0,), dtype=_dt.int64)
+        out += [empty] * (int(return_inverse) + int(return_counts))
+        return _pack(out)
     rows = y.reshape(n, -1)
     perm = _lex_order(rows) if sorted_ else None
     s = y if perm is None else y[perm]
     out = _runs(s, perm, return_inverse, return_counts)
     out[0] = out[0].movedim(0, d)
-    return _pack(out, return_inverse, return_counts)
+    return _pack(out)
 
 
 def unique(x, sorted: bool = True, return_inverse: bool = False, return_counts: bool = False,

@@ -10,7 +10,7 @@ from collections import namedtuple
 
 from .. import dtypes as _dt
 from ..tensor import register_method
-from ._util import Tensor, _wrap_dim, dims_of, ensure_tensor
+from ._util import Tensor, _wrap_dim, ensure_tensor
 
 aminmax_result = namedtuple("aminmax", ["min", "max"])
 
