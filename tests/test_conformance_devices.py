@@ -338,6 +338,17 @@ CASES.update({
     "index": index_case(index_cases.index_args), "index_put": index_case(index_cases.index_put_args),
     "index_put_": index_case(index_cases.index_put_args),
 })
+
+
+def _scatter_reduce(draw, rng):  # issue 16: scatter_add's inputs plus a reduction
+    args, kw = index_case(index_cases.scatter_args)(draw, rng)
+    return args + (draw(st.sampled_from(["sum", "prod", "mean", "amax", "amin"])),
+                   draw(st.booleans())), kw
+
+
+CASES["scatter_reduce"] = _scatter_reduce
+
+
 # -- int8 quantization primitives (values: tests/test_quant_ref.py) ---------------------------
 def _codes(rng, shape, dtype=np.uint8):
     info = np.iinfo(dtype)
