@@ -209,8 +209,8 @@ ELSEWHERE |= {"cat", "pad", "flip", "tile", "masked_fill", "fill_", "triu", "tri
 # the int8 kernels are checked bit for bit, on every int8 GEMM path, in test_quant_kernels.py
 ELSEWHERE |= {"qlinear", "qconv2d", "qadd", "qmax_pool2d", "qavg_pool2d", "quantize_per_tensor",
               "quantize_per_channel", "dequantize_per_tensor", "dequantize_per_channel"}
-# scatter_reduce (issue 16) is checked bit for bit in test_conformance_index_reduce.py
-ELSEWHERE |= {"scatter_reduce"}
+# scatter_reduce and index_reduce (issue 16): bit for bit in test_conformance_index_reduce.py
+ELSEWHERE |= {"scatter_reduce", "index_reduce"}
 WHERE = {"where"}
 COPIES = {"contiguous", "copy_", "argmax", "argmin", "cumsum"}
 
