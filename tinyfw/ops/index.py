@@ -401,11 +401,8 @@ def torch_order(spec: tuple, tensors: list):
             pre.append(int(t.item()))
         elif host.is_integer(s):
             pre.append(s)
-        elif s is None:
+        elif s is None:  # (no Ellipsis here: index_spec spelled it out)
             rest.append(None)
-        elif s is Ellipsis:
-            pre.append(Ellipsis)
-            rest.append(Ellipsis)
         else:
             pre.extend([slice(None)] * (t.ndim if t is not None and t.dtype is _dt.bool_ else 1))
             rest.append(s)
