@@ -103,6 +103,12 @@ INDEX = [
            lambda x, i, v: x.index_fill(0, i, v),
            lambda rng, dt: [rng.standard_normal((4, 2)).astype(dt), np.array([3, 0, 2], I64),
                             np.array(0.75, dt)]),
+    # PyTorch's backward fails here ("index out of range": its value gradient does not
+    # wrap negative indices; docs/semantics.md): finite differences are the oracle
+    OpCase("index_fill_tensor_value_negative_index", lambda x, i, v: tinyfw.index_fill(x, 0, i, v),
+           None, lambda rng, dt: [rng.standard_normal((4, 2)).astype(dt), np.array([-1, 0], I64),
+                                  np.array(0.75, dt)], kinds=("gradcheck", "ref"),
+           why_no_torch="PyTorch's backward raises for negative indices"),
     OpCase("index_reduce_prod", lambda x, i, s: x.index_reduce(0, i, s, "prod"),
            lambda x, i, s: x.index_reduce(0, i, s, "prod"), _index_inputs()),
     OpCase("index_reduce_mean_noself", lambda x, i, s: x.index_reduce(1, i, s, "mean", include_self=False),

@@ -52,6 +52,12 @@ INDICES = {
     "0d_tensor": lambda m: m(1),
     "2d_index_slice_1d": lambda m: (m([[0], [1]]), slice(None), m([0, 1, 2])),
     "negative_list": lambda m: (slice(None), [-1, 0], -2),
+    # an Ellipsis standing for no dim does not separate index tensors (numpy's rule does)
+    "list_empty_ellipsis_list_int": lambda m: (slice(None), m([-3, 1]), Ellipsis, m([-4]), m(4)),
+    "list_empty_ellipsis_list": lambda m: (slice(None), [0, 2], Ellipsis, [1], slice(None)),
+    "0d_slice_mask_ellipsis_list": lambda m: (m(0), slice(0, None), m([True, False, True, False]),
+                                               Ellipsis, m([-2, -1])),
+    "bool_scalar_list": lambda m: (True, [0, 1]),
 }
 
 

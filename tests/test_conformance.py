@@ -214,6 +214,8 @@ ELSEWHERE |= {"qlinear", "qconv2d", "qadd", "qmax_pool2d", "qavg_pool2d", "quant
               "quantize_per_channel", "dequantize_per_tensor", "dequantize_per_channel"}
 # the scan kernels (csrc/scan.cpp) are checked in test_conformance_scan.py
 ELSEWHERE |= {"cumprod", "cummax", "cummin", "logcumsumexp"}
+# scatter_reduce and index_reduce (issue 16): bit for bit in test_conformance_index_reduce.py
+ELSEWHERE |= {"scatter_reduce", "index_reduce"}
 WHERE = {"where"}
 COPIES = {"contiguous", "copy_", "argmax", "argmin", "cumsum"}
 

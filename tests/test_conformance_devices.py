@@ -343,6 +343,29 @@ CASES.update({
     "index": index_case(index_cases.index_args), "index_put": index_case(index_cases.index_put_args),
     "index_put_": index_case(index_cases.index_put_args),
 })
+
+
+def _scatter_reduce(draw, rng):  # issue 16: scatter_add's inputs plus a reduction
+    args, kw = index_case(index_cases.scatter_args)(draw, rng)
+    return args + (draw(st.sampled_from(["sum", "prod", "mean", "amax", "amin"])),
+                   draw(st.booleans())), kw
+
+
+def _index_reduce(draw, rng):  # x, dim, a 1-d index, src of x's shape with len(index) at dim
+    xs = draw(st.lists(st.integers(1, 4), min_size=1, max_size=3).map(tuple))
+    dim = draw(st.integers(0, len(xs) - 1))
+    k = draw(st.integers(0, 5))
+    dt = draw(st.sampled_from(ALL))
+    index = rng.integers(-xs[dim], xs[dim], k).astype(np.int64)
+    src = _arr(rng, xs[:dim] + (k,) + xs[dim + 1:], dt)
+    return (_arr(rng, xs, dt), dim, index, src,
+            draw(st.sampled_from(["sum", "prod", "mean", "amax", "amin"])), draw(st.booleans())), {}
+
+
+CASES["scatter_reduce"] = _scatter_reduce
+CASES["index_reduce"] = _index_reduce
+
+
 # -- int8 quantization primitives (values: tests/test_quant_ref.py) ---------------------------
 def _codes(rng, shape, dtype=np.uint8):
     info = np.iinfo(dtype)

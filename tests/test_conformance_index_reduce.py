@@ -1,4 +1,4 @@
-"""The scatter_reduce C++ kernel (csrc/index_reduce.cpp) against the numpy reference
+"""The scatter_reduce and index_reduce C++ kernels (csrc/index_reduce.cpp) against the numpy reference
 (tinyfw/backend/ref_index.py), bit for bit: every reduction with and without x's own
 values, every dtype (bool goes to ref), strided/reversed/expanded layouts, an index
 smaller than src and x, negative and duplicate indices, NaN and signed zeros, and large
@@ -16,8 +16,8 @@ from tinyfw.backend import cpu, ref
 
 from helpers import in_layout
 
-pytestmark = pytest.mark.skipif("scatter_reduce" not in cpu.KERNELS,
-                                reason="the scatter_reduce C++ kernel is not built")
+pytestmark = pytest.mark.skipif("index_reduce" not in cpu.KERNELS,
+                                reason="the scatter_reduce/index_reduce C++ kernels are not built")
 
 BF16 = np.dtype(ml_dtypes.bfloat16)
 DTYPES = [np.dtype(t) for t in (np.float32, np.float64, np.float16, BF16, np.int8, np.int32,
@@ -127,3 +127,50 @@ def test_errors_and_fallbacks():
     src = np.ones((1, 4))
     np.testing.assert_array_equal(cpu.scatter_reduce(x, 0, np.zeros((1, 4), np.int64), src, "sum", True),
                                   ref.scatter_reduce(x, 0, np.zeros((1, 4), np.int64), src, "sum", True))
+
+
+@settings(max_examples=150, deadline=None)
+@given(data=st.data(), seed=st.integers(0, 2 ** 16))
+def test_index_reduce_matches_ref(data, seed):
+    """index_reduce (index_add is its "sum"): whole slices along dim, any layout of x and
+    src, negative and repeated indices."""
+    rng = np.random.default_rng(seed)
+    xs = tuple(data.draw(st.lists(st.integers(0, 5), min_size=1, max_size=3)))
+    dim = data.draw(st.integers(0, len(xs) - 1))
+    k = data.draw(st.integers(0, 7)) if xs[dim] else 0
+    dtype = data.draw(st.sampled_from(DTYPES))
+    reduce = data.draw(st.sampled_from(REDUCES))
+    include_self = data.draw(st.booleans())
+    special = data.draw(st.booleans())
+    x = in_layout(_values(rng, xs, dtype, special), data.draw(st.sampled_from(LAYOUTS[:4])))
+    src = in_layout(_values(rng, xs[:dim] + (k,) + xs[dim + 1:], dtype, special),
+                    data.draw(st.sampled_from(LAYOUTS)))
+    n = xs[dim]
+    index = rng.integers(-n, max(n, 1), k).astype(data.draw(st.sampled_from([np.int64, np.int32])))
+    label = f"index_reduce[{dtype}, {reduce}, self={include_self}, x{xs}, k={k}, dim={dim}]"
+    exp = ref.index_reduce(x, dim, index, src, reduce, include_self)
+    got = cpu.index_reduce(x, dim, index, src, reduce, include_self)
+    _same(got, exp, label)
+
+
+@pytest.mark.parametrize("reduce", REDUCES)
+@pytest.mark.parametrize("shape,dim", [((64, 300), 0), ((300, 64), 1), ((8, 50, 200), 1)])
+def test_index_reduce_large_threaded(reduce, shape, dim):
+    """Columns split among threads (wide rows) and outer slices (narrow ones): the same
+    bits at 1 and 2 threads, and ref's."""
+    rng = np.random.default_rng(4)
+    x = rng.standard_normal(shape).astype(np.float32)
+    k = 3 * shape[dim]
+    src = rng.standard_normal(shape[:dim] + (k,) + shape[dim + 1:]).astype(np.float32)
+    src = np.where(np.abs(src) < 1, 1 + src * 0.01, src).astype(np.float32)
+    index = rng.integers(0, shape[dim], k)
+    n0 = tinyfw.get_num_threads()
+    try:
+        outs = []
+        for t in (1, 2):
+            tinyfw.set_num_threads(t)
+            outs.append(cpu.index_reduce(x, dim, index, src, reduce, False))
+    finally:
+        tinyfw.set_num_threads(n0)
+    assert np.array_equal(_bits(outs[0]), _bits(outs[1])), "index_reduce depends on the thread count"
+    _same(outs[1], ref.index_reduce(x, dim, index, src, reduce, False), reduce)

@@ -400,6 +400,9 @@ def scatter_reduce(x, dim: int, index, src, reduce: str, include_self: bool) -> 
     return _new(x.shape, x.dtype)
 
 
+index_reduce = scatter_reduce
+
+
 def fill_(x, value) -> None:
     """Nothing to write."""
 

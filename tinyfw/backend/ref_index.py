@@ -6,7 +6,7 @@ import numpy as np
 
 from .ref_cast import up as _up
 
-__all__ = ["scatter_reduce"]
+__all__ = ["scatter_reduce", "index_reduce"]
 
 _UFUNC = {"sum": np.add, "mean": np.add, "prod": np.multiply, "amax": np.fmax,
           "amin": np.fmin}
@@ -55,3 +55,13 @@ def scatter_reduce(x, dim: int, index, src, reduce: str, include_self: bool):
         else:
             acc = np.floor_divide(acc, count)
     return acc.astype(x.dtype)
+
+
+def index_reduce(x, dim: int, index, src, reduce: str, include_self: bool):
+    """scatter_reduce with the 1-d `index` naming, for each slice i of src along `dim`,
+    the slice of x it reduces into (src is x's shape with len(index) at `dim`):
+    index_add is reduce="sum"."""
+    shape = [1] * x.ndim
+    shape[dim] = index.shape[0]
+    idx = np.broadcast_to(index.reshape(shape), src.shape)
+    return scatter_reduce(x, dim, idx, src, reduce, include_self)

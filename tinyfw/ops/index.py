@@ -356,6 +356,19 @@ def index_spec(x: Tensor, index, op: str) -> tuple:
             t = t.to(_dt.bool_)
         spec.append(TENSOR)
         tensors.append(t)
+    if Ellipsis in spec and tensors:
+        # spelled out: numpy counts an Ellipsis between two index tensors as separating
+        # them even when it stands for no dim (their dims then go first), PyTorch does not
+        used = 0
+        it = iter(tensors)
+        for s in spec:
+            if s is TENSOR:
+                t = next(it)
+                used += t.ndim if t.dtype is _dt.bool_ else 1
+            elif s is not None and s is not Ellipsis:
+                used += 1
+        k = spec.index(Ellipsis)
+        spec[k:k + 1] = [slice(None)] * max(x.ndim - used, 0)
     return tuple(spec), tensors
 
 
@@ -394,11 +407,8 @@ def torch_order(spec: tuple, tensors: list):
             pre.append(int(t.item()))
         elif host.is_integer(s):
             pre.append(s)
-        elif s is None:
+        elif s is None:  # (no Ellipsis here: index_spec spelled it out)
             rest.append(None)
-        elif s is Ellipsis:
-            pre.append(Ellipsis)
-            rest.append(Ellipsis)
         else:
             pre.extend([slice(None)] * (t.ndim if t is not None and t.dtype is _dt.bool_ else 1))
             rest.append(s)

@@ -2,10 +2,10 @@
 amin, with or without x's own values), index_add / index_copy / index_fill /
 index_reduce, take / take_along_dim / put, masked_scatter, and the function index_put_.
 
-`ScatterReduce` is the one new kernel (ref: `backend/ref_index.py`, C++:
-`csrc/index_reduce.cpp`); the index_* ops are scatters whose index is the 1-d index
-broadcast over the source (a stride-0 view, no copy), so they share its kernel and its
-gradients.  The gradients follow PyTorch's formulas: amax/amin split the gradient evenly
+`ScatterReduce` and `IndexReduce` (index_add, index_reduce: whole slices along a dim)
+are the new kernels (ref: `backend/ref_index.py`, C++: `csrc/index_reduce.cpp`); their
+gradients are one formula, the index_* ones seeing the 1-d index broadcast over the
+source (a stride-0 view).  index_copy is `index_put` (its C++ kernel copies rows).  The gradients follow PyTorch's formulas: amax/amin split the gradient evenly
 between the tied maxima (x's value included), prod divides by the value except where it
 is 0 (then the product of the others, computed again with that 0 masked).
 """
@@ -18,7 +18,7 @@ from ._opmeta import no_flops
 from ._util import Tensor, _wrap_dim, apply, ensure_tensor
 from .elementwise import where
 from .index import (Gather, ScatterAdd, Scatter, _check_gather_shapes, _check_index_tensor,
-                    _check_range, getitem, index_bounds, index_put)
+                    _check_range, getitem, index_bounds, index_put, index_select)
 from .shape import reshape
 
 _REDUCES = ("sum", "prod", "mean", "amax", "amin")
@@ -37,43 +37,72 @@ class ScatterReduce(Function):
 
     def backward(self, g):
         x, idx, src = self.saved_inputs
-        d, red, inc = self.dim, self.reduce, self.include_self
-        out = self.output
+        return _scatter_reduce_grad(g, x, idx, src, self.output, self.dim, self.reduce,
+                                    self.include_self, self.src_shape)
 
-        def gather(t):
-            return apply(Gather, (t, idx), {"dim": d})
 
-        if tuple(src.shape) != tuple(idx.shape):  # only the corner index addresses counts
-            src = src[tuple(slice(0, n) for n in idx.shape)]
-        if red == "sum":
-            gx, gsrc = g, gather(g)
-        elif red == "mean":
-            n = g.new_ones(g.shape) if inc else g.new_zeros(g.shape)
-            n = apply(ScatterAdd, (n, idx, g.new_ones(idx.shape)), {"dim": d})
-            n = where(n == 0, n.new_ones(()), n)
-            gx, gsrc = g / n, gather(g) / gather(n)
-        elif red == "prod":
-            one = x.new_ones(())
-            masked_x = where(x == 0, one, x)
-            gx = g * _reduce(masked_x, idx, src, d, "prod", inc) / masked_x
-            src_zero = src == 0
-            zeros = apply(ScatterAdd, (x.new_zeros(x.shape), idx, src_zero.to(x.dtype)), {"dim": d})
-            single = src_zero & (gather(zeros) == 1)
-            others = _reduce(x, idx, where(single, one, src), d, "prod", inc)
-            gsrc = where(single, gather(g * others), gather(g * out) / where(src_zero, one, src))
-        else:  # amax / amin: the gradient shared evenly by every value equal to the result
-            value = gather(out)
-            x_hit, src_hit = x == out, src == value
-            n = apply(ScatterAdd, (x_hit.to(g.dtype), idx, src_hit.to(g.dtype)), {"dim": d})
-            share = g / n
-            zero = g.new_zeros(())
-            gx = where(x_hit, share, zero)
-            gsrc = where(src_hit, gather(share), zero)
-        if not inc:  # x's values at the positions scattered to were not used
-            gx = apply(Scatter, (gx, idx, gx.new_zeros(idx.shape)), {"dim": d})
-        if tuple(gsrc.shape) != tuple(self.src_shape):
-            gsrc = gsrc.new_zeros(self.src_shape).index_put_slice(gsrc)
-        return gx, None, gsrc
+def _scatter_reduce_grad(g, x, idx, src, out, d, red, inc, src_shape):
+    """(grad of x, None, grad of src) of scatter_reduce (PyTorch's formulas), in tinyfw ops."""
+
+    def gather(t):
+        return apply(Gather, (t, idx), {"dim": d})
+
+    if tuple(src.shape) != tuple(idx.shape):  # only the corner index addresses counts
+        src = src[tuple(slice(0, n) for n in idx.shape)]
+    if red == "sum":
+        gx, gsrc = g, gather(g)
+    elif red == "mean":
+        n = g.new_ones(g.shape) if inc else g.new_zeros(g.shape)
+        n = apply(ScatterAdd, (n, idx, g.new_ones(idx.shape)), {"dim": d})
+        n = where(n == 0, n.new_ones(()), n)
+        gx, gsrc = g / n, gather(g) / gather(n)
+    elif red == "prod":
+        one = x.new_ones(())
+        masked_x = where(x == 0, one, x)
+        gx = g * _reduce(masked_x, idx, src, d, "prod", inc) / masked_x
+        src_zero = src == 0
+        zeros = apply(ScatterAdd, (x.new_zeros(x.shape), idx, src_zero.to(x.dtype)), {"dim": d})
+        single = src_zero & (gather(zeros) == 1)
+        others = _reduce(x, idx, where(single, one, src), d, "prod", inc)
+        gsrc = where(single, gather(g * others), gather(g * out) / where(src_zero, one, src))
+    else:  # amax / amin: the gradient shared evenly by every value equal to the result
+        value = gather(out)
+        x_hit, src_hit = x == out, src == value
+        n = apply(ScatterAdd, (x_hit.to(g.dtype), idx, src_hit.to(g.dtype)), {"dim": d})
+        share = g / n
+        zero = g.new_zeros(())
+        gx = where(x_hit, share, zero)
+        gsrc = where(src_hit, gather(share), zero)
+    if not inc:  # x's values at the positions scattered to were not used
+        gx = apply(Scatter, (gx, idx, gx.new_zeros(idx.shape)), {"dim": d})
+    if tuple(gsrc.shape) != tuple(src_shape):
+        gsrc = gsrc.new_zeros(src_shape).index_put_slice(gsrc)
+    return gx, None, gsrc
+
+
+class IndexReduce(Function):
+    """index_reduce / index_add: src's slice i along `dim` reduced into x's slice
+    index[i] (a 1-d index); the gradients are scatter_reduce's with the index broadcast."""
+    autocast = None
+    save_inputs = True
+    save_output = True
+    flops = no_flops
+
+    @staticmethod
+    def forward(ctx, B, x, index, src, dim, reduce, include_self):
+        ctx.dim, ctx.reduce, ctx.include_self, ctx.src_shape = dim, reduce, include_self, src.shape
+        return B.index_reduce(x, dim, index, src, reduce, include_self)
+
+    def backward(self, g):
+        x, index, src = self.saved_inputs
+        d = self.dim
+        if self.reduce == "sum" and self.include_self:  # index_add: no broadcast index needed
+            gsrc = index_select(g, d, index) if self.next[2] is not None else None
+            return g, None, gsrc
+        view = (1,) * d + (index.shape[0],) + (1,) * (x.ndim - d - 1)
+        idx = reshape(index, view).expand(*src.shape)
+        return _scatter_reduce_grad(g, x, idx, src, self.output, d, self.reduce,
+                                    self.include_self, self.src_shape)
 
 
 def _reduce(x, idx, src, d, reduce, include_self) -> Tensor:
@@ -120,48 +149,43 @@ def _index_arg(x: Tensor, dim: int, index, op: str) -> tuple:
     return reshape(index, -1), d
 
 
-def _scatter_index(x: Tensor, index: Tensor, source: Tensor, d: int, op: str) -> Tensor:
-    """index (1-d) along dim d broadcast to source's shape (a stride-0 view), after
-    checking that source is x with dim d's size replaced by len(index)."""
+def _index_family(x, dim, index, source, op: str):
+    """(x, 1-d index, source, dim), checked; a 0-d x is seen as 1-d (dim 0)."""
+    x, source = ensure_tensor(x, op), ensure_tensor(source, op)
+    index, d = _index_arg(x, dim, index, op)
+    _same_dtype(x, source, op)
+    if x.ndim == 0:
+        x, source = reshape(x, 1), reshape(source, -1)
     want = tuple(x.shape[:d]) + (index.shape[0],) + tuple(x.shape[d + 1:])
     if tuple(source.shape) != want:
         raise RuntimeError(f"{op}: source of shape {tuple(source.shape)} does not match self "
                            f"{tuple(x.shape)} with dim {d} of size len(index) = "
                            f"{index.shape[0]} (expected {want})")
     _check_range(index, x.shape[d], op, d)
-    view = (1,) * d + (index.shape[0],) + (1,) * (x.ndim - d - 1)
-    return reshape(index, view).expand(*want)
+    return x, index, source, d
 
 
-def _index_family(x, dim, index, source, op: str):
-    x, source = ensure_tensor(x, op), ensure_tensor(source, op)
-    index, d = _index_arg(x, dim, index, op)
-    _same_dtype(x, source, op)
-    if x.ndim == 0:
-        return x, reshape(index, 1), reshape(source, 1), 0, True
-    return x, _scatter_index(x, index, source, d, op), source, d, False
+def _index_reduce(x0, dim, index, source, reduce, include_self, op) -> Tensor:
+    x, index, source, d = _index_family(x0, dim, index, source, op)
+    out = apply(IndexReduce, (x, index, source),
+                {"dim": d, "reduce": reduce, "include_self": bool(include_self)})
+    return reshape(out, ()) if ensure_tensor(x0, op).ndim == 0 else out
 
 
 def index_add(x, dim: int, index, source, *, alpha=1) -> Tensor:
     """A copy of x with alpha * source[..., i, ...] added at x[..., index[i], ...] along
-    `dim` (duplicates summed)."""
-    x, idx, source, d, scalar = _index_family(x, dim, index, source, "index_add")
+    `dim` (duplicates summed in index order)."""
     if alpha != 1:
-        source = source * alpha
-    x1 = reshape(x, 1) if scalar else x
-    if scalar:
-        _check_range(idx, 1, "index_add", 0)
-    out = apply(ScatterAdd, (x1, idx, source), {"dim": d})
-    return reshape(out, ()) if scalar else out
+        source = ensure_tensor(source, "index_add") * alpha
+    return _index_reduce(x, dim, index, source, "sum", True, "index_add")
 
 
 def index_copy(x, dim: int, index, source) -> Tensor:
     """A copy of x with x[..., index[i], ...] = source[..., i, ...] along `dim`."""
-    x, idx, source, d, scalar = _index_family(x, dim, index, source, "index_copy")
-    if scalar:
-        _check_range(idx, 1, "index_copy", 0)
-        return reshape(apply(Scatter, (reshape(x, 1), idx, source), {"dim": 0}), ())
-    return apply(Scatter, (x, idx, source), {"dim": d})
+    x0 = ensure_tensor(x, "index_copy")
+    x, index, source, d = _index_family(x, dim, index, source, "index_copy")
+    out = index_put(x, (slice(None),) * d + (index,), source)
+    return reshape(out, ()) if x0.ndim == 0 else out
 
 
 def index_reduce(x, dim: int, index, source, reduce: str, *, include_self: bool = True) -> Tensor:
@@ -171,11 +195,7 @@ def index_reduce(x, dim: int, index, source, reduce: str, *, include_self: bool 
     if reduce not in ("prod", "mean", "amax", "amin"):
         raise RuntimeError(f"index_reduce: reduce argument must be one of prod, mean, amax or "
                            f"amin, got {reduce!r}")
-    x, idx, source, d, scalar = _index_family(x, dim, index, source, "index_reduce")
-    if scalar:
-        _check_range(idx, 1, "index_reduce", 0)
-        return reshape(_reduce(reshape(x, 1), idx, source, 0, reduce, bool(include_self)), ())
-    return _reduce(x, idx, source, d, reduce, bool(include_self))
+    return _index_reduce(x, dim, index, source, reduce, include_self, "index_reduce")
 
 
 def index_fill(x, dim: int, index, value) -> Tensor:
