@@ -113,17 +113,28 @@ def linalg_lu_permutation(pivots, m: int, dtype):
     return P.reshape(batch + (m, m))
 
 
+def _lapack_or_lu(f, a, out_shape: tuple, *more):
+    """(f(a, *more), info): LAPACK through numpy for the whole batch when every matrix is
+    invertible (its getrf found no zero pivot: info 0); otherwise info from
+    linalg_lu_factor and f on the invertible elements only."""
+    try:
+        with np.errstate(invalid="ignore", over="ignore", divide="ignore"):
+            out = np.asarray(f(a, *more), a.dtype)
+        return out, np.zeros(a.shape[:-2], _I32)
+    except np.linalg.LinAlgError:
+        info = linalg_lu_factor(a)[2]
+        return _per_ok(f, a, info, out_shape, *more), info
+
+
 def linalg_inv(a):
     """(inverse, info): info as linalg_lu_factor's (0: invertible)."""
-    info = linalg_lu_factor(a)[2]
-    inv = _per_ok(np.linalg.inv, a, info, a.shape[-2:])
+    inv, info = _lapack_or_lu(np.linalg.inv, a, a.shape[-2:])
     return inv.reshape(a.shape), info
 
 
 def linalg_solve(a, b):
     """(X, info) with a @ X = b; a (..., n, n), b (..., n, k) with the same batch dims."""
-    info = linalg_lu_factor(a)[2]
-    x = _per_ok(np.linalg.solve, a, info, b.shape[-2:], b)
+    x, info = _lapack_or_lu(np.linalg.solve, a, b.shape[-2:], b)
     return x.reshape(b.shape), info
 
 

@@ -61,25 +61,25 @@ def _solve_operands(A, B, left: bool, op: str):
 def solve_ex(A, B, *, left: bool = True, check_errors: bool = False) -> SolveEx:
     """(X, info) with A X = B (X A = B when not `left`); B a matrix or a vector
     (batches broadcast)."""
-    op = "linalg.solve_ex"
+    return _solve(A, B, left, check_errors, "linalg.solve_ex")
+
+
+def solve(A, B, *, left: bool = True) -> Tensor:
+    """X with A X = B (X A = B when not `left`); raises LinAlgError for singular A."""
+    return _solve(A, B, left, True, "linalg.solve").result
+
+
+def _solve(A, B, left: bool, check_errors: bool, op: str) -> SolveEx:
     A, B, vector = _solve_operands(A, B, left, op)
     if left:
         X, info = apply(F.Solve, (A, B), {})
     else:
         Xt, info = apply(F.Solve, (A.mT, B.mT), {})
         X = Xt.mT
-    if check_errors:
-        C.raise_info(info, op, lambda k: "The solver failed because the input matrix is "
-                     "singular.")
+    if check_errors:  # PyTorch names the op "torch.linalg.solve" in this one message
+        C.raise_info(info, "torch." + op if op == "linalg.solve" else op,
+                     lambda k: "The solver failed because the input matrix is singular.")
     return SolveEx(X.squeeze(-1 if left else -2) if vector else X, info)
-
-
-def solve(A, B, *, left: bool = True) -> Tensor:
-    """X with A X = B (X A = B when not `left`); raises LinAlgError for singular A."""
-    X, info = solve_ex(A, B, left=left)
-    C.raise_info(info, "torch.linalg.solve", lambda k: "The solver failed because the "
-                 "input matrix is singular.")
-    return X
 
 
 def solve_triangular(A, B, *, upper: bool, left: bool = True,
