@@ -13,6 +13,7 @@ void register_quant(pybind11::module_& m);  // quant.cpp
 void register_attention(pybind11::module_& m);  // attention.cpp
 void register_layout_conv(pybind11::module_& m);  // layout_conv.cpp
 void register_layout_ops(pybind11::module_& m);   // layout_ops.cpp
+void register_conv3d(pybind11::module_& m);       // conv3d.cpp
 TINYFW_ISA_END
 }  // namespace tinyfw
 
@@ -38,6 +39,7 @@ void isa_register_kernels(pybind11::module_& m) {
     tinyfw::register_attention(m);
     tinyfw::register_layout_conv(m);
     tinyfw::register_layout_ops(m);
+    tinyfw::register_conv3d(m);
 }
 
 TINYFW_ISA_END

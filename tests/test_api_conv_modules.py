@@ -145,3 +145,22 @@ def test_lazy_layer_trains_after_the_first_call():
 def test_errors(call, exc, pattern):
     with pytest.raises(exc, match=pattern):
         call()
+
+
+def test_conv1d_and_conv3d_export_to_onnx(tmp_path):
+    onnx = pytest.importorskip("onnx", reason="onnx is not installed (pip install onnx)")
+    ort = pytest.importorskip("onnxruntime", reason="onnxruntime is not installed")
+    tinyfw.manual_seed(0)
+    for m, x in ((tinyfw.nn.Sequential(tinyfw.nn.Conv1d(3, 4, 3, stride=2, padding=1),
+                                       tinyfw.nn.ReLU()), tinyfw.randn(2, 3, 9)),
+                 (tinyfw.nn.Conv3d(4, 6, (2, 3, 1), padding=(1, 0, 1), dilation=(1, 2, 1),
+                                   groups=2), tinyfw.randn(2, 4, 3, 6, 4))):
+        path = str(tmp_path / "m.onnx")
+        tinyfw.onnx.export(m, (x,), path)
+        onnx.checker.check_model(onnx.load(path), full_check=True)
+        (got,) = ort.InferenceSession(path, providers=["CPUExecutionProvider"]).run(
+            None, {"input_0": npy(x)})
+        with tinyfw.no_grad():
+            want = npy(m(x))
+        # float32 sums of at most 12 products, reordered
+        np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-5)

@@ -171,8 +171,6 @@ def transposed_size(size: int, k: int, s: int, p: int, op_: int, d: int) -> int:
 def _conv_transpose(input, weight, bias, stride, padding, output_padding, groups, dilation,
                     nd: int, op: str) -> Tensor:
     x, unbatched = _batched(input, nd, op)
-    if nd == 1:  # the 2-d kernels on (N, C, 1, L): a view
-        x = x.unsqueeze(2)
     fn = Conv3d if nd == 3 else Conv2d
     w = _weight(x, weight, nd, groups, op, fn)
     cin, cout_g = w.shape[:2]
@@ -190,8 +188,8 @@ def _conv_transpose(input, weight, bias, stride, padding, output_padding, groups
         if o >= s and o >= d:
             raise ValueError(f"{op}: output_padding {outpad} must be smaller than either "
                              f"stride {stride} or dilation {dilation}")
-    if nd == 1:
-        w = w.unsqueeze(2)
+    if nd == 1:  # the 2-d kernels on (N, C, 1, L) and (Cin, Cout/g, 1, k): views
+        x, w = x.unsqueeze(2), w.unsqueeze(2)
         stride, padding, outpad, dilation = ((1,) + stride, (0,) + padding, (0,) + outpad,
                                              (1,) + dilation)
     kernel = w.shape[2:]
