@@ -16,6 +16,7 @@ void register_index(py::module_& m);
 void register_shape(py::module_& m);
 void register_reduce_arg(py::module_& m);     // reduce_arg.cpp: argmax, argmin, cumsum
 void register_reduce_anyall(py::module_& m);  // reduce_anyall.cpp: any, all
+void register_interpolate(py::module_& m);    // interpolate.cpp: resample_axis (+ backward)
 
 #ifndef TINYFW_BUILD_LEVELS
 #define TINYFW_BUILD_LEVELS 1  // the files compiled once, as the scalar level
@@ -50,6 +51,7 @@ PYBIND11_MODULE(_C, m) {
     register_shape(m);
     register_reduce_arg(m);
     register_reduce_anyall(m);
+    register_interpolate(m);
     static const tf::isa::Level levels[] = {
 #if TINYFW_BUILD_LEVELS & 1
         TF_LEVEL("scalar", isa_scalar)
