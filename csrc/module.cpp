@@ -18,6 +18,7 @@ void register_shape(py::module_& m);
 void register_reduce_arg(py::module_& m);     // reduce_arg.cpp: argmax, argmin, cumsum
 void register_reduce_anyall(py::module_& m);  // reduce_anyall.cpp: any, all
 void register_scan(py::module_& m);           // scan.cpp: cumprod, cummax, cummin, logcumsumexp
+void register_interpolate(py::module_& m);    // interpolate.cpp: resample_axis (+ backward)
 
 #ifndef TINYFW_BUILD_LEVELS
 #define TINYFW_BUILD_LEVELS 1  // the files compiled once, as the scalar level
@@ -54,6 +55,7 @@ PYBIND11_MODULE(_C, m) {
     register_reduce_arg(m);
     register_reduce_anyall(m);
     register_scan(m);
+    register_interpolate(m);
     static const tf::isa::Level levels[] = {
 #if TINYFW_BUILD_LEVELS & 1
         TF_LEVEL("scalar", isa_scalar)
