@@ -32,9 +32,24 @@ def _float(input, op: str) -> Tensor:
     return x
 
 
+_HALF = (_dt.float16, _dt.bfloat16)
+
+
+def _opmath(fn):
+    """fn computed in float32 for float16/bfloat16 inputs and rounded once, as PyTorch's
+    kernels do (a composition rounding after each op would be a few ulps off)."""
+    def run(x: Tensor) -> Tensor:
+        if x.dtype in _HALF:
+            return fn(x.to(_dt.float32)).to(x.dtype)
+        return fn(x)
+    return run
+
+
 def _apply(x: Tensor, fn, inplace: bool, op: str) -> Tensor:
-    """fn(x), or fn written into x (ops/inplace.py: from a clone of x when autograd
-    records, so the values fn saved for its backward are not overwritten)."""
+    """fn(x) (in float32 for half inputs), or that written into x (ops/inplace.py: from a
+    clone of x when autograd records, so the values fn saved for its backward are not
+    overwritten)."""
+    fn = _opmath(fn)
     return _inplace(fn, op)(x) if inplace else fn(x)
 
 
@@ -70,11 +85,12 @@ def softshrink(input, lambd: float = 0.5) -> Tensor:
     """input - lambd above lambd, input + lambd below -lambd, else 0."""
     if lambd < 0:
         raise RuntimeError(f"softshrink: lambd must be >= 0, got {lambd}")
-    x = _float(input, "softshrink")
-    inside = (x >= -lambd) & (x <= lambd)
-    # inside: x * 0, the sign of zero of PyTorch's scalar loop (its vector loop gives +0)
-    shifted = where(x > 0, x - lambd, x + lambd)
-    return where(inside, x * 0, shifted)
+
+    def fn(x: Tensor) -> Tensor:
+        inside = (x >= -lambd) & (x <= lambd)
+        # inside: x * 0, the sign of zero of PyTorch's scalar loop (its vector loop: +0)
+        return where(inside, x * 0, where(x > 0, x - lambd, x + lambd))
+    return _apply(_float(input, "softshrink"), fn, False, "softshrink")
 
 
 def hardsigmoid(input, inplace: bool = False) -> Tensor:
@@ -145,14 +161,12 @@ def selu_(input) -> Tensor:
 
 def softsign(input) -> Tensor:
     """input / (1 + |input|)."""
-    x = _float(input, "softsign")
-    return x / (x.abs() + 1)
+    return _apply(_float(input, "softsign"), lambda x: x / (x.abs() + 1), False, "softsign")
 
 
 def tanhshrink(input) -> Tensor:
     """input - tanh(input)."""
-    x = _float(input, "tanhshrink")
-    return x - x.tanh()
+    return _apply(_float(input, "tanhshrink"), lambda x: x - x.tanh(), False, "tanhshrink")
 
 
 def mish(input, inplace: bool = False) -> Tensor:
@@ -172,8 +186,8 @@ def glu(input, dim: int = -1) -> Tensor:
     if n % 2:
         raise RuntimeError(f"glu: halving dimension must be even, but dim {dim} of input "
                            f"{tuple(x.shape)} has size {n}")
-    a, b = x.narrow(d, 0, n // 2), x.narrow(d, n // 2, n // 2)
-    return a * b.sigmoid()
+    return _apply(x, lambda t: t.narrow(d, 0, n // 2) * t.narrow(d, n // 2, n // 2).sigmoid(),
+                  False, "glu")
 
 
 # -- randomised -----------------------------------------------------------------------------
