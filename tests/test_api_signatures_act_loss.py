@@ -22,7 +22,12 @@ FUNCTIONAL = [
     "multi_margin_loss", "multilabel_margin_loss", "multilabel_soft_margin_loss",
     "poisson_nll_loss", "soft_margin_loss", "triplet_margin_loss",
     "triplet_margin_with_distance_loss", "alpha_dropout", "feature_alpha_dropout",
-    "dropout1d", "dropout2d", "dropout3d", "linear_cross_entropy"]
+    "dropout1d", "dropout2d", "dropout3d", "linear_cross_entropy",
+    # the older ones (F.relu/leaky_relu/silu are the core ops, pinned by
+    # test_functional.py::test_reexports_are_the_core_ops, and take no inplace=)
+    "softmax", "log_softmax", "softmin", "mse_loss", "l1_loss",
+    "elu", "hardtanh", "relu6", "smooth_l1_loss", "cross_entropy", "nll_loss", "kl_div",
+    "binary_cross_entropy", "binary_cross_entropy_with_logits"]
 MODULES = [
     "CELU", "ELU", "GLU", "Hardshrink", "Hardsigmoid", "Hardswish", "Hardtanh", "LogSigmoid",
     "Mish", "PReLU", "RReLU", "ReLU6", "SELU", "Softmin", "Softplus", "Softshrink", "Softsign",

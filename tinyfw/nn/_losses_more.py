@@ -15,6 +15,8 @@ from ..ops._util import Tensor, ensure_tensor
 from ..ops.elementwise import minimum, where
 from ..ops.nn import check_float
 from ._losses import _float_pair, _reduce, _reduction, read, softplus_neg
+from ._losses import l1_loss as _l1_loss
+from ._losses import mse_loss as _mse_loss
 from .functional_distance import pairwise_distance
 
 _COS_EPS = 1e-12  # PyTorch's EPSILON in cosine_embedding_loss
@@ -43,6 +45,37 @@ def huber_loss(input, target, reduction: str = "mean", delta: float = 1.0,
                              f"{tuple(x.shape)}")
         loss = loss * w
     return _reduce(loss, red)
+
+
+def _weighted_pointwise(fn, input, target, size_average, reduce, reduction: str, weight,
+                        op: str) -> Tensor:
+    """PyTorch's weighted form of mse_loss / l1_loss: the pointwise loss times weight (the
+    input's shape); 'mean' divides the sum by the sum of the weights."""
+    red = _reduction(size_average, reduce, reduction, op)
+    if weight is None:
+        return fn(input, target, reduction=red)
+    x, w = ensure_tensor(input, op), ensure_tensor(weight, op)
+    if w.shape != x.shape:
+        raise ValueError(f"{op}: weight shape {tuple(w.shape)} differs from input shape "
+                         f"{tuple(x.shape)}")
+    loss = fn(x, target, reduction="none") * w
+    if red == "mean":
+        return loss.sum() / w.sum()
+    return _reduce(loss, red)
+
+
+def mse_loss(input, target, size_average=None, reduce=None, reduction: str = "mean",
+             weight=None) -> Tensor:
+    """(input - target)**2 (times weight), reduced; shapes broadcast."""
+    return _weighted_pointwise(_mse_loss, input, target, size_average, reduce, reduction,
+                               weight, "mse_loss")
+
+
+def l1_loss(input, target, size_average=None, reduce=None, reduction: str = "mean",
+            weight=None) -> Tensor:
+    """|input - target| (times weight), reduced; shapes broadcast."""
+    return _weighted_pointwise(_l1_loss, input, target, size_average, reduce, reduction,
+                               weight, "l1_loss")
 
 
 def soft_margin_loss(input, target, size_average=None, reduce=None,
