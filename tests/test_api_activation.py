@@ -100,6 +100,15 @@ CASES = [
          normal((3, 4)), kinds=("torch32",)),
     case("softmin_dtype", (lambda x: TF.softmin(x, 1), lambda x: TH.softmin(x, 1)),
          normal((3, 4))),
+    # PyTorch's full signatures of the older activations
+    case("softmax_stacklevel_dtype", (lambda x: TF.softmax(x, 1, 3, tinyfw.float64),
+                                      lambda x: TH.softmax(x, 1, 3, torch.float64)),
+         normal((3, 4)), kinds=("torch32",)),
+    case("log_softmax_stacklevel", (lambda x: TF.log_softmax(x, 0, 3),
+                                    lambda x: TH.log_softmax(x, 0, 3)), normal((3, 4))),
+    case("softmin_dtype_kw", (lambda x: TF.softmin(x, -1, dtype=tinyfw.float64),
+                              lambda x: TH.softmin(x, -1, dtype=torch.float64)),
+         normal((3, 4)), kinds=("torch32",)),
 ]
 
 

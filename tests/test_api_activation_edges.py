@@ -214,3 +214,40 @@ def test_threshold_keeps_integer_dtype():
     yt = TH.threshold(torch.tensor(x), 1, 7)
     assert npy(y).dtype == yt.numpy().dtype
     np.testing.assert_array_equal(npy(y), yt.numpy())
+
+
+# -- half precision --------------------------------------------------------------------------
+HALF = [("celu", lambda m, x: m.celu(x, 0.5)), ("selu", lambda m, x: m.selu(x)),
+        ("mish", lambda m, x: m.mish(x)), ("hardswish", lambda m, x: m.hardswish(x)),
+        ("hardsigmoid", lambda m, x: m.hardsigmoid(x)),
+        ("softshrink", lambda m, x: m.softshrink(x)), ("softsign", lambda m, x: m.softsign(x)),
+        ("tanhshrink", lambda m, x: m.tanhshrink(x)), ("glu", lambda m, x: m.glu(x)),
+        ("threshold", lambda m, x: m.threshold(x, 0.5, 2.0)),
+        ("rrelu_eval", lambda m, x: m.rrelu(x))]
+MANTISSA = {"float16": (10, -14), "bfloat16": (7, -126)}
+
+
+@requires_torch
+@pytest.mark.parametrize("dtype", ["float16", "bfloat16"])
+@pytest.mark.parametrize("name,fn", HALF, ids=[h[0] for h in HALF])
+def test_half_inputs_are_rounded_once(name, fn, dtype):
+    """float16/bfloat16 inputs are computed in float32 and rounded once (PyTorch's kernels
+    do so): the result is within 1 ulp of the float64 value rounded to the dtype, since the
+    float32 value is a few float32 ulps (2**-24 relative) from the true one and only a true
+    value that close to a rounding boundary can round to the neighbour."""
+    a = np.random.default_rng(0).uniform(-6, 6, 4096)
+    x = tinyfw.tensor(a).to(getattr(tinyfw, dtype))
+    xs = x.to(tinyfw.float64)
+    y = fn(F, x)
+    assert y.dtype == x.dtype
+    exact = fn(TH, torch.from_numpy(npy(xs)))  # float64 on the same (rounded) inputs
+    ref = exact.to(getattr(torch, dtype)).double().numpy()
+    got = npy(y.to(tinyfw.float64))
+    bits, emin = MANTISSA[dtype]
+    mag = np.maximum(np.abs(ref), 2.0 ** emin)
+    ulp = 2.0 ** (np.floor(np.log2(mag)) - bits)
+    if name == "tanhshrink":
+        # x - tanh(x) cancels for small |x| in float32 (PyTorch computes it the same way):
+        # the float32 value carries up to 2 float32 ulps of |x| in absolute error
+        ulp = ulp + 2 * np.spacing(np.abs(npy(xs)).astype(np.float32)).astype(np.float64)
+    assert np.all(np.abs(got - ref) <= ulp), name

@@ -120,6 +120,8 @@ CASES = (
     + [OpCase("huber_weight", lambda x, t, w: F.huber_loss(x, t, weight=w, delta=0.7),
               lambda x, t, w: TH.huber_loss(x, t, weight=w, delta=0.7),
               triplet(3, 4), terms=12)]
+    + loss("mse_weight", "mse_loss", triplet(3, 4), terms=12, weight_at=2)
+    + loss("l1_weight", "l1_loss", triplet(3, 4), terms=12, weight_at=2)
     + loss("soft_margin", "soft_margin_loss", signed(3, 5), frozen=(1,), terms=15)
     + loss("margin_ranking", "margin_ranking_loss", ranking, frozen=(2,), terms=7, margin=0.3)
     + loss("hinge_embedding", "hinge_embedding_loss", signed(4, 3), frozen=(1,), terms=12,

@@ -11,6 +11,8 @@ import math
 
 import numpy as np
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 import tinyfw
 import tinyfw.nn.functional as F
@@ -146,3 +148,38 @@ def test_errors(k):
         F.ctc_loss(lp, tinyfw.tensor(kw.get("targets", TARGETS)), kw.get("in_lens", IN_LENS),
                    kw.get("tg_lens", TG_LENS), blank=kw.get("blank", 0),
                    reduction=kw.get("reduction", "mean"))
+
+
+@requires_torch
+@given(data=st.data())
+def test_random_problems_match_torch(data):
+    """Random T, N, C, blank, target and input lengths (impossible alignments included),
+    padded or concatenated targets, every reduction, zero_infinity on or off: the loss and
+    the gradient through a log_softmax agree with PyTorch's in float64."""
+    t_len = data.draw(st.integers(1, 8), "T")
+    n = data.draw(st.integers(1, 4), "N")
+    c = data.draw(st.integers(2, 5), "C")
+    blank = data.draw(st.integers(0, c - 1), "blank")
+    labels = [k for k in range(c) if k != blank]
+    tg_lens = [data.draw(st.integers(0, 4), f"S{i}") for i in range(n)]
+    in_lens = [data.draw(st.integers(0, t_len), f"L{i}") for i in range(n)]
+    rows = [[data.draw(st.sampled_from(labels)) for _ in range(k)] for k in tg_lens]
+    concat = data.draw(st.booleans(), "concatenated")
+    red = data.draw(st.sampled_from(["none", "mean", "sum"]), "reduction")
+    zero_inf = data.draw(st.booleans(), "zero_infinity")
+    if concat:
+        tg = np.array([v for r in rows for v in r], dtype=np.int64)
+    else:
+        width = max(tg_lens + [1])
+        tg = np.array([r + [blank] * (width - len(r)) for r in rows], dtype=np.int64)
+    z = np.random.default_rng(data.draw(st.integers(0, 999), "seed")).standard_normal(
+        (t_len, n, c))
+    x, xt = tinyfw.tensor(z, requires_grad=True), torch.tensor(z, requires_grad=True)
+    y = F.ctc_loss(x.log_softmax(2), tinyfw.tensor(tg), in_lens, tg_lens, blank, red, zero_inf)
+    yt = TH.ctc_loss(xt.log_softmax(2), torch.from_numpy(tg), torch.tensor(in_lens),
+                     torch.tensor(tg_lens), blank, red, zero_inf)
+    np.testing.assert_allclose(npy(y), yt.detach().numpy(), rtol=1e-10, atol=1e-12)
+    if np.all(np.isfinite(yt.detach().numpy())):
+        y.sum().backward()
+        yt.sum().backward()
+        np.testing.assert_allclose(npy(x.grad), xt.grad.numpy(), rtol=1e-9, atol=1e-11)

@@ -226,3 +226,22 @@ def test_multilabel_margin_ignores_targets_after_the_first_minus_one():
             + max(0, 1 - (0.1 - 0.4))) / 4
     np.testing.assert_allclose(npy(a), want, rtol=1e-6)
     np.testing.assert_allclose(npy(b), want, rtol=1e-6)
+
+
+@requires_torch
+def test_multilabel_margin_in_slices(monkeypatch):
+    """With a small slice size the (N, J, C) work runs in several slices of J: the loss
+    and gradient are PyTorch's."""
+    import tinyfw.nn._losses_more as lm
+
+    monkeypatch.setattr(lm, "_CHUNK", 20)
+    rng = np.random.default_rng(5)
+    x = rng.standard_normal((3, 7))
+    t = np.array([[2, 5, 5, -1, 0, 0, 0], [6, 0, 1, 2, 3, 4, 5], [-1, 1, 1, 1, 1, 1, 1]])
+    xf, xt = tinyfw.tensor(x, requires_grad=True), torch.tensor(x, requires_grad=True)
+    y = F.multilabel_margin_loss(xf, tinyfw.tensor(t), reduction="none")
+    yt = TH.multilabel_margin_loss(xt, torch.tensor(t), reduction="none")
+    assert_close(y, yt, "float64")
+    y.sum().backward()
+    yt.sum().backward()
+    assert_close(xf.grad, xt.grad, "float64")

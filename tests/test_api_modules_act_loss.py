@@ -69,6 +69,11 @@ def test_prelu_parameters_and_init():
     m = nn.PReLU(4, init=0.1)
     assert [n for n, _ in m.named_parameters()] == ["weight"]
     np.testing.assert_array_equal(npy(m.weight), np.full(4, 0.1, np.float32))
+    with tinyfw.no_grad():
+        m.weight.mul_(0)
+    m.reset_parameters()
+    np.testing.assert_array_equal(npy(m.weight), np.full(4, 0.1, np.float32))
+    assert nn.PReLU(2, dtype=tinyfw.float64).weight.dtype == tinyfw.float64
     with pytest.raises(ValueError, match="PReLU: num_parameters"):
         nn.PReLU(0)
 

@@ -15,9 +15,12 @@ from ..ops._util import Tensor, ensure_tensor
 from ..ops.elementwise import minimum, where
 from ..ops.nn import check_float
 from ._losses import _float_pair, _reduce, _reduction, read, softplus_neg
+from ._losses import l1_loss as _l1_loss
+from ._losses import mse_loss as _mse_loss
 from .functional_distance import pairwise_distance
 
 _COS_EPS = 1e-12  # PyTorch's EPSILON in cosine_embedding_loss
+_CHUNK = 1 << 22  # elements of one (N, j, C) slice in multilabel_margin_loss
 
 
 def _plain_reduction(reduction: str, op: str) -> str:
@@ -43,6 +46,37 @@ def huber_loss(input, target, reduction: str = "mean", delta: float = 1.0,
                              f"{tuple(x.shape)}")
         loss = loss * w
     return _reduce(loss, red)
+
+
+def _weighted_pointwise(fn, input, target, size_average, reduce, reduction: str, weight,
+                        op: str) -> Tensor:
+    """PyTorch's weighted form of mse_loss / l1_loss: the pointwise loss times weight (the
+    input's shape); 'mean' divides the sum by the sum of the weights."""
+    red = _reduction(size_average, reduce, reduction, op)
+    if weight is None:
+        return fn(input, target, reduction=red)
+    x, w = ensure_tensor(input, op), ensure_tensor(weight, op)
+    if w.shape != x.shape:
+        raise ValueError(f"{op}: weight shape {tuple(w.shape)} differs from input shape "
+                         f"{tuple(x.shape)}")
+    loss = fn(x, target, reduction="none") * w
+    if red == "mean":
+        return loss.sum() / w.sum()
+    return _reduce(loss, red)
+
+
+def mse_loss(input, target, size_average=None, reduce=None, reduction: str = "mean",
+             weight=None) -> Tensor:
+    """(input - target)**2 (times weight), reduced; shapes broadcast."""
+    return _weighted_pointwise(_mse_loss, input, target, size_average, reduce, reduction,
+                               weight, "mse_loss")
+
+
+def l1_loss(input, target, size_average=None, reduce=None, reduction: str = "mean",
+            weight=None) -> Tensor:
+    """|input - target| (times weight), reduced; shapes broadcast."""
+    return _weighted_pointwise(_l1_loss, input, target, size_average, reduce, reduction,
+                               weight, "l1_loss")
 
 
 def soft_margin_loss(input, target, size_average=None, reduce=None,
@@ -243,11 +277,22 @@ def multilabel_margin_loss(input, target, size_average=None, reduce=None,
         raise IndexError(f"{op}: a target is out of range for {c} classes")
     safe = where(valid, t, 0)
     classes = arange(c, device=x.device)
-    is_target = (valid.unsqueeze(2) & (safe.unsqueeze(2) == classes)).any(1)  # (N, C)
-    xt = rows.gather(1, safe)  # (N, J)
-    z = rows.unsqueeze(1) - xt.unsqueeze(2) + 1  # (N, J, C)
-    hit = valid.unsqueeze(2) & (~is_target).unsqueeze(1) & (z > 0)
-    loss = where(hit, z, 0.0).sum((1, 2)) / c
+    # the (N, J, C) intermediates (J = C target slots) are made for slices of J holding
+    # at most _CHUNK elements: a 1000-class problem needs no N * 1e6 array at once
+    step = max(1, _CHUNK // max(1, n * c))
+    slices = [slice(j, j + step) for j in range(0, c, step)]
+    is_target = None  # (N, C): class i is one of the row's targets
+    for sl in slices:
+        part = (valid[:, sl].unsqueeze(2) & (safe[:, sl].unsqueeze(2) == classes)).any(1)
+        is_target = part if is_target is None else is_target | part
+    total = None
+    for sl in slices:
+        xt = rows.gather(1, safe[:, sl])  # (N, j)
+        z = rows.unsqueeze(1) - xt.unsqueeze(2) + 1  # (N, j, C)
+        hit = valid[:, sl].unsqueeze(2) & (~is_target).unsqueeze(1) & (z > 0)
+        part = where(hit, z, 0.0).sum((1, 2))
+        total = part if total is None else total + part
+    loss = total / c
     if red == "none":
         return loss if x.ndim == 2 else loss.reshape(())
     return _reduce(loss, red)

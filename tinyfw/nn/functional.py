@@ -360,9 +360,11 @@ from .functional_grid import *  # noqa: E402,F401,F403
 # -- issue 16: activations, losses, dropout variants (their own files) -----------------------
 from ._losses_ctc import ctc_loss  # noqa: E402,F401
 from ._losses_linear_ce import linear_cross_entropy  # noqa: E402,F401
+# (mse_loss, l1_loss, softmax, log_softmax, softmin are re-bound here to forms with
+# PyTorch's full signatures: weight=, _stacklevel)
 from ._losses_more import (cosine_embedding_loss, gaussian_nll_loss,  # noqa: E402,F401
-                           hinge_embedding_loss, huber_loss, margin_ranking_loss,
-                           multi_margin_loss, multilabel_margin_loss,
+                           hinge_embedding_loss, huber_loss, l1_loss, margin_ranking_loss,
+                           mse_loss, multi_margin_loss, multilabel_margin_loss,
                            multilabel_soft_margin_loss, poisson_nll_loss, soft_margin_loss,
                            triplet_margin_loss, triplet_margin_with_distance_loss)
 from .functional_activation import (celu, celu_, elu_, glu, gumbel_softmax,  # noqa: E402,F401
@@ -370,5 +372,9 @@ from .functional_activation import (celu, celu_, elu_, glu, gumbel_softmax,  # n
                                     leaky_relu_, mish, prelu, relu_, rrelu, rrelu_, selu,
                                     selu_, softshrink, softsign, tanhshrink, threshold,
                                     threshold_)
+                                    leaky_relu_, log_softmax, mish, prelu, relu_, rrelu,
+                                    rrelu_, selu, selu_, softmax, softmin, softshrink, softsign,
+                                    tanhshrink, threshold, threshold_)
+from .functional_distance import cosine_similarity, pairwise_distance  # noqa: E402,F401
 from .functional_dropout import (alpha_dropout, dropout1d, dropout2d,  # noqa: E402,F401
                                  dropout3d, feature_alpha_dropout)

@@ -15,9 +15,12 @@ from ..autograd.function import no_grad
 from ..creation import arange, rand
 from ..ops._util import Tensor, ensure_tensor
 from ..ops.activation_more import hardshrink, prelu, relu_  # noqa: F401
-from ..ops.elementwise import leaky_relu, softplus, where
+from ..ops.elementwise import leaky_relu as _leaky_relu
+from ..ops.elementwise import softplus, where
 from ..ops.inplace import _inplace
-from ..ops.nn import check_float, softmax
+from ..ops.nn import check_float
+from ..ops.nn import log_softmax as _log_softmax
+from ..ops.nn import softmax as _softmax
 from ..random import Generator
 from .functional import elu, hardtanh
 
@@ -32,10 +35,46 @@ def _float(input, op: str) -> Tensor:
     return x
 
 
+_HALF = (_dt.float16, _dt.bfloat16)
+
+
+def _opmath(fn):
+    """fn computed in float32 for float16/bfloat16 inputs and rounded once, as PyTorch's
+    kernels do (a composition rounding after each op would be a few ulps off)."""
+    def run(x: Tensor) -> Tensor:
+        if x.dtype in _HALF:
+            return fn(x.to(_dt.float32)).to(x.dtype)
+        return fn(x)
+    return run
+
+
 def _apply(x: Tensor, fn, inplace: bool, op: str) -> Tensor:
-    """fn(x), or fn written into x (ops/inplace.py: from a clone of x when autograd
-    records, so the values fn saved for its backward are not overwritten)."""
+    """fn(x) (in float32 for half inputs), or that written into x (ops/inplace.py: from a
+    clone of x when autograd records, so the values fn saved for its backward are not
+    overwritten)."""
+    fn = _opmath(fn)
     return _inplace(fn, op)(x) if inplace else fn(x)
+
+
+# -- PyTorch's signatures for the existing activations ------------------------------------
+# (F.softmax/log_softmax/softmin take _stacklevel before dtype, as PyTorch's: code passing
+# dtype positionally means the same here)
+def softmax(input, dim: int | None = None, _stacklevel: int = 3, dtype=None) -> Tensor:
+    """exp(input) / sum(exp(input)) along dim (PyTorch's legacy choice when None)."""
+    return _softmax(input, dim, dtype)
+
+
+def log_softmax(input, dim: int | None = None, _stacklevel: int = 3, dtype=None) -> Tensor:
+    """input - logsumexp(input) along dim (PyTorch's legacy choice when None)."""
+    return _log_softmax(input, dim, dtype)
+
+
+def softmin(input, dim: int | None = None, _stacklevel: int = 3, dtype=None) -> Tensor:
+    """softmax(-input) along dim."""
+    x = ensure_tensor(input, "softmin")
+    if dtype is not None:
+        x = x.to(dtype)
+    return _softmax(-x, dim)
 
 
 # -- piecewise-linear ----------------------------------------------------------------------
@@ -63,18 +102,19 @@ def hardtanh_(input, min_val: float = -1.0, max_val: float = 1.0) -> Tensor:
 def leaky_relu_(input, negative_slope: float = 0.01) -> Tensor:
     """leaky_relu in place."""
     x = ensure_tensor(input, "leaky_relu_")
-    return _apply(x, lambda t: leaky_relu(t, negative_slope), True, "leaky_relu_")
+    return _apply(x, lambda t: _leaky_relu(t, negative_slope), True, "leaky_relu_")
 
 
 def softshrink(input, lambd: float = 0.5) -> Tensor:
     """input - lambd above lambd, input + lambd below -lambd, else 0."""
     if lambd < 0:
         raise RuntimeError(f"softshrink: lambd must be >= 0, got {lambd}")
-    x = _float(input, "softshrink")
-    inside = (x >= -lambd) & (x <= lambd)
-    # inside: x * 0, the sign of zero of PyTorch's scalar loop (its vector loop gives +0)
-    shifted = where(x > 0, x - lambd, x + lambd)
-    return where(inside, x * 0, shifted)
+
+    def fn(x: Tensor) -> Tensor:
+        inside = (x >= -lambd) & (x <= lambd)
+        # inside: x * 0, the sign of zero of PyTorch's scalar loop (its vector loop: +0)
+        return where(inside, x * 0, where(x > 0, x - lambd, x + lambd))
+    return _apply(_float(input, "softshrink"), fn, False, "softshrink")
 
 
 def hardsigmoid(input, inplace: bool = False) -> Tensor:
@@ -145,14 +185,12 @@ def selu_(input) -> Tensor:
 
 def softsign(input) -> Tensor:
     """input / (1 + |input|)."""
-    x = _float(input, "softsign")
-    return x / (x.abs() + 1)
+    return _apply(_float(input, "softsign"), lambda x: x / (x.abs() + 1), False, "softsign")
 
 
 def tanhshrink(input) -> Tensor:
     """input - tanh(input)."""
-    x = _float(input, "tanhshrink")
-    return x - x.tanh()
+    return _apply(_float(input, "tanhshrink"), lambda x: x - x.tanh(), False, "tanhshrink")
 
 
 def mish(input, inplace: bool = False) -> Tensor:
@@ -172,8 +210,8 @@ def glu(input, dim: int = -1) -> Tensor:
     if n % 2:
         raise RuntimeError(f"glu: halving dimension must be even, but dim {dim} of input "
                            f"{tuple(x.shape)} has size {n}")
-    a, b = x.narrow(d, 0, n // 2), x.narrow(d, n // 2, n // 2)
-    return a * b.sigmoid()
+    return _apply(x, lambda t: t.narrow(d, 0, n // 2) * t.narrow(d, n // 2, n // 2).sigmoid(),
+                  False, "glu")
 
 
 # -- randomised -----------------------------------------------------------------------------
@@ -187,7 +225,7 @@ def rrelu(input, lower: float = 1.0 / 8, upper: float = 1.0 / 3, training: bool 
         raise ValueError(f"{op}: lower bound {lower} is greater than upper bound {upper}")
     x = _float(input, op)
     if not training:
-        return _apply(x, lambda t: leaky_relu(t, (lower + upper) / 2), inplace, op)
+        return _apply(x, lambda t: _leaky_relu(t, (lower + upper) / 2), inplace, op)
     with no_grad():
         u = rand(x.shape, generator=generator, dtype=_dt.float64, device=x.device)
         slope = (u * (upper - lower) + lower).to(x.dtype)
@@ -217,7 +255,7 @@ def gumbel_softmax(logits, tau: float = 1.0, hard: bool = False, eps: float = 1e
         e = -(1 - u).log()
         e = where(e == 0, 2.2250738585072014e-308, e)
         g = (-e.log()).to(x.dtype)
-    y = softmax((x + g) / tau, dim)
+    y = _softmax((x + g) / tau, dim)
     if not hard:
         return y
     index = y.detach().argmax(dim, keepdim=True)
@@ -229,7 +267,7 @@ def gumbel_softmax(logits, tau: float = 1.0, hard: bool = False, eps: float = 1e
     return onehot - y.detach() + y
 
 
-__all__ = ["threshold", "threshold_", "relu_", "hardtanh_", "leaky_relu_", "softshrink",
-           "hardshrink", "hardsigmoid", "hardswish", "elu_", "celu", "celu_", "selu", "selu_",
-           "softsign", "tanhshrink", "mish", "glu", "prelu", "rrelu", "rrelu_",
-           "gumbel_softmax"]
+__all__ = ["softmax", "log_softmax", "softmin", "threshold",
+           "threshold_", "relu_", "hardtanh_", "leaky_relu_", "softshrink", "hardshrink",
+           "hardsigmoid", "hardswish", "elu_", "celu", "celu_", "selu", "selu_", "softsign",
+           "tanhshrink", "mish", "glu", "prelu", "rrelu", "rrelu_", "gumbel_softmax"]

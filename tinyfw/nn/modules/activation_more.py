@@ -2,6 +2,8 @@
 PyTorch's constructor arguments, attribute names and reprs."""
 from __future__ import annotations
 
+import warnings
+
 from ... import creation
 from ...tensor import Tensor
 from .. import functional as F
@@ -110,8 +112,18 @@ class CELU(ELU):
 class Hardtanh(Module):
     """x clamped to [min_val, max_val]."""
 
-    def __init__(self, min_val: float = -1.0, max_val: float = 1.0, inplace: bool = False):
+    def __init__(self, min_val: float = -1.0, max_val: float = 1.0, inplace: bool = False,
+                 min_value: float | None = None, max_value: float | None = None):
         super().__init__()
+        # PyTorch's deprecated spellings, with its FutureWarning
+        if min_value is not None:
+            warnings.warn("Hardtanh: min_value is deprecated, use min_val", FutureWarning,
+                          stacklevel=2)
+            min_val = min_value
+        if max_value is not None:
+            warnings.warn("Hardtanh: max_value is deprecated, use max_val", FutureWarning,
+                          stacklevel=2)
+            max_val = max_value
         if max_val <= min_val:
             raise ValueError(f"Hardtanh: max_val {max_val} must be greater than min_val "
                              f"{min_val}")

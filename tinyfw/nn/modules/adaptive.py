@@ -56,11 +56,12 @@ class AdaptiveLogSoftmaxWithLoss(Module):
             for layer in proj:
                 layer.reset_parameters()
 
-    def forward(self, input: Tensor, target: Tensor) -> tuple:
+    def forward(self, input_: Tensor, target_: Tensor) -> tuple:
         """(output, loss): output[n] is log p(target[n] | input[n]), loss the mean of
         -output.  input (N, in_features) with target (N,), or (in_features,) with a 0-d
         target."""
         op = "AdaptiveLogSoftmaxWithLoss"
+        input, target = input_, target_  # PyTorch's parameter names
         if target.ndim == 1:
             if input.ndim != 2:
                 raise RuntimeError(f"{op}: a 1-d target needs a 2-d input, got shape "

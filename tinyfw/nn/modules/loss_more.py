@@ -8,7 +8,15 @@ from ...tensor import Tensor
 from .. import functional as F
 from .distance import PairwiseDistance
 from .linear import Linear
+from .._losses import _reduction
 from .loss import _Loss, _WeightedLoss
+
+
+def _legacy(size_average, reduce, reduction: str, cls: type) -> str:
+    """The reduction, honouring PyTorch's deprecated size_average / reduce flags."""
+    if size_average is None and reduce is None:
+        return reduction
+    return _reduction(size_average, reduce, reduction, cls.__name__)
 
 
 class HuberLoss(_Loss):
@@ -26,8 +34,9 @@ class HuberLoss(_Loss):
 class SmoothL1Loss(_Loss):
     """0.5 d**2 / beta where |d| < beta, else |d| - beta / 2."""
 
-    def __init__(self, reduction: str = "mean", beta: float = 1.0):
-        super().__init__(reduction)
+    def __init__(self, size_average=None, reduce=None, reduction: str = "mean",
+                 beta: float = 1.0):
+        super().__init__(_legacy(size_average, reduce, reduction, SmoothL1Loss))
         self.beta = beta
 
     def forward(self, input: Tensor, target: Tensor) -> Tensor:
@@ -35,7 +44,12 @@ class SmoothL1Loss(_Loss):
         return F.smooth_l1_loss(input, target, reduction=self.reduction, beta=self.beta)
 
 
-class SoftMarginLoss(_Loss):
+class _PlainLoss(_Loss):
+    def __init__(self, size_average=None, reduce=None, reduction: str = "mean"):
+        super().__init__(_legacy(size_average, reduce, reduction, type(self)))
+
+
+class SoftMarginLoss(_PlainLoss):
     """log(1 + exp(-target * input))."""
 
     def forward(self, input: Tensor, target: Tensor) -> Tensor:
@@ -43,7 +57,7 @@ class SoftMarginLoss(_Loss):
         return F.soft_margin_loss(input, target, reduction=self.reduction)
 
 
-class MultiLabelMarginLoss(_Loss):
+class MultiLabelMarginLoss(_PlainLoss):
     """Multi-class multi-label hinge loss over the targets before each row's first -1."""
 
     def forward(self, input: Tensor, target: Tensor) -> Tensor:
@@ -53,6 +67,11 @@ class MultiLabelMarginLoss(_Loss):
 
 class MultiLabelSoftMarginLoss(_WeightedLoss):
     """Per-class logistic loss averaged over the classes."""
+
+    def __init__(self, weight: Tensor | None = None, size_average=None, reduce=None,
+                 reduction: str = "mean"):
+        super().__init__(weight, _legacy(size_average, reduce, reduction,
+                                         MultiLabelSoftMarginLoss))
 
     def forward(self, input: Tensor, target: Tensor) -> Tensor:
         """multilabel_soft_margin_loss(input, target, weight)."""
@@ -64,8 +83,8 @@ class MultiMarginLoss(_WeightedLoss):
     """Multi-class hinge loss: max(0, margin - x[y] + x[i])**p over i != y, over C."""
 
     def __init__(self, p: int = 1, margin: float = 1.0, weight: Tensor | None = None,
-                 reduction: str = "mean"):
-        super().__init__(weight, reduction)
+                 size_average=None, reduce=None, reduction: str = "mean"):
+        super().__init__(weight, _legacy(size_average, reduce, reduction, MultiMarginLoss))
         if p not in (1, 2):
             raise ValueError(f"MultiMarginLoss: only p == 1 and p == 2 are supported, got {p}")
         self.p, self.margin = p, margin
@@ -77,8 +96,9 @@ class MultiMarginLoss(_WeightedLoss):
 
 
 class _MarginLoss(_Loss):
-    def __init__(self, margin: float = 0.0, reduction: str = "mean"):
-        super().__init__(reduction)
+    def __init__(self, margin: float = 0.0, size_average=None, reduce=None,
+                 reduction: str = "mean"):
+        super().__init__(_legacy(size_average, reduce, reduction, type(self)))
         self.margin = margin
 
 
@@ -103,8 +123,9 @@ class CosineEmbeddingLoss(_MarginLoss):
 class HingeEmbeddingLoss(_Loss):
     """x for target 1, max(0, margin - x) for target -1."""
 
-    def __init__(self, margin: float = 1.0, reduction: str = "mean"):
-        super().__init__(reduction)
+    def __init__(self, margin: float = 1.0, size_average=None, reduce=None,
+                 reduction: str = "mean"):
+        super().__init__(_legacy(size_average, reduce, reduction, HingeEmbeddingLoss))
         self.margin = margin
 
     def forward(self, input: Tensor, target: Tensor) -> Tensor:
@@ -116,9 +137,9 @@ class HingeEmbeddingLoss(_Loss):
 class PoissonNLLLoss(_Loss):
     """Poisson negative log-likelihood of a rate (or its log, log_input) given counts."""
 
-    def __init__(self, log_input: bool = True, full: bool = False, eps: float = 1e-8,
-                 reduction: str = "mean"):
-        super().__init__(reduction)
+    def __init__(self, log_input: bool = True, full: bool = False, size_average=None,
+                 eps: float = 1e-8, reduce=None, reduction: str = "mean"):
+        super().__init__(_legacy(size_average, reduce, reduction, PoissonNLLLoss))
         self.log_input, self.full, self.eps = log_input, full, eps
 
     def forward(self, log_input: Tensor, target: Tensor) -> Tensor:
@@ -144,8 +165,8 @@ class TripletMarginLoss(_Loss):
     """max(0, margin + d(a, p) - d(a, n)) with the pairwise p-norm distance."""
 
     def __init__(self, margin: float = 1.0, p: float = 2.0, eps: float = 1e-6,
-                 swap: bool = False, reduction: str = "mean"):
-        super().__init__(reduction)
+                 swap: bool = False, size_average=None, reduce=None, reduction: str = "mean"):
+        super().__init__(_legacy(size_average, reduce, reduction, TripletMarginLoss))
         if margin <= 0:
             raise ValueError(f"TripletMarginLoss: margin must be greater than 0, got {margin}")
         self.margin, self.p, self.eps, self.swap = margin, p, eps, swap
