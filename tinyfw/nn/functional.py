@@ -369,12 +369,8 @@ from ._losses_more import (cosine_embedding_loss, gaussian_nll_loss,  # noqa: E4
                            triplet_margin_loss, triplet_margin_with_distance_loss)
 from .functional_activation import (celu, celu_, elu_, glu, gumbel_softmax,  # noqa: E402,F401
                                     hardshrink, hardsigmoid, hardswish, hardtanh_,
-                                    leaky_relu_, mish, prelu, relu_, rrelu, rrelu_, selu,
-                                    selu_, softshrink, softsign, tanhshrink, threshold,
-                                    threshold_)
                                     leaky_relu_, log_softmax, mish, prelu, relu_, rrelu,
                                     rrelu_, selu, selu_, softmax, softmin, softshrink, softsign,
                                     tanhshrink, threshold, threshold_)
-from .functional_distance import cosine_similarity, pairwise_distance  # noqa: E402,F401
 from .functional_dropout import (alpha_dropout, dropout1d, dropout2d,  # noqa: E402,F401
                                  dropout3d, feature_alpha_dropout)
