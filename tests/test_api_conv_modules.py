@@ -105,7 +105,8 @@ LAZY = [
 def test_lazy_layer_infers_in_channels_and_becomes_the_concrete_layer(name, args, kw, shape):
     tm = getattr(torch.nn, name)(*args, **kw, dtype=torch.float64)
     fm = getattr(tinyfw.nn, name)(*args, **kw, dtype=tinyfw.float64)
-    assert fm.has_uninitialized_params() and list(fm.parameters()) == []
+    assert fm.has_uninitialized_params()
+    assert all(isinstance(p, tinyfw.nn.UninitializedParameter) for p in fm.parameters())
     x = np.random.default_rng(0).standard_normal(shape)
     fm(tinyfw.tensor(x))
     tm(torch.tensor(x))
@@ -115,6 +116,19 @@ def test_lazy_layer_infers_in_channels_and_becomes_the_concrete_layer(name, args
     assert list(fm.state_dict()) == list(tm.state_dict())
     assert repr(fm) == repr(tm)
     compare(tm, fm, [x], dtype="float64")
+
+
+def test_lazy_layer_materialises_from_a_state_dict_and_keeps_parameter_identity():
+    src = tinyfw.nn.ConvTranspose2d(6, 4, 3, groups=2)
+    m = tinyfw.nn.LazyConvTranspose2d(4, 3, groups=2)
+    w = m.weight
+    opt = tinyfw.optim.SGD(m.parameters(), lr=0.1)  # made before the sizes are known
+    m.load_state_dict(src.state_dict())
+    assert type(m) is tinyfw.nn.ConvTranspose2d and m.in_channels == 6 and m.weight is w
+    assert np.array_equal(m.weight.detach().numpy(), src.weight.detach().numpy())
+    m(tinyfw.randn(1, 6, 4, 4)).sum().backward()
+    opt.step()
+    assert not np.array_equal(m.weight.detach().numpy(), src.weight.detach().numpy())
 
 
 def test_lazy_layer_trains_after_the_first_call():
