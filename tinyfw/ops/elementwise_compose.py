@@ -161,9 +161,7 @@ def clamp_max(input, max) -> Tensor:
     return clamp(input, max=max)
 
 
-def clip(input, min=None, max=None) -> Tensor:
-    """Alias of clamp."""
-    return clamp(input, min, max)
+clip = clamp  # the same function (Tensor.clip is clamp too)
 
 
 def addcmul(input, tensor1, tensor2, *, value=1) -> Tensor:
