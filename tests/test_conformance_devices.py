@@ -441,6 +441,40 @@ def _resample_bw(draw, rng):
 
 CASES.update({"resample_axis": _resample, "resample_axis_backward": _resample_bw})
 
+# issue 16: integer primitives (ref_intops.py)
+INTS = [np.dtype(t) for t in (np.uint8, np.int8, np.int16, np.int32, np.int64)]
+
+
+def int_binary(draw, rng):
+    dt = draw(st.sampled_from(INTS))
+    s = draw(shapes)
+    b = tuple(1 if draw(st.booleans()) else n for n in s[draw(st.integers(0, len(s))):])
+    return (_arr(rng, s, dt, "pos"), _arr(rng, b, dt, "pos")), {}
+
+
+def _counted(draw, rng):
+    x = _arr(rng, (draw(st.integers(0, 9)),), draw(st.sampled_from([np.float32, np.float64])))
+    return x
+
+
+def _bincount(draw, rng):
+    n = draw(st.integers(0, 8))
+    wdt = draw(st.sampled_from([None, np.float32, np.float64, np.int32]))
+    return (rng.integers(0, 5, n), None if wdt is None else _arr(rng, (n,), wdt), 6), {}
+
+
+CASES.update({n: int_binary for n in ("bitwise_and", "bitwise_or", "bitwise_xor", "gcd", "lcm",
+                                      "bitwise_left_shift", "bitwise_right_shift")})
+CASES.update({
+    "bitwise_not": unary(floats=False, dtypes=INTS + [np.dtype(np.bool_)]),
+    "hash_tensor": reduce(),
+    "bincount": _bincount,
+    "histc": lambda d, r: ((_counted(d, r), d(st.integers(1, 5)), -1.0, 1.5), {}),
+    "histogram": lambda d, r: ((_counted(d, r), np.float32([-1.0, -0.2, 0.0, 1.5]), None,
+                                d(st.booleans())), {}),
+})
+
+
 for _n in ("add", "sub", "mul", "pow", "maximum", "minimum", "eq", "ne", "lt", "le", "gt", "ge",
            "logical_and", "logical_or", "logical_xor"):
     CASES[_n] = binary()

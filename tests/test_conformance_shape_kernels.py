@@ -202,16 +202,19 @@ def test_sort_row_lengths(dtype, n):
 
 def test_sort_nan_and_integer_order():
     """The orders ref defines, spelled out: NaNs last in BOTH directions in input order,
-    -0.0 tied with 0.0 (stable), and a descending int8 sort puts -128 first (numpy's -x
-    wraps)."""
+    -0.0 tied with 0.0 (stable), and a descending int8 sort puts -128 last (the key is
+    ~x; -x would wrap -128 onto itself), as PyTorch."""
     x = np.array([1.0, np.nan, -0.0, 2.0, 0.0, np.nan, -1.0], np.float32)
     v, i = cpu.sort(x, 0, True)
     assert i.tolist() == [3, 0, 2, 4, 6, 1, 5]
     v, i = cpu.sort(x, 0, False)
     assert i.tolist() == [6, 2, 4, 0, 3, 1, 5]
     assert np.signbit(v[1]) and not np.signbit(v[2])
-    v, i = cpu.sort(np.array([5, -128, 127, -1], np.int8), 0, True)
-    assert v.tolist() == [-128, 127, 5, -1]
+    for B in (cpu, ref):
+        for dt in (np.int8, np.int32, np.int64):
+            info = np.iinfo(dt)
+            v, i = B.sort(np.array([5, info.min, info.max, -1, info.min], dt), 0, True)
+            assert v.tolist() == [info.max, 5, -1, info.min, info.min] and i.tolist() == [2, 0, 3, 1, 4]
 
 
 # ------------------------------------------------------------------------------ fallbacks and odd inputs

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .host import wrap_int
+from .host import wrap_int as _wrap_int
 from .ref_cast import HALF_COMPUTE as _HALF, convert as _convert, up as _up
 
 
@@ -182,7 +182,7 @@ def masked_fill(x, mask, value):
 @np.errstate(over="ignore")
 def fill_(x, value) -> None:
     """In place: every element of x becomes value (an integer out of x's range wraps)."""
-    x[...] = wrap_int(value, x.dtype)
+    x[...] = _wrap_int(value, x.dtype)
 
 
 @np.errstate(over="ignore")

@@ -10,7 +10,7 @@ import builtins
 
 import numpy as np
 
-from .host import stores_quietly, wrap_int
+from .host import stores_quietly, wrap_int as _wrap_int
 
 __all__ = ["unavailable", "from_host", "to_host", "empty", "full", "view", "permute", "expand",
            "slice_view", "is_contiguous", "is_writeable", "memory_owner", "is_dense", "synchronize",
@@ -45,7 +45,7 @@ def full(shape: tuple, value, dtype: np.dtype) -> np.ndarray:
         out[...] = value
     else:
         with np.errstate(all="ignore"):
-            out[...] = wrap_int(value, out.dtype)
+            out[...] = _wrap_int(value, out.dtype)
     return out
 
 
