@@ -216,6 +216,28 @@ CASES.update({
 
 # ops whose output shape depends on values, which meta tensors do not have (PyTorch's meta
 # tensors refuse them too): masked_select / a bool mask index
+# issue 16, indexing family: scatter reductions, index reductions, *_scatter, strided views
+CASES.update({
+    "scatter_reduce_amax": (lambda x, i, s: x.scatter_reduce(1, i, s, "amax", include_self=False),
+                            [A34, idx((3, 2), 4), In((3, 2))]),
+    "index_reduce_prod": (lambda x, i, s: x.index_reduce(0, i, s, "prod"),
+                          [A34, idx((5,), 3), In((5, 4))]),
+    "index_add": (lambda x, i, s: x.index_add(1, i, s, alpha=2), [A34, idx((2,), 4), In((3, 2))]),
+    "select_scatter": (lambda x, s: x.select_scatter(s, 0, 1), [A34, In((4,))]),
+    "diagonal_scatter": (lambda x, s: x.diagonal_scatter(s, 1), [A34, In((3,))]),
+    "diagonal": (lambda x: x.diagonal(-1, 1, 0), [In((3, 4, 2))]),
+    "as_strided": (lambda x: x.as_strided((2, 2), (1, 3), 1), [A34]),
+    "index_int_collapse": (lambda x: x[0, :, [1, 2]], [In((2, 3, 4))]),
+    "setitem_int_collapse": (lambda x, v: _setitem_int(x, v), [In((2, 3, 4)), In((3, 2))]),
+})
+
+
+def _setitem_int(x, v):
+    y = x * 1
+    y[0, :, [1, 2]] = v
+    return y
+
+
 NOT_ON_META = {"bool_mask": (lambda x, m: x[m], [A34, mask((3, 4))])}
 
 
