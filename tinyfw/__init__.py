@@ -31,7 +31,9 @@ from .ops import *  # noqa: F401,F403
 from .ops import clone
 # torch.linalg: the package tinyfw/linalg/ (`from . import linalg` would find the module
 # tinyfw.ops.linalg that `from .ops import *` bound to this name)
-linalg = __import__("importlib").import_module(".linalg", __name__)
+from importlib import import_module as _import_module  # noqa: E402
+
+linalg = _import_module(".linalg", __name__)
 from . import nn, optim, data, jit  # noqa: E402,F401  (the layers above the core)
 from . import amp  # noqa: E402  (mixed precision)
 from .amp import autocast, get_autocast_dtype, is_autocast_enabled  # noqa: E402,F401
