@@ -209,6 +209,8 @@ ELSEWHERE |= {"cat", "pad", "flip", "tile", "masked_fill", "fill_", "triu", "tri
 # the int8 kernels are checked bit for bit, on every int8 GEMM path, in test_quant_kernels.py
 ELSEWHERE |= {"qlinear", "qconv2d", "qadd", "qmax_pool2d", "qavg_pool2d", "quantize_per_tensor",
               "quantize_per_channel", "dequantize_per_tensor", "dequantize_per_channel"}
+# interpolate's resampling kernels: test_conformance_resample.py
+ELSEWHERE |= {"resample_axis", "resample_axis_backward"}
 WHERE = {"where"}
 COPIES = {"contiguous", "copy_", "argmax", "argmin", "cumsum"}
 
