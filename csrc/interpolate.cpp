@@ -58,24 +58,39 @@ void forward(const T* x, const int64_t* I, const T* W, T* y, int64_t B, int64_t 
              int64_t taps) {
     const int64_t grain = std::max<int64_t>(1, kGrain / std::max<int64_t>(1, inner * taps));
     parallel_for(B * O, grain, [&](int64_t r0, int64_t r1) {
+        int64_t b = r0 / O, o = r0 % O;  // stepped below: no division per row
         for (int64_t r = r0; r < r1; ++r) {
-            const int64_t b = r / O, o = r % O;
             T* yr = y + r * inner;
             const T* xb = x + b * L * inner;
-            bool first = true;
-            for (int64_t t = 0; t < taps; ++t) {
-                const int64_t i = I[o * taps + t];
-                if (i < 0) continue;
-                const T w = W[o * taps + t];
-                const T* xr = xb + i * inner;
-                if (first) {
-                    for (int64_t j = 0; j < inner; ++j) yr[j] = w * xr[j];
-                    first = false;
-                } else {
-                    for (int64_t j = 0; j < inner; ++j) yr[j] += w * xr[j];
+            const int64_t* Io = I + o * taps;
+            const T* Wo = W + o * taps;
+            if (inner == 1) {  // the W pass: one scalar per output
+                T acc = T(0);
+                bool any = false;
+                for (int64_t t = 0; t < taps; ++t) {
+                    if (Io[t] < 0) continue;
+                    const T v = Wo[t] * xb[Io[t]];
+                    acc = any ? acc + v : v;
+                    any = true;
                 }
+                *yr = acc;
+            } else {
+                bool first = true;
+                for (int64_t t = 0; t < taps; ++t) {
+                    const int64_t i = Io[t];
+                    if (i < 0) continue;
+                    const T w = Wo[t];
+                    const T* xr = xb + i * inner;
+                    if (first) {
+                        for (int64_t j = 0; j < inner; ++j) yr[j] = w * xr[j];
+                        first = false;
+                    } else {
+                        for (int64_t j = 0; j < inner; ++j) yr[j] += w * xr[j];
+                    }
+                }
+                if (first) std::fill(yr, yr + inner, T(0));
             }
-            if (first) std::fill(yr, yr + inner, T(0));
+            if (++o == O) o = 0, ++b;
         }
     });
 }

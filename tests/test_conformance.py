@@ -216,6 +216,8 @@ ELSEWHERE |= {"qlinear", "qconv2d", "qadd", "qmax_pool2d", "qavg_pool2d", "quant
 ELSEWHERE |= {"cumprod", "cummax", "cummin", "logcumsumexp"}
 # scatter_reduce and index_reduce (issue 16): bit for bit in test_conformance_index_reduce.py
 ELSEWHERE |= {"scatter_reduce", "index_reduce"}
+# interpolate's resampling kernels: test_conformance_resample.py
+ELSEWHERE |= {"resample_axis", "resample_axis_backward"}
 WHERE = {"where"}
 COPIES = {"contiguous", "copy_", "argmax", "argmin", "cumsum"}
 

@@ -2,7 +2,7 @@
 (``functional_pool.py``, ``functional_pool_more.py``): argument normalisation, window
 index tables, and max pooling over such a table.
 
-A *window table* is an int64 array (P, K) (or (N, C, P, K) when every plane has its own
+A *window table* (``backend/pool_tables.py``) is an int64 array (P, K) (or (N, C, P, K) when every plane has its own
 windows, as fractional pooling) of flat positions into the input's spatial plane
 (d * H * W + h * W + w), -1 for a tap that falls on padding.  Max pooling over a table
 picks, under no_grad, the first maximum of each window (a NaN counts as the maximum, the
@@ -14,8 +14,6 @@ from __future__ import annotations
 
 import math
 from numbers import Integral
-
-import numpy as np
 
 from .. import dtypes as _dt
 from ..autograd.function import no_grad
@@ -81,56 +79,13 @@ def pool_args(x: Tensor, n: int, kernel_size, stride, padding, dilation, ceil_mo
     return kernel, stride, padding, dilation, out
 
 
-def combine_taps(per_dim: list, sizes: tuple) -> np.ndarray:
-    """Window table (P, K) from per-dim (positions (O_d, K_d), valid (O_d, K_d)) pairs:
-    the product of the per-dim windows, flattened in row-major (d, h, w) order."""
-    n = len(per_dim)
-    flat_stride = [math.prod(sizes[d + 1:]) for d in range(n)]
-    flat = np.zeros((1,) * (2 * n), np.int64)
-    ok = np.ones((1,) * (2 * n), bool)
-    for d, (pos, valid) in enumerate(per_dim):
-        shape = [1] * (2 * n)
-        shape[d], shape[n + d] = pos.shape
-        flat = flat + pos.reshape(shape) * flat_stride[d]
-        ok = ok & valid.reshape(shape)
-    outs = flat.shape[:n]
-    table = np.where(ok, flat, -1).reshape(math.prod(outs), -1)
-    return table
-
-
-def strided_table(sizes: tuple, kernel, stride, padding, dilation, out) -> np.ndarray:
-    """Window table of a strided, padded, dilated n-d pooling."""
-    per_dim = []
-    for d in range(len(sizes)):
-        pos = (np.arange(out[d])[:, None] * stride[d] - padding[d]
-               + np.arange(kernel[d])[None, :] * dilation[d])
-        per_dim.append((pos, (pos >= 0) & (pos < sizes[d])))
-    return combine_taps(per_dim, sizes)
-
-
-def adaptive_bounds(size: int, out: int) -> tuple:
-    """PyTorch's adaptive windows along one dim: [floor(i*size/out), ceil((i+1)*size/out))."""
-    i = np.arange(out)
-    return (i * size) // out, -((-(i + 1) * size) // out)
-
-
-def adaptive_table(sizes: tuple, out: tuple) -> np.ndarray:
-    """Window table of an adaptive pooling (windows padded to the longest with -1)."""
-    per_dim = []
-    for s, o in zip(sizes, out):
-        lo, hi = adaptive_bounds(s, o)
-        k = int((hi - lo).max())
-        pos = lo[:, None] + np.arange(k)[None, :]
-        per_dim.append((pos, pos < hi[:, None]))
-    return combine_taps(per_dim, sizes)
-
-
 def max_by_table(x: Tensor, table, out: tuple) -> tuple:
     """(values, int64 flat indices) of max pooling batched x (N, C, *S) over a window table
-    (a numpy array (P, K), or an int64 tensor (N, C, P, K)); outputs (N, C, *out)."""
+    (a host table (P, K) from backend/pool_tables.py, or an int64 tensor (N, C, P, K));
+    outputs (N, C, *out)."""
     n, c = x.shape[:2]
     flat = x.reshape(n, c, math.prod(x.shape[2:]))
-    t = tensor(table, device=x.device) if isinstance(table, np.ndarray) else table
+    t = table if isinstance(table, Tensor) else tensor(table, device=x.device)
     p, k = t.shape[-2:]
     with no_grad():
         t = t.expand(n, c, p, k)

@@ -12,7 +12,7 @@ from numbers import Integral
 
 from .. import dtypes as _dt
 from ..autograd.function import no_grad
-from ..creation import arange, tensor
+from ..creation import arange
 from ..dispatch import casts_inputs
 from ..ops._util import Tensor, ensure_tensor
 from ..ops.elementwise import (gelu, leaky_relu, relu, sigmoid, silu, softplus,  # noqa: F401

@@ -12,15 +12,13 @@ from __future__ import annotations
 import math
 from numbers import Integral
 
-import numpy as np
-
 from .. import dtypes as _dt
+from ..backend.resample_tables import CUBIC_A, affine_base
 from ..creation import tensor
 from ..ops._util import Tensor, ensure_tensor
 from ..ops.elementwise import where
 from ..ops.index import gather
 from ..ops.nn import check_float
-from .functional_resample import _CUBIC_A
 
 
 def _unnormalize(c: Tensor, size: int, align_corners: bool) -> Tensor:
@@ -55,7 +53,7 @@ def _coordinates(c: Tensor, size: int, padding_mode: str, align_corners: bool) -
 
 
 def _cubic(t: Tensor) -> list:
-    a = _CUBIC_A
+    a = CUBIC_A
 
     def near(x):
         return ((a + 2) * x - (a + 3)) * x * x + 1
@@ -145,14 +143,6 @@ def _stack(ts: list) -> Tensor:
     return stack(ts, -1)
 
 
-def _base(steps: int, align_corners: bool) -> np.ndarray:
-    """PyTorch's linspace_from_neg_one: -1..1 (scaled by (steps-1)/steps unless align)."""
-    if steps <= 1:
-        return np.zeros(max(steps, 0))
-    r = np.linspace(-1.0, 1.0, steps)
-    return r if align_corners else r * (steps - 1) / steps
-
-
 def affine_grid(theta, size, align_corners: bool | None = None) -> Tensor:
     """Sampling grid (N, H, W, 2) (or (N, D, H, W, 3)) of the affine maps theta (N, 2, 3)
     (or (N, 3, 4)) for an output of `size` (N, C, H, W) (or (N, C, D, H, W))."""
@@ -174,11 +164,7 @@ def affine_grid(theta, size, align_corners: bool | None = None) -> Tensor:
     if min(size) <= 0:
         raise ValueError(f"{op}: expected non-zero, positive output size, got {size}")
     spatial = size[2:]
-    axes = [_base(s, bool(align_corners)) for s in spatial]  # D/H/W order
-    mesh = np.meshgrid(*axes, indexing="ij")
-    # components x (W), y (H)[, z (D)], then the homogeneous 1
-    base = np.stack([mesh[n - 1 - i] for i in range(n)] + [np.ones(spatial)], -1)
-    b = tensor(base.reshape(-1, n + 1), dtype=th.dtype, device=th.device)
+    b = tensor(affine_base(spatial, bool(align_corners)), dtype=th.dtype, device=th.device)
     grid = b @ th.mT
     return grid.reshape(size[0], *spatial, n)
 

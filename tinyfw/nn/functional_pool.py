@@ -12,15 +12,13 @@ from __future__ import annotations
 
 from numbers import Integral
 
-import numpy as np
-
 from ..creation import tensor
 from ..ops._util import Tensor, ensure_tensor
 from ..ops.elementwise import relu
 from ..ops.nn_conv import avg_pool2d_raw, max_pool2d_indices
 from ..ops.resample import resample_dim
-from ._pool_util import (adaptive_bounds, adaptive_table, finish, max_by_table, ntuple,
-                         pool_args, spatial_input, strided_table)
+from ..backend.pool_tables import adaptive_mean_taps, adaptive_table, avg_divisor, strided_table
+from ._pool_util import finish, max_by_table, ntuple, pool_args, spatial_input
 
 
 # -- max pooling -------------------------------------------------------------------------------
@@ -81,16 +79,6 @@ def avg_pool1d(input, kernel_size, stride=None, padding=0, ceil_mode: bool = Fal
     return finish(y.squeeze(2), unbatched)
 
 
-def _divisor(size: int, k: int, s: int, p: int, out: int, count_include_pad: bool):
-    """PyTorch's window length along one dim: cut at size + padding, and without
-    count_include_pad at the input's edges too."""
-    start = np.arange(out) * s - p
-    end = np.minimum(start + k, size + p)
-    if count_include_pad:
-        return end - start
-    return np.minimum(end, size) - np.maximum(start, 0)
-
-
 def avg_pool3d(input, kernel_size, stride=None, padding=0, ceil_mode: bool = False,
                count_include_pad: bool = True, divisor_override: int | None = None) -> Tensor:
     """Mean over kernel_size 3-d windows (zero padding), or the window sum over
@@ -113,13 +101,8 @@ def avg_pool3d(input, kernel_size, stride=None, padding=0, ceil_mode: bool = Fal
     sums = avg_pool2d_raw(hw.reshape(n * c, 1, out[1] * out[2], dd), (1, k[0]), (1, s[0]),
                           (0, p[0]), ceil, True, 1)
     sums = sums.reshape(n, c, out[1], out[2], out[0]).permute(0, 1, 4, 2, 3)
-    if divisor_override is not None:
-        div = np.full(out, float(divisor_override))
-    else:
-        parts = [_divisor(x.shape[2 + i], k[i], s[i], p[i], out[i], bool(count_include_pad))
-                 for i in range(3)]
-        div = (parts[0][:, None, None] * parts[1][None, :, None]
-               * parts[2][None, None, :]).astype(np.float64)
+    div = avg_divisor(tuple(x.shape[2:]), k, s, p, out, bool(count_include_pad),
+                      divisor_override)
     y = sums / tensor(div, dtype=x.dtype, device=x.device)
     return finish(y, unbatched)
 
@@ -140,16 +123,6 @@ def _adaptive_sizes(x: Tensor, n: int, output_size, op: str) -> tuple:
     return sizes
 
 
-def _mean_table(size: int, out: int) -> tuple:
-    """(index, weight) taps of PyTorch's adaptive windows along one dim: window i's
-    positions (-1 pads the shorter windows: absent taps) with weight 1 / its length."""
-    lo, hi = adaptive_bounds(size, out)
-    k = int((hi - lo).max()) if out else 1
-    pos = lo[:, None] + np.arange(k)[None, :]
-    inside = pos < hi[:, None]
-    return np.where(inside, pos, -1), np.where(inside, 1.0 / (hi - lo)[:, None], 0.0)
-
-
 def _adaptive_avg(input, output_size, n: int, op: str) -> Tensor:
     """Separable: a window mean along each spatial dim, the last first (a NaN or inf stays
     inside the windows that hold it, which an averaging matmul would not do)."""
@@ -157,7 +130,7 @@ def _adaptive_avg(input, output_size, n: int, op: str) -> Tensor:
     out = _adaptive_sizes(x, n, output_size, op)
     y = x
     for d in reversed(range(n)):
-        y = resample_dim(y, 2 + d, *_mean_table(x.shape[2 + d], out[d]))
+        y = resample_dim(y, 2 + d, *adaptive_mean_taps(x.shape[2 + d], out[d]))
     return finish(y, unbatched)
 
 

@@ -12,13 +12,12 @@ from __future__ import annotations
 import math
 from numbers import Real
 
-import numpy as np
-
 from .. import dtypes as _dt
 from ..creation import rand, tensor, zeros
 from ..ops._util import Tensor, ensure_tensor
 from ..ops.index import scatter
 from ..nn._losses import int_bounds
+from ..backend.pool_tables import fractional_table
 from ..random import Generator
 from ._pool_util import finish, max_by_table, ntuple, spatial_input
 
@@ -90,20 +89,6 @@ def max_unpool3d(input, indices, kernel_size, stride=None, padding=0,
 
 
 # -- fractional max pooling --------------------------------------------------------------------
-def _starts(u: np.ndarray, size: int, out: int, k: int) -> np.ndarray:
-    """Window starts (…, out) for samples u (…) in u's float type, as PyTorch's
-    generate_intervals: int((i + u) * a) - int(u * a), the last window at size - k."""
-    t = u.dtype.type
-    starts = np.empty(u.shape + (out,), np.int64)
-    if out > 1:
-        alpha = t(size - k) / t(out - 1)
-        i = np.arange(out - 1).astype(u.dtype)
-        a = ((i + u[..., None]) * alpha).astype(np.int64)  # truncation, as the C cast
-        starts[..., :-1] = a - (u[..., None] * alpha).astype(np.int64)
-    starts[..., -1] = size - k
-    return starts
-
-
 def _fractional(input, kernel_size, output_size, output_ratio, return_indices, samples,
                 generator, n: int, op: str):
     x, unbatched = spatial_input(input, n, op)
@@ -134,18 +119,7 @@ def _fractional(input, kernel_size, output_size, output_ratio, return_indices, s
     if tuple(s.shape) != (nb, c, n):
         raise RuntimeError(f"{op}: _random_samples must have shape {(nb, c, n)}, got "
                            f"{tuple(s.shape)}")
-    u = s.detach()._host().astype(np.dtype(x.dtype.name))
-    flat = np.zeros((nb, c) + (1,) * (2 * n), np.int64)
-    for d in range(n):
-        # PyTorch's 2-d kernel reads sample 0 for W and 1 for H; the 3-d one 0 for T, 1 for
-        # H, 2 for W
-        col = (1 - d) if n == 2 else d
-        st = _starts(u[:, :, col], sizes[d], out[d], kernel[d])  # (N, C, out_d)
-        pos = st[..., None] + np.arange(kernel[d])  # (N, C, out_d, k_d)
-        shape = [nb, c] + [1] * (2 * n)
-        shape[2 + d], shape[2 + n + d] = out[d], kernel[d]
-        flat = flat + pos.reshape(shape) * math.prod(sizes[d + 1:])
-    tables = flat.reshape(nb, c, math.prod(out), math.prod(kernel))
+    tables = fractional_table(s.detach()._host(), x.dtype.name, sizes, out, kernel)
     y, idx = max_by_table(x, tensor(tables, device=x.device), out)
     y, idx = finish((y, idx), unbatched)
     return (y, idx) if return_indices else y

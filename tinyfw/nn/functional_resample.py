@@ -3,17 +3,16 @@ PyTorch's argument rules, output sizes and source-index arithmetic.
 
 Every mode but area is separable: one (index, weight) table per spatial dim, applied by
 the ``ResampleAxis`` op (a C++ kernel on the CPU), last dim first, so the arithmetic nests
-as PyTorch's kernels do.  The tables are computed here in numpy in the precision PyTorch's
-CPU kernels use (float32 source positions for float32 inputs; nearest's scale is always a
-float32), so the picked indices agree exactly.  Area mode is adaptive average pooling.
+as PyTorch's kernels do.  The tables come from ``backend/resample_tables.py``, in the
+precision PyTorch's CPU kernels use, so the picked indices agree exactly.  Area mode is
+adaptive average pooling.
 """
 from __future__ import annotations
 
 import math
 from numbers import Integral, Real
 
-import numpy as np
-
+from ..backend.resample_tables import resample_table
 from ..ops._util import Tensor, ensure_tensor
 from ..ops.nn import check_float
 from ..ops.resample import resample_dim
@@ -21,65 +20,6 @@ from .functional_pool import adaptive_avg_pool1d, adaptive_avg_pool2d, adaptive_
 
 _MODES = ("nearest", "linear", "bilinear", "bicubic", "trilinear", "area", "nearest-exact")
 _DIMS = {"linear": 1, "bilinear": 2, "bicubic": 2, "trilinear": 3}
-_CUBIC_A = -0.75
-
-
-def _nearest_table(n_in: int, n_out: int, scale, exact: bool) -> np.ndarray:
-    """Source index per output position, in float32 as PyTorch's nearest_idx."""
-    f32 = np.float32
-    s = f32(1.0 / scale) if scale is not None and scale > 0 else f32(n_in) / f32(n_out)
-    o = np.arange(n_out)
-    if exact:
-        # (o + 0.5) * scale is a double product rounded to float before floorf
-        src = np.floor(((o + 0.5) * np.float64(s)).astype(f32)).astype(np.int64)
-    elif n_out == n_in:
-        src = o
-    elif n_out == 2 * n_in:
-        src = o >> 1
-    else:
-        src = np.floor(o.astype(f32) * s).astype(np.int64)
-    return np.minimum(src, n_in - 1)[:, None]
-
-
-def _source(n_in: int, n_out: int, scale, align_corners: bool, cubic: bool, dt) -> np.ndarray:
-    """PyTorch's area_pixel_compute_source_index for every output position, in dt."""
-    if align_corners:
-        s = dt(n_in - 1) / dt(n_out - 1) if n_out > 1 else dt(0)
-        return s * np.arange(n_out).astype(dt)
-    s = dt(1.0 / scale) if scale is not None and scale > 0 else dt(n_in) / dt(n_out)
-    src = s * (np.arange(n_out).astype(dt) + dt(0.5)) - dt(0.5)
-    return src if cubic else np.maximum(src, dt(0))
-
-
-def _guard(src: np.ndarray, n_in: int, dt) -> tuple:
-    """(floor index capped at n_in - 1, fraction clipped to [0, 1]), as guard_index_and_lambda."""
-    i = np.minimum(np.floor(src).astype(np.int64), n_in - 1)
-    lam = np.clip(src - i.astype(dt), dt(0), dt(1)).astype(dt)
-    return i, lam
-
-
-def _linear_table(n_in, n_out, scale, align_corners, dt) -> tuple:
-    i0, lam = _guard(_source(n_in, n_out, scale, align_corners, False, dt), n_in, dt)
-    i1 = i0 + (i0 < n_in - 1)
-    return np.stack([i0, i1], 1), np.stack([dt(1) - lam, lam], 1)
-
-
-def _cubic_weights(t: np.ndarray, dt) -> np.ndarray:
-    a = dt(_CUBIC_A)
-
-    def near(x):  # |x| <= 1
-        return ((a + dt(2)) * x - (a + dt(3))) * x * x + dt(1)
-
-    def far(x):  # 1 < |x| < 2
-        return ((a * x - dt(5) * a) * x + dt(8) * a) * x - dt(4) * a
-
-    return np.stack([far(t + dt(1)), near(t), near(dt(1) - t), far(dt(2) - t)], 1)
-
-
-def _cubic_table(n_in, n_out, scale, align_corners, dt) -> tuple:
-    i, t = _guard(_source(n_in, n_out, scale, align_corners, True, dt), n_in, dt)
-    taps = np.clip(i[:, None] + np.arange(-1, 3)[None, :], 0, n_in - 1)
-    return taps, _cubic_weights(t, dt)
 
 
 def _sizes(x: Tensor, dim: int, size, scale_factor, recompute, op: str) -> tuple:
@@ -150,17 +90,10 @@ def interpolate(input, size=None, scale_factor=None, mode: str = "nearest",
     if mode == "area":
         pools = {1: adaptive_avg_pool1d, 2: adaptive_avg_pool2d, 3: adaptive_avg_pool3d}
         return pools[dim](x, tuple(sizes))
-    dt = np.float64 if x.dtype.name == "float64" else np.float32
     y = x
     for d in reversed(range(dim)):
-        n_in, n_out, s = x.shape[2 + d], sizes[d], scales[d]
-        if mode in ("nearest", "nearest-exact"):
-            index = _nearest_table(n_in, n_out, s, mode == "nearest-exact")
-            weight = np.ones(index.shape)
-        elif mode == "bicubic":
-            index, weight = _cubic_table(n_in, n_out, s, align_corners, dt)
-        else:
-            index, weight = _linear_table(n_in, n_out, s, align_corners, dt)
+        index, weight = resample_table(mode, x.shape[2 + d], sizes[d], scales[d], align_corners,
+                                       x.dtype.name)
         y = resample_dim(y, 2 + d, index, weight)
     return y
 
