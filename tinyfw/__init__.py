@@ -35,6 +35,9 @@ from importlib import import_module as _import_module  # noqa: E402
 
 linalg = _import_module(".linalg", __name__)
 from . import nn, optim, data, jit  # noqa: E402,F401  (the layers above the core)
+# torch.* activations and distances (issue 16)
+from .nn.functional import (celu, celu_, cosine_similarity, pairwise_distance,  # noqa: E402,F401
+                            rrelu, rrelu_, selu, selu_, threshold, threshold_)
 from . import amp  # noqa: E402  (mixed precision)
 from .amp import autocast, get_autocast_dtype, is_autocast_enabled  # noqa: E402,F401
 from . import onnx  # noqa: E402,F401  (export; needs the onnx package only when called)
