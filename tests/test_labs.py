@@ -20,10 +20,11 @@ LABS = L.labs()
 slow = pytest.mark.slow
 
 
-def _grade(number: int, src, student: str = "ci") -> dict:
+def _grade(number: int, src, student: str = "ci", task: str | None = None) -> dict:
+    extra = ["--task", task] if task else []
     out = subprocess.run([sys.executable, "-m", "tinyfw.labs", "grade", str(number), "--src",
-                          str(src), "--student", student, "--json"], capture_output=True,
-                         text=True, timeout=300, cwd=L.ROOT)
+                          str(src), "--student", student, "--json", *extra],
+                         capture_output=True, text=True, timeout=300, cwd=L.ROOT)
     assert out.stdout.strip(), out.stderr[-2000:]
     return json.loads(out.stdout.strip().splitlines()[-1])
 
@@ -60,7 +61,7 @@ def test_every_task_has_a_planted_bug_that_its_grader_catches(lab, tmp_path):
         text = (src / fname).read_text()
         assert text.count(old) == 1, f"bug {task} ({what}): its text is not once in {fname}"
         (src / fname).write_text(text.replace(old, new))
-        res = _grade(lab.number, src)
+        res = _grade(lab.number, src, task=task)  # the bug's own task is the one to fail
         r = res["tasks"][task]
         assert r["failed"] > 0, f"the grader of task {task} misses the bug: {what}"
         assert r["first_failure"], f"task {task} failed without a message"
