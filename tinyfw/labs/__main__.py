@@ -19,7 +19,7 @@ def export(out: pathlib.Path) -> list[str]:
         for item in labs():
             files = [item.path / "README.md", item.path / "lab.py"]
             files += sorted(p for p in item.skeleton.rglob("*") if p.is_file()
-                            and "__pycache__" not in p.parts)
+                            and not {"__pycache__", "build"} & set(p.parts))
             for f in files:
                 name = str(f.relative_to(LABS.parent))
                 z.write(f, name)
