@@ -39,7 +39,13 @@ def main(argv: list[str] | None = None) -> int:
     g.add_argument("--json", action="store_true", help="print the results as JSON")
     e = sub.add_parser("export", help="zip the handouts and skeletons for students")
     e.add_argument("out", type=pathlib.Path)
+    c = sub.add_parser("selfcheck", help="grade every solution, skeleton and planted bug")
+    c.add_argument("labs", type=int, nargs="*", help="lab numbers (default: all)")
     args = ap.parse_args(argv)
+    if args.cmd == "selfcheck":
+        from .selfcheck import main as selfcheck
+
+        return selfcheck(args.labs)
     if args.cmd == "list":
         for item in labs():
             pts = sum(t.points for t in item.tasks)
