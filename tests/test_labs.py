@@ -1,0 +1,66 @@
+"""The lab kit's graders are tested (issue 17): for every lab, the reference solution gets
+full marks, the untouched skeleton gets zero, and each planted bug loses marks in the task
+it belongs to (tinyfw/labs/selfcheck.py; each grading is a fresh process, as a student's)."""
+from __future__ import annotations
+
+import subprocess
+import sys
+import zipfile
+
+import pytest
+
+from tinyfw import labs as L
+from tinyfw.labs import selfcheck
+
+LABS = L.labs()
+# each grading is a fresh process running a whole grader: end-to-end, so CI runs these once
+slow = pytest.mark.slow
+
+
+@slow
+@pytest.mark.parametrize("lab", LABS, ids=lambda x: x.path.name)
+def test_the_solution_gets_full_marks(lab):
+    res = selfcheck.grade_json(lab.number, lab.solution)
+    assert res["score"] == res["total"] == sum(t.points for t in lab.tasks), res
+
+
+@slow
+@pytest.mark.parametrize("lab", LABS, ids=lambda x: x.path.name)
+def test_the_skeleton_gets_zero(lab):
+    res = selfcheck.grade_json(lab.number, lab.skeleton)
+    assert res["score"] == 0 and res["total"] == sum(t.points for t in lab.tasks), res
+
+
+@slow
+@pytest.mark.parametrize("lab", LABS, ids=lambda x: x.path.name)
+def test_every_task_has_a_planted_bug_that_its_grader_catches(lab, tmp_path):
+    bugs = selfcheck.bugs(lab)
+    assert {b[0] for b in bugs} == {t.id for t in lab.tasks}, "a task without a planted bug"
+    for k, bug in enumerate(bugs):
+        src = selfcheck.with_bug(lab, bug, tmp_path / str(k))
+        r = selfcheck.grade_json(lab.number, src, task=bug[0])["tasks"][bug[0]]
+        assert r["failed"] > 0, f"the grader of task {bug[0]} misses the bug: {bug[4]}"
+        assert r["first_failure"], f"task {bug[0]} failed without a message"
+
+
+def test_export_holds_handouts_and_skeletons_only(tmp_path):
+    from tinyfw.labs.__main__ import export
+
+    out = tmp_path / "labs.zip"
+    names = export(out)
+    with zipfile.ZipFile(out) as z:
+        listed = z.namelist()
+    assert sorted(listed) == sorted(names)
+    assert not [n for n in listed if "_solutions" in n or "/grader/" in n or "/build/" in n]
+    for lab in LABS:
+        assert f"labs/{lab.path.name}/README.md" in listed
+        assert any(n.startswith(f"labs/{lab.path.name}/skeleton/") for n in listed)
+
+
+def test_grade_errors_name_the_problem():
+    out = subprocess.run([sys.executable, "-m", "tinyfw.labs", "grade", "99"], capture_output=True,
+                         text=True, timeout=120, cwd=L.ROOT)
+    assert out.returncode == 2 and "no lab 99" in out.stderr
+    out = subprocess.run([sys.executable, "-m", "tinyfw.labs", "grade", "1", "--task", "1.9"],
+                         capture_output=True, text=True, timeout=120, cwd=L.ROOT)
+    assert out.returncode == 2 and "no task 1.9" in out.stderr
