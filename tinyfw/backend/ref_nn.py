@@ -325,8 +325,9 @@ def rms_norm(x, weight, eps: float):
     rstd = 1 / sqrt(mean(x^2) + eps); returns (y, rstd (M,)), rstd in float32 for half
     inputs."""
     z = _up(x)
-    rstd = 1 / np.sqrt((z * z).mean(axis=1) + eps)
-    y = z * rstd[:, None]
+    with np.errstate(divide="ignore", invalid="ignore"):  # eps 0 on a zero row, inf: NaN
+        rstd = 1 / np.sqrt((z * z).mean(axis=1) + eps)
+        y = z * rstd[:, None]
     if weight is not None:
         y = y * _up(weight)
     return y.astype(x.dtype, copy=False), rstd
@@ -337,13 +338,15 @@ def rms_norm_backward(g, x, weight, rstd):
     With xh = x * rstd and h = g * weight: gx = rstd * (h - xh * mean(h * xh)) (means over
     each row); gw = sum over rows of g * xh."""
     g32, z = _up(g), _up(x)
-    xh = z * rstd[:, None]
     h = g32 if weight is None else g32 * _up(weight)
-    gx = rstd[:, None] * (h - xh * (h * xh).mean(1, keepdims=True))
+    with np.errstate(invalid="ignore"):  # rows whose rstd is inf or 0 give NaN
+        xh = z * rstd[:, None]
+        gx = rstd[:, None] * (h - xh * (h * xh).mean(1, keepdims=True))
     gx = gx.astype(x.dtype, copy=False)
     if weight is None:
         return gx, None
-    return gx, (g32 * xh).sum(0).astype(weight.dtype, copy=False)
+    with np.errstate(invalid="ignore"):
+        return gx, (g32 * xh).sum(0).astype(weight.dtype, copy=False)
 
 
 def batch_norm_forward(x, weight, bias, eps: float):
