@@ -108,7 +108,8 @@ def instance_norm(input, running_mean=None, running_var=None, weight=None, bias=
 
 def rms_norm(input, normalized_shape, weight=None, eps: float | None = None) -> Tensor:
     """x / sqrt(mean(x^2 over the trailing normalized_shape dims) + eps) * weight; eps None
-    means the dtype's machine epsilon, as in PyTorch.  The trailing dims are flattened into
+    means the machine epsilon of the compute dtype (float32 for float16 / bfloat16), as in
+    PyTorch.  The trailing dims are flattened into
     rows of the fused RMSNorm op (a vectorised C++ row kernel, csrc/nn_rms.inc)."""
     op = "rms_norm"
     x = ensure_tensor(input, op)
@@ -119,8 +120,8 @@ def rms_norm(input, normalized_shape, weight=None, eps: float | None = None) -> 
     if k == 0 or x.ndim < k or tuple(x.shape[x.ndim - k:]) != shape:
         raise RuntimeError(f"{op}: normalized_shape {shape} does not match the trailing dims "
                            f"of input {tuple(x.shape)}")
-    if eps is None:
-        eps = _dt.finfo_eps(x.dtype)
+    if eps is None:  # PyTorch: the epsilon of the type it computes in (float32 for halves)
+        eps = _dt.finfo_eps(_dt.COMPUTE.get(x.dtype, x.dtype))
     w = None
     if weight is not None:
         w = ensure_tensor(weight, op)
