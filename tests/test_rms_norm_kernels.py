@@ -18,7 +18,7 @@ from hypothesis import given, strategies as st
 
 import tinyfw
 import tinyfw.nn.functional as F
-from helpers import requires_torch, torch
+from helpers import npy, requires_torch, torch
 from nn_check import compare
 from test_norms_kernels import FLOATS, close
 from tinyfw.backend import cpu, ref
@@ -156,7 +156,8 @@ def test_half_inputs_match_torch(dtype):
     x = rng.standard_normal((7, 33)).astype(np.float32)
     w = (1 + 0.1 * rng.standard_normal(33)).astype(np.float32)
     got = F.rms_norm(tinyfw.tensor(x).to(getattr(tinyfw, dtype)), (33,),
-                     tinyfw.tensor(w).to(getattr(tinyfw, dtype))).to(tinyfw.float32).numpy()
+                     tinyfw.tensor(w).to(getattr(tinyfw, dtype))).to(tinyfw.float32)
+    got = npy(got)
     want = torch.nn.functional.rms_norm(torch.from_numpy(x).to(getattr(torch, dtype)), (33,),
                                         torch.from_numpy(w).to(getattr(torch, dtype))).float().numpy()
     # both round the float32 result to the half type once: they agree to 1 half ulp
@@ -188,3 +189,22 @@ def test_empty_inputs_match_torch():
                                                                      torch.ones(ns)).shape)
         y.sum().backward()
         assert tuple(x.grad.shape) == shape
+
+
+@pytest.mark.parametrize("affine", [True, False])
+def test_onnx_export_runs_in_onnxruntime(affine, tmp_path):
+    """RMSNorm's ONNX translation (Mul, ReduceMean, Add, Sqrt, Div[, Mul]; the fused
+    RMSNormalization is opset 23) gives the op's own results in onnxruntime."""
+    onnx = pytest.importorskip("onnx", reason="onnx is not installed (pip install onnx)")
+    ort = pytest.importorskip("onnxruntime", reason="onnxruntime is not installed (pip install onnxruntime)")
+    rng = np.random.default_rng(4)
+    x = rng.standard_normal((3, 4, 24)).astype(np.float32)
+    # on the CPU whatever TINYFW_DEVICE says: export reads parameters as host arrays
+    w = tinyfw.tensor(rng.uniform(0.5, 2, 24).astype(np.float32), device="cpu") if affine else None
+    fn = lambda t: F.rms_norm(t, (24,), w, 1e-5)  # noqa: E731
+    path = str(tmp_path / "rms.onnx")
+    tinyfw.onnx.export(fn, (tinyfw.tensor(x, device="cpu"),), path)
+    onnx.checker.check_model(onnx.load(path), full_check=True)
+    sess = ort.InferenceSession(path, providers=["CPUExecutionProvider"])
+    got = sess.run(None, {sess.get_inputs()[0].name: x})[0]
+    close(got, fn(tinyfw.tensor(x, device="cpu")).numpy(), np.float32, 24, "onnx")
