@@ -32,7 +32,7 @@ CASES = [
     OpCase("rms_norm", lambda x, w: F.rms_norm(x, (5,), w), lambda x, w: TF.rms_norm(x, (5,), w),
            normal((3, 4, 5), (5,)), terms=5, gradgrad=True),
     OpCase("rms_norm-2dims-eps", lambda x: F.rms_norm(x, (4, 5), eps=1e-3),
-           lambda x: TF.rms_norm(x, (4, 5), eps=1e-3), normal((3, 4, 5)), terms=20),
+           lambda x: TF.rms_norm(x, (4, 5), eps=1e-3), normal((3, 4, 5)), terms=20, gradgrad=True),
     OpCase("local_response_norm", lambda x: F.local_response_norm(x, 3, alpha=0.5, k=2.0),
            lambda x: TF.local_response_norm(x, 3, alpha=0.5, k=2.0), normal((2, 6, 4)),
            terms=3, gradgrad=True),

@@ -157,6 +157,17 @@ def layer_norm_bw(draw, rng):
     return (_arr(rng, x.shape, x.dtype), x, w, mean, rstd), {}
 
 
+def rms_norm(draw, rng):
+    x = rows(draw, rng)
+    w = _arr(rng, x.shape[1:], x.dtype) if draw(st.booleans()) else None
+    return (x, w, 1e-5), {}
+
+
+def rms_norm_bw(draw, rng):
+    (x, w, eps), _ = rms_norm(draw, rng)
+    return (_arr(rng, x.shape, x.dtype), x, w, ref.rms_norm(x, w, eps)[1]), {}
+
+
 def batch_norm(draw, rng):
     dt = _float(draw)
     x = _arr(rng, (3, 2, draw(st.integers(1, 4))), dt)
@@ -333,6 +344,7 @@ CASES.update({
     "avg_pool2d_backward": avgpool_bw, "softmax": dim_rows, "log_softmax": dim_rows,
     "softmax_backward": softmax_bw(ref.softmax), "log_softmax_backward": softmax_bw(ref.log_softmax),
     "layer_norm": layer_norm, "layer_norm_backward": layer_norm_bw,
+    "rms_norm": rms_norm, "rms_norm_backward": rms_norm_bw,
     "batch_norm_forward": batch_norm, "batch_norm_backward": batch_norm_bw,
     "cross_entropy_forward": ce, "cross_entropy_backward": ce_bw,
     "sdpa_forward": sdpa, "sdpa_backward": sdpa_bw,

@@ -359,6 +359,26 @@ def test_layer_norm(m, n, dtype, affine, seed):
             close(a, e, dtype, max(m, n), what)
 
 
+@given(m=st.integers(0, 9), n=st.integers(1, 70), dtype=st.sampled_from(FLOATS), affine=st.booleans(),
+       seed=st.integers(0, 2**31))
+def test_rms_norm(m, n, dtype, affine, seed):
+    rng = np.random.default_rng(seed)
+    x = layout((1 + 3 * rng.standard_normal((m, n))).astype(dtype), "F")
+    w = randn(rng, n, dtype) if affine else None
+    y, rstd = C.rms_norm(x, w, 1e-5)
+    y_ref, rstd_ref = ref.rms_norm(x, w, 1e-5)
+    close(y, y_ref, dtype, n, "y")
+    close(rstd, rstd_ref, rstd_ref.dtype, n, "rstd")
+    g = randn(rng, (m, n), dtype)
+    got = C.rms_norm_backward(g, x, w, rstd_ref)
+    want = ref.rms_norm_backward(g, x, w, rstd_ref)
+    for a, e, what in zip(got, want, ("gx", "gw")):
+        if e is None:
+            assert a is None
+        else:
+            close(a, e, dtype, max(m, n), what)
+
+
 @given(shape=st.tuples(st.integers(1, 6), st.integers(0, 5), st.integers(1, 12)),
        dtype=st.sampled_from(FLOATS), affine=st.booleans(), seed=st.integers(0, 2**31))
 def test_batch_norm(shape, dtype, affine, seed):

@@ -20,6 +20,7 @@ from tinyfw.ops import nn as opnn, nn_conv, nn_conv_more
 
 import linalg_meta_cases
 from tinyfw.ops import nn as opnn, nn_conv, resample
+from tinyfw.ops import nn as opnn, nn_conv, nn_rms
 
 F32, F64 = "float32", "float64"
 
@@ -163,6 +164,7 @@ CASES = {
                           [In((4, 5), F64), idx((4,), 5)]),
     "layer_norm": (lambda x, w, b: opnn.norm_rows(x, w, b, 1e-5, "layer"), [A34, In((4,)), In((4,))]),
     "batch_norm": (lambda x, w: opnn.norm_rows(x, w, None, 1e-5, "batch"), [In((2, 3, 4)), In((3,))]),
+    "rms_norm": (lambda x, w: nn_rms.rms_norm_rows(x, w, 1e-5), [A34, In((4,))]),
     "dropout": (lambda x: opnn.dropout_kernel(x, 0.3, tinyfw.Generator(1)), [A34]),
     "sdpa": (lambda q, k, v: tinyfw.nn.functional.scaled_dot_product_attention(q, k, v),
              [In((2, 3, 4)), In((2, 5, 4)), In((2, 5, 6))]),

@@ -487,6 +487,17 @@ def _norm_backward(g, x, weight, *a) -> tuple:
 layer_norm_backward = batch_norm_backward = _norm_backward
 
 
+def rms_norm(x, weight, eps: float) -> tuple:
+    """(y, rstd (M,)); rstd in the compute dtype."""
+    return _new(x.shape, x.dtype), _new(x.shape[:1], _compute(x.dtype))
+
+
+def rms_norm_backward(g, x, weight, rstd) -> tuple:
+    """(gx, gw): x's shape and dtype, weight's (None without one)."""
+    gx = _new(x.shape, x.dtype)
+    return gx, None if weight is None else _new(weight.shape, weight.dtype)
+
+
 def batch_norm_forward(x, weight, bias, eps: float) -> tuple:
     """(y, mean (C,), invstd (C,)); statistics in the compute dtype."""
     stat = _compute(x.dtype)

@@ -18,7 +18,8 @@ __all__ = ["softmax", "log_softmax", "softmax_backward", "log_softmax_backward",
            "cross_entropy_forward", "cross_entropy_backward",
            "conv2d", "conv2d_backward_input", "conv2d_backward_weight",
            "max_pool2d", "max_pool2d_backward", "avg_pool2d", "avg_pool2d_backward",
-           "layer_norm", "layer_norm_backward", "batch_norm_forward", "batch_norm_backward",
+           "layer_norm", "layer_norm_backward", "rms_norm", "rms_norm_backward",
+           "batch_norm_forward", "batch_norm_backward",
            "dropout"]
 
 
@@ -317,6 +318,35 @@ def layer_norm_backward(g, x, weight, mean, rstd):
     gw = (g32 * xh).sum(0).astype(weight.dtype, copy=False)
     gb = g32.sum(0).astype(weight.dtype, copy=False)
     return gx, gw, gb
+
+
+def rms_norm(x, weight, eps: float):
+    """Root-mean-square norm of each row of x (M, N): y = x * rstd * weight with
+    rstd = 1 / sqrt(mean(x^2) + eps); returns (y, rstd (M,)), rstd in float32 for half
+    inputs."""
+    z = _up(x)
+    with np.errstate(divide="ignore", invalid="ignore"):  # eps 0 on a zero row, inf: NaN
+        rstd = 1 / np.sqrt((z * z).mean(axis=1) + eps)
+        y = z * rstd[:, None]
+    if weight is not None:
+        y = y * _up(weight)
+    return y.astype(x.dtype, copy=False), rstd
+
+
+def rms_norm_backward(g, x, weight, rstd):
+    """Gradients of rms_norm given g = dL/dy -> (gx, gw); gw is None when weight is None.
+    With xh = x * rstd and h = g * weight: gx = rstd * (h - xh * mean(h * xh)) (means over
+    each row); gw = sum over rows of g * xh."""
+    g32, z = _up(g), _up(x)
+    h = g32 if weight is None else g32 * _up(weight)
+    with np.errstate(invalid="ignore"):  # rows whose rstd is inf or 0 give NaN
+        xh = z * rstd[:, None]
+        gx = rstd[:, None] * (h - xh * (h * xh).mean(1, keepdims=True))
+    gx = gx.astype(x.dtype, copy=False)
+    if weight is None:
+        return gx, None
+    with np.errstate(invalid="ignore"):
+        return gx, (g32 * xh).sum(0).astype(weight.dtype, copy=False)
 
 
 def batch_norm_forward(x, weight, bias, eps: float):

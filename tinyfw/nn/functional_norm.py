@@ -1,5 +1,6 @@
 """Normalisations beyond batch and layer norm: `group_norm`, `instance_norm`, `rms_norm`,
 `local_response_norm` (and the legacy cross-channel LRN of nn.CrossMapLRN2d).
+RMS norm is its own fused row op (tinyfw/ops/nn_rms.py).
 
 Group and instance norm are layer norm of rows — (N * groups) rows of C/groups * spatial
 values, or (N * C) rows of spatial values — so they run the vectorised C++ row kernel of
@@ -15,6 +16,7 @@ from ..ops._util import Tensor, ensure_tensor
 from ..ops.index import cat
 from ..ops.nn import Norm as NormRows
 from ..ops.nn import check_float, check_same_dtype, norm_rows
+from ..ops.nn_rms import RMSNorm, rms_norm_rows
 
 
 def _channel_param(t, c: int, x: Tensor, op: str, name: str):
@@ -106,7 +108,9 @@ def instance_norm(input, running_mean=None, running_var=None, weight=None, bias=
 
 def rms_norm(input, normalized_shape, weight=None, eps: float | None = None) -> Tensor:
     """x / sqrt(mean(x^2 over the trailing normalized_shape dims) + eps) * weight; eps None
-    means the dtype's machine epsilon, as in PyTorch."""
+    means the machine epsilon of the compute dtype (float32 for float16 / bfloat16), as in
+    PyTorch.  The trailing dims are flattened into
+    rows of the fused RMSNorm op (a vectorised C++ row kernel, csrc/nn_rms.inc)."""
     op = "rms_norm"
     x = ensure_tensor(input, op)
     check_float(x, op)
@@ -116,16 +120,19 @@ def rms_norm(input, normalized_shape, weight=None, eps: float | None = None) -> 
     if k == 0 or x.ndim < k or tuple(x.shape[x.ndim - k:]) != shape:
         raise RuntimeError(f"{op}: normalized_shape {shape} does not match the trailing dims "
                            f"of input {tuple(x.shape)}")
-    if eps is None:
-        eps = _dt.finfo_eps(x.dtype)
-    dims = tuple(range(x.ndim - k, x.ndim))
-    y = x * ((x * x).mean(dims, keepdim=True) + eps).rsqrt()
+    if eps is None:  # PyTorch: the epsilon of the type it computes in (float32 for halves)
+        eps = _dt.finfo_eps(_dt.COMPUTE.get(x.dtype, x.dtype))
+    w = None
     if weight is not None:
         w = ensure_tensor(weight, op)
         if tuple(w.shape) != shape:
             raise RuntimeError(f"{op}: weight must have shape {shape}, got {tuple(w.shape)}")
-        y = y * w
-    return y
+        check_same_dtype(x, w, op, "weight", RMSNorm)
+    n = math.prod(shape)
+    if x.numel() == 0:  # no rows, or rows of no values: nothing to normalise
+        return x * 1 if w is None else x * w
+    y = rms_norm_rows(x.reshape(-1, n), None if w is None else w.reshape(n), eps)
+    return y.reshape(x.shape)
 
 
 def _channel_window_sum(sq: Tensor, before: int, after: int) -> Tensor:
