@@ -91,7 +91,9 @@ class _nothing:
 
 
 @requires_torch
-@given(n=st.integers(0, 5), c=st.integers(1, 5), p=st.sampled_from([1, 2]),
+# n >= 1: over an empty batch PyTorch's kernel returns uninitialised memory for 'sum'
+# (docs/semantics.md); the empty batch has its own test against tinyfw's defined 0
+@given(n=st.integers(1, 5), c=st.integers(1, 5), p=st.sampled_from([1, 2]),
        red=st.sampled_from(["none", "sum"]), seed=st.integers(0, 2 ** 16))
 def test_multi_margin_any_size(n, c, p, red, seed):
     rng = np.random.default_rng(seed)
