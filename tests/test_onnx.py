@@ -79,3 +79,15 @@ def test_unsupported_op_names_it(tmp_path):
 
     with pytest.raises(NotImplementedError, match="Cumsum"):
         tinyfw.onnx.export(f, (tinyfw.randn(3),), str(tmp_path / "m.onnx"))
+
+
+@pytest.mark.parametrize("opset", [MIN_OPSET, MAX_OPSET])
+def test_adaptive_pool_and_interpolate_export(tmp_path, opset):
+    """AdaptiveAvgPool2d and interpolate run on the separable resampling op (Gather, Mul,
+    ReduceSum in ONNX); a classifier head with a global average pool must export."""
+    tinyfw.manual_seed(0)
+    m = tinyfw.nn.Sequential(tinyfw.nn.Conv2d(2, 4, 3), tinyfw.nn.AdaptiveAvgPool2d((2, 3)),
+                             tinyfw.nn.Flatten(), tinyfw.nn.Linear(24, 5))
+    _roundtrip(m, tinyfw.randn(2, 2, 9, 10), tmp_path, opset=opset)
+    _roundtrip(lambda x: tinyfw.nn.functional.interpolate(x, scale_factor=2, mode="bilinear"),
+               tinyfw.randn(1, 3, 4, 5), tmp_path, opset=opset)

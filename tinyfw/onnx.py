@@ -14,6 +14,7 @@ from typing import Any
 import numpy as np
 
 from .autograd.function import no_grad
+from .backend import backend_of
 from .tensor import Tensor
 
 
@@ -190,7 +191,9 @@ def export(model, example_inputs: Any, path: str, opset_version: int = 17,
         names[v.id] = b.const(t._host(), f"param_{i}")
     for v in g.leaves():
         if v.kind == "const":
-            names[v.id] = b.const(v.data)
+            a = v.data  # a device's array (the checking device, cuda) comes to the host first
+            names[v.id] = b.const(a if isinstance(a, (np.ndarray, np.generic))
+                                  else backend_of(a).to_host(a))
     for n in g.nodes:
         for v in n.outputs:
             names[v.id] = f"{n.op.lower()}_{v.name}"

@@ -20,9 +20,20 @@ def _flops(ins: list, outs: list, attrs: dict) -> int:
     return 2 * math.prod(outs[0]) * ins[1][1]
 
 
+def _resample_onnx(b, n, ins: list, out: str) -> None:
+    # Gather the taps (B, O, T, I), weight them (O, T, 1), sum over the taps
+    x, index, weight = ins
+    taps, w3, prod = b.tmp(), b.tmp(), b.tmp()
+    b.add("Gather", [x, index], [taps], axis=1)
+    b.add("Unsqueeze", [weight, b.ints([2])], [w3])
+    b.add("Mul", [taps, w3], [prod])
+    b.reduce("ReduceSum", prod, out, [2], False)
+
+
 class ResampleAxis(Function):
     """x (B, L, I) -> (B, O, I); inputs (x, index (O, T) int64, weight (O, T))."""
     autocast = None
+    onnx = staticmethod(_resample_onnx)
     fresh_output = True
     flops = staticmethod(_flops)
     save_inputs = slice(1, 3)
