@@ -253,10 +253,12 @@ setup(
     install_requires=["numpy>=1.24", "ml_dtypes>=0.3", "scipy>=1.10", "safetensors>=0.4",
                       "tqdm>=4.60", "scikit-learn>=1.2", "matplotlib>=3.6", "cffi>=1.15"],
     extras_require={
-        # mpi4py + the MPICH wheel: the mpi backend of tinyfw.distributed and its tests
+        # mpi4py + the MPICH wheel: the mpi backend of tinyfw.distributed and its tests;
+        # pybind11 at run time: lab 4 of the course kit builds the student's C++ with it
         "test": ["pytest>=7", "hypothesis>=6.80", "torch==2.13.0", "onnx", "onnxruntime",
-                 "mpi4py>=4", "mpich"],
+                 "mpi4py>=4", "mpich", "pybind11>=2.10"],
         "mpi": ["mpi4py>=4", "mpich"],
+        "labs": ["pytest>=7", "pybind11>=2.10"],
     },
     ext_modules=ext_modules,
     cmdclass={"build_ext": _BuildExt},
