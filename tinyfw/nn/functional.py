@@ -26,7 +26,8 @@ from ..ops.nn_conv import (Conv2d, avg_pool2d_raw, conv2d_nobias, max_pool2d_ind
 from ..random import Generator
 from ._attention import scaled_dot_product_attention  # noqa: F401
 from ._mha import multi_head_attention_forward  # noqa: F401,E402
-from .functional_norm import group_norm, instance_norm, local_response_norm, rms_norm  # noqa: F401
+from .functional_norm import (group_norm, instance_norm, local_response_norm,  # noqa: F401
+                              rms_norm, trailing_shape)
 from .functional_grouped_mm import grouped_mm  # noqa: F401
 from .functional_embedding import embedding, embedding_bag  # noqa: F401
 from .functional_distance import bilinear, cosine_similarity, pairwise_distance, pdist  # noqa: F401
@@ -272,12 +273,7 @@ def layer_norm(input, normalized_shape, weight=None, bias=None, eps: float = 1e-
     op = "layer_norm"
     x = ensure_tensor(input, op)
     check_float(x, op)
-    shape = (normalized_shape,) if isinstance(normalized_shape, Integral) \
-        else tuple(normalized_shape)
-    k = len(shape)
-    if k == 0 or x.ndim < k or tuple(x.shape[x.ndim - k:]) != shape:
-        raise RuntimeError(f"{op}: normalized_shape {shape} does not match the trailing dims "
-                           f"of input {tuple(x.shape)}")
+    shape = trailing_shape(normalized_shape, x, op)
     n = math.prod(shape)
     wb = []
     for name, t in (("weight", weight), ("bias", bias)):

@@ -106,6 +106,18 @@ def instance_norm(input, running_mean=None, running_var=None, weight=None, bias=
     return _affine(y, w, b)
 
 
+def trailing_shape(normalized_shape, x: Tensor, op: str) -> tuple:
+    """`normalized_shape` (an int or a sequence) as a tuple that must be the trailing dims
+    of x (layer_norm's and rms_norm's argument)."""
+    shape = (normalized_shape,) if isinstance(normalized_shape, Integral) \
+        else tuple(normalized_shape)
+    k = len(shape)
+    if k == 0 or x.ndim < k or tuple(x.shape[x.ndim - k:]) != shape:
+        raise RuntimeError(f"{op}: normalized_shape {shape} does not match the trailing dims "
+                           f"of input {tuple(x.shape)}")
+    return shape
+
+
 def rms_norm(input, normalized_shape, weight=None, eps: float | None = None) -> Tensor:
     """x / sqrt(mean(x^2 over the trailing normalized_shape dims) + eps) * weight; eps None
     means the machine epsilon of the compute dtype (float32 for float16 / bfloat16), as in
@@ -114,12 +126,7 @@ def rms_norm(input, normalized_shape, weight=None, eps: float | None = None) -> 
     op = "rms_norm"
     x = ensure_tensor(input, op)
     check_float(x, op)
-    shape = (normalized_shape,) if isinstance(normalized_shape, Integral) \
-        else tuple(normalized_shape)
-    k = len(shape)
-    if k == 0 or x.ndim < k or tuple(x.shape[x.ndim - k:]) != shape:
-        raise RuntimeError(f"{op}: normalized_shape {shape} does not match the trailing dims "
-                           f"of input {tuple(x.shape)}")
+    shape = trailing_shape(normalized_shape, x, op)
     if eps is None:  # PyTorch: the epsilon of the type it computes in (float32 for halves)
         eps = _dt.finfo_eps(_dt.COMPUTE.get(x.dtype, x.dtype))
     w = None
