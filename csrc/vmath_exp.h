@@ -60,20 +60,24 @@ template <class S> struct ExpFns {
         return S::sel(S::eq(x, c(0.f)), x, res);          // -0 stays -0
     }
 
-    static V log(V x) {
-        // subnormals scaled into the normal range first
+    /// x = m 2^e with m in [sqrt(1/2), sqrt(2)) (subnormals scaled into the normal range
+    /// first); returns f = m - 1, small on both sides of 0 (Cephes' logf), and sets e.
+    static V log_reduce(V x, V& e) {
         M sub = S::lt(x, c(1.17549435e-38f));
         V xs = S::sel(sub, x * 8388608.f, x);
-        V e = S::sel(sub, c(-23.f), c(0.f));
+        e = S::sel(sub, c(-23.f), c(0.f));
         auto bits = S::bits(xs);
         e = e + S::to_float(S::isub(S::template srl<23>(bits), S::iset(127)));
         V m = S::from_bits(S::ior(S::iand(bits, S::iset(0x007fffff)), S::iset(0x3f800000)));
-        // m in [sqrt(1/2), sqrt(2)): f = m - 1 small on both sides of 0 (Cephes' logf)
         M hi = S::gt(m, c(1.41421356f));
         m = S::sel(hi, m * 0.5f, m);
         e = S::sel(hi, e + 1.f, e);
-        V f = m - 1.f;
-        V z = f * f;
+        return m - 1.f;
+    }
+
+    /// The polynomial part of log(1 + f) for log_reduce's f (z = f^2): log(1 + f) =
+    /// f - z / 2 + log_poly(f, z).
+    static V log_poly(V f, V z) {
         V p = c(7.0376836292e-2f);
         p = S::fma(p, f, c(-1.1514610310e-1f));
         p = S::fma(p, f, c(1.1676998740e-1f));
@@ -83,7 +87,14 @@ template <class S> struct ExpFns {
         p = S::fma(p, f, c(2.0000714765e-1f));
         p = S::fma(p, f, c(-2.4999993993e-1f));
         p = S::fma(p, f, c(3.3333331174e-1f));
-        V y = p * f * z;
+        return p * f * z;
+    }
+
+    static V log(V x) {
+        V e;
+        V f = log_reduce(x, e);
+        V z = f * f;
+        V y = log_poly(f, z);
         y = S::fma(e, c(-2.12194440e-4f), y);
         y = S::fma(z, c(-0.5f), y);
         V res = S::fma(e, c(0.693359375f), f + y);

@@ -34,27 +34,10 @@ template <class S> struct MathFns {
     /// vmath_exp.h's polynomial, then one fused multiply-add onto the exact e (so that
     /// log2 of a power of two is exact).
     static V log2(V x) {
-        M sub = S::lt(x, c(1.17549435e-38f));
-        V xs = S::sel(sub, x * 8388608.f, x);
-        V e = S::sel(sub, c(-23.f), c(0.f));
-        auto bits = S::bits(xs);
-        e = e + S::to_float(S::isub(S::template srl<23>(bits), S::iset(127)));
-        V m = S::from_bits(S::ior(S::iand(bits, S::iset(0x007fffff)), S::iset(0x3f800000)));
-        M hi = S::gt(m, c(1.41421356f));
-        m = S::sel(hi, m * 0.5f, m);
-        e = S::sel(hi, e + 1.f, e);
-        V f = m - 1.f;
+        V e;
+        V f = Ex::log_reduce(x, e);
         V z = f * f;
-        V p = c(7.0376836292e-2f);
-        p = S::fma(p, f, c(-1.1514610310e-1f));
-        p = S::fma(p, f, c(1.1676998740e-1f));
-        p = S::fma(p, f, c(-1.2420140846e-1f));
-        p = S::fma(p, f, c(1.4249322787e-1f));
-        p = S::fma(p, f, c(-1.6668057665e-1f));
-        p = S::fma(p, f, c(2.0000714765e-1f));
-        p = S::fma(p, f, c(-2.4999993993e-1f));
-        p = S::fma(p, f, c(3.3333331174e-1f));
-        V y = S::fma(z, c(-0.5f), p * f * z);  // log(m) - f
+        V y = S::fma(z, c(-0.5f), Ex::log_poly(f, z));  // log(m) - f
         // (f + y) / ln2 with 1/ln2 in two parts: f's term carries the most weight
         V res = S::fma(f, c(1.44269502f), S::fma(f, c(1.92596299e-8f), y * c(1.44269504f)));
         res = res + e;
