@@ -23,6 +23,7 @@ void register_elementwise(pybind11::module_& m);  // elementwise_binary.cpp
 void register_reduce(pybind11::module_& m);       // reduce_sum.cpp
 void register_cast(pybind11::module_& m);         // cast.cpp
 void register_optim(pybind11::module_& m);        // optim.cpp
+void register_collective(pybind11::module_& m);   // collective.cpp
 
 /// The CPU features and OS register state this level's code needs (isa.h).
 uint64_t isa_required_features() { return isa_compiled_features(); }
@@ -33,6 +34,7 @@ void isa_register_kernels(pybind11::module_& m) {
     register_reduce(m);
     register_cast(m);
     register_optim(m);
+    register_collective(m);
     tinyfw::register_gemm(m);
     tinyfw::register_nn(m);
     tinyfw::register_quant(m);

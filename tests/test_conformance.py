@@ -394,6 +394,18 @@ def test_copy_overlapping_and_transposed():
     d = np.zeros((130, 70), np.float32)
     cpu.copy_(d, a[:, 0].T)
     np.testing.assert_array_equal(d, a[:, 0].T)
+    # 4-byte transposes move whole 16 x 16 tiles through SSE registers: every bit pattern
+    # (NaN payloads, negative zero, integers) must come through, edge tiles included
+    rng = np.random.default_rng(4)
+    for shape in [(16, 16), (64, 48), (37, 53), (3, 40, 33), (17, 130)]:
+        bits = rng.integers(0, 2**32, shape, dtype=np.uint64).astype(np.uint32)
+        for dt in (np.float32, np.int32):
+            x = bits.view(dt)
+            v = np.swapaxes(x, -1, -2)
+            got = np.zeros(v.shape, dt)
+            cpu.copy_(got, v)
+            assert got.tobytes() == np.ascontiguousarray(v).tobytes(), (shape, dt)
+            assert cpu.contiguous(v).tobytes() == np.ascontiguousarray(v).tobytes()
 
 
 @pytest.mark.parametrize("kb", BACKENDS)

@@ -31,6 +31,8 @@ import time
 
 import numpy as np
 
+from ._kernels import wait_word_ge
+
 MAGIC = 0x7446_7753_686D_3031  # "tFwShm01"
 JOINED, LEFT = 1, 2
 _RANK_WORDS = 16      # 128 bytes per rank block
@@ -218,38 +220,30 @@ class Segment:
                                rank=r)
 
     def wait_ge(self, word: int, value: int, peer: int, what: str,
-                deadline: float | None = None, check_state: bool = True) -> None:
-        """Wait until ctl[word] >= value, where `peer` is the rank that advances it."""
-        ctl = self.ctl
+                deadline: float | None = None, check_state: bool = True,
+                ctl: np.ndarray | None = None) -> None:
+        """Wait until ctl[word] >= value, where `peer` is the rank that advances it; `ctl`
+        is this segment's control words unless another shared array is given."""
+        ctl = self.ctl if ctl is None else ctl
         if ctl[word] >= value:
             return
-        for _ in range(64):  # the peer is usually a few microseconds away
-            if ctl[word] >= value:
-                return
-        start = now = time.monotonic()
+        start = time.monotonic()
         if deadline is None:
-            deadline = now + self.timeout
-        next_check, delay = now + 0.05, 0.00002
-        while ctl[word] < value:
-            # yield for the first YIELD_S seconds (the peer may be waiting for this core:
-            # 2 vCPUs here run both ranks and more), then sleep with backoff up to 0.2 ms so
-            # an idle wait costs no CPU; a sleep overshoots by its length, so a longer cap
-            # cost ~30 % of a 64 MiB all_reduce on a loaded machine
-            if now - start < YIELD_S:
-                os.sched_yield()
-            else:
-                time.sleep(delay)
-                delay = min(delay * 2, 0.0002)
-            now = time.monotonic()
-            if now >= next_check:
-                if ctl[word] >= value:
-                    return
-                self.check_peer(peer, what, check_state)
-                if now > deadline:
-                    raise DistributedError(
-                        f"{what}: timed out after {self.timeout:g} s waiting for rank {peer} "
-                        f"(pid {int(ctl[self._rank_word(peer, 0)])}, alive)", rank=peer)
-                next_check = now + 0.05
+            deadline = start + self.timeout
+        while True:
+            # polls, yields the core for the first YIELD_S seconds (the peer may be waiting
+            # for it: 2 vCPUs here run both ranks and more), then sleeps with backoff up to
+            # 0.2 ms so that an idle wait costs no CPU; in C++ with the GIL released, so
+            # that this process's other thread runs meanwhile (a Python loop here starved
+            # it); every 50 ms, the peer's health and the deadline
+            left = YIELD_S - (time.monotonic() - start)
+            if wait_word_ge(ctl, word, value, 0.05, max(left, 0.0)):
+                return
+            self.check_peer(peer, what, check_state)
+            if time.monotonic() > deadline:
+                raise DistributedError(
+                    f"{what}: timed out after {self.timeout:g} s waiting for rank {peer} "
+                    f"(pid {int(self.ctl[self._rank_word(peer, 0)])}, alive)", rank=peer)
 
     # -- pipes -----------------------------------------------------------------------------
     def _pipe(self, src: int, dst: int) -> int:

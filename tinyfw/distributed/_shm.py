@@ -7,33 +7,36 @@ the chunk its left neighbour sends to its own and passes the sum on) then an all
 block runs the whole ring, and a rank goes on to the next block while its neighbour still
 works on this one (the pipes hold `nslots` messages), which pipelines the steps.
 
-The reduction is the C++ kernels of the cpu backend, with the GIL released: a float32/
-float64 sum accumulates in place with `sgd_step` (lr -1, no momentum: p + g in one pass);
-other sums and max/min use `add`/`maximum`/`minimum` (float16/bfloat16 computed in float32
-and rounded once per step) and a copy back; every copy into or out of a slot is `copy_`.
-The sum of each segment is accumulated in one fixed ring order and then copied to
-everyone, so every rank ends with the same bits.
+The reduction is the C++ kernels of the cpu backend, with the GIL released: a floating
+sum or average is `sum_into` (one pass; float16/bfloat16 computed in float32 and rounded
+once per step; an average divides at the last step, in the same pass); integer sums and
+max/min use `add`/`maximum`/`minimum` and a copy back; every copy into or out of a slot
+is `copy_`.  The sum of each segment is accumulated in one fixed ring order and then copied
+to everyone, so every rank ends with the same bits.
 """
 from __future__ import annotations
 
 import numpy as np
 
 from ..backend import cpu as _K
+from ._kernels import FLOATS, sum_into
 from ._segment import DistributedError, Segment
 
 ALL_REDUCE, BROADCAST, ALL_GATHER, REDUCE_SCATTER, P2P = 1, 2, 3, 4, 5
 _NAMES = {ALL_REDUCE: "all_reduce", BROADCAST: "broadcast", ALL_GATHER: "all_gather",
           REDUCE_SCATTER: "reduce_scatter", P2P: "send/recv"}
 _REDUCE = {"sum": _K.add, "avg": _K.add, "max": _K.maximum, "min": _K.minimum}
-_SGD_DTYPES = (np.dtype(np.float32), np.dtype(np.float64))
+
+
+def _fused(op: str, dtype) -> bool:
+    """Whether op on dtype is one `sum_into` pass (floating sums and averages)."""
+    return op in ("sum", "avg") and dtype in FLOATS
 
 
 def _accumulate(mine: np.ndarray, inc: np.ndarray, op: str) -> None:
     """mine <- op(mine, inc), in place, by the C++ kernels."""
-    if op in ("sum", "avg") and mine.dtype in _SGD_DTYPES:
-        # sgd_step with lr -1 and no momentum or decay is p + 1 * g = p + g exactly, in one
-        # pass over memory: 30 % less traffic than add (a new array) and a copy back
-        _K.sgd_step(mine, inc, None, -1.0, 0.0, 0.0, 0.0, False, False, True)
+    if _fused(op, mine.dtype):
+        sum_into([mine], [mine, inc])  # one pass: no new array and copy back
     else:
         _K.copy_(mine, _REDUCE[op](mine, inc))
 
@@ -99,12 +102,23 @@ class ShmGroup:
             j = (owned - 2 - s) % n
             mine = segs[j]
             inc = self._recv(left, mine.dtype, mine.size, kind, seq)
-            if mine.size:
-                _accumulate(mine, inc, op)  # the partial sum lands in segs[j]
-            self._release(left)
             if s < n - 2:
+                if mine.size:
+                    _accumulate(mine, inc, op)  # the partial sum lands in segs[j]
+                self._release(left)
                 self._send(right, mine, kind, seq)
                 continue
+            if _fused(op, mine.dtype):  # the last step: sum and average in one pass
+                out = mine if dst is None else dst
+                if mine.size:
+                    sum_into([out], [mine, inc], float(n) if op == "avg" else 1.0)
+                self._release(left)
+                if gather:
+                    self._send(right, out, kind, seq)
+                continue
+            if mine.size:
+                _accumulate(mine, inc, op)
+            self._release(left)
             if op == "avg" and mine.size:
                 _K.copy_(mine, _K.div(mine, np.array(n, mine.dtype)))
             if dst is not None and mine.size:
