@@ -178,6 +178,26 @@ def case_ddp() -> None:
     for kw in [{}, {"bucket_cap_mb": 0.0005}, {"gradient_as_bucket_view": True}]:
         model = DDP(_mlp(r), **kw)
         _close(_train(model, x, y, steps, mine), ref)
+    # shm: the buckets are shared memory averaged in place (the ring with
+    # TINYFW_DDP_SHARED=0, and for mpi); both sum in rank order when n = 2 (a + b either
+    # way), so they agree bit for bit there, and closely for more ranks
+    shared = DDP(_mlp(r), bucket_cap_mb=0.0005)
+    uses = getattr(shared._reducer, "shared", None) is not None  # no reducer for one rank
+    assert uses == (dist.get_backend() == "shm" and n > 1 and
+                    os.environ.get("TINYFW_DDP_SHARED") != "0")
+    os.environ["TINYFW_DDP_SHARED"], old = "0", os.environ.get("TINYFW_DDP_SHARED")
+    ring = DDP(_mlp(r), bucket_cap_mb=0.0005)
+    os.environ.pop("TINYFW_DDP_SHARED") if old is None else os.environ.update(
+        TINYFW_DDP_SHARED=old)
+    assert getattr(ring._reducer, "shared", None) is None
+    _train(shared, x, y, steps, mine)
+    _train(ring, x, y, steps, mine)
+    for (name, p), q in zip(shared.module.named_parameters(), ring.module.parameters()):
+        if n == 2:
+            assert np.array_equal(p.detach().numpy(), q.detach().numpy()), name
+        else:
+            np.testing.assert_allclose(p.detach().numpy(), q.detach().numpy(), rtol=1e-6,
+                                       atol=1e-7, err_msg=name)
     # a layer applied twice: its bucket waits for both gradients
     tied_ref = _train(_mlp(0, tied=True), x, y, steps, slice(None))
     _close(_train(DDP(_mlp(r, tied=True), bucket_cap_mb=0.0005), x, y, steps, mine), tied_ref)

@@ -17,10 +17,18 @@ starts early, the others up to `bucket_cap_mb`).  Each bucket owns one flat buff
 
 With ``compression="bf16"`` float32 gradients travel and are averaged as bfloat16 (half
 the bytes; the sum is computed in float32 and rounded at each ring step).
+
+On the shm backend the buckets live in memory that every rank maps, and a bucket is
+averaged there as soon as it is complete, by the thread running backward, the result
+going straight into ``.grad`` (_shared_buckets.py).  The ring all-reduce of a private
+bucket on the communication thread remains for MPI, bf16 compression,
+gradient_as_bucket_view, when /dev/shm has no room, and with TINYFW_DDP_SHARED=0.
 """
 from __future__ import annotations
 
+import os
 import time
+import warnings
 
 import numpy as np
 
@@ -28,9 +36,23 @@ from ..autograd.engine import queue_callback
 from ..backend import cpu as _K
 from ..autograd.function import Function
 from ..dtypes import bfloat16 as _bf16
-from . import ReduceOp, all_reduce, broadcast
+from . import ReduceOp, _group, all_reduce, broadcast
+from ._arena import ArenaUnavailable
+from ._shared_buckets import SharedBuckets
 
 _FIRST_BUCKET = 1 << 20
+
+
+class _Exchanged:
+    """A shared-bucket exchange run at once, with its times (a completed Work's face)."""
+
+    def __init__(self, run) -> None:
+        self.start_time = time.perf_counter()
+        run()
+        self.end_time = time.perf_counter()
+
+    def wait(self) -> bool:
+        return True
 
 
 def _tensor(a: np.ndarray):
@@ -104,11 +126,23 @@ class Reducer:
             cur_dtype = dt
         if current:
             self._add_bucket(current, cur_dtype)
+        self.shared = None
+        if self._can_share(compression):
+            try:
+                self.shared = SharedBuckets(_group(), self.buckets)
+            except ArenaUnavailable as e:  # every rank gets it: all fall back together
+                warnings.warn(f"DistributedDataParallel: {e}; averaging through the ring "
+                              "instead", RuntimeWarning, stacklevel=3)
         self.handles = [p.register_post_accumulate_grad_hook(self._hook(i))
                         for i, (_, p) in enumerate(params)]
         self.armed = False
         self.remaining = [0] * len(params)
         self.unused_globally: set = set()
+
+    def _can_share(self, compression) -> bool:
+        g = _group()
+        return (g.backend == "shm" and g.world > 1 and compression is None and
+                not self.as_view and os.environ.get("TINYFW_DDP_SHARED", "1") != "0")
 
     def _add_bucket(self, indices: list, dtype) -> None:
         b = _Bucket(len(self.buckets), [self.params[i] for i in indices], dtype)
@@ -152,8 +186,11 @@ class Reducer:
             all_reduce(_tensor(used), ReduceOp.MAX)
             self.unused_globally = {i for i in range(len(counts)) if not used[i]}
         self.remaining = counts
+        if self.shared is not None:
+            self.shared.begin_step(self.buckets)  # before anything is written to a region
         for b in self.buckets:
             b.pending, b.work = len(b.params), None
+            b.src, b.dest = [None] * len(b.params), [None] * len(b.params)
         self.next_launch, self.finalizing, self.armed = 0, False, True
         for i in unused:
             self._ready(i)
@@ -174,7 +211,10 @@ class Reducer:
     def _ready(self, i: int) -> None:
         b, k = self.where[i]
         g = self.params[i][1]._grad
-        if g is None or i in self.unused_globally:
+        unused = g is None or i in self.unused_globally
+        if self.shared is not None:
+            self.shared.stage(b, k, None if unused else g._data)
+        elif unused:
             b.view(k)[...] = 0
         else:
             _K.copy_(b.view(k), g._data)
@@ -183,7 +223,13 @@ class Reducer:
                 self.buckets[self.next_launch].pending == 0:
             nb = self.buckets[self.next_launch]
             nb.queued = time.perf_counter()  # for traces
-            nb.work = all_reduce(_tensor(nb.flat), ReduceOp.AVG, async_op=True)
+            if self.shared is None:
+                nb.work = all_reduce(_tensor(nb.flat), ReduceOp.AVG, async_op=True)
+            else:
+                # in this thread, now: a Python communication thread waits for the GIL
+                # while backward holds it, and with one core per rank its work only
+                # competes with backward's (measured slower than exchanging here)
+                nb.work = _Exchanged(lambda nb=nb: self.shared.exchange(nb))
             self.next_launch += 1
 
     def _finish(self) -> None:
@@ -197,6 +243,10 @@ class Reducer:
             b.work.wait()
             for k, (_, p) in enumerate(b.params):
                 if self.index[id(p)] in self.unused_globally:
+                    continue
+                if self.shared is not None:  # the average is in b.dest[k] already
+                    if p._grad is None or p._grad._data is not b.dest[k]:
+                        p._grad = _tensor(b.dest[k])
                     continue
                 red = b.view(k)
                 if self.as_view:
