@@ -6,8 +6,9 @@ alive to report it.  Standalone on purpose (numpy and ctypes only, no tinyfw imp
 starts in a fraction of a second.
 
 Protocol on stdin/stdout: messages are an 8-byte little-endian length and a pickle.
-Request ``(symbol, args)``: numpy arrays go as pointers to their data, ints as C ints,
-floats as C doubles, and ``(char* err, int errlen)`` is appended.  Reply
+Request ``(symbol, args)``: numpy arrays go as pointers to their data, Python ints as C
+ints (or unsigned ints), numpy integer scalars as their C type, floats as C doubles, and
+``(char* err, int errlen)`` is appended.  Reply
 ``(rc, err text, arrays)``: the C function's int result, its message, and the arrays after
 the call (the outputs are written in place).  The first reply, ``(0, "", [])`` or
 ``(1, why, [])``, says whether the library loaded.
@@ -44,8 +45,14 @@ def _c_arg(a, keep: list):
         return ctypes.c_void_p(a.ctypes.data)
     if isinstance(a, (bool, np.bool_)):
         raise TypeError("pass flags as ints")
-    if isinstance(a, (int, np.integer)):
-        return ctypes.c_int(int(a)) if -2**31 <= a < 2**31 else ctypes.c_longlong(int(a))
+    if isinstance(a, np.integer):  # a numpy scalar says its C type
+        return np.ctypeslib.as_ctypes_type(a.dtype)(a.item())
+    if isinstance(a, int):  # a C int or unsigned int (the same register bits); wider: say so
+        if -2**31 <= a < 2**31:
+            return ctypes.c_int(a)
+        if 0 <= a < 2**32:
+            return ctypes.c_uint(a)
+        raise TypeError(f"{a} does not fit 32 bits: pass a numpy int64 or uint64")
     if isinstance(a, (float, np.floating)):
         return ctypes.c_double(float(a))
     raise TypeError(f"cannot pass {type(a).__name__} to C")

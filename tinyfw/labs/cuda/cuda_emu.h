@@ -149,9 +149,9 @@ T shfl(int line, Lane kind, unsigned mask, T v, int arg, int width = 32) {
     switch (kind) {
         case Lane::Index: src = base + unsigned(arg) % unsigned(width); break;
         case Lane::Up: src = lane - base >= unsigned(arg) ? lane - unsigned(arg) : lane; break;
-        case Lane::Down: src = lane - base + unsigned(arg) < unsigned(width) ? lane + arg : lane; break;
+        case Lane::Down: src = lane - base + arg < unsigned(width) ? lane + arg : lane; break;
         // xor may read an earlier group of `width` lanes, not a later one (CUDA's rule)
-        case Lane::Xor: src = (lane ^ unsigned(arg)) < base + unsigned(width) ? lane ^ unsigned(arg) : lane; break;
+        case Lane::Xor: src = (lane ^ arg) < base + unsigned(width) ? lane ^ arg : lane; break;
         case Lane::Sync: break;
     }
     const unsigned w = t->lin / 32;
@@ -169,8 +169,8 @@ inline void sync_warp(int line, unsigned mask = 0xffffffffu) {
 // -- atomics: one fiber runs at a time, so a read-modify-write is atomic -------------------
 template <class T, class U> T atomicAdd(T* p, U v) { T old = *p; *p = old + T(v); return old; }
 template <class T, class U> T atomicSub(T* p, U v) { T old = *p; *p = old - T(v); return old; }
-template <class T, class U> T atomicMax(T* p, U v) { T old = *p; *p = std::max(old, T(v)); return old; }
-template <class T, class U> T atomicMin(T* p, U v) { T old = *p; *p = std::min(old, T(v)); return old; }
+template <class T, class U> T atomicMax(T* p, U v) { T old = *p; *p = old < T(v) ? T(v) : old; return old; }
+template <class T, class U> T atomicMin(T* p, U v) { T old = *p; *p = T(v) < old ? T(v) : old; return old; }
 template <class T, class U> T atomicExch(T* p, U v) { T old = *p; *p = T(v); return old; }
 template <class T, class U> T atomicCAS(T* p, T cmp, U v) {
     T old = *p;
@@ -263,15 +263,23 @@ inline std::string describe_stall(const char* kernel) {
         std::string where;
         switch (ts[i].state) {
             case State::Done: where = "returned"; break;
-            case State::Barrier: where = "wait at __syncthreads() on line " + std::to_string(ts[i].line); barrier = true; break;
-            case State::Shuffle: where = "wait at the warp shuffle/__syncwarp on line " + std::to_string(ts[i].line); break;
+            case State::Barrier:
+                where = "wait at __syncthreads() on line " + std::to_string(ts[i].line);
+                barrier = true;
+                break;
+            case State::Shuffle:
+                where = "wait at the warp shuffle/__syncwarp on line " + std::to_string(ts[i].line);
+                break;
             case State::Ready: where = "are ready"; break;
         }
-        auto it = std::find_if(groups.begin(), groups.end(), [&](auto& p) { return p.first == where; });
-        if (it == groups.end()) groups.emplace_back(where, 1); else ++it->second;
+        auto it = std::find_if(groups.begin(), groups.end(),
+                               [&](const auto& p) { return p.first == where; });
+        if (it == groups.end()) groups.emplace_back(where, 1);
+        else ++it->second;
     }
     // where they wait first, then those that returned
-    std::stable_partition(groups.begin(), groups.end(), [](auto& p) { return p.first != "returned"; });
+    std::stable_partition(groups.begin(), groups.end(),
+                          [](const auto& p) { return p.first != "returned"; });
     std::string msg = std::string("kernel ") + kernel + ": " +
                       (barrier ? "divergent __syncthreads()" : "divergent warp shuffle") +
                       " in block (" + std::to_string(g.block_idx.x) + ", " +
@@ -286,18 +294,21 @@ inline std::string describe_stall(const char* kernel) {
 
 inline void run_grid(const char* kernel, dim3 grid, dim3 block, const std::function<void()>& body) {
     auto bad = [&](const std::string& why) {
-        return std::runtime_error(std::string("kernel ") + kernel + ": invalid launch configuration: grid (" +
-                                  std::to_string(grid.x) + ", " + std::to_string(grid.y) + ", " +
-                                  std::to_string(grid.z) + "), block (" + std::to_string(block.x) +
-                                  ", " + std::to_string(block.y) + ", " + std::to_string(block.z) +
-                                  "): " + why);
+        auto dims = [](dim3 d) {
+            return "(" + std::to_string(d.x) + ", " + std::to_string(d.y) + ", " +
+                   std::to_string(d.z) + ")";
+        };
+        return std::runtime_error(std::string("kernel ") + kernel +
+                                  ": invalid launch configuration: grid " + dims(grid) +
+                                  ", block " + dims(block) + ": " + why);
     };
     const size_t n = size_t(block.x) * block.y * block.z;
-    if (!grid.x || !grid.y || !grid.z) throw bad("a grid needs at least one block in each dimension");
+    if (!grid.x || !grid.y || !grid.z) throw bad("a grid needs at least one block in each dim");
     if (!n) throw bad("a block needs at least one thread in each dimension");
     if (n > 1024 || block.z > 64) throw bad("at most 1024 threads a block, 64 along z");
     if (grid.y > 65535 || grid.z > 65535) throw bad("at most 65535 blocks along y and z");
-    if (g.body) throw std::runtime_error(std::string("kernel ") + kernel + ": launched from device code");
+    if (g.body)  // dynamic parallelism is not emulated
+        throw std::runtime_error(std::string("kernel ") + kernel + ": launched from device code");
     g.grid_dim = grid;
     g.block_dim = block;
     g.body = &body;
