@@ -120,11 +120,24 @@ extern "C" int indices(int* out, int* c, float* f, const int* g, char* err, int 
 }
 
 __global__ void nop(int) {}
+__global__ void no_arguments() {}
 extern "C" int bad_launch(int mode, char* err, int errlen) {
     return guarded(err, errlen, [&] {
         if (mode == 0) LAUNCH(nop, 0, 32, 0);
         if (mode == 1) LAUNCH(nop, 1, 1025, 0);
         if (mode == 2) LAUNCH(nop, 1, dim3(1, 1, 65), 0);
+        if (mode == 3) LAUNCH(no_arguments, 2, 64);  // a valid launch
+    });
+}
+
+// vectorised loads: one float4 per thread, written back reversed
+__global__ void flip4(const float4* x, float4* y) {
+    const float4 v = __ldg(&x[threadIdx.x]);
+    y[threadIdx.x] = make_float4(v.w, v.z, v.y, v.x);
+}
+extern "C" int vector_load(const float* x, float* y, int n4, char* err, int errlen) {
+    return guarded(err, errlen, [&] {
+        LAUNCH(flip4, 1, n4, reinterpret_cast<const float4*>(x), reinterpret_cast<float4*>(y));
     });
 }
 
@@ -276,6 +289,13 @@ def test_a_bad_launch_configuration_names_the_kernel(W, mode, why):
     with pytest.raises(cudabuild.KernelError,
                        match=f"kernel nop: invalid launch configuration.*{why}"):
         W.call("bad_launch", mode)
+
+
+def test_a_launch_without_kernel_arguments_and_vector_loads(W):
+    W.call("bad_launch", 3)
+    x = np.arange(32, dtype=np.float32)
+    got = W.call("vector_load", x, np.zeros_like(x), 8)[1]
+    np.testing.assert_array_equal(got, x.reshape(8, 4)[:, ::-1].ravel())
 
 
 def test_a_crash_or_an_endless_kernel_fails_one_call_only(W):

@@ -11,6 +11,8 @@
 #define TINYFW_CUDA_EMU 0
 #else
 #include "cuda_emu.h"
-#define LAUNCH(kernel, grid, block, ...) ::emu::launch(#kernel, kernel, (grid), (block), __VA_ARGS__)
+// (GNU's `, ##__VA_ARGS__` drops the comma when a kernel takes no arguments)
+#define LAUNCH(kernel, grid, block, ...) \
+    ::emu::launch(#kernel, kernel, (grid), (block), ##__VA_ARGS__)
 #define TINYFW_CUDA_EMU 1
 #endif
