@@ -156,6 +156,9 @@ def build(sources: list, out_dir: pathlib.Path, name: str, be: Backend | None = 
         folders = sorted({s.parent for s in sources}, key=lambda p: -len(str(p)))
         raise BuildError(f"{names} does not build with {what}: {_errors(done.stderr, folders)}")
     os.replace(tmp, target)
+    for old in out_dir.glob(f"{name}-{be.name}-*.so"):  # earlier versions of the sources
+        if old != target:
+            old.unlink(missing_ok=True)
     return target
 
 
@@ -166,7 +169,9 @@ class Worker:
 
     def __init__(self, lib: pathlib.Path, timeout: float = 120.0):
         self.lib, self.timeout = pathlib.Path(lib), timeout
-        self.log = self.lib.with_suffix(".log")
+        # the worker's stderr (a kernel's printf, a crash's last words); one per process, as
+        # two gradings may share a build folder
+        self.log = self.lib.with_name(f"{self.lib.stem}.{os.getpid()}.log")
         self.proc: subprocess.Popen | None = None
 
     def _start(self) -> None:
@@ -233,7 +238,7 @@ class Worker:
         return arrays
 
     def close(self) -> None:
-        """Stop the worker process."""
+        """Stop the worker process (and remove its log)."""
         if self.proc is not None:
             proc, self.proc = self.proc, None
             proc.stdin.close()
@@ -243,6 +248,7 @@ class Worker:
                 proc.kill()
                 proc.wait()
             proc.stdout.close()
+        self.log.unlink(missing_ok=True)
 
     def __enter__(self) -> "Worker":
         return self
