@@ -1,10 +1,10 @@
 #!/usr/bin/env bash
 # The one command a session with a lent GPU runs (issue 13): build tinyfw with the CUDA
 # kernels, run the CUDA tests (the conformance tables' cuda cases and tests/test_cuda_*.py)
-# and the CUDA benchmarks, and print one report.  Budget: under 8 minutes on an H100
-# machine (16 cores); each step has its own time limit.  Exits non-zero when the build,
-# a test or a benchmark's correctness check fails (a missed speed target is reported, not
-# a failure).
+# and the CUDA benchmarks, grade lab 5's solution on the GPU, and print one report.
+# Budget: under 8 minutes on an H100 machine (16 cores); each step has its own time limit.
+# Exits non-zero when the build, a test or a benchmark's correctness check fails, or lab 5's
+# solution loses points (a missed benchmark speed target is reported, not a failure).
 #
 #   bash benchmarks/gpu_check.sh            # report on stdout; logs in $OUT or /tmp/gpu_check
 #
@@ -59,6 +59,15 @@ if ! timeout 150 $PY benchmarks/bench_cuda.py --json "$LOG/bench_cuda.json" > "$
     echo "BENCHMARK FAILED"
 fi
 cat "$LOG/bench.log" | tail -15
+
+step "lab 5 graded on the GPU (the CUDA lab's solution: full marks, and its speed note)"
+# the grader also reruns every test on the CUDA emulator; about a minute in all
+if ! timeout 150 $PY -m tinyfw.labs grade 5 --src labs/_solutions/05_cuda --student gpu_check \
+        > "$LOG/lab5.log" 2>&1; then
+    status=1
+    echo "LAB 5 SOLUTION LOST POINTS (if only 5.4's speed test: calibrate SPEEDUP in labs/05_cuda/grader/test_lab05.py)"
+fi
+tail -16 "$LOG/lab5.log"
 
 step "done: status $status, $(( $(date +%s) - t0 )) s; logs in $LOG"
 exit $status

@@ -1,16 +1,18 @@
 """The lab kit's graders are tested (issue 17): for every lab, the reference solution gets
 full marks, the untouched skeleton gets zero, and each planted bug loses marks in the task
-it belongs to (tinyfw/labs/selfcheck.py; each grading is a fresh process, as a student's)."""
+it belongs to (tinyfw/labs/selfcheck.py; each grading is a fresh process, as a student's).
+Lab 5 (CUDA) runs here on the CUDA emulator when there is no GPU."""
 from __future__ import annotations
 
 import subprocess
 import sys
 import zipfile
 
+import numpy as np
 import pytest
 
 from tinyfw import labs as L
-from tinyfw.labs import selfcheck
+from tinyfw.labs import cudabuild, selfcheck
 
 LABS = L.labs()
 # each grading is a fresh process running a whole grader: end-to-end, so CI runs these once
@@ -64,3 +66,22 @@ def test_grade_errors_name_the_problem():
     out = subprocess.run([sys.executable, "-m", "tinyfw.labs", "grade", "1", "--task", "1.9"],
                          capture_output=True, text=True, timeout=120, cwd=L.ROOT)
     assert out.returncode == 2 and "no task 1.9" in out.stderr
+
+
+@pytest.mark.skipif(cudabuild.nvcc() is None, reason="nvcc is not on PATH")
+def test_lab5_solution_builds_with_nvcc_for_the_gpu(tmp_path, monkeypatch):
+    """The GPU back end's build of lab 5 (nvcc, the harness linked, no undefined symbol);
+    without a GPU a call reports CUDA's error instead of crashing, with one it is right."""
+    lab = L.lab(5)
+    cudabuild.nvcc_check(lab.solution / "kernels.cu")
+    if cudabuild.gpu_name() is None:  # nvcc's -arch=native needs a GPU to look at
+        monkeypatch.setenv(cudabuild.ARCH_ENV, "90")
+    lib = cudabuild.build([lab.solution / "kernels.cu", lab.grader / "harness.cu"], tmp_path,
+                          "lab5", cudabuild.Backend("gpu", "test"))
+    x, out = np.arange(1000, dtype=np.float32), np.zeros(1, np.float32)
+    with cudabuild.Worker(lib) as w:
+        if cudabuild.gpu_name() is None:
+            with pytest.raises(cudabuild.KernelError, match="reduce_sum: .*CUDA error"):
+                w.call("lab5_reduce", 0, x, x.size, out, 0)
+        else:
+            assert w.call("lab5_reduce", 0, x, x.size, out, 0)[1][0] == 499500.0

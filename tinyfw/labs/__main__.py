@@ -70,7 +70,8 @@ def main(argv: list[str] | None = None) -> int:
     if args.json:
         print(json.dumps({"lab": item.number, "score": got, "total": total,
                           "tasks": {t: {"passed": r.passed, "failed": r.failed,
-                                        "first_failure": r.first_failure}
+                                        "skipped": r.skipped, "first_failure": r.first_failure,
+                                        "notes": r.notes}
                                     for t, r in results.items()}}))
     else:
         print(table(item, results))

@@ -2,11 +2,14 @@
 
 Each test carries ``@pytest.mark.task("N.k")``; a task's score is its points times the
 fraction of its tests that pass, and the table shows, per task, the first failure's
-message (what was wrong), not a traceback."""
+message (what was wrong), not a traceback.  A test that cannot run here (``pytest.skip``,
+e.g. a speed test without a GPU) counts neither way: its reason is shown as a note, as is
+anything a test records with ``record_property("note", text)`` (a measured speed)."""
 from __future__ import annotations
 
 import os
 import pathlib
+import re
 from dataclasses import dataclass, field
 
 import pytest
@@ -21,6 +24,8 @@ class TaskResult:
     failed: int = 0
     first_failure: str = ""
     failures: list = field(default_factory=list)
+    skipped: int = 0
+    notes: list = field(default_factory=list)
 
 
 class _Collector:
@@ -38,6 +43,15 @@ class _Collector:
                 self.unmarked.append(report.nodeid)
                 return
             r = self.tasks.setdefault(task, TaskResult())
+            for name, value in getattr(report, "user_properties", ()):
+                if name == "note" and str(value) not in r.notes:
+                    r.notes.append(str(value))
+            if report.outcome == "skipped":  # not gradable here: neither passed nor failed
+                r.skipped += 1
+                why = _skip_reason(report)
+                if why not in r.notes:
+                    r.notes.append(why)
+                return
             if report.outcome == "passed":
                 r.passed += 1
             else:
@@ -52,9 +66,17 @@ class _Collector:
             self.errors.append(_message(report))
 
 
+def _skip_reason(report) -> str:
+    longrepr = report.longrepr
+    text = longrepr[2] if isinstance(longrepr, tuple) and len(longrepr) == 3 else str(longrepr)
+    return " ".join(text.removeprefix("Skipped: ").split())[:300]
+
+
 def _message(report) -> str:
     exc = getattr(report.longrepr, "reprcrash", None)
     text = exc.message if exc is not None else str(report.longrepr)
+    # "tinyfw.labs.cudabuild.KernelError: ..." -> "KernelError: ...": the message matters
+    text = re.sub(r"^(?:\w+\.)+(?=\w+: )", "", text.strip())
     return " ".join(text.split())[:300]
 
 
@@ -140,6 +162,8 @@ def table(lab: Lab, results: dict[str, TaskResult]) -> str:
         lines.append(f"{t.id:<6} {pts:5.1f} / {t.points:<3} {r.passed:>3}/{n:<3}  {t.title}")
         if r.first_failure:
             lines.append(f"{'':<28}-> {r.first_failure}")
+        for note in r.notes:
+            lines.append(f"{'':<28}   note: {note}")
     got, total = score(lab, results)
     lines += ["-" * 72, f"{'total':<6} {got:5.1f} / {total:<3}"]
     return "\n".join(lines)
