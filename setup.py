@@ -248,7 +248,9 @@ setup(
     version="0.1.0",
     description="A minimal deep-learning framework: tensors, autograd, C++ kernels",
     packages=find_packages(include=["tinyfw", "tinyfw.*"]),
-    package_data={"tinyfw": ["py.typed"]},
+    # the CUDA lab's headers: the student's .cu includes them (on the GPU and the emulator)
+    package_data={"tinyfw": ["py.typed", "labs/cuda/*.h"]},
+    entry_points={"console_scripts": ["tinyfw-lab = tinyfw.labs.__main__:main"]},
     python_requires=">=3.10",
     install_requires=["numpy>=1.24", "ml_dtypes>=0.3", "scipy>=1.10", "safetensors>=0.4",
                       "tqdm>=4.60", "scikit-learn>=1.2", "matplotlib>=3.6", "cffi>=1.15"],

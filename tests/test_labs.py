@@ -4,6 +4,7 @@ it belongs to (tinyfw/labs/selfcheck.py; each grading is a fresh process, as a s
 Lab 5 (CUDA) runs here on the CUDA emulator when there is no GPU."""
 from __future__ import annotations
 
+import pathlib
 import subprocess
 import sys
 import zipfile
@@ -66,6 +67,21 @@ def test_grade_errors_name_the_problem():
     out = subprocess.run([sys.executable, "-m", "tinyfw.labs", "grade", "1", "--task", "1.9"],
                          capture_output=True, text=True, timeout=120, cwd=L.ROOT)
     assert out.returncode == 2 and "no task 1.9" in out.stderr
+
+
+def test_the_tinyfw_lab_command_is_installed():
+    exe = pathlib.Path(sys.executable).parent / "tinyfw-lab"
+    if not exe.exists():
+        pytest.skip("tinyfw is not pip-installed in this interpreter's environment (no "
+                    "tinyfw-lab next to it): pip install -e .")
+    out = subprocess.run([str(exe), "list"], capture_output=True, text=True, timeout=120,
+                         cwd=L.ROOT)
+    assert out.returncode == 0, out.stderr
+    for lab in LABS:
+        assert f"{lab.number:2d}  {lab.title}" in out.stdout
+    out = subprocess.run([str(exe), "grade", "99"], capture_output=True, text=True,
+                         timeout=120, cwd=L.ROOT)
+    assert out.returncode == 2 and "no lab 99" in out.stderr
 
 
 @pytest.mark.skipif(cudabuild.nvcc() is None, reason="nvcc is not on PATH")

@@ -28,7 +28,8 @@ def export(out: pathlib.Path) -> list[str]:
 
 
 def main(argv: list[str] | None = None) -> int:
-    ap = argparse.ArgumentParser(prog="python -m tinyfw.labs", description=__doc__.split("\n")[0])
+    prog = "tinyfw-lab" if pathlib.Path(sys.argv[0]).name == "tinyfw-lab" else "python -m tinyfw.labs"
+    ap = argparse.ArgumentParser(prog=prog, description=__doc__.split("\n")[0])
     sub = ap.add_subparsers(dest="cmd", required=True)
     sub.add_parser("list", help="the labs and their tasks")
     g = sub.add_parser("grade", help="grade a student's folder")
