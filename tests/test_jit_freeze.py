@@ -223,26 +223,21 @@ class _Pool(nn.Module):
         return F.max_pool2d(x, **self.kw)
 
 
-def test_frozen_max_pool_runs_without_indices_bit_for_bit():
+def test_frozen_max_pool_equals_eager_bit_for_bit():
     a = np.random.RandomState(0).normal(size=(3, 4, 6, 8)).astype(np.float32)
     a[0, 0, 0, 1], a[1, 2, 3, 3], a[2, 3, 4, 4], a[2, 3, 5, 5] = np.nan, -np.inf, np.inf, np.nan
     x = tinyfw.tensor(a)
     m = _Pool(kernel_size=2).eval()
     fz = jit.freeze(m, (x,))
-    assert "rewrote max_pool2x2_no_indices" in explain_text(fz, x)
-    assert "MaxPool2d" not in [n.op for n in fz.graph(x)[0].nodes]
     np.testing.assert_array_equal(npy(fz(x)), npy(m(x)))  # NaN where max_pool2d has NaN
-    # a live trace keeps max_pool2d (its gradient goes to one argmax per window)
-    assert "max_pool2x2" not in explain_text(jit.trace(m, (x,)), x)
 
 
 @pytest.mark.parametrize("shape,kw", [((2, 3, 7, 8), dict(kernel_size=2)),     # odd H
                                       ((2, 3, 6, 6), dict(kernel_size=3)),
                                       ((2, 3, 6, 6), dict(kernel_size=2, stride=1)),
                                       ((2, 3, 6, 6), dict(kernel_size=2, padding=1))])
-def test_other_max_pools_are_not_rewritten(shape, kw):
+def test_frozen_max_pools_of_every_geometry(shape, kw):
     x = tinyfw.randn(*shape)
     m = _Pool(**kw).eval()
     fz = jit.freeze(m, (x,))
-    assert "max_pool2x2" not in explain_text(fz, x)
     np.testing.assert_array_equal(npy(fz(x)), npy(m(x)))
