@@ -194,6 +194,25 @@ def test_traced_with_layout_equals_eager(mode, c, bias):
         assert any("Conv2dNHWC" in op for op in nodes) == (mode == "nhwc")
 
 
+def _two_branches(x, a1, a2, b1, b2):
+    a = F.conv2d(F.conv2d(x, a1, padding=1).relu(), a2, padding=1)
+    b = F.conv2d(F.conv2d(x, b1, padding=1).relu(), b2, padding=1)
+    return a + b
+
+
+@pytest.mark.parametrize("interop", ["force", "0"])
+def test_two_conv_branches_summed_fold_the_sum_into_one_conv(interop, monkeypatch):
+    # both branches' last convs had the sum as their sole reader: each folded it as its
+    # residual and the graph lost a conv (a KeyError at compile, interop's "scheduling bug")
+    monkeypatch.setenv("TINYFW_INTEROP", interop)
+    args = [tinyfw.randn(1, 6, 9, 8)] + [tinyfw.randn(6, 6, 3, 3) * 0.3 for _ in range(4)]
+    with tinyfw.no_grad(), layout.force("nhwc"):
+        tr = tinyfw.jit.compile(_two_branches)
+        _close(tr(*args), _two_branches(*args))
+        text = tinyfw.jit.explain(tr, *args)
+    assert text.count("residual") == 1, text
+
+
 def test_explain_shows_the_chosen_layouts_and_the_conversions():
     m = _block()
     x = tinyfw.randn(2, 12, 7, 9)

@@ -58,7 +58,9 @@ def fold(graph: Graph, decisions: list) -> int:
         steps, extra, last = [], [], y
         for step in ("bias", "residual", "relu"):
             m = _sole_reader(last, consumers, out_ids)
-            if m is None or tuple(m.outputs[0].shape) != shape \
+            # (a node already folded into another conv is gone: the sum of two conv
+            # branches is one conv's residual, not both's)
+            if m is None or id(m) in drop or tuple(m.outputs[0].shape) != shape \
                     or np.dtype(m.outputs[0].dtype) != dt:
                 break
             if step == "relu":
