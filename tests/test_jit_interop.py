@@ -46,6 +46,13 @@ def force(monkeypatch):
     monkeypatch.setenv("TINYFW_INTEROP", "force")
 
 
+@pytest.fixture
+def measured_faster(monkeypatch):
+    """The compile-time timing of a region says parallel wins (the model's decisions are
+    tested whatever this machine measures)."""
+    monkeypatch.setattr(interop, "measure", lambda node: (2e-3, 1e-3))
+
+
 def _t(rng, *shape, rg=False):
     return tinyfw.tensor(rng.standard_normal(shape).astype(np.float32), requires_grad=rg)
 
@@ -86,7 +93,7 @@ def test_split_threads():
     assert sum(parallel.split_threads(7, [2.0, 1.0, 1.0])) == 7
 
 
-def test_big_branches_form_a_region_and_small_ones_do_not(two_threads):
+def test_big_branches_form_a_region_and_small_ones_do_not(two_threads, measured_faster):
     rng = np.random.default_rng(0)
     big = [_t(rng, 256, 256)] + [_t(rng, 256, 256) for _ in range(4)]
     tf = jit.compile(block)
@@ -100,7 +107,7 @@ def test_big_branches_form_a_region_and_small_ones_do_not(two_threads):
     assert any(d.startswith("kept in order") for d in st_[0]["decisions"])
 
 
-def test_explain_names_the_branches_and_threads(two_threads, capsys):
+def test_explain_names_the_branches_and_threads(two_threads, measured_faster, capsys):
     rng = np.random.default_rng(1)
     args = [_t(rng, 256, 256)] + [_t(rng, 256, 256) for _ in range(4)]
     text = jit.explain(jit.compile(block), *args)
@@ -123,7 +130,7 @@ def test_switches(monkeypatch, two_threads):
     assert not regions(jit.compile(block, passes=OFF), *args)  # not in passes: not run
 
 
-def test_one_thread_runs_the_branches_in_order(two_threads):
+def test_one_thread_runs_the_branches_in_order(two_threads, measured_faster):
     rng = np.random.default_rng(3)
     args = [_t(rng, 256, 256)] + [_t(rng, 256, 256) for _ in range(4)]
     tf = jit.compile(block)
@@ -133,6 +140,29 @@ def test_one_thread_runs_the_branches_in_order(two_threads):
     assert region.last_threads == [1, 1]
     _at(1, tf, *args)
     assert region.last_threads is None
+
+
+def test_a_region_that_measures_slower_is_kept_in_order(two_threads, monkeypatch):
+    rng = np.random.default_rng(5)
+    args = [_t(rng, 256, 256)] + [_t(rng, 256, 256) for _ in range(4)]
+    monkeypatch.setattr(interop, "measure", lambda node: (1.0e-3, 1.2e-3))
+    st_ = regions(jit.compile(block), *args)
+    assert st_[0]["regions"] == 0
+    assert any(d == "kept in order: measured 1.00 ms in order vs 1.20 ms in parallel at 2 "
+               "threads" for d in st_[0]["decisions"]), st_[0]["decisions"]
+
+
+def test_measure_times_a_region_both_ways(force, two_threads):
+    rng = np.random.default_rng(6)
+    args = [_t(rng, 64, 64)] + [_t(rng, 64, 64) for _ in range(4)]
+    tf = jit.compile(block)
+    want = tf(*args).numpy()
+    c = tf.get_compiled(tuple(args))
+    node = next(n for n in c.fwd_graph.nodes if isinstance(n.kernel, parallel.ParallelRegion))
+    t_seq, t_par = interop.measure(node, repeat=2)
+    assert t_seq > 0 and t_par > 0 and node.kernel.in_order is False
+    _same(tf(*args).numpy(), want)  # timing on random inputs leaves the graph as it was
+    assert node.kernel.last_threads == [1, 1]
 
 
 # -- exactness -------------------------------------------------------------------------------

@@ -204,12 +204,13 @@ class ParallelRegion:
     def __init__(self, branches: list, force: bool = False, fresh: bool = False) -> None:
         self.branches = branches
         self.force = force
+        self.in_order = False  # run the branches in order whatever the threads (timing)
         self.fresh = fresh  # every output is a buffer of its own (memory_plan may reuse it)
         self.last_threads: list | None = None
 
     def plan(self, nt: int | None = None) -> list | None:
         """Threads per branch for a call now (None: run in order on the calling thread)."""
-        if not supported() or getattr(_tls, "depth", 0) > 0 or workers() < 2:
+        if self.in_order or not supported() or getattr(_tls, "depth", 0) > 0 or workers() < 2:
             return None
         nt = _C.get_num_threads() if nt is None else nt
         if nt < 2 and not self.force:

@@ -10,8 +10,14 @@ one component is much heavier than the rest, only its first nodes (a prefix in e
 order, which is closed under its ancestors) join the region and the remainder is scheduled
 after it, recursively (an MLP's backward: ``dW3 || dX3``, then ``dW2 || dX2`` ...).
 
-When: each node's time at one thread is estimated from its shapes (FLOPs from its op's
-``flops``, bytes moved, a fixed cost per node).  In order, a node at ``nt`` threads is
+When: a region the model below predicts faster is then timed, once, at compile time, on
+random inputs of its shapes, in order and in parallel, and kept only when it measures at
+least ``MIN_GAIN`` faster (at 2 threads on the 2-vCPU Sapphire Rapids here, every
+workload of benchmarks/bench_interop.py measured slower in parallel: one core's kernels
+gain 1.5-1.7x from a second thread, two branches on one thread each gain 1.75x at best,
+and handing a branch to the pool and back costs ~100-200 us of thread wake-ups and GIL
+hand-offs).  Each node's time at one thread is estimated from its shapes (FLOPs from
+its op's ``flops``, bytes moved, a fixed cost per node).  In order, a node at ``nt`` threads is
 modelled as using only the threads its work pays for (one per ``GRAIN_US``) at
 ``SCALING`` efficiency each; in parallel, each branch gets its share of the threads
 (`parallel.split_threads`) and the region pays ``REGION_US``.  A region is formed only
@@ -267,6 +273,34 @@ def _collapse(graph: Graph, branches: list, B, passes: tuple, force: bool,
     return hoisted, node
 
 
+def measure(node: Node, repeat: int = 5) -> tuple[float, float]:
+    """Median seconds of the region node's kernel on random inputs of its inputs' shapes,
+    (in order, in parallel), interleaved after a warm-up of each."""
+    import time
+
+    import numpy as np
+
+    rng = np.random.default_rng(0)
+    args = []
+    for v in node.inputs:
+        dt = np.dtype(v.dtype)
+        a = rng.standard_normal(v.shape).astype(dt) if dt.kind == "f" else np.zeros(v.shape, dt)
+        args.append(a)  # (zeros for integers: any index is in range)
+    region = node.kernel
+    times: dict = {True: [], False: []}
+    try:
+        for k in range(repeat + 1):
+            for in_order in (True, False):
+                region.in_order = in_order
+                t0 = time.perf_counter()
+                region(*args)
+                if k:
+                    times[in_order].append(time.perf_counter() - t0)
+    finally:
+        region.in_order = False
+    return float(np.median(times[True])), float(np.median(times[False]))
+
+
 def run(graph: Graph, backend, passes: tuple = ("fuse_epilogue", "memory_plan")) -> dict:
     """Replace independent branches worth running at once by parallel region nodes."""
     mode = os.environ.get("TINYFW_INTEROP", "1").strip().lower()
@@ -316,6 +350,15 @@ def run(graph: Graph, backend, passes: tuple = ("fuse_epilogue", "memory_plan"))
             nodes += sorted((x for b in it for x in b), key=lambda x: p._pos[id(x)])
             continue
         hoisted, node = got
+        if mode != "force" and nt >= 2:
+            t_seq, t_par = measure(node)
+            timed = (f"measured {_us(t_seq * 1e6)} in order vs {_us(t_par * 1e6)} in "
+                     f"parallel at {nt} threads")
+            if t_seq < MIN_GAIN * t_par:
+                p.decisions.append(f"kept in order: {timed}")
+                nodes += sorted((x for b in it for x in b), key=lambda x: p._pos[id(x)])
+                continue
+            why = f"{why}; {timed}"
         nodes += hoisted
         nodes.append(node)
         regions += 1
