@@ -98,7 +98,9 @@ WORKER = textwrap.dedent("""
     P = load("parallel")
     t = tinyfw.tensor(np.arange(11, dtype=np.float64).reshape(1, 11) * (r + 1), dtype=tinyfw.float64)
     P.allreduce_tensor(t)
-    print(json.dumps({"rank": r, "t": t.numpy().tolist()}))
+    # one write: the launcher runs the ranks unbuffered, and print's text and newline as
+    # two writes interleaved with another rank's line ('{...}{...}')
+    sys.stdout.write(json.dumps({"rank": r, "t": t.numpy().tolist()}) + "\n")
 """)
 
 
