@@ -100,7 +100,7 @@ WORKER = textwrap.dedent("""
     P.allreduce_tensor(t)
     # one write: the launcher runs the ranks unbuffered, and print's text and newline as
     # two writes interleaved with another rank's line ('{...}{...}')
-    sys.stdout.write(json.dumps({"rank": r, "t": t.numpy().tolist()}) + "\n")
+    sys.stdout.write(json.dumps({"rank": r, "t": t.numpy().tolist()}) + "\\n")
 """)
 
 
