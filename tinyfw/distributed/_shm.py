@@ -33,12 +33,16 @@ def _fused(op: str, dtype) -> bool:
     return op in ("sum", "avg") and dtype in FLOATS
 
 
-def _accumulate(mine: np.ndarray, inc: np.ndarray, op: str) -> None:
-    """mine <- op(mine, inc), in place, by the C++ kernels."""
+def _accumulate(out: np.ndarray, mine: np.ndarray, inc: np.ndarray, op: str,
+                divisor: float = 1.0) -> None:
+    """out <- op(mine, inc), divided by `divisor` for an average (out may be mine), by the
+    C++ kernels: one pass for floating sums and averages."""
     if _fused(op, mine.dtype):
-        sum_into([mine], [mine, inc])  # one pass: no new array and copy back
+        sum_into([out], [mine, inc], divisor)
+    elif divisor != 1.0:  # all_reduce refuses AVG of integers before it gets here
+        raise TypeError(f"all_reduce: cannot average {mine.dtype.name} values")
     else:
-        _K.copy_(mine, _REDUCE[op](mine, inc))
+        _K.copy_(out, _REDUCE[op](mine, inc))
 
 
 class ShmGroup:
@@ -102,29 +106,14 @@ class ShmGroup:
             j = (owned - 2 - s) % n
             mine = segs[j]
             inc = self._recv(left, mine.dtype, mine.size, kind, seq)
-            if s < n - 2:
-                if mine.size:
-                    _accumulate(mine, inc, op)  # the partial sum lands in segs[j]
-                self._release(left)
-                self._send(right, mine, kind, seq)
-                continue
-            if _fused(op, mine.dtype):  # the last step: sum and average in one pass
-                out = mine if dst is None else dst
-                if mine.size:
-                    sum_into([out], [mine, inc], float(n) if op == "avg" else 1.0)
-                self._release(left)
-                if gather:
-                    self._send(right, out, kind, seq)
-                continue
+            last = s == n - 2
+            # the partial sum lands in segs[j]; the last one (averaged) in dst when given
+            out = dst if last and dst is not None else mine
             if mine.size:
-                _accumulate(mine, inc, op)
+                _accumulate(out, mine, inc, op, float(n) if last and op == "avg" else 1.0)
             self._release(left)
-            if op == "avg" and mine.size:
-                _K.copy_(mine, _K.div(mine, np.array(n, mine.dtype)))
-            if dst is not None and mine.size:
-                _K.copy_(dst, mine)
-            if gather:
-                self._send(right, mine, kind, seq)
+            if not last or gather:
+                self._send(right, out, kind, seq)
 
     def _all_gather_ring(self, segs: list, owned: int, kind: int, seq: int,
                          start: bool) -> None:

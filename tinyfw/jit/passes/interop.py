@@ -37,6 +37,9 @@ as the epilogue of one branch's product would pull that product out of its branc
 from __future__ import annotations
 
 import os
+import time
+
+import numpy as np
 
 from .. import executor, parallel
 from ..ir import Graph, Node
@@ -276,10 +279,6 @@ def _collapse(graph: Graph, branches: list, B, passes: tuple, force: bool,
 def measure(node: Node, repeat: int = 5) -> tuple[float, float]:
     """Median seconds of the region node's kernel on random inputs of its inputs' shapes,
     (in order, in parallel), interleaved after a warm-up of each."""
-    import time
-
-    import numpy as np
-
     rng = np.random.default_rng(0)
     args = []
     for v in node.inputs:
