@@ -8,8 +8,9 @@
 //   KC, MC, NC        the cache blocking (k slice, rows of A, columns of B)
 //   pack_a(mc, kc, kcp, a, rsa, csa, dst)   MR-row panels of MR * kcp elements each
 //   pack_b(kc, kcp, nc, b, rsb, csb, dst)   NR-column panels of NR * kcp elements each
-//   kernel(kcp, pa, pb, c, ldc, acc)        c[MR][NR] (rows ldc apart) = (or += when acc)
-//                                           panel A @ panel B
+//   kernel(kcp, pa, pb, c, ldc, acc, mr)    c[MR][NR] (rows ldc apart) = (or += when acc)
+//                                           panel A @ panel B; rows from mr on may be left
+//                                           unwritten (the A panel's zero padding)
 //   begin(), end()                          per-thread set-up (the AMX tile configuration)
 // Zero padding of rows, columns and k makes every tile full: the driver keeps mr x nr.
 #pragma once
@@ -76,7 +77,7 @@ template <class H> struct F32Pack {
         }
     }
 
-    static void kernel(int64_t kcp, const float* pa, const float* pb, float* c, int64_t ldc, bool acc) {
+    static void kernel(int64_t kcp, const float* pa, const float* pb, float* c, int64_t ldc, bool acc, int64_t) {
         gemm_simd::micro_kernel<float>(kcp, pa, pb, c, ldc, acc);
     }
 };
@@ -92,25 +93,39 @@ template <class H> struct F32Pack {
 template <bool Tiled>
 void pack_b_pairs(int64_t kc, int64_t kcp, int64_t nc, const bhalf* b, int64_t rsb, int64_t csb, uint16_t* dst) {
     constexpr int NR = 32;
+    constexpr int64_t kHi = Tiled ? 512 : 32;  // columns 16-31 of a pair, from columns 0-15
     alignas(64) static const uint16_t kLo[32] = {0, 32, 1, 33, 2, 34, 3, 35, 4, 36, 5, 37, 6, 38, 7, 39,
                                                  8, 40, 9, 41, 10, 42, 11, 43, 12, 44, 13, 45, 14, 46, 15, 47};
     const __m512i lo = _mm512_load_si512(kLo), hi = _mm512_add_epi16(lo, _mm512_set1_epi16(16));
     const uint16_t* bb = reinterpret_cast<const uint16_t*>(b);
-    for (int64_t j0 = 0; j0 < nc; j0 += NR, dst += NR * kcp) {
-        const int64_t nr = std::min<int64_t>(NR, nc - j0);
-        const uint16_t* src = bb + j0 * csb;
-        for (int64_t q = 0; q < kcp / 2; ++q) {
+    auto pair_at = [&](int64_t panel, int64_t q) {  // columns 0-15 of k pair q in a panel
+        uint16_t* d = dst + panel * NR * kcp;
+        return Tiled ? d + (q / 16) * 1024 + (q % 16) * 32 : d + q * 64;
+    };
+    // row-major B: each pair of rows is read once, front to back, and its 64-byte pieces are
+    // interleaved into every full panel (walking one panel down all k rows instead read a
+    // cache line every rsb elements: 2 MiB of 1024 x 1024 took 0.3 ms, the kernel's 15%)
+    const int64_t panels = (nc + NR - 1) / NR, full = csb == 1 ? nc / NR : 0, pairs = kc / 2;
+    for (int64_t q = 0; q < pairs; ++q) {
+        const uint16_t* r0 = bb + 2 * q * rsb;
+        const uint16_t* r1 = r0 + rsb;
+        for (int64_t j = 0; j < full; ++j) {
+            const __m512i x = _mm512_loadu_si512(r0 + j * NR), y = _mm512_loadu_si512(r1 + j * NR);
+            uint16_t* d = pair_at(j, q);
+            _mm512_storeu_si512(d, _mm512_permutex2var_epi16(x, lo, y));
+            _mm512_storeu_si512(d + kHi, _mm512_permutex2var_epi16(x, hi, y));
+        }
+    }
+    // the rest element by element: the last, partial panel, the odd last row and the zero
+    // padding to kcp, and B with strided columns (a transposed operand)
+    for (int64_t j0 = 0; j0 < panels; ++j0) {
+        const int64_t nr = std::min<int64_t>(NR, nc - j0 * NR);
+        const uint16_t* src = bb + j0 * NR * csb;
+        for (int64_t q = j0 < full ? pairs : 0; q < kcp / 2; ++q) {
             const int64_t p0 = 2 * q, p1 = 2 * q + 1;
-            uint16_t* d0 = Tiled ? dst + (q / 16) * 1024 + (q % 16) * 32 : dst + q * 64;
-            uint16_t* d1 = Tiled ? d0 + 512 : d0 + 32;
-            if (nr == NR && csb == 1 && p1 < kc) {  // row-major B: interleave two rows
-                const __m512i r0 = _mm512_loadu_si512(src + p0 * rsb), r1 = _mm512_loadu_si512(src + p1 * rsb);
-                _mm512_storeu_si512(d0, _mm512_permutex2var_epi16(r0, lo, r1));
-                _mm512_storeu_si512(d1, _mm512_permutex2var_epi16(r0, hi, r1));
-                continue;
-            }
+            uint16_t* d0 = pair_at(j0, q);
             for (int64_t j = 0; j < NR; ++j) {
-                uint16_t* d = (j < 16 ? d0 : d1) + 2 * (j % 16);
+                uint16_t* d = (j < 16 ? d0 : d0 + kHi) + 2 * (j % 16);
                 d[0] = j < nr && p0 < kc ? src[j * csb + p0 * rsb] : 0;
                 d[1] = j < nr && p1 < kc ? src[j * csb + p1 * rsb] : 0;
             }
@@ -145,7 +160,7 @@ struct DpBf16 {
 
     __attribute__((target("avx512bf16"), noinline)) static void kernel(int64_t kcp, const uint16_t* pa,
                                                                        const uint16_t* pb, float* c, int64_t ldc,
-                                                                       bool acc) {
+                                                                       bool acc, int64_t) {
         __m512 r[MR][2];
         for (int i = 0; i < MR; ++i) r[i][0] = r[i][1] = _mm512_setzero_ps();
         for (int64_t q = 0; q < kcp / 2; ++q, pa += 2 * MR, pb += 2 * NR) {
@@ -167,18 +182,24 @@ struct DpBf16 {
     }
 };
 
-// ---- amx-bf16: 32 x 32 tiles as 2 x 2 AMX tiles of 16 x 16 float32 -----------------------
-// Tiles 0-3 accumulate C, 4-5 hold A (16 rows x 32 k), 6-7 hold B (16 k pairs x 16 columns);
-// every tile is 16 rows of 64 bytes.  One TDPBF16PS is 16 x 16 x 32 multiply-adds.
+// ---- amx-bf16: 48 x 32 tiles as 3 x 2 AMX tiles of 16 x 16 float32 -----------------------
+// Tiles 0-5 accumulate C (tile 2 r + c: rows 16 r.., columns 16 c..), 6 holds an A tile (16
+// rows x 32 k), 7 a B tile (16 k pairs x 16 columns); every tile is 16 rows of 64 bytes.  One
+// TDPBF16PS is 16 x 16 x 32 multiply-adds.  With one register for each operand, a k block
+// reads 5 distinct KiB for 6 products (2 x 2 C tiles with two registers per operand: 4 KiB
+// for 4), and the operands mostly come from L2: 1024^3 and 2048^3 on one Sapphire Rapids
+// core, kernel over packed panels, 1110-1190 and 1210-1320 GFLOP/s against 1060-1140 and
+// 1090-1190 for 2 x 2.  Keeping either operand or C in L1 through k slices (C stored and
+// reloaded between slices) was slower, as was software prefetching.
 struct AmxBf16 {
     using P = uint16_t;
-    static constexpr int MR = 32, NR = 32, KU = 32;
+    static constexpr int MR = 48, NR = 32, KU = 32;
     // k in slices of up to 2048: the C tiles stay in the tile registers over the whole
     // slice, since storing and reloading float32 partial sums between slices cost more
-    // than the operands' trips from L2 (1024^3 on one Sapphire Rapids core: 2.5 ms in one
-    // slice, 3.2 ms in four of 256); the A block (MC x KC) 512 KiB of L2, MC = 128 was
-    // faster than 64 or 256 (2048^3: 18.5 ms, 21-24 ms)
-    static constexpr int64_t KC = 2048, MC = 128, NC = 1024;  // packed B block <= 4 MiB
+    // than the operands' trips from L2; the A block (MC x KC) <= 576 KiB of L2.  (Every
+    // B panel of 512 columns for each A panel, instead of every A panel of the block for
+    // each B panel, measured the same in the GEMM.)
+    static constexpr int64_t KC = 2048, MC = 144, NC = 1024;  // packed B block <= 4 MiB
 
     struct alignas(64) Config {
         uint8_t palette = 1, start_row = 0, reserved[14] = {};
@@ -194,10 +215,10 @@ struct AmxBf16 {
     }
     __attribute__((target("amx-tile"), noinline)) static void end() { _tile_release(); }
 
-    // A panel: [k block][row half r][16 rows][32 k]: each A tile is 1 KiB of contiguous
+    // A panel: [k block][row third r][16 rows][32 k]: each A tile is 1 KiB of contiguous
     // memory (see pack_b_pairs); row i, column p at tile_of(i, p) + (i % 16) * 32 + p % 32
     static uint16_t* at(uint16_t* dst, int64_t i, int64_t p) {
-        return dst + ((p / 32) * 2 + i / 16) * 512 + (i % 16) * 32 + p % 32;
+        return dst + ((p / 32) * 3 + i / 16) * 512 + (i % 16) * 32 + p % 32;
     }
     static void pack_a(int64_t mc, int64_t kc, int64_t kcp, const bhalf* a, int64_t rsa, int64_t csa, uint16_t* dst) {
         const uint16_t* aa = reinterpret_cast<const uint16_t*>(a);
@@ -222,37 +243,79 @@ struct AmxBf16 {
         pack_b_pairs<true>(kc, kcp, nc, b, rsb, csb, dst);
     }
 
-    __attribute__((target("amx-tile,amx-bf16"), noinline)) static void kernel(int64_t kcp, const uint16_t* pa,
-                                                                              const uint16_t* pb, float* c,
-                                                                              int64_t ldc, bool acc) {
+    // The R row tiles of C that hold rows of A (the last panel of 1024 rows has 16): the
+    // rest of the 48 x 32 tile is neither computed nor stored
+    template <int R>
+    __attribute__((target("amx-tile,amx-bf16"), noinline)) static void rows(int64_t kcp, const uint16_t* pa,
+                                                                            const uint16_t* pb, float* c,
+                                                                            int64_t ldc, bool acc) {
         const long sc = long(ldc) * 4;  // C's row stride in bytes
+        float* c1 = c + 16 * ldc;
+        float* c2 = c + 32 * ldc;
         if (acc) {
             _tile_loadd(0, c, sc);
             _tile_loadd(1, c + 16, sc);
-            _tile_loadd(2, c + 16 * ldc, sc);
-            _tile_loadd(3, c + 16 * ldc + 16, sc);
+            if constexpr (R >= 2) {
+                _tile_loadd(2, c1, sc);
+                _tile_loadd(3, c1 + 16, sc);
+            }
+            if constexpr (R == 3) {
+                _tile_loadd(4, c2, sc);
+                _tile_loadd(5, c2 + 16, sc);
+            }
         } else {
             _tile_zero(0);
             _tile_zero(1);
-            _tile_zero(2);
-            _tile_zero(3);
+            if constexpr (R >= 2) {
+                _tile_zero(2);
+                _tile_zero(3);
+            }
+            if constexpr (R == 3) {
+                _tile_zero(4);
+                _tile_zero(5);
+            }
         }
-        // no software prefetch: fetching the operands a few k blocks ahead into L1 was
-        // slower (1024^3: 2.5 ms with, 2.4 without) than the hardware prefetchers alone
-        for (int64_t kb = 0; kb < kcp / 32; ++kb, pa += 1024, pb += 1024) {
-            _tile_loadd(4, pa, 64);
-            _tile_loadd(5, pa + 512, 64);
-            _tile_loadd(6, pb, 64);
+        // down the first B column tile, back up the second: the A tile in the register
+        // at the turn serves both
+        for (int64_t kb = 0; kb < kcp / 32; ++kb, pa += 1536, pb += 1024) {
+            _tile_loadd(7, pb, 64);
+            _tile_loadd(6, pa, 64);
+            _tile_dpbf16ps(0, 6, 7);
+            if constexpr (R >= 2) {
+                _tile_loadd(6, pa + 512, 64);
+                _tile_dpbf16ps(2, 6, 7);
+            }
+            if constexpr (R == 3) {
+                _tile_loadd(6, pa + 1024, 64);
+                _tile_dpbf16ps(4, 6, 7);
+            }
             _tile_loadd(7, pb + 512, 64);
-            _tile_dpbf16ps(0, 4, 6);
-            _tile_dpbf16ps(1, 4, 7);
-            _tile_dpbf16ps(2, 5, 6);
-            _tile_dpbf16ps(3, 5, 7);
+            if constexpr (R == 3) {
+                _tile_dpbf16ps(5, 6, 7);
+                _tile_loadd(6, pa + 512, 64);
+            }
+            if constexpr (R >= 2) {
+                _tile_dpbf16ps(3, 6, 7);
+                _tile_loadd(6, pa, 64);
+            }
+            _tile_dpbf16ps(1, 6, 7);
         }
         _tile_stored(0, c, sc);
         _tile_stored(1, c + 16, sc);
-        _tile_stored(2, c + 16 * ldc, sc);
-        _tile_stored(3, c + 16 * ldc + 16, sc);
+        if constexpr (R >= 2) {
+                _tile_stored(2, c1, sc);
+                _tile_stored(3, c1 + 16, sc);
+            }
+        if constexpr (R == 3) {
+                _tile_stored(4, c2, sc);
+                _tile_stored(5, c2 + 16, sc);
+            }
+    }
+    static void kernel(int64_t kcp, const uint16_t* pa, const uint16_t* pb, float* c, int64_t ldc, bool acc,
+                       int64_t mr) {
+        if (mr > 32) rows<3>(kcp, pa, pb, c, ldc, acc);
+        else if (mr > 16) rows<2>(kcp, pa, pb, c, ldc, acc);
+        else rows<1>(kcp, pa, pb, c, ldc, acc);
     }
 };
 #endif  // __AVX512F__

@@ -152,3 +152,25 @@ def test_against_torch(dtype):
     # both are within the bound of the exact product, so within twice it of each other
     assert np.all(np.abs(c - t) <= 2 * bound)
     assert violations(t.astype(np.float32).astype(dtype), a, b) == "", "the bound must hold for PyTorch too"
+
+
+@pytest.mark.parametrize("m,n", [(48, 32), (97, 70), (5, 1000)])
+def test_bf16_output_rounded_once_to_nearest_even(m, n):
+    """k = 1: each product of two bf16 is exact in float32 (8 x 8 significand bits), so C
+    must be exactly that product rounded to nearest even (ties included) -- the epilogue's
+    rounding, bit for bit, against ml_dtypes' conversion, with overflow to inf and NaN."""
+    rng = np.random.default_rng(m * n)
+    # products between 2^-100 and 2^100: normal in float32 (the AMX and VDPBF16PS sums
+    # flush subnormals, see half_gemm_util)
+    a = (rng.uniform(1, 2, (m, 1)) * rng.choice([-1, 1], (m, 1)) * 2.0 ** rng.integers(-50, 50, (m, 1))).astype(BF16)
+    b = (rng.uniform(1, 2, (1, n)) * rng.choice([-1, 1], (1, n)) * 2.0 ** rng.integers(-50, 50, (1, n))).astype(BF16)
+    a[0, 0], b[0, :3] = 3e38, [2.0, -2.0, np.nan]
+    with np.errstate(over="ignore", invalid="ignore"):  # 3e38 * 2 overflows: inf in both
+        exact = a.astype(np.float32) @ b.astype(np.float32)  # one product per element: exact
+    got = _C.matmul(a, b)
+    want = exact.astype(BF16)
+    nan = np.isnan(exact)
+    assert np.isnan(got.astype(np.float32)[nan]).all()
+    np.testing.assert_array_equal(got.view(np.uint16)[~nan], want.view(np.uint16)[~nan])
+    ties = (exact.view(np.uint32) & 0xFFFF) == 0x8000
+    assert ties.sum() > 0  # the case that tells nearest-even from nearest-away
