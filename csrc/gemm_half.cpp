@@ -95,7 +95,7 @@ inline void finish_tile(const float* tile, int ld, int64_t mr, int64_t nr, float
 
 // The finished sums t[mr][nr] (rows `ld` apart) rounded once to h.
 template <class H>
-void round_tile(const float* t, int64_t ld, int64_t mr, int64_t nr, H* h, int64_t rsh, int64_t csh) {
+void round_rows(const float* t, int64_t ld, int64_t mr, int64_t nr, H* h, int64_t rsh, int64_t csh) {
     for (int64_t i = 0; i < mr; ++i, t += ld, h += rsh) {
         if (csh == 1) row_from_f32(t, nr, h);
         else for (int64_t j = 0; j < nr; ++j) h[j * csh] = from_f32(t[j], h);
@@ -116,10 +116,17 @@ void serial(int64_t m, int64_t n, int64_t k, const H* a, int64_t rsa, int64_t cs
     const int64_t nc_max = std::min<int64_t>(Path::NC, round_up(n, NR));
     P* pa = half_buffers.get<P>(0, mc_max * kstep);
     P* pb = half_buffers.get<P>(1, nc_max * kstep);
-    // a half output needing several k slices keeps its float32 partial sums in whole tiles
+    // A half output's sums stay in float32 rows until the last k slice, then a block of
+    // rows is rounded at once: whole rows of the output written front to back, instead
+    // of 64 bytes to each of a tile's 48 rows, 2 KiB apart at 1024 columns (AMX 1024^3,
+    // interleaved: 1009 against 980 GFLOP/s; with no output written at all, 1170: the
+    // epilogue's cost is mostly the output's stores, and neither streaming stores nor
+    // prefetching them nor rounding one tile behind the kernel reduced it).  The rows
+    // are a block's (MC x NC), or all of m's when the sums must outlive a k slice.  A
+    // row is padded by one cache line so that a tile's 16 rows do not share an L1 set.
     const bool partial = o.h && k > kstep;
-    const int64_t ld_sums = nc_max;
-    float* sums = partial ? half_buffers.get<float>(2, round_up(m, MR) * ld_sums) : nullptr;
+    const int64_t ld_sums = nc_max + 64 / sizeof(float);
+    float* sums = o.h ? half_buffers.get<float>(2, round_up(partial ? m : mc_max, MR) * ld_sums) : nullptr;
     alignas(64) float tile[MR * NR];
     Path::begin();
     for (int64_t jc = 0; jc < n; jc += Path::NC) {
@@ -130,6 +137,7 @@ void serial(int64_t m, int64_t n, int64_t k, const H* a, int64_t rsa, int64_t cs
             Path::pack_b(kc, kcp, nc, b + pc * rsb + jc * csb, rsb, csb, pb);
             for (int64_t ic = 0; ic < m; ic += Path::MC) {
                 const int64_t mc = std::min<int64_t>(Path::MC, m - ic);
+                float* block_sums = o.h ? sums + (partial ? ic : 0) * ld_sums : nullptr;
                 Path::pack_a(mc, kc, kcp, a + ic * rsa + pc * csa, rsa, csa, pa);
                 for (int64_t jr = 0; jr < nc; jr += NR) {
                     const int64_t nr = std::min<int64_t>(NR, nc - jr);
@@ -137,11 +145,8 @@ void serial(int64_t m, int64_t n, int64_t k, const H* a, int64_t rsa, int64_t cs
                         const int64_t mr = std::min<int64_t>(MR, mc - ir), i = ic + ir, j = jc + jr;
                         const P* pap = pa + ir * kcp;
                         const P* pbp = pb + jr * kcp;
-                        if (o.h) {  // the sums stay in float32 tiles until the last slice
-                            float* t = partial ? sums + i * ld_sums + jr : tile;
-                            const int64_t ld = partial ? ld_sums : NR;
-                            Path::kernel(kcp, pap, pbp, t, ld, !first, mr);
-                            if (last) round_tile(t, ld, mr, nr, o.h + i * o.rsh + j * o.csh, o.rsh, o.csh);
+                        if (o.h) {
+                            Path::kernel(kcp, pap, pbp, block_sums + ir * ld_sums + jr, ld_sums, !first, mr);
                         } else if (mr == MR && nr == NR && o.csc == 1) {
                             Path::kernel(kcp, pap, pbp, o.c + i * o.rsc + j, o.rsc, !first, MR);
                         } else {  // edge tile or strided C
@@ -150,6 +155,7 @@ void serial(int64_t m, int64_t n, int64_t k, const H* a, int64_t rsa, int64_t cs
                         }
                     }
                 }
+                if (o.h && last) round_rows(block_sums, ld_sums, mc, nc, o.h + ic * o.rsh + jc * o.csh, o.rsh, o.csh);
             }
         }
     }
