@@ -112,7 +112,10 @@ void serial(int64_t m, int64_t n, int64_t k, const H* a, int64_t rsa, int64_t cs
     // k in equal slices of at most KC, each a multiple of KU (see gemm_serial)
     const int64_t kchunks = (k + Path::KC - 1) / Path::KC;
     const int64_t kstep = round_up((k + kchunks - 1) / kchunks, KU);
-    const int64_t mc_max = std::min<int64_t>(Path::MC, round_up(m, MR));
+    // a block of rows holds up to MC + MR - 1 of them: the rows left after the last full
+    // block join it, so that a B block is never swept for a few rows of A (1024 rows were
+    // 7 blocks of 144 and one of 16, which read all of B again for 2% of the products)
+    const int64_t mc_max = std::min<int64_t>(Path::MC + MR, round_up(m, MR));
     const int64_t nc_max = std::min<int64_t>(Path::NC, round_up(n, NR));
     P* pa = half_buffers.get<P>(0, mc_max * kstep);
     P* pb = half_buffers.get<P>(1, nc_max * kstep);
@@ -135,8 +138,8 @@ void serial(int64_t m, int64_t n, int64_t k, const H* a, int64_t rsa, int64_t cs
             const int64_t kc = std::min<int64_t>(kstep, k - pc), kcp = round_up(kc, KU);
             const bool first = pc == 0 && !o.accumulate, last = pc + kc >= k;
             Path::pack_b(kc, kcp, nc, b + pc * rsb + jc * csb, rsb, csb, pb);
-            for (int64_t ic = 0; ic < m; ic += Path::MC) {
-                const int64_t mc = std::min<int64_t>(Path::MC, m - ic);
+            for (int64_t ic = 0, mc = 0; ic < m; ic += mc) {
+                mc = m - ic < Path::MC + MR ? m - ic : Path::MC;
                 float* block_sums = o.h ? sums + (partial ? ic : 0) * ld_sums : nullptr;
                 Path::pack_a(mc, kc, kcp, a + ic * rsa + pc * csa, rsa, csa, pa);
                 for (int64_t jr = 0; jr < nc; jr += NR) {
