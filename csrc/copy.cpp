@@ -4,38 +4,13 @@
 // stride, missing the cache on every element); other layouts use the strided loops of core.h.
 // Cross-dtype copy_ and cast are left to numpy (ref): measured no faster here.
 #include "core.h"
-
-#if defined(__SSE2__)
-#include <immintrin.h>
-#endif
+#include "transpose4x4.h"
 
 namespace tf {
 namespace {
 
 // tile side: 4-byte items go through SSE 4 x 4 blocks, for which 16 measured faster than 32
 template <class W> constexpr int64_t kTile = sizeof(W) == 4 ? 16 : 32;
-
-// A 4 x 4 block of 4-byte items moved through SSE registers (x86-64's baseline, so no
-// dispatch): dst rows i0..i0+3 (contiguous along j) from src columns j0..j0+3 (contiguous
-// along i).  The element loop below reads src with a large stride and ran at a third of
-// memcpy's speed on the transposed weight gradients that DDP copies into its buckets.
-inline bool transpose4x4(char* dst, int64_t ds0, const char* src, int64_t ss1) {
-#if defined(__SSE2__)
-    __m128 r0 = _mm_loadu_ps(reinterpret_cast<const float*>(src));
-    __m128 r1 = _mm_loadu_ps(reinterpret_cast<const float*>(src + ss1));
-    __m128 r2 = _mm_loadu_ps(reinterpret_cast<const float*>(src + 2 * ss1));
-    __m128 r3 = _mm_loadu_ps(reinterpret_cast<const float*>(src + 3 * ss1));
-    _MM_TRANSPOSE4_PS(r0, r1, r2, r3);  // shuffles only: any 4-byte bit pattern survives
-    _mm_storeu_ps(reinterpret_cast<float*>(dst), r0);
-    _mm_storeu_ps(reinterpret_cast<float*>(dst + ds0), r1);
-    _mm_storeu_ps(reinterpret_cast<float*>(dst + 2 * ds0), r2);
-    _mm_storeu_ps(reinterpret_cast<float*>(dst + 3 * ds0), r3);
-    return true;
-#else
-    (void)dst; (void)ds0; (void)src; (void)ss1;
-    return false;
-#endif
-}
 
 template <class W>
 void copy_tiled(char* dst, const int64_t* ds, const char* src, const int64_t* ss, int64_t n0, int64_t n1) {
