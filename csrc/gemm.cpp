@@ -121,22 +121,29 @@ void gemm_serial(int64_t m, int64_t n, int64_t k, const T* a, int64_t rsa, int64
         for (int64_t pc = 0; pc < k; pc += kstep) {
             const int64_t kc = std::min<int64_t>(kstep, k - pc);
             const bool acc = accumulate || pc > 0;
-            pack_b(kc, nc, b + pc * rsb + jc * csb, rsb, csb, pb);
+            // with one A panel each B panel is read once: a row-major B's full panels are
+            // read in place (packing 128 x 512 of x for g(128 x 10).T @ x cost more than the
+            // product); only a last, partial panel is packed (zero-padded)
+            const bool b_in_place = m <= MR && csb == 1;
+            if (!b_in_place) pack_b(kc, nc, b + pc * rsb + jc * csb, rsb, csb, pb);
+            else if (nc % NR) pack_b(kc, nc % NR, b + pc * rsb + jc + nc / NR * NR, rsb, csb, pb);
             for (int64_t ic = 0; ic < m; ic += BL::MC) {
                 const int64_t mc = std::min<int64_t>(BL::MC, m - ic);
                 pack_a(mc, kc, a + ic * rsa + pc * csa, rsa, csa, pa);
                 for (int64_t jr = 0; jr < nc; jr += NR) {
                     const int64_t nr = std::min<int64_t>(NR, nc - jr);
-                    const T* pbp = pb + jr * kc;
+                    const bool in_place = b_in_place && nr == NR;
+                    const T* pbp = in_place ? b + pc * rsb + jc + jr : b_in_place ? pb : pb + jr * kc;
+                    const int64_t brs = in_place ? rsb : NR;
                     for (int64_t ir = 0; ir < mc; ir += MR) {
                         const int64_t mr = std::min<int64_t>(MR, mc - ir);
                         T* cp = c + (ic + ir) * rsc + (jc + jr) * csc;
                         const T* pap = pa + ir * kc;
                         if (mr == MR && nr == NR && csc == 1) {
-                            micro_kernel<T>(kc, pap, pbp, cp, rsc, acc);
+                            micro_kernel_strided_a<T>(kc, pap, 1, MR, pbp, cp, rsc, acc, brs);
                         } else {
                             // edge tile or strided C: compute into a scratch tile
-                            micro_kernel<T>(kc, pap, pbp, tile, NR, false);
+                            micro_kernel_strided_a<T>(kc, pap, 1, MR, pbp, tile, NR, false, brs);
                             for (int64_t i = 0; i < mr; ++i)
                                 for (int64_t j = 0; j < nr; ++j) {
                                     T& dst = cp[i * rsc + j * csc];

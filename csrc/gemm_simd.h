@@ -106,14 +106,15 @@ template <typename T> struct Blocking {
     static constexpr int64_t NC = 4096 / NR * NR;
 };
 
-// C tile (MR x NR) = (or +=) A block (MR x kc) @ packed B panel (kc x NR), where element
-// (i, p) of A is pa[i * ars + p * acs].  The GEMMs pass packed A panels (ars 1, acs MR:
+// C tile (MR x NR) = (or +=) A block (MR x kc) @ B panel (kc x NR, rows brs apart: NR when
+// packed), where element (i, p) of A is pa[i * ars + p * acs].  The GEMMs pass packed A panels (ars 1, acs MR:
 // micro_kernel below); the fused attention (attention.cpp) passes blocks it has just
 // computed (probabilities, score gradients) as rows (ars = row length, acs = 1) or
 // transposed (ars = 1, acs = row length) without packing them.
 template <typename T>
 inline void micro_kernel_strided_a(int64_t kc, const T* __restrict pa, int64_t ars, int64_t acs,
-                                   const T* __restrict pb, T* __restrict c, int64_t rsc, bool acc) {
+                                   const T* __restrict pb, T* __restrict c, int64_t rsc, bool acc,
+                                   int64_t brs = Simd<T>::NV * Simd<T>::W) {
     using S = Simd<T>;
     using V = typename S::V;
     constexpr int MR = S::MR, NV = S::NV, W = S::W, NR = NV * W;
@@ -134,7 +135,7 @@ inline void micro_kernel_strided_a(int64_t kc, const T* __restrict pa, int64_t a
             for (int j = 0; j < NV; ++j) r[i][j] = S::fma(ai, bv[j], r[i][j]);
         }
         pa += acs;
-        pb += NR;
+        pb += brs;
     }
 #pragma GCC unroll 16
     for (int i = 0; i < MR; ++i)
