@@ -112,10 +112,11 @@ void serial(int64_t m, int64_t n, int64_t k, const H* a, int64_t rsa, int64_t cs
     // k in equal slices of at most KC, each a multiple of KU (see gemm_serial)
     const int64_t kchunks = (k + Path::KC - 1) / Path::KC;
     const int64_t kstep = round_up((k + kchunks - 1) / kchunks, KU);
-    // a block of rows holds up to MC + MR - 1 of them: the rows left after the last full
+    // a block of rows holds up to mc_block + MR - 1 of them: the rows left after the last full
     // block join it, so that a B block is never swept for a few rows of A (1024 rows were
     // 7 blocks of 144 and one of 16, which read all of B again for 2% of the products)
-    const int64_t mc_max = std::min<int64_t>(Path::MC + MR, round_up(m, MR));
+    const int64_t mc_block = Path::mc(kstep);  // rows of A per block
+    const int64_t mc_max = std::min<int64_t>(mc_block + MR, round_up(m, MR));
     const int64_t nc_max = std::min<int64_t>(Path::NC, round_up(n, NR));
     P* pa = half_buffers.get<P>(0, mc_max * kstep);
     P* pb = half_buffers.get<P>(1, nc_max * kstep);
@@ -139,7 +140,7 @@ void serial(int64_t m, int64_t n, int64_t k, const H* a, int64_t rsa, int64_t cs
             const bool first = pc == 0 && !o.accumulate, last = pc + kc >= k;
             Path::pack_b(kc, kcp, nc, b + pc * rsb + jc * csb, rsb, csb, pb);
             for (int64_t ic = 0, mc = 0; ic < m; ic += mc) {
-                mc = m - ic < Path::MC + MR ? m - ic : Path::MC;
+                mc = m - ic < mc_block + MR ? m - ic : mc_block;
                 float* block_sums = o.h ? sums + (partial ? ic : 0) * ld_sums : nullptr;
                 Path::pack_a(mc, kc, kcp, a + ic * rsa + pc * csa, rsa, csa, pa);
                 for (int64_t jr = 0; jr < nc; jr += NR) {

@@ -77,7 +77,8 @@ def operands(shape_a, shape_b, dtype, seed: int, layout: str = "") -> tuple[np.n
 
 
 # (shape of A, shape of B, layout): odd k, edges of every path's tile (12, 16, 32, 48 rows
-# or columns), k crossing the slices (256, 512, 2048), row blocks past MC (144 for AMX),
+# or columns), k crossing the slices (256, 512, 2048), row blocks past MC (AMX: 336 rows
+# at k <= 1024, 144 at 2048) and the last rows joining the block before,
 # empty dims, strided, transposed, batches.
 CASES = [
     ((1, 1), (1, 1), ""), ((5, 3), (3, 7), ""), ((33, 65), (65, 31), ""), ((31, 33), (33, 47), "TaTb"),
@@ -87,6 +88,7 @@ CASES = [
     ((4, 0), (0, 6), ""), ((3, 5), (5, 0), ""), ((3, 1, 20, 37), (2, 37, 19), ""),
     ((4, 48, 96), (96, 40), "Ta"), ((200, 64), (64, 300), "Sb"),
     ((49, 64), (64, 65), ""), ((145, 97), (97, 96), ""), ((97, 2100), (2100, 40), ""), ((80, 4200), (4200, 40), ""),
+    ((400, 64), (64, 40), ""), ((380, 64), (64, 33), "Ta"),
 ]
 
 
