@@ -27,6 +27,26 @@ namespace {
 
 using namespace gemm_simd;  // Simd, Blocking, micro_kernel (gemm_simd.h)
 
+// dst[p * ldd + r] = src[r * lds + p] for r < rows, p < kc: a panel whose rows are the
+// source's columns.  Float goes through 4 x 4 register blocks (the element loop was a third
+// of x @ W.T's time at 128 x 784 x 512); the rows past the last multiple of 4, and other
+// types, element by element.
+template <typename T>
+void transpose_into_panel(int rows, int64_t kc, const T* src, int64_t lds, T* dst, int64_t ldd) {
+    int r0 = 0;
+    if constexpr (sizeof(T) == 4)
+        for (; r0 + 4 <= rows; r0 += 4) {
+            int64_t p = 0;
+            for (; p + 4 <= kc; p += 4)
+                tf::transpose4x4(reinterpret_cast<char*>(dst + p * ldd + r0), ldd * 4,
+                                 reinterpret_cast<const char*>(src + r0 * lds + p), lds * 4);
+            for (; p < kc; ++p)
+                for (int r = r0; r < r0 + 4; ++r) dst[p * ldd + r] = src[r * lds + p];
+        }
+    for (int r = r0; r < rows; ++r)
+        for (int64_t p = 0; p < kc; ++p) dst[p * ldd + r] = src[r * lds + p];
+}
+
 // Pack rows [0, mc) x cols [0, kc) of A into MR-high panels, zero-padding the last one.
 template <typename T>
 void pack_a(int64_t mc, int64_t kc, const T* a, int64_t rsa, int64_t csa, T* dst) {
@@ -34,21 +54,8 @@ void pack_a(int64_t mc, int64_t kc, const T* a, int64_t rsa, int64_t csa, T* dst
     for (int64_t i0 = 0; i0 < mc; i0 += MR) {
         const int64_t mr = std::min<int64_t>(MR, mc - i0);
         const T* src = a + i0 * rsa;
-        if (mr == MR && csa == 1) {
-            // row-major A: the panel is a transpose of MR rows; 4 x 4 blocks for float
-            // (the element loop was a third of x @ W.T's time at 128 x 784 x 512)
-            int i = 0;
-            if constexpr (sizeof(T) == 4)
-                for (; i + 4 <= MR; i += 4) {
-                    int64_t p = 0;
-                    for (; p + 4 <= kc; p += 4)
-                        tf::transpose4x4(reinterpret_cast<char*>(dst + p * MR + i), MR * 4,
-                                         reinterpret_cast<const char*>(src + i * rsa + p), rsa * 4);
-                    for (; p < kc; ++p)
-                        for (int r = i; r < i + 4; ++r) dst[p * MR + r] = src[r * rsa + p];
-                }
-            for (; i < MR; ++i)
-                for (int64_t p = 0; p < kc; ++p) dst[p * MR + i] = src[i * rsa + p];
+        if (mr == MR && csa == 1) {  // row-major A: the panel is a transpose of MR rows
+            transpose_into_panel(MR, kc, src, rsa, dst, MR);
         } else {
             for (int64_t p = 0; p < kc; ++p) {
                 int i = 0;
@@ -69,22 +76,8 @@ void pack_b(int64_t kc, int64_t nc, const T* b, int64_t rsb, int64_t csb, T* dst
         const T* src = b + j0 * csb;
         if (nr == NR && csb == 1) {
             for (int64_t p = 0; p < kc; ++p) std::memcpy(dst + p * NR, src + p * rsb, NR * sizeof(T));
-        } else if (nr == NR) {
-            // transposed B (rsb small): walk down each column, which is contiguous in memory;
-            // with rsb 1 (x @ W.T's weight), float columns in 4 x 4 blocks
-            int j = 0;
-            if constexpr (sizeof(T) == 4)
-                if (rsb == 1)
-                    for (; j + 4 <= NR; j += 4) {
-                        int64_t p = 0;
-                        for (; p + 4 <= kc; p += 4)
-                            tf::transpose4x4(reinterpret_cast<char*>(dst + p * NR + j), NR * 4,
-                                             reinterpret_cast<const char*>(src + j * csb + p), csb * 4);
-                        for (; p < kc; ++p)
-                            for (int r = j; r < j + 4; ++r) dst[p * NR + r] = src[r * csb + p];
-                    }
-            for (; j < NR; ++j)
-                for (int64_t p = 0; p < kc; ++p) dst[p * NR + j] = src[j * csb + p * rsb];
+        } else if (nr == NR && rsb == 1) {  // transposed B (x @ W.T's weight): columns contiguous
+            transpose_into_panel(NR, kc, src, csb, dst, NR);
         } else {
             for (int64_t p = 0; p < kc; ++p) {
                 int j = 0;

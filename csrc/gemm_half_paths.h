@@ -311,13 +311,13 @@ struct AmxBf16 {
         _tile_stored(0, c, sc);
         _tile_stored(1, c + 16, sc);
         if constexpr (R >= 2) {
-                _tile_stored(2, c1, sc);
-                _tile_stored(3, c1 + 16, sc);
-            }
+            _tile_stored(2, c1, sc);
+            _tile_stored(3, c1 + 16, sc);
+        }
         if constexpr (R == 3) {
-                _tile_stored(4, c2, sc);
-                _tile_stored(5, c2 + 16, sc);
-            }
+            _tile_stored(4, c2, sc);
+            _tile_stored(5, c2 + 16, sc);
+        }
     }
     static void kernel(int64_t kcp, const uint16_t* pa, const uint16_t* pb, float* c, int64_t ldc, bool acc,
                        int64_t mr) {
