@@ -252,7 +252,9 @@ struct AmxBf16 {
     }
 
     // The R row tiles of C that hold rows of A (the last panel of 1024 rows has 16): the
-    // rest of the 48 x 32 tile is neither computed nor stored
+    // rest of the 48 x 32 tile is neither computed nor stored.  (The tile loads and stores
+    // of C are spelled out: the intrinsics paste the tile number into the assembly text,
+    // so it must be a literal, not a template parameter.)
     template <int R>
     __attribute__((target("amx-tile,amx-bf16"), noinline)) static void rows(int64_t kcp, const uint16_t* pa,
                                                                             const uint16_t* pb, float* c,
