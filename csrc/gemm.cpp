@@ -32,8 +32,8 @@ using namespace gemm_simd;  // Simd, Blocking, micro_kernel (gemm_simd.h)
 // of x @ W.T's time at 128 x 784 x 512); the rows past the last multiple of 4, and other
 // types, element by element.
 template <typename T>
-void transpose_into_panel(int rows, int64_t kc, const T* src, int64_t lds, T* dst, int64_t ldd) {
-    int r0 = 0;
+void transpose_into_panel(int64_t rows, int64_t kc, const T* src, int64_t lds, T* dst, int64_t ldd) {
+    int64_t r0 = 0;
     if constexpr (sizeof(T) == 4)
         for (; r0 + 4 <= rows; r0 += 4) {
             int64_t p = 0;
@@ -41,9 +41,9 @@ void transpose_into_panel(int rows, int64_t kc, const T* src, int64_t lds, T* ds
                 tf::transpose4x4(reinterpret_cast<char*>(dst + p * ldd + r0), ldd * 4,
                                  reinterpret_cast<const char*>(src + r0 * lds + p), lds * 4);
             for (; p < kc; ++p)
-                for (int r = r0; r < r0 + 4; ++r) dst[p * ldd + r] = src[r * lds + p];
+                for (int64_t r = r0; r < r0 + 4; ++r) dst[p * ldd + r] = src[r * lds + p];
         }
-    for (int r = r0; r < rows; ++r)
+    for (int64_t r = r0; r < rows; ++r)
         for (int64_t p = 0; p < kc; ++p) dst[p * ldd + r] = src[r * lds + p];
 }
 
@@ -233,8 +233,10 @@ void gemm_thin(int64_t m, int64_t n, int64_t k, const T* a, int64_t rsa, const T
                 ok = false;
             }
             if (ok) {
-                for (int64_t p = 0; p < k; ++p)
-                    for (int64_t j = 0; j < n; ++j) buf[j * k + p] = b[p * rsb + j * csb];
+                if (csb == 1) transpose_into_panel(k, n, b, rsb, buf, k);  // buf[j k + p] = b[p rsb + j]
+                else
+                    for (int64_t p = 0; p < k; ++p)
+                        for (int64_t j = 0; j < n; ++j) buf[j * k + p] = b[p * rsb + j * csb];
             }
             bt = buf;
             ldb = k;
