@@ -28,13 +28,13 @@ namespace {
 using namespace gemm_simd;  // Simd, Blocking, micro_kernel (gemm_simd.h)
 
 // dst[p * ldd + r] = src[r * lds + p] for r < rows, p < kc: a panel whose rows are the
-// source's columns.  Float goes through 4 x 4 register blocks (the element loop was a third
-// of x @ W.T's time at 128 x 784 x 512); the rows past the last multiple of 4, and other
-// types, element by element.
+// source's columns.  Float goes through 4 x 4 SSE blocks (the element loop was a third of
+// x @ W.T's time at 128 x 784 x 512); the rows past the last multiple of 4, other types and
+// a build without SSE, element by element.
 template <typename T>
 void transpose_into_panel(int64_t rows, int64_t kc, const T* src, int64_t lds, T* dst, int64_t ldd) {
     int64_t r0 = 0;
-    if constexpr (sizeof(T) == 4)
+    if constexpr (sizeof(T) == 4 && tf::kHasTranspose4x4)
         for (; r0 + 4 <= rows; r0 += 4) {
             int64_t p = 0;
             for (; p + 4 <= kc; p += 4)

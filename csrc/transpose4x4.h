@@ -17,6 +17,12 @@
 
 namespace tf {
 
+#if defined(__SSE2__)
+constexpr bool kHasTranspose4x4 = true;  // callers that ignore the result test this first
+#else
+constexpr bool kHasTranspose4x4 = false;
+#endif
+
 static inline bool transpose4x4(char* dst, int64_t ds0, const char* src, int64_t ss1) {
 #if defined(__SSE2__)
     __m128 r0 = _mm_loadu_ps(reinterpret_cast<const float*>(src));
