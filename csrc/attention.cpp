@@ -32,6 +32,7 @@
 #include "half_stage.h"
 #include "nn_common.h"
 #include "nn_rows.h"
+#include "transpose4x4.h"
 #include "vexp.h"
 
 namespace tinyfw {
@@ -88,27 +89,45 @@ void pack_rows(const A4<In>& a, int64_t b, int64_t h, int64_t n, int64_t cols, i
     std::fill(dst + n * cols, dst + rows * cols, T(0));
 }
 
-/// B panels with the rows as columns: dst[r / NR][p][r % NR] = a[r][p], kc = cols; rows
-/// after n (up to a multiple of NR) are zero.  (Kᵀ for the scores, Vᵀ for dP.)
-template <class T, int NR> void panels_of_rows(const T* rows_major, int64_t n, int64_t cols, T* dst) {
-    const int64_t np = round_up(n, NR);
-    for (int64_t r = 0; r < np; ++r) {
-        T* d = dst + (r / NR) * cols * NR + r % NR;
-        const T* s = rows_major + r * cols;
-        for (int64_t p = 0; p < cols; ++p) d[p * NR] = r < n ? s[p] : T(0);
+/// A head's rows [0, n) as a matrix with unit column stride and rows *ld apart: in place
+/// when In is T and the rows are contiguous, else converted into `buf` (ld = cols).
+template <class T, class In>
+const T* rows_of(const A4<In>& a, int64_t b, int64_t h, int64_t n, int64_t cols, std::vector<T>& buf, int64_t* ld) {
+    if constexpr (std::is_same_v<In, T>)
+        if (a.s[3] == 1) {
+            *ld = a.s[2];
+            return a.row(b, h, 0);
+        }
+    if (buf.size() < size_t(n * cols)) buf.resize(size_t(n * cols));
+    pack_rows<T>(a, b, h, n, cols, n, buf.data());
+    *ld = cols;
+    return buf.data();
+}
+
+/// B panels with the rows as columns: dst[r / NR][p][r % NR] = src[r * lds + p], kc = cols;
+/// rows after n (up to a multiple of NR) are zero.  (Kᵀ for the scores, Vᵀ for dP.)
+template <class T, int NR> void panels_of_rows(const T* src, int64_t n, int64_t cols, int64_t lds, T* dst) {
+    const int64_t full = n / NR * NR;
+    for (int64_t r0 = 0; r0 < full; r0 += NR) tf::transpose_into_panel<T>(NR, cols, src + r0 * lds, lds, dst + r0 * cols, NR);
+    if (full < n) {
+        T* d = dst + full * cols;
+        std::fill(d, d + NR * cols, T(0));
+        tf::transpose_into_panel<T>(n - full, cols, src + full * lds, lds, d, NR);
     }
 }
 
-/// B panels of the columns: dst[c / NR][r][c % NR] = a[r][c] for r < rows (kc = rows),
-/// columns after `cols` zero.  (V for P @ V, g for Pᵀ g, Q for dSᵀ Q, K for dS K.)
-template <class T, int NR> void panels_of_cols(const T* rows_major, int64_t rows, int64_t cols, T* dst) {
+/// B panels of the columns: dst[c / NR][r][c % NR] = src[r * lds + c] for r < rows (kc =
+/// rows), columns after `cols` zero.  (V for P @ V, g for Pᵀ g, Q for dSᵀ Q, K for dS K.)
+template <class T, int NR> void panels_of_cols(const T* src, int64_t rows, int64_t cols, int64_t lds, T* dst) {
     const int64_t ncp = round_up(cols, NR) / NR;
-    for (int64_t c = 0; c < ncp; ++c)
+    for (int64_t c = 0; c < ncp; ++c) {
+        const int64_t w = std::min<int64_t>(NR, cols - c * NR);
         for (int64_t r = 0; r < rows; ++r) {
             T* d = dst + (c * rows + r) * NR;
-            const T* s = rows_major + r * cols;
-            for (int64_t j = 0; j < NR; ++j) d[j] = c * NR + j < cols ? s[c * NR + j] : T(0);
+            std::memcpy(d, src + r * lds + c * NR, size_t(w) * sizeof(T));
+            std::fill(d + w, d + NR, T(0));
         }
+    }
 }
 
 /// The largest of s[0, n) (NaN skipped), -inf when there is none.
@@ -152,6 +171,20 @@ T apply_row(T* s, int64_t nb, T scale, const Mask& m, int64_t b, int64_t h, int6
     return row_max<T>(s, n);
 }
 
+/// n, lowered past the trailing entries of mask row r (element stride st) equal to `dead`,
+/// but not below `live`.  Contiguous rows are compared 16 entries at a time, bit for bit
+/// (-inf and false have one pattern each).
+template <class E> int64_t trim_dead(const E* r, int64_t n, int64_t st, int64_t live, E dead) {
+    constexpr int C = 16;
+    if (st == 1) {
+        E ref[C];
+        std::fill(ref, ref + C, dead);
+        while (n - C >= live && std::memcmp(r + n - C, ref, sizeof ref) == 0) n -= C;
+    }
+    while (n > live && r[(n - 1) * st] == dead) --n;
+    return n;
+}
+
 /// One past the last key of [kb0, kb0 + nb) that query rows [i0, i1) may attend (0 when
 /// none): keys after it are masked out for every row (causality, a causal or padding
 /// mask), so the products stop there.  A backward scan of the mask from the block's end.
@@ -161,16 +194,12 @@ inline int64_t live_keys(const Mask& m, int64_t b, int64_t h, int64_t i0, int64_
     for (int64_t i = i0; i < i1 && live < nb; ++i) {
         int64_t n = causal ? std::clamp<int64_t>(i - kb0 + 1, 0, nb) : nb;
         const int64_t off = b * m.s[0] + h * m.s[1] + i * m.s[2] + kb0 * m.s[3], st = m.s[3];
-        if (m.kind == 1) {
-            const uint8_t* r = reinterpret_cast<const uint8_t*>(m.p) + off;
-            while (n > live && !r[(n - 1) * st]) --n;
-        } else if (m.kind == 2 && f64) {
-            const double* r = reinterpret_cast<const double*>(m.p) + off;
-            while (n > live && r[(n - 1) * st] == -INFINITY) --n;
-        } else if (m.kind == 2) {
-            const float* r = reinterpret_cast<const float*>(m.p) + off;
-            while (n > live && r[(n - 1) * st] == -INFINITY) --n;
-        }
+        if (m.kind == 1)
+            n = trim_dead<uint8_t>(reinterpret_cast<const uint8_t*>(m.p) + off, n, st, live, 0);
+        else if (m.kind == 2 && f64)
+            n = trim_dead<double>(reinterpret_cast<const double*>(m.p) + off, n, st, live, -INFINITY);
+        else if (m.kind == 2)
+            n = trim_dead<float>(reinterpret_cast<const float*>(m.p) + off, n, st, live, -INFINITY);
         live = std::max(live, n);
     }
     return live;
@@ -199,6 +228,19 @@ struct Dims {
     int64_t B, H, L, S, E, Ev;
 };
 
+/// live_keys of every (block of `rows` queries, key block) when they are the same for every
+/// head (no mask, or one broadcast over batch and heads: a causal mask was scanned again
+/// for each head, a fifth of the forward's time); empty otherwise.  Entry
+/// [(i0 / rows) * key blocks + kb0 / kBlock].
+inline std::vector<int64_t> live_table(const Mask& m, const Dims& d, int64_t rows, bool causal, bool f64) {
+    std::vector<int64_t> tab;
+    if (m.kind != 0 && !((d.B == 1 || m.s[0] == 0) && (d.H == 1 || m.s[1] == 0))) return tab;
+    for (int64_t i0 = 0; i0 < d.L; i0 += rows)
+        for (int64_t kb0 = 0; kb0 < d.S; kb0 += kBlock)
+            tab.push_back(live_keys(m, 0, 0, i0, std::min(i0 + rows, d.L), kb0, std::min(kBlock, d.S - kb0), causal, f64));
+    return tab;
+}
+
 /// Threads for `units` independent tasks of `flops` in all (one below ~2 MFLOP per thread:
 /// waking a thread costs more than it saves).
 inline int threads_for(int64_t units, double flops) { return plan_threads(units, flops / 16); }
@@ -224,8 +266,10 @@ template <class Scratch, class Body> void parallel_tasks(int64_t n, int nt, Body
 
 // -- forward ------------------------------------------------------------------------------------
 template <class T> struct FwdScratch {
-    int64_t head = -1;  // the batch-head whose q, k, v are packed below
-    std::vector<T> q, k, v, kp, vp, s, o, m, l, row;
+    int64_t head = -1;       // the batch-head whose q, k, v are packed below
+    const T* qrows = nullptr;  // its q rows (in place, or converted into q), ldq apart
+    int64_t ldq = 0;
+    std::vector<T> q, k, v, qp, kp, vp, s, o, m, l, row;
 };
 
 template <class T, class In>
@@ -238,19 +282,20 @@ void forward(const A4<In>& q, const A4<In>& k, const A4<In>& v, const Mask& mask
     const int64_t tasks = d.B * d.H * groups;
     const double flops = 2.0 * double(d.B * d.H) * double(d.L) * double(d.S) * double(d.E + d.Ev);
     const T ninf = -std::numeric_limits<T>::infinity();
+    const int64_t kblocks = (d.S + kBlock - 1) / kBlock;
+    const std::vector<int64_t> live = live_table(mask, d, MR, causal, std::is_same_v<T, double>);
     parallel_tasks<FwdScratch<T>>(tasks, threads_for(tasks, flops), [&](int64_t t, FwdScratch<T>& w) {
         const int64_t bh = t / groups, b = bh / d.H, h = bh % d.H;
-        if (w.head != bh) {  // pack this head's q (rows), kᵀ and v (B panels)
-            w.q.resize(size_t(LP * d.E)), w.k.resize(size_t(d.S * d.E));
-            w.kp.resize(size_t(SP * d.E)), w.vp.resize(size_t(EvP * d.S));
+        if (w.head != bh) {  // this head's q rows, and kᵀ and v as B panels
+            w.kp.resize(size_t(SP * d.E)), w.vp.resize(size_t(EvP * d.S)), w.qp.resize(size_t(MR * d.E));
             w.s.resize(size_t(MR * SW)), w.o.resize(size_t(MR * EvP)), w.m.resize(MR), w.l.resize(MR);
             w.row.resize(size_t(std::max<int64_t>(d.Ev, 1)));
-            pack_rows<T>(q, b, h, d.L, d.E, LP, w.q.data());
-            pack_rows<T>(k, b, h, d.S, d.E, d.S, w.k.data());
-            panels_of_rows<T, NR>(w.k.data(), d.S, d.E, w.kp.data());
-            w.v.resize(size_t(d.S * d.Ev));
-            pack_rows<T>(v, b, h, d.S, d.Ev, d.S, w.v.data());
-            panels_of_cols<T, NR>(w.v.data(), d.S, d.Ev, w.vp.data());
+            int64_t ld;
+            const T* rows = rows_of<T>(k, b, h, d.S, d.E, w.k, &ld);
+            panels_of_rows<T, NR>(rows, d.S, d.E, ld, w.kp.data());
+            rows = rows_of<T>(v, b, h, d.S, d.Ev, w.v, &ld);
+            panels_of_cols<T, NR>(rows, d.S, d.Ev, ld, w.vp.data());
+            w.qrows = rows_of<T>(q, b, h, d.L, d.E, w.q, &w.ldq);
             w.head = bh;
         }
         const int64_t g = t % groups;
@@ -258,15 +303,23 @@ void forward(const A4<In>& q, const A4<In>& k, const A4<In>& v, const Mask& mask
             const int64_t i0 = r * MR, nr = std::min<int64_t>(MR, d.L - i0);
             T *s = w.s.data(), *o = w.o.data(), *m = w.m.data(), *l = w.l.data();
             std::fill(m, m + MR, ninf), std::fill(l, l + MR, T(0)), std::fill(o, o + MR * EvP, T(0));
+            const T* qa = w.qrows + i0 * w.ldq;  // the panel's MR rows of q, lq apart
+            int64_t lq = w.ldq;
+            if (nr < MR) {  // the last panel: its rows zero-padded to MR
+                T* qp = w.qp.data();
+                for (int64_t i = 0; i < nr; ++i) std::memcpy(qp + i * d.E, qa + i * lq, size_t(d.E) * sizeof(T));
+                std::fill(qp + nr * d.E, qp + MR * d.E, T(0));
+                qa = qp, lq = d.E;
+            }
             for (int64_t kb0 = 0; kb0 < d.S; kb0 += kBlock) {
                 // keys after `nb` are masked out for every row of the panel: not computed
-                const int64_t nb = live_keys(mask, b, h, i0, i0 + nr, kb0, std::min(kBlock, d.S - kb0), causal,
-                                             std::is_same_v<T, double>);
+                const int64_t nb = live.empty() ? live_keys(mask, b, h, i0, i0 + nr, kb0, std::min(kBlock, d.S - kb0),
+                                                            causal, std::is_same_v<T, double>)
+                                                : live[size_t(r * kblocks + kb0 / kBlock)];
                 if (nb == 0) continue;
                 const int64_t nbp = round_up(nb, NR);
                 for (int64_t jp = 0; jp < nbp; jp += NR)
-                    gs::micro_kernel_strided_a<T>(d.E, w.q.data() + i0 * d.E, d.E, 1, w.kp.data() + (kb0 + jp) * d.E,
-                                                  s + jp, SW, false);
+                    gs::micro_kernel_strided_a<T>(d.E, qa, lq, 1, w.kp.data() + (kb0 + jp) * d.E, s + jp, SW, false);
                 for (int64_t i = 0; i < MR; ++i) {
                     T* si = s + i * SW;
                     if (i >= nr) {  // padding rows: P = 0
@@ -316,6 +369,8 @@ void backward(const A4<In>& g, const A4<In>& q, const A4<In>& k, const A4<In>& v
     const int64_t heads = d.B * d.H;
     const double flops = 5.0 * double(heads) * double(d.L) * double(d.S) * double(d.E + d.Ev);
     const T ninf = -std::numeric_limits<T>::infinity();
+    const int64_t kblocks = (d.S + kBlock - 1) / kBlock;
+    const std::vector<int64_t> live = live_table(mask, d, QB, causal, std::is_same_v<T, double>);
     parallel_tasks<BwdScratch<T>>(heads, threads_for(heads, flops), [&](int64_t bh, BwdScratch<T>& w) {
         const int64_t b = bh / d.H, h = bh % d.H;
         auto sized = [](std::vector<T>& x, int64_t n) {  // every element is written before it is read
@@ -330,11 +385,11 @@ void backward(const A4<In>& g, const A4<In>& q, const A4<In>& k, const A4<In>& v
         pack_rows<T>(v, b, h, d.S, d.Ev, d.S, V);
         T *Kp = sized(w.kp, SP * d.E), *Vt = sized(w.vt, SP * d.Ev), *Gb = sized(w.gb, EvP * LQ);
         T *Qb = sized(w.qb, EP * LQ), *Kc = sized(w.kc, EP * d.S);
-        panels_of_rows<T, NR>(K, d.S, d.E, Kp);   // scores: Q Kᵀ
-        panels_of_rows<T, NR>(V, d.S, d.Ev, Vt);  // dP = g Vᵀ
-        panels_of_cols<T, NR>(G, LQ, d.Ev, Gb);   // dV += Pᵀ g
-        panels_of_cols<T, NR>(Q, LQ, d.E, Qb);    // dK += dSᵀ Q
-        panels_of_cols<T, NR>(K, d.S, d.E, Kc);   // dQ += dS K
+        panels_of_rows<T, NR>(K, d.S, d.E, d.E, Kp);   // scores: Q Kᵀ
+        panels_of_rows<T, NR>(V, d.S, d.Ev, d.Ev, Vt);  // dP = g Vᵀ
+        panels_of_cols<T, NR>(G, LQ, d.Ev, d.Ev, Gb);   // dV += Pᵀ g
+        panels_of_cols<T, NR>(Q, LQ, d.E, d.E, Qb);    // dK += dSᵀ Q
+        panels_of_cols<T, NR>(K, d.S, d.E, d.E, Kc);   // dQ += dS K
         // D = rowsum(g * out) (= rowsum(P * dP)) and this head's lse
         T *D = sized(w.dd, LQ), *Lse = sized(w.lse, LQ), *row = sized(w.row, std::max<int64_t>({d.Ev, d.E, 1}));
         for (int64_t i = 0; i < d.L; ++i) {
@@ -353,7 +408,8 @@ void backward(const A4<In>& g, const A4<In>& q, const A4<In>& k, const A4<In>& v
             for (int64_t i0 = 0; i0 < d.L; i0 += QB) {
                 const int64_t nq = std::min(QB, d.L - i0);
                 // keys after `nb` are masked out for every row of the block: not computed
-                const int64_t nb = live_keys(mask, b, h, i0, i0 + nq, kb0, kn, causal, std::is_same_v<T, double>);
+                const int64_t nb = live.empty() ? live_keys(mask, b, h, i0, i0 + nq, kb0, kn, causal, std::is_same_v<T, double>)
+                                                : live[size_t(i0 / QB * kblocks + kb0 / kBlock)];
                 if (nb == 0) continue;
                 const int64_t nbp = round_up(nb, NR), nbm = round_up(nb, MR);
                 for (int64_t r = 0; r < QB; r += MR)

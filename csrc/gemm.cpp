@@ -27,26 +27,6 @@ namespace {
 
 using namespace gemm_simd;  // Simd, Blocking, micro_kernel (gemm_simd.h)
 
-// dst[p * ldd + r] = src[r * lds + p] for r < rows, p < kc: a panel whose rows are the
-// source's columns.  Float goes through 4 x 4 SSE blocks (the element loop was a third of
-// x @ W.T's time at 128 x 784 x 512); the rows past the last multiple of 4, other types and
-// a build without SSE, element by element.
-template <typename T>
-void transpose_into_panel(int64_t rows, int64_t kc, const T* src, int64_t lds, T* dst, int64_t ldd) {
-    int64_t r0 = 0;
-    if constexpr (sizeof(T) == 4 && tf::kHasTranspose4x4)
-        for (; r0 + 4 <= rows; r0 += 4) {
-            int64_t p = 0;
-            for (; p + 4 <= kc; p += 4)
-                tf::transpose4x4(reinterpret_cast<char*>(dst + p * ldd + r0), ldd * 4,
-                                 reinterpret_cast<const char*>(src + r0 * lds + p), lds * 4);
-            for (; p < kc; ++p)
-                for (int64_t r = r0; r < r0 + 4; ++r) dst[p * ldd + r] = src[r * lds + p];
-        }
-    for (int64_t r = r0; r < rows; ++r)
-        for (int64_t p = 0; p < kc; ++p) dst[p * ldd + r] = src[r * lds + p];
-}
-
 // Pack rows [0, mc) x cols [0, kc) of A into MR-high panels, zero-padding the last one.
 template <typename T>
 void pack_a(int64_t mc, int64_t kc, const T* a, int64_t rsa, int64_t csa, T* dst) {
@@ -55,7 +35,7 @@ void pack_a(int64_t mc, int64_t kc, const T* a, int64_t rsa, int64_t csa, T* dst
         const int64_t mr = std::min<int64_t>(MR, mc - i0);
         const T* src = a + i0 * rsa;
         if (mr == MR && csa == 1) {  // row-major A: the panel is a transpose of MR rows
-            transpose_into_panel(MR, kc, src, rsa, dst, MR);
+            tf::transpose_into_panel(MR, kc, src, rsa, dst, MR);
         } else {
             for (int64_t p = 0; p < kc; ++p) {
                 int i = 0;
@@ -77,7 +57,7 @@ void pack_b(int64_t kc, int64_t nc, const T* b, int64_t rsb, int64_t csb, T* dst
         if (nr == NR && csb == 1) {
             for (int64_t p = 0; p < kc; ++p) std::memcpy(dst + p * NR, src + p * rsb, NR * sizeof(T));
         } else if (nr == NR && rsb == 1) {  // transposed B (x @ W.T's weight): columns contiguous
-            transpose_into_panel(NR, kc, src, csb, dst, NR);
+            tf::transpose_into_panel(NR, kc, src, csb, dst, NR);
         } else {
             for (int64_t p = 0; p < kc; ++p) {
                 int j = 0;
@@ -233,7 +213,7 @@ void gemm_thin(int64_t m, int64_t n, int64_t k, const T* a, int64_t rsa, const T
                 ok = false;
             }
             if (ok) {
-                if (csb == 1) transpose_into_panel(k, n, b, rsb, buf, k);  // buf[j k + p] = b[p rsb + j]
+                if (csb == 1) tf::transpose_into_panel(k, n, b, rsb, buf, k);  // buf[j k + p] = b[p rsb + j]
                 else
                     for (int64_t p = 0; p < k; ++p)
                         for (int64_t j = 0; j < n; ++j) buf[j * k + p] = b[p * rsb + j * csb];
