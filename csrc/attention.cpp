@@ -42,7 +42,10 @@ namespace {
 namespace gs = gemm_simd;
 
 constexpr int64_t kBlock = 256;  // keys per block: a multiple of every level's NR
-constexpr int64_t kPanels = 4;   // MR-row panels per backward query block / forward task
+constexpr int64_t kPanels = 4;   // MR-row panels per forward task
+// MR-row panels per backward query block: 2 measured 4-7% faster than 1, 3 or 4 (the
+// causal blocks' dead keys are trimmed closer, and P, dP, dS stay smaller)
+constexpr int64_t kBwdPanels = 2;
 
 constexpr int64_t round_up_c(int64_t n, int64_t m) { return (n + m - 1) / m * m; }
 inline int64_t round_up(int64_t n, int64_t m) { return round_up_c(n, m); }
@@ -116,18 +119,42 @@ template <class T, int NR> void panels_of_rows(const T* src, int64_t n, int64_t 
     }
 }
 
-/// B panels of the columns: dst[c / NR][r][c % NR] = src[r * lds + c] for r < rows (kc =
-/// rows), columns after `cols` zero.  (V for P @ V, g for Pᵀ g, Q for dSᵀ Q, K for dS K.)
-template <class T, int NR> void panels_of_cols(const T* src, int64_t rows, int64_t cols, int64_t lds, T* dst) {
+/// B panels of the columns: dst[c / NR][r][c % NR] = src[r * lds + c] for r < rows, zero
+/// for rows up to `kc` (the panel depth) and for the columns after `cols`.  (V for P @ V,
+/// g for Pᵀ g, Q for dSᵀ Q, K for dS K.)
+template <class T, int NR>
+void panels_of_cols(const T* src, int64_t rows, int64_t kc, int64_t cols, int64_t lds, T* dst) {
     const int64_t ncp = round_up(cols, NR) / NR;
     for (int64_t c = 0; c < ncp; ++c) {
         const int64_t w = std::min<int64_t>(NR, cols - c * NR);
         for (int64_t r = 0; r < rows; ++r) {
-            T* d = dst + (c * rows + r) * NR;
-            std::memcpy(d, src + r * lds + c * NR, size_t(w) * sizeof(T));
-            std::fill(d + w, d + NR, T(0));
+            T* d = dst + (c * kc + r) * NR;
+            const T* s = src + r * lds + c * NR;
+            if (w == NR) {  // a fixed-size copy the compiler inlines (memcpy calls were 8%)
+                for (int j = 0; j < NR; ++j) d[j] = s[j];
+            } else {
+                std::copy(s, s + w, d);
+                std::fill(d + w, d + NR, T(0));
+            }
         }
+        std::fill(dst + (c * kc + rows) * NR, dst + (c + 1) * kc * NR, T(0));
     }
+}
+
+/// The MR rows i .. i + MR of a matrix of n rows (ld apart, `cols` used) as an A operand:
+/// in place, or, where they run past row n, the rows left copied into `tail` with zero
+/// rows after them.  Sets *lda to the rows' distance.
+template <class T, int MR>
+const T* mr_rows(const T* rows, int64_t ld, int64_t n, int64_t cols, int64_t i, T* tail, int64_t* lda) {
+    if (i + MR <= n) {
+        *lda = ld;
+        return rows + i * ld;
+    }
+    const int64_t k = std::clamp<int64_t>(n - i, 0, MR);
+    for (int64_t r = 0; r < k; ++r) std::copy(rows + (i + r) * ld, rows + (i + r) * ld + cols, tail + r * cols);
+    std::fill(tail + k * cols, tail + MR * cols, T(0));
+    *lda = cols;
+    return tail;
 }
 
 /// The largest of s[0, n) (NaN skipped), -inf when there is none.
@@ -294,7 +321,7 @@ void forward(const A4<In>& q, const A4<In>& k, const A4<In>& v, const Mask& mask
             const T* rows = rows_of<T>(k, b, h, d.S, d.E, w.k, &ld);
             panels_of_rows<T, NR>(rows, d.S, d.E, ld, w.kp.data());
             rows = rows_of<T>(v, b, h, d.S, d.Ev, w.v, &ld);
-            panels_of_cols<T, NR>(rows, d.S, d.Ev, ld, w.vp.data());
+            panels_of_cols<T, NR>(rows, d.S, d.S, d.Ev, ld, w.vp.data());
             w.qrows = rows_of<T>(q, b, h, d.L, d.E, w.q, &w.ldq);
             w.head = bh;
         }
@@ -303,14 +330,8 @@ void forward(const A4<In>& q, const A4<In>& k, const A4<In>& v, const Mask& mask
             const int64_t i0 = r * MR, nr = std::min<int64_t>(MR, d.L - i0);
             T *s = w.s.data(), *o = w.o.data(), *m = w.m.data(), *l = w.l.data();
             std::fill(m, m + MR, ninf), std::fill(l, l + MR, T(0)), std::fill(o, o + MR * EvP, T(0));
-            const T* qa = w.qrows + i0 * w.ldq;  // the panel's MR rows of q, lq apart
-            int64_t lq = w.ldq;
-            if (nr < MR) {  // the last panel: its rows zero-padded to MR
-                T* qp = w.qp.data();
-                for (int64_t i = 0; i < nr; ++i) std::memcpy(qp + i * d.E, qa + i * lq, size_t(d.E) * sizeof(T));
-                std::fill(qp + nr * d.E, qp + MR * d.E, T(0));
-                qa = qp, lq = d.E;
-            }
+            int64_t lq;  // the panel's MR rows of q, lq apart
+            const T* qa = mr_rows<T, MR>(w.qrows, w.ldq, d.L, d.E, i0, w.qp.data(), &lq);
             for (int64_t kb0 = 0; kb0 < d.S; kb0 += kBlock) {
                 // keys after `nb` are masked out for every row of the panel: not computed
                 const int64_t nb = live.empty() ? live_keys(mask, b, h, i0, i0 + nr, kb0, std::min(kBlock, d.S - kb0),
@@ -355,14 +376,14 @@ void forward(const A4<In>& q, const A4<In>& k, const A4<In>& v, const Mask& mask
 
 // -- backward -----------------------------------------------------------------------------------
 template <class T> struct BwdScratch {
-    std::vector<T> q, g, k, v, kp, vt, gb, qb, kc, p, dp, ds, dq, dk, dv, dd, lse, row;
+    std::vector<T> q, g, k, v, qt, gt, kp, vt, gb, qb, kc, p, dp, ds, dq, dk, dv, dd, lse, row;
 };
 
 template <class T, class In>
 void backward(const A4<In>& g, const A4<In>& q, const A4<In>& k, const A4<In>& v, const A4<In>& out,
               const T* lse, const Mask& mask, T scale, bool causal, const Dims& d, In* gq, In* gk, In* gv) {
     constexpr int MR = gs::Simd<T>::MR, NR = gs::Blocking<T>::NR;
-    constexpr int64_t QB = kPanels * MR;                     // query rows per block
+    constexpr int64_t QB = kBwdPanels * MR;                  // query rows per block
     constexpr int64_t SW = round_up_c(kBlock + MR, 16);      // row length of P, dP, dS
     const int64_t LQ = round_up(d.L, QB), SP = round_up(d.S, NR);
     const int64_t EP = round_up(d.E, NR), EvP = round_up(d.Ev, NR), BM = round_up(kBlock, MR);
@@ -378,24 +399,26 @@ void backward(const A4<In>& g, const A4<In>& q, const A4<In>& k, const A4<In>& v
             return x.data();
         };
         // the head's operands: rows for the A side, B panels for the B side
-        T *Q = sized(w.q, LQ * d.E), *G = sized(w.g, LQ * d.Ev), *K = sized(w.k, d.S * d.E), *V = sized(w.v, d.S * d.Ev);
-        pack_rows<T>(q, b, h, d.L, d.E, LQ, Q);
-        pack_rows<T>(g, b, h, d.L, d.Ev, LQ, G);
-        pack_rows<T>(k, b, h, d.S, d.E, d.S, K);
-        pack_rows<T>(v, b, h, d.S, d.Ev, d.S, V);
+        // the head's operands: rows (in place where they can be) for the A side, B panels
+        int64_t ldq, ldg, ldk, ldv;
+        const T* Q = rows_of<T>(q, b, h, d.L, d.E, w.q, &ldq);
+        const T* G = rows_of<T>(g, b, h, d.L, d.Ev, w.g, &ldg);
+        const T* K = rows_of<T>(k, b, h, d.S, d.E, w.k, &ldk);
+        const T* V = rows_of<T>(v, b, h, d.S, d.Ev, w.v, &ldv);
+        T *Qt = sized(w.qt, MR * d.E), *Gt = sized(w.gt, MR * d.Ev);  // a last panel's rows, zero-padded
         T *Kp = sized(w.kp, SP * d.E), *Vt = sized(w.vt, SP * d.Ev), *Gb = sized(w.gb, EvP * LQ);
         T *Qb = sized(w.qb, EP * LQ), *Kc = sized(w.kc, EP * d.S);
-        panels_of_rows<T, NR>(K, d.S, d.E, d.E, Kp);   // scores: Q Kᵀ
-        panels_of_rows<T, NR>(V, d.S, d.Ev, d.Ev, Vt);  // dP = g Vᵀ
-        panels_of_cols<T, NR>(G, LQ, d.Ev, d.Ev, Gb);   // dV += Pᵀ g
-        panels_of_cols<T, NR>(Q, LQ, d.E, d.E, Qb);    // dK += dSᵀ Q
-        panels_of_cols<T, NR>(K, d.S, d.E, d.E, Kc);   // dQ += dS K
+        panels_of_rows<T, NR>(K, d.S, d.E, ldk, Kp);         // scores: Q Kᵀ
+        panels_of_rows<T, NR>(V, d.S, d.Ev, ldv, Vt);        // dP = g Vᵀ
+        panels_of_cols<T, NR>(G, d.L, LQ, d.Ev, ldg, Gb);    // dV += Pᵀ g
+        panels_of_cols<T, NR>(Q, d.L, LQ, d.E, ldq, Qb);     // dK += dSᵀ Q
+        panels_of_cols<T, NR>(K, d.S, d.S, d.E, ldk, Kc);    // dQ += dS K
         // D = rowsum(g * out) (= rowsum(P * dP)) and this head's lse
         T *D = sized(w.dd, LQ), *Lse = sized(w.lse, LQ), *row = sized(w.row, std::max<int64_t>({d.Ev, d.E, 1}));
         for (int64_t i = 0; i < d.L; ++i) {
             load_row<T>(out.row(b, h, i), d.Ev, out.s[3], row);
             double acc = 0;
-            for (int64_t c = 0; c < d.Ev; ++c) acc += double(G[i * d.Ev + c]) * double(row[c]);
+            for (int64_t c = 0; c < d.Ev; ++c) acc += double(G[i * ldg + c]) * double(row[c]);
             D[i] = T(acc);
             Lse[i] = lse[bh * d.L + i];
         }
@@ -412,26 +435,29 @@ void backward(const A4<In>& g, const A4<In>& q, const A4<In>& k, const A4<In>& v
                                                 : live[size_t(i0 / QB * kblocks + kb0 / kBlock)];
                 if (nb == 0) continue;
                 const int64_t nbp = round_up(nb, NR), nbm = round_up(nb, MR);
-                for (int64_t r = 0; r < QB; r += MR)
+                for (int64_t r = 0; r < QB; r += MR) {
+                    int64_t la, lb;
+                    const T* qa = mr_rows<T, MR>(Q, ldq, d.L, d.E, i0 + r, Qt, &la);
+                    const T* ga = mr_rows<T, MR>(G, ldg, d.L, d.Ev, i0 + r, Gt, &lb);
                     for (int64_t jp = 0; jp < nbp; jp += NR) {
-                        gs::micro_kernel_strided_a<T>(d.E, Q + (i0 + r) * d.E, d.E, 1, Kp + (kb0 + jp) * d.E,
-                                                      P + r * SW + jp, SW, false);
-                        gs::micro_kernel_strided_a<T>(d.Ev, G + (i0 + r) * d.Ev, d.Ev, 1, Vt + (kb0 + jp) * d.Ev,
-                                                      dP + r * SW + jp, SW, false);
+                        gs::micro_kernel_strided_a<T>(d.E, qa, la, 1, Kp + (kb0 + jp) * d.E, P + r * SW + jp, SW, false);
+                        gs::micro_kernel_strided_a<T>(d.Ev, ga, lb, 1, Vt + (kb0 + jp) * d.Ev, dP + r * SW + jp, SW,
+                                                      false);
                     }
+                }
                 for (int64_t i = 0; i < QB; ++i) {
                     T *pi = P + i * SW, *dsi = dS + i * SW;
                     const T li = i < nq ? Lse[i0 + i] : ninf;
                     if (li == ninf) {  // padding, or every key masked out: P = dS = 0
-                        std::fill(pi, pi + SW, T(0)), std::fill(dsi, dsi + SW, T(0));
+                        std::fill(pi, pi + nbm, T(0)), std::fill(dsi, dsi + nbm, T(0));
                         continue;
                     }
                     apply_row<T>(pi, nb, scale, mask, b, h, i0 + i, kb0, causal);
                     exp_shift<T>(pi, nb, li);
-                    std::fill(pi + nb, pi + SW, T(0));
+                    std::fill(pi + nb, pi + nbm, T(0));  // the products read columns < nbm
                     const T di = D[i0 + i], *dpi = dP + i * SW;
                     for (int64_t j = 0; j < nb; ++j) dsi[j] = pi[j] * (dpi[j] - di);
-                    std::fill(dsi + nb, dsi + SW, T(0));
+                    std::fill(dsi + nb, dsi + nbm, T(0));
                 }
                 // dV (keys x Ev) += Pᵀ g and dK (keys x E) += dSᵀ Q: A is P / dS read transposed
                 for (int64_t t = 0; t < nbm; t += MR) {
