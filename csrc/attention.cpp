@@ -296,6 +296,8 @@ template <class T> struct FwdScratch {
     int64_t head = -1;       // the batch-head whose q, k, v are packed below
     const T* qrows = nullptr;  // its q rows (in place, or converted into q), ldq apart
     int64_t ldq = 0;
+    const T* vrows = nullptr;  // v's rows when P @ V reads them in place (else the panels vp), ldv apart
+    int64_t ldv = 0;
     std::vector<T> q, k, v, qp, kp, vp, s, o, m, l, row;
 };
 
@@ -314,14 +316,21 @@ void forward(const A4<In>& q, const A4<In>& k, const A4<In>& v, const Mask& mask
     parallel_tasks<FwdScratch<T>>(tasks, threads_for(tasks, flops), [&](int64_t t, FwdScratch<T>& w) {
         const int64_t bh = t / groups, b = bh / d.H, h = bh % d.H;
         if (w.head != bh) {  // this head's q rows, and kᵀ and v as B panels
-            w.kp.resize(size_t(SP * d.E)), w.vp.resize(size_t(EvP * d.S)), w.qp.resize(size_t(MR * d.E));
+            w.kp.resize(size_t(SP * d.E)), w.qp.resize(size_t(MR * d.E));
             w.s.resize(size_t(MR * SW)), w.o.resize(size_t(MR * EvP)), w.m.resize(MR), w.l.resize(MR);
             w.row.resize(size_t(std::max<int64_t>(d.Ev, 1)));
             int64_t ld;
             const T* rows = rows_of<T>(k, b, h, d.S, d.E, w.k, &ld);
             panels_of_rows<T, NR>(rows, d.S, d.E, ld, w.kp.data());
             rows = rows_of<T>(v, b, h, d.S, d.Ev, w.v, &ld);
-            panels_of_cols<T, NR>(rows, d.S, d.S, d.Ev, ld, w.vp.data());
+            if (rows != w.v.data() && d.Ev % NR == 0) {  // P @ V reads v's rows in place
+                w.vp.clear();
+                w.vrows = rows, w.ldv = ld;
+            } else {
+                w.vp.resize(size_t(EvP * d.S));
+                panels_of_cols<T, NR>(rows, d.S, d.S, d.Ev, ld, w.vp.data());
+                w.vrows = nullptr, w.ldv = NR;
+            }
             w.qrows = rows_of<T>(q, b, h, d.L, d.E, w.q, &w.ldq);
             w.head = bh;
         }
@@ -359,7 +368,9 @@ void forward(const A4<In>& q, const A4<In>& k, const A4<In>& v, const Mask& mask
                         for (int64_t c = 0; c < EvP; ++c) o[i * EvP + c] *= corr;
                 }
                 for (int64_t cp = 0; cp < EvP; cp += NR)
-                    gs::micro_kernel_strided_a<T>(nb, s, SW, 1, w.vp.data() + cp * d.S + kb0 * NR, o + cp, EvP, true);
+                    gs::micro_kernel_strided_a<T>(nb, s, SW, 1,
+                                                  w.vrows ? w.vrows + kb0 * w.ldv + cp : w.vp.data() + cp * d.S + kb0 * NR,
+                                                  o + cp, EvP, true, w.ldv);
             }
             for (int64_t i = 0; i < nr; ++i) {
                 // a row with every key masked out: out 0, lse -inf (l = 0; NaN stays NaN)
