@@ -26,6 +26,15 @@ def test_shm(n):
     _check(launch(n, WORKER, *CASES, **SMALL_SLOTS), "shm", n)
 
 
+@pytest.mark.parametrize("n", [2, 3])
+def test_shm_with_one_slot_per_pipe(n):
+    """One message slot per pipe: the all-gather ring deadlocked at 3 ranks (each rank held
+    its neighbour's message while waiting for a free slot to pass it on), until the
+    all-reduce's wait timed out; the reduce-scatter's sum written straight into the slot
+    would have at 2."""
+    _check(launch(n, WORKER, *CASES, **dict(SMALL_SLOTS, TINYFW_SHM_SLOTS=1)), "shm", n)
+
+
 @pytest.mark.parametrize("n", [pytest.param(1, marks=pytest.mark.slow), 2, 3])
 def test_mpi(n):
     if mpiexec() is None:

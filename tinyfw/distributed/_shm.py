@@ -66,11 +66,17 @@ class ShmGroup:
         self.seg.barrier()
 
     # -- messages -----------------------------------------------------------------------
-    def _send(self, dst: int, chunk: np.ndarray, kind: int, seq: int) -> None:
+    def _send(self, dst: int, chunk: np.ndarray, kind: int, seq: int, fill=None) -> None:
+        """Send `chunk` to `dst`; with `fill`, the message is written by fill(slot) instead
+        of copied from chunk (which then only gives its dtype and size)."""
         k = self._sent[dst]
         self.seg.reserve(dst, k, _NAMES[kind])
         if chunk.size:
-            _K.copy_(self.seg.slot(self.rank, dst, k, chunk.dtype, chunk.size), chunk)
+            slot = self.seg.slot(self.rank, dst, k, chunk.dtype, chunk.size)
+            if fill is None:
+                _K.copy_(slot, chunk)
+            else:
+                fill(slot)
         self.seg.publish(dst, k, kind, seq, chunk.nbytes)
         self._sent[dst] = k + 1
 
@@ -109,8 +115,19 @@ class ShmGroup:
             last = s == n - 2
             # the partial sum lands in segs[j]; the last one (averaged) in dst when given
             out = dst if last and dst is not None else mine
+            divisor = float(n) if last and op == "avg" else 1.0
+            if (not last or gather) and _fused(op, mine.dtype) and self.seg.nslots > 1:
+                # the sum written into the message slot in the same pass as into `out`
+                # (copying `out` into the slot afterwards read it all again).  The slot is
+                # reserved before `inc` is released: with one slot per pipe two ranks
+                # would each wait for the other's release, with two or more the slot
+                # waited for is one the neighbour has already released.
+                self._send(right, out, kind, seq,
+                           fill=lambda slot: sum_into([out, slot], [mine, inc], divisor))
+                self._release(left)
+                continue
             if mine.size:
-                _accumulate(out, mine, inc, op, float(n) if last and op == "avg" else 1.0)
+                _accumulate(out, mine, inc, op, divisor)
             self._release(left)
             if not last or gather:
                 self._send(right, out, kind, seq)
@@ -128,9 +145,11 @@ class ShmGroup:
             inc = self._recv(left, segs[j].dtype, segs[j].size, kind, seq)
             if inc.size:
                 _K.copy_(segs[j], inc)
-            if s < n - 2:
-                self._send(right, inc, kind, seq)
+            # released before passing it on (sent from the copy): a ring of ranks that each
+            # hold their message while waiting for a free slot deadlocked with one slot
             self._release(left)
+            if s < n - 2:
+                self._send(right, segs[j], kind, seq)
 
     def _chunk(self, itemsize: int) -> int:
         return max(1, self.seg.slot_bytes // itemsize)
