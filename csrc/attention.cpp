@@ -409,7 +409,6 @@ void backward(const A4<In>& g, const A4<In>& q, const A4<In>& k, const A4<In>& v
             if (x.size() < size_t(n)) x.resize(size_t(n));
             return x.data();
         };
-        // the head's operands: rows for the A side, B panels for the B side
         // the head's operands: rows (in place where they can be) for the A side, B panels
         int64_t ldq, ldg, ldk, ldv;
         const T* Q = rows_of<T>(q, b, h, d.L, d.E, w.q, &ldq);
