@@ -104,6 +104,10 @@ template <typename T> struct Blocking {
     static constexpr int64_t MC = std::max<int64_t>(MR, (131072 / (KC * (int64_t)sizeof(T))) / MR * MR);
     // NC: the packed B block (KC x NC) a few MiB of L3, a multiple of NR.
     static constexpr int64_t NC = 4096 / NR * NR;
+    // Above kBigC bytes of C, k slices of up to KC_BIG and a B block of KC_BIG x NC_BIG
+    // (at most 8 MiB of float; gemm.cpp's gemm_serial says why)
+    static constexpr int64_t KC_BIG = 1024, NC_BIG = 2048 / NR * NR;
+    static constexpr int64_t kBigC = int64_t(4) << 20;
 };
 
 // C tile (MR x NR) = (or +=) A block (MR x kc) @ B panel (kc x NR, rows brs apart: NR when

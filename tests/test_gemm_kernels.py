@@ -77,9 +77,12 @@ def test_mlp_products_same_bits_at_1_and_2_threads(m, n, k, ta, tb):
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
 @pytest.mark.parametrize("m,n,k", [(1, 10, 4096), (3, 7, 1000), (13, 5, 333), (130, 1, 257),
-                                   (257, 12, 64), (64, 13, 100), (9, 200, 3), (600, 600, 600)])
+                                   (257, 12, 64), (64, 13, 100), (9, 200, 3), (600, 600, 600),
+                                   (520, 2100, 1100)])
 def test_edge_shapes_same_bits_at_1_and_2_threads(m, n, k, dtype):
-    # partial row blocks of the thin path, tails of k, edge tiles and a multi-slice k
+    # partial row blocks of the thin path, tails of k, edge tiles and a multi-slice k; the
+    # last: a C above 4 MiB (deeper k slices, judged on the whole product although each of
+    # 2 threads holds less than that) with two column blocks
     for ta in ("", "T"):
         for tb in ("", "T"):
             a, b = _operands(m, n, k, ta, tb, dtype, seed=m + n + k)
