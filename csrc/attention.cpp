@@ -85,13 +85,6 @@ template <class T, class Out> void store_row(const T* src, int64_t n, Out* dst) 
     else half_stage::from_f32(src, n, dst);
 }
 
-/// Rows [0, n) of head (b, h) as a row-major (rows x cols) block with zero rows after n.
-template <class T, class In>
-void pack_rows(const A4<In>& a, int64_t b, int64_t h, int64_t n, int64_t cols, int64_t rows, T* dst) {
-    for (int64_t i = 0; i < n; ++i) load_row<T>(a.row(b, h, i), cols, a.s[3], dst + i * cols);
-    std::fill(dst + n * cols, dst + rows * cols, T(0));
-}
-
 /// A head's rows [0, n) as a matrix with unit column stride and rows *ld apart: in place
 /// when In is T and the rows are contiguous, else converted into `buf` (ld = cols).
 template <class T, class In>
@@ -102,7 +95,7 @@ const T* rows_of(const A4<In>& a, int64_t b, int64_t h, int64_t n, int64_t cols,
             return a.row(b, h, 0);
         }
     if (buf.size() < size_t(n * cols)) buf.resize(size_t(n * cols));
-    pack_rows<T>(a, b, h, n, cols, n, buf.data());
+    for (int64_t i = 0; i < n; ++i) load_row<T>(a.row(b, h, i), cols, a.s[3], buf.data() + i * cols);
     *ld = cols;
     return buf.data();
 }

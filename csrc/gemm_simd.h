@@ -112,9 +112,9 @@ template <typename T> struct Blocking {
 
 // C tile (MR x NR) = (or +=) A block (MR x kc) @ B panel (kc x NR, rows brs apart: NR when
 // packed), where element (i, p) of A is pa[i * ars + p * acs].  The GEMMs pass packed A
-// panels (ars 1, acs MR: micro_kernel below); the fused attention (attention.cpp) passes blocks it has just
-// computed (probabilities, score gradients) as rows (ars = row length, acs = 1) or
-// transposed (ars = 1, acs = row length) without packing them.
+// panels (ars 1, acs MR: micro_kernel below); the fused attention (attention.cpp) passes
+// blocks it has just computed (probabilities, score gradients) as rows (ars = row length,
+// acs = 1) or transposed (ars = 1, acs = row length) without packing them.
 template <typename T>
 inline void micro_kernel_strided_a(int64_t kc, const T* __restrict pa, int64_t ars, int64_t acs,
                                    const T* __restrict pb, T* __restrict c, int64_t rsc, bool acc,
