@@ -119,10 +119,13 @@ void gemm_serial(int64_t m, int64_t n, int64_t k, const T* a, int64_t rsa, int64
                         const int64_t mr = std::min<int64_t>(MR, mc - ir);
                         T* cp = c + (ic + ir) * rsc + (jc + jr) * csc;
                         const T* pap = pa + ir * kc;
-                        if (mr == MR && nr == NR && csc == 1) {
-                            micro_kernel_strided_a<T>(kc, pap, 1, MR, pbp, cp, rsc, acc, brs);
+                        if (nr == NR && csc == 1) {
+                            // (a last panel of a few rows too: m = 10 or 128 = 10 x 12 + 8
+                            // went through the scratch tile, element by element, for the
+                            // MLP's dW / dx products)
+                            micro_kernel_strided_a<T>(kc, pap, 1, MR, pbp, cp, rsc, acc, brs, mr);
                         } else {
-                            // edge tile or strided C: compute into a scratch tile
+                            // edge columns or strided C: compute into a scratch tile
                             micro_kernel_strided_a<T>(kc, pap, 1, MR, pbp, tile, NR, false, brs);
                             for (int64_t i = 0; i < mr; ++i)
                                 for (int64_t j = 0; j < nr; ++j) {

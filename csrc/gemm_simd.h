@@ -111,14 +111,16 @@ template <typename T> struct Blocking {
 };
 
 // C tile (MR x NR) = (or +=) A block (MR x kc) @ B panel (kc x NR, rows brs apart: NR when
-// packed), where element (i, p) of A is pa[i * ars + p * acs].  The GEMMs pass packed A
-// panels (ars 1, acs MR: micro_kernel below); the fused attention (attention.cpp) passes
-// blocks it has just computed (probabilities, score gradients) as rows (ars = row length,
-// acs = 1) or transposed (ars = 1, acs = row length) without packing them.
+// packed), where element (i, p) of A is pa[i * ars + p * acs]; only C's first `rows` rows
+// are stored (the GEMMs' last panel of A, zero-padded past them, goes straight to C).
+// The GEMMs pass packed A panels (ars 1, acs MR: micro_kernel below); the fused attention
+// (attention.cpp) passes blocks it has just computed (probabilities, score gradients) as
+// rows (ars = row length, acs = 1) or transposed (ars = 1, acs = row length) without
+// packing them.
 template <typename T>
 inline void micro_kernel_strided_a(int64_t kc, const T* __restrict pa, int64_t ars, int64_t acs,
                                    const T* __restrict pb, T* __restrict c, int64_t rsc, bool acc,
-                                   int64_t brs = Simd<T>::NV * Simd<T>::W) {
+                                   int64_t brs = Simd<T>::NV * Simd<T>::W, int64_t rows = Simd<T>::MR) {
     using S = Simd<T>;
     using V = typename S::V;
     constexpr int MR = S::MR, NV = S::NV, W = S::W, NR = NV * W;
@@ -145,6 +147,7 @@ inline void micro_kernel_strided_a(int64_t kc, const T* __restrict pa, int64_t a
     for (int i = 0; i < MR; ++i)
 #pragma GCC unroll 4
         for (int j = 0; j < NV; ++j) {
+            if (i >= rows) break;
             T* cp = c + i * rsc + j * W;
             S::store(cp, acc ? S::add(S::load(cp), r[i][j]) : r[i][j]);
         }
