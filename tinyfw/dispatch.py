@@ -30,6 +30,7 @@ from . import backend as _backends
 
 _ndarray = _backends.CPU_ARRAY
 _make = Tensor._make
+_new_node = object.__new__  # Function defines no __new__: the node without the lookup
 _B = None  # the active CPU backend module
 _grad = GradMode._var
 # the interceptors of this context, innermost first (a tuple: contexts share nothing)
@@ -119,15 +120,17 @@ def _on_device(fn, arrays: list):
 
 
 def _run(fn, inputs, attrs):
+    # (every op pays this function: it avoids what costs ~50 ns and is not needed, such as
+    # a `**{}` unpacking or the gradient checks with grad mode off)
     arrays = [t._data for t in inputs]
     B = _B
     for a in arrays:
         if type(a) is not _ndarray:
             B, arrays = _on_device(fn, arrays)
             break
-    node = fn.__new__(fn)
+    node = _new_node(fn)
     try:
-        out = fn.forward(node, B, *arrays, **attrs)
+        out = fn.forward(node, B, *arrays, **attrs) if attrs else fn.forward(node, B, *arrays)
     except ValueError:
         # a C++ kernel refused a dtype outside its contract (uint8, int16): the cpu
         # backend's reference primitives run the op (backend/_cpu_bind.py)
@@ -141,7 +144,7 @@ def _run(fn, inputs, attrs):
         out, aux = out[0], out[1:]
     record = False
     grad_on = _grad.get()
-    if fn.differentiable and grad_on:
+    if grad_on and fn.differentiable:
         for t in inputs:
             v = t._view
             if v is not None and v[5] != t._version[0]:

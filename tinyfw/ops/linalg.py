@@ -56,6 +56,13 @@ def _transposed(t: Tensor) -> bool:
 def matmul(a, b) -> Tensor:
     """Matrix product as numpy/PyTorch define it: 1-d operands are vectors, leading dims
     of >2-d operands are batch dims and broadcast."""
+    if type(a) is Tensor and type(b) is Tensor:
+        # two matrices of one float dtype that fit (the products of every linear layer and
+        # its backward): the checks below, in their cheapest order
+        ad, bd = a._data, b._data
+        if (ad.ndim == 2 and bd.ndim == 2 and ad.shape[1] == bd.shape[0] and ad.dtype == bd.dtype
+                and ad.dtype.kind != "b"):
+            return apply(Matmul, (a, b), {})
     if not (type(a) is Tensor and type(b) is Tensor and a._data.dtype != b._data.dtype
             and casts_inputs(Matmul, a) and casts_inputs(Matmul, b)):
         # (under autocast mixed floats go to the interceptor as they are: promoting first
