@@ -9,6 +9,9 @@
 #include <time.h>
 
 #include <chrono>
+#if defined(__SSE2__)
+#include <immintrin.h>  // _mm_pause
+#endif
 
 #include "core.h"
 #include "isa.h"
