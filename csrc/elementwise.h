@@ -36,6 +36,8 @@ py::array map1(const char* name, const View& x, DType out_dt, Row row);
 py::array map1_out(const char* name, const View& x, DType out_dt, Row row, const py::object& out);
 /// y = op(a, b) with broadcasting; a and b have one dtype (staged as in map1).
 py::array map2(const char* name, const View& a, const View& b, DType out_dt, Row row);
+/// map2 into `out` (None: allocate): only a itself, b broadcasting into a's shape.
+py::array map2_out(const char* name, const View& a, const View& b, DType out_dt, Row row, const py::object& out);
 /// True if any element of an integer array is zero (`negative`: is negative).
 bool any_int(const View& v, bool negative);
 
@@ -190,6 +192,22 @@ py::object binary(const py::array& aa, const py::array& ba) {
     if (a.dtype != b.dtype || !accepts(a.dtype, kinds)) return call_ref(name, aa, ba);
     if (!accepts(a.dtype, kLevelKinds)) return call_scalar_level(name, aa, ba);
     return map2(name, a, b, BoolOut ? DType::Bool : a.dtype, pick2<OpT, kinds & kLevelKinds, BoolOut>(a.dtype));
+}
+
+/// `binary` with an ``out=`` that is a itself (map2_out's rules): a += b for the arithmetic
+/// ops.  Operands the native path does not take are computed by `binary` and copied in.
+template <template <class> class OpT, int kinds>
+py::object binary_out(const py::array& aa, const py::array& ba, const py::object& out) {
+    if (out.is_none()) return binary<OpT, kinds>(aa, ba);
+    const char* name = OpT<float>::name;
+    View a = view_of(aa, name), b = view_of(ba, name);
+    if (a.dtype != b.dtype || !accepts(a.dtype, kinds) || !accepts(a.dtype, kLevelKinds)) {
+        if (!out.is(aa)) fail(name, "out= must be a itself (in place)");
+        py::object r = binary<OpT, kinds>(aa, ba);
+        out.attr("__setitem__")(py::ellipsis(), r);  // numpy's same-kind casting rules
+        return out;
+    }
+    return map2_out(name, a, b, a.dtype, pick2<OpT, kinds & kLevelKinds, false>(a.dtype), out);
 }
 
 // ------------------------------------------------------------------ scalar helpers

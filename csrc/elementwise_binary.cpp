@@ -224,10 +224,16 @@ void register_elementwise(pybind11::module_& m) {
     // plain function pointers of one signature: pybind11 instantiates its wrapper once
 #define B2(OP, KINDS, BOOL) \
     m.def(OP<float>::name, &binary<OP, KINDS, BOOL>, py::arg("a"), py::arg("b"), "C++ kernel, broadcasting");
-    B2(Add, FI, false)
-    B2(Sub, FI, false)
-    B2(Mul, FI, false)
-    B2(Div, F, false)
+    // the arithmetic ops also write in place (out=a): the traced mode's epilogues add a
+    // bias into a product's buffer on the kernels' threads
+#define B2OUT(OP, KINDS)                                                                       \
+    m.def(OP<float>::name, &binary_out<OP, KINDS>, py::arg("a"), py::arg("b"), py::kw_only(), \
+          py::arg("out") = py::none(), "C++ kernel, broadcasting; out=: a itself (in place)");
+    B2OUT(Add, FI)
+    B2OUT(Sub, FI)
+    B2OUT(Mul, FI)
+    B2OUT(Div, F)
+#undef B2OUT
     B2(Maximum, FI, false)
     B2(Minimum, FI, false)
     B2(Eq, ALL, true)

@@ -136,12 +136,38 @@ py::array map1_out(const char* name, const View& x, DType out_dt, Row row, const
 }
 
 py::array map2(const char* name, const View& a, const View& b, DType out_dt, Row row) {
+    return map2_out(name, a, b, out_dt, row, py::none());
+}
+
+py::array map2_out(const char* name, const View& a, const View& b, DType out_dt, Row row, const py::object& out_obj) {
     if (!row.fn) fail(name, std::string("unsupported dtype ") + dtype_name(a.dtype));
     const View* ins[2] = {&a, &b};
     int64_t shape[kMaxDims], sa[kMaxDims], sb[kMaxDims];
     int nd = broadcast_shape(name, ins, 2, shape);
-    py::array out = alloc_out(out_dt, shape, nd, ins, 2);
-    View o = view_of(out, name);
+    py::array out;
+    View o;
+    if (out_obj.is_none()) {
+        out = alloc_out(out_dt, shape, nd, ins, 2);
+        o = view_of(out, name);
+    } else {
+        // in place into a: b must broadcast into a's shape (a row of element i reads a[i]
+        // and b's element before writing out[i], so only a itself may be the output)
+        bool fits = nd == a.ndim;
+        for (int d = 0; fits && d < nd; ++d) fits = shape[d] == a.shape[d];
+        if (!fits) fail(name, "out= is in place into a: b must broadcast into a's shape");
+        o = check_out(name, a, out_dt, out_obj);
+        if (a.numel() && (o.data != a.data || o.itemsize() != a.itemsize()))
+            fail(name, "out= must be a itself (in place)");
+        if (a.numel() && b.numel()) {  // b itself may be a; any other overlap reads written elements
+            bool same = b.data == a.data && b.ndim == a.ndim;
+            for (int d = 0; same && d < a.ndim; ++d) same = b.shape[d] == a.shape[d] && b.strides[d] == a.strides[d];
+            const char *al, *ah, *bl, *bh;
+            byte_span(a, al, ah);
+            byte_span(b, bl, bh);
+            if (!same && bl < ah && al < bh) fail(name, "out= is a, and b overlaps a without being a itself");
+        }
+        out = py::reinterpret_borrow<py::array>(out_obj);
+    }
     broadcast_strides(a, shape, nd, sa);
     broadcast_strides(b, shape, nd, sb);
     HalfCtx hc{row, a.dtype, out_dt};

@@ -253,3 +253,71 @@ def test_reductions_after_the_split(dtype):
         np.testing.assert_array_equal(getattr(cpu, name)(x, 1, True), getattr(ref, name)(x, 1, True))
     np.testing.assert_allclose(cpu.cumsum(x, 2).astype(np.float64), ref.cumsum(x, 2).astype(np.float64),
                                rtol=1e-2)
+
+
+# ---- in-place arithmetic (out=a): the traced mode's epilogue adds a bias into a product's
+# buffer through it; the bits must be those of the out-of-place kernel and of ref
+_INPLACE_DTYPES = [np.float32, np.float64, BF16, np.float16, np.int32, np.int64]
+
+
+@pytest.mark.parametrize("op", ["add", "sub", "mul", "div"])
+@given(shapes=mutually_broadcastable_shapes(num_shapes=2, min_dims=1, max_dims=3, max_side=9),
+       dtype=st.sampled_from(_INPLACE_DTYPES), transposed=st.booleans(), seed=st.integers(0, 2**16))
+def test_inplace_arithmetic_same_bits_as_out_of_place(op, shapes, dtype, transposed, seed):
+    if op == "div" and np.dtype(dtype).kind == "i":
+        return  # true division of integers is not an in-place op (the result is float)
+    (sa, sb), full = shapes.input_shapes, shapes.result_shape
+    rng = np.random.default_rng(seed)
+    a = (rng.standard_normal(full) * 8).astype(dtype)
+    if transposed and a.ndim > 1:
+        a = np.ascontiguousarray(a.swapaxes(0, -1)).swapaxes(0, -1)  # a strided (column-major) a
+    b = (rng.standard_normal(sb) * 8 + (op == "div") * 30).astype(dtype)
+    kernel, spec = getattr(cpu, op), getattr(ref, op)
+    with np.errstate(all="ignore"):
+        want = kernel(a, b)
+        want_ref = spec(a, b)
+        got = kernel(a, b, out=a)
+    assert got is a and a.shape == want.shape
+    bits = lambda v: np.ascontiguousarray(v).view(np.uint8)  # noqa: E731 - signed zeros, NaN payloads
+    np.testing.assert_array_equal(bits(a), bits(want))
+    if np.dtype(dtype).kind == "f":
+        assert_close(a, want_ref)
+    else:
+        np.testing.assert_array_equal(a, want_ref)
+
+
+def test_inplace_arithmetic_bias_row_and_mixed_dtypes():
+    y = np.arange(12, dtype=np.float32).reshape(3, 4)
+    b = np.array([0.5, -1.0, 2.0, 0.25], np.float32)
+    expect = y + b
+    assert cpu.add(y, b, out=y) is y
+    np.testing.assert_array_equal(y, expect)
+    # a float64 bias: ref's promotion computes it, the result is cast into a (numpy's rule)
+    y = np.arange(12, dtype=np.float32).reshape(3, 4)
+    b64 = np.full(4, 0.1)
+    want = cpu.add(y, b64).astype(np.float32)
+    cpu.add(y, b64, out=y)
+    np.testing.assert_array_equal(y, want)
+
+
+def test_inplace_arithmetic_rejects_what_it_cannot_do():
+    a = np.ones((3, 4), np.float32)
+    with pytest.raises(ValueError, match="out= must be a itself"):
+        cpu.add(a, a.copy(), out=np.empty_like(a))
+    row = np.ones((1, 4), np.float32)
+    with pytest.raises(ValueError, match="broadcast into a's shape"):
+        cpu.mul(row, a, out=row)
+    with pytest.raises(ValueError, match="overlaps"):
+        cpu.add(a, a[0], out=a)  # row 0 would be overwritten before rows 1, 2 read it
+    big = np.arange(8, dtype=np.float32)
+    with pytest.raises(ValueError, match="overlaps"):
+        cpu.sub(big[:4], big[2:6], out=big[:4])
+    ro = np.ones(4, np.float32)
+    ro.flags.writeable = False
+    with pytest.raises(ValueError):
+        cpu.add(ro, ro, out=ro)
+    same = np.arange(4, dtype=np.float32)
+    assert cpu.add(same, same, out=same) is same  # b is a itself: each element reads itself
+    np.testing.assert_array_equal(same, [0, 2, 4, 6])
+    with pytest.raises(ValueError, match="out= must be a itself"):
+        ref.add(a, a, out=np.empty_like(a))

@@ -309,12 +309,20 @@ def clamp(x, lo, hi):
 
 # -- elementwise binary, broadcasting -----------------------------------------------------
 def _binary(f):
-    def prim(a, b):
+    def prim(a, b, *, out=None):
         c = _HALF.get(a.dtype)
         if c is None:
-            return np.asarray(f(a, b))
-        r = np.asarray(f(a.astype(c), b.astype(c)))
-        return r if r.dtype == np.bool_ else r.astype(a.dtype)
+            r = np.asarray(f(a, b))
+        else:
+            r = np.asarray(f(a.astype(c), b.astype(c)))
+            r = r if r.dtype == np.bool_ else r.astype(a.dtype)
+        if out is None:
+            return r
+        # out= is a itself (the C++ kernels' in-place contract): b broadcasts into a
+        if out is not a or r.shape != a.shape:
+            raise ValueError(f"{f.__name__}: out= must be a itself, with b broadcasting into a's shape")
+        out[...] = r
+        return out
     prim.__name__ = f.__name__
     prim.__doc__ = f.__doc__
     return prim
