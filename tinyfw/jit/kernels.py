@@ -84,8 +84,11 @@ static inline float tf_erff(float x) {
 """
 
 
-# elements x cost above which a kernel's outer loop runs on all OpenMP threads
-PARALLEL_WORK = 1 << 21
+# elements x cost above which a kernel's outer loop runs on all OpenMP threads: eager's
+# kernels split from 32768 elements (csrc/core.h kGrain), which for a plain add (cost 4)
+# is 2^17.  (At 2^21 a fused Mul+Add over 4096 x 64 ran on one thread between two
+# parallel eager kernels: traced was 0.81x eager at 2 threads, now 1.42x.)
+PARALLEL_WORK = 1 << 17
 
 
 def fusable(node) -> bool:
@@ -222,9 +225,8 @@ class FusedKernel:
                    for j, v in enumerate(self.outputs)]
         total = int(np.prod(sz))
         lines = [_PRELUDE, f"void kern({', '.join(params)}) {{"]
-        # split across threads only when the loop's work pays for waking the team: a
-        # plain add over 128K floats takes ~20 us on one core, about what a fork/join
-        # costs on a busy machine, while erf/exp-heavy loops take 10x longer
+        # split across threads only when the loop's work pays for the fork/join (the
+        # team, kept spinning through a burst of kernels, is usually awake)
         par = total * self.cost() >= PARALLEL_WORK
         if par:
             # one loop: "parallel for simd" both splits and vectorises it (an ivdep
