@@ -110,6 +110,21 @@ View check_out(const char* name, const View& x, DType out_dt, const py::object& 
     }
     return o;
 }
+
+// o = op(a, b) over the broadcast shape (shape, nd): map2's loop, out of place or in place
+void loop2(const View& o, const View& a, const View& b, const int64_t* shape, int nd, DType out_dt, Row row) {
+    int64_t sa[kMaxDims], sb[kMaxDims];
+    broadcast_strides(a, shape, nd, sa);
+    broadcast_strides(b, shape, nd, sb);
+    HalfCtx hc{row, a.dtype, out_dt};
+    if (is_half_dt(a.dtype)) row = {&half_row<3>, &hc};
+    py::gil_scoped_release nogil;
+    char* data[3] = {o.data, a.data, b.data};
+    const int64_t* st[3] = {o.strides, sa, sb};
+    const int64_t isz[3] = {dtype_size(out_dt), a.itemsize(), b.itemsize()};
+    auto L = make_loop<3>(shape, nd, data, st, isz);
+    run_loop(L, [&](int64_t n, char** p, const int64_t* s) { row.fn(n, p, s, row.ctx); });
+}
 }  // namespace
 
 py::array map1_out(const char* name, const View& x, DType out_dt, Row row, const py::object& out_obj) {
@@ -136,49 +151,38 @@ py::array map1_out(const char* name, const View& x, DType out_dt, Row row, const
 }
 
 py::array map2(const char* name, const View& a, const View& b, DType out_dt, Row row) {
-    return map2_out(name, a, b, out_dt, row, py::none());
-}
-
-py::array map2_out(const char* name, const View& a, const View& b, DType out_dt, Row row, const py::object& out_obj) {
     if (!row.fn) fail(name, std::string("unsupported dtype ") + dtype_name(a.dtype));
     const View* ins[2] = {&a, &b};
-    int64_t shape[kMaxDims], sa[kMaxDims], sb[kMaxDims];
+    int64_t shape[kMaxDims];
     int nd = broadcast_shape(name, ins, 2, shape);
-    py::array out;
-    View o;
-    if (out_obj.is_none()) {
-        out = alloc_out(out_dt, shape, nd, ins, 2);
-        o = view_of(out, name);
-    } else {
-        // in place into a: b must broadcast into a's shape (a row of element i reads a[i]
-        // and b's element before writing out[i], so only a itself may be the output)
-        bool fits = nd == a.ndim;
-        for (int d = 0; fits && d < nd; ++d) fits = shape[d] == a.shape[d];
-        if (!fits) fail(name, "out= is in place into a: b must broadcast into a's shape");
-        o = check_out(name, a, out_dt, out_obj);
-        if (a.numel() && (o.data != a.data || o.itemsize() != a.itemsize()))
-            fail(name, "out= must be a itself (in place)");
-        if (a.numel() && b.numel()) {  // b itself may be a; any other overlap reads written elements
-            bool same = b.data == a.data && b.ndim == a.ndim;
-            for (int d = 0; same && d < a.ndim; ++d) same = b.shape[d] == a.shape[d] && b.strides[d] == a.strides[d];
-            const char *al, *ah, *bl, *bh;
-            byte_span(a, al, ah);
-            byte_span(b, bl, bh);
-            if (!same && bl < ah && al < bh) fail(name, "out= is a, and b overlaps a without being a itself");
-        }
-        out = py::reinterpret_borrow<py::array>(out_obj);
-    }
-    broadcast_strides(a, shape, nd, sa);
-    broadcast_strides(b, shape, nd, sb);
-    HalfCtx hc{row, a.dtype, out_dt};
-    if (is_half_dt(a.dtype)) row = {&half_row<3>, &hc};
-    py::gil_scoped_release nogil;
-    char* data[3] = {o.data, a.data, b.data};
-    const int64_t* st[3] = {o.strides, sa, sb};
-    const int64_t isz[3] = {dtype_size(out_dt), a.itemsize(), b.itemsize()};
-    auto L = make_loop<3>(shape, nd, data, st, isz);
-    run_loop(L, [&](int64_t n, char** p, const int64_t* s) { row.fn(n, p, s, row.ctx); });
+    py::array out = alloc_out(out_dt, shape, nd, ins, 2);
+    loop2(view_of(out, name), a, b, shape, nd, out_dt, row);
     return out;
+}
+
+py::array map2_out(const char* name, const View& a, const View& b, DType out_dt, Row row, const py::object& out) {
+    if (out.is_none()) return map2(name, a, b, out_dt, row);
+    if (!row.fn) fail(name, std::string("unsupported dtype ") + dtype_name(a.dtype));
+    const View* ins[2] = {&a, &b};
+    int64_t shape[kMaxDims];
+    int nd = broadcast_shape(name, ins, 2, shape);
+    // in place into a: b must broadcast into a's shape (a row of element i reads a[i] and
+    // b's element before writing out[i], so only a itself may be the output)
+    bool fits = nd == a.ndim;
+    for (int d = 0; fits && d < nd; ++d) fits = shape[d] == a.shape[d];
+    if (!fits) fail(name, "out= is in place into a: b must broadcast into a's shape");
+    View o = check_out(name, a, out_dt, out);
+    if (a.numel() && (o.data != a.data || o.itemsize() != a.itemsize())) fail(name, "out= must be a itself (in place)");
+    if (a.numel() && b.numel()) {  // b itself may be a; any other overlap reads written elements
+        bool same = b.data == a.data && b.ndim == a.ndim;
+        for (int d = 0; same && d < a.ndim; ++d) same = b.shape[d] == a.shape[d] && b.strides[d] == a.strides[d];
+        const char *al, *ah, *bl, *bh;
+        byte_span(a, al, ah);
+        byte_span(b, bl, bh);
+        if (!same && bl < ah && al < bh) fail(name, "out= is a, and b overlaps a without being a itself");
+    }
+    loop2(o, a, b, shape, nd, out_dt, row);
+    return py::reinterpret_borrow<py::array>(out);
 }
 
 bool any_int(const View& v, bool negative) {
