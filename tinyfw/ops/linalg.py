@@ -57,8 +57,8 @@ def matmul(a, b) -> Tensor:
     """Matrix product as numpy/PyTorch define it: 1-d operands are vectors, leading dims
     of >2-d operands are batch dims and broadcast."""
     if type(a) is Tensor and type(b) is Tensor:
-        # two matrices of one float dtype that fit (the products of every linear layer and
-        # its backward): the checks below, in their cheapest order
+        # two matrices of one (non-bool) dtype whose inner sizes agree (every linear layer's
+        # product and its backward's): the checks below, in their cheapest order
         ad, bd = a._data, b._data
         if (ad.ndim == 2 and bd.ndim == 2 and ad.shape[1] == bd.shape[0] and ad.dtype == bd.dtype
                 and ad.dtype.kind != "b"):
