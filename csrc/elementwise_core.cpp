@@ -88,6 +88,21 @@ void byte_span(const View& v, const char*& lo, const char*& hi) {
     hi = v.data + b + v.itemsize();
 }
 
+// True when views x and y are the same elements (same memory, shape and strides; a
+// dimension of size 1 may have any stride) or share no byte: an elementwise map reading
+// one and writing the other then never reads an element it has already overwritten.
+bool same_or_disjoint(const View& x, const View& y) {
+    if (x.numel() == 0 || y.numel() == 0) return true;
+    bool same = x.data == y.data && x.itemsize() == y.itemsize() && x.ndim == y.ndim;
+    for (int d = 0; same && d < x.ndim; ++d)
+        same = x.shape[d] == y.shape[d] && (x.shape[d] == 1 || x.strides[d] == y.strides[d]);
+    if (same) return true;
+    const char *xl, *xh, *yl, *yh;
+    byte_span(x, xl, xh);
+    byte_span(y, yl, yh);
+    return !(yl < xh && xl < yh);
+}
+
 // out= must be x itself (an elementwise map may overwrite each element after reading it)
 // or disjoint from x: a partial overlap would read elements already overwritten
 View check_out(const char* name, const View& x, DType out_dt, const py::object& out_obj) {
@@ -98,16 +113,8 @@ View check_out(const char* name, const View& x, DType out_dt, const py::object& 
     bool same_shape = o.ndim == x.ndim;
     for (int d = 0; same_shape && d < x.ndim; ++d) same_shape = o.shape[d] == x.shape[d];
     if (!same_shape) fail(name, "out= must have the input's shape");
-    if (x.numel() == 0) return o;
-    bool same = o.data == x.data && o.itemsize() == x.itemsize();
-    for (int d = 0; same && d < x.ndim; ++d) same = x.shape[d] == 1 || o.strides[d] == x.strides[d];
-    if (!same) {
-        const char *xl, *xh, *ol, *oh;
-        byte_span(x, xl, xh);
-        byte_span(o, ol, oh);
-        if (ol < xh && xl < oh)
-            fail(name, "out= overlaps the input without being the input itself (in place needs the same memory and strides)");
-    }
+    if (!same_or_disjoint(x, o))
+        fail(name, "out= overlaps the input without being the input itself (in place needs the same memory and strides)");
     return o;
 }
 
@@ -175,14 +182,7 @@ py::array map2_out(const char* name, const View& a, const View& b, DType out_dt,
     if (!fits) fail(name, "out= is in place into a: b must broadcast into a's shape");
     View o = check_out(name, a, out_dt, out);
     if (a.numel() && (o.data != a.data || o.itemsize() != a.itemsize())) fail(name, "out= must be a itself (in place)");
-    if (a.numel() && b.numel()) {  // b itself may be a; any other overlap reads written elements
-        bool same = b.data == a.data && b.ndim == a.ndim;
-        for (int d = 0; same && d < a.ndim; ++d) same = b.shape[d] == a.shape[d] && b.strides[d] == a.strides[d];
-        const char *al, *ah, *bl, *bh;
-        byte_span(a, al, ah);
-        byte_span(b, bl, bh);
-        if (!same && bl < ah && al < bh) fail(name, "out= is a, and b overlaps a without being a itself");
-    }
+    if (!same_or_disjoint(a, b)) fail(name, "out= is a, and b overlaps a without being a itself");
     loop2(o, a, b, shape, nd, out_dt, row);
     return py::reinterpret_borrow<py::array>(out);
 }

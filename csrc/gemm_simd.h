@@ -144,13 +144,14 @@ inline void micro_kernel_strided_a(int64_t kc, const T* __restrict pa, int64_t a
         pb += brs;
     }
 #pragma GCC unroll 16
-    for (int i = 0; i < MR; ++i)
+    for (int i = 0; i < MR; ++i) {
+        if (i >= rows) break;
 #pragma GCC unroll 4
         for (int j = 0; j < NV; ++j) {
-            if (i >= rows) break;
             T* cp = c + i * rsc + j * W;
             S::store(cp, acc ? S::add(S::load(cp), r[i][j]) : r[i][j]);
         }
+    }
 }
 
 // C tile (MR x NR) = (or +=) packed A panel (MR x kc) @ packed B panel (kc x NR).
