@@ -60,36 +60,67 @@ struct Geo {
     bool relu;
 };
 
-// The epilogue of `cnt` sums of output channels o0..o0+cnt (one pixel, NHWC: stride 1) or
-// of one channel (NCHW: `cnt` pixels of one plane, bias the same for all): applied while
-// the row is still in L1, so it costs no extra pass over the output.  The order
-// ((sum + bias) + res, then relu) is the graph's, so each step rounds as the unfused ops do.
-template <typename T>
-inline void finish(const Geo& g, T* y, const T* src, int64_t sstride, int64_t cnt, const T* bias, bool per_elem_bias,
-                   const T* res) {
-    if (src != y)
-        for (int64_t i = 0; i < cnt; ++i) y[i] = src[i * sstride];
-    // one simple loop per step so that each vectorises
-    if (bias && per_elem_bias)
-        for (int64_t i = 0; i < cnt; ++i) y[i] += bias[i];
-    else if (bias)
-        for (int64_t i = 0; i < cnt; ++i) y[i] += bias[0];
-    if (res)
-        for (int64_t i = 0; i < cnt; ++i) y[i] += res[i];
-    if (g.relu)  // Relu's rule: negatives to +0, NaN and -0 kept
-        for (int64_t i = 0; i < cnt; ++i) y[i] = y[i] < T(0) ? T(0) : y[i];
+// One output value's epilogue in the graph's order: (sum + bias) + res, then relu (Relu's
+// rule: negatives to +0, NaN and -0 kept).
+template <typename T> inline T finish_one(T v, const T* bias, const T* res, bool relu) {
+    if (bias) v += *bias;
+    if (res) v += *res;
+    return relu && v < T(0) ? T(0) : v;
 }
 
-// dst[k * ldd + j] = src[j * lds + k] for j < rows, k < cols: an output row's (OW x OB)
-// sums into OB output planes.  A float 8 x 8 block is transposed in ymm registers (AVX2,
-// both SIMD levels): element by element, the strided copy cost ~3 ms more than the NHWC
-// store for the 8x64x56x56 block output (Sapphire Rapids, 1 thread), more than the ~1.8
-// ms of the conversion it replaces.
+// The epilogue of `cnt` sums of output channels (one pixel of an NHWC row that the tiles
+// did not finish: a separate sums buffer, or a row all in the padding), copied from src to
+// y.  The order ((sum + bias) + res, then relu) is the graph's, so each step rounds as the
+// unfused ops do.
 template <typename T>
-inline void store_transposed(T* dst, int64_t ldd, const T* src, int64_t lds, int64_t rows, int64_t cols) {
+inline void finish(const Geo& g, T* y, const T* src, int64_t cnt, const T* bias, const T* res) {
+    for (int64_t i = 0; i < cnt; ++i)
+        y[i] = finish_one(src[i], bias ? bias + i : nullptr, res ? res + i : nullptr, g.relu);
+}
+
+// The epilogue of an NHWC output row's channel block, for the tiles of its last pass:
+// bias (the block's OB values) or null, res (the residual row, pixels `ld` apart, at the
+// block's first channel) or null, relu.
+template <typename T> struct Fin {
+    const T* bias;
+    const T* res;
+    bool relu;
+};
+
+// Relu's rule on a vector: negatives to +0, NaN and -0 kept (a blend, not max, which would
+// turn -0 into +0 or a NaN into 0 depending on the operand order)
+#if defined(__AVX512F__)
+inline __m512 relu(__m512 v) { return _mm512_mask_blend_ps(_mm512_cmp_ps_mask(v, _mm512_setzero_ps(), _CMP_LT_OQ), v, _mm512_setzero_ps()); }
+inline __m512d relu(__m512d v) { return _mm512_mask_blend_pd(_mm512_cmp_pd_mask(v, _mm512_setzero_pd(), _CMP_LT_OQ), v, _mm512_setzero_pd()); }
+#elif defined(__AVX2__)
+inline __m256 relu(__m256 v) { return _mm256_blendv_ps(v, _mm256_setzero_ps(), _mm256_cmp_ps(v, _mm256_setzero_ps(), _CMP_LT_OQ)); }
+inline __m256d relu(__m256d v) { return _mm256_blendv_pd(v, _mm256_setzero_pd(), _mm256_cmp_pd(v, _mm256_setzero_pd(), _CMP_LT_OQ)); }
+#else
+inline float relu(float v) { return v < 0.f ? 0.f : v; }
+inline double relu(double v) { return v < 0.0 ? 0.0 : v; }
+#endif
+
+// dst[k * ldd + j] = epilogue(src[j * lds + k]) for j < rows, k < cols: an output row's
+// (OW x OB) sums into OB output planes, finished on the way (bias[k], res[k * ldd + j],
+// relu; each may be absent).  A float 8 x 8 block is transposed in ymm registers (AVX2,
+// both SIMD levels) and finished there before its one store: element by element, the
+// strided copy cost ~3 ms more than the NHWC store for the 8x64x56x56 block output
+// (Sapphire Rapids, 1 thread), more than the ~1.8 ms of the conversion it replaces; and
+// finishing the planes' rows in a second pass (reading them back) cost 2.4 ms of the
+// residual block's 16.6 ms conv.
+template <typename T>
+inline void store_transposed(T* dst, int64_t ldd, const T* src, int64_t lds, int64_t rows, int64_t cols,
+                             const T* bias, const T* res, bool relu) {
     int64_t k0 = 0;
 #if defined(__AVX2__)
     if constexpr (std::is_same<T, float>::value) {
+        const __m256 zero = _mm256_setzero_ps();
+        auto put = [&](int64_t k, int64_t j, __m256 v) {
+            if (bias) v = _mm256_add_ps(v, _mm256_set1_ps(bias[k]));
+            if (res) v = _mm256_add_ps(v, _mm256_loadu_ps(res + k * ldd + j));
+            if (relu) v = _mm256_blendv_ps(v, zero, _mm256_cmp_ps(v, zero, _CMP_LT_OQ));
+            _mm256_storeu_ps(dst + k * ldd + j, v);
+        };
         for (; k0 + 8 <= cols; k0 += 8) {
             int64_t j0 = 0;
             for (; j0 + 8 <= rows; j0 += 8) {
@@ -107,17 +138,20 @@ inline void store_transposed(T* dst, int64_t ldd, const T* src, int64_t lds, int
                 }
                 // r[a] (a < 4): column a of rows 0-3 | column a + 4 of rows 0-3; r[a + 4] rows 4-7
                 for (int a = 0; a < 4; ++a) {
-                    _mm256_storeu_ps(dst + (k0 + a) * ldd + j0, _mm256_permute2f128_ps(r[a], r[a + 4], 0x20));
-                    _mm256_storeu_ps(dst + (k0 + a + 4) * ldd + j0, _mm256_permute2f128_ps(r[a], r[a + 4], 0x31));
+                    put(k0 + a, j0, _mm256_permute2f128_ps(r[a], r[a + 4], 0x20));
+                    put(k0 + a + 4, j0, _mm256_permute2f128_ps(r[a], r[a + 4], 0x31));
                 }
             }
             for (; j0 < rows; ++j0)
-                for (int64_t k = k0; k < k0 + 8; ++k) dst[k * ldd + j0] = src[j0 * lds + k];
+                for (int64_t k = k0; k < k0 + 8; ++k)
+                    dst[k * ldd + j0] = finish_one(src[j0 * lds + k], bias ? bias + k : nullptr,
+                                                   res ? res + k * ldd + j0 : nullptr, relu);
         }
     }
 #endif
     for (int64_t k = k0; k < cols; ++k)
-        for (int64_t j = 0; j < rows; ++j) dst[k * ldd + j] = src[j * lds + k];
+        for (int64_t j = 0; j < rows; ++j)
+            dst[k * ldd + j] = finish_one(src[j * lds + k], bias ? bias + k : nullptr, res ? res + k * ldd + j : nullptr, relu);
 }
 
 // The tile height R (output pixels) for V filter vectors: what fits the register file.
@@ -156,12 +190,14 @@ template <typename T> int64_t block_for(int64_t O) {
     return int64_t(v) * W;
 }
 
-// acc[j * ld + k] (+)= the sum over kernel row a, taps b and input channels [c0, c1) for
-// output pixels ow0 + j (j < R) of row oh, block channels k < OB; R x V registers hold
-// the sums, `first` starts them at zero instead of loading acc.
+// acc[j * ld + k] (+)= the sum over kernel row a (its input row at `xrow`), taps b and
+// input channels [c0, c1) for output pixels ow0 + j (j < R), block channels k < OB; R x V
+// registers hold the sums, `first` starts them at zero instead of loading acc.  With `fin`
+// (the last pass over an NHWC output that the sums fill in place) the epilogue is applied
+// to the registers before their one store.
 template <typename T, int R, int V>
-void tile(const Geo& g, const T* xn, const T* zeros, const T* wb, int64_t oh, int64_t ow0, int64_t a, int64_t c0,
-          int64_t c1, T* acc, int64_t ld, bool first) {
+void tile(const Geo& g, const T* xrow, const T* zeros, const T* wb, int64_t ow0, int64_t a, int64_t c0, int64_t c1,
+          T* acc, int64_t ld, bool first, const Fin<T>* fin) {
     using S = Simd<T>;
     using VT = typename S::V;
     constexpr int W = S::W, OB = V * W;
@@ -171,7 +207,6 @@ void tile(const Geo& g, const T* xn, const T* zeros, const T* wb, int64_t oh, in
 #pragma GCC unroll 4
         for (int v = 0; v < V; ++v) r[j][v] = first ? S::zero() : S::load(acc + j * ld + v * W);
     const int64_t C = g.C;
-    const T* xrow = xn + (oh * g.sh - g.ph + a * g.dh) * g.xr;
     for (int64_t b = 0; b < g.KW; ++b) {
         const T* p[R];
 #pragma GCC unroll 16
@@ -193,6 +228,16 @@ void tile(const Geo& g, const T* xn, const T* zeros, const T* wb, int64_t oh, in
             }
         }
     }
+    if (fin) {
+#pragma GCC unroll 16
+        for (int j = 0; j < R; ++j)
+#pragma GCC unroll 4
+            for (int v = 0; v < V; ++v) {
+                if (fin->bias) r[j][v] = S::add(r[j][v], S::load(fin->bias + v * W));
+                if (fin->res) r[j][v] = S::add(r[j][v], S::load(fin->res + (ow0 + j) * ld + v * W));
+                if (fin->relu) r[j][v] = relu(r[j][v]);
+            }
+    }
 #pragma GCC unroll 16
     for (int j = 0; j < R; ++j)
 #pragma GCC unroll 4
@@ -200,13 +245,49 @@ void tile(const Geo& g, const T* xn, const T* zeros, const T* wb, int64_t oh, in
 }
 
 template <typename T>
-using TileFn = void (*)(const Geo&, const T*, const T*, const T*, int64_t, int64_t, int64_t, int64_t, int64_t, T*,
-                        int64_t, bool);
+using TileFn = void (*)(const Geo&, const T*, const T*, const T*, int64_t, int64_t, int64_t, int64_t, T*, int64_t,
+                        bool, const Fin<T>*);
 
 template <typename T, int V, std::size_t... I>
 std::array<TileFn<T>, sizeof...(I)> tiles(std::index_sequence<I...>) {
     return {{&tile<T, int(I) + 1, V>...}};
 }
+
+// An NCHW input's rows copied out of their planes as the output rows need them: each
+// thread keeps the last KH rows (tagged n * H + ih) as contiguous (C x W) blocks, so with
+// stride 1 every input row is copied once and the tiles' reads hit L1.  Reading the planes
+// in place instead cost ~1.3 ms more than an NHWC input on the 8x64x56x56 3x3 conv
+// (Sapphire Rapids, 1 thread; now ~0.6 ms): a pixel tile's loads went to 32 planes at once,
+// more streams than the prefetchers follow.  Transposing the copy to NHWC cost 0.5 ms more
+// than reading it planar; software prefetching the next row did not help.
+template <typename T> struct RowRing {
+    const Geo& g;
+    std::vector<T> rows;
+    std::vector<int64_t> tag;
+    std::vector<char> keep;
+    RowRing(const Geo& geo, bool on)
+        : g(geo), rows(on ? size_t(g.KH * g.W * g.C) : 0), tag(on ? g.KH : 0, -1), keep(on ? g.KH : 0) {}
+
+    // the rows ih[a] (a < KH; -1: padding) of image n as (C x W) blocks, copied where not held
+    void get(const T* x, int64_t n, const int64_t* ih, const T** out) {
+        std::fill(keep.begin(), keep.end(), 0);
+        for (int64_t a = 0; a < g.KH; ++a) {
+            out[a] = nullptr;
+            for (int64_t s = 0; s < g.KH && ih[a] >= 0; ++s)
+                if (tag[s] == n * g.H + ih[a]) out[a] = slot(s), keep[s] = 1;
+        }
+        for (int64_t a = 0; a < g.KH; ++a) {
+            if (out[a] || ih[a] < 0) continue;
+            int64_t s = 0;
+            while (keep[s]) ++s;  // KH slots for at most KH distinct rows (dilation >= 1): one is free
+            keep[s] = 1, tag[s] = n * g.H + ih[a];
+            const T* src = x + n * g.xn + ih[a] * g.xr;
+            for (int64_t c = 0; c < g.C; ++c) std::copy_n(src + c * g.xc, g.W, slot(s) + c * g.W);
+            out[a] = slot(s);
+        }
+    }
+    T* slot(int64_t s) { return rows.data() + s * g.W * g.C; }
+};
 
 // Work order per output row and channel block: kernel row a, then chunks of input
 // channels whose filter slice (kw x CB x OB) stays in L1 (~24 KiB) while every pixel tile
@@ -217,8 +298,11 @@ template <typename T, int V>
 void run(const Geo& g, const T* x, const T* wp, T* y) {
     constexpr int R = rows_for<T, V>();
     static const auto table = tiles<T, V>(std::make_index_sequence<R>{});
+    const bool copy_rows = g.xc != 1 && g.C > 1;  // NCHW rows through a RowRing
+    Geo gt = g;  // the geometry the tiles read: the ring's (C x W) rows when copied
+    if (copy_rows) gt.xc = g.W, gt.xr = g.W * g.C;
     // what a padding pixel reads: zeros at every channel offset (c * xc)
-    const std::vector<T> zeros(size_t(std::max<int64_t>((g.C - 1) * g.xc + 1, 1)), T(0));
+    const std::vector<T> zeros(size_t(std::max<int64_t>((g.C - 1) * gt.xc + 1, 1)), T(0));
     const int64_t rows = g.N * g.OH, nob = (g.O + g.OB - 1) / g.OB, K = g.KH * g.KW * g.C;
     const int64_t CB = std::max<int64_t>(8, 24576 / int64_t(sizeof(T) * g.KW * g.OB));
     const bool in_place = g.O % g.OB == 0 && !g.y_nchw;  // the sums can wait in y itself
@@ -229,47 +313,57 @@ void run(const Geo& g, const T* x, const T* wp, T* y) {
 #pragma omp parallel num_threads(nt) if (nt > 1)
     {
         std::vector<T> buf(in_place ? 0 : size_t(g.OW * g.OB));
+        RowRing<T> ring(g, copy_rows);
+        std::vector<int64_t> ih(g.KH);
+        std::vector<const T*> xrow(g.KH);
 #pragma omp for schedule(static)
         for (int64_t r = 0; r < rows; ++r) {
             const int64_t n = r / g.OH, oh = r % g.OH;
-            const T* xn = x + n * g.xn;
+            for (int64_t a = 0; a < g.KH; ++a) {
+                ih[a] = oh * g.sh - g.ph + a * g.dh;
+                if (ih[a] >= g.H) ih[a] = -1;  // a row of padding adds nothing
+                xrow[a] = ih[a] < 0 ? nullptr : x + n * g.xn + ih[a] * g.xr;
+            }
+            if (copy_rows) ring.get(x, n, ih.data(), xrow.data());
             T* yrow = y + r * g.OW * g.O;
+            int64_t last_a = -1;  // the last kernel row that is not padding
+            for (int64_t a = 0; a < g.KH; ++a)
+                if (xrow[a]) last_a = a;
+            const bool epilogue = g.bias || g.res || g.relu;
             for (int64_t ob = 0; ob < nob; ++ob) {
                 const T* wb = wp + ob * K * g.OB;
                 T* acc = in_place ? yrow + ob * g.OB : buf.data();
                 const int64_t ld = in_place ? g.O : g.OB;
+                const T* bias = g.bias ? static_cast<const T*>(g.bias) + ob * g.OB : nullptr;
+                const T* res = static_cast<const T*>(g.res);
+                // an in-place NHWC row is finished in the registers of its last pass
+                const Fin<T> fin{bias, res ? res + r * g.OW * g.O + ob * g.OB : nullptr, g.relu};
                 bool first = true;
-                for (int64_t a = 0; a < g.KH; ++a) {
-                    const int64_t ih = oh * g.sh - g.ph + a * g.dh;
-                    if (ih < 0 || ih >= g.H) continue;  // a row of padding adds nothing
+                for (int64_t a = 0; a <= last_a; ++a) {
+                    if (!xrow[a]) continue;
                     for (int64_t c0 = 0; c0 < g.C; c0 += CB) {
                         const int64_t c1 = std::min(g.C, c0 + CB);
+                        const Fin<T>* f = in_place && epilogue && a == last_a && c1 == g.C ? &fin : nullptr;
                         int64_t ow = 0;
                         for (; ow + R <= g.OW; ow += R)
-                            tile<T, R, V>(g, xn, zeros.data(), wb, oh, ow, a, c0, c1, acc + ow * ld, ld, first);
+                            tile<T, R, V>(gt, xrow[a], zeros.data(), wb, ow, a, c0, c1, acc + ow * ld, ld, first, f);
                         if (ow < g.OW)
-                            table[g.OW - ow - 1](g, xn, zeros.data(), wb, oh, ow, a, c0, c1, acc + ow * ld, ld, first);
+                            table[g.OW - ow - 1](gt, xrow[a], zeros.data(), wb, ow, a, c0, c1, acc + ow * ld, ld, first,
+                                                 f);
                         first = false;
                     }
                 }
                 if (first)  // every kernel row in the padding (or no input channel)
                     for (int64_t j = 0; j < g.OW; ++j) std::fill_n(acc + j * ld, g.OB, T(0));
                 const int64_t valid = std::min<int64_t>(g.OB, g.O - ob * g.OB);
-                const T* bias = g.bias ? static_cast<const T*>(g.bias) + ob * g.OB : nullptr;
-                const T* res = static_cast<const T*>(g.res);
                 if (g.y_nchw) {  // the row's (OW x OB) sums transposed into OB output planes
                     const int64_t at0 = ((n * g.O + ob * g.OB) * g.OH + oh) * g.OW, plane = g.OH * g.OW;
-                    store_transposed(y + at0, plane, buf.data(), g.OB, g.OW, valid);
-                    if (g.bias || g.res || g.relu)
-                        for (int64_t k = 0; k < valid; ++k) {
-                            const int64_t at = at0 + k * plane;
-                            finish(g, y + at, y + at, 1, g.OW, bias ? bias + k : nullptr, false,
-                                   res ? res + at : nullptr);
-                        }
-                } else if (!in_place || g.bias || g.res || g.relu) {
+                    store_transposed(y + at0, plane, buf.data(), g.OB, g.OW, valid, bias, res ? res + at0 : nullptr,
+                                     g.relu);
+                } else if (!in_place || (epilogue && first)) {
                     for (int64_t j = 0; j < g.OW; ++j) {
                         const int64_t at = (r * g.OW + j) * g.O + ob * g.OB;
-                        finish(g, y + at, acc + j * ld, 1, valid, bias, true, res ? res + at : nullptr);
+                        finish(g, y + at, acc + j * ld, valid, bias, res ? res + at : nullptr);
                     }
                 }
             }

@@ -140,6 +140,33 @@ def pool_case(rng, dtype=np.float32):
         return x.astype(dtype), k, s, p, bool(rng.integers(0, 2)), bool(rng.integers(0, 2))
 
 
+def check_epilogue_bits(K, x, w, stride, padding, dilation, x_layout, y_layout, bias, residual,
+                        relu) -> None:
+    """conv2d_nhwc with the epilogue gives the bits of the same kernel without it followed
+    by the graph's ops: (y + bias) + residual, then relu's rule (negatives to +0, NaN
+    kept); numpy's float adds round correctly, as the kernel's do.  NaNs in x make some
+    sums NaN, which relu must keep."""
+    o = w.shape[0]
+    wp = K.conv2d_nhwc_pack(w, int(K.conv2d_nhwc_block(o, w.dtype)))
+    xin = x if x_layout == "nchw" else K.nchw_to_nhwc(x)
+    res = None if residual is None else \
+        (residual if y_layout == "nchw" else ref_layout.nchw_to_nhwc(residual))
+    plain = K.conv2d_nhwc(xin, wp, o, stride, padding, dilation, x_layout, y_layout)
+    got = K.conv2d_nhwc(xin, wp, o, stride, padding, dilation, x_layout, y_layout, bias, res, relu)
+    want = plain.copy()
+    if bias is not None:
+        want += bias.reshape((1, -1, 1, 1) if y_layout == "nchw" else (1, 1, 1, -1))
+    if res is not None:
+        want += res
+    if relu:
+        want[want < 0] = 0
+    nan = np.isnan(want)
+    assert np.array_equal(np.isnan(got), nan) and \
+        np.array_equal(got[~nan].view(np.uint8), want[~nan].view(np.uint8)), \
+        f"conv2d_nhwc's epilogue differs from the unfused ops ({x_layout} -> {y_layout}, O {o}, " \
+        f"bias {bias is not None}, residual {residual is not None}, relu {relu})"
+
+
 def battery(K, seed: int = 0, cases: int = 40) -> int:
     """`cases` random conv, pool and conversion checks in float32 and float64."""
     rng = np.random.default_rng(seed)
@@ -147,8 +174,12 @@ def battery(K, seed: int = 0, cases: int = 40) -> int:
         dt = np.float64 if i % 4 == 3 else np.float32
         case = conv_case(rng, dt)
         bias, res, relu = epilogue_case(rng, *case, dt) if i % 3 else (None, None, False)
-        check_conv(K, *case, x_layout=("nhwc", "nchw")[i % 2],
-                   y_layout=("nhwc", "nchw")[i // 2 % 2], bias=bias, residual=res, relu=relu)
+        layouts = dict(x_layout=("nhwc", "nchw")[i % 2], y_layout=("nhwc", "nchw")[i // 2 % 2])
+        check_conv(K, *case, **layouts, bias=bias, residual=res, relu=relu)
+        if bias is not None or res is not None or relu:
+            xn = case[0].copy()
+            xn[rng.random(xn.shape) < 0.02] = np.nan
+            check_epilogue_bits(K, xn, *case[1:], **layouts, bias=bias, residual=res, relu=relu)
         x, k, s, p, ceil, cip = pool_case(rng, dt)
         check_pools(K, x, k, s, p, (1, 1), ceil, cip)
         check_conversions(K, x)
