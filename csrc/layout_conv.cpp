@@ -19,18 +19,21 @@
 // pixel and tap), so padding, stride and dilation need no special path.  The input
 // channels are summed in L1-sized chunks (see run).
 //
-// The input may also be NCHW (x_layout="nchw": only the strides differ, a channel is
-// H*W elements apart): the layout pass lets a conv read a chain entry in place when no
-// other chain op reads it and the measurement says so (at 8x64x56x56 on an idle
-// machine the strided read cost ~1.4 ms more than an NHWC input, against a 0.7 ms
-// conversion; under memory contention it was ~1 ms against ~5 ms).  y_layout="nchw"
-// writes each output row's sums transposed into the O planes (8x8 register blocks for
-// float); the layout pass uses it for a chain's exit conv when it measures cheaper than
-// the NHWC store plus a conversion (about even on a loaded Sapphire Rapids).
+// The input may also be NCHW (x_layout="nchw"): each thread copies the input rows it
+// needs out of their planes once (RowRing), and the tiles read those (C x W) blocks.  The
+// layout pass lets a conv read a chain entry so when no other chain op reads it and the
+// measurement says so (at 8x64x56x56 on an idle machine the NCHW read cost ~1.4 ms more
+// than an NHWC input when the tiles gathered from the planes, ~0.6 ms with the ring,
+// against a 0.7-1.2 ms conversion).  y_layout="nchw" writes each output row's sums
+// transposed into the O planes (8x8 register blocks for float); the layout pass uses it
+// for a chain's exit conv when it measures cheaper than the NHWC store plus a conversion.
 //
-// The epilogue (bias, residual, relu; passes/layout_epilogue.py folds them in) runs on
-// each finished output row while it is in L1: +0.2-0.4 ms on the 8x64x56x56 conv against
-// ~0.7 ms for the separate pass over the output it replaces.
+// The epilogue (bias, residual, relu; passes/layout_epilogue.py folds them in) is applied
+// in registers: by the tiles of an NHWC row's last pass, or in the 8x8 transposes of an
+// NCHW row, before the one store of each value (8x64x56x56: bias + residual + relu +0.3
+// ms over the bare conv in NHWC, against ~1 ms for a pass over the finished row and ~0.7
+// ms for a separate op).
+
 #include <omp.h>
 
 #include <algorithm>
