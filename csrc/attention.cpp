@@ -559,8 +559,8 @@ py::tuple sdpa_forward(py::object q_o, py::object k_o, py::object v_o, py::objec
     const Dims d = dims_of(q, k, v, op);
     const Mask mask = mask_of(mask_o, q, d, op, keep);
     const py::dtype cdt = half_stage::half_index(q) >= 0 ? py::dtype::of<float>() : q.dtype();
-    py::array out(q.dtype(), std::vector<py::ssize_t>{d.B, d.H, d.L, d.Ev});
-    py::array lse(cdt, std::vector<py::ssize_t>{d.B, d.H, d.L});
+    py::array out = empty_array(q.dtype(), {d.B, d.H, d.L, d.Ev});
+    py::array lse = empty_array(cdt, {d.B, d.H, d.L});
     const View qv = view_of(q, op), kv = view_of(k, op), vv = view_of(v, op);
     with_types(q, [&](auto tt, auto it) {
         using T = decltype(tt);
@@ -589,9 +589,9 @@ py::tuple sdpa_backward(py::object g_o, py::object q_o, py::object k_o, py::obje
         throw py::type_error(std::string(op) + ": lse must be " + dtype_name(cdt) + ", got " + dtype_name(lse.dtype()));
     expect_shape(lse, op, "lse", {d.B, d.H, d.L});
     lse = py::array::ensure(lse, py::array::c_style);
-    py::array gq(q.dtype(), std::vector<py::ssize_t>{d.B, d.H, d.L, d.E});
-    py::array gk(q.dtype(), std::vector<py::ssize_t>{d.B, d.H, d.S, d.E});
-    py::array gv(q.dtype(), std::vector<py::ssize_t>{d.B, d.H, d.S, d.Ev});
+    py::array gq = empty_array(q.dtype(), {d.B, d.H, d.L, d.E});
+    py::array gk = empty_array(q.dtype(), {d.B, d.H, d.S, d.E});
+    py::array gv = empty_array(q.dtype(), {d.B, d.H, d.S, d.Ev});
     const View gvw = view_of(g, op), qv = view_of(q, op), kv = view_of(k, op), vv = view_of(v, op), ov = view_of(out, op);
     with_types(q, [&](auto tt, auto it) {
         using T = decltype(tt);

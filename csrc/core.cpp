@@ -127,13 +127,17 @@ View writeable_view_of(const py::array& a, const char* kernel) {
 }
 
 py::array empty(DType dt, const int64_t* shape, int ndim) {
-    std::vector<py::ssize_t> sh(shape, shape + ndim);
-    size_t bytes = size_t(dtype_size(dt));
-    for (int i = 0; i < ndim; ++i) bytes *= size_t(shape[i]);
+    return empty(numpy_dtype(dt), std::vector<int64_t>(shape, shape + ndim));
+}
+
+py::array empty(const py::dtype& dt, const std::vector<int64_t>& shape) {
+    std::vector<py::ssize_t> sh(shape.begin(), shape.end());
+    size_t bytes = size_t(dt.itemsize());
+    for (int64_t n : shape) bytes *= size_t(n);
     void* data = nullptr;
     py::object block = pooled_buffer(bytes, &data);  // None: small, or the pool is off
-    if (!block.is_none()) return py::array(numpy_dtype(dt), sh, data, block);
-    return py::array(numpy_dtype(dt), sh);
+    if (!block.is_none()) return py::array(dt, sh, data, block);
+    return py::array(dt, sh);
 }
 
 py::array empty_permuted(DType dt, const int64_t* shape, int ndim, const int* perm) {

@@ -324,6 +324,9 @@ py::object pooled_buffer(size_t nbytes, void** data);
 inline py::array empty(DType dt, const std::vector<int64_t>& shape) {
     return empty(dt, shape.data(), int(shape.size()));
 }
+/// The same for any numpy dtype (the kernels outside the dtype contract: int8 quantised
+/// data, float32 outputs of half inputs).
+py::array empty(const py::dtype& dt, const std::vector<int64_t>& shape);
 /// A new uninitialised array whose memory order follows `perm` (perm[0] outermost):
 /// used to give elementwise results the layout of their inputs, as numpy's K order.
 py::array empty_permuted(DType dt, const int64_t* shape, int ndim, const int* perm);

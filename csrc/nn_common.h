@@ -82,8 +82,7 @@ inline View view_of(const py::array& a, const char* op) {
 
 /// A fresh C-contiguous array of `shape` with the dtype `dt`.
 inline py::array empty_array(const py::dtype& dt, const std::vector<int64_t>& shape) {
-    std::vector<py::ssize_t> s(shape.begin(), shape.end());
-    return py::array(dt, s);
+    return tf::empty(dt, shape);  // large ones from the caching pool (pool.cpp)
 }
 
 /// `a` converted to float32 if it is a half type, else `a` itself.

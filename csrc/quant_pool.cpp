@@ -89,7 +89,7 @@ py::object qmax_pool2d(py::object x_obj, py::object kernel, py::object stride, p
                               ") must be at most half the kernel (" + std::to_string(g.kh) + ", " +
                               std::to_string(g.kw) + ")");
     x = py::array::ensure(x, py::array::c_style);
-    py::array y(x.dtype(), std::vector<py::ssize_t>{g.N, g.C, g.OH, g.OW});
+    py::array y = empty_array(x.dtype(), {g.N, g.C, g.OH, g.OW});
     const bool u8 = x.dtype().kind() == 'u';
     py::gil_scoped_release nogil;
     if (u8) max_planes(g, static_cast<const uint8_t*>(x.data()), static_cast<uint8_t*>(y.mutable_data()));
@@ -143,7 +143,7 @@ py::object qavg_pool2d(py::object x_obj, int64_t zero_point, py::object kernel, 
         return tf::call_ref(op, x, zero_point, kernel, stride, padding, ceil_mode, count_include_pad);
     const Pool g = geometry(x, kernel, stride, padding, nullptr, ceil_mode, op);
     x = py::array::ensure(x, py::array::c_style);
-    py::array y(x.dtype(), std::vector<py::ssize_t>{g.N, g.C, g.OH, g.OW});
+    py::array y = empty_array(x.dtype(), {g.N, g.C, g.OH, g.OW});
     const bool u8 = x.dtype().kind() == 'u';
     py::gil_scoped_release nogil;
     if (u8) avg_planes(g, static_cast<const uint8_t*>(x.data()), static_cast<uint8_t*>(y.mutable_data()),

@@ -81,8 +81,15 @@ def _load_C():
 _C = _load_C()
 if _C is not None:
     from ._cpu_bind import install as _install, needs_ref as _needs_ref  # noqa: F401
+    from .ref_device import fill_new as _fill_new
 
     KERNELS = _install(globals(), _ref)
+
+    def full(shape: tuple, value, dtype):
+        """ref's `full` in an array of the caching allocator: a large numpy allocation is
+        mmap'd and page-faults on first touch, every step (the gradient of a slice fills
+        one the size of its input: 6 of 786 KiB per char-LM training step)."""
+        return _fill_new(empty(shape, dtype), value)
 
 
 if _C is not None:

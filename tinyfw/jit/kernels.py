@@ -26,6 +26,8 @@ import tempfile
 
 import numpy as np
 
+from ..backend import cpu as _cpu
+
 _CTYPE = {np.dtype(np.float32): "float", np.dtype(np.float64): "double",
           np.dtype(np.bool_): "unsigned char"}
 FUSABLE_DTYPES = frozenset(_CTYPE)
@@ -267,7 +269,8 @@ class FusedKernel:
             o = out[j] if out is not None else None
             if o is None or not (o.flags.c_contiguous and o.flags.writeable):
                 # an in-place plan over a strided or read-only buffer: allocate instead
-                o = np.empty(self.shape, dt)
+                # (the backend's empty: large blocks from the caching pool, no page faults)
+                o = _cpu.empty(self.shape, np.dtype(dt))
             outs.append(o)
             args.append(fb(o))
         self._fn(*args)
