@@ -131,3 +131,33 @@ def test_other_devices_report_zero_and_bad_shapes_raise():
     assert M.memory_allocated("meta") == 0 and M.memory_reserved("check") == 0
     with pytest.raises(ValueError, match="negative dimension"):
         _C.empty((-1, 3), np.dtype(np.float32))
+
+
+def _pooled(a) -> bool:
+    return type(a.base).__name__ == "PyCapsule"
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.int8, np.uint8, np.bool_])
+def test_full_allocates_from_the_pool_with_refs_values(dtype):
+    """The cpu backend's full: the pool's memory (no page faults every step), ref's values
+    (ints out of range wrap; uint8 is outside the kernels' dtypes)."""
+    for value in (0, 1, 300, -1, True):
+        got = cpu.full(BIG, value, np.dtype(dtype))
+        want = tinyfw.backend.ref.full(BIG, value, np.dtype(dtype))
+        assert got.dtype == want.dtype and np.array_equal(got, want), (value, dtype)
+        assert _pooled(got) or np.dtype(dtype) == np.uint8
+
+
+def test_nn_kernel_outputs_come_from_the_pool():
+    """Outputs of the fused nn kernels (were numpy allocations: mmap'd, page-faulted on
+    every training step)."""
+    rng = np.random.default_rng(0)
+    x = rng.standard_normal(BIG).astype(np.float32)
+    w, b = np.ones(BIG[1], np.float32), np.zeros(BIG[1], np.float32)
+    q = rng.standard_normal((2, 4, 128, 64)).astype(np.float32)
+    out, lse = cpu.sdpa_forward(q, q, q, None, 0.125, False)
+    assert _pooled(out)
+    assert all(map(_pooled, cpu.sdpa_backward(q, q, q, q, out, lse, None, 0.125, False)))
+    assert _pooled(cpu.layer_norm(x, w, b, 1e-5)[0])
+    y, mask = cpu.dropout(x, 0.5, 0)
+    assert _pooled(y) and _pooled(mask)

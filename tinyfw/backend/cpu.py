@@ -81,7 +81,7 @@ def _load_C():
 _C = _load_C()
 if _C is not None:
     from ._cpu_bind import install as _install, needs_ref as _needs_ref  # noqa: F401
-    from .ref_device import fill_new as _fill_new
+    from .ref_device import _fill_new
 
     KERNELS = _install(globals(), _ref)
 

@@ -40,10 +40,10 @@ def empty(shape: tuple, dtype: np.dtype) -> np.ndarray:
 
 def full(shape: tuple, value, dtype: np.dtype) -> np.ndarray:
     """A new row-major array with every element `value` (cast to dtype)."""
-    return fill_new(np.empty(shape, dtype), value)
+    return _fill_new(np.empty(shape, dtype), value)
 
 
-def fill_new(out: np.ndarray, value) -> np.ndarray:
+def _fill_new(out: np.ndarray, value) -> np.ndarray:
     """`full`'s filling of a new array `out` (the cpu backend allocates its own)."""
     if stores_quietly(value, out.dtype):
         out[...] = value
