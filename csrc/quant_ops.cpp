@@ -38,6 +38,11 @@ inline int32_t rint_clamp(float v, int lo, int hi) {
 
 std::vector<py::ssize_t> shape_of(const py::array& a) { return {a.shape(), a.shape() + a.ndim()}; }
 
+// A new array of `a`'s shape (large ones from the caching pool: no page faults per call)
+py::array empty_like_shape(const py::dtype& dt, const py::array& a) {
+    return empty_array(dt, std::vector<int64_t>(a.shape(), a.shape() + a.ndim()));
+}
+
 // x as C-ordered float32: float64 rounded to nearest (overflow to inf, as numpy's cast
 // that ref_quant makes with overflow warnings off); other dtypes through numpy
 FloatArr finite_input(const py::object& x_obj, const char* op) {
@@ -76,7 +81,7 @@ template <class F> void parallel_range(int64_t n, F&& f) {
 py::array quantize_per_tensor(py::object x_obj, double scale, int64_t zero_point, std::string qdtype) {
     const auto [lo, hi] = qrange(qdtype);
     FloatArr x = finite_input(x_obj, "quantize_per_tensor");
-    py::array out(lo == 0 ? py::dtype::of<uint8_t>() : py::dtype::of<int8_t>(), shape_of(x));
+    py::array out = empty_like_shape(lo == 0 ? py::dtype::of<uint8_t>() : py::dtype::of<int8_t>(), x);
     const float inv = 1.f / float(scale), zp = float(zero_point);
     const float* s = x.data();
     uint8_t* d = static_cast<uint8_t*>(out.mutable_data());
@@ -107,7 +112,7 @@ py::array quantize_per_channel(py::object x_obj, py::object scales, py::object z
                               std::to_string(ch) + ")");
     std::vector<float> inv(ch), zp(ch);
     for (int64_t c = 0; c < ch; ++c) inv[c] = 1.f / sc.data()[c], zp[c] = float(zps.data()[c]);
-    py::array out(lo == 0 ? py::dtype::of<uint8_t>() : py::dtype::of<int8_t>(), shape_of(x));
+    py::array out = empty_like_shape(lo == 0 ? py::dtype::of<uint8_t>() : py::dtype::of<int8_t>(), x);
     const float* s = x.data();
     uint8_t* d = static_cast<uint8_t*>(out.mutable_data());
     const bool u8 = lo == 0;
@@ -134,12 +139,12 @@ py::object dequantize_per_tensor(py::object q_obj, double scale, int64_t zero_po
     if (!small_codes(q) || zero_point < INT32_MIN || zero_point > INT32_MAX)
         return tf::call_ref("dequantize_per_tensor", q, scale, zero_point);
     q = py::array::ensure(q, py::array::c_style);
-    py::array_t<float> out(shape_of(q));
+    py::array out = empty_like_shape(py::dtype::of<float>(), q);
     const bool u8 = q.dtype().kind() == 'u';
     const float s = float(scale);
     const int32_t zp = int32_t(zero_point);
     const void* src = q.data();
-    float* d = out.mutable_data();
+    float* d = static_cast<float*>(out.mutable_data());
     py::gil_scoped_release nogil;
     parallel_range(q.size(), [&](int64_t b, int64_t e) {
         for (int64_t i = b; i < e; ++i) d[i] = float((u8 ? code<uint8_t>(src, i) : code<int8_t>(src, i)) - zp) * s;
@@ -160,12 +165,12 @@ py::object dequantize_per_channel(py::object q_obj, py::object scales, py::objec
     if (!sc || !zps || sc.size() != ch || zps.size() != ch)
         throw py::value_error(std::string(op) + ": scales and zero_points need one value per channel (" +
                               std::to_string(ch) + ")");
-    py::array_t<float> out(shape_of(q));
+    py::array out = empty_like_shape(py::dtype::of<float>(), q);
     const bool u8 = q.dtype().kind() == 'u';
     const void* src = q.data();
     const float* s = sc.data();
     const int32_t* z = zps.data();
-    float* d = out.mutable_data();
+    float* d = static_cast<float*>(out.mutable_data());
     py::gil_scoped_release nogil;
     parallel_range(outer * ch, [&](int64_t b, int64_t e) {
         for (int64_t r = b; r < e; ++r) {
@@ -186,12 +191,12 @@ py::object qadd(py::object a_obj, double a_scale, int64_t a_zp, py::object b_obj
         return tf::call_ref("qadd", a, a_scale, a_zp, b, b_scale, b_zp, out_scale, out_zp, relu);
     a = py::array::ensure(a, py::array::c_style);
     b = py::array::ensure(b, py::array::c_style);
-    py::array_t<uint8_t> out(shape_of(a));
+    py::array out = empty_like_shape(py::dtype::of<uint8_t>(), a);
     const bool au = a.dtype().kind() == 'u', bu = b.dtype().kind() == 'u';
     const float as = float(a_scale), bs = float(b_scale), inv = 1.f / float(out_scale);
     const int32_t az = int32_t(a_zp), bz = int32_t(b_zp), oz = int32_t(out_zp);
     const void *pa = a.data(), *pb = b.data();
-    uint8_t* d = out.mutable_data();
+    uint8_t* d = static_cast<uint8_t*>(out.mutable_data());
     py::gil_scoped_release nogil;
     parallel_range(a.size(), [&](int64_t lo, int64_t hi) {
         for (int64_t i = lo; i < hi; ++i) {
