@@ -409,13 +409,28 @@ void backward(const A4<In>& g, const A4<In>& q, const A4<In>& k, const A4<In>& v
         const T* K = rows_of<T>(k, b, h, d.S, d.E, w.k, &ldk);
         const T* V = rows_of<T>(v, b, h, d.S, d.Ev, w.v, &ldv);
         T *Qt = sized(w.qt, MR * d.E), *Gt = sized(w.gt, MR * d.Ev);  // a last panel's rows, zero-padded
-        T *Kp = sized(w.kp, SP * d.E), *Vt = sized(w.vt, SP * d.Ev), *Gb = sized(w.gb, EvP * LQ);
-        T *Qb = sized(w.qb, EP * LQ), *Kc = sized(w.kc, EP * d.S);
+        T *Kp = sized(w.kp, SP * d.E), *Vt = sized(w.vt, SP * d.Ev);
         panels_of_rows<T, NR>(K, d.S, d.E, ldk, Kp);         // scores: Q Kᵀ
         panels_of_rows<T, NR>(V, d.S, d.Ev, ldv, Vt);        // dP = g Vᵀ
-        panels_of_cols<T, NR>(G, d.L, LQ, d.Ev, ldg, Gb);    // dV += Pᵀ g
-        panels_of_cols<T, NR>(Q, d.L, LQ, d.E, ldq, Qb);     // dK += dSᵀ Q
-        panels_of_cols<T, NR>(K, d.S, d.S, d.E, ldk, Kc);    // dQ += dS K
+        // the B operands of dV += Pᵀ g, dK += dSᵀ Q and dQ += dS K: g, Q and K's rows read
+        // in place (rows ld apart) when whole NR-column panels cover them, else packed
+        // (panels kc rows deep, zero-padded)
+        const bool in_place = d.E % NR == 0 && d.Ev % NR == 0;
+        struct BOp {
+            const T* p;
+            int64_t kc;  // packed: the panels' depth; 0: rows in place
+            int64_t ld;  // the row stride the micro-kernel steps by (NR when packed)
+            // B from row r, column c (a multiple of NR) on
+            const T* at(int64_t r, int64_t c) const { return kc ? p + c * kc + r * NR : p + r * ld + c; }
+        };
+        auto b_op = [&](const T* rows, int64_t n, int64_t kc, int64_t cols, int64_t ld, std::vector<T>& buf) {
+            if (in_place) return BOp{rows, 0, ld};
+            T* dst = sized(buf, round_up(cols, NR) * kc);
+            panels_of_cols<T, NR>(rows, n, kc, cols, ld, dst);
+            return BOp{dst, kc, NR};
+        };
+        const BOp Gb = b_op(G, d.L, LQ, d.Ev, ldg, w.gb), Qb = b_op(Q, d.L, LQ, d.E, ldq, w.qb);
+        const BOp Kc = b_op(K, d.S, d.S, d.E, ldk, w.kc);
         // D = rowsum(g * out) (= rowsum(P * dP)) and this head's lse
         T *D = sized(w.dd, LQ), *Lse = sized(w.lse, LQ), *row = sized(w.row, std::max<int64_t>({d.Ev, d.E, 1}));
         for (int64_t i = 0; i < d.L; ++i) {
@@ -465,15 +480,17 @@ void backward(const A4<In>& g, const A4<In>& q, const A4<In>& k, const A4<In>& v
                 // dV (keys x Ev) += Pᵀ g and dK (keys x E) += dSᵀ Q: A is P / dS read transposed
                 for (int64_t t = 0; t < nbm; t += MR) {
                     for (int64_t c = 0; c < EvP; c += NR)
-                        gs::micro_kernel_strided_a<T>(QB, P + t, 1, SW, Gb + c * LQ + i0 * NR, dV + t * EvP + c, EvP, true);
+                        gs::micro_kernel_strided_a<T>(in_place ? nq : QB, P + t, 1, SW, Gb.at(i0, c), dV + t * EvP + c,
+                                                      EvP, true, Gb.ld);
                     for (int64_t c = 0; c < EP; c += NR)
-                        gs::micro_kernel_strided_a<T>(QB, dS + t, 1, SW, Qb + c * LQ + i0 * NR, dK + t * EP + c, EP, true);
+                        gs::micro_kernel_strided_a<T>(in_place ? nq : QB, dS + t, 1, SW, Qb.at(i0, c), dK + t * EP + c,
+                                                      EP, true, Qb.ld);
                 }
                 // dQ (queries x E) += dS K
                 for (int64_t r = 0; r < QB; r += MR)
                     for (int64_t c = 0; c < EP; c += NR)
-                        gs::micro_kernel_strided_a<T>(nb, dS + r * SW, SW, 1, Kc + c * d.S + kb0 * NR,
-                                                      dQ + (i0 + r) * EP + c, EP, true);
+                        gs::micro_kernel_strided_a<T>(nb, dS + r * SW, SW, 1, Kc.at(kb0, c), dQ + (i0 + r) * EP + c, EP,
+                                                      true, Kc.ld);
             }
             for (int64_t j = 0; j < kn; ++j) {
                 store_row<T>(dV + j * EvP, d.Ev, gv + (bh * d.S + kb0 + j) * d.Ev);

@@ -56,8 +56,11 @@ def _bound(want64: np.ndarray, terms: int) -> float:
     return terms * EPS32 * max(1.0, float(np.abs(want64).max(initial=0.0)))
 
 
+# feature sizes that fill whole micro-kernel panels (16, 32, 64) too: the backward then reads
+# g, q and k's rows in place instead of packing them
 shapes = st.tuples(st.integers(1, 2), st.integers(1, 3), st.integers(0, 40), st.integers(0, 300),
-                   st.integers(0, 20), st.integers(0, 36))
+                   st.one_of(st.integers(0, 20), st.sampled_from([16, 32, 64])),
+                   st.one_of(st.integers(0, 36), st.sampled_from([16, 32, 64])))
 
 
 @needs_kernel
@@ -66,6 +69,19 @@ shapes = st.tuples(st.integers(1, 2), st.integers(1, 3), st.integers(0, 40), st.
 def test_kernel_float32_within_rounding_of_float64(dims, kind, scale, strided, seed):
     """The fused float32 kernel against the reference in float64 on the same values: the
     scores carry E products, the softmax sums S terms, the outputs S more."""
+    _check_float32_kernel(dims, kind, scale, strided, seed)
+
+
+@needs_kernel
+@pytest.mark.parametrize("dims", [(2, 2, 30, 70, 64, 64), (1, 3, 40, 33, 32, 64), (2, 1, 25, 260, 64, 32)])
+@pytest.mark.parametrize("kind", ["none", "causal", "tri", "float"])
+def test_kernel_float32_with_whole_feature_panels(dims, kind):
+    """E and Ev multiples of every level's panel width: the backward reads g, q and k in
+    place, the last query block (L not a multiple of its 24 or 12 rows) short."""
+    _check_float32_kernel(dims, kind, 0.3, False, 7)
+
+
+def _check_float32_kernel(dims, kind, scale, strided, seed):
     b, h, L, S, E, ev = dims
     rng = np.random.default_rng(seed)
     q, k, v, mask = _operands(rng, b, h, L, S, E, ev, kind, strided=strided)
