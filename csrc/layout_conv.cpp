@@ -92,15 +92,15 @@ template <typename T> struct Fin {
 
 // Relu's rule on a vector: negatives to +0, NaN and -0 kept (a blend, not max, which would
 // turn -0 into +0 or a NaN into 0 depending on the operand order)
+inline float relu(float v) { return v < 0.f ? 0.f : v; }
+inline double relu(double v) { return v < 0.0 ? 0.0 : v; }
+#if defined(__AVX2__)  // (also the AVX-512 level: its NCHW transposes work in ymm registers)
+inline __m256 relu(__m256 v) { return _mm256_blendv_ps(v, _mm256_setzero_ps(), _mm256_cmp_ps(v, _mm256_setzero_ps(), _CMP_LT_OQ)); }
+inline __m256d relu(__m256d v) { return _mm256_blendv_pd(v, _mm256_setzero_pd(), _mm256_cmp_pd(v, _mm256_setzero_pd(), _CMP_LT_OQ)); }
+#endif
 #if defined(__AVX512F__)
 inline __m512 relu(__m512 v) { return _mm512_mask_blend_ps(_mm512_cmp_ps_mask(v, _mm512_setzero_ps(), _CMP_LT_OQ), v, _mm512_setzero_ps()); }
 inline __m512d relu(__m512d v) { return _mm512_mask_blend_pd(_mm512_cmp_pd_mask(v, _mm512_setzero_pd(), _CMP_LT_OQ), v, _mm512_setzero_pd()); }
-#elif defined(__AVX2__)
-inline __m256 relu(__m256 v) { return _mm256_blendv_ps(v, _mm256_setzero_ps(), _mm256_cmp_ps(v, _mm256_setzero_ps(), _CMP_LT_OQ)); }
-inline __m256d relu(__m256d v) { return _mm256_blendv_pd(v, _mm256_setzero_pd(), _mm256_cmp_pd(v, _mm256_setzero_pd(), _CMP_LT_OQ)); }
-#else
-inline float relu(float v) { return v < 0.f ? 0.f : v; }
-inline double relu(double v) { return v < 0.0 ? 0.0 : v; }
 #endif
 
 // dst[k * ldd + j] = epilogue(src[j * lds + k]) for j < rows, k < cols: an output row's
@@ -113,15 +113,14 @@ inline double relu(double v) { return v < 0.0 ? 0.0 : v; }
 // residual block's 16.6 ms conv.
 template <typename T>
 inline void store_transposed(T* dst, int64_t ldd, const T* src, int64_t lds, int64_t rows, int64_t cols,
-                             const T* bias, const T* res, bool relu) {
+                             const T* bias, const T* res, bool apply_relu) {
     int64_t k0 = 0;
 #if defined(__AVX2__)
     if constexpr (std::is_same<T, float>::value) {
-        const __m256 zero = _mm256_setzero_ps();
         auto put = [&](int64_t k, int64_t j, __m256 v) {
             if (bias) v = _mm256_add_ps(v, _mm256_set1_ps(bias[k]));
             if (res) v = _mm256_add_ps(v, _mm256_loadu_ps(res + k * ldd + j));
-            if (relu) v = _mm256_blendv_ps(v, zero, _mm256_cmp_ps(v, zero, _CMP_LT_OQ));
+            if (apply_relu) v = relu(v);
             _mm256_storeu_ps(dst + k * ldd + j, v);
         };
         for (; k0 + 8 <= cols; k0 += 8) {
@@ -148,13 +147,14 @@ inline void store_transposed(T* dst, int64_t ldd, const T* src, int64_t lds, int
             for (; j0 < rows; ++j0)
                 for (int64_t k = k0; k < k0 + 8; ++k)
                     dst[k * ldd + j0] = finish_one(src[j0 * lds + k], bias ? bias + k : nullptr,
-                                                   res ? res + k * ldd + j0 : nullptr, relu);
+                                                   res ? res + k * ldd + j0 : nullptr, apply_relu);
         }
     }
 #endif
     for (int64_t k = k0; k < cols; ++k)
         for (int64_t j = 0; j < rows; ++j)
-            dst[k * ldd + j] = finish_one(src[j * lds + k], bias ? bias + k : nullptr, res ? res + k * ldd + j : nullptr, relu);
+            dst[k * ldd + j] = finish_one(src[j * lds + k], bias ? bias + k : nullptr, res ? res + k * ldd + j : nullptr,
+                                          apply_relu);
 }
 
 // The tile height R (output pixels) for V filter vectors: what fits the register file.
