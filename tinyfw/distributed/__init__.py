@@ -143,7 +143,9 @@ def init_process_group(backend: str | None = None, timeout=None, rank: int | Non
             raise ValueError(f"init_process_group: rank {rank} is not in [0, world_size "
                              f"{world})")
         nslots = int(os.environ.get("TINYFW_SHM_SLOTS", 4))
-        slot_bytes = int(os.environ.get("TINYFW_SHM_SLOT_BYTES", 1 << 20))
+        # 4 MiB: a ring step costs ~0.1 ms of Python and waits whatever its size, so 1 MiB
+        # slots made a 64 MiB all_reduce of 2 ranks 19.4 ms against 15.5 (8 MiB: no faster)
+        slot_bytes = int(os.environ.get("TINYFW_SHM_SLOT_BYTES", 4 << 20))
         if not 1 <= nslots <= 32 or slot_bytes < 4096 or slot_bytes % 4096:
             raise ValueError("TINYFW_SHM_SLOTS must be in [1, 32] and TINYFW_SHM_SLOT_BYTES a "
                              "multiple of 4096")
