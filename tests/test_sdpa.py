@@ -40,6 +40,10 @@ def _operands(rng, b, h, L, S, E, ev, kind, dtype=np.float32, strided=False):
     elif kind == "pad":  # key padding: a dead suffix per batch (the kernel trims it)
         keep = np.arange(S) < rng.integers(0, S + 1, (b, 1, 1, 1))
         mask = np.broadcast_to(keep, (b, h, L, S))
+    elif kind == "band":  # query rows 24 .. 71 see key 0 only: whole query blocks dead in between
+        keep = np.ones((L, S), bool)
+        keep[24:72, 1:] = False
+        mask = np.broadcast_to(keep, (b, h, L, S))
     elif kind == "tri":  # a causal float mask (the kernel trims the dead keys per panel)
         mask = np.broadcast_to(np.where(np.tri(L, S, dtype=bool), 0, -np.inf).astype(dtype), (b, h, L, S))
     return q, k, v, mask
@@ -79,6 +83,17 @@ def test_kernel_float32_with_whole_feature_panels(dims, kind):
     """E and Ev multiples of every level's panel width: the backward reads g, q and k in
     place, the last query block (L not a multiple of its 24 or 12 rows) short."""
     _check_float32_kernel(dims, kind, 0.3, False, 7)
+
+
+@needs_kernel
+@pytest.mark.parametrize("L", [100, 300])
+@pytest.mark.parametrize("kind", ["band", "causal", "tri", "bool"])
+def test_kernel_float32_over_several_query_chunks(L, kind):
+    """The backward keeps P and dS for a chunk of up to ~256 query rows and runs dV and dK
+    over the rows where the keys are live: L = 300 takes two chunks, and the band mask
+    leaves whole query blocks dead between live ones (they must count as zeros)."""
+    _check_float32_kernel((1, 2, L, 70, 16, 16), kind, 0.3, False, 11)
+    _check_float32_kernel((1, 1, L, 40, 64, 32), kind, 0.3, False, 12)
 
 
 def _check_float32_kernel(dims, kind, scale, strided, seed):
