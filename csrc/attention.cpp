@@ -289,6 +289,17 @@ void probs_and_grads(T* p, const T* dp, T* ds, int64_t nb, T scale, const Mask& 
     for (int64_t j = 0; j < nb; ++j) ds[j] = p[j] * (dp[j] - dd);
 }
 
+/// sum a[c] * b[c] over [0, n) in double, in 8 interleaved partial sums (a single running
+/// sum is a chain of dependent adds: D's 256 x 64 per head took 0.8 ms of a 7.7 ms backward)
+template <class T> double dot_f64(const T* a, const T* b, int64_t n) {
+    double acc[8] = {};
+    int64_t c = 0;
+    for (; c + 8 <= n; c += 8)
+        for (int u = 0; u < 8; ++u) acc[u] += double(a[c + u]) * double(b[c + u]);
+    for (; c < n; ++c) acc[c % 8] += double(a[c]) * double(b[c]);
+    return ((acc[0] + acc[4]) + (acc[1] + acc[5])) + ((acc[2] + acc[6]) + (acc[3] + acc[7]));
+}
+
 struct Dims {
     int64_t B, H, L, S, E, Ev;
 };
@@ -480,9 +491,7 @@ void backward(const A4<In>& g, const A4<In>& q, const A4<In>& k, const A4<In>& v
         T *D = sized(w.dd, LQ), *Lse = sized(w.lse, LQ), *row = sized(w.row, std::max<int64_t>({d.Ev, d.E, 1}));
         for (int64_t i = 0; i < d.L; ++i) {
             const T* oi = row_view<T>(out.row(b, h, i), d.Ev, out.s[3], row);
-            double acc = 0;
-            for (int64_t c = 0; c < d.Ev; ++c) acc += double(G[i * ldg + c]) * double(oi[c]);
-            D[i] = T(acc);
+            D[i] = T(dot_f64(G + i * ldg, oi, d.Ev));
             Lse[i] = lse[bh * d.L + i];
         }
         // P and dS of a chunk of query rows stay in scratch, so that dV and dK are products
