@@ -75,19 +75,20 @@ static inline void transpose16x16(float* dst, int64_t ldd, const float* src, int
 
 // dst[p * ldd + r] = src[r * lds + p] for r < rows, p < kc: a panel whose rows are the
 // source's columns (GEMM packing of row-major A or transposed B, attention's Kᵀ panels).
-// 4-byte types go through the 4 x 4 blocks (the element loop was a third of x @ W.T's
+// 4-byte types go through 16 x 16 blocks where the build has AVX-512, else (and for the
+// rest) through the 4 x 4 blocks (the element loop was a third of x @ W.T's
 // time at 128 x 784 x 512); the rows past the last multiple of 4, other types and a build
 // without SSE, element by element.
 template <typename T>
 static void transpose_into_panel(int64_t rows, int64_t kc, const T* src, int64_t lds, T* dst, int64_t ldd) {
     int64_t r0 = 0;
-    // rows r0 .. r0 + 3, columns from p on
-    auto four_rows = [&](int64_t r0, int64_t p) {
+    // rows r .. r + 3, columns from p on
+    auto four_rows = [&](int64_t r, int64_t p) {
         for (; p + 4 <= kc; p += 4)
-            transpose4x4(reinterpret_cast<char*>(dst + p * ldd + r0), ldd * 4,
-                         reinterpret_cast<const char*>(src + r0 * lds + p), lds * 4);
+            transpose4x4(reinterpret_cast<char*>(dst + p * ldd + r), ldd * 4,
+                         reinterpret_cast<const char*>(src + r * lds + p), lds * 4);
         for (; p < kc; ++p)
-            for (int64_t r = r0; r < r0 + 4; ++r) dst[p * ldd + r] = src[r * lds + p];
+            for (int64_t i = r; i < r + 4; ++i) dst[p * ldd + i] = src[i * lds + p];
     };
 #if defined(__AVX512F__)
     // (16 x 16 blocks: x @ W.T at 128 x 784 x 512, whose packing transposes W, 837 -> 803 us
