@@ -85,13 +85,6 @@ template <class T, class Out> void store_row(const T* src, int64_t n, Out* dst) 
     else half_stage::from_f32(src, n, dst);
 }
 
-/// A strided row of In as n contiguous T: in place when it already is, else load_row into buf.
-template <class T, class In> const T* row_view(const In* src, int64_t n, int64_t st, T* buf) {
-    if constexpr (std::is_same_v<In, T>)
-        if (st == 1) return src;
-    load_row<T>(src, n, st, buf);
-    return buf;
-}
 /// dst[0, n) <- src[0, n) * s stored as Out: straight into dst when Out is T (copies
 /// through a row buffer were 6% of a float32 fwd+bwd), else through buf, rounded once.
 template <class T, class Out> void store_scaled_row(const T* src, int64_t n, T s, T* buf, Out* dst) {
@@ -168,6 +161,12 @@ const T* mr_rows(const T* rows, int64_t ld, int64_t n, int64_t cols, int64_t i, 
     return tail;
 }
 
+/// Keys [0, n) of a block of nb from kb0 that query row i may attend under causality
+/// (all nb without it).
+inline int64_t causal_keys(int64_t i, int64_t kb0, int64_t nb, bool causal) {
+    return causal ? std::clamp<int64_t>(i - kb0 + 1, 0, nb) : nb;
+}
+
 /// The largest of s[0, n) (NaN skipped), -inf when there is none.
 template <class T> T row_max(const T* s, int64_t n) {
     const T ninf = -std::numeric_limits<T>::infinity();
@@ -186,7 +185,7 @@ T apply_row(T* s, int64_t nb, T scale, const Mask& m, int64_t b, int64_t h, int6
     constexpr T ninf = -std::numeric_limits<T>::infinity();
     const int64_t off = b * m.s[0] + h * m.s[1] + i * m.s[2] + kb0 * m.s[3], st = m.s[3];
     // keys [0, n) are candidates; those after i are masked out by causality
-    const int64_t n = causal ? std::clamp<int64_t>(i - kb0 + 1, 0, nb) : nb;
+    const int64_t n = causal_keys(i, kb0, nb, causal);
     std::fill(s + n, s + nb, ninf);
     const T* mf = reinterpret_cast<const T*>(m.p) + off;
     if (m.kind == 0 || (m.kind == 2 && st == 1)) {
@@ -230,7 +229,7 @@ inline int64_t live_keys(const Mask& m, int64_t b, int64_t h, int64_t i0, int64_
                          bool causal, bool f64) {
     int64_t live = 0;
     for (int64_t i = i0; i < i1 && live < nb; ++i) {
-        int64_t n = causal ? std::clamp<int64_t>(i - kb0 + 1, 0, nb) : nb;
+        int64_t n = causal_keys(i, kb0, nb, causal);
         const int64_t off = b * m.s[0] + h * m.s[1] + i * m.s[2] + kb0 * m.s[3], st = m.s[3];
         if (m.kind == 1)
             n = trim_dead<uint8_t>(reinterpret_cast<const uint8_t*>(m.p) + off, n, st, live, 0);
@@ -270,7 +269,7 @@ void probs_and_grads(T* p, const T* dp, T* ds, int64_t nb, T scale, const Mask& 
                      int64_t kb0, bool causal, T lse, T dd) {
     if constexpr (std::is_same_v<T, float>) {
         if (m.kind == 0 || (m.kind == 2 && m.s[3] == 1)) {
-            const int64_t n = causal ? std::clamp<int64_t>(i - kb0 + 1, 0, nb) : nb;
+            const int64_t n = causal_keys(i, kb0, nb, causal);
             const float* mf = reinterpret_cast<const float*>(m.p) + b * m.s[0] + h * m.s[1] + i * m.s[2] + kb0;
             const vec<float> vs = vsplat<float>(scale), sh = vsplat<float>(lse), vd = vsplat<float>(dd);
             for_vectors<float>(n, [&](int64_t j, int64_t k) {
@@ -434,7 +433,7 @@ void forward(const A4<In>& q, const A4<In>& k, const A4<In>& v, const Mask& mask
 
 // -- backward -----------------------------------------------------------------------------------
 template <class T> struct BwdScratch {
-    std::vector<T> q, g, k, v, qt, gt, kp, vt, gb, qb, kc, p, dp, ds, dq, dk, dv, dd, lse, row;
+    std::vector<T> q, g, k, v, out, qt, gt, kp, vt, gb, qb, kc, p, dp, ds, dq, dk, dv, dd, lse, row;
 };
 
 template <class T, class In>
@@ -489,9 +488,10 @@ void backward(const A4<In>& g, const A4<In>& q, const A4<In>& k, const A4<In>& v
         const BOp Kc = b_op(K, d.S, d.S, d.E, ldk, w.kc);
         // D = rowsum(g * out) (= rowsum(P * dP)) and this head's lse
         T *D = sized(w.dd, LQ), *Lse = sized(w.lse, LQ), *row = sized(w.row, std::max<int64_t>({d.Ev, d.E, 1}));
+        int64_t ldo;
+        const T* O = rows_of<T>(out, b, h, d.L, d.Ev, w.out, &ldo);
         for (int64_t i = 0; i < d.L; ++i) {
-            const T* oi = row_view<T>(out.row(b, h, i), d.Ev, out.s[3], row);
-            D[i] = T(dot_f64(G + i * ldg, oi, d.Ev));
+            D[i] = T(dot_f64(G + i * ldg, O + i * ldo, d.Ev));
             Lse[i] = lse[bh * d.L + i];
         }
         // P and dS of a chunk of query rows stay in scratch, so that dV and dK are products
