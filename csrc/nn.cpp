@@ -6,6 +6,7 @@
 //   nn_fused.inc  softmax / log_softmax and backward (row kernels: nn_rows.h, vexp.h)
 //   nn_ce.inc     cross-entropy with class indices
 //   nn_norm.inc   layer_norm
+//   nn_add_norm.inc layer_norm(gelu(h + b) + x) as one row kernel
 //   nn_rms.inc    rms_norm
 //   nn_bnorm.inc  batch_norm (training-mode statistics)
 //   nn_dropout.inc dropout (numpy's PCG64 stream)
@@ -14,6 +15,7 @@
 #include "nn_fused.inc"
 #include "nn_ce.inc"
 #include "nn_norm.inc"
+#include "nn_add_norm.inc"
 #include "nn_rms.inc"
 #include "nn_bnorm.inc"
 #include "nn_dropout.inc"
@@ -26,6 +28,7 @@ void register_nn(pybind11::module_& m) {
     register_nn_fused(m);
     register_nn_ce(m);
     register_norm(m);
+    register_add_norm(m);
     register_rms_norm(m);
     register_bnorm(m);
     register_dropout(m);

@@ -437,6 +437,22 @@ def conv3d_bw(draw, rng):
 
 CASES.update({"conv3d": conv3d, "conv3d_backward_input": conv3d_bi,
               "conv3d_backward_weight": conv3d_bw})
+def gelu_add_norm(draw, rng):
+    m, n = draw(st.integers(0, 4)), draw(st.integers(1, 5))
+    h, x = _arr(rng, (m, n)), _arr(rng, (m, n))
+    b, w, beta = (_arr(rng, (n,)) if draw(st.booleans()) else None for _ in range(3))
+    return (h, b, x, w, beta, 1e-5, draw(st.sampled_from(["none", "tanh"]))), {}
+
+
+def gelu_add_norm_bw(draw, rng):
+    (h, b, x, w, beta, eps, approximate), _ = gelu_add_norm(draw, rng)
+    _, r, mean, rstd = ref.gelu_add_layer_norm(h, b, x, w, beta, eps, approximate)
+    return (_arr(rng, h.shape), r, w, mean, rstd, h, b, approximate), {}
+
+
+CASES.update({"gelu_add_layer_norm": gelu_add_norm, "gelu_add_layer_norm_backward": gelu_add_norm_bw})
+
+
 # -- interpolate's separable resampling (issue 16; values: tests/test_conformance_resample.py)
 def _resample(draw, rng):
     b, n_in, inner, n_out, taps = (draw(st.integers(1, 4)) for _ in range(5))

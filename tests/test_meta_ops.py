@@ -165,6 +165,8 @@ CASES = {
     "layer_norm": (lambda x, w, b: opnn.norm_rows(x, w, b, 1e-5, "layer"), [A34, In((4,)), In((4,))]),
     "batch_norm": (lambda x, w: opnn.norm_rows(x, w, None, 1e-5, "batch"), [In((2, 3, 4)), In((3,))]),
     "rms_norm": (lambda x, w: nn_rms.rms_norm_rows(x, w, 1e-5), [A34, In((4,))]),
+    "gelu_add_layer_norm": (lambda h, b, x, w, beta: tinyfw.ops.gelu_add_layer_norm(h, b, x, w, beta),
+                            [A34, In((4,)), A34, In((4,)), In((4,))]),
     "dropout": (lambda x: opnn.dropout_kernel(x, 0.3, tinyfw.Generator(1)), [A34]),
     "sdpa": (lambda q, k, v: tinyfw.nn.functional.scaled_dot_product_attention(q, k, v),
              [In((2, 3, 4)), In((2, 5, 4)), In((2, 5, 6))]),

@@ -487,6 +487,20 @@ def _norm_backward(g, x, weight, *a) -> tuple:
 layer_norm_backward = batch_norm_backward = _norm_backward
 
 
+def gelu_add_layer_norm(h, b, x, weight, bias, eps: float, approximate: str = "none") -> tuple:
+    """(y, r, mean (M,), rstd (M,)), all float32 (the kernel's only dtype)."""
+    return _new(h.shape, h.dtype), _new(h.shape, h.dtype), _new(h.shape[:1], h.dtype), \
+        _new(h.shape[:1], h.dtype)
+
+
+def gelu_add_layer_norm_backward(g, r, weight, mean, rstd, h, b, approximate="none") -> tuple:
+    """(gx, gh, gweight, gbias, gb): r's shape twice, then weight's / b's (or None)."""
+    wv = None if weight is None else _new(weight.shape, weight.dtype)
+    wb = None if weight is None else _new(weight.shape, weight.dtype)
+    return _new(r.shape, r.dtype), _new(r.shape, r.dtype), wv, wb, \
+        None if b is None else _new(b.shape, b.dtype)
+
+
 def rms_norm(x, weight, eps: float) -> tuple:
     """(y, rstd (M,)); rstd in the compute dtype."""
     return _new(x.shape, x.dtype), _new(x.shape[:1], _compute(x.dtype))

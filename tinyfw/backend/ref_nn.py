@@ -18,7 +18,8 @@ __all__ = ["softmax", "log_softmax", "softmax_backward", "log_softmax_backward",
            "cross_entropy_forward", "cross_entropy_backward",
            "conv2d", "conv2d_backward_input", "conv2d_backward_weight",
            "max_pool2d", "max_pool2d_backward", "avg_pool2d", "avg_pool2d_backward",
-           "layer_norm", "layer_norm_backward", "rms_norm", "rms_norm_backward",
+           "layer_norm", "layer_norm_backward", "gelu_add_layer_norm",
+           "gelu_add_layer_norm_backward", "rms_norm", "rms_norm_backward",
            "batch_norm_forward", "batch_norm_backward",
            "dropout"]
 
@@ -318,6 +319,30 @@ def layer_norm_backward(g, x, weight, mean, rstd):
     gw = (g32 * xh).sum(0).astype(weight.dtype, copy=False)
     gb = g32.sum(0).astype(weight.dtype, copy=False)
     return gx, gw, gb
+
+
+def gelu_add_layer_norm(h, b, x, weight, bias, eps: float, approximate: str = "none"):
+    """layer_norm(gelu(h + b) + x) over the rows of (M, N) arrays (b: (N,) or None) ->
+    (y, r, mean, rstd), r = gelu(h + b) + x the normalised input: this backend's own add,
+    gelu and layer_norm, in that order."""
+    from . import ref
+
+    u = h if b is None else ref.add(h, b)
+    r = ref.add(ref.gelu(u, approximate), x)
+    y, mean, rstd = layer_norm(r, weight, bias, eps)
+    return y, r, mean, rstd
+
+
+def gelu_add_layer_norm_backward(g, r, weight, mean, rstd, h, b, approximate: str = "none"):
+    """Gradients of gelu_add_layer_norm given g = dL/dy -> (gx, gh, gweight, gbias, gb):
+    gx = layer_norm_backward's input gradient, gh = gx * gelu'(h + b), gb = gh summed
+    over rows (None without b; gweight, gbias None without a weight)."""
+    from . import ref
+
+    gx, gw, gbeta = layer_norm_backward(g, r, weight, mean, rstd)
+    gh = ref.gelu_backward(gx, h if b is None else ref.add(h, b), approximate)
+    gb = None if b is None else gh.sum(0, dtype=np.float64).astype(gh.dtype)
+    return gx, gh, gw, gbeta, gb
 
 
 def rms_norm(x, weight, eps: float):

@@ -97,3 +97,4 @@ for _r in IDENTITIES:
 from . import rewrites_fold  # noqa: E402,F401  (registers the inference folding)
 from . import rewrites_attention  # noqa: E402,F401  (registers the attention rewrites)
 from . import rewrites_epilogue  # noqa: E402,F401  (registers the bias + activation epilogues)
+from . import rewrites_norm  # noqa: E402,F401  (registers the GELU + residual + layer norm rewrite)

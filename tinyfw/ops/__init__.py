@@ -1,5 +1,5 @@
 """The op families; importing this package attaches every op to Tensor."""
-from . import bias_activation, convert, elementwise, index, inplace, linalg, reduce, shape  # noqa: F401
+from . import add_norm, bias_activation, convert, elementwise, index, inplace, linalg, reduce, shape  # noqa: F401
 from . import bitwise  # noqa: F401  (issue 16: integer ops; after elementwise, for the operators)
 from .bitwise import (bitwise_and, bitwise_left_shift, bitwise_not, bitwise_or,
                       bitwise_right_shift, bitwise_xor, gcd, gcd_, hash_tensor, lcm, lcm_)
@@ -17,6 +17,7 @@ from .order import kthvalue, median, mode, msort, nanmedian, nanquantile, quanti
 from .setops import argwhere, nonzero, nonzero_static, unique, unique_consecutive
 from .stats import aminmax, corrcoef, cov, diff, dist, nanmean, nansum, renorm, trace
 from .activation_more import hardshrink, log_softmax, prelu, relu_, softmax  # noqa: F401
+from .add_norm import gelu_add_layer_norm
 from .bias_activation import bias_act
 from .convert import clone
 from .elementwise import (abs, add, atan2, ceil, clamp, cos, div, eq, erf, erfc, exp, expm1,
