@@ -494,11 +494,12 @@ def gelu_add_layer_norm(h, b, x, weight, bias, eps: float, approximate: str = "n
 
 
 def gelu_add_layer_norm_backward(g, r, weight, mean, rstd, h, b, approximate="none") -> tuple:
-    """(gx, gh, gweight, gbias, gb): r's shape twice, then weight's / b's (or None)."""
-    wv = None if weight is None else _new(weight.shape, weight.dtype)
-    wb = None if weight is None else _new(weight.shape, weight.dtype)
-    return _new(r.shape, r.dtype), _new(r.shape, r.dtype), wv, wb, \
-        None if b is None else _new(b.shape, b.dtype)
+    """(gx, gh, gweight, gbias, gb): r's shape twice, then weight's twice and b's (or
+    None where there is no weight / no b)."""
+    def like(t):
+        return None if t is None else _new(t.shape, t.dtype)
+
+    return _new(r.shape, r.dtype), _new(r.shape, r.dtype), like(weight), like(weight), like(b)
 
 
 def rms_norm(x, weight, eps: float) -> tuple:
