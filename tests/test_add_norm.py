@@ -261,3 +261,26 @@ def test_matches_pytorch(approximate):
     want = [ty.detach().numpy()] + [t.grad.numpy() for t in (th, tb, tx, tw, tbeta)]
     for a, e in zip(got, want):
         np.testing.assert_allclose(a, e, rtol=1e-4, atol=1e-4)
+
+
+@pytest.mark.parametrize("approximate", ["none", "tanh"])
+def test_onnx_export_matches_onnxruntime(tmp_path, approximate):
+    """The op exports as Add, the GELU formula, Add and LayerNormalization."""
+    onnx = pytest.importorskip("onnx", reason="onnx is not installed (pip install onnx)")
+    ort = pytest.importorskip("onnxruntime", reason="onnxruntime is not installed")
+
+    class Direct(_Block):
+        def forward(self, x):
+            return ops.gelu_add_layer_norm(x @ self.fc.weight.T, self.fc.bias, x, self.norm.weight,
+                                           self.norm.bias, 1e-5, self.approximate)
+
+    tinyfw.manual_seed(2)
+    model, x = Direct(16, approximate), tinyfw.randn(4, 16)
+    path = str(tmp_path / "block.onnx")
+    tinyfw.onnx.export(model, (x,), path)
+    m = onnx.load(path)
+    onnx.checker.check_model(m, full_check=True)
+    assert "LayerNormalization" in [n.op_type for n in m.graph.node]
+    sess = ort.InferenceSession(path, providers=["CPUExecutionProvider"])
+    got = sess.run(None, {sess.get_inputs()[0].name: npy(x)})[0]
+    np.testing.assert_allclose(got, npy(model(x)), rtol=1e-5, atol=1e-5)
