@@ -9,8 +9,8 @@ gets it from the built-in rewrite (jit/rewrites_norm.py); called directly, it is
 composition's values bit for bit (the same row routines: the eager add, GELU and layer
 norm kernels) except b's gradient, a column sum rounded in its own order.
 
-float32 on the CPU only (and on meta tensors, for shapes): other dtypes and devices run the
-composition itself.
+float32 only, and not on CUDA (no GPU kernel: the composition's run there): otherwise the
+op runs the composition itself.
 """
 from __future__ import annotations
 
@@ -152,7 +152,7 @@ def gelu_add_layer_norm(h: Tensor, b: Tensor | None, x: Tensor, weight: Tensor |
         if t is not None and (not isinstance(t, Tensor) or tuple(t.shape) != (n,)):
             raise ValueError(f"gelu_add_layer_norm: {name} must be a Tensor of shape ({n},)")
     ts = (h, x) + tuple(t for t in opt if t is not None)
-    if any(t.dtype.name != "float32" or t.device.type not in ("cpu", "meta") for t in ts):
+    if any(t.dtype.name != "float32" or t.device.type == "cuda" for t in ts):
         u = h if b is None else h + b
         return F.layer_norm(F.gelu(u, approximate=approximate) + x, (n,), weight, bias, eps)
     shape = h.shape
