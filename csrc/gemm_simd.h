@@ -157,7 +157,7 @@ inline void micro_kernel_strided_a(int64_t kc, const T* __restrict pa, int64_t a
 
 // The same for a panel of `rows` <= MR rows: the kernel for rows rounded up to even, so
 // that at most one row of the panel's zero padding is multiplied (the MLP's 10-row
-// dW = g.T @ x ran 12 rows of FMAs for 10: 0.80 -> 0.93x numpy, SPR, 1 thread).  Each
+// dW = g.T @ x ran 12 rows of FMAs for 10: 0.80 -> 0.90x numpy, SPR, 1 thread).  Each
 // row's sums are those of the full kernel.
 template <typename T>
 inline void micro_kernel_rows(int64_t kc, const T* __restrict pa, int64_t ars, int64_t acs,

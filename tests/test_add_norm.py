@@ -215,6 +215,22 @@ def test_rewrite_matches_and_traced_equals_eager(shape, approximate, eps):
         np.testing.assert_allclose(a, e, rtol=1e-5, atol=1e-5 * np.sqrt(np.prod(shape)))
 
 
+def test_rewrite_matches_a_linear_layer_followed_by_gelu_residual_and_norm():
+    class Layer(nn.Module):
+        def __init__(self, d):
+            super().__init__()
+            self.fc, self.norm = nn.Linear(d, d), nn.LayerNorm(d)
+
+        def forward(self, x):
+            return self.norm(F.gelu(self.fc(x)) + x)
+
+    tinyfw.manual_seed(3)
+    model, x = Layer(8), tinyfw.randn(2, 3, 8, requires_grad=True)
+    traced = jit.trace(model, (x,))
+    assert "rewrote gelu_add_layer_norm" in explain_text(traced, x)
+    np.testing.assert_allclose(npy(traced(x)), npy(model(x)), rtol=1e-6, atol=1e-6)
+
+
 def test_rewrite_leaves_other_programs_alone():
     tinyfw.manual_seed(1)
     ln = nn.LayerNorm(8)

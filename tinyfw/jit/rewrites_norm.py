@@ -7,8 +7,8 @@ The pattern is ``F.layer_norm(F.gelu(h + b, approximate=a) + x, (N,), weight, bi
 with both GELU forms, any eps, and any leading dims (the reshapes around the norm are
 matched whatever their shapes; the filter checks that the norm runs over h's last dim).
 The filter wants float32 tensors, h and x of one shape, and b, weight and bias of shape
-(N,); on CUDA the op runs the composition itself.  Values: those of the composition bit for bit, but b's gradient, a column
-sum rounded in its own order (tests/test_add_norm.py).
+(N,); on CUDA the op runs the composition itself.  Values: those of the composition bit
+for bit, but b's gradient, a column sum rounded in its own order (tests/test_add_norm.py).
 """
 from __future__ import annotations
 

@@ -3,14 +3,14 @@ last dim as one op: a transformer MLP's bias, GELU, residual add and layer norm.
 
 Run one op at a time they are four passes over the activation, each reading and writing
 all of it, and their backward four more; the fused kernels (csrc/nn_add_norm.inc) make
-each row in L1 and write it once: forward y and the normalised input r, backward the
+each row in L1 and write it once: forward y and the norm's input r, backward the
 gradients of x and h with the column sums of the weight, bias and b.  The traced graph
 gets it from the built-in rewrite (jit/rewrites_norm.py); called directly, it is the
 composition's values bit for bit (the same row routines: the eager add, GELU and layer
 norm kernels) except b's gradient, a column sum rounded in its own order.
 
-float32 only, and not on CUDA (no GPU kernel: the composition's run there): otherwise the
-op runs the composition itself.
+The kernels take float32 off the GPU: other dtypes, and CUDA tensors (no GPU kernel), run
+the composition itself.
 """
 from __future__ import annotations
 
