@@ -99,14 +99,19 @@ class GeluAddNorm(Function):
         return tuple(t if nx is not None else None for t, nx in zip(out, self.next))
 
 
+def _composition(h, b, x, w, beta, eps, approximate) -> Tensor:
+    """The op written out in tinyfw ops (its meaning; run where the kernels are not)."""
+    from ..nn import functional as F
+
+    u = h if b is None else h + b
+    return F.layer_norm(F.gelu(u, approximate=approximate) + x, (h.shape[-1],), w, beta, eps)
+
+
 def _composition_grads(g, ins, b, w, beta, eps, approximate) -> tuple:
     """Gradients of the composition w.r.t. every input, with the graph kept."""
     from ..autograd.engine import grad
-    from ..nn import functional as F
 
-    h, x = ins[0], ins[1]
-    u = h if b is None else h + b
-    y = F.layer_norm(F.gelu(u, approximate=approximate) + x, (h.shape[-1],), w, beta, eps)
+    y = _composition(ins[0], b, ins[1], w, beta, eps, approximate)
     wanted = [t for t in ins if t.requires_grad]
     got = iter(grad([y], wanted, [g], create_graph=True, allow_unused=True))
     return tuple(next(got) if t.requires_grad else None for t in ins)
@@ -136,8 +141,6 @@ def gelu_add_layer_norm(h: Tensor, b: Tensor | None, x: Tensor, weight: Tensor |
                         approximate: str = "none") -> Tensor:
     """``layer_norm(gelu(h + b) + x, (N,), weight, bias, eps)`` with N the last dim: h and
     x of one shape, b, weight and bias of shape (N,) or None."""
-    from ..nn import functional as F
-
     if approximate not in ("none", "tanh"):
         raise ValueError(f"gelu_add_layer_norm: approximate must be 'none' or 'tanh', "
                          f"got {approximate!r}")
@@ -153,8 +156,7 @@ def gelu_add_layer_norm(h: Tensor, b: Tensor | None, x: Tensor, weight: Tensor |
             raise ValueError(f"gelu_add_layer_norm: {name} must be a Tensor of shape ({n},)")
     ts = (h, x) + tuple(t for t in opt if t is not None)
     if any(t.dtype.name != "float32" or t.device.type == "cuda" for t in ts):
-        u = h if b is None else h + b
-        return F.layer_norm(F.gelu(u, approximate=approximate) + x, (n,), weight, bias, eps)
+        return _composition(h, b, x, weight, bias, eps, approximate)
     shape = h.shape
     y = apply(GeluAddNorm, (h.reshape(-1, n), x.reshape(-1, n)) + ts[2:],
               {"has_b": b is not None, "has_w": weight is not None,
