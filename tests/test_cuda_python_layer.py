@@ -143,3 +143,32 @@ def test_cuda_arrays_are_backend_arrays(K):
     a = K.B.from_host(np.ones(3, np.float32))
     assert is_array(a) and not is_array(tinyfw.ones(3))
     assert device_of(a).type == "cuda" and backend_of(a) is K.B
+
+
+@pytest.mark.parametrize("layout", ["contiguous", "transposed", "stepped"])
+def test_binary_ops_write_into_their_first_operand(K, layout):
+    """out= a (the backends' in-place contract, used by gradient accumulation): the same
+    values as ref, written into a whatever its layout; anything else for out= is refused."""
+    from cuda_util import upload
+    from helpers import in_layout
+
+    rng = np.random.default_rng(1)
+    a = in_layout(rng.standard_normal((5, 6)).astype(np.float32), layout)
+    b = rng.standard_normal(6).astype(np.float32)
+    want = ref.add(a, b)
+    da = upload(a)  # a's strides kept
+    assert da.strides == a.strides
+    got = K.B.add(da, K.B.from_host(b), out=da)
+    assert got is da
+    np.testing.assert_array_equal(K.B.to_host(da), want)
+    with pytest.raises(ValueError, match="out= must be a itself"):
+        K.B.add(da, K.B.from_host(b), out=K.B.from_host(np.zeros((5, 6), np.float32)))
+
+
+def test_gradients_accumulate_in_place_over_the_emulator(K):
+    x = tinyfw.tensor([1.0, 2.0, 3.0], device="cuda", requires_grad=True)
+    (x * 2).sum().backward()
+    first = x.grad
+    (x * x).sum().backward()
+    assert x.grad is first
+    np.testing.assert_array_equal(x.grad.cpu().numpy(), [4.0, 6.0, 8.0])

@@ -176,6 +176,23 @@ class _FlagContext:
         return False
 
 
+#: What a node's backward returns for an input whose gradient it has already added into
+#: that leaf's ``.grad`` array (nodes with ``adds_into_grads``: a traced call's backward)
+ACCUMULATED = type("Accumulated", (), {"__repr__": lambda self: "ACCUMULATED",
+                                       "__slots__": ()})()
+
+
+def _grad_array(leaf):
+    """The array of `leaf`'s existing ``.grad`` when a gradient may be added into it in
+    place (a writeable array of a plain tensor), else None.  As in PyTorch, whoever holds
+    that ``.grad`` tensor sees the sum: accumulation reuses the tensor."""
+    t = leaf._grad
+    if t is None or t.grad_fn is not None or t._rg:
+        return None
+    d = t._data
+    return d if backend_of(d).is_writeable(d) else None
+
+
 def run(outputs: Sequence, grads: Sequence, retain_graph: bool, create_graph: bool,
         capture: dict | None = None) -> None:
     """Propagate `grads` from `outputs` to the leaves.
@@ -211,6 +228,10 @@ def run(outputs: Sequence, grads: Sequence, retain_graph: bool, create_graph: bo
     # otherwise (accumulation is out of place), so a leaf may keep them, views included --
     # e.g. the transposed weight gradient of linear, which a copy would re-read in full.
     handed: set = {id(_owner(g._data)) for g in grads}
+    # leaves whose .grad this pass stored: it may be memory that another node of the pass
+    # still reads (a kept gradient, views included), so adding into it is out of place;
+    # a .grad from before the pass is the leaf's own and takes later gradients in place
+    fresh: set = set()
 
     def to_leaf(leaf: Tensor, g: Tensor) -> None:
         if type(g._data) is not type(leaf._data) and g.device != leaf.device:
@@ -226,11 +247,20 @@ def run(outputs: Sequence, grads: Sequence, retain_graph: bool, create_graph: bo
                 prev = capture[leaf]
                 capture[leaf] = g if prev is None else prev + g
             return
-        if leaf._grad is not None:  # accumulation makes a new array: g's memory stays free
-            leaf._grad = leaf._grad + g
+        if leaf._grad is not None:
+            d = None if create_graph or id(leaf) in fresh else _grad_array(leaf)
+            gd = g._data
+            B = backend_of(d) if d is not None else None
+            if (d is not None and type(gd) is type(d) and gd.shape == d.shape
+                    and gd.dtype == d.dtype and B.memory_owner(d) is not B.memory_owner(gd)):
+                B.add(d, gd, out=d)  # (every backend's add takes out= its first operand)
+                leaf._grad._version[0] += 1
+            else:  # a new array: g's memory stays free
+                leaf._grad = leaf._grad + g
             if _post_hooks:
                 _run_post_hooks(leaf)
             return
+        fresh.add(id(leaf))
         if not create_graph:
             d = g._data
             B = backend_of(d)
@@ -256,7 +286,7 @@ def run(outputs: Sequence, grads: Sequence, retain_graph: bool, create_graph: bo
     stack.append(queued)
     try:
         _propagate(outputs, roots, grads, deps, pending, handed, to_leaf, capture,
-                   retain_graph, create_graph)
+                   retain_graph, create_graph, fresh)
     finally:
         stack.pop()
     for fn in queued:
@@ -270,8 +300,18 @@ def _run_post_hooks(leaf) -> None:
             h(leaf)
 
 
+def _grad_targets(nexts: tuple, fresh: set) -> list:
+    """Per edge of a node that adds into gradients itself: the leaf's ``.grad`` array it
+    may add into (`_grad_array`), or None (a node, a leaf with hooks, a .grad stored in
+    this pass, a leaf reached twice by this node)."""
+    ids = [id(n) for n in nexts if n is not None and not isinstance(n, Function)]
+    twice = {i for i in ids if ids.count(i) > 1}
+    return [None if n is None or isinstance(n, Function) or n._hooks or id(n) in fresh
+            or id(n) in twice else _grad_array(n) for n in nexts]
+
+
 def _propagate(outputs, roots, grads, deps, pending, handed, to_leaf, capture, retain_graph,
-               create_graph) -> None:
+               create_graph, fresh) -> None:
     """The walk itself: run each node once all its gradients have arrived."""
     for out, root, g in zip(outputs, roots, grads):
         if root is None:
@@ -291,6 +331,8 @@ def _propagate(outputs, roots, grads, deps, pending, handed, to_leaf, capture, r
                 handed.add(id(_owner(g._data)))
             if capture is not None and node in capture:
                 capture[node] = g
+            if node.adds_into_grads and capture is None and not create_graph:
+                node.grad_into = _grad_targets(node.next, fresh)
             in_grads = node.backward(g)
             if type(in_grads) is not tuple:
                 in_grads = (in_grads,)
@@ -298,6 +340,11 @@ def _propagate(outputs, roots, grads, deps, pending, handed, to_leaf, capture, r
                 node.release()
             for nxt, gi in zip(node.next, in_grads):
                 if nxt is None or gi is None:
+                    continue
+                if gi is ACCUMULATED:  # the node added it into nxt's .grad itself
+                    nxt._grad._version[0] += 1
+                    if _post_hooks:
+                        _run_post_hooks(nxt)
                     continue
                 if isinstance(nxt, Function):
                     pending[nxt] = pending[nxt] + gi if nxt in pending else gi

@@ -162,6 +162,15 @@ class Function:
       norms, sums, losses), ``"promote"`` to the widest of them when they differ;
       ``None`` runs the op on its inputs as they are.  Every op declares it
       (tests/test_op_metadata.py); the policy itself is docs/amp.md.
+    - ``accumulate_into``: per output, the keyword of ``forward`` that makes it ADD that
+      output into a given array (and return it) instead of a new one; None where it
+      cannot.  A traced backward hands such an op a leaf's existing ``.grad``, so that
+      gradient accumulation costs no separate pass (jit/executor.py).
+
+    Autograd nodes with ``adds_into_grads`` (a traced call's backward) get, before each
+    ``backward``, ``node.grad_into``: per edge, the leaf's ``.grad`` array they may add
+    that input's gradient into themselves, or None; they return ``engine.ACCUMULATED``
+    for an input they did so for.
     """
 
     save_inputs = False
@@ -183,6 +192,8 @@ class Function:
     vector_kernel = False
     channels_last = False
     autocast: str | None = None
+    accumulate_into: tuple | None = None
+    adds_into_grads = False
 
     @staticmethod
     def flops(in_shapes: list, out_shapes: list, attrs: dict) -> int:

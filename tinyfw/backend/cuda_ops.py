@@ -115,7 +115,14 @@ def _binary(name: str, op_name: str | None = None):
     op = _cuda.BINARY[op_name or name]
     pred = name in _PREDICATES
 
-    def prim(a, b):
+    def prim(a, b, *, out=None):
+        if out is not None:  # the in-place contract (ref._binary): out= is a, b broadcasts
+            r = prim(a, b)  # into it; computed whole, then copied (a may be any view)
+            if out is not a or r.shape != a.shape or r.dtype != a.dtype:
+                raise ValueError(f"{name}: out= must be a itself, with b broadcasting into "
+                                 "a's shape")
+            _cuda.copy(a, r)
+            return a
         a, b = _same_dtype(a, b, name)
         sa, sb = a.shape, b.shape
         shape = sa if sa == sb else np.broadcast_shapes(sa, sb)  # ~3 us saved on equal shapes

@@ -208,7 +208,11 @@ def _to_bool(x, *a, **k) -> MetaArray:
     return _new(x.shape, _BOOL)
 
 
-def _binary(a, b) -> MetaArray:
+def _binary(a, b, *, out=None) -> MetaArray:
+    if out is not None:  # the in-place contract (ref._binary): out= is a itself
+        if out is not a or _bshape(a.shape, b.shape) != a.shape:
+            raise ValueError("out= must be a itself, with b broadcasting into a's shape")
+        return a
     return _new(_bshape(a.shape, b.shape), a.dtype)
 
 
@@ -493,13 +497,15 @@ def gelu_add_layer_norm(h, b, x, weight, bias, eps: float, approximate: str = "n
         _new(h.shape[:1], h.dtype)
 
 
-def gelu_add_layer_norm_backward(g, r, weight, mean, rstd, h, b, approximate="none") -> tuple:
-    """(gx, gh, gweight, gbias, gb): r's shape twice, then weight's twice and b's (or
-    None where there is no weight / no b)."""
+def gelu_add_layer_norm_backward(g, r, weight, mean, rstd, h, b, approximate="none",
+                                 gx_into=None, gh_into=None) -> tuple:
+    """(gx, gh, gweight, gbias, gb): r's shape twice (gx_into / gh_into where given), then
+    weight's twice and b's (or None where there is no weight / no b)."""
     def like(t):
         return None if t is None else _new(t.shape, t.dtype)
 
-    return _new(r.shape, r.dtype), _new(r.shape, r.dtype), like(weight), like(weight), like(b)
+    return (_new(r.shape, r.dtype) if gx_into is None else gx_into,
+            _new(r.shape, r.dtype) if gh_into is None else gh_into, like(weight), like(weight), like(b))
 
 
 def rms_norm(x, weight, eps: float) -> tuple:

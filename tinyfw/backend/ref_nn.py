@@ -333,15 +333,22 @@ def gelu_add_layer_norm(h, b, x, weight, bias, eps: float, approximate: str = "n
     return y, r, mean, rstd
 
 
-def gelu_add_layer_norm_backward(g, r, weight, mean, rstd, h, b, approximate: str = "none"):
+def gelu_add_layer_norm_backward(g, r, weight, mean, rstd, h, b, approximate: str = "none",
+                                 gx_into=None, gh_into=None):
     """Gradients of gelu_add_layer_norm given g = dL/dy -> (gx, gh, gweight, gbias, gb):
     gx = layer_norm_backward's input gradient, gh = gx * gelu'(h + b), gb = gh summed
-    over rows (None without b; gweight, gbias None without a weight)."""
+    over rows (None without b; gweight, gbias None without a weight).  `gx_into` /
+    `gh_into`: arrays of gx's shape that gx / gh are added into (gradient accumulation),
+    then returned in their place; gb is still this call's own sum."""
     from . import ref
 
     gx, gw, gbeta = layer_norm_backward(g, r, weight, mean, rstd)
     gh = ref.gelu_backward(gx, h if b is None else ref.add(h, b), approximate)
     gb = None if b is None else gh.sum(0, dtype=np.float64).astype(gh.dtype)
+    if gx_into is not None:
+        gx = np.add(gx_into, gx, out=gx_into)
+    if gh_into is not None:
+        gh = np.add(gh_into, gh, out=gh_into)
     return gx, gh, gw, gbeta, gb
 
 

@@ -10,7 +10,7 @@ from .. import dispatch
 from ..backend import backend_for, device_of
 from ..device import Device
 from ..autograd.function import Function, GradMode
-from ..autograd.engine import RetainGraph
+from ..autograd.engine import ACCUMULATED, RetainGraph
 from ..tensor import Tensor
 from .compiler import CPU_ONLY_PASSES, DEFAULT_PASSES, Compiled, optimize, trace_graph, unflatten
 from .rewrite import Rewriter
@@ -51,7 +51,13 @@ class _GraphOutput(Function):
 
 class _GraphBackward(Function):
     """The autograd node of a traced call: runs the compiled backward graph once, on the
-    gradients of all its outputs (zeros for an output that received none)."""
+    gradients of all its outputs (zeros for an output that received none).  Gradients of
+    leaves that already have a ``.grad`` are added into it by the graph itself (the
+    engine's ``grad_into``): the fused kernels that make them add in place, saving the
+    engine's separate pass over each array."""
+
+    adds_into_grads = True
+    grad_into = None
 
     def backward(self, grads: _OutputGrads):
         if GradMode.enabled:
@@ -73,15 +79,41 @@ class _GraphBackward(Function):
         args = list(self.saved) + gs
         if not RetainGraph.enabled:
             self.saved = None  # the backward graph then frees each saved array at last use
-        res = c.backward.owned(args)
+        into = self._targets(c)
+        res = c.backward.owned(args) if into is None else c.backward.accumulate(args, into)
         out, j = [], 0
         for has in c.wrt_has_grad:
             if has:
-                out.append(_make(res[j]))
+                out.append(ACCUMULATED if into is not None and into[j] is not None
+                           else _make(res[j]))
                 j += 1
             else:
                 out.append(None)
         return tuple(out)
+
+    def _targets(self, c: Compiled) -> list | None:
+        """Per backward output, the .grad array to add it into (C-contiguous, of its
+        shape and dtype), or None; None when there is none at all."""
+        given, self.grad_into = self.grad_into, None
+        if given is None:
+            return None
+        into, j, meta = [], 0, c.backward.out_meta
+        for has, d in zip(c.wrt_has_grad, given):
+            if has:
+                ok = d is not None and (d.shape, d.dtype) == meta[j] and _c_contiguous(d)
+                into.append(d if ok else None)
+                j += 1
+        return into if any(d is not None for d in into) else None
+
+
+def _c_contiguous(a) -> bool:
+    """True when array `a` (any device) is C-contiguous (dims of size 1: any stride)."""
+    step = a.itemsize
+    for n, st in zip(reversed(a.shape), reversed(a.strides)):
+        if n != 1 and st != step:
+            return False
+        step *= n
+    return True
 
     def release(self) -> None:
         self.saved = None

@@ -13,6 +13,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+import numpy as np
+
 
 from .. import dispatch
 from ..backend._cpu_bind import NO_KERNEL_DTYPES
@@ -261,7 +263,12 @@ def optimize(tr: Traced, backend=None, passes=DEFAULT_PASSES) -> Compiled:
             step("fuse_epilogue", where, part, fuse_epilogue.run, B)
         step("memory_plan", where, part, memory_plan.run, "memory_plan" in passes)
     f_run = executor.build(fwd, B, fwd.inputs + fwd.params)
-    b_run = executor.build(bwd, B, bwd.inputs + bwd.grads) if bwd is not None else None
+    b_run = None
+    if bwd is not None:
+        b_run = executor.build(bwd, B, bwd.inputs + bwd.grads)
+        # the same graph adding its gradients into existing .grad arrays (api._GraphBackward)
+        b_run.accumulate = executor.build(bwd, B, bwd.inputs + bwd.grads, accumulate=True)
+        b_run.out_meta = [(tuple(v.shape), np.dtype(v.dtype)) for v in bwd.outputs]
     wrt_index = []
     for v, _ in tr.wrt:
         if v.kind == "input":

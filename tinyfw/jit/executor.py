@@ -31,7 +31,32 @@ def _copy(B, x):
     return out
 
 
-def build(graph: Graph, backend, args: list | None = None) -> Callable:
+def _accumulated_outputs(graph: Graph) -> dict:
+    """{output index: (node, keyword, shape)} for the graph outputs that a node can add
+    straight into a given array: the output is one of the node's own (through reshapes
+    that nothing else reads) and its op names a keyword for it (``accumulate_into``)."""
+    uses: dict[int, int] = {}
+    for n in graph.nodes:
+        for v in n.inputs:
+            uses[v.id] = uses.get(v.id, 0) + 1
+    for v in graph.outputs:
+        uses[v.id] = uses.get(v.id, 0) + 1
+    found: dict = {}
+    for j, v in enumerate(graph.outputs):
+        if uses[v.id] != 1:
+            continue
+        while (v.producer is not None and v.producer.kernel is None
+               and getattr(v.producer.fn, "__name__", "") == "View"
+               and uses.get(v.producer.inputs[0].id) == 1):
+            v = v.producer.inputs[0]
+        n = v.producer
+        into = getattr(n.fn, "accumulate_into", None) if n is not None and n.kernel is None else None
+        if into and not n.ctx_outputs and into[n.outputs.index(v)] is not None:
+            found[j] = (n, into[n.outputs.index(v)], v.shape)
+    return found
+
+
+def build(graph: Graph, backend, args: list | None = None, accumulate: bool = False) -> Callable:
     """Compile `graph` into ``run(*arrays) -> tuple of arrays``.
 
     ``run.owned(list_of_arrays)`` is the same call taking its arguments in a list that it
@@ -40,6 +65,12 @@ def build(graph: Graph, backend, args: list | None = None) -> Callable:
     `args` lists the leaf values passed as arguments (default: inputs, params, grads);
     any other leaf must be a constant.  Arena slots come from ``graph.arena`` when the
     memory planner ran.
+
+    `accumulate`: the function is ``run_owned(list_of_arrays, into)``, `into` holding per
+    output None or an array of its shape and dtype (C-contiguous) that the output is ADDED
+    into, in place (gradient accumulation into existing ``.grad``); a node whose op can
+    add its result into an array itself is handed it (`_accumulated_outputs`), the other
+    outputs are added with the backend's add.  Same sums, in the same order: into + out.
     """
     args = list(args) if args is not None else graph.inputs + graph.params + graph.grads
     names: dict[int, str] = {}
@@ -66,7 +97,11 @@ def build(graph: Graph, backend, args: list | None = None) -> Callable:
     # owns (a saved activation of a backward run without retain_graph) is freed at its
     # last use like any intermediate, not when the call returns
     arg_ids = {v.id for v in args}
-    lines = ["def run_owned(_a):"]
+    fused = _accumulated_outputs(graph) if accumulate else {}
+    into_kw: dict = {}  # node -> ", gh_into=_i3" etc.
+    for j, (n, kw, shape) in fused.items():
+        into_kw[id(n)] = into_kw.get(id(n), "") + f", {kw}=_i{j}"
+    lines = ["def run_owned(_a, _into):" if accumulate else "def run_owned(_a):"]
     if args:
         lines.append(f"    {', '.join(f'a{i}' for i in range(len(args)))}, = _a")
     lines.append("    _a.clear()")
@@ -95,18 +130,23 @@ def build(graph: Graph, backend, args: list | None = None) -> Callable:
             lines.append(f"    {outs}{',' if len(n.outputs) == 1 else ''} = k{i}({ins}{extra})")
         else:
             env[f"f{i}"] = n.fn.forward
+            for j, (fn_node, _, shape) in fused.items():
+                if fn_node is n:
+                    lines.append(f"    _i{j} = _into[{j}]")
+                    lines.append(f"    if _i{j} is not None: _i{j} = B.view(_i{j}, {shape!r})")
+            kwx = into_kw.get(id(n), "")
             if n.n_attr_inputs:
                 k = len(n.inputs) - n.n_attr_inputs
                 ins = ", ".join(names[v.id] for v in n.inputs[:k])
                 kw = ", ".join(names[v.id] for v in n.inputs[k:])
                 env[f"t{i}"], env["_fill"] = n.attrs, fill_slots
-                call = (f"f{i}(_Ctx(), B{', ' if ins else ''}{ins}, "
+                call = (f"f{i}(_Ctx(), B{', ' if ins else ''}{ins}{kwx}, "
                         f"**_fill(t{i}, ({kw},)))")
             elif n.attrs:
                 env[f"t{i}"] = n.attrs
-                call = f"f{i}(_Ctx(), B{', ' if ins else ''}{ins}, **t{i})"
+                call = f"f{i}(_Ctx(), B{', ' if ins else ''}{ins}{kwx}, **t{i})"
             else:
-                call = f"f{i}(_Ctx(), B{', ' if ins else ''}{ins})"
+                call = f"f{i}(_Ctx(), B{', ' if ins else ''}{ins}{kwx})"
             if n.ctx_outputs:
                 k = len(n.outputs) - len(n.ctx_outputs)
                 lines.append(f"    _c = _Ctx()")
@@ -133,6 +173,10 @@ def build(graph: Graph, backend, args: list | None = None) -> Callable:
         dead += [names[v.id] for v in n.outputs if v.id not in last_use and v.id not in keep]
         if dead:
             lines.append(f"    del {', '.join(dict.fromkeys(dead))}")
+    for j, v in enumerate(graph.outputs):
+        if accumulate and j not in fused:
+            lines.append(f"    if _into[{j}] is not None: B.add(_into[{j}], {names[v.id]}, "
+                         f"out=_into[{j}])")
     rets = []
     for v in graph.outputs:
         nm = names[v.id]
@@ -143,6 +187,12 @@ def build(graph: Graph, backend, args: list | None = None) -> Callable:
     src = "\n".join(lines)
     exec(compile(src, "<tinyfw.jit graph>", "exec"), env)  # noqa: S102 - our own source
     owned = env["run_owned"]
+
+    if accumulate:
+        run = owned
+        run.owned = owned
+        run.source = src
+        return run
 
     def run(*arrays):
         return owned(list(arrays))

@@ -126,12 +126,17 @@ class GeluAddNormBackward(Function):
     flops = staticmethod(_flops)
     vector_kernel = True
     differentiable = False  # GeluAddNorm's backward differentiates the composition instead
+    # per output, the keyword that adds it into a given array instead (a traced backward
+    # whose gradients accumulate into existing .grad: jit/executor.py)
+    accumulate_into = ("gx_into", "gh_into", None, None, None)
 
     @staticmethod
-    def forward(ctx, B, g, r, mean, rstd, h, *rest, has_w, has_b, approximate):
+    def forward(ctx, B, g, r, mean, rstd, h, *rest, has_w, has_b, approximate, gx_into=None,
+                gh_into=None):
         w = rest[0] if has_w else None
         b = rest[-1] if has_b else None
-        outs = B.gelu_add_layer_norm_backward(g, r, w, mean, rstd, h, b, approximate)
+        outs = B.gelu_add_layer_norm_backward(g, r, w, mean, rstd, h, b, approximate,
+                                              gx_into, gh_into)
         empty = B.empty((0,), g.dtype)
         return tuple(empty if o is None else o for o in outs)
 
