@@ -442,3 +442,27 @@ def test_forward_state_for_backward_follows_new_inputs(kind):
     x.grad = None
     fn(x).backward()
     np.testing.assert_allclose(g, npy(x.grad), rtol=1e-5, atol=1e-5)
+
+
+def test_a_closed_over_detached_leaf_is_its_own_parameter():
+    """w = (w0 * s).detach().requires_grad_(): w shares its base's memory but is a leaf of
+    its own; the trace must make w the parameter, not the base (whose history a first
+    backward frees: the second call then failed with "backward through the graph a
+    second time", and the gradient went to w0 instead of w)."""
+    tinyfw.manual_seed(0)
+    w0 = tinyfw.randn(5, 4, requires_grad=True)
+    w = (w0 * 0.5).detach().requires_grad_(True)
+    x = tinyfw.randn(3, 5)
+
+    def f(x):
+        return ((x @ w).tanh() * 2).sum()
+
+    traced = jit.trace(f, (x,))
+    for _ in range(2):
+        traced(x).backward()
+    got = npy(w.grad).copy()
+    w.grad = None
+    for _ in range(2):
+        f(x).backward()
+    np.testing.assert_allclose(got, npy(w.grad), rtol=1e-6, atol=1e-6)
+    assert w0.grad is None

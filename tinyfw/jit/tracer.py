@@ -113,10 +113,13 @@ class Tracer:
                     "traced values are not supported: use the out-of-place op")
             return rec[1]
         base = t._base
-        if base is not None and base._data is t._data and (id(base) in self.live or base._rg):
+        if (base is not None and base._data is t._data and not t._rg
+                and (id(base) in self.live or base._rg)):
             # a detached alias of a live tensor (cast(p, int64) detaches p first): its
             # values are p's, read live, or a later p update would not be seen (and p
-            # itself, found by the same array, would lose its gradient)
+            # itself, found by the same array, would lose its gradient).  An alias that
+            # requires grad itself (w = (w0 * s).detach().requires_grad_()) is a leaf of
+            # its own: its gradient is its own, not its base's history
             return self.lookup(base)
         if id(t) in self.live or t._rg:
             return self.new_leaf(t, "param")
