@@ -105,6 +105,9 @@ class _GraphBackward(Function):
                 j += 1
         return into if any(d is not None for d in into) else None
 
+    def release(self) -> None:
+        self.saved = None
+
 
 def _c_contiguous(a) -> bool:
     """True when array `a` (any device) is C-contiguous (dims of size 1: any stride)."""
@@ -114,9 +117,6 @@ def _c_contiguous(a) -> bool:
             return False
         step *= n
     return True
-
-    def release(self) -> None:
-        self.saved = None
 
 
 def _module_live(obj) -> tuple[dict, list]:
