@@ -69,6 +69,23 @@ def test_a_gradient_stored_in_this_pass_is_not_written_over(swap):
     np.testing.assert_allclose(npy(b.grad), 2 * np.cos(bv), rtol=1e-12)
 
 
+def test_backward_with_inputs_keeps_no_shared_memory():
+    """backward(inputs=...) stores gradients as run() does: a and b get the same array
+    from (a + b)'s node, and the caller's gradient is the caller's, so adding into one
+    .grad later must not change the other, nor the caller's tensor."""
+    a, b = _leaf(3, seed=3), _leaf(3, seed=4)
+    ((a + b) * 2).sum().backward(inputs=[a, b])
+    (a * 2).sum().backward()
+    np.testing.assert_array_equal(npy(a.grad), np.full(3, 4.0))
+    np.testing.assert_array_equal(npy(b.grad), np.full(3, 2.0))
+    c = _leaf(3, seed=5)
+    gy = tinyfw.ones(3, dtype=c.dtype, device=c.device)
+    for _ in range(2):
+        (c * 1).backward(gy, inputs=[c])
+    np.testing.assert_array_equal(npy(c.grad), np.full(3, 2.0))
+    np.testing.assert_array_equal(npy(gy), np.ones(3))
+
+
 def test_create_graph_accumulates_out_of_place_with_history():
     x = _leaf(3)
     (x * x).sum().backward(create_graph=True)

@@ -193,6 +193,40 @@ def _grad_array(leaf):
     return d if backend_of(d).is_writeable(d) else None
 
 
+def _accumulate(leaf, g, out_of_place: bool) -> None:
+    """leaf.grad += g: into the existing tensor where `_grad_array` allows it (the
+    backend's add, the same sum as ``old + g``), else as a new tensor."""
+    d = None if out_of_place else _grad_array(leaf)
+    gd = g._data
+    B = backend_of(d) if d is not None else None
+    if (d is not None and type(gd) is type(d) and gd.shape == d.shape and gd.dtype == d.dtype
+            and B.memory_owner(d) is not B.memory_owner(gd)):
+        B.add(d, gd, out=d)  # (every backend's add takes out= its first operand)
+        leaf._grad._version[0] += 1
+    else:  # a new array: g's memory stays free
+        leaf._grad = leaf._grad + g
+
+
+def _kept(g, handed: set):
+    """A tensor of g's values that a leaf may keep as its .grad and later add into: g
+    itself, or a copy when its memory is among `handed` (what the caller, a hook or
+    another leaf holds) or is a view that is not one writeable dense block; the memory
+    kept joins `handed`."""
+    Tensor = _tensor_class()
+    d = g._data
+    B = backend_of(d)
+    owner = B.memory_owner(d)
+    key = id(owner)
+    # a view that is not one dense block may overlap itself (expand) or skip memory
+    if key in handed or not B.is_writeable(d) or (owner is not d and not B.is_dense(d)):
+        c = B.empty(d.shape, d.dtype)
+        B.copy_(c, d)
+        d = c
+        key = id(d)
+    handed.add(key)
+    return Tensor._make(d)
+
+
 def run(outputs: Sequence, grads: Sequence, retain_graph: bool, create_graph: bool,
         capture: dict | None = None) -> None:
     """Propagate `grads` from `outputs` to the leaves.
@@ -248,33 +282,12 @@ def run(outputs: Sequence, grads: Sequence, retain_graph: bool, create_graph: bo
                 capture[leaf] = g if prev is None else prev + g
             return
         if leaf._grad is not None:
-            d = None if create_graph or id(leaf) in fresh else _grad_array(leaf)
-            gd = g._data
-            B = backend_of(d) if d is not None else None
-            if (d is not None and type(gd) is type(d) and gd.shape == d.shape
-                    and gd.dtype == d.dtype and B.memory_owner(d) is not B.memory_owner(gd)):
-                B.add(d, gd, out=d)  # (every backend's add takes out= its first operand)
-                leaf._grad._version[0] += 1
-            else:  # a new array: g's memory stays free
-                leaf._grad = leaf._grad + g
+            _accumulate(leaf, g, create_graph or id(leaf) in fresh)
             if _post_hooks:
                 _run_post_hooks(leaf)
             return
         fresh.add(id(leaf))
-        if not create_graph:
-            d = g._data
-            B = backend_of(d)
-            owner = B.memory_owner(d)
-            key = id(owner)
-            # a view that is not one dense block may overlap itself (expand) or skip memory
-            if key in handed or not B.is_writeable(d) or (owner is not d and not B.is_dense(d)):
-                c = B.empty(d.shape, d.dtype)
-                B.copy_(c, d)
-                d = c
-                key = id(d)
-            handed.add(key)
-            g = Tensor._make(d)
-        leaf._grad = g
+        leaf._grad = g if create_graph else _kept(g, handed)
         if _post_hooks:
             _run_post_hooks(leaf)
 
@@ -366,9 +379,15 @@ def backward(tensors, grad_tensors=None, retain_graph: bool | None = None,
         wanted = _as_list(inputs)
         got = grad(outputs, wanted, grads, retain_graph=retain_graph,
                    create_graph=create_graph, allow_unused=True)
+        # as run() stores them: no two leaves keep one array, none keeps the caller's
+        handed = {id(_owner(g._data)) for g in grads}
         for t, g in zip(wanted, got):
-            if g is not None:
-                t._grad = g if t._grad is None else t._grad + g
+            if g is None:
+                continue
+            if t._grad is not None:
+                _accumulate(t, g, create_graph)
+            else:
+                t._grad = g if create_graph else _kept(g, handed)
         return
     run(outputs, grads, retain_graph, create_graph)
 
