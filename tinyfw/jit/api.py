@@ -100,23 +100,14 @@ class _GraphBackward(Function):
         into, j, meta = [], 0, c.backward.out_meta
         for has, d in zip(c.wrt_has_grad, given):
             if has:
-                ok = d is not None and (d.shape, d.dtype) == meta[j] and _c_contiguous(d)
+                ok = (d is not None and (d.shape, d.dtype) == meta[j]
+                      and c.backend.is_contiguous(d))
                 into.append(d if ok else None)
                 j += 1
         return into if any(d is not None for d in into) else None
 
     def release(self) -> None:
         self.saved = None
-
-
-def _c_contiguous(a) -> bool:
-    """True when array `a` (any device) is C-contiguous (dims of size 1: any stride)."""
-    step = a.itemsize
-    for n, st in zip(reversed(a.shape), reversed(a.strides)):
-        if n != 1 and st != step:
-            return False
-        step *= n
-    return True
 
 
 def _module_live(obj) -> tuple[dict, list]:
