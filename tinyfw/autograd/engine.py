@@ -259,8 +259,9 @@ def run(outputs: Sequence, grads: Sequence, retain_graph: bool, create_graph: bo
     # Memory (by owning array) that a leaf may not keep without a copy: the caller's root
     # gradients, whatever a hook has seen (it may have kept it: retain_grad does), and what
     # an earlier leaf already keeps.  Gradients computed during this pass are private
-    # otherwise (accumulation is out of place), so a leaf may keep them, views included --
-    # e.g. the transposed weight gradient of linear, which a copy would re-read in full.
+    # otherwise (a later gradient of the same pass is added out of place: `fresh`), so a
+    # leaf may keep them, views included -- e.g. the transposed weight gradient of linear,
+    # which a copy would re-read in full.
     handed: set = {id(_owner(g._data)) for g in grads}
     # leaves whose .grad this pass stored: it may be memory that another node of the pass
     # still reads (a kept gradient, views included), so adding into it is out of place;
