@@ -46,7 +46,7 @@ def _accumulated_outputs(graph: Graph) -> dict:
         if uses[v.id] != 1:
             continue
         while (v.producer is not None and v.producer.kernel is None
-               and getattr(v.producer.fn, "__name__", "") == "View"
+               and v.producer.op == "View"
                and uses.get(v.producer.inputs[0].id) == 1):
             v = v.producer.inputs[0]
         n = v.producer
