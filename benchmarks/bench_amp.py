@@ -89,8 +89,9 @@ def main() -> None:
     if torch is not None:
         torch.set_num_threads(tinyfw.get_num_threads())
     from tinyfw.backend import cpu as _cpu
-    path = _cpu.isa_info().get("half_gemm", "none")
-    print(f"threads: {tinyfw.get_num_threads()}, half GEMM path: {path}")
+    paths = _cpu.isa_info().get("half_gemm", {})  # {dtype name: path}
+    path = paths.get(args.dtype, "none")
+    print(f"threads: {tinyfw.get_num_threads()}, half GEMM paths: {paths}")
     for kind, title in (("mlp", "MLP 784-512-512-10, batch 128, Adam step"),
                         ("cnn", "CNN (conv32-pool-conv64-pool-fc128-fc10), batch 64, Adam step")):
         model, x, y = workload(kind)

@@ -25,6 +25,7 @@
 #include "core.h"
 #include "gemm_simd.h"
 #include "isa.h"
+#include "transpose4x4.h"
 
 namespace tinyfw {
 TINYFW_ISA_BEGIN  // one copy per ISA level (isa.h)
@@ -92,23 +93,52 @@ template <class H> struct F32Pack {
 // 16 columns) is 1 KiB of contiguous memory, [k block][column half][16 pairs][32 bf16], so a
 // tile load reads 16 consecutive cache lines instead of every other line of 32 (which mapped
 // the two column halves' loads onto the same few L1 sets).
+// permutex2var_epi16 indices interleaving the first 16 elements of x and y: x0 y0 x1 y1 ...
+alignas(64) constexpr uint16_t kPairLo[32] = {0, 32, 1, 33, 2, 34, 3, 35, 4, 36, 5, 37, 6, 38, 7, 39,
+                                              8, 40, 9, 41, 10, 42, 11, 43, 12, 44, 13, 45, 14, 46, 15, 47};
+
+/// 16 k pairs x 16 columns of a B panel (4-byte pairs, rows ldd floats apart) from a
+/// transposed B: `cols` of its columns, each k-contiguous from src (columns lds floats
+/// apart), the rest zero.  The pairs of a column are one row of 16 4-byte items, so the
+/// block is a 16 x 16 transpose (the element loop took ~3/4 of x @ W.T's time at 128 x
+/// 784 x 512 on AMX).
+inline void pairs_of_columns(const uint16_t* src, int64_t lds, int64_t cols, uint16_t* dst, int64_t ldd) {
+    const float* s = reinterpret_cast<const float*>(src);  // 4-byte items moved as bits
+    alignas(64) float blk[16 * 16];
+    if (cols < 16) {  // a last, partial panel: its columns copied next to zero ones
+        std::memset(blk, 0, sizeof blk);
+        for (int64_t j = 0; j < cols; ++j) std::memcpy(blk + 16 * j, s + j * lds, 64);
+        s = blk, lds = 16;
+    }
+    tf::transpose16x16(reinterpret_cast<float*>(dst), ldd, s, lds);
+}
+
 template <bool Tiled>
 void pack_b_pairs(int64_t kc, int64_t kcp, int64_t nc, const bhalf* b, int64_t rsb, int64_t csb, uint16_t* dst) {
     constexpr int NR = 32;
     constexpr int64_t kHi = Tiled ? 512 : 32;  // columns 16-31 of a pair, from columns 0-15
-    alignas(64) static const uint16_t kLo[32] = {0, 32, 1, 33, 2, 34, 3, 35, 4, 36, 5, 37, 6, 38, 7, 39,
-                                                 8, 40, 9, 41, 10, 42, 11, 43, 12, 44, 13, 45, 14, 46, 15, 47};
-    const __m512i lo = _mm512_load_si512(kLo), hi = _mm512_add_epi16(lo, _mm512_set1_epi16(16));
+    const __m512i lo = _mm512_load_si512(kPairLo), hi = _mm512_add_epi16(lo, _mm512_set1_epi16(16));
     const uint16_t* bb = reinterpret_cast<const uint16_t*>(b);
     auto pair_at = [&](int64_t panel, int64_t q) {  // columns 0-15 of k pair q in a panel
         uint16_t* d = dst + panel * NR * kcp;
         return Tiled ? d + (q / 16) * 1024 + (q % 16) * 32 : d + q * 64;
     };
+    const int64_t panels = (nc + NR - 1) / NR;
+    // transposed B with an even column stride (its pairs are 4-byte items): the k pairs
+    // below `qt`, in blocks of 16, for every panel (a linear layer's x @ W.T)
+    const int64_t qt = rsb == 1 && csb != 1 && csb % 2 == 0 ? kc / 32 * 16 : 0;
+    for (int64_t j0 = 0; j0 < panels && qt; ++j0)
+        for (int64_t h = 0; h < 2; ++h) {
+            const int64_t cols = std::clamp<int64_t>(nc - j0 * NR - 16 * h, 0, 16);
+            for (int64_t q0 = 0; q0 < qt; q0 += 16)
+                pairs_of_columns(bb + (j0 * NR + 16 * h) * csb + 2 * q0, csb / 2, cols, pair_at(j0, q0) + h * kHi,
+                                 Tiled ? 16 : 32);
+        }
     // row-major B: each pair of rows is read once, front to back, and its 64-byte pieces are
     // interleaved into every full panel (walking one panel down all k rows instead read a
     // cache line every rsb elements: 2 MiB of 1024 x 1024 took 0.3 ms, the kernel's 15%)
-    const int64_t panels = (nc + NR - 1) / NR, full = csb == 1 ? nc / NR : 0, pairs = kc / 2;
-    for (int64_t q = 0; q < pairs; ++q) {
+    const int64_t full = csb == 1 ? nc / NR : 0, pairs = kc / 2;
+    for (int64_t q = 0; q < pairs && full; ++q) {
         const uint16_t* r0 = bb + 2 * q * rsb;
         const uint16_t* r1 = r0 + rsb;
         for (int64_t j = 0; j < full; ++j) {
@@ -119,11 +149,11 @@ void pack_b_pairs(int64_t kc, int64_t kcp, int64_t nc, const bhalf* b, int64_t r
         }
     }
     // the rest element by element: the last, partial panel, the odd last row and the zero
-    // padding to kcp, and B with strided columns (a transposed operand)
+    // padding to kcp, and B with other strides
     for (int64_t j0 = 0; j0 < panels; ++j0) {
         const int64_t nr = std::min<int64_t>(NR, nc - j0 * NR);
         const uint16_t* src = bb + j0 * NR * csb;
-        for (int64_t q = j0 < full ? pairs : 0; q < kcp / 2; ++q) {
+        for (int64_t q = j0 < full ? pairs : qt; q < kcp / 2; ++q) {
             const int64_t p0 = 2 * q, p1 = 2 * q + 1;
             uint16_t* d0 = pair_at(j0, q);
             for (int64_t j = 0; j < NR; ++j) {
@@ -239,9 +269,24 @@ struct AmxBf16 {
                     for (; p + 32 <= kc; p += 32) std::memcpy(at(dst, i, p), src + i * rsa + p, 64);
                     for (; p < kcp; ++p) *at(dst, i, p) = p < kc ? src[i * rsa + p] : 0;
                 }
-            } else {  // column-major A (a transposed operand): read down its columns
+            } else {  // column-major A (a weight gradient's g.T): read down its columns
+                // where rows are contiguous, 16 rows x 32 k at a time: each k pair's two
+                // columns interleaved into 16 4-byte pairs, then transposed into the tile's rows
+                const int64_t pv = rsa == 1 ? kc / 32 * 32 : 0, iv = rsa == 1 ? mr / 16 * 16 : 0;
+                const __m512i lo = _mm512_load_si512(kPairLo);
+                alignas(64) float blk[16 * 16];
+                for (int64_t p0 = 0; p0 < pv; p0 += 32)
+                    for (int64_t i = 0; i < iv; i += 16) {
+                        for (int64_t q = 0; q < 16; ++q) {
+                            const uint16_t* c0 = src + i + (p0 + 2 * q) * csa;
+                            const __m512i x = _mm512_castsi256_si512(_mm256_loadu_si256((const __m256i*)c0));
+                            const __m512i y = _mm512_castsi256_si512(_mm256_loadu_si256((const __m256i*)(c0 + csa)));
+                            _mm512_store_si512(blk + 16 * q, _mm512_permutex2var_epi16(x, lo, y));
+                        }
+                        tf::transpose16x16(reinterpret_cast<float*>(at(dst, i, p0)), 16, blk, 16);
+                    }
                 for (int64_t p = 0; p < kcp; ++p)
-                    for (int64_t i = 0; i < mr; ++i) *at(dst, i, p) = p < kc ? src[i * rsa + p * csa] : 0;
+                    for (int64_t i = p < pv ? iv : 0; i < mr; ++i) *at(dst, i, p) = p < kc ? src[i * rsa + p * csa] : 0;
             }
             for (int64_t i = mr; i < MR; ++i)
                 for (int64_t p = 0; p < kcp; p += 32) std::memset(at(dst, i, p), 0, 64);

@@ -89,6 +89,10 @@ CASES = [
     ((4, 48, 96), (96, 40), "Ta"), ((200, 64), (64, 300), "Sb"),
     ((49, 64), (64, 65), ""), ((145, 97), (97, 96), ""), ((97, 2100), (2100, 40), ""), ((80, 4200), (4200, 40), ""),
     ((400, 64), (64, 40), ""), ((380, 64), (64, 33), "Ta"),
+    # transposed operands with an even stride (16 x 16 transposes while packing: full and
+    # partial B panels, k blocks of 32 and a tail; A tiles of 16 rows and a remainder)
+    ((45, 768), (768, 33), "Tb"), ((20, 100), (100, 70), "TaTb"), ((100, 64), (64, 10), "Tb"),
+    ((70, 130), (130, 96), "TaTb"),
 ]
 
 
