@@ -48,9 +48,13 @@ template <int N> void half_row(int64_t n, char** p, const int64_t* s, const void
         char* q[N];
         int64_t qs[N];
         for (int k = 1; k < N; ++k) {
-            load_block(h.in, p[k] + i0 * s[k], s[k], m, buf[k]);
+            // a broadcast operand (a bias, a scalar) stays one value of stride 0: the float32
+            // kernels have their scalar-operand loops, and converting it element by element
+            // made a bfloat16 bias add twice float32's time
+            const int64_t len = s[k] == 0 ? 1 : m;
+            load_block(h.in, p[k] + i0 * s[k], s[k], len, buf[k]);
             q[k] = reinterpret_cast<char*>(buf[k]);
-            qs[k] = 4;
+            qs[k] = s[k] == 0 ? 0 : 4;
         }
         if (out_half) {
             q[0] = reinterpret_cast<char*>(buf[0]);

@@ -251,8 +251,21 @@ void reduce_into(const View& x, const Plan& P, Out* out) {
                         continue;
                     }
                 }
-                for (int64_t j = 0; j < n; ++j) buf[j] = load(*reinterpret_cast<const T*>(p + j * kstride));
-                for (int64_t j = 0; j < n; ++j) acc[j] = R::op(acc[j], R::lift(buf[j]));
+                if constexpr (std::is_same_v<T, half>) {
+                    if (kstride == isz) half_to_float_n(reinterpret_cast<const half*>(p), buf.get(), n);
+                } else if constexpr (std::is_same_v<T, bhalf>) {
+                    if (kstride == isz) bhalf_to_float_n(reinterpret_cast<const bhalf*>(p), buf.get(), n);
+                }
+                if (!is_half_v<T> || kstride != isz)
+                    for (int64_t j = 0; j < n; ++j) buf[j] = load(*reinterpret_cast<const T*>(p + j * kstride));
+                if constexpr (is_half_v<T>) {  // a float row: the accumulators' vector loop
+                    A* __restrict ac = acc.get();
+                    const float* __restrict bq = buf.get();
+#pragma omp simd
+                    for (int64_t j = 0; j < n; ++j) ac[j] = R::op(ac[j], R::lift(bq[j]));
+                } else {
+                    for (int64_t j = 0; j < n; ++j) acc[j] = R::op(acc[j], R::lift(buf[j]));
+                }
             }
             Out* o = out + offset_of(orow, P.nk - 1, P.kshape, P.kout) + j0 * kos;
             for (int64_t j = 0; j < n; ++j) o[j * kos] = convert<Out>(acc[j]);

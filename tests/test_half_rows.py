@@ -91,3 +91,35 @@ def test_pools_staged_equal_float32_rounded(n, c, h, w, k, s, dtype, seed):
     same_bits(_C.avg_pool2d_backward(ga, x.shape, (k, k), (s, s), (pad, pad), False, True, None),
               _C.avg_pool2d_backward(ga.astype(np.float32), x.shape, (k, k), (s, s), (pad, pad), False, True, None),
               dtype)
+
+
+# broadcast shapes: a bias over channels, a row, a column, a scalar (0-d), and none
+_BROADCASTS = [((2, 5, 4, 7), (1, 5, 1, 1)), ((9, 300), (300,)), ((9, 300), (9, 1)), ((6, 40), ()),
+               ((3, 70), (3, 70))]
+
+
+@given(shapes=st.sampled_from(_BROADCASTS), swap=st.booleans(), op=st.sampled_from(["add", "mul", "sub", "le"]),
+       dtype=st.sampled_from(HALVES), seed=st.integers(0, 2**16))
+def test_binary_ops_with_broadcast_operands_equal_float32_rounded(shapes, swap, op, dtype, seed):
+    """A broadcast half operand (stride 0) is converted once, not per element: the result is
+    still the float32 kernel's on the float32 values, rounded once (compared as bools)."""
+    sa, sb = shapes[::-1] if swap else shapes
+    a, b = np.asarray(data(sa, dtype, seed)), np.asarray(data(sb, dtype, seed + 1))
+    f = getattr(cpu, op)
+    got, want = f(a, b), f(a.astype(np.float32), b.astype(np.float32))
+    if op == "le":
+        assert got.dtype == np.bool_
+        np.testing.assert_array_equal(got, want)
+    else:
+        same_bits(got, want, dtype)
+
+
+@given(shape=st.sampled_from([(128, 512), (5, 3, 70), (2, 3, 4, 5), (300, 1), (0, 8)]),
+       which=st.sampled_from(["first", "second", "first two", "last"]), dtype=st.sampled_from(HALVES),
+       seed=st.integers(0, 2**16))
+def test_sums_of_half_arrays_equal_float32_rounded(shape, which, dtype, seed):
+    """Half rows are converted in bulk into the float32 accumulators (the outer reduction of
+    a bias gradient read them one element at a time): same sums, same order as float32."""
+    x = data(shape, dtype, seed)
+    dims = {"first": [0], "second": [1], "first two": [0, 1], "last": [len(shape) - 1]}[which]
+    same_bits(cpu.sum(x, dims, False), cpu.sum(x.astype(np.float32), dims, False), dtype)
