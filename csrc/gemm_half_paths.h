@@ -54,6 +54,13 @@ template <class H> struct F32Pack {
         for (int64_t i0 = 0; i0 < mc; i0 += MR, dst += MR * kc) {
             const int64_t mr = std::min<int64_t>(MR, mc - i0);
             const H* src = a + i0 * rsa;
+            if (rsa == 1 && csa != 1) {  // column-major A (g.T): each k's rows are contiguous
+                for (int64_t p = 0; p < kc; ++p) {
+                    row_to_f32(src + p * csa, mr, dst + p * MR);
+                    std::fill(dst + p * MR + mr, dst + (p + 1) * MR, 0.f);
+                }
+                continue;
+            }
             for (int64_t i = 0; i < MR; ++i) {
                 if (i >= mr) {
                     for (int64_t p = 0; p < kc; ++p) dst[p * MR + i] = 0.f;
@@ -73,7 +80,12 @@ template <class H> struct F32Pack {
             const H* src = b + j0 * csb;
             if (nr == NR && csb == 1) {
                 for (int64_t p = 0; p < kc; ++p) row_to_f32(src + p * rsb, NR, dst + p * NR);
-            } else {  // transposed B walks down its (contiguous) columns
+            } else if (rsb == 1) {  // transposed B (x @ W.T): columns converted in bulk, then transposed
+                alignas(64) float cols[NR * KC];
+                for (int64_t j = 0; j < nr; ++j) row_to_f32(src + j * csb, kc, cols + j * kc);
+                std::fill(cols + nr * kc, cols + NR * kc, 0.f);
+                tf::transpose_into_panel<float>(NR, kc, cols, kc, dst, NR);
+            } else {  // other strides: element by element
                 for (int64_t j = 0; j < NR; ++j)
                     for (int64_t p = 0; p < kc; ++p) dst[p * NR + j] = j < nr ? to_f32(src[j * csb + p * rsb]) : 0.f;
             }
@@ -178,11 +190,20 @@ struct DpBf16 {
     // A panel: for each k pair q, MR rows x {a[i][2q], a[i][2q+1]} (one 32-bit broadcast)
     static void pack_a(int64_t mc, int64_t kc, int64_t kcp, const bhalf* a, int64_t rsa, int64_t csa, uint16_t* dst) {
         const uint16_t* aa = reinterpret_cast<const uint16_t*>(a);
+        const __m512i lo = _mm512_load_si512(kPairLo);
         for (int64_t i0 = 0; i0 < mc; i0 += MR, dst += MR * kcp) {
             const int64_t mr = std::min<int64_t>(MR, mc - i0);
+            // column-major A (g.T): a k pair's two columns interleaved into its MR 4-byte pairs
+            constexpr __mmask16 rows = (1u << MR) - 1;
+            const int64_t qv = rsa == 1 && csa != 1 && mr == MR ? kc / 2 : 0;
+            for (int64_t q = 0; q < qv; ++q) {
+                const uint16_t* c0 = aa + i0 + 2 * q * csa;
+                const __m512i x = _mm512_maskz_loadu_epi16(rows, c0), y = _mm512_maskz_loadu_epi16(rows, c0 + csa);
+                _mm512_mask_storeu_epi32(dst + 2 * MR * q, rows, _mm512_permutex2var_epi16(x, lo, y));
+            }
             for (int64_t i = 0; i < MR; ++i) {
                 const uint16_t* src = aa + (i0 + i) * rsa;
-                for (int64_t p = 0; p < kcp; ++p)
+                for (int64_t p = 2 * qv; p < kcp; ++p)
                     dst[(p / 2 * MR + i) * 2 + p % 2] = i < mr && p < kc ? src[p * csa] : 0;
             }
         }
