@@ -168,6 +168,10 @@ void pack_b_pairs(int64_t kc, int64_t kcp, int64_t nc, const bhalf* b, int64_t r
         for (int64_t q = j0 < full ? pairs : qt; q < kcp / 2; ++q) {
             const int64_t p0 = 2 * q, p1 = 2 * q + 1;
             uint16_t* d0 = pair_at(j0, q);
+            if (p0 >= kc) {  // padding past k (a k of 10 padded to AMX's 32: most of the pairs)
+                std::memset(d0, 0, 64), std::memset(d0 + kHi, 0, 64);
+                continue;
+            }
             for (int64_t j = 0; j < NR; ++j) {
                 uint16_t* d = (j < 16 ? d0 : d0 + kHi) + 2 * (j % 16);
                 d[0] = j < nr && p0 < kc ? src[j * csb + p0 * rsb] : 0;
@@ -288,7 +292,10 @@ struct AmxBf16 {
                 for (int64_t i = 0; i < mr; ++i) {
                     int64_t p = 0;
                     for (; p + 32 <= kc; p += 32) std::memcpy(at(dst, i, p), src + i * rsa + p, 64);
-                    for (; p < kcp; ++p) *at(dst, i, p) = p < kc ? src[i * rsa + p] : 0;
+                    if (p < kcp) {  // the last k block (kcp - p <= 32 of one tile row): the rest, zeros
+                        std::memcpy(at(dst, i, p), src + i * rsa + p, size_t(kc - p) * 2);
+                        std::memset(at(dst, i, p) + (kc - p), 0, size_t(kcp - kc) * 2);
+                    }
                 }
             } else {  // column-major A (a weight gradient's g.T): read down its columns
                 // where rows are contiguous, 16 rows x 32 k at a time: each k pair's two
