@@ -149,6 +149,14 @@ py::object pow_kernel(const py::array& aa, const py::array& ba) {
 }
 
 // ------------------------------------------------------------------ where
+/// x where c else y, on the bits, without a branch: relu's backward mask is a coin toss
+/// per element, and the branchy loop the compiler kept at the scalar level (which also
+/// serves bfloat16 under AVX2) mispredicted half of them (4 ns per element, 25x float32)
+template <class W> inline W select_bits(uint8_t c, W x, W y) {
+    const W m = W(W(0) - W(c != 0));  // all ones where c
+    return W((x & m) | (y & W(~m)));
+}
+
 template <class W> void where_row(int64_t n, char** p, const int64_t* s) {
     if (s[0] == sizeof(W) && s[1] == 1 && s[2] == sizeof(W) && s[3] == sizeof(W)) {
         W* __restrict o = reinterpret_cast<W*>(p[0]);
@@ -156,7 +164,7 @@ template <class W> void where_row(int64_t n, char** p, const int64_t* s) {
         const W* __restrict x = reinterpret_cast<const W*>(p[2]);
         const W* __restrict y = reinterpret_cast<const W*>(p[3]);
 #pragma omp simd
-        for (int64_t i = 0; i < n; ++i) o[i] = cc[i] ? x[i] : y[i];
+        for (int64_t i = 0; i < n; ++i) o[i] = select_bits<W>(cc[i], x[i], y[i]);
     } else if (s[0] == sizeof(W) && s[1] == 1 && (s[2] | s[3]) == sizeof(W) && (s[2] == 0 || s[3] == 0)) {
         // one side is a broadcast scalar (relu's backward selects against 0): keep the
         // loop vectorised instead of taking the strided path (~10x slower)
@@ -166,18 +174,18 @@ template <class W> void where_row(int64_t n, char** p, const int64_t* s) {
             const W x = *reinterpret_cast<const W*>(p[2]);
             const W* __restrict y = reinterpret_cast<const W*>(p[3]);
 #pragma omp simd
-            for (int64_t i = 0; i < n; ++i) o[i] = cc[i] ? x : y[i];
+            for (int64_t i = 0; i < n; ++i) o[i] = select_bits<W>(cc[i], x, y[i]);
         } else {
             const W* __restrict x = reinterpret_cast<const W*>(p[2]);
             const W y = *reinterpret_cast<const W*>(p[3]);
 #pragma omp simd
-            for (int64_t i = 0; i < n; ++i) o[i] = cc[i] ? x[i] : y;
+            for (int64_t i = 0; i < n; ++i) o[i] = select_bits<W>(cc[i], x[i], y);
         }
     } else {
         for (int64_t i = 0; i < n; ++i)
-            *reinterpret_cast<W*>(p[0] + i * s[0]) = *(p[1] + i * s[1])
-                ? *reinterpret_cast<const W*>(p[2] + i * s[2])
-                : *reinterpret_cast<const W*>(p[3] + i * s[3]);
+            *reinterpret_cast<W*>(p[0] + i * s[0]) =
+                select_bits<W>(uint8_t(*(p[1] + i * s[1])), *reinterpret_cast<const W*>(p[2] + i * s[2]),
+                               *reinterpret_cast<const W*>(p[3] + i * s[3]));
     }
 }
 
