@@ -417,3 +417,21 @@ def test_dropout_bit_exact(shape, p, dtype, seed):
     y_ref, mask_ref = ref.dropout(x, p, seed)
     assert mask.dtype == np.bool_ and np.array_equal(mask, mask_ref)
     assert y.dtype == y_ref.dtype and np.array_equal(y.astype(np.float64), y_ref.astype(np.float64))
+
+
+@pytest.mark.parametrize("threads", [1, 2])
+@pytest.mark.parametrize("n,p", [(16384 * 2 + 5, 0.1), (100003, 1 / 3), (16384 * 4 - 1, 0.5)])
+def test_dropout_split_over_threads_keeps_the_stream(n, p, threads):
+    """Each thread jumps the LCG to its first element and runs interleaved chains: every
+    draw is still numpy's, whatever the split (sizes past the one-thread grain, odd tails)."""
+    import tinyfw
+
+    x = np.random.default_rng(2).standard_normal(n).astype(np.float32)
+    before = tinyfw.get_num_threads()
+    tinyfw.set_num_threads(threads)
+    try:
+        y, mask = C.dropout(x, p, 2**62 + 12345)
+    finally:
+        tinyfw.set_num_threads(before)
+    y_ref, mask_ref = ref.dropout(x, p, 2**62 + 12345)
+    assert np.array_equal(mask, mask_ref) and np.array_equal(y, y_ref)
