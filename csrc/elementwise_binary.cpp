@@ -158,6 +158,20 @@ template <class W> inline W select_bits(uint8_t c, W x, W y) {
 }
 
 template <class W> void where_row(int64_t n, char** p, const int64_t* s) {
+    if (s[1] == 0) {  // one condition for the row (a per-row mask broadcast along it): a copy
+        const char* src = *p[1] ? p[2] : p[3];
+        const int64_t ss = *p[1] ? s[2] : s[3];
+        W* __restrict o = reinterpret_cast<W*>(p[0]);
+        if (s[0] == sizeof(W) && ss == sizeof(W)) {
+            std::memcpy(o, src, size_t(n) * sizeof(W));
+        } else if (s[0] == sizeof(W) && ss == 0) {
+            std::fill(o, o + n, *reinterpret_cast<const W*>(src));
+        } else {
+            for (int64_t i = 0; i < n; ++i)
+                *reinterpret_cast<W*>(p[0] + i * s[0]) = *reinterpret_cast<const W*>(src + i * ss);
+        }
+        return;
+    }
     if (s[0] == sizeof(W) && s[1] == 1 && s[2] == sizeof(W) && s[3] == sizeof(W)) {
         W* __restrict o = reinterpret_cast<W*>(p[0]);
         const uint8_t* __restrict cc = reinterpret_cast<const uint8_t*>(p[1]);

@@ -601,3 +601,18 @@ def test_where_against_a_broadcast_scalar(dtype, scalar_side):
         f = full[:, : c.shape[1]]
         args = (c, scalar, f) if scalar_side == 1 else (c, f, scalar)
         np.testing.assert_array_equal(cpu.where(*args), ref.where(*args))
+
+
+@requires_C
+@pytest.mark.parametrize("dtype", [np.bool_, ml_dtypes.bfloat16, np.float32, np.float64])
+@pytest.mark.parametrize("other", ["full", "scalar", "strided"])
+def test_where_with_one_condition_per_row(dtype, other):
+    """A condition broadcast along the rows ((..., 1): attention's all-masked-row guard)
+    copies or fills whole rows; bit for bit what ref gives, either side chosen."""
+    rng = np.random.default_rng(5)
+    cond = rng.random((3, 4, 5, 1)) > 0.5
+    x = rng.standard_normal((3, 4, 5, 17)).astype(dtype)
+    y = {"full": rng.standard_normal((3, 4, 5, 17)).astype(dtype), "scalar": np.array(-2, dtype),
+         "strided": rng.standard_normal((3, 4, 5, 34)).astype(dtype)[..., ::2]}[other]
+    for args in ((cond, x, y), (cond, y, x)):
+        np.testing.assert_array_equal(cpu.where(*args), ref.where(*args))
