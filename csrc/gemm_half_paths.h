@@ -98,13 +98,6 @@ template <class H> struct F32Pack {
 };
 
 #if defined(__AVX512F__)
-// ---- bf16 pairs (VNNI layout): what VDPBF16PS and TDPBF16PS read ------------------------
-// A B panel of 32 columns holds, for each k pair q, 32 columns x {b[2q][j], b[2q+1][j]}:
-// columns 0-15 in the 32 bf16 at lo(q), columns 16-31 at hi(q).  Rows (`Tiled` false):
-// lo(q) = 64 q, hi = lo + 32, what VDPBF16PS reads.  `Tiled`: each AMX B tile (16 pairs x
-// 16 columns) is 1 KiB of contiguous memory, [k block][column half][16 pairs][32 bf16], so a
-// tile load reads 16 consecutive cache lines instead of every other line of 32 (which mapped
-// the two column halves' loads onto the same few L1 sets).
 // permutex2var_epi16 indices interleaving the first 16 elements of x and y: x0 y0 x1 y1 ...
 alignas(64) constexpr uint16_t kPairLo[32] = {0, 32, 1, 33, 2, 34, 3, 35, 4, 36, 5, 37, 6, 38, 7, 39,
                                               8, 40, 9, 41, 10, 42, 11, 43, 12, 44, 13, 45, 14, 46, 15, 47};
@@ -125,6 +118,13 @@ inline void pairs_of_columns(const uint16_t* src, int64_t lds, int64_t cols, uin
     tf::transpose16x16(reinterpret_cast<float*>(dst), ldd, s, lds);
 }
 
+// ---- bf16 pairs (VNNI layout): what VDPBF16PS and TDPBF16PS read ------------------------
+// A B panel of 32 columns holds, for each k pair q, 32 columns x {b[2q][j], b[2q+1][j]}:
+// columns 0-15 in the 32 bf16 at lo(q), columns 16-31 at hi(q).  Rows (`Tiled` false):
+// lo(q) = 64 q, hi = lo + 32, what VDPBF16PS reads.  `Tiled`: each AMX B tile (16 pairs x
+// 16 columns) is 1 KiB of contiguous memory, [k block][column half][16 pairs][32 bf16], so a
+// tile load reads 16 consecutive cache lines instead of every other line of 32 (which mapped
+// the two column halves' loads onto the same few L1 sets).
 template <bool Tiled>
 void pack_b_pairs(int64_t kc, int64_t kcp, int64_t nc, const bhalf* b, int64_t rsb, int64_t csb, uint16_t* dst) {
     constexpr int NR = 32;

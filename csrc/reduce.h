@@ -85,6 +85,17 @@ template <class T, class A> struct AllR {
     static bool op(bool a, bool b) { return a && b; }
 };
 
+/// n elements at p (byte stride s) as their compute type into dst: contiguous half rows
+/// through the bulk conversion (core.h), the rest one element at a time.
+template <class T> void load_run(const char* p, int64_t s, int64_t n, compute_t<T>* dst) {
+    if constexpr (std::is_same_v<T, half>) {
+        if (s == 2) return half_to_float_n(reinterpret_cast<const half*>(p), dst, n);
+    } else if constexpr (std::is_same_v<T, bhalf>) {
+        if (s == 2) return bhalf_to_float_n(reinterpret_cast<const bhalf*>(p), dst, n);
+    }
+    for (int64_t i = 0; i < n; ++i) dst[i] = load(*reinterpret_cast<const T*>(p + i * s));
+}
+
 /// Fold n elements at p (byte stride s) into lanes (fixed interleaving by position).
 template <class T, class R> void fold_run(const char* p, int64_t s, int64_t n, typename R::acc* lanes) {
     using A = typename R::acc;
@@ -92,13 +103,7 @@ template <class T, class R> void fold_run(const char* p, int64_t s, int64_t n, t
         float buf[256];
         for (int64_t i0 = 0; i0 < n; i0 += 256) {
             int64_t m = std::min<int64_t>(256, n - i0);
-            const char* q = p + i0 * s;
-            if (s == 2) {
-                if constexpr (std::is_same_v<T, half>) half_to_float_n(reinterpret_cast<const half*>(q), buf, m);
-                else bhalf_to_float_n(reinterpret_cast<const bhalf*>(q), buf, m);
-            } else {
-                for (int64_t i = 0; i < m; ++i) buf[i] = load(*reinterpret_cast<const T*>(q + i * s));
-            }
+            load_run<T>(p + i0 * s, s, m, buf);
             int64_t i = 0;
             for (; i + kLanes <= m; i += kLanes)
                 for (int k = 0; k < kLanes; ++k) lanes[k] = R::op(lanes[k], R::lift(buf[i + k]));
@@ -251,21 +256,11 @@ void reduce_into(const View& x, const Plan& P, Out* out) {
                         continue;
                     }
                 }
-                if constexpr (std::is_same_v<T, half>) {
-                    if (kstride == isz) half_to_float_n(reinterpret_cast<const half*>(p), buf.get(), n);
-                } else if constexpr (std::is_same_v<T, bhalf>) {
-                    if (kstride == isz) bhalf_to_float_n(reinterpret_cast<const bhalf*>(p), buf.get(), n);
-                }
-                if (!is_half_v<T> || kstride != isz)
-                    for (int64_t j = 0; j < n; ++j) buf[j] = load(*reinterpret_cast<const T*>(p + j * kstride));
-                if constexpr (is_half_v<T>) {  // a float row: the accumulators' vector loop
-                    A* __restrict ac = acc.get();
-                    const float* __restrict bq = buf.get();
+                load_run<T>(p, kstride, n, buf.get());  // (half rows: converted in bulk)
+                A* __restrict ac = acc.get();
+                const compute_t<T>* __restrict bq = buf.get();
 #pragma omp simd
-                    for (int64_t j = 0; j < n; ++j) ac[j] = R::op(ac[j], R::lift(bq[j]));
-                } else {
-                    for (int64_t j = 0; j < n; ++j) acc[j] = R::op(acc[j], R::lift(buf[j]));
-                }
+                for (int64_t j = 0; j < n; ++j) ac[j] = R::op(ac[j], R::lift(bq[j]));
             }
             Out* o = out + offset_of(orow, P.nk - 1, P.kshape, P.kout) + j0 * kos;
             for (int64_t j = 0; j < n; ++j) o[j * kos] = convert<Out>(acc[j]);
