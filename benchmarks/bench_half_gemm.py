@@ -1,5 +1,6 @@
 """bf16/f16 GEMM: tinyfw's half GEMM next to its own float32 GEMM, numpy float32 and
-PyTorch's bf16/f16 matmul, 1024^3 and 2048^3, interleaved in one process.
+PyTorch's bf16/f16 matmul, 1024^3 and 2048^3, interleaved in one process; then the MLP
+step's products (transposed operands included) in bf16 next to float32.
 
     python benchmarks/bench_half_gemm.py                   # 1 thread, then 2 threads
     OMP_NUM_THREADS=1 python benchmarks/bench_half_gemm.py # that setting only
@@ -60,6 +61,41 @@ def run(threads: int) -> None:
         check(f"bf16 GEMM {n}^3 ({path}): tinyfw bf16 / tinyfw float32 GFLOP/s", own, target, higher_is_better=True)
         check(f"bf16 GEMM {n}^3 ({path}): tinyfw / torch bf16 GFLOP/s", gf["tf bf16"] / gf["torch bf16"], 0.8,
               higher_is_better=True)
+    _training_products(rng)
+
+
+def _training_products(rng) -> None:
+    """The MLP step's products (bench_gemm's TRAIN_SHAPES: x @ W.T with W transposed in place,
+    g.T @ x with g transposed) in bf16 next to tinyfw's float32 and PyTorch's bf16: what
+    autocast runs, transposed operands included (no target of their own: bench_amp times
+    the steps)."""
+    import ml_dtypes
+    import numpy as np
+    import torch
+
+    import tinyfw
+    from benchmarks.bench_gemm import TRAIN_SHAPES
+    from benchmarks.common import compare
+
+    print(f"  {'MLP step product':<32}{'tf bf16':>9}{'tf f32':>9}{'torch bf16':>11}  GFLOP/s  bf16/f32")
+    total = {"tf bf16": 0.0, "tf f32": 0.0}
+    for name, m, n, k, ta_, tb_ in TRAIN_SHAPES:
+        a = rng.standard_normal((m, k)).astype(np.float32)
+        b = rng.standard_normal((k, n)).astype(np.float32)
+        a = np.ascontiguousarray(a.T).T if ta_ else a
+        b = np.ascontiguousarray(b.T).T if tb_ else b
+        ah, bh = a.astype(ml_dtypes.bfloat16), b.astype(ml_dtypes.bfloat16)  # astype keeps the layout
+        th, tf32 = (tinyfw.from_numpy(ah), tinyfw.from_numpy(bh)), (tinyfw.from_numpy(a), tinyfw.from_numpy(b))
+        ph = (torch.from_numpy(a).bfloat16(), torch.from_numpy(b).bfloat16())
+        rows = compare({"tf bf16": lambda: th[0] @ th[1], "tf f32": lambda: tf32[0] @ tf32[1],
+                        "torch bf16": lambda: ph[0] @ ph[1]}, repeat=7, target_s=0.03)
+        med = {r.name: r.median for r in rows}
+        for key in total:
+            total[key] += med[key]
+        gf = {key: 2 * m * n * k / t / 1e9 for key, t in med.items()}
+        print(f"  {name:<32}{gf['tf bf16']:9.0f}{gf['tf f32']:9.0f}{gf['torch bf16']:11.0f}"
+              f"{gf['tf bf16'] / gf['tf f32']:16.2f}x")
+    print(f"    all {len(TRAIN_SHAPES)}: bf16 {total['tf bf16'] * 1e6:.0f} us, float32 {total['tf f32'] * 1e6:.0f} us")
 
 
 def main() -> None:

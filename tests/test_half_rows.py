@@ -102,7 +102,8 @@ _BROADCASTS = [((2, 5, 4, 7), (1, 5, 1, 1)), ((9, 300), (300,)), ((9, 300), (9, 
        dtype=st.sampled_from(HALVES), seed=st.integers(0, 2**16))
 def test_binary_ops_with_broadcast_operands_equal_float32_rounded(shapes, swap, op, dtype, seed):
     """A broadcast half operand (stride 0) is converted once, not per element: the result is
-    still the float32 kernel's on the float32 values, rounded once (compared as bools)."""
+    still the float32 kernel's on the float32 values, rounded once (a comparison's bools
+    equal)."""
     sa, sb = shapes[::-1] if swap else shapes
     a, b = np.asarray(data(sa, dtype, seed)), np.asarray(data(sb, dtype, seed + 1))
     f = getattr(cpu, op)
