@@ -321,10 +321,6 @@ py::array empty(DType dt, const int64_t* shape, int ndim);
 /// A pooled block of at least `nbytes` (its address in *data) as the capsule that gives it
 /// back when released, or None for small requests or when the pool is off (pool.cpp).
 py::object pooled_buffer(size_t nbytes, void** data);
-/// `bytes` of memory (64-byte aligned; nullptr when out of memory), to be freed with
-/// std::free.  A block of 2 MiB or more starts on a 2 MiB boundary and is advised to the
-/// kernel as transparent huge pages, as numpy does for its large arrays (pool.cpp).
-void* large_alloc(size_t bytes);
 inline py::array empty(DType dt, const std::vector<int64_t>& shape) {
     return empty(dt, shape.data(), int(shape.size()));
 }

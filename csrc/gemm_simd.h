@@ -191,7 +191,7 @@ struct Buffers {
         const size_t bytes = ((size_t)n * sizeof(T) + 63) / 64 * 64;
         if (cap[which] < bytes) {
             std::free(p[which]);
-            p[which] = tf::large_alloc(bytes);  // (huge pages for a large panel)
+            p[which] = std::aligned_alloc(64, bytes);
             if (!p[which]) throw std::bad_alloc();
             cap[which] = bytes;
         }

@@ -10,8 +10,6 @@
 // frees them.  The statistics are those a CUDA caching allocator reports.
 //
 // Small requests bypass the pool: malloc's own bins already serve them without faults.
-#include <sys/mman.h>
-
 #include <cstdlib>
 #include <map>
 #include <mutex>
@@ -24,15 +22,6 @@ namespace {
 
 constexpr size_t kMinBytes = size_t(1) << 16;  // 64 KiB
 constexpr size_t kAlign = 64;
-// Blocks of at least a huge page (2 MiB on x86-64) get huge pages: a kernel streaming a
-// 64 MiB array through 4 KiB pages walks the page tables for every 4 KiB it touches, and
-// a block that is not in the caches (the output of the next op after a GEMM, a block
-// cached since the last step) pays those walks from memory (SPR, 1 thread, alternated
-// processes: tanh of 16M floats 14.7 -> 10.5 ms, add 15.1 -> 14.2 ms, the d-1024 block of
-// bench_jit_sweep at 4096 rows eager 75.9 -> 72.0 ms, traced 75.6 -> 70.4 ms; with the GEMM
-// packing buffers, gemm_simd.h).  Where the kernel's THP mode is "never", madvise changes
-// nothing.
-constexpr size_t kHugePage = size_t(2) << 20;
 
 struct Pool {
     std::mutex mu;
@@ -83,18 +72,6 @@ void release_cached(Pool& p) {
 
 }  // namespace
 
-void* large_alloc(size_t bytes) {
-    void* ptr = nullptr;
-    if (bytes < kHugePage) return std::aligned_alloc(kAlign, (bytes + kAlign - 1) / kAlign * kAlign);
-    if (posix_memalign(&ptr, kHugePage, bytes) != 0) return nullptr;
-    // the whole huge pages of the block (its tail stays in small pages); an error (no THP
-    // support) leaves ordinary pages, which is only slower
-#ifdef MADV_HUGEPAGE
-    madvise(ptr, bytes / kHugePage * kHugePage, MADV_HUGEPAGE);
-#endif
-    return ptr;
-}
-
 py::object pooled_buffer(size_t nbytes, void** data) {
     Pool& p = pool();
     if (!p.enabled || nbytes < kMinBytes) return py::none();
@@ -115,7 +92,7 @@ py::object pooled_buffer(size_t nbytes, void** data) {
         p.peak = std::max(p.peak, p.allocated);
     }
     if (ptr == nullptr) {
-        ptr = large_alloc(bytes);
+        ptr = std::aligned_alloc(kAlign, bytes);
         if (ptr == nullptr) {
             std::lock_guard<std::mutex> lock(p.mu);
             p.allocated -= bytes;

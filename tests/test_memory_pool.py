@@ -61,20 +61,6 @@ def test_size_classes_bound_the_waste():
     del a
 
 
-def test_blocks_of_a_huge_page_or_more_start_on_a_huge_page():
-    # (large_alloc: such blocks are advised as transparent huge pages, which needs them
-    # 2 MiB-aligned; whether the kernel grants huge pages depends on its THP mode)
-    cpu.empty_cache()
-    huge = 2 << 20
-    for n in (huge // 4, huge // 4 + 1024, 3 * huge // 4 + 7):  # float32 elements
-        a = _C.empty((n,), np.dtype(np.float32))
-        assert a.ctypes.data % huge == 0, n
-        a[...] = np.arange(n, dtype=np.float32)  # every page writable, the tail too
-        assert a[-1] == n - 1 and a[0] == 0
-    small = _C.empty((huge // 8,), np.dtype(np.float32))  # 1 MiB: ordinary alignment
-    assert small.ctypes.data % 64 == 0
-
-
 def test_small_arrays_and_the_off_switch_bypass_the_pool():
     before = cpu.memory_allocated()
     small = _C.empty((16,), np.dtype(np.float32))
