@@ -109,7 +109,17 @@ void gemm_serial(int64_t m, int64_t n, int64_t k, const T* a, int64_t rsa, int64
             else if (nc % NR) pack_b(kc, nc % NR, b + pc * rsb + jc + nc / NR * NR, rsb, csb, pb);
             for (int64_t ic = 0; ic < m; ic += BL::MC) {
                 const int64_t mc = std::min<int64_t>(BL::MC, m - ic);
-                pack_a(mc, kc, a + ic * rsa + pc * csa, rsa, csa, pa);
+                // A row-major A met by at most 16 B panels is read in place, each panel's
+                // MR rows straight from A's rows (only a last, partial panel is packed: the
+                // kernel runs an even number of rows and would read one past A's end).
+                // Packing cost a read and a write of A that too few tiles amortised
+                // (1 thread, SPR, alternated: 256x256 @ 256x64 (eager attention's P @ V)
+                // 125 -> 152 GFLOP/s, 1024x512 @ 512x32 98 -> 140, 128x784 @ 784x64 116
+                // -> 140, 512x512 @ 512x128 141 -> 155); with 64 panels or more
+                // (2048^3, 512x1024 @ 1024x4096) it lost 2-3%.
+                const bool a_in_place = csa == 1 && nc <= 16 * NR;
+                const int64_t mfull = a_in_place ? mc / MR * MR : 0;
+                if (mfull < mc) pack_a(mc - mfull, kc, a + (ic + mfull) * rsa + pc * csa, rsa, csa, pa);
                 auto tile_at = [&](int64_t jr, int64_t ir) {
                     const int64_t nr = std::min<int64_t>(NR, nc - jr);
                     const bool in_place = b_in_place && nr == NR;
@@ -117,15 +127,17 @@ void gemm_serial(int64_t m, int64_t n, int64_t k, const T* a, int64_t rsa, int64
                     const int64_t brs = in_place ? rsb : NR;
                     const int64_t mr = std::min<int64_t>(MR, mc - ir);
                     T* cp = c + (ic + ir) * rsc + (jc + jr) * csc;
-                    const T* pap = pa + ir * kc;
+                    const bool a_here = ir < mfull;
+                    const T* pap = a_here ? a + (ic + ir) * rsa + pc : pa + (ir - mfull) * kc;
+                    const int64_t ars = a_here ? rsa : 1, acs = a_here ? 1 : MR;
                     if (nr == NR && csc == 1) {
                         // (a last panel of a few rows too: m = 10 or 128 = 10 x 12 + 8
                         // went through the scratch tile, element by element, for the
                         // MLP's dW / dx products)
-                        micro_kernel_rows<T>(kc, pap, 1, MR, pbp, cp, rsc, acc, brs, mr);
+                        micro_kernel_rows<T>(kc, pap, ars, acs, pbp, cp, rsc, acc, brs, mr);
                     } else {
                         // edge columns or strided C: compute into a scratch tile
-                        micro_kernel_rows<T>(kc, pap, 1, MR, pbp, tile, NR, false, brs, mr);
+                        micro_kernel_rows<T>(kc, pap, ars, acs, pbp, tile, NR, false, brs, mr);
                         if (rsc == 1) {
                             // a column-major C (a thin product computed transposed, C^T =
                             // B^T A^T, e.g. x(128x512).T @ g(128x10)): each column of the

@@ -108,6 +108,20 @@ def test_strided_rows_and_batches_same_bits():
     np.testing.assert_allclose(one, a.astype(np.float64) @ b.astype(np.float64), rtol=1e-4, atol=1e-4)
 
 
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("n", [64, 255, 256, 511, 512, 513])
+def test_row_major_a_read_in_place_same_bits(n, dtype):
+    # a row-major A met by few B panels is read where it lies, not packed (its last, partial
+    # panel is): A a column slice (row stride > k), 12 x 13 + 5 rows, k over two slices,
+    # and column counts on both sides of the 16-panel limit of either level (NR 16 or 32)
+    rng = np.random.default_rng(n)
+    a = rng.standard_normal((161, 700)).astype(dtype)[:, 5:605]
+    for b in (rng.standard_normal((600, n)).astype(dtype),
+              rng.standard_normal((n, 600)).astype(dtype).T):
+        _check(a, b)
+
+
 def _functions(disassembly: str) -> dict[str, str]:
     """objdump -d output split into {symbol: its instructions}."""
     out, name, body = {}, None, []
