@@ -116,8 +116,10 @@ void gemm_serial(int64_t m, int64_t n, int64_t k, const T* a, int64_t rsa, int64
                 // (1 thread, SPR, alternated: 256x256 @ 256x64 (eager attention's P @ V)
                 // 125 -> 152 GFLOP/s, 1024x512 @ 512x32 98 -> 140, 128x784 @ 784x64 116
                 // -> 140, 512x512 @ 512x128 141 -> 155); with 64 panels or more
-                // (2048^3, 512x1024 @ 1024x4096) it lost 2-3%.
-                const bool a_in_place = csa == 1 && nc <= 16 * NR;
+                // (2048^3, 512x1024 @ 1024x4096) it lost 2-3%, and a panel only a few k
+                // deep costs little to pack (dx g(128x10) @ W(10x512) through the tensor
+                // path: 13.2 -> 14.1 us in place).
+                const bool a_in_place = csa == 1 && nc <= 16 * NR && kc >= 64;
                 const int64_t mfull = a_in_place ? mc / MR * MR : 0;
                 if (mfull < mc) pack_a(mc - mfull, kc, a + (ic + mfull) * rsa + pc * csa, rsa, csa, pa);
                 auto tile_at = [&](int64_t jr, int64_t ir) {
@@ -127,17 +129,23 @@ void gemm_serial(int64_t m, int64_t n, int64_t k, const T* a, int64_t rsa, int64
                     const int64_t brs = in_place ? rsb : NR;
                     const int64_t mr = std::min<int64_t>(MR, mc - ir);
                     T* cp = c + (ic + ir) * rsc + (jc + jr) * csc;
-                    const bool a_here = ir < mfull;
-                    const T* pap = a_here ? a + (ic + ir) * rsa + pc : pa + (ir - mfull) * kc;
-                    const int64_t ars = a_here ? rsa : 1, acs = a_here ? 1 : MR;
+                    // the strides as literals in each call, and the kernels inlined here
+                    // (one function for both: at four call sites GCC called them out of line
+                    // with runtime strides, dx g(128x10) @ W(10x512) 11.3 -> 12.6 us)
+                    auto kernel = [&](T* dst, int64_t ldd, bool ac) __attribute__((noinline, flatten)) {
+                        if (ir < mfull)
+                            micro_kernel_rows<T>(kc, a + (ic + ir) * rsa + pc, rsa, 1, pbp, dst, ldd, ac, brs, mr);
+                        else
+                            micro_kernel_rows<T>(kc, pa + (ir - mfull) * kc, 1, MR, pbp, dst, ldd, ac, brs, mr);
+                    };
                     if (nr == NR && csc == 1) {
                         // (a last panel of a few rows too: m = 10 or 128 = 10 x 12 + 8
                         // went through the scratch tile, element by element, for the
                         // MLP's dW / dx products)
-                        micro_kernel_rows<T>(kc, pap, ars, acs, pbp, cp, rsc, acc, brs, mr);
+                        kernel(cp, rsc, acc);
                     } else {
                         // edge columns or strided C: compute into a scratch tile
-                        micro_kernel_rows<T>(kc, pap, ars, acs, pbp, tile, NR, false, brs, mr);
+                        kernel(tile, NR, false);
                         if (rsc == 1) {
                             // a column-major C (a thin product computed transposed, C^T =
                             // B^T A^T, e.g. x(128x512).T @ g(128x10)): each column of the
