@@ -113,12 +113,11 @@ void gemm_serial(int64_t m, int64_t n, int64_t k, const T* a, int64_t rsa, int64
                 // MR rows straight from A's rows (only a last, partial panel is packed: the
                 // kernel runs an even number of rows and would read one past A's end).
                 // Packing cost a read and a write of A that too few tiles amortised
-                // (1 thread, SPR, alternated: 256x256 @ 256x64 (eager attention's P @ V)
-                // 125 -> 152 GFLOP/s, 1024x512 @ 512x32 98 -> 140, 128x784 @ 784x64 116
-                // -> 140, 512x512 @ 512x128 141 -> 155); with 64 panels or more
-                // (2048^3, 512x1024 @ 1024x4096) it lost 2-3%, and a panel only a few k
-                // deep costs little to pack (dx g(128x10) @ W(10x512) through the tensor
-                // path: 13.2 -> 14.1 us in place).
+                // (1 thread, SPR, against the packing build, alternated: 256x256 @ 256x64
+                // (eager attention's P @ V) 131 -> 160 GFLOP/s, 1024x512 @ 512x32 105 ->
+                // 149, 128x784 @ 784x64 127 -> 146); with 64 panels or more (2048^3,
+                // 512x1024 @ 1024x4096) in place lost 2-3%.  It is kept to 64 deep and
+                // more, where it was measured; a shallower panel is small and cheap to pack.
                 const bool a_in_place = csa == 1 && nc <= 16 * NR && kc >= 64;
                 const int64_t mfull = a_in_place ? mc / MR * MR : 0;
                 if (mfull < mc) pack_a(mc - mfull, kc, a + (ic + mfull) * rsa + pc * csa, rsa, csa, pa);

@@ -108,7 +108,6 @@ def test_strided_rows_and_batches_same_bits():
     np.testing.assert_allclose(one, a.astype(np.float64) @ b.astype(np.float64), rtol=1e-4, atol=1e-4)
 
 
-
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
 @pytest.mark.parametrize("n", [64, 255, 256, 511, 512, 513])
 def test_row_major_a_read_in_place_same_bits(n, dtype):
