@@ -93,6 +93,12 @@ CASES = [
     # partial B panels, k blocks of 32 and a tail; A tiles of 16 rows and a remainder)
     ((45, 768), (768, 33), "Tb"), ((20, 100), (100, 70), "TaTb"), ((100, 64), (64, 10), "Tb"),
     ((70, 130), (130, 96), "TaTb"),
+    # at most 16 columns: the float32 GEMM over converted blocks of A (two blocks of rows
+    # here), B in every layout; 17 columns take the half paths again
+    ((700, 600), (600, 10), "Ta"), ((600, 700), (700, 16), "Tb"), ((24, 300), (300, 12), "SaSb"),
+    ((130, 64), (64, 1), "TaTb"), ((50, 40), (40, 17), ""),
+    # row-major A packed for VDPBF16PS 16 k pairs at a time: 12-row panels and a short one
+    ((37, 97), (97, 40), ""), ((24, 64), (64, 64), ""),
 ]
 
 

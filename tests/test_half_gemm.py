@@ -92,7 +92,8 @@ def _threads(n, fn):
 
 
 @pytest.mark.parametrize("dtype", [BF16, F16])
-@pytest.mark.parametrize("m,n,k,layout", [(300, 200, 700, ""), (128, 512, 784, "Tb"), (512, 784, 128, "Ta")])
+@pytest.mark.parametrize("m,n,k,layout", [(300, 200, 700, ""), (128, 512, 784, "Tb"), (512, 784, 128, "Ta"),
+                                           (128, 10, 512, "Tb"), (512, 10, 128, "Ta")])
 def test_same_bits_at_1_and_2_threads(m, n, k, layout, dtype):
     """Threads split C, never k: every element is summed in the same order."""
     a, b = operands((m, k), (k, n), dtype, m + n + k, layout)
