@@ -1,5 +1,7 @@
 // The GEMM for bfloat16 and float16 operands: products accumulated in float32, with no
-// float32 copy of A or B (the packing routines read the half values in place).
+// float32 copy of A or B (the packing routines read the half values in place), except for
+// products of at most 16 columns: those run the float32 GEMM's thin tiles over float32
+// copies of B and of 1 MiB blocks of A (gemm_half.cpp's `thin`), on every path.
 //
 // Three paths, chosen at run time (tf::isa::half_gemm_path, reported by isa_info):
 //   "amx-bf16"     AMX tiles (TDPBF16PS), bf16 at the avx512 level where the CPU has
