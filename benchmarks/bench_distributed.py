@@ -1,6 +1,6 @@
 """Data parallelism on one machine: shm all_reduce bandwidth, DDP scaling and overhead.
 
-    python benchmarks/bench_distributed.py [--repeat 15] [--steps 30]
+    python benchmarks/bench_distributed.py [--repeat 15] [--steps 100] [--rounds 3]
 
 1. all_reduce of 64 MiB float32 between 2 processes: the shm ring, and MPICH's
    ``Allreduce`` (mpi4py, ``mpiexec -n 2``) on the same buffers; bus bandwidth
@@ -10,8 +10,9 @@
 2. DDP training of the MLP 784-512-512-10 (Adam, cross-entropy), batch 128 per worker
    (weak scaling: 2 workers process 256 samples per step, the global batch is
    world_size x 128), 1 thread per worker: samples/s of 2 workers against 1 worker
-   without DDP.  Target >= 1.8x.  Rank 0 also prints a trace of one step: when each
-   gradient bucket's all_reduce ran against the end of backward (the overlap).
+   without DDP, in rounds (1 worker, 2 with DDP, 2 without communication, in turn), the
+   median round's ratio quoted.  Target >= 1.8x.  Rank 0 also prints a trace of one step:
+   when each gradient bucket's all_reduce ran against the end of backward (the overlap).
 3. DDP with 1 worker against no DDP, interleaved in one process.  Target <= 1.05x.
 
 Each measurement is a median; the workers run under ``python -m tinyfw.distributed.run``
@@ -175,7 +176,9 @@ def main() -> None:
 
     ap = argparse.ArgumentParser()
     ap.add_argument("--repeat", type=int, default=15)
-    ap.add_argument("--steps", type=int, default=30)
+    ap.add_argument("--steps", type=int, default=100)
+    ap.add_argument("--rounds", type=int, default=3,
+                    help="runs of each DDP setting, interleaved (the median round is quoted)")
     ap.add_argument("--worker", choices=["allreduce", "ddp", "plain", "overhead"])
     args = ap.parse_args()
     if args.worker == "allreduce":
@@ -212,12 +215,25 @@ def main() -> None:
         check("shm all_reduce speed / MPICH Allreduce", mpi / shm, 1.0, True)
 
     print(f"\n== DDP MLP 784-512-512-10, Adam, batch 128 per worker, 1 thread each "
-          f"({args.steps} steps, medians)")
-    one = _launch(1, "--worker", "plain", "--steps", str(args.steps))[0]
-    two = _launch(2, "--worker", "ddp", "--steps", str(args.steps))[0]
-    # two independent processes: what this machine gives 2 workers with no communication
-    # (on 2 shared vCPUs, the ceiling of the DDP ratio)
-    free = _launch(2, "--worker", "plain", "--steps", str(args.steps))[0]
+          f"({args.steps} steps per run, medians; {args.rounds} rounds)")
+    # The three settings run in turn, round after round, and the ratio is taken per round:
+    # on a 2-vCPU VM a run now and then is slowed by what the host does (one DDP run of
+    # six took 11.7 ms against 6.3-6.6), and a single sequence of runs quoted 1.38x where
+    # the rounds' median was 1.7x.
+    rounds = []
+    for _ in range(args.rounds):
+        one = _launch(1, "--worker", "plain", "--steps", str(args.steps))[0]
+        two = _launch(2, "--worker", "ddp", "--steps", str(args.steps))[0]
+        # two independent processes: what this machine gives 2 workers with no
+        # communication (on 2 shared vCPUs, the ceiling of the DDP ratio)
+        free = _launch(2, "--worker", "plain", "--steps", str(args.steps))[0]
+        rounds.append((two["samples_per_s"] / one["samples_per_s"], one, two, free))
+        print(f"  round {len(rounds)}: step 1 worker {one['step'] * 1e3:6.2f} ms, 2 workers DDP "
+              f"{two['step'] * 1e3:6.2f} ms, 2 alone {free['step'] * 1e3:6.2f} ms: "
+              f"DDP {rounds[-1][0]:.2f}x, alone {free['samples_per_s'] / one['samples_per_s']:.2f}x")
+    rounds.sort(key=lambda r: r[0])
+    ratio, one, two, free = rounds[len(rounds) // 2]
+    print("  the median round:")
     for label, res in (("1 worker, no DDP", one), ("2 workers, DDP  ", two),
                        ("2 workers, alone", free)):
         print(f"  {label}   step {res['step'] * 1e3:7.2f} ms  {res['samples_per_s']:8.0f} "
@@ -231,9 +247,8 @@ def main() -> None:
         print(f"    bucket {i}: {b['params']} tensors, {b['mib']:.2f} MiB, queued at "
               f"{b['queued_ms']:6.2f}, all_reduce {b['start_ms']:6.2f} -> {b['end_ms']:6.2f}  "
               f"({before / span:4.0%} of it during backward)")
-    check("DDP 2 workers / 1 worker samples/s", two["samples_per_s"] / one["samples_per_s"],
-          1.8, True)
-    print(f"  (2 workers without communication / 1 worker: "
+    check("DDP 2 workers / 1 worker samples/s (median round)", ratio, 1.8, True)
+    print(f"  (2 workers without communication / 1 worker, same round: "
           f"{free['samples_per_s'] / one['samples_per_s']:.2f}x)")
 
     print("\n== DDP overhead with 1 worker (interleaved, one process)")
