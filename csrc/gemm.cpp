@@ -325,17 +325,22 @@ int gemm_threads(int64_t m, int64_t n, int64_t k) {
 int gemm_tile_rows() { return Blocking<float>::MR; }
 int gemm_tile_cols() { return Blocking<float>::NR; }
 
-void gemm_grid(int nt, int64_t m, int64_t n, int64_t mu, int64_t nu, int& tm, int& tn) {
+void gemm_grid(int nt, int64_t m, int64_t n, int64_t k, int64_t mu, int64_t nu, int& tm, int& tn) {
     // A tm x tn grid of C blocks, one per thread.  Each thread packs its own rows of A and
-    // columns of B, so the grid minimises the total packed volume k * (m * tn + n * tm),
-    // subject to every thread having at least one tile.
+    // columns of B: a packed volume of k * (m * tn + n * tm), subject to every thread
+    // having at least one tile.  A grid that splits C's columns (tn > 1) makes every thread
+    // write a part of every row of C, next to the lines another core writes; for a shallow
+    // product, whose time is mostly C's stores, that cost more than the packing saved
+    // (Zen 4, 2 threads, runs of one process: 512x512 @ 512x10 1.03x one thread's speed
+    // with the columns split, 1.95x with the rows; k = 16: 1.16 / 1.91; k = 32: 1.70 /
+    // 1.93; in other runs both ~2x), so such a grid is charged C's size as well.
     tm = 1, tn = nt;
     double best = -1;
     for (int d = 1; d <= nt; ++d) {
         if (nt % d) continue;
         const int e = nt / d;
         if (d > mu || e > nu) continue;
-        const double cost = (double)m * e + (double)n * d;
+        const double cost = (double)k * ((double)m * e + (double)n * d) + (e > 1 ? (double)m * (double)n : 0.0);
         if (best < 0 || cost < best) best = cost, tm = d, tn = e;
     }
     if (best < 0) {  // no exact factorisation fits: fall back to splitting the larger side
@@ -378,7 +383,7 @@ void gemm(int64_t m, int64_t n, int64_t k, const T* a, int64_t rsa, int64_t csa,
         gemm_serial(m, n, k, a, rsa, csa, b, rsb, csb, c, rsc, csc, accumulate, big_c);
         return;
     }
-    gemm_simd::parallel_tiles(nt, m, n, MR, NR, [&](int64_t i0, int64_t i1, int64_t j0, int64_t j1) {
+    gemm_simd::parallel_tiles(nt, m, n, k, MR, NR, [&](int64_t i0, int64_t i1, int64_t j0, int64_t j1) {
         gemm_serial(i1 - i0, j1 - j0, k, a + i0 * rsa, rsa, csa, b + j0 * csb, rsb, csb,
                     c + i0 * rsc + j0 * csc, rsc, csc, accumulate, big_c);
     });

@@ -21,9 +21,10 @@ void gemm(int64_t m, int64_t n, int64_t k, const T* a, int64_t rsa, int64_t csa,
 /// The number of threads gemm would use for an m x n x k product (1 inside a parallel region).
 int gemm_threads(int64_t m, int64_t n, int64_t k);
 
-/// The tm x tn grid of C blocks (tm * tn <= nt threads) that splits an m x n product of
-/// mu x nu micro-tiles: the least packed volume, every thread at least one tile.
-void gemm_grid(int nt, int64_t m, int64_t n, int64_t mu, int64_t nu, int& tm, int& tn);
+/// The tm x tn grid of C blocks (tm * tn <= nt threads) that splits an m x n x k product
+/// of mu x nu micro-tiles: the least packed volume plus C's size if C's columns are split,
+/// every thread at least one tile.
+void gemm_grid(int nt, int64_t m, int64_t n, int64_t k, int64_t mu, int64_t nu, int& tm, int& tn);
 
 /// Split `units` into `parts` contiguous ranges; range `i` is [lo, hi).
 inline void gemm_split(int64_t units, int parts, int i, int64_t& lo, int64_t& hi) {

@@ -178,7 +178,7 @@ void run(int64_t m, int64_t n, int64_t k, const H* a, int64_t rsa, int64_t csa, 
         serial<Path>(m, n, k, a, rsa, csa, b, rsb, csb, o);
         return;
     }
-    gemm_simd::parallel_tiles(nt, m, n, MR, NR, [&](int64_t i0, int64_t i1, int64_t j0, int64_t j1) {
+    gemm_simd::parallel_tiles(nt, m, n, k, MR, NR, [&](int64_t i0, int64_t i1, int64_t j0, int64_t j1) {
         Out<H> r = o;
         if (r.c) r.c += i0 * o.rsc + j0 * o.csc;
         if (r.h) r.h += i0 * o.rsh + j0 * o.csh;

@@ -217,10 +217,10 @@ struct RegionError {
 /// C's mr x nr tiles split over the grid gemm_grid chooses.  Shared by the float, half and
 /// int8 GEMMs; an exception thrown in a block is rethrown here, after the region.
 template <class Block>
-void parallel_tiles(int nt, int64_t m, int64_t n, int64_t mr, int64_t nr, const Block& block) {
+void parallel_tiles(int nt, int64_t m, int64_t n, int64_t k, int64_t mr, int64_t nr, const Block& block) {
     const int64_t mu = (m + mr - 1) / mr, nu = (n + nr - 1) / nr;
     int tm, tn;
-    gemm_grid(nt, m, n, mu, nu, tm, tn);
+    gemm_grid(nt, m, n, k, mu, nu, tm, tn);
     RegionError err;
 #pragma omp parallel num_threads(tm * tn)
     {

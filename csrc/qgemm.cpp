@@ -222,7 +222,7 @@ void run(int64_t m, const uint8_t* a, int64_t rsa, int64_t csa, int32_t a_zp, co
     int nt = nthreads > 0 ? nthreads : gemm_threads(m, n, std::max<int64_t>(1, w.k / 4));
     nt = (int)std::min<int64_t>(nt, mu * nu);
     if (nt <= 1) return serial<P>(m, a, rsa, csa, a_zp, w, 0, n, e, o);
-    gemm_simd::parallel_tiles(nt, m, n, MR, NR, [&](int64_t i0, int64_t i1, int64_t j0, int64_t j1) {
+    gemm_simd::parallel_tiles(nt, m, n, w.k, MR, NR, [&](int64_t i0, int64_t i1, int64_t j0, int64_t j1) {
         QOut r = o;
         r.row0 += i0;
         serial<P>(i1 - i0, a + i0 * rsa, rsa, csa, a_zp, w, j0, j1, e, r);
